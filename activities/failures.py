@@ -1,0 +1,92 @@
+"""Errors of the activities, typed by what the caller should do.
+
+The Kubernetes client's `ApiException` and urllib3's connection errors are
+mapped once, in `activities.api`, onto this tree; activity code catches the
+specific cases it expects (a 404 meaning "absent", a 409 meaning "already
+there") and lets everything else reach `boundary()`, which turns it into the
+`ApplicationError` a workflow's retry policy understands::
+
+    ApiError                 any failed call to the API server
+    ├── NotFound             404: the object is absent
+    ├── Conflict             409: already exists, or a stale resourceVersion
+    ├── Invalid              422: the server refused an object built from the spec
+    └── Unavailable          connection refused/reset, timeouts, 429, 5xx
+
+    boundary():  Invalid              -> ApplicationError(CONFIG_INVALID, non_retryable)
+                 ConfigProblem        -> ApplicationError(CONFIG_INVALID, non_retryable)
+                 InstanceGone         -> ApplicationError(INSTANCE_GONE, non_retryable)
+                 other ApiError       -> ApplicationError(<class name>), retried with backoff
+
+Nothing here swallows an exception: every error is re-raised, typed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from temporalio.exceptions import ApplicationError
+
+from odoo_operator.model import failures
+
+__all__ = [
+    "ApiError",
+    "ConfigProblem",
+    "Conflict",
+    "InstanceGone",
+    "Invalid",
+    "NotFound",
+    "Unavailable",
+    "boundary",
+]
+
+
+class ApiError(Exception):
+    """A call to the Kubernetes API failed. `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+
+
+class NotFound(ApiError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class Conflict(ApiError):
+    """409: AlreadyExists on create, or a resourceVersion/test-op conflict."""
+
+
+class Invalid(ApiError):
+    """422: the API server refused the object; retrying the same body cannot help."""
+
+
+class Unavailable(ApiError):
+    """No usable answer (connection error, timeout, 429, 5xx): retry later."""
+
+
+class ConfigProblem(Exception):
+    """A permanent configuration problem; the message says which field to fix."""
+
+
+class InstanceGone(Exception):
+    """The OdooInstance no longer exists."""
+
+
+@contextlib.contextmanager
+def boundary() -> Iterator[None]:
+    """Map the activity's errors onto `ApplicationError`s typed for retry policies."""
+    try:
+        yield
+    except Invalid as err:
+        raise ApplicationError(
+            err.message, type=failures.CONFIG_INVALID, non_retryable=True
+        ) from err
+    except ApiError as err:
+        raise ApplicationError(err.message, type=type(err).__name__) from err
+    except ConfigProblem as err:
+        raise ApplicationError(str(err), type=failures.CONFIG_INVALID, non_retryable=True) from err
+    except InstanceGone as err:
+        raise ApplicationError(str(err), type=failures.INSTANCE_GONE, non_retryable=True) from err

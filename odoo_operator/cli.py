@@ -1,0 +1,91 @@
+"""The `odoo-operator` command: the composition root.
+
+Each subcommand imports what it needs lazily, so `odoo-operator crds` never
+loads Temporal or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CRD_DIR = _REPO_ROOT / "charts" / "odoo-operator" / "crds"
+DEFAULT_STATE_MACHINE_FILE = _REPO_ROOT / "STATE_MACHINE.md"
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from odoo_operator import crdgen
+
+    if args.stdout:
+        sys.stdout.write(crdgen.render_all_yaml())
+        return 0
+    out: Path = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    for filename, text in crdgen.render_files().items():
+        (out / filename).write_text(text)
+        print(f"wrote {out / filename}")
+    return 0
+
+
+def _state_machine(args: argparse.Namespace) -> int:
+    from workflows import diagram
+
+    text = diagram.render_markdown()
+    if args.stdout:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from odoo_operator.sandbox import run
+
+    return run.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="odoo-operator",
+        description="Run Odoo instances on Kubernetes, driven by Temporal workflows.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("crds", help="generate the CustomResourceDefinition YAML from the models")
+    p.add_argument("--output-dir", type=Path, default=DEFAULT_CRD_DIR, help="%(default)s")
+    p.add_argument("--stdout", action="store_true", help="print one YAML stream instead")
+    p.set_defaults(func=_crds)
+
+    p = sub.add_parser("state-machine", help="write STATE_MACHINE.md from the transition table")
+    p.add_argument("--output", type=Path, default=DEFAULT_STATE_MACHINE_FILE, help="%(default)s")
+    p.add_argument("--stdout", action="store_true", help="print instead of writing the file")
+    p.set_defaults(func=_state_machine)
+
+    p = sub.add_parser(
+        "sandbox",
+        help="run everything on one machine: Temporal with UI, API emulator, PostgreSQL",
+    )
+    p.add_argument("--state-dir", type=Path, default=Path(".sandbox"), help="%(default)s")
+    p.add_argument("--kube-port", type=int, default=6443, help="emulator port (%(default)s)")
+    p.add_argument("--temporal-port", type=int, default=7233, help="%(default)s")
+    p.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port (%(default)s)")
+    p.add_argument("--postgres-port", type=int, default=15432, help="%(default)s")
+    p.add_argument("--crd-dir", type=Path, default=DEFAULT_CRD_DIR, help="%(default)s")
+    p.set_defaults(func=_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Naming rules: the one place that turns an instance into names.
+
+Workflow ids, child object names, PostgreSQL role and database names, labels
+and the field manager. Scripts, templates and tests call these; nothing
+re-implements them.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "FIELD_MANAGER",
+    "FINALIZER",
+    "GROUP_VERSION",
+    "INSTANCE_LABEL",
+    "auto_init_job_name",
+    "batch_job_name",
+    "config_map_name",
+    "cron_deployment_name",
+    "database_name",
+    "db_password_secret_name",
+    "instance_labels",
+    "parse_workflow_id",
+    "pvc_name",
+    "role_name",
+    "sanitize_uid",
+    "web_deployment_name",
+    "workflow_id",
+]
+
+API_GROUP = "bemade.org"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+FIELD_MANAGER = "odoo-operator"
+FINALIZER = "bemade.org/postgres-cleanup"
+INSTANCE_LABEL = "bemade.org/instance"
+
+_WORKFLOW_PREFIX = "odoo/"
+_NOT_DB_SAFE = re.compile(r"[^a-z0-9]")
+
+
+def workflow_id(namespace: str, name: str) -> str:
+    """The Temporal workflow id of an instance: `odoo/<namespace>/<name>`."""
+    return f"{_WORKFLOW_PREFIX}{namespace}/{name}"
+
+
+def parse_workflow_id(value: str) -> tuple[str, str]:
+    """(namespace, name) of a workflow id made by workflow_id()."""
+    if not value.startswith(_WORKFLOW_PREFIX) or value.count("/") != 2:
+        raise ValueError(f"not an odoo-operator workflow id: {value!r}")
+    _, namespace, name = value.split("/")
+    return namespace, name
+
+
+def web_deployment_name(name: str) -> str:
+    return name
+
+
+def cron_deployment_name(name: str) -> str:
+    return f"{name}-cron"
+
+
+def config_map_name(name: str) -> str:
+    return f"{name}-odoo-conf"
+
+
+def pvc_name(name: str) -> str:
+    return f"{name}-filestore-pvc"
+
+
+def db_password_secret_name(name: str) -> str:
+    return f"{name}-db-password"
+
+
+def auto_init_job_name(name: str) -> str:
+    return f"{name}-auto-init"
+
+
+def batch_job_name(job_resource_name: str, kind: str) -> str:
+    """Deterministic batch/v1 Job name for a job resource.
+
+    Deterministic (never generateName) so that a retried activity finds the Job
+    it created instead of creating a second one.
+    """
+    return f"{job_resource_name}-{kind}"[:63].rstrip("-")
+
+
+def role_name(namespace: str, name: str) -> str:
+    """PostgreSQL role owning an instance's database."""
+    return f"odoo.{namespace}.{name}"
+
+
+def sanitize_uid(uid: str) -> str:
+    """A Kubernetes uid made safe for a database name: [^a-z0-9] becomes `_`."""
+    return _NOT_DB_SAFE.sub("_", uid.lower())
+
+
+def database_name(uid: str, explicit: str | None = None) -> str:
+    """`spec.database.name` when set, else `odoo_<sanitized uid>`."""
+    return explicit or f"odoo_{sanitize_uid(uid)}"
+
+
+def instance_labels(name: str, app: str | None = None) -> dict[str, str]:
+    """Labels on every child object: `app` (selector) and `bemade.org/instance`."""
+    return {"app": app or name, INSTANCE_LABEL: name}

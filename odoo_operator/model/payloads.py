@@ -1,0 +1,287 @@
+"""Every payload that crosses a Temporal boundary: workflow input, signals,
+queries, activity inputs and results, and the `Snapshot`.
+
+One typed object in, one out (`<Operation>Input` / `<Operation>Result`), frozen
+and `extra="forbid"`, so fields can be added without breaking callers. No
+secret value ever appears in these models: activities read Secrets themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.phases import JobState, Phase
+
+__all__ = [
+    "ActiveJob",
+    "ApplyChildrenInput",
+    "CleanupInput",
+    "ConvergePhaseInput",
+    "DeleteRequest",
+    "GatherSnapshotInput",
+    "InstanceRef",
+    "InstanceWorkflowInput",
+    "InstanceWorkflowResult",
+    "JobAction",
+    "JobKind",
+    "MachineState",
+    "Poke",
+    "RecordStatusInput",
+    "Replicas",
+    "Snapshot",
+    "SpecUpdate",
+    "TransitionRecord",
+    "WorkflowSettings",
+]
+
+
+class Payload(BaseModel):
+    """Base of every payload: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class JobKind(StrEnum):
+    """The job resources an instance consumes, by what they do."""
+
+    INIT = "init"
+    UPGRADE = "upgrade"
+    RESTORE = "restore"
+    BACKUP = "backup"
+
+    @property
+    def resource_kind(self) -> str:
+        return _RESOURCE_KINDS[self]
+
+    @property
+    def plural(self) -> str:
+        return _RESOURCE_KINDS[self].lower() + "s"
+
+
+_RESOURCE_KINDS = {
+    JobKind.INIT: "OdooInitJob",
+    JobKind.UPGRADE: "OdooUpgradeJob",
+    JobKind.RESTORE: "OdooRestoreJob",
+    JobKind.BACKUP: "OdooBackupJob",
+}
+
+
+class InstanceRef(Payload):
+    """Which OdooInstance a workflow drives. The uid tells incarnations apart."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+class Replicas(Payload):
+    """A Deployment's desired (`spec.replicas`) and ready replica counts."""
+
+    desired: int = 0
+    ready: int = 0
+    exists: bool = False
+
+
+class ActiveJob(Payload):
+    """The oldest non-terminal job resource of one kind for an instance."""
+
+    kind: JobKind
+    name: str
+    state: JobState
+    job_name: str | None = Field(
+        default=None, description="The batch/v1 Job running it, once started."
+    )
+    due: bool = Field(
+        default=True,
+        description="False while an upgrade's scheduledTime lies in the future "
+        "(decided by the snapshot activity, never by the workflow clock).",
+    )
+    message: str | None = None
+
+
+class Snapshot(Payload):
+    """Everything the phase machine knows about an instance at one wake.
+
+    Gathered by one activity doing all reads; guards and ensure() are pure
+    functions of (spec, snapshot).
+    """
+
+    web: Replicas = Replicas()
+    cron: Replicas = Replicas()
+    db_initialized: bool = False
+    init: ActiveJob | None = None
+    upgrade: ActiveJob | None = None
+    restore: ActiveJob | None = None
+    backup: ActiveJob | None = None
+    pending_backups: int = 0
+    problems: tuple[str, ...] = Field(
+        default=(),
+        description="Permanent configuration problems, each saying what to fix. "
+        "Any problem puts the instance in Error until it is fixed.",
+    )
+
+    def job(self, kind: JobKind) -> ActiveJob | None:
+        return {
+            JobKind.INIT: self.init,
+            JobKind.UPGRADE: self.upgrade,
+            JobKind.RESTORE: self.restore,
+            JobKind.BACKUP: self.backup,
+        }[kind]
+
+    def job_state(self, kind: JobKind) -> JobState:
+        active = self.job(kind)
+        return active.state if active is not None else JobState.ABSENT
+
+
+class TransitionRecord(Payload):
+    """One phase change, as the `transitions` query reports it."""
+
+    from_phase: Phase
+    to_phase: Phase
+    guard: str
+    at: str = Field(description="Workflow time, ISO 8601.")
+    generation: int = 0
+
+
+# --- workflow input, signals and state ------------------------------------------
+
+
+class SpecUpdate(Payload):
+    """Signal `set_spec`: the whole current spec of an instance (level based).
+
+    `spec` never carries a secret: the watcher sends `spec.redacted()`, and
+    activities read what they need from the API themselves.
+    """
+
+    ref: InstanceRef
+    generation: int
+    spec: OdooInstanceSpec
+
+
+class Poke(Payload):
+    """Signal `poke`: something the instance owns changed; look again."""
+
+    reason: str = ""
+
+
+class DeleteRequest(Payload):
+    """Signal `delete_instance`: the instance has a deletionTimestamp."""
+
+    uid: str
+
+
+class WorkflowSettings(Payload):
+    """Timing knobs of the instance workflow (tests shrink them)."""
+
+    resync_interval: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="Periodic re-check covering missed events.",
+    )
+    job_poll_interval: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="Re-check period while a batch Job runs (events may be missed).",
+    )
+    history_limit: int = Field(
+        default=20, description="Transitions kept for the `transitions` query."
+    )
+    continue_as_new_after: int = Field(
+        default=0,
+        description="Force continue-as-new after this many wakes (0: only when the "
+        "SDK suggests it). A test knob.",
+    )
+
+
+class MachineState(Payload):
+    """All the state an instance workflow carries across continue-as-new."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    generation: int
+    phase: Phase = Phase.PROVISIONING
+    applied_generation: int = Field(
+        default=0, description="Generation whose child objects were applied."
+    )
+    recorded_status: str = Field(
+        default="", description="Digest of the last status written, to skip no-op writes."
+    )
+    transitions: tuple[TransitionRecord, ...] = ()
+    deleting: bool = False
+    successor: SpecUpdate | None = Field(
+        default=None,
+        description="A spec for a new incarnation (new uid) received while this one "
+        "was being deleted; it takes over once cleanup is done.",
+    )
+
+
+class InstanceWorkflowInput(Payload):
+    state: MachineState
+    settings: WorkflowSettings = WorkflowSettings()
+
+
+class InstanceWorkflowResult(Payload):
+    ref: InstanceRef
+    phase: Phase
+    cleaned_up: bool
+
+
+# --- activity inputs ------------------------------------------------------------------
+
+
+class GatherSnapshotInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+
+
+class ApplyChildrenInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    generation: int
+
+
+class ConvergePhaseInput(Payload):
+    """Make the cluster match one phase's ensure() output."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    web_replicas: int | None = None
+    cron_replicas: int | None = None
+    create_auto_init: bool = False
+    start_job: ActiveJob | None = None
+
+
+class JobAction(Payload):
+    """Finish a job resource: write its terminal phase (and fire its webhook)."""
+
+    kind: JobKind
+    name: str
+    succeeded: bool
+    message: str | None = None
+
+
+class RecordStatusInput(Payload):
+    """Write the instance status; on a phase change also run the edge actions
+    and emit a PhaseChanged Event."""
+
+    ref: InstanceRef
+    phase: Phase
+    previous_phase: Phase | None = None
+    generation: int
+    spec: OdooInstanceSpec
+    ready_replicas: int = 0
+    message: str | None = None
+    db_initialized: bool | None = Field(
+        default=None, description="Set by MarkDbInitialized / MarkDbUninitialized."
+    )
+    finish_jobs: tuple[JobAction, ...] = ()
+    restart_web: bool = Field(
+        default=False, description="Rollout-restart the web Deployment (after an upgrade)."
+    )
+
+
+class CleanupInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec

@@ -1,0 +1,1 @@
+"""Internals of the Kubernetes API emulator; the public entry point is ``sandbox.emulator``."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project's virtual environment in .venv with the
+# extras named in $1 ("dev" or "sandbox"). Sourced by scripts/dev/test and
+# scripts/dev/sandbox; reinstalls only when pyproject.toml changes.
+set -euo pipefail
+extras="${1:-dev}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+venv="$root/.venv"
+
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+        "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        python="$candidate"
+        break
+    fi
+done
+if [ -z "$python" ]; then
+    echo "odoo-operator needs Python 3.11 or newer on PATH" >&2
+    exit 1
+fi
+
+stamp="$venv/.installed-$extras"
+want="$(cat "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "installing odoo-operator[$extras] into .venv ..." >&2
+    "$venv/bin/python" -m pip install -q -e "$root[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
+    "$venv/bin/python" -c "import odoo_operator" # fail loudly when the install did not work
+    echo "$want" > "$stamp"
+fi

@@ -1,0 +1,127 @@
+"""Workflow-tier helpers: a worker over a World's fake activities on the
+time-skipping server, and a deadline-bound wait on workflow queries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import (
+    InstanceRef,
+    InstanceWorkflowInput,
+    InstanceWorkflowResult,
+    MachineState,
+    WorkflowSettings,
+)
+from odoo_operator.model.phases import Phase
+from tests.workflows.world import World
+from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
+
+T = TypeVar("T")
+Handle = WorkflowHandle[OdooInstanceWorkflow, InstanceWorkflowResult]
+
+FAST = WorkflowSettings(
+    resync_interval=timedelta(minutes=5), job_poll_interval=timedelta(seconds=10)
+)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)
+async def _search_attributes_registered(time_skipping_env: WorkflowEnvironment) -> None:
+    """The workflow upserts OdooPhase & co.; the test server refuses unknown ones."""
+    client = time_skipping_env.client
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, world: World, task_queue: str, *, cache: bool = True
+) -> AsyncIterator[Worker]:
+    """A worker over the world's fake activities. cache=False disables sticky
+    workflow caching, so every workflow task replays the history from scratch
+    (what a freshly started worker process does)."""
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[OdooInstanceWorkflow],
+            activities=world.activities(),
+            activity_executor=executor,
+            max_cached_workflows=0 if not cache else 1000,
+        )
+        async with worker:
+            yield worker
+
+
+def new_ref() -> InstanceRef:
+    return InstanceRef(namespace="shop", name=f"erp-{uuid.uuid4().hex[:8]}", uid=str(uuid.uuid4()))
+
+
+async def start_instance(
+    client: Client,
+    task_queue: str,
+    spec: OdooInstanceSpec,
+    *,
+    phase: Phase = Phase.PROVISIONING,
+    ref: InstanceRef | None = None,
+    settings: WorkflowSettings = FAST,
+    applied: bool = False,
+) -> Handle:
+    ref = ref or new_ref()
+    state = MachineState(
+        ref=ref, spec=spec, generation=1, phase=phase, applied_generation=1 if applied else 0
+    )
+    return await client.start_workflow(
+        OdooInstanceWorkflow.run,
+        InstanceWorkflowInput(state=state, settings=settings),
+        id=naming.workflow_id(ref.namespace, ref.name),
+        task_queue=task_queue,
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 10.0,
+    what: str = "condition",
+) -> T:
+    """Poll `probe` until `accept` holds, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_phase(handle: Handle, phase: Phase, timeout: float = 10.0) -> None:
+    await eventually(
+        lambda: handle.query(OdooInstanceWorkflow.phase),
+        lambda p: p is phase,
+        timeout=timeout,
+        what=f"phase {phase}",
+    )

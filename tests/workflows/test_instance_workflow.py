@@ -1,0 +1,316 @@
+"""The instance workflow on the time-skipping server, over fake activities.
+
+Covers: every row of the table driven through the workflow (same cases as the
+unit tier); replica counts after ensure() in every resting phase; the happy
+path from Provisioning to Running through auto-init; level-based spec
+signals (stale generations ignored); permanent problems enter Error and
+fixing them leaves it; resync timer wakes without events; continue-as-new
+keeps the phase and the pending work; a worker restart resumes without
+repeating a completed step or creating a second Job; deletion cleans up and
+completes; a new incarnation (new uid) takes over after cleanup.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from odoo_operator.model import naming
+from odoo_operator.model.payloads import (
+    DeleteRequest,
+    InstanceRef,
+    JobKind,
+    Poke,
+    Replicas,
+    SpecUpdate,
+    WorkflowSettings,
+)
+from odoo_operator.model.phases import JobPhase, Phase
+from tests.phase_cases import CASES, RESTING, make_spec
+from tests.workflows.conftest import (
+    Handle,
+    eventually,
+    new_ref,
+    running_worker,
+    start_instance,
+    wait_phase,
+)
+from tests.workflows.world import World
+from workflows import machine
+from workflows.instance import OdooInstanceWorkflow
+
+
+async def transitions_of(handle: Handle) -> list[str]:
+    records = await handle.query(OdooInstanceWorkflow.transitions)
+    return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]
+
+
+@pytest.mark.parametrize("row", machine.TABLE, ids=lambda row: row.id)
+async def test_row_taken_by_workflow_when_its_case_holds(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, row: machine.Transition
+) -> None:
+    case = CASES[row.id]
+    world = World.from_snapshot(case.snap)
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(
+            client, task_queue, case.build_spec(), phase=row.from_, applied=True
+        )
+        taken = await eventually(
+            lambda: transitions_of(handle), bool, what=f"a transition out of {row.from_}"
+        )
+        assert taken[0] == row.id
+        await handle.terminate()
+    for action in row.actions:
+        kind = action.job_kind
+        if kind is not None:
+            finished = [j for j in world.jobs if j.kind is kind and j.phase is not None]
+            expected = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
+            assert finished, f"{action} not applied"
+            assert finished[0].phase is expected, f"{action} not applied"
+        elif action is machine.Action.MARK_DB_INITIALIZED:
+            assert world.db_initialized
+        elif action is machine.Action.MARK_DB_UNINITIALIZED:
+            assert not world.db_initialized
+
+
+@pytest.mark.parametrize("phase", list(RESTING), ids=str)
+async def test_replicas_match_scaling_rules_when_phase_is_ensured(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, phase: Phase
+) -> None:
+    case = RESTING[phase]
+    spec = case.build_spec()
+    world = World.from_snapshot(case.snap)
+    # Start from counts no phase would choose, to see what ensure() sets.
+    world.web = world.web.model_copy(update={"desired": 7})
+    world.cron = Replicas(desired=7, exists=True)
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, spec, phase=phase, applied=True)
+        await eventually(lambda: _count(world, "record_status"), lambda n: n >= 1)
+        assert await handle.query(OdooInstanceWorkflow.phase) is phase
+        await handle.terminate()
+    web = {
+        Phase.STARTING: spec.replicas,
+        Phase.RUNNING: spec.replicas,
+        Phase.UPGRADING: 7,
+        Phase.DEGRADED: 7,
+        Phase.BACKING_UP: 7,
+        Phase.ERROR: 7,
+    }.get(phase, 0)
+    cron = {
+        Phase.STARTING: spec.cron.replicas,
+        Phase.RUNNING: spec.cron.replicas,
+        Phase.DEGRADED: 7,
+        Phase.BACKING_UP: 7,
+        Phase.ERROR: 7,
+    }.get(phase, 0)
+    assert (world.web.desired, world.cron.desired) == (web, cron)
+
+
+async def _count(world: World, name: str) -> int:
+    return world.calls[name]
+
+
+async def test_reaches_running_through_auto_init_when_created(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec())
+        await wait_phase(handle, Phase.INITIALIZING)
+        assert [j.name for j in world.jobs] == [f"{handle.id.split('/')[-1]}-auto-init"]
+        await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
+        world.finish_batch_job(JobKind.INIT, succeeded=True)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
+        await wait_phase(handle, Phase.STARTING)
+        assert world.db_initialized
+        assert (world.web.desired, world.cron.desired) == (1, 1)
+        world.set_ready(1)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="deployment"))
+        await wait_phase(handle, Phase.RUNNING)
+        assert await transitions_of(handle) == [
+            "Provisioning->Uninitialized:db_not_initialized",
+            "Uninitialized->Initializing:init_present",
+            "Initializing->Starting:init_succeeded",
+            "Starting->Running:all_ready",
+        ]
+        assert world.statuses[-1].phase is Phase.RUNNING
+        await handle.terminate()
+    assert world.calls["apply_children"] == 1
+
+
+async def _jobs_created(world: World) -> int:
+    return sum(world.batch_jobs_created.values())
+
+
+async def test_latest_generation_wins_when_signals_arrive_out_of_order(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.RUNNING)
+        stop = SpecUpdate(ref=ref, generation=3, spec=make_spec(replicas=0))
+        stale = SpecUpdate(ref=ref, generation=2, spec=make_spec(replicas=4))
+        await handle.signal(OdooInstanceWorkflow.set_spec, stop)
+        await handle.signal(OdooInstanceWorkflow.set_spec, stale)
+        await wait_phase(handle, Phase.STOPPED)
+        assert (world.web.desired, world.cron.desired) == (0, 0)
+        await handle.terminate()
+
+
+async def test_enters_error_with_message_and_leaves_when_problem_fixed(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    problem = "Secret postgres-clusters has no cluster 'main': add it or fix spec.database.cluster"
+    world = World(problems=(problem,))
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(init={"enabled": False}))
+        await wait_phase(handle, Phase.ERROR)
+        assert world.statuses[-1].message == problem
+        world.problems = ()
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="secret fixed"))
+        await wait_phase(handle, Phase.UNINITIALIZED)
+        assert world.statuses[-1].message is None
+        await handle.terminate()
+
+
+async def test_invalid_children_enter_error_until_a_new_generation_fixes_them(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, apply_problem="spec.resources: limits below requests")
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.ERROR)
+        assert world.statuses[-1].message == "spec.resources: limits below requests"
+        world.apply_problem = None
+        fixed = SpecUpdate(ref=ref, generation=2, spec=make_spec())
+        await handle.signal(OdooInstanceWorkflow.set_spec, fixed)
+        await wait_phase(handle, Phase.STARTING)
+        await handle.terminate()
+
+
+async def test_resync_timer_looks_again_when_no_event_arrives(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=0, desired=1, exists=True))
+    client = time_skipping_env.client
+    # A short resync period: the V1 test server only skips time while a client
+    # awaits a result, so the timer runs on the real clock here.
+    settings = WorkflowSettings(resync_interval=timedelta(seconds=1))
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), settings=settings)
+        await wait_phase(handle, Phase.STARTING)
+        gathered = world.calls["gather_snapshot"]
+        world.set_ready(1)  # a readiness change whose event was missed: no signal
+        await wait_phase(handle, Phase.RUNNING)
+        assert world.calls["gather_snapshot"] > gathered
+        await handle.terminate()
+
+
+async def test_continue_as_new_keeps_phase_and_pending_job(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    settings = WorkflowSettings(continue_as_new_after=2)
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), settings=settings)
+        await wait_phase(handle, Phase.INITIALIZING)
+        first_run = (await handle.describe()).run_id
+        for i in range(3):
+            await handle.signal(OdooInstanceWorkflow.poke, Poke(reason=f"nudge {i}"))
+        follower = client.get_workflow_handle_for(OdooInstanceWorkflow.run, handle.id)
+        await eventually(
+            lambda: _run_id(follower), lambda run: run != first_run, what="continue-as-new"
+        )
+        assert await follower.query(OdooInstanceWorkflow.phase) is Phase.INITIALIZING
+        world.finish_batch_job(JobKind.INIT, succeeded=True)
+        await follower.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
+        await wait_phase(follower, Phase.STARTING)
+        transitions = await transitions_of(follower)
+        assert transitions[:2] == [
+            "Provisioning->Uninitialized:db_not_initialized",
+            "Uninitialized->Initializing:init_present",
+        ], "the transition history was not carried over"
+        await follower.terminate()
+    assert await _jobs_created(world) == 1
+
+
+async def _run_id(handle: Handle) -> str | None:
+    return (await handle.describe()).run_id
+
+
+async def test_worker_restart_resumes_without_repeating_a_completed_step(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    world.add_job(JobKind.INIT, "manual-init")
+    world.fail_record_status.set()  # the status write after the Job creation fails
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue, cache=False):
+        handle = await start_instance(client, task_queue, make_spec(), phase=Phase.INITIALIZING)
+        await eventually(lambda: _count(world, "record_status"), lambda n: n >= 1)
+    # The worker is gone between converge_phase (done) and record_status.
+    assert world.calls["converge_phase"] == 1
+    world.fail_record_status.clear()
+    async with running_worker(client, world, task_queue, cache=False):
+        # The retry (backoff 1 s, 2 s, ...) lands on the new worker.
+        await eventually(lambda: _recorded(world), bool, timeout=30, what="the status write")
+        world.finish_batch_job(JobKind.INIT, succeeded=True)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
+        await wait_phase(handle, Phase.STARTING)
+        await handle.terminate()
+    assert world.calls["converge_phase"] >= 1
+    assert dict(world.batch_jobs_created) == {naming.batch_job_name("manual-init", "init"): 1}
+
+
+async def _recorded(world: World) -> int:
+    return len(world.statuses)
+
+
+async def test_deletion_cleans_up_and_completes(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.RUNNING)
+        await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid="other"))
+        await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid=ref.uid))
+        result = await handle.result()
+    assert result.cleaned_up
+    assert world.cleaned_up == [ref.uid]
+
+
+async def test_new_incarnation_takes_over_after_old_cleanup(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client: Client = time_skipping_env.client
+    old = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=old)
+        await wait_phase(handle, Phase.RUNNING)
+        new = InstanceRef(namespace=old.namespace, name=old.name, uid="new-uid")
+        await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid=old.uid))
+        await handle.signal(
+            OdooInstanceWorkflow.set_spec,
+            SpecUpdate(ref=new, generation=1, spec=make_spec(replicas=0)),
+        )
+        follower = client.get_workflow_handle_for(OdooInstanceWorkflow.run, handle.id)
+        await wait_phase(follower, Phase.STOPPED)
+        assert world.cleaned_up == [old.uid]
+        await follower.terminate()

@@ -1,0 +1,201 @@
+"""An in-memory cluster for workflow tests, with same-named fake activities.
+
+The World holds what the real activities would read and write (Deployments,
+job resources and their batch Jobs, the instance status) and counts every
+activity call, so tests can assert "exactly one Job was created". Its
+snapshot is derived from that state, so the fakes are consistent with each
+other the way a real cluster is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from odoo_operator.model import failures, naming
+from odoo_operator.model.payloads import (
+    ActiveJob,
+    ApplyChildrenInput,
+    CleanupInput,
+    ConvergePhaseInput,
+    GatherSnapshotInput,
+    JobKind,
+    RecordStatusInput,
+    Replicas,
+    Snapshot,
+)
+from odoo_operator.model.phases import JobPhase, JobState, Phase
+
+
+@dataclass
+class JobResource:
+    kind: JobKind
+    name: str
+    phase: JobPhase | None = None
+    job_name: str | None = None
+    due: bool = True
+
+
+@dataclass
+class World:
+    web: Replicas = field(default_factory=Replicas)
+    cron: Replicas = field(default_factory=Replicas)
+    db_initialized: bool = False
+    problems: tuple[str, ...] = ()
+    jobs: list[JobResource] = field(default_factory=list)
+    batch_jobs: dict[str, JobState] = field(default_factory=dict)
+    phase: Phase | None = None
+    statuses: list[RecordStatusInput] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    batch_jobs_created: Counter[str] = field(default_factory=Counter)
+    cleaned_up: list[str] = field(default_factory=list)
+    apply_problem: str | None = None
+    fail_record_status: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- what tests do to the world (the kubelet, the user) -------------------
+
+    @classmethod
+    def from_snapshot(cls, snap: Snapshot) -> World:
+        world = cls(
+            web=snap.web,
+            cron=snap.cron,
+            db_initialized=snap.db_initialized,
+            problems=snap.problems,
+        )
+        for kind in JobKind:
+            active = snap.job(kind)
+            if active is None:
+                continue
+            world.jobs.append(
+                JobResource(kind, active.name, job_name=active.job_name, due=active.due)
+            )
+            if active.job_name is not None:
+                world.batch_jobs[active.job_name] = active.state
+        # Extra queued backups beyond the active one.
+        for i in range(max(0, snap.pending_backups - (1 if snap.backup else 0))):
+            world.jobs.append(JobResource(JobKind.BACKUP, f"backup-queued-{i}"))
+        return world
+
+    def add_job(self, kind: JobKind, name: str) -> None:
+        with self.lock:
+            self.jobs.append(JobResource(kind, name))
+
+    def finish_batch_job(self, kind: JobKind, *, succeeded: bool) -> None:
+        with self.lock:
+            active = self._active(kind)
+            assert active is not None, f"no {kind} resource"
+            assert active.job_name is not None, f"no {kind} Job runs"
+            self.batch_jobs[active.job_name] = JobState.SUCCEEDED if succeeded else JobState.FAILED
+
+    def set_ready(self, ready: int) -> None:
+        with self.lock:
+            self.web = self.web.model_copy(update={"ready": ready})
+
+    # --- the fake activities ------------------------------------------------------
+
+    def _active(self, kind: JobKind) -> JobResource | None:
+        return next(
+            (j for j in self.jobs if j.kind is kind and (j.phase is None or not j.phase.terminal)),
+            None,
+        )
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            active: dict[str, Any] = {}
+            for kind in JobKind:
+                resource = self._active(kind)
+                if resource is None:
+                    continue
+                state = (
+                    self.batch_jobs.get(resource.job_name, JobState.FAILED)
+                    if resource.job_name
+                    else JobState.ACTIVE
+                )
+                active[kind.value] = ActiveJob(
+                    kind=kind,
+                    name=resource.name,
+                    state=state,
+                    job_name=resource.job_name,
+                    due=resource.due,
+                )
+            pending = sum(
+                1
+                for j in self.jobs
+                if j.kind is JobKind.BACKUP and (j.phase is None or not j.phase.terminal)
+            )
+            return Snapshot(
+                web=self.web,
+                cron=self.cron,
+                db_initialized=self.db_initialized,
+                problems=self.problems,
+                pending_backups=pending,
+                **active,
+            )
+
+    def activities(self) -> Sequence[Callable[..., Any]]:
+        world = self
+
+        @activity.defn(name="gather_snapshot")
+        def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
+            world.calls["gather_snapshot"] += 1
+            return world.snapshot()
+
+        @activity.defn(name="apply_children")
+        def apply_children(input: ApplyChildrenInput) -> None:
+            world.calls["apply_children"] += 1
+            if world.apply_problem:
+                raise ApplicationError(
+                    world.apply_problem, type=failures.CONFIG_INVALID, non_retryable=True
+                )
+            with world.lock:
+                world.web = world.web.model_copy(update={"exists": True})
+                world.cron = world.cron.model_copy(update={"exists": True})
+
+        @activity.defn(name="converge_phase")
+        def converge_phase(input: ConvergePhaseInput) -> None:
+            world.calls["converge_phase"] += 1
+            with world.lock:
+                if input.web_replicas is not None:
+                    world.web = world.web.model_copy(update={"desired": input.web_replicas})
+                if input.cron_replicas is not None:
+                    world.cron = world.cron.model_copy(update={"desired": input.cron_replicas})
+                if input.create_auto_init:
+                    name = naming.auto_init_job_name(input.ref.name)
+                    if not any(j.name == name for j in world.jobs):
+                        world.jobs.append(JobResource(JobKind.INIT, name))
+                if input.start_job is not None:
+                    resource = next(j for j in world.jobs if j.name == input.start_job.name)
+                    job_name = naming.batch_job_name(resource.name, resource.kind.value)
+                    if job_name not in world.batch_jobs:  # idempotent, like the real one
+                        world.batch_jobs[job_name] = JobState.ACTIVE
+                        world.batch_jobs_created[job_name] += 1
+                    resource.job_name = job_name
+                    resource.phase = JobPhase.RUNNING
+
+        @activity.defn(name="record_status")
+        def record_status(input: RecordStatusInput) -> None:
+            world.calls["record_status"] += 1
+            if world.fail_record_status.is_set():
+                raise RuntimeError("API server unavailable")
+            with world.lock:
+                for action in input.finish_jobs:
+                    resource = next(j for j in world.jobs if j.name == action.name)
+                    resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
+                if input.db_initialized is not None:
+                    world.db_initialized = input.db_initialized
+                world.phase = input.phase
+                world.statuses.append(input)
+
+        @activity.defn(name="cleanup_instance")
+        def cleanup_instance(input: CleanupInput) -> None:
+            world.calls["cleanup_instance"] += 1
+            world.cleaned_up.append(input.ref.uid)
+
+        return [gather_snapshot, apply_children, converge_phase, record_status, cleanup_instance]

@@ -1,0 +1,93 @@
+"""One typed wrapper per activity, with its timeouts and retry policy.
+
+The only module that calls `workflow.execute_activity`. Transient API and
+database errors retry with backoff forever (an operator must converge once
+the cluster is back); errors typed non-retryable (model.failures) do not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import signatures
+    from odoo_operator.model import failures
+    from odoo_operator.model.payloads import (
+        ApplyChildrenInput,
+        CleanupInput,
+        ConvergePhaseInput,
+        GatherSnapshotInput,
+        RecordStatusInput,
+        Snapshot,
+    )
+
+__all__ = [
+    "apply_children",
+    "cleanup_instance",
+    "converge_phase",
+    "gather_snapshot",
+    "record_status",
+]
+
+# Kubernetes writes: back off up to a minute between attempts, never give up.
+_API_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(failures.NON_RETRYABLE),
+)
+_SHORT = timedelta(seconds=30)
+
+
+async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
+    # A local activity: a quick read that does not need its own history events.
+    return await workflow.execute_local_activity(
+        signatures.gather_snapshot,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def apply_children(input: ApplyChildrenInput) -> None:
+    await workflow.execute_activity(
+        signatures.apply_children,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_API_RETRY,
+    )
+
+
+async def converge_phase(input: ConvergePhaseInput) -> None:
+    await workflow.execute_activity(
+        signatures.converge_phase,
+        input,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=_API_RETRY,
+    )
+
+
+async def record_status(input: RecordStatusInput) -> None:
+    await workflow.execute_activity(
+        signatures.record_status,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def cleanup_instance(input: CleanupInput) -> None:
+    # PostgreSQL may be down for a while: keep trying, with a long backoff cap.
+    await workflow.execute_activity(
+        signatures.cleanup_instance,
+        input,
+        start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+        ),
+    )

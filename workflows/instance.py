@@ -1,0 +1,300 @@
+"""The instance workflow: one long-running workflow per OdooInstance.
+
+Entity-workflow shape (Temporal samples): all state in one `MachineState`,
+signals only mutate it and set `_wake`, the main loop waits on
+`_wake` with a timer (resync, or job polling while a batch Job runs), and
+continues-as-new carrying only `MachineState` when the SDK suggests it.
+
+One wake: apply child objects if the generation moved, gather one snapshot,
+converge the phase's ensure() output, evaluate the table, record status (and
+run the edge actions of a transition). A transition re-gathers at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from odoo_operator.model import failures
+    from odoo_operator.model.payloads import (
+        ApplyChildrenInput,
+        CleanupInput,
+        ConvergePhaseInput,
+        DeleteRequest,
+        GatherSnapshotInput,
+        InstanceWorkflowInput,
+        InstanceWorkflowResult,
+        JobAction,
+        MachineState,
+        Poke,
+        RecordStatusInput,
+        Snapshot,
+        SpecUpdate,
+        TransitionRecord,
+        WorkflowSettings,
+    )
+    from odoo_operator.model.phases import Phase
+    from workflows import calls, machine
+    from workflows.ensure import Desired, ensure
+
+__all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
+
+PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
+NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
+INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
+IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
+SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
+
+# Phases in which a batch Job runs: poll at job_poll_interval in case a Job
+# event is missed. Every other phase waits for events and the resync timer.
+_JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, Phase.BACKING_UP})
+# A wake follows at most this many transitions before waiting again, so a
+# table bug can never spin a workflow.
+_MAX_STEPS_PER_WAKE = 8
+
+
+@workflow.defn(name="OdooInstance")
+class OdooInstanceWorkflow:
+    @workflow.init
+    def __init__(self, input: InstanceWorkflowInput) -> None:
+        self._state: MachineState = input.state
+        self._settings: WorkflowSettings = input.settings
+        self._wake = True
+        self._snapshot: Snapshot | None = None
+        self._apply_problem: str | None = None
+        self._wakes = 0
+
+    # --- messages -------------------------------------------------------------
+
+    @workflow.signal(name="set_spec")
+    def set_spec(self, update: SpecUpdate) -> None:
+        state = self._state
+        if update.ref.uid != state.ref.uid:
+            # A new incarnation under the same name: the old one must finish its
+            # cleanup first, then the new one takes over (continue-as-new).
+            if state.successor is None or update.generation >= state.successor.generation:
+                self._state = state.model_copy(update={"deleting": True, "successor": update})
+        elif update.generation >= state.generation:
+            # Level based: only the latest generation matters; older ones coalesce.
+            self._state = state.model_copy(
+                update={"spec": update.spec, "generation": update.generation}
+            )
+        self._wake = True
+
+    @workflow.signal(name="poke")
+    def poke(self, poke: Poke) -> None:
+        self._wake = True
+
+    @workflow.signal(name="delete_instance")
+    def delete_instance(self, request: DeleteRequest) -> None:
+        if request.uid == self._state.ref.uid:
+            self._state = self._state.model_copy(update={"deleting": True})
+            self._wake = True
+
+    @workflow.query(name="phase")
+    def phase(self) -> Phase:
+        return self._state.phase
+
+    @workflow.query(name="snapshot")
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    @workflow.query(name="transitions")
+    def transitions(self) -> list[TransitionRecord]:
+        return list(self._state.transitions)
+
+    # --- main loop ---------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
+        self._upsert_search_attributes()
+        while True:
+            with contextlib.suppress(TimeoutError):  # resync / job polling timer
+                await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
+            self._wake = False
+            self._wakes += 1
+            if self._state.deleting:
+                return await self._finish()
+            try:
+                await self._tick()
+            except ActivityError as err:
+                if _error_type(err) == failures.INSTANCE_GONE:
+                    # Deleted without our finalizer (or it was removed by hand):
+                    # nothing is left to clean up.
+                    return InstanceWorkflowResult(
+                        ref=self._state.ref, phase=self._state.phase, cleaned_up=False
+                    )
+                raise
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    InstanceWorkflowInput(state=self._state, settings=self._settings)
+                )
+
+    def _sleep_for(self) -> timedelta:
+        if self._state.phase in _JOB_PHASES:
+            return self._settings.job_poll_interval
+        return self._settings.resync_interval
+
+    def _should_continue_as_new(self) -> bool:
+        if self._wake:
+            return False  # finish the pending work first; it is cheap to carry
+        forced = self._settings.continue_as_new_after
+        return workflow.info().is_continue_as_new_suggested() or (
+            forced > 0 and self._wakes >= forced
+        )
+
+    async def _tick(self) -> None:
+        state = self._state
+        if state.applied_generation != state.generation:
+            await self._apply_children()
+        for _ in range(_MAX_STEPS_PER_WAKE):
+            state = self._state
+            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+            if self._apply_problem is not None:
+                snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+            self._snapshot = snap
+            desired = ensure(state.phase, state.spec, snap)
+            if _needs_converge(desired, snap):
+                await calls.converge_phase(
+                    ConvergePhaseInput(
+                        ref=state.ref,
+                        spec=state.spec,
+                        web_replicas=desired.web,
+                        cron_replicas=desired.cron,
+                        create_auto_init=desired.create_auto_init,
+                        start_job=snap.job(desired.start_job) if desired.start_job else None,
+                    )
+                )
+                if desired.create_auto_init or desired.start_job is not None:
+                    continue  # it created something the snapshot has not seen: look again
+            row = machine.evaluate(state.phase, state.spec, snap)
+            await self._record(snap, row)
+            if row is None:
+                return
+        # Still moving after many steps: look again on the next timer, not now.
+
+    async def _apply_children(self) -> None:
+        state = self._state
+        try:
+            await calls.apply_children(
+                ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
+            )
+        except ActivityError as err:
+            if _error_type(err) != failures.CONFIG_INVALID:
+                raise
+            self._apply_problem = _error_message(err)
+            return
+        self._apply_problem = None
+        self._state = state.model_copy(update={"applied_generation": state.generation})
+
+    async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
+        """Write status; on a transition run its edge actions and move the phase."""
+        state = self._state
+        phase = row.to if row is not None else state.phase
+        db_initialized: bool | None = None
+        finish: list[JobAction] = []
+        restart_web = False
+        for action in row.actions if row is not None else ():
+            if action is machine.Action.MARK_DB_INITIALIZED:
+                db_initialized = True
+            elif action is machine.Action.MARK_DB_UNINITIALIZED:
+                db_initialized = False
+            elif (kind := action.job_kind) is not None and (active := snap.job(kind)):
+                finish.append(
+                    JobAction(
+                        kind=kind,
+                        name=active.name,
+                        succeeded=action.succeeded,
+                        message=None if action.succeeded else f"{kind.resource_kind} failed",
+                    )
+                )
+                restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
+        record = RecordStatusInput(
+            ref=state.ref,
+            phase=phase,
+            previous_phase=state.phase if row is not None else None,
+            generation=state.generation,
+            spec=state.spec,
+            ready_replicas=snap.web.ready,
+            message="; ".join(snap.problems) or None,
+            db_initialized=db_initialized,
+            finish_jobs=tuple(finish),
+            restart_web=restart_web,
+        )
+        digest = _digest(record, snap.db_initialized)
+        if row is None and digest == state.recorded_status:
+            return
+        await calls.record_status(record)
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        if row is not None:
+            entry = TransitionRecord(
+                from_phase=row.from_,
+                to_phase=row.to,
+                guard=row.guard_name,
+                at=workflow.now().isoformat(),
+                generation=state.generation,
+            )
+            limit = self._settings.history_limit
+            update["transitions"] = (*state.transitions, entry)[-limit:]
+        self._state = state.model_copy(update=update)
+        if row is not None and row.to is not row.from_:
+            self._upsert_search_attributes()
+
+    async def _finish(self) -> InstanceWorkflowResult:
+        """Clean up a deleted instance; hand over to a successor if one waits."""
+        state = self._state
+        await calls.cleanup_instance(CleanupInput(ref=state.ref, spec=state.spec))
+        # Read after the await: a new incarnation may have signalled meanwhile.
+        successor = self._state.successor
+        if successor is not None:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                InstanceWorkflowInput(
+                    state=MachineState(
+                        ref=successor.ref, spec=successor.spec, generation=successor.generation
+                    ),
+                    settings=self._settings,
+                )
+            )
+        return InstanceWorkflowResult(ref=state.ref, phase=state.phase, cleaned_up=True)
+
+    def _upsert_search_attributes(self) -> None:
+        state = self._state
+        pairs: list[SearchAttributeUpdate[str]] = [
+            PHASE_ATTR.value_set(state.phase.value),
+            NAMESPACE_ATTR.value_set(state.ref.namespace),
+            INSTANCE_ATTR.value_set(state.ref.name),
+            IMAGE_ATTR.value_set(state.spec.image or ""),
+        ]
+        workflow.upsert_search_attributes(pairs)
+
+
+def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
+    return (
+        (desired.web is not None and desired.web != snap.web.desired)
+        or (desired.cron is not None and desired.cron != snap.cron.desired)
+        or desired.create_auto_init
+        or desired.start_job is not None
+    )
+
+
+def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
+    text = record.model_dump_json() + str(db_initialized)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _error_type(err: ActivityError) -> str | None:
+    cause = err.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _error_message(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
