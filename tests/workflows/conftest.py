@@ -43,7 +43,10 @@ FAST = WorkflowSettings(
 @pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)
 async def _search_attributes_registered(time_skipping_env: WorkflowEnvironment) -> None:
     """The workflow upserts OdooPhase & co.; the test server refuses unknown ones."""
-    client = time_skipping_env.client
+    await register_search_attributes(time_skipping_env.client)
+
+
+async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
