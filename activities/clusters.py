@@ -34,7 +34,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
 
 import yaml
 from kubernetes.client import ApiClient
@@ -52,6 +51,8 @@ __all__ = [
     "load_cluster",
     "load_clusters",
     "parse_clusters",
+    "read_cluster",
+    "read_clusters",
     "select_cluster",
 ]
 
@@ -164,69 +165,84 @@ def select_cluster(
     return clusters[defaults[0]]
 
 
-def load_clusters(
-    kube: api.KubeApi | ApiClient, operator_namespace: str, secret_name: str
-) -> dict[str, Cluster]:
-    """Read the clusters Secret fresh (it is small and not watched) and parse it.
-
-    A missing Secret (404) or key is a ClusterConfigError; any other API
-    failure is an `activities.failures.ApiError` (transient).
-    """
-    if isinstance(kube, ApiClient):
-        kube = api.KubeApi(kube)
-    source = f"Secret {operator_namespace}/{secret_name}"
-    secret = kube.find(api.SECRET, operator_namespace, secret_name)
+def read_clusters(kube: api.KubeApi, namespace: str, secret_name: str) -> dict[str, Cluster]:
+    """Read and parse the clusters Secret `namespace/secret_name`."""
+    source = f"Secret {namespace}/{secret_name}"
+    secret = kube.find(api.SECRET, namespace, secret_name)
     if secret is None:
         raise ClusterConfigError(f"{source} not found: create it with a {CLUSTERS_KEY} key")
-    data: Mapping[str, Any] = secret.get("data") or {}
-    if CLUSTERS_KEY not in data:
+    data = secret.get("data") or {}
+    raw = data.get(CLUSTERS_KEY)
+    if not raw:
         keys = ", ".join(sorted(data)) or "none"
         raise ClusterConfigError(f"{source} has no {CLUSTERS_KEY} key (keys: {keys}); add it")
     try:
-        text = base64.b64decode(data[CLUSTERS_KEY], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, TypeError):
-        raise ClusterConfigError(f"{CLUSTERS_KEY} in {source} is not UTF-8 text") from None
+        text = base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ClusterConfigError(f"{source}: key {CLUSTERS_KEY} is not UTF-8 text") from None
     return parse_clusters(text, source)
 
 
+def _kube(client: api.KubeApi | ApiClient) -> api.KubeApi:
+    return client if isinstance(client, api.KubeApi) else api.KubeApi(client)
+
+
+def load_clusters(
+    client: api.KubeApi | ApiClient, namespace: str, secret_name: str
+) -> dict[str, Cluster]:
+    """read_clusters() through a KubeApi or a plain `kubernetes.client.ApiClient`."""
+    return read_clusters(_kube(client), namespace, secret_name)
+
+
+def read_cluster(
+    kube: api.KubeApi, namespace: str, secret_name: str, cluster_name: str | None
+) -> Cluster:
+    """The cluster an instance uses (`spec.database.cluster`, else the default)."""
+    found = read_clusters(kube, namespace, secret_name)
+    return select_cluster(found, cluster_name, f"Secret {namespace}/{secret_name}")
+
+
 def load_cluster(
-    kube: api.KubeApi | ApiClient,
-    operator_namespace: str,
+    client: api.KubeApi | ApiClient,
+    namespace: str,
     secret_name: str,
     cluster_name: str | None,
 ) -> Cluster:
-    """The cluster an instance uses (`spec.database.cluster`, else the default).
+    """read_cluster() through a KubeApi or a plain `kubernetes.client.ApiClient`."""
+    return read_cluster(_kube(client), namespace, secret_name, cluster_name)
 
-    Read fresh on every call, so fixing the Secret fixes the instance at its
-    next wake.
-    """
-    source = f"Secret {operator_namespace}/{secret_name}"
-    clusters = load_clusters(kube, operator_namespace, secret_name)
-    return select_cluster(clusters, cluster_name, source)
+
+# --- messages (never echo an input value: it could be a password) ---------------------
+
+_FIELD_ALIASES = {"admin_user": "adminUser", "admin_password": "adminPassword"}
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """`line 3, column 7: mapping values are not allowed here` (1-based, like editors)."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
     if mark is None:
-        return str(problem)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        return "cannot be parsed"
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
 
 
 def _field_problems(exc: ValidationError) -> str:
-    """Each problem as `missing field adminUser` or `field port: <rule>`, inputs never echoed."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        field = ".".join(str(part) for part in error["loc"]) or "entry"
+    problems: list[str] = []
+    for error in exc.errors():
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        field = _FIELD_ALIASES.get(loc, loc)
         if error["type"] == "missing":
             problems.append(f"missing field {field}")
         else:
             problems.append(f"field {field}: {error['msg']}")
     return "; ".join(problems)
-
-
-def _kind(value: object) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )

@@ -12,7 +12,6 @@ run the edge actions of a transition). A transition re-gathers at once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from datetime import timedelta
 
@@ -115,14 +114,17 @@ class OdooInstanceWorkflow:
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._upsert_search_attributes()
         while True:
-            with contextlib.suppress(TimeoutError):  # resync / job polling timer
+            timed_out = False
+            try:
                 await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
+            except TimeoutError:
+                timed_out = True  # resync / job polling timer
             self._wake = False
             self._wakes += 1
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._tick()
+                await self._tick(resync=timed_out)
             except ActivityError as err:
                 if _error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
@@ -150,14 +152,17 @@ class OdooInstanceWorkflow:
             forced > 0 and self._wakes >= forced
         )
 
-    async def _tick(self) -> None:
+    async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
-        if state.applied_generation != state.generation:
+        # Apply on a new generation, while an apply problem is pending (the
+        # cause may be fixed outside the spec), and on each resync (children
+        # deleted out of band come back).
+        if state.applied_generation != state.generation or self._apply_problem or resync:
             await self._apply_children()
         for _ in range(_MAX_STEPS_PER_WAKE):
             state = self._state
             snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
-            if self._apply_problem is not None:
+            if self._apply_problem is not None and self._apply_problem not in snap.problems:
                 snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
@@ -192,7 +197,9 @@ class OdooInstanceWorkflow:
             self._apply_problem = _error_message(err)
             return
         self._apply_problem = None
-        self._state = state.model_copy(update={"applied_generation": state.generation})
+        # Update the current state, not `state`: signals may have changed it
+        # while the activity ran.
+        self._state = self._state.model_copy(update={"applied_generation": state.generation})
 
     async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
         """Write status; on a transition run its edge actions and move the phase."""
@@ -242,8 +249,10 @@ class OdooInstanceWorkflow:
                 generation=state.generation,
             )
             limit = self._settings.history_limit
-            update["transitions"] = (*state.transitions, entry)[-limit:]
-        self._state = state.model_copy(update=update)
+            update["transitions"] = (*self._state.transitions, entry)[-limit:]
+        # Merge into the current state: a signal may have brought a new spec
+        # while record_status ran, and it must not be lost.
+        self._state = self._state.model_copy(update=update)
         if row is not None and row.to is not row.from_:
             self._upsert_search_attributes()
 

@@ -363,6 +363,13 @@ class OdooInstanceSpec(common.SpecModel):
         description="ConfigMaps or Secrets whose keys become environment variables of Odoo.",
     )
 
+    def redacted(self) -> Self:
+        """This spec without secret values, fit for a workflow payload or a log.
+
+        Activities that need the admin password read the live object.
+        """
+        return self.model_copy(update={"admin_password": ""})
+
     @model_validator(mode="after")
     def _production_has_no_production_ref(self) -> Self:
         if self.environment is Environment.PRODUCTION and self.production_instance_ref:

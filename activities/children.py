@@ -1,0 +1,304 @@
+"""The `apply_children` activity: make every child object match the spec.
+
+Owns, for one generation of an instance: the finalizer, the operator
+defaults written into a new spec, the credentials Secret, the image pull
+Secret copy, ServiceAccount/Role/RoleBinding, ConfigMap, filestore PVC,
+Service, Ingress or HTTPRoute, and both Deployments. It does not scale
+anything: the phase machine (converge_phase) owns replica counts.
+
+How each object is written:
+
+- server-side apply (field manager `odoo-operator`, force) for the
+  ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
+  Deployments; switching Ingress <-> HTTPRoute deletes the other one;
+- create-if-absent for the Secret (its database password is generated once
+  and never rotated; only `admin-password` follows spec.adminPassword, read
+  from the live object because workflow payloads carry no secret) and for the
+  image pull Secret copy;
+- the PVC is created if absent, grown in place when the spec is larger and
+  never shrunk (a smaller spec posts a Warning Event and changes nothing).
+
+Replica ownership under server-side apply: the Deployment apply re-sends the
+replica count it reads from the live Deployment (0 when creating it). If the
+apply omitted `spec.replicas`, SSA would remove the field it owned and the
+API server would default it to 1, starting Odoo on an uninitialized
+database; re-stating the live value makes the apply a no-op for replicas,
+so converge_phase (a merge patch, run by the same workflow, never
+concurrently) stays their only writer.
+
+Permanent problems (a 422 for an object built from the spec, a missing
+cluster or pull Secret, the Gateway API not installed) raise CONFIG_INVALID
+with a message naming the field; everything else is retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import secrets
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.utils import parse_quantity
+from pydantic import SecretStr
+from temporalio import activity
+
+from activities import api, context, events, failures, manifests
+from activities.cleanup import RoleManager
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import ApplyChildrenInput, InstanceRef
+
+__all__ = ["ChildrenActivities", "defaults_patch", "ensure_finalizer"]
+
+
+class ChildrenActivities:
+    def __init__(
+        self, client: ApiClient, config: OperatorConfig, roles: RoleManager | None = None
+    ) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+        self._roles = roles
+
+    @activity.defn(name="apply_children")
+    def apply_children(self, input: ApplyChildrenInput) -> None:
+        with failures.boundary():
+            self._apply(input)
+
+    def _apply(self, input: ApplyChildrenInput) -> None:
+        kube, ref = self._kube, input.ref
+        live = context.read_instance(kube, ref)
+        live = ensure_finalizer(kube, live)
+        live_spec: dict[str, Any] = live.get("spec") or {}
+        patch = defaults_patch(live_spec, self._config)
+        if patch:
+            kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
+        spec = _with_defaults(input.spec, patch)
+        cluster = context.load_cluster(kube, self._config, spec)
+        inst = context.instance_facts(ref, spec, cluster)
+
+        credentials_version, password = self._ensure_secret(
+            inst, str(live_spec.get("adminPassword") or "")
+        )
+        if self._roles is not None:
+            self._roles.ensure_role(cluster, inst.database.user, password)
+        self._ensure_pull_secret(inst)
+        for res, body in (
+            (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
+            (api.ROLE, manifests.role(inst)),
+            (api.ROLE_BINDING, manifests.role_binding(inst)),
+            (api.CONFIG_MAP, manifests.config_map(inst)),
+            (api.SERVICE, manifests.service(inst)),
+        ):
+            kube.apply(res, ref.namespace, body)
+        self._ensure_pvc(inst, ref, input.generation)
+        self._ensure_routing(inst)
+        for name, build in (
+            (naming.web_deployment_name(ref.name), manifests.web_deployment),
+            (naming.cron_deployment_name(ref.name), manifests.cron_deployment),
+        ):
+            current = kube.find(api.DEPLOYMENT, ref.namespace, name)
+            replicas = int((current or {}).get("spec", {}).get("replicas", 0))
+            body = build(inst, replicas=replicas, credentials_version=credentials_version)
+            kube.apply(api.DEPLOYMENT, ref.namespace, body)
+
+    def _ensure_secret(
+        self, inst: manifests.Instance, admin_password: str
+    ) -> tuple[str, SecretStr]:
+        """Create the credentials Secret once; keep admin-password in sync.
+
+        Returns the Secret's resourceVersion (a pod-template annotation, so a
+        changed Secret rolls the pods without revealing anything) and the
+        database password, for the PostgreSQL role.
+        """
+        kube = self._kube
+        name = naming.db_password_secret_name(inst.name)
+        body = manifests.db_secret(
+            inst, password=secrets.token_hex(24), admin_password=admin_password
+        )
+        try:
+            created = kube.create(api.SECRET, inst.namespace, body)
+        except failures.Conflict:
+            existing = kube.get(api.SECRET, inst.namespace, name)
+        else:
+            return _version(created), _password(created)
+        wanted = base64.b64encode(admin_password.encode()).decode()
+        data = existing.get("data") or {}
+        if data.get(manifests.ADMIN_PASSWORD_KEY, "") != wanted:
+            existing = kube.merge_patch(
+                api.SECRET,
+                inst.namespace,
+                name,
+                {"data": {manifests.ADMIN_PASSWORD_KEY: wanted}},
+            )
+        return _version(existing), _password(existing)
+
+    def _ensure_pull_secret(self, inst: manifests.Instance) -> None:
+        """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
+        pull = inst.spec.image_pull_secret
+        operator_ns = self._config.operator_namespace
+        if not pull or operator_ns == inst.namespace:
+            return
+        if self._kube.find(api.SECRET, inst.namespace, pull) is not None:
+            return
+        source = self._kube.find(api.SECRET, operator_ns, pull)
+        if source is None:
+            raise failures.ConfigProblem(
+                f"spec.imagePullSecret: Secret {pull} not found in the operator namespace "
+                f"{operator_ns}"
+            )
+        copy = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": pull, "namespace": inst.namespace},
+            "type": source.get("type", "kubernetes.io/dockerconfigjson"),
+            "data": source.get("data") or {},
+        }
+        # A Conflict: created meanwhile (a retry or another instance), same content.
+        with contextlib.suppress(failures.Conflict):
+            self._kube.create(api.SECRET, inst.namespace, copy)
+
+    def _ensure_pvc(self, inst: manifests.Instance, ref: InstanceRef, generation: int) -> None:
+        kube = self._kube
+        body = manifests.pvc(inst)
+        name = body["metadata"]["name"]
+        current = kube.find(api.PVC, inst.namespace, name)
+        if current is None:
+            with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
+                kube.create(api.PVC, inst.namespace, body)
+            return
+        wanted = body["spec"]["resources"]["requests"]["storage"]
+        have = (current.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
+        if have is None or _bytes(wanted) == _bytes(have):
+            return
+        if _bytes(wanted) > _bytes(have):
+            kube.merge_patch(
+                api.PVC,
+                inst.namespace,
+                name,
+                {"spec": {"resources": {"requests": {"storage": wanted}}}},
+            )
+            return
+        events.post(
+            kube,
+            ref,
+            name=events.event_name(ref, "pvc-shrink-refused", generation),
+            reason="StorageShrinkRefused",
+            message=(
+                f"spec.filestore.storageSize {wanted} is smaller than the volume ({have}); "
+                "a filestore volume never shrinks, so it stays at its current size"
+            ),
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+
+    def _ensure_routing(self, inst: manifests.Instance) -> None:
+        kube = self._kube
+        if inst.spec.ingress.gateway_ref is None:
+            kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
+            kube.delete(api.HTTP_ROUTE, inst.namespace, inst.name)
+            return
+        try:
+            kube.apply(api.HTTP_ROUTE, inst.namespace, manifests.http_route(inst))
+        except failures.NotFound as err:
+            raise failures.ConfigProblem(
+                "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
+                f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
+            ) from err
+        kube.delete(api.INGRESS, inst.namespace, inst.name)
+
+
+def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:
+    """Add naming.FINALIZER, guarded by resourceVersion (a conflict is retried)."""
+    meta = live.get("metadata") or {}
+    finalizers = list(meta.get("finalizers") or [])
+    if naming.FINALIZER in finalizers or meta.get("deletionTimestamp"):
+        return live
+    return kube.merge_patch(
+        api.INSTANCE,
+        meta["namespace"],
+        meta["name"],
+        {
+            "metadata": {
+                "finalizers": [*finalizers, naming.FINALIZER],
+                "resourceVersion": meta.get("resourceVersion"),
+            }
+        },
+    )
+
+
+def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any]:
+    """The operator defaults missing from a live spec, as a merge patch of `spec`.
+
+    Written once, the first time the instance is seen ("self-describing
+    spec"); the watcher then sends the new generation.
+    """
+    patch: dict[str, Any] = {}
+    if not spec.get("image"):
+        patch["image"] = config.default_image
+    filestore = spec.get("filestore") or {}
+    fs_patch: dict[str, Any] = {}
+    if not filestore.get("storageClass") and config.default_storage_class:
+        fs_patch["storageClass"] = config.default_storage_class
+    if not filestore.get("storageSize") and config.default_storage_size:
+        fs_patch["storageSize"] = config.default_storage_size
+    if fs_patch:
+        patch["filestore"] = fs_patch
+    ingress = spec.get("ingress") or {}
+    in_patch: dict[str, Any] = {}
+    gateway_default = config.default_gateway_name and config.default_gateway_namespace
+    if not ingress.get("gatewayRef") and gateway_default:
+        in_patch["gatewayRef"] = {
+            "name": config.default_gateway_name,
+            "namespace": config.default_gateway_namespace,
+        }
+    if not ingress.get("issuer") and config.default_ingress_issuer:
+        in_patch["issuer"] = config.default_ingress_issuer
+    if not ingress.get("class") and config.default_ingress_class:
+        in_patch["class"] = config.default_ingress_class
+    if in_patch:
+        patch["ingress"] = in_patch
+    if not spec.get("resources") and config.default_resources:
+        patch["resources"] = config.default_resources
+    cron = spec.get("cron") or {}
+    if not cron.get("resources") and config.default_resources:
+        patch["cron"] = {"resources": config.default_resources}
+    if not spec.get("affinity") and config.default_affinity:
+        patch["affinity"] = config.default_affinity
+    if not spec.get("tolerations") and config.default_tolerations:
+        patch["tolerations"] = list(config.default_tolerations)
+    return patch
+
+
+def _with_defaults(spec: OdooInstanceSpec, patch: Mapping[str, Any]) -> OdooInstanceSpec:
+    if not patch:
+        return spec
+    merged = _deep_merge(spec.model_dump(mode="json", by_alias=True, exclude_none=True), patch)
+    return OdooInstanceSpec.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _bytes(value: str) -> Decimal:
+    parsed: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
+    return parsed
+
+
+def _version(secret: Mapping[str, Any]) -> str:
+    return str(secret.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _password(secret: Mapping[str, Any]) -> SecretStr:
+    raw = (secret.get("data") or {}).get(manifests.DB_PASSWORD_KEY, "")
+    return SecretStr(base64.b64decode(raw).decode())

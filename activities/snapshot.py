@@ -1,0 +1,196 @@
+"""The `gather_snapshot` activity: every read one wake of the workflow needs.
+
+Owns the mapping from cluster state to the `Snapshot` the phase machine
+reads: both Deployments, `status.dbInitialized`, the active job resource of
+each kind and the state of its batch Job, whether a scheduled upgrade is due,
+and the permanent configuration problems that put an instance in Error.
+
+Runs as a local activity (cheap, no history events of its own). It only
+reads: it must never write to the API or PostgreSQL.
+
+Job state rules (reference §2.2, with the retry-budget fix the SPEC asks for):
+no `status.jobName` -> Active; the Job has succeeded pods or a Complete
+condition -> Succeeded; a Failed condition True -> Failed; the Job is gone
+(404) or being deleted -> Failed; `status.failed` beyond `backoffLimit` ->
+Failed (a Job controller sets the condition then anyway); anything else ->
+Active. A pod failure within the Job's own retry budget is not a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio import activity
+
+from activities import api, clusters, context, failures
+from activities.config import OperatorConfig
+from odoo_operator.model.payloads import (
+    ActiveJob,
+    GatherSnapshotInput,
+    JobKind,
+    Replicas,
+    Snapshot,
+)
+from odoo_operator.model.phases import JobPhase, JobState
+
+__all__ = ["ProblemCheck", "SnapshotActivities", "job_state"]
+
+_log = logging.getLogger(__name__)
+
+ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
+"""An extra source of configuration problems (the PostgreSQL side plugs in here)."""
+
+_TERMINAL = {JobPhase.COMPLETED.value, JobPhase.FAILED.value}
+
+
+class SnapshotActivities:
+    def __init__(
+        self,
+        client: ApiClient,
+        config: OperatorConfig,
+        extra_checks: Sequence[ProblemCheck] = (),
+    ) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+        self._extra_checks = tuple(extra_checks)
+
+    @activity.defn(name="gather_snapshot")
+    def gather_snapshot(self, input: GatherSnapshotInput) -> Snapshot:
+        with failures.boundary():
+            return self._gather(input)
+
+    def _gather(self, input: GatherSnapshotInput) -> Snapshot:
+        ref = input.ref
+        instance = context.read_instance(self._kube, ref)
+        jobs: dict[str, ActiveJob] = {}
+        pending_backups = 0
+        for kind in JobKind:
+            active, pending = self._active_job(input, kind)
+            if active is not None:
+                jobs[kind.value] = active
+            if kind is JobKind.BACKUP:
+                pending_backups = pending
+        return Snapshot(
+            web=self._replicas(ref.namespace, ref.name),
+            cron=self._replicas(ref.namespace, f"{ref.name}-cron"),
+            db_initialized=bool((instance.get("status") or {}).get("dbInitialized", False)),
+            pending_backups=pending_backups,
+            problems=tuple(self._problems(input)),
+            **jobs,
+        )
+
+    def _replicas(self, namespace: str, name: str) -> Replicas:
+        body = self._kube.find(api.DEPLOYMENT, namespace, name)
+        if body is None:
+            return Replicas()
+        return Replicas(
+            desired=int((body.get("spec") or {}).get("replicas", 1)),
+            ready=int((body.get("status") or {}).get("readyReplicas") or 0),
+            exists=True,
+        )
+
+    def _active_job(
+        self, input: GatherSnapshotInput, kind: JobKind
+    ) -> tuple[ActiveJob | None, int]:
+        """The oldest non-terminal job resource of `kind` and how many are pending."""
+        ref = input.ref
+        resource = api.job_resource(kind.plural)
+        selector = f"spec.odooInstanceRef.name={ref.name}"
+        try:
+            items = self._kube.list_of(resource, ref.namespace, field_selector=selector)
+        except failures.ApiError as err:
+            if err.status not in (400, 422):
+                raise
+            # A server without selectableFields: filter on our side only.
+            items = self._kube.list_of(resource, ref.namespace)
+        pending = [
+            item
+            for item in items
+            if _refers_to(item, ref.namespace, ref.name)
+            and (item.get("status") or {}).get("phase") not in _TERMINAL
+        ]
+        if not pending:
+            return None, 0
+        pending.sort(
+            key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
+        )
+        oldest = pending[0]
+        return self._describe(kind, oldest), len(pending)
+
+    def _describe(self, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
+        name = item["metadata"]["name"]
+        job_name = (item.get("status") or {}).get("jobName") or None
+        message: str | None = None
+        if job_name is None:
+            state = JobState.ACTIVE
+        else:
+            job = self._kube.find(api.JOB, item["metadata"]["namespace"], job_name)
+            state, message = job_state(job)
+        due = True
+        if kind is JobKind.UPGRADE:
+            due = _due((item.get("spec") or {}).get("scheduledTime"))
+        return ActiveJob(
+            kind=kind, name=name, state=state, job_name=job_name, due=due, message=message
+        )
+
+    def _problems(self, input: GatherSnapshotInput) -> list[str]:
+        problems: list[str] = []
+        config = self._config
+        try:
+            context.load_cluster(self._kube, config, input.spec)
+        except clusters.ClusterConfigError as err:
+            problems.append(err.message)
+        pull = input.spec.image_pull_secret
+        if pull and self._kube.find(api.SECRET, config.operator_namespace, pull) is None:
+            problems.append(
+                f"spec.imagePullSecret: Secret {pull} not found in the operator namespace "
+                f"{config.operator_namespace}; create it there or remove the field"
+            )
+        for check in self._extra_checks:
+            problems.extend(check(input))
+        return problems
+
+
+def job_state(job: dict[str, Any] | None) -> tuple[JobState, str | None]:
+    """The state of a job resource whose batch Job is `job` (None: not found)."""
+    if job is None:
+        return JobState.FAILED, "the batch Job disappeared before it finished"
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
+        return JobState.SUCCEEDED, None
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return JobState.FAILED, failed.get("message") or failed.get("reason") or "the Job failed"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return JobState.FAILED, "the batch Job was deleted before it finished"
+    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))
+    if int(status.get("failed") or 0) > backoff_limit:
+        return JobState.FAILED, "the Job's pods failed more often than its backoffLimit allows"
+    return JobState.ACTIVE, None
+
+
+def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:
+    ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
+    own_namespace = item.get("metadata", {}).get("namespace", namespace)
+    return bool(ref.get("name") == name and (ref.get("namespace") or own_namespace) == namespace)
+
+
+def _due(scheduled: object) -> bool:
+    """An upgrade is due when scheduledTime is unset, unparseable or past."""
+    if not isinstance(scheduled, str) or not scheduled:
+        return True
+    try:
+        when = datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
+    except ValueError:
+        _log.warning("unparseable scheduledTime %r: running the upgrade now", scheduled)
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when <= datetime.now(UTC)

@@ -1,0 +1,107 @@
+"""The Temporal worker: the client (pydantic converter) and every registration.
+
+Owns wiring: one `kubernetes.client.ApiClient` shared by the activity
+classes, the PostgreSQL role manager, the workflow class and the bound
+activity methods, on a thread pool (the activities are synchronous and block
+on the API). `build_worker` is what the tests use; `run` is what the
+`worker` subcommand calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities import children, cleanup, scaling, snapshot, status
+from odoo_operator.settings import Settings
+from workflows.instance import OdooInstanceWorkflow
+
+__all__ = ["activities", "build_worker", "connect", "run"]
+
+
+def activities(
+    api_client: ApiClient,
+    settings: Settings,
+    roles: cleanup.RoleManager | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity implementation, as bound methods sharing one ApiClient."""
+    config = settings.operator_config()
+    return [
+        snapshot.SnapshotActivities(api_client, config).gather_snapshot,
+        children.ChildrenActivities(api_client, config, roles).apply_children,
+        scaling.ScalingActivities(api_client, config).converge_phase,
+        status.StatusActivities(api_client, config).record_status,
+        cleanup.CleanupActivities(api_client, config, roles).cleanup_instance,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    api_client: ApiClient,
+    *,
+    roles: cleanup.RoleManager | None = None,
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """A Worker for the instance workflow and every activity (not started).
+
+    `roles` manages PostgreSQL roles (activities.databases.Databases in
+    production); None skips the PostgreSQL steps (tests without a database).
+    """
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[OdooInstanceWorkflow],
+        activities=[*activities(api_client, settings, roles), *extra_activities],
+        activity_executor=ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_activities,
+            thread_name_prefix="odoo-activity",
+        ),
+        max_concurrent_activities=settings.max_concurrent_activities,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """The Temporal client, speaking pydantic, with TLS or an API key when configured."""
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert or settings.temporal_tls_ca or settings.temporal_api_key:
+        tls = TLSConfig(
+            server_root_ca_cert=_read(settings.temporal_tls_ca),
+            client_cert=_read(settings.temporal_tls_cert),
+            client_private_key=_read(settings.temporal_tls_key),
+        )
+    api_key = settings.temporal_api_key
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=api_key.get_secret_value() if api_key is not None else None,
+    )
+
+
+def _read(path: Any) -> bytes | None:
+    return None if path is None else bytes(path.read_bytes())
+
+
+async def run(settings: Settings | None = None) -> None:
+    """Run the worker until cancelled (in-cluster or kubeconfig credentials)."""
+    from kubernetes import config as kube_config
+
+    from activities import databases
+
+    settings = settings or Settings.from_env()
+    try:
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()  # type: ignore[no-untyped-call]
+    client = await connect(settings)
+    with ApiClient() as api_client:
+        worker = build_worker(client, settings, api_client, roles=databases.Databases())
+        await worker.run()

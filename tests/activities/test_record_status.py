@@ -1,0 +1,192 @@
+"""record_status and cleanup_instance against the API emulator.
+
+Covers: the instance status fields (phase, ready, readyReplicas, url,
+targetReplicas, selector, observedGeneration, dbInitialized, message);
+conditions Ready/Progressing whose lastTransitionTime moves only when their
+status changes; exactly one PhaseChanged Event when the activity is retried;
+a Warning ConfigError Event on entering Error; finishing a job resource
+(Completed, completionTime, the batch Job's TTL set once mirrored); the web
+rollout restart annotation; cleanup scales to 0 and removes the finalizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes
+import pytest
+
+from activities import api, jobs
+from odoo_operator.model import naming
+from odoo_operator.model.payloads import (
+    ApplyChildrenInput,
+    CleanupInput,
+    ConvergePhaseInput,
+    GatherSnapshotInput,
+    JobAction,
+    JobKind,
+    RecordStatusInput,
+    Snapshot,
+)
+from odoo_operator.model.phases import Phase
+from tests.activities import kube_instance as ki
+
+
+@pytest.fixture
+def acts(api_client: kubernetes.client.ApiClient, namespace: str) -> ki.Activities:
+    acts = ki.activities(api_client, namespace)
+    ki.create_clusters_secret(acts.kube, namespace)
+    return acts
+
+
+def _record(acts: ki.Activities, ref: Any, spec: Any, phase: Phase, **kw: Any) -> dict[str, Any]:
+    acts.env.run(
+        acts.status.record_status,
+        RecordStatusInput(
+            ref=ref, phase=phase, generation=kw.pop("generation", 1), spec=spec, **kw
+        ),
+    )
+    return dict(acts.kube.get(api.INSTANCE, ref.namespace, ref.name)["status"])
+
+
+def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def _events(acts: ki.Activities, namespace: str, reason: str) -> list[dict[str, Any]]:
+    return [e for e in acts.kube.list_of(api.EVENT, namespace) if e["reason"] == reason]
+
+
+def test_status_fields_are_written_when_recorded(acts: ki.Activities, namespace: str) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop", replicas=2)
+
+    status = _record(
+        acts, ref, spec, Phase.RUNNING, ready_replicas=2, db_initialized=True, generation=3
+    )
+
+    assert status["phase"] == "Running"
+    assert status["ready"] is True
+    assert status["readyReplicas"] == 2
+    assert status["url"] == "https://shop.example.com"
+    assert status["targetReplicas"] == 2
+    assert status["selector"] == "app=shop"
+    assert status["observedGeneration"] == 3
+    assert status["dbInitialized"] is True
+    conditions = _conditions(status)
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("True", "Running")
+    assert conditions["Progressing"]["status"] == "False"
+    assert conditions["Ready"]["observedGeneration"] == 3
+
+
+def test_last_transition_time_moves_only_when_status_changes(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    first = _conditions(_record(acts, ref, spec, Phase.STARTING))
+    # Make the stored times recognisable, so a rewrite with "now" would show.
+    old = "2000-01-01T00:00:00Z"
+    marked = [{**c, "lastTransitionTime": old} for c in first.values()]
+    acts.kube.merge_patch(
+        api.INSTANCE, namespace, "shop", {"status": {"conditions": marked}}, sub="status"
+    )
+
+    same = _conditions(_record(acts, ref, spec, Phase.STARTING, message="still starting"))
+    assert same["Ready"]["lastTransitionTime"] == old
+    assert same["Progressing"]["lastTransitionTime"] == old
+    assert same["Progressing"]["message"] == "still starting"
+
+    moved = _conditions(_record(acts, ref, spec, Phase.RUNNING, previous_phase=Phase.STARTING))
+    assert moved["Ready"]["lastTransitionTime"] != old
+    assert moved["Progressing"]["lastTransitionTime"] != old
+
+
+def test_one_phase_changed_event_is_posted_when_the_activity_is_retried(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+
+    for _ in range(2):  # same activity id: a retry
+        _record(acts, ref, spec, Phase.UNINITIALIZED, previous_phase=Phase.PROVISIONING)
+
+    events = _events(acts, namespace, "PhaseChanged")
+    assert len(events) == 1
+    event = events[0]
+    assert event["message"] == "Phase changed from Provisioning to Uninitialized"
+    assert event["type"] == "Normal"
+    assert event["reportingComponent"] == "odoo-operator"
+    assert event["involvedObject"]["uid"] == ref.uid
+    assert _events(acts, namespace, "ConfigError") == []
+
+
+def test_warning_event_says_why_when_entering_error(acts: ki.Activities, namespace: str) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+
+    status = _record(
+        acts,
+        ref,
+        spec,
+        Phase.ERROR,
+        previous_phase=Phase.PROVISIONING,
+        message="spec.database.cluster 'x' is not defined",
+    )
+
+    assert status["message"] == "spec.database.cluster 'x' is not defined"
+    [warning] = _events(acts, namespace, "ConfigError")
+    assert warning["type"] == "Warning"
+    assert warning["message"] == "spec.database.cluster 'x' is not defined"
+
+
+def test_job_resource_is_completed_and_its_job_expires_when_finished(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
+    acts.env.run(
+        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
+    )
+    snap = acts.env.run(acts.snapshot.gather_snapshot, GatherSnapshotInput(ref=ref, spec=spec))
+    assert isinstance(snap, Snapshot)
+    acts.env.run(
+        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
+    )
+
+    action = JobAction(kind=JobKind.INIT, name="shop-auto-init", succeeded=True)
+    _record(
+        acts, ref, spec, Phase.STARTING, previous_phase=Phase.INITIALIZING, finish_jobs=(action,)
+    )
+
+    resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
+    assert resource["status"]["phase"] == "Completed"
+    assert resource["status"]["completionTime"]
+    job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
+    assert job["spec"]["ttlSecondsAfterFinished"] == jobs.FINISHED_JOB_TTL_SECONDS
+
+
+def test_web_pods_restart_when_requested(acts: ki.Activities, namespace: str) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
+
+    _record(acts, ref, spec, Phase.STARTING, restart_web=True)
+
+    web = acts.kube.get(api.DEPLOYMENT, namespace, "shop")
+    assert "kubectl.kubernetes.io/restartedAt" in web["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_cleanup_scales_down_and_releases_the_instance_when_deleted(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
+    acts.env.run(
+        acts.scaling.converge_phase,
+        ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
+    )
+    acts.kube.delete(api.INSTANCE, namespace, "shop")
+    held = acts.kube.get(api.INSTANCE, namespace, "shop")
+    assert naming.FINALIZER in held["metadata"]["finalizers"]
+    assert acts.kube.get(api.DEPLOYMENT, namespace, "shop")["spec"]["replicas"] == 2
+
+    acts.env.run(acts.cleanup.cleanup_instance, CleanupInput(ref=ref, spec=spec))
+    acts.env.run(acts.cleanup.cleanup_instance, CleanupInput(ref=ref, spec=spec))  # idempotent
+
+    assert acts.kube.find(api.INSTANCE, namespace, "shop") is None

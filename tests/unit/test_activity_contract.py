@@ -1,0 +1,60 @@
+"""Every activity stub has exactly one implementation registered by the worker.
+
+Covers: same wire name; same parameter and return type hints as the stub in
+activities.signatures; no implementation without a stub; no stub registered
+twice.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+import pytest
+from temporalio import activity
+
+from activities import signatures
+from odoo_operator import worker
+from odoo_operator.settings import Settings
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    definition = activity._Definition.from_callable(fn)
+    assert definition is not None
+    assert definition.name is not None
+    return definition.name
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(fn)
+    hints.pop("self", None)
+    return hints
+
+
+@pytest.fixture(scope="module")
+def implementations() -> list[Callable[..., Any]]:
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
+    return worker.activities(client, Settings(operator_namespace="ops", pod_name="test"))
+
+
+def test_every_stub_has_one_implementation_when_worker_registers(
+    implementations: list[Callable[..., Any]],
+) -> None:
+    registered = [_name(fn) for fn in implementations]
+
+    for stub in signatures.STUBS:
+        assert registered.count(_name(stub)) == 1, _name(stub)
+    assert sorted(registered) == sorted(_name(stub) for stub in signatures.STUBS)
+
+
+@pytest.mark.parametrize("stub", signatures.STUBS, ids=_name)
+def test_type_hints_match_the_stub_when_implemented(
+    stub: Callable[..., Any], implementations: list[Callable[..., Any]]
+) -> None:
+    impl = next(fn for fn in implementations if _name(fn) == _name(stub))
+
+    assert _hints(impl) == _hints(stub)
+    params = [p for p in typing.get_type_hints(impl) if p not in ("return", "self")]
+    assert params == [p for p in typing.get_type_hints(stub) if p != "return"]
