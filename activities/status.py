@@ -5,7 +5,8 @@ restart of the web Deployment after an upgrade, the merge patch of the
 instance's `/status` (phase, ready, readyReplicas, url, targetReplicas,
 selector, dbInitialized, observedGeneration, message, conditions Ready and
 Progressing), and on a phase change a `PhaseChanged` Event (plus a Warning
-`ConfigError` Event when entering Error).
+`ConfigError` Event when entering Error, and a Warning `JobFailed` Event for
+each job resource finished as failed).
 
 Retries are harmless: a condition's lastTransitionTime moves only when its
 status changes (the current conditions are read first), the restart
@@ -159,6 +160,20 @@ class StatusActivities:
             message=f"Phase changed from {before} to {input.phase}",
             reporting_instance=self._config.reporting_instance,
         )
+        for action in input.finish_jobs:
+            if not action.succeeded:
+                events.post(
+                    self._kube,
+                    ref,
+                    name=events.event_name(
+                        ref, f"failed-{action.name}", input.generation, unique=unique
+                    ),
+                    reason="JobFailed",
+                    message=f"{action.kind.resource_kind} {action.name} failed"
+                    + (f": {action.message}" if action.message else ""),
+                    warning=True,
+                    reporting_instance=self._config.reporting_instance,
+                )
         if input.phase is Phase.ERROR:
             events.post(
                 self._kube,

@@ -162,6 +162,27 @@ def test_job_resource_is_completed_and_its_job_expires_when_finished(
     assert job["spec"]["ttlSecondsAfterFinished"] == jobs.FINISHED_JOB_TTL_SECONDS
 
 
+def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, namespace: str) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
+    acts.env.run(
+        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
+    )
+    action = JobAction(
+        kind=JobKind.INIT, name="shop-auto-init", succeeded=False, message="OdooInitJob failed"
+    )
+
+    _record(
+        acts, ref, spec, Phase.INIT_FAILED, previous_phase=Phase.INITIALIZING, finish_jobs=(action,)
+    )
+
+    [warning] = _events(acts, namespace, "JobFailed")
+    assert warning["type"] == "Warning"
+    assert warning["message"] == "OdooInitJob shop-auto-init failed: OdooInitJob failed"
+    resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
+    assert resource["status"]["phase"] == "Failed"
+
+
 def test_web_pods_restart_when_requested(acts: ki.Activities, namespace: str) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))

@@ -12,6 +12,7 @@ completes; a new incarnation (new uid) takes over after cleanup.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,9 @@ from odoo_operator.model import naming
 from odoo_operator.model.payloads import (
     DeleteRequest,
     InstanceRef,
+    InstanceWorkflowInput,
     JobKind,
+    MachineState,
     Poke,
     Replicas,
     SpecUpdate,
@@ -148,6 +151,34 @@ async def _jobs_created(world: World) -> int:
     return sum(world.batch_jobs_created.values())
 
 
+async def test_signal_with_start_reaches_the_running_workflow_when_sent_again(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+
+    async def signal_with_start(generation: int, replicas: int) -> Handle:
+        update = SpecUpdate(ref=ref, generation=generation, spec=make_spec(replicas=replicas))
+        state = MachineState(ref=ref, spec=update.spec, generation=generation)
+        return await client.start_workflow(
+            OdooInstanceWorkflow.run,
+            InstanceWorkflowInput(state=state),
+            id=naming.workflow_id(ref.namespace, ref.name),
+            task_queue=task_queue,
+            start_signal="set_spec",
+            start_signal_args=[update],
+        )
+
+    async with running_worker(client, world, task_queue):
+        first = await signal_with_start(1, 1)
+        await wait_phase(first, Phase.RUNNING)
+        second = await signal_with_start(2, 0)
+        assert second.result_run_id == first.result_run_id, "a second workflow was started"
+        await wait_phase(first, Phase.STOPPED)
+        await first.terminate()
+
+
 async def test_latest_generation_wins_when_signals_arrive_out_of_order(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
@@ -164,6 +195,36 @@ async def test_latest_generation_wins_when_signals_arrive_out_of_order(
         await wait_phase(handle, Phase.STOPPED)
         assert (world.web.desired, world.cron.desired) == (0, 0)
         await handle.terminate()
+
+
+async def test_spec_signal_not_lost_when_it_arrives_during_a_status_write(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=0, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.STARTING)
+        world.hold_record_status.set()
+        world.set_ready(1)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="deployment"))
+        # Starting -> Running is being recorded; the user stops the instance now.
+        await eventually(_holding(world), bool, what="record_status in flight")
+        stop = SpecUpdate(ref=ref, generation=2, spec=make_spec(replicas=0))
+        await handle.signal(OdooInstanceWorkflow.set_spec, stop)
+        world.hold_record_status.clear()
+        world.release_record_status.set()
+        await wait_phase(handle, Phase.STOPPED)
+        assert (world.web.desired, world.cron.desired) == (0, 0)
+        await handle.terminate()
+
+
+def _holding(world: World) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return world.record_status_waiting.is_set()
+
+    return probe
 
 
 async def test_enters_error_with_message_and_leaves_when_problem_fixed(

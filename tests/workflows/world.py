@@ -57,6 +57,10 @@ class World:
     cleaned_up: list[str] = field(default_factory=list)
     apply_problem: str | None = None
     fail_record_status: threading.Event = field(default_factory=threading.Event)
+    # While set, record_status waits (up to 10 s) for `release_record_status`.
+    hold_record_status: threading.Event = field(default_factory=threading.Event)
+    release_record_status: threading.Event = field(default_factory=threading.Event)
+    record_status_waiting: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- what tests do to the world (the kubelet, the user) -------------------
@@ -184,6 +188,9 @@ class World:
             world.calls["record_status"] += 1
             if world.fail_record_status.is_set():
                 raise RuntimeError("API server unavailable")
+            if world.hold_record_status.is_set():
+                world.record_status_waiting.set()
+                world.release_record_status.wait(timeout=10)
             with world.lock:
                 for action in input.finish_jobs:
                     resource = next(j for j in world.jobs if j.name == action.name)
