@@ -200,6 +200,10 @@ class OdooInstanceWorkflow:
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
         self._state = self._state.model_copy(update={"applied_generation": state.generation})
+        # Keep OdooImage current when the image changes without a phase change.
+        # Guarded: histories recorded before this upsert existed must replay.
+        if workflow.patched("search-attributes-after-apply"):
+            self._upsert_search_attributes()
 
     async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
         """Write status; on a transition run its edge actions and move the phase."""

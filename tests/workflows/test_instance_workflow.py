@@ -43,7 +43,7 @@ from tests.workflows.conftest import (
 )
 from tests.workflows.world import World
 from workflows import machine
-from workflows.instance import OdooInstanceWorkflow
+from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
 
 async def transitions_of(handle: Handle) -> list[str]:
@@ -177,6 +177,32 @@ async def test_signal_with_start_reaches_the_running_workflow_when_sent_again(
         assert second.result_run_id == first.result_run_id, "a second workflow was started"
         await wait_phase(first, Phase.STOPPED)
         await first.terminate()
+
+
+async def test_search_attributes_follow_phase_and_image_when_they_change(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+
+    async def attributes() -> dict[str, object]:
+        found = (await handle.describe()).typed_search_attributes
+        return {key.name: found.get(key) for key in SEARCH_ATTRIBUTES}
+
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.RUNNING)
+        assert await attributes() == {
+            "OdooPhase": "Running",
+            "OdooNamespace": ref.namespace,
+            "OdooInstance": ref.name,
+            "OdooImage": "odoo:18.0",
+        }
+        new_image = SpecUpdate(ref=ref, generation=2, spec=make_spec(image="odoo:19.0"))
+        await handle.signal(OdooInstanceWorkflow.set_spec, new_image)
+        await eventually(attributes, lambda a: a["OdooImage"] == "odoo:19.0", what="OdooImage")
+        await handle.terminate()
 
 
 async def test_latest_generation_wins_when_signals_arrive_out_of_order(
