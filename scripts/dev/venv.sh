@@ -27,8 +27,11 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "installing odoo-operator[$extras] into .venv ..." >&2
-    "$venv/bin/python" -m pip install -q -e "$root[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
-    "$venv/bin/python" -c "import odoo_operator" # fail loudly when the install did not work
+    echo "installing odoo-operator[$extras] into .venv (log: .venv/pip.log) ..." >&2
+    if ! "$venv/bin/python" -m pip install -e "$root[$extras]" > "$venv/pip.log" 2>&1; then
+        tail -n 40 "$venv/pip.log" >&2
+        echo "pip install failed; the whole log is in .venv/pip.log" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
