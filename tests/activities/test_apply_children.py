@@ -16,7 +16,6 @@ import base64
 import json
 from typing import Any
 
-import kubernetes
 import pytest
 from temporalio.exceptions import ApplicationError
 
@@ -24,13 +23,6 @@ from activities import api
 from odoo_operator.model import failures, naming
 from odoo_operator.model.payloads import ApplyChildrenInput, ConvergePhaseInput
 from tests.activities import kube_instance as ki
-
-
-@pytest.fixture
-def acts(api_client: kubernetes.client.ApiClient, namespace: str) -> ki.Activities:
-    acts = ki.activities(api_client, namespace)
-    ki.create_clusters_secret(acts.kube, namespace)
-    return acts
 
 
 def _apply(acts: ki.Activities, ref: Any, spec: Any, generation: int = 1) -> None:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import kubernetes
-import pytest
-
 from activities import api, jobs
 from odoo_operator.model import naming
 from odoo_operator.model.payloads import (
@@ -30,13 +27,6 @@ from odoo_operator.model.payloads import (
 )
 from odoo_operator.model.phases import Phase
 from tests.activities import kube_instance as ki
-
-
-@pytest.fixture
-def acts(api_client: kubernetes.client.ApiClient, namespace: str) -> ki.Activities:
-    acts = ki.activities(api_client, namespace)
-    ki.create_clusters_secret(acts.kube, namespace)
-    return acts
 
 
 def _record(acts: ki.Activities, ref: Any, spec: Any, phase: Phase, **kw: Any) -> dict[str, Any]:

@@ -32,13 +32,6 @@ from odoo_operator.sandbox import kubelet
 from tests.activities import kube_instance as ki
 
 
-@pytest.fixture
-def acts(api_client: kubernetes.client.ApiClient, namespace: str) -> ki.Activities:
-    acts = ki.activities(api_client, namespace)
-    ki.create_clusters_secret(acts.kube, namespace)
-    return acts
-
-
 def _job(status: dict[str, Any], backoff: int = 0, deleting: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": "j"}
     if deleting:
