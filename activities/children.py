@@ -26,9 +26,21 @@ database; re-stating the live value makes the apply a no-op for replicas,
 so converge_phase (a merge patch, run by the same workflow, never
 concurrently) stays their only writer.
 
+The PostgreSQL role `odoo.<ns>.<name>` (password from the Secret) is
+ensured last, through activities.databases, so the Kubernetes objects
+converge even while PostgreSQL is down. An unreachable cluster
+(`PostgresUnavailable`, retried with backoff by the workflow) is made
+visible before the error propagates: a Warning `DatabaseUnavailable` Event
+naming host:port (once per generation) and `status.message` plus the
+conditions' message ("PostgreSQL cluster 'main' (10.0.0.5:5432)
+unreachable: ...; retrying"). The first successful apply afterwards clears
+that message (record_status may skip an unchanged status, so it cannot be
+left to it).
+
 Permanent problems (a 422 for an object built from the spec, a missing
-cluster or pull Secret, the Gateway API not installed) raise CONFIG_INVALID
-with a message naming the field; everything else is retried.
+cluster or pull Secret, the Gateway API not installed, an admin login the
+cluster refuses) raise CONFIG_INVALID with a message naming the field;
+everything else is retried.
 """
 
 from __future__ import annotations
@@ -45,23 +57,33 @@ from kubernetes.utils import parse_quantity
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, context, events, failures, manifests
-from activities.cleanup import RoleManager
+from activities import api, clusters, context, databases, events, failures, manifests, status
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import ApplyChildrenInput, InstanceRef
+from odoo_operator.model.phases import Phase
 
-__all__ = ["ChildrenActivities", "defaults_patch", "ensure_finalizer"]
+__all__ = [
+    "UNAVAILABLE_PREFIX",
+    "UNAVAILABLE_SUFFIX",
+    "ChildrenActivities",
+    "defaults_patch",
+    "ensure_finalizer",
+]
+
+UNAVAILABLE_PREFIX = "PostgreSQL "
+UNAVAILABLE_SUFFIX = "; retrying"
+"""How status.message reads while the cluster is unreachable (and how we recognise it)."""
 
 
 class ChildrenActivities:
     def __init__(
-        self, client: ApiClient, config: OperatorConfig, roles: RoleManager | None = None
+        self, client: ApiClient, config: OperatorConfig, postgres: databases.Databases
     ) -> None:
         self._kube = api.KubeApi(client)
         self._config = config
-        self._roles = roles
+        self._postgres = postgres
 
     @activity.defn(name="apply_children")
     def apply_children(self, input: ApplyChildrenInput) -> None:
@@ -83,8 +105,6 @@ class ChildrenActivities:
         credentials_version, password = self._ensure_secret(
             inst, str(live_spec.get("adminPassword") or "")
         )
-        if self._roles is not None:
-            self._roles.ensure_role(cluster, inst.database.user, password)
         self._ensure_pull_secret(inst)
         for res, body in (
             (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
@@ -104,6 +124,62 @@ class ChildrenActivities:
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
             kube.apply(api.DEPLOYMENT, ref.namespace, body)
+        try:
+            self._postgres.ensure_role(cluster, inst.database.user, password)
+        except databases.PostgresUnavailable as err:
+            self._report_unavailable(ref, cluster, err, input.generation, live)
+            raise
+        self._clear_unavailable(ref, live)
+
+    def _report_unavailable(
+        self,
+        ref: InstanceRef,
+        cluster: clusters.Cluster,
+        err: databases.PostgresUnavailable,
+        generation: int,
+        live: dict[str, Any],
+    ) -> None:
+        """Say why the instance is stuck: a Warning Event (once per generation) and
+        status.message, which `kubectl get odoo -o yaml` and describe show."""
+        reason = err.message.removeprefix(f"{cluster.describe()} is unavailable: ")
+        message = (
+            f"{UNAVAILABLE_PREFIX}cluster {cluster.name!r} ({cluster.address}) unreachable: "
+            f"{reason}{UNAVAILABLE_SUFFIX}"
+        )
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, "databaseunavailable", generation),
+            reason="DatabaseUnavailable",
+            message=message,
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+        self._write_message(ref, live, message)
+
+    def _clear_unavailable(self, ref: InstanceRef, live: dict[str, Any]) -> None:
+        """Clear the message _report_unavailable wrote, now that the cluster answers."""
+        message = str((live.get("status") or {}).get("message") or "")
+        if message.startswith(UNAVAILABLE_PREFIX) and message.endswith(UNAVAILABLE_SUFFIX):
+            self._write_message(ref, live, None)
+
+    def _write_message(self, ref: InstanceRef, live: dict[str, Any], message: str | None) -> None:
+        current = live.get("status") or {}
+        patch: dict[str, Any] = {"message": message}
+        try:
+            phase = Phase(current.get("phase") or Phase.PROVISIONING)
+        except ValueError:
+            phase = Phase.PROVISIONING
+        patch["conditions"] = status.conditions(
+            phase,
+            message,
+            int(current.get("observedGeneration") or 0),
+            list(current.get("conditions") or []),
+            status.now(),
+        )
+        self._kube.merge_patch(
+            api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
+        )
 
     def _ensure_secret(
         self, inst: manifests.Instance, admin_password: str

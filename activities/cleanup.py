@@ -1,47 +1,51 @@
 """The `cleanup_instance` activity: what must happen before an instance may go.
 
 Owns the deletion sequence behind the finalizer `bemade.org/postgres-cleanup`:
-scale both Deployments to 0 (open connections would block DROP DATABASE),
-drop the instance's role and the databases it owns (through the
-`RoleManager`, activities.databases in production), then remove the
-finalizer. Every other child object goes with the instance through its owner
-references. When the PostgreSQL step fails, a Warning `CleanupFailed` Event
-says why and the error propagates: the finalizer stays and the activity is
-retried.
+
+1. scale both Deployments to 0 (open Odoo connections would hold the
+   database; reference #153);
+2. find the instance's PostgreSQL cluster in the clusters Secret;
+3. drop the instance's database (`spec.database.name` or `odoo_<uid>`),
+   terminating its connections, then its role `odoo.<ns>.<name>` (with any
+   other database it owns), through activities.databases;
+4. remove the finalizer. Every other child object goes with the instance
+   through its owner references.
+
+Whenever step 2 or 3 fails, a Warning `CleanupFailed` Event says why (the
+real PostgreSQL message, or what to fix in the clusters Secret), the
+finalizer stays, and a retryable `CleanupFailed` error makes the workflow
+retry with backoff. Unlike the reference (QUIRK §2.8), a missing clusters
+Secret or cluster never lets the finalizer go silently: that would leave a
+role and a database behind. To give up on them, remove the finalizer by hand.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Protocol
+from typing import Any, NoReturn
 
 from kubernetes.client import ApiClient
-from pydantic import SecretStr
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities import api, clusters, context, events, failures, scaling
+from activities import api, clusters, context, databases, events, failures, scaling
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
-from odoo_operator.model.payloads import CleanupInput
+from odoo_operator.model.payloads import CleanupInput, InstanceRef
 
-__all__ = ["CleanupActivities", "RoleManager", "remove_finalizer"]
+__all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
 
-
-class RoleManager(Protocol):
-    """The PostgreSQL operations the Kubernetes-side activities need."""
-
-    def ensure_role(self, cluster: clusters.Cluster, role: str, password: SecretStr) -> Any: ...
-
-    def drop_role(self, cluster: clusters.Cluster, role: str) -> tuple[str, ...]: ...
+CLEANUP_FAILED = "CleanupFailed"
+"""ApplicationError type (retryable) and Event reason of a cleanup that must be retried."""
 
 
 class CleanupActivities:
     def __init__(
-        self, client: ApiClient, config: OperatorConfig, roles: RoleManager | None = None
+        self, client: ApiClient, config: OperatorConfig, postgres: databases.Databases
     ) -> None:
         self._kube = api.KubeApi(client)
         self._config = config
-        self._roles = roles
+        self._postgres = postgres
 
     @activity.defn(name="cleanup_instance")
     def cleanup_instance(self, input: CleanupInput) -> None:
@@ -49,29 +53,51 @@ class CleanupActivities:
             self._cleanup(input)
 
     def _cleanup(self, input: CleanupInput) -> None:
-        kube, ref = self._kube, input.ref
+        kube, ref, spec = self._kube, input.ref, input.spec
         try:
             live = context.read_instance(kube, ref)
         except failures.InstanceGone:
             return  # already gone: nothing holds it any more
         scaling.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 0)
         scaling.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 0)
-        if self._roles is not None:
-            try:
-                cluster = context.load_cluster(kube, self._config, input.spec)
-                self._roles.drop_role(cluster, naming.role_name(ref.namespace, ref.name))
-            except Exception as err:  # reported, then re-raised: the finalizer stays
-                events.post(
-                    kube,
-                    ref,
-                    name=events.event_name(ref, "cleanupfailed", unique=str(err)),
-                    reason="CleanupFailed",
-                    message=f"Failed to drop the database role: {err}",
-                    warning=True,
-                    reporting_instance=self._config.reporting_instance,
-                )
-                raise
+        role = naming.role_name(ref.namespace, ref.name)
+        database = naming.database_name(ref.uid, spec.database.name)
+        try:
+            cluster = context.load_cluster(kube, self._config, spec)
+        except clusters.ClusterConfigError as err:
+            self._failed(
+                ref,
+                f"Cannot drop database {database!r} and role {role!r}: {err.message}. "
+                f"Fix the clusters Secret and the deletion continues, or remove the "
+                f"finalizer {naming.FINALIZER} by hand to leave them behind",
+            )
+        try:
+            self._postgres.drop_database(
+                cluster, databases.database_name_for(ref.uid, spec.database.name)
+            )
+            self._postgres.drop_role(cluster, role)
+        except databases.PostgresError as err:
+            self._failed(
+                ref,
+                f"Failed to drop database {database!r} and role {role!r} on "
+                f"{cluster.describe()}: {err.message}",
+            )
         remove_finalizer(kube, live)
+
+    def _failed(self, ref: InstanceRef, message: str) -> NoReturn:
+        """Post a CleanupFailed Warning (once per distinct message), then ask for a retry."""
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, "cleanupfailed", unique=message),
+            reason=CLEANUP_FAILED,
+            message=message,
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+        # Retryable whatever the cause (even a privilege problem): the finalizer
+        # holds the instance until someone fixes it, and then we must finish.
+        raise ApplicationError(message, type=CLEANUP_FAILED, non_retryable=False)
 
 
 def remove_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> None:

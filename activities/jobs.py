@@ -1,6 +1,6 @@
 """Job resources and their batch Jobs: start one, finish one.
 
-Owns creating the auto OdooInitJob, starting the batch Job of an active job
+Owns creating (or replacing a finished) auto OdooInitJob, starting the batch Job of an active job
 resource (deterministic name: a retried activity finds its Job instead of
 creating a second) and mirroring its outcome into the job resource's status.
 The workflow decides when; this module only does it, idempotently.
@@ -31,17 +31,40 @@ __all__ = ["FINISHED_JOB_TTL_SECONDS", "create_auto_init", "finish", "start"]
 
 FINISHED_JOB_TTL_SECONDS = 900
 
+_TERMINAL = ("Completed", "Failed")
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def create_auto_init(kube: api.KubeApi, inst: manifests.Instance) -> None:
-    """Create `<name>-auto-init`; already there (409) is fine."""
-    with contextlib.suppress(failures.Conflict):
-        kube.create(
-            api.job_resource(JobKind.INIT.plural), inst.namespace, manifests.auto_init_job(inst)
-        )
+    """Create `<name>-auto-init`; an active one already there is fine.
+
+    A finished one (Completed or Failed) is replaced: the workflow asks for an
+    auto-init only when the database is not initialized, so a finished one is
+    history from before the database was lost (missingPolicy Recreate) or
+    dropped by a failed restore (reference QUIRK §2.12, where the 409 repeats
+    forever). Its batch Job is deleted first: the new resource's Job gets the
+    same deterministic name and must not find the old one. If the old object
+    is still being deleted, the create's 409 propagates and is retried.
+    """
+    resource = api.job_resource(JobKind.INIT.plural)
+    body = manifests.auto_init_job(inst)
+    try:
+        kube.create(resource, inst.namespace, body)
+    except failures.Conflict:
+        existing = kube.find(resource, inst.namespace, body["metadata"]["name"])
+    else:
+        return
+    status = (existing or {}).get("status") or {}
+    if existing is not None and status.get("phase") not in _TERMINAL:
+        return  # active: the next snapshot sees it
+    if existing is not None:
+        if status.get("jobName"):
+            kube.delete(api.JOB, inst.namespace, status["jobName"])
+        kube.delete(resource, inst.namespace, body["metadata"]["name"])
+    kube.create(resource, inst.namespace, body)
 
 
 def start(
@@ -86,8 +109,15 @@ def start(
         demo=bool(job_spec.get("demo", False)),
     )
     job_name = job["metadata"]["name"]
-    with contextlib.suppress(failures.Conflict):  # an earlier attempt created it
+    try:
         kube.create(api.JOB, ref.namespace, job)
+    except failures.Conflict:
+        # Ours from an earlier attempt, or a replaced resource's Job still
+        # being deleted (retry until it is gone; never adopt its outcome).
+        existing = kube.find(api.JOB, ref.namespace, job_name)
+        owners = ((existing or {}).get("metadata") or {}).get("ownerReferences") or []
+        if existing is None or body["metadata"]["uid"] not in {o.get("uid") for o in owners}:
+            raise
     kube.merge_patch(
         resource,
         ref.namespace,

@@ -5,8 +5,17 @@ reads: both Deployments, `status.dbInitialized`, the active job resource of
 each kind and the state of its batch Job, whether a scheduled upgrade is due,
 and the permanent configuration problems that put an instance in Error.
 
+Database missing check (reference §2.1 step 9): when status.dbInitialized is
+true and no init or restore resource is active, it asks PostgreSQL whether
+the database exists. Missing under missingPolicy Recreate sets
+`Snapshot.database_missing` (the phase machine goes back to Uninitialized);
+under Ignore it posts a Warning `DatabaseMissing` Event, at most once per
+generation (a deterministic name; 409 means already posted), and changes
+nothing. A PostgreSQL error is logged and read as "unknown", never as missing.
+
 Runs as a local activity (cheap, no history events of its own). It only
-reads: it must never write to the API or PostgreSQL.
+reads, except for that one Event (a report, not a state change); it never
+writes to PostgreSQL.
 
 Job state rules (reference §2.2, with the retry-budget fix the SPEC asks for):
 no `status.jobName` -> Active; the Job has succeeded pods or a Complete
@@ -26,8 +35,9 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, clusters, context, failures
+from activities import api, clusters, context, databases, events, failures, status
 from activities.config import OperatorConfig
+from odoo_operator.model.crds import MissingPolicy
 from odoo_operator.model.payloads import (
     ActiveJob,
     GatherSnapshotInput,
@@ -52,10 +62,12 @@ class SnapshotActivities:
         self,
         client: ApiClient,
         config: OperatorConfig,
+        postgres: databases.Databases,
         extra_checks: Sequence[ProblemCheck] = (),
     ) -> None:
         self._kube = api.KubeApi(client)
         self._config = config
+        self._postgres = postgres
         self._extra_checks = tuple(extra_checks)
 
     @activity.defn(name="gather_snapshot")
@@ -74,14 +86,63 @@ class SnapshotActivities:
                 jobs[kind.value] = active
             if kind is JobKind.BACKUP:
                 pending_backups = pending
+        problems: list[str] = []
+        cluster: clusters.Cluster | None = None
+        try:
+            cluster = context.load_cluster(self._kube, self._config, input.spec)
+        except clusters.ClusterConfigError as err:
+            problems.append(err.message)
+        problems.extend(self._problems(input))
+        db_initialized = bool((instance.get("status") or {}).get("dbInitialized", False))
+        missing = False
+        if (
+            db_initialized
+            and cluster is not None
+            and not {JobKind.INIT.value, JobKind.RESTORE.value} & jobs.keys()
+        ):
+            generation = int((instance.get("metadata") or {}).get("generation") or 0)
+            missing = self._database_missing(input, cluster, generation)
         return Snapshot(
             web=self._replicas(ref.namespace, ref.name),
             cron=self._replicas(ref.namespace, f"{ref.name}-cron"),
-            db_initialized=bool((instance.get("status") or {}).get("dbInitialized", False)),
+            db_initialized=db_initialized,
             pending_backups=pending_backups,
-            problems=tuple(self._problems(input)),
+            problems=tuple(problems),
+            database_missing=missing,
             **jobs,
         )
+
+    def _database_missing(
+        self, input: GatherSnapshotInput, cluster: clusters.Cluster, generation: int
+    ) -> bool:
+        """True when the database is gone and the policy is Recreate (see the docstring)."""
+        ref, spec = input.ref, input.spec
+        try:
+            database = databases.database_name_for(ref.uid, spec.database.name)
+            if self._postgres.database_exists(cluster, database):
+                return False
+        except databases.PostgresError as err:
+            # Unknown is not missing: a PostgreSQL outage must never re-initialize.
+            _log.warning(
+                "cannot tell whether the database of %s/%s exists: %s",
+                ref.namespace,
+                ref.name,
+                err.message,
+            )
+            return False
+        policy = spec.database.missing_policy
+        if policy is MissingPolicy.RECREATE:
+            return True
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, "databasemissing", generation),
+            reason="DatabaseMissing",
+            message=status.missing_message(database, cluster.name, policy),
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+        return False
 
     def _replicas(self, namespace: str, name: str) -> Replicas:
         body = self._kube.find(api.DEPLOYMENT, namespace, name)
@@ -140,10 +201,6 @@ class SnapshotActivities:
     def _problems(self, input: GatherSnapshotInput) -> list[str]:
         problems: list[str] = []
         config = self._config
-        try:
-            context.load_cluster(self._kube, config, input.spec)
-        except clusters.ClusterConfigError as err:
-            problems.append(err.message)
         pull = input.spec.image_pull_secret
         if pull and self._kube.find(api.SECRET, config.operator_namespace, pull) is None:
             problems.append(

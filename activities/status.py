@@ -5,8 +5,10 @@ restart of the web Deployment after an upgrade, the merge patch of the
 instance's `/status` (phase, ready, readyReplicas, url, targetReplicas,
 selector, dbInitialized, observedGeneration, message, conditions Ready and
 Progressing), and on a phase change a `PhaseChanged` Event (plus a Warning
-`ConfigError` Event when entering Error, and a Warning `JobFailed` Event for
-each job resource finished as failed).
+`ConfigError` Event when entering Error, a Warning `JobFailed` Event for
+each job resource finished as failed, and a Warning `DatabaseMissing` Event
+when the database vanished under missingPolicy Recreate). Replacing the
+finished auto-init of such an instance is converge_phase's job (jobs.py).
 
 Retries are harmless: a condition's lastTransitionTime moves only when its
 status changes (the current conditions are read first), the restart
@@ -23,13 +25,14 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, context, events, failures, jobs, manifests
+from activities import api, clusters, context, events, failures, jobs, manifests
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
+from odoo_operator.model.crds import MissingPolicy
 from odoo_operator.model.payloads import RecordStatusInput
 from odoo_operator.model.phases import Phase
 
-__all__ = ["PROGRESSING_PHASES", "StatusActivities", "conditions"]
+__all__ = ["PROGRESSING_PHASES", "StatusActivities", "conditions", "missing_message", "now"]
 
 PROGRESSING_PHASES = frozenset(
     {
@@ -58,7 +61,8 @@ _MESSAGES = {
 }
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time as Kubernetes writes it (conditions, Events)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -125,7 +129,7 @@ class StatusActivities:
                 input.message,
                 input.generation,
                 list((live.get("status") or {}).get("conditions") or []),
-                _now(),
+                now(),
             ),
         }
         if input.db_initialized is not None:
@@ -174,6 +178,16 @@ class StatusActivities:
                     warning=True,
                     reporting_instance=self._config.reporting_instance,
                 )
+        if input.database_lost:
+            events.post(
+                self._kube,
+                ref,
+                name=events.event_name(ref, "databasemissing", input.generation, unique=unique),
+                reason="DatabaseMissing",
+                message=self._missing_message(input),
+                warning=True,
+                reporting_instance=self._config.reporting_instance,
+            )
         if input.phase is Phase.ERROR:
             events.post(
                 self._kube,
@@ -184,3 +198,20 @@ class StatusActivities:
                 warning=True,
                 reporting_instance=self._config.reporting_instance,
             )
+
+    def _missing_message(self, input: RecordStatusInput) -> str:
+        ref, spec = input.ref, input.spec
+        database = naming.database_name(ref.uid, spec.database.name)
+        try:
+            cluster = context.load_cluster(self._kube, self._config, spec).name
+        except clusters.ClusterConfigError:
+            cluster = spec.database.cluster or "(default)"
+        return missing_message(database, cluster, spec.database.missing_policy)
+
+
+def missing_message(database: str, cluster: str, policy: MissingPolicy) -> str:
+    """The DatabaseMissing Event's text (reference wording, plus what happens next)."""
+    text = f"Database {database} not found on cluster {cluster} (policy: {policy})"
+    if policy is MissingPolicy.RECREATE:
+        text += "; initializing it again"
+    return text

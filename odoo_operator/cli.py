@@ -7,9 +7,11 @@ loads Temporal or the Kubernetes client.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -50,6 +52,54 @@ def _sandbox(args: argparse.Namespace) -> int:
     return run.main(args)
 
 
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting (`--temporal-address` for temporal_address); a flag wins
+    over its environment variable, which wins over the default."""
+    from odoo_operator.settings import Settings
+
+    group = parser.add_argument_group("settings (each also read from its environment variable)")
+    for name, field in Settings.model_fields.items():
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=f"setting_{name}",
+            metavar="VALUE",
+            default=None,
+            help=field.description,
+        )
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from odoo_operator.settings import Settings
+
+    values = Settings.from_env().model_dump(exclude_unset=True)
+    for key, value in vars(args).items():
+        if key.startswith("setting_") and value is not None:
+            values[key.removeprefix("setting_")] = value
+    return Settings.model_validate(values)
+
+
+def _operator(args: argparse.Namespace, *, watch: bool, work: bool) -> int:
+    import asyncio
+    import logging
+
+    from odoo_operator import runner
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(runner.run(settings, watch=watch, work=work))
+    return 0
+
+
+def _add_operator_command(sub: Any, name: str, help: str, *, watch: bool, work: bool) -> None:
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--log-level", default="info", help="Python log level (%(default)s)")
+    _settings_flags(p)
+    p.set_defaults(func=lambda args: _operator(args, watch=watch, work=work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="odoo-operator",
@@ -66,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=DEFAULT_STATE_MACHINE_FILE, help="%(default)s")
     p.add_argument("--stdout", action="store_true", help="print instead of writing the file")
     p.set_defaults(func=_state_machine)
+
+    _add_operator_command(
+        sub, "run", "run the watcher and the worker in one process", watch=True, work=True
+    )
+    _add_operator_command(
+        sub, "watch", "run the Kopf watcher and admission webhook only", watch=True, work=False
+    )
+    _add_operator_command(
+        sub,
+        "worker",
+        "run the Temporal worker (workflows, activities) only",
+        watch=False,
+        work=True,
+    )
 
     p = sub.add_parser(
         "sandbox",

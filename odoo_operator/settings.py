@@ -128,6 +128,52 @@ class Settings(BaseModel):
         default_factory=socket.gethostname,
         description="Reporting instance of our Events. Env POD_NAME (the Downward API).",
     )
+    watch_namespaces: tuple[str, ...] = Field(
+        default=(),
+        description="Namespaces the watcher watches, comma-separated (glob patterns allowed); "
+        f"empty: the whole cluster. Env {_env('watch_namespaces')}.",
+    )
+    webhook_enabled: bool = Field(
+        default=True,
+        description="Serve the validating admission webhook from the watcher. "
+        f"Env {_env('webhook_enabled')}.",
+    )
+    webhook_port: int = Field(
+        default=9443,
+        ge=1,
+        le=65535,
+        description=f"HTTPS port of the admission webhook. Env {_env('webhook_port')}.",
+    )
+    webhook_tls_cert: Path = Field(
+        default=Path("/tmp/k8s-webhook-server/serving-certs/tls.crt"),
+        description="Serving certificate (PEM) of the webhook; when the file is missing a "
+        "self-signed one is generated (needs certbuilder). "
+        f"Env {_env('webhook_tls_cert')}.",
+    )
+    webhook_tls_key: Path = Field(
+        default=Path("/tmp/k8s-webhook-server/serving-certs/tls.key"),
+        description=f"Private key (PEM) of the webhook certificate. Env {_env('webhook_tls_key')}.",
+    )
+    probe_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="HTTP port of /healthz, /readyz and /metrics (0: not served). "
+        f"Env {_env('probe_port')}.",
+    )
+    temporal_retry_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Cap of the watcher's doubling retry delay while Temporal is unreachable. "
+        f"Env {_env('temporal_retry_max_seconds')}.",
+    )
+
+    @field_validator("watch_namespaces", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("default_resources", "default_affinity", mode="before")
     @classmethod

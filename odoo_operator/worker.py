@@ -1,10 +1,12 @@
 """The Temporal worker: the client (pydantic converter) and every registration.
 
 Owns wiring: one `kubernetes.client.ApiClient` shared by the activity
-classes, the PostgreSQL role manager, the workflow class and the bound
-activity methods, on a thread pool (the activities are synchronous and block
-on the API). `build_worker` is what the tests use; `run` is what the
-`worker` subcommand calls.
+classes, one `activities.databases.Databases` (PostgreSQL roles and
+databases, always present: the clusters Secret says where each cluster is),
+the workflow class and the bound activity methods, on a thread pool (the
+activities are synchronous and block on the API and PostgreSQL).
+`build_worker` is what the tests use; `run` is what the `worker` subcommand
+calls.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities import children, cleanup, scaling, snapshot, status
+from activities import children, cleanup, databases, scaling, snapshot, status
 from odoo_operator.settings import Settings
 from workflows.instance import OdooInstanceWorkflow
 
@@ -28,16 +30,18 @@ __all__ = ["activities", "build_worker", "connect", "run"]
 def activities(
     api_client: ApiClient,
     settings: Settings,
-    roles: cleanup.RoleManager | None = None,
+    postgres: databases.Databases | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity implementation, as bound methods sharing one ApiClient."""
+    """Every activity implementation, as bound methods sharing one ApiClient and
+    one Databases (a default one connecting over TCP when not given)."""
     config = settings.operator_config()
+    postgres = postgres or databases.Databases()
     return [
-        snapshot.SnapshotActivities(api_client, config).gather_snapshot,
-        children.ChildrenActivities(api_client, config, roles).apply_children,
+        snapshot.SnapshotActivities(api_client, config, postgres).gather_snapshot,
+        children.ChildrenActivities(api_client, config, postgres).apply_children,
         scaling.ScalingActivities(api_client, config).converge_phase,
         status.StatusActivities(api_client, config).record_status,
-        cleanup.CleanupActivities(api_client, config, roles).cleanup_instance,
+        cleanup.CleanupActivities(api_client, config, postgres).cleanup_instance,
     ]
 
 
@@ -46,19 +50,20 @@ def build_worker(
     settings: Settings,
     api_client: ApiClient,
     *,
-    roles: cleanup.RoleManager | None = None,
+    postgres: databases.Databases | None = None,
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """A Worker for the instance workflow and every activity (not started).
 
-    `roles` manages PostgreSQL roles (activities.databases.Databases in
-    production); None skips the PostgreSQL steps (tests without a database).
+    `postgres` defaults to `databases.Databases()` (psycopg over TCP to the
+    clusters of the clusters Secret); tests pass their own only to observe or
+    break connections.
     """
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[OdooInstanceWorkflow],
-        activities=[*activities(api_client, settings, roles), *extra_activities],
+        activities=[*activities(api_client, settings, postgres), *extra_activities],
         activity_executor=ThreadPoolExecutor(
             max_workers=settings.max_concurrent_activities,
             thread_name_prefix="odoo-activity",
@@ -92,9 +97,8 @@ def _read(path: Any) -> bytes | None:
 
 async def run(settings: Settings | None = None) -> None:
     """Run the worker until cancelled (in-cluster or kubeconfig credentials)."""
+    from kubernetes import client as kube_client
     from kubernetes import config as kube_config
-
-    from activities import databases
 
     settings = settings or Settings.from_env()
     try:
@@ -102,6 +106,9 @@ async def run(settings: Settings | None = None) -> None:
     except kube_config.ConfigException:
         kube_config.load_kube_config()  # type: ignore[no-untyped-call]
     client = await connect(settings)
-    with ApiClient() as api_client:
-        worker = build_worker(client, settings, api_client, roles=databases.Databases())
+    configuration = kube_client.Configuration.get_default_copy()
+    # One pooled connection per activity thread (the default pool holds 10).
+    configuration.connection_pool_maxsize = settings.max_concurrent_activities
+    with ApiClient(configuration) as api_client:
+        worker = build_worker(client, settings, api_client)
         await worker.run()

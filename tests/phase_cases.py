@@ -66,6 +66,25 @@ _ERROR_ENTRY = {
 }
 
 
+# The database vanished under missingPolicy Recreate, in a healthy-looking
+# state, so that only the database_lost row can explain the transition.
+_LOST = {"database": {"missingPolicy": "Recreate"}}
+_LOST_CASES = {
+    "Starting->Uninitialized:database_lost": Case(
+        _LOST, S(web=web(1), db_initialized=True, database_missing=True)
+    ),
+    "Running->Uninitialized:database_lost": Case(
+        _LOST, S(web=web(1), db_initialized=True, database_missing=True)
+    ),
+    "Degraded->Uninitialized:database_lost": Case(
+        {**_LOST, **TWO}, S(web=web(1, 2), db_initialized=True, database_missing=True)
+    ),
+    "Stopped->Uninitialized:database_lost": Case(
+        {**_LOST, **STOPPED}, S(web=web(0, 0), db_initialized=True, database_missing=True)
+    ),
+}
+
+
 def _backing_up(outcome: J, health: str) -> Case:
     """A finished backup (or none) with the web health a row names."""
     snaps = {
@@ -81,6 +100,7 @@ def _backing_up(outcome: J, health: str) -> Case:
 
 CASES: dict[str, Case] = {
     **_ERROR_ENTRY,
+    **_LOST_CASES,
     "Error->Starting:config_fixed_db_initialized": Case(snap=S(db_initialized=True)),
     "Error->Uninitialized:config_fixed_db_uninitialized": Case(),
     "Provisioning->Uninitialized:db_not_initialized": Case(),

@@ -238,6 +238,9 @@ class OdooInstanceWorkflow:
             db_initialized=db_initialized,
             finish_jobs=tuple(finish),
             restart_web=restart_web,
+            # Uninitialized because the database vanished: record_status says so
+            # (a new input field only; the command sequence is unchanged).
+            database_lost=db_initialized is False and snap.database_missing,
         )
         digest = _digest(record, snap.db_initialized)
         if row is None and digest == state.recorded_status:

@@ -3,7 +3,8 @@
 `TABLE` is the single source of truth for phase changes: STATE_MACHINE.md is
 generated from it (workflows.diagram) and every row has a unit test. Rows are
 grouped by `from_`; inside a group the first row whose guard holds wins, so
-the order is the priority (stop > restore > upgrade > backup > health).
+the order is the priority (config error > lost database > stop > restore >
+upgrade > backup > health).
 
 Guards are pure functions of (spec, snapshot): no clock, no I/O. Anything that
 depends on time (an upgrade's scheduledTime) is decided by the snapshot
@@ -95,6 +96,11 @@ def config_fixed_db_initialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
 
 def config_fixed_db_uninitialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return not snap.problems and not snap.db_initialized
+
+
+def database_lost(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """The database of an initialized instance is gone (missingPolicy Recreate)."""
+    return snap.database_missing
 
 
 def db_initialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
@@ -225,6 +231,11 @@ def backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
 P = Phase
 A = Action
 
+# A database dropped out of band under missingPolicy Recreate: start over from
+# Uninitialized (a fresh auto-init replaces the finished one). First after
+# Error in each phase that serves or holds an initialized database.
+_LOST = (A.MARK_DB_UNINITIALIZED,)
+
 # Rows shared by Running and Degraded: user intent first, then queued work.
 _SERVING_ROWS = (
     (P.STOPPED, stopped),
@@ -259,16 +270,19 @@ TABLE: tuple[Transition, ...] = (
     Transition(P.INIT_FAILED, P.INITIALIZING, init_present),
     Transition(P.INIT_FAILED, P.RESTORING, restore_present),
     # Starting
+    Transition(P.STARTING, P.UNINITIALIZED, database_lost, _LOST),
     Transition(P.STARTING, P.STOPPED, stopped),
     Transition(P.STARTING, P.RESTORING, restore_present),
     Transition(P.STARTING, P.UPGRADING, upgrade_due),
     Transition(P.STARTING, P.BACKING_UP, backup_present),
     Transition(P.STARTING, P.RUNNING, all_ready),
     # Running
+    Transition(P.RUNNING, P.UNINITIALIZED, database_lost, _LOST),
     *(Transition(P.RUNNING, to, guard) for to, guard in _SERVING_ROWS),
     Transition(P.RUNNING, P.DEGRADED, partly_ready),
     Transition(P.RUNNING, P.STARTING, none_ready),
     # Degraded
+    Transition(P.DEGRADED, P.UNINITIALIZED, database_lost, _LOST),
     *(Transition(P.DEGRADED, to, guard) for to, guard in _SERVING_ROWS),
     Transition(P.DEGRADED, P.RUNNING, all_ready),
     Transition(P.DEGRADED, P.STARTING, none_ready),
@@ -315,6 +329,7 @@ TABLE: tuple[Transition, ...] = (
     ),
     Transition(P.RESTORING, P.STARTING, restore_absent),
     # Stopped
+    Transition(P.STOPPED, P.UNINITIALIZED, database_lost, _LOST),
     Transition(P.STOPPED, P.RESTORING, restore_present),
     Transition(P.STOPPED, P.UPGRADING, upgrade_due),
     Transition(P.STOPPED, P.BACKING_UP, backup_present_while_stopped),

@@ -123,6 +123,12 @@ class Snapshot(Payload):
         description="Permanent configuration problems, each saying what to fix. "
         "Any problem puts the instance in Error until it is fixed.",
     )
+    database_missing: bool = Field(
+        default=False,
+        description="The database of an initialized instance is gone and "
+        "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
+        "PostgreSQL could not answer (unknown is not missing).",
+    )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
         return {
@@ -279,6 +285,11 @@ class RecordStatusInput(Payload):
     finish_jobs: tuple[JobAction, ...] = ()
     restart_web: bool = Field(
         default=False, description="Rollout-restart the web Deployment (after an upgrade)."
+    )
+    database_lost: bool = Field(
+        default=False,
+        description="The transition marks the database uninitialized because it "
+        "disappeared (missingPolicy Recreate): post a DatabaseMissing Warning Event.",
     )
 
 

@@ -6,6 +6,12 @@ UI (history in a sqlite file), embedded PostgreSQL (data reused across runs)
 and the Kubernetes API emulator with the CRDs installed. It must not print
 secrets: the PostgreSQL password stays in a mode-600 file.
 
+Then it runs the operator in-process (watcher and worker, one thread with its
+own event loop, webhook and probes off) against the emulator, with a
+SimulatedKubelet that makes Deployments ready and Jobs succeed, so a
+`kubectl apply` of an OdooInstance goes all the way to Running. The clusters
+Secret (operator namespace `odoo-operator`) points at the embedded PostgreSQL.
+
 State directory:
     temporal.sqlite    Temporal history, kept across runs
     postgres/          the cluster and its admin-password file (mode 600)
@@ -16,6 +22,7 @@ State directory:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import signal
 import sys
@@ -28,7 +35,9 @@ from odoo_operator.sandbox import postgres, processes, temporal
 __all__ = ["main"]
 
 KUBE_NAMESPACE = "default"
+OPERATOR_NAMESPACE = "odoo-operator"
 READY_LINE = "Press Ctrl-C to stop."
+OPERATOR_STOP_SECONDS = 10.0
 """The banner's last line; tests wait for it."""
 
 
@@ -78,6 +87,10 @@ def main(args: argparse.Namespace) -> int:
             running.callback(kube.stop)
             kubeconfig = state_dir / "kubeconfig"
             kube.write_kubeconfig(kubeconfig, namespace=KUBE_NAMESPACE)
+            _install_clusters_secret(kube.url, database)
+            operator = _OperatorThread(kube.url, kubeconfig, dev_server.address)
+            running.callback(operator.stop)
+            operator.start()
         except processes.ServiceError as error:
             print(f"odoo-operator sandbox: {error}", file=sys.stderr)
             return 1
@@ -90,6 +103,109 @@ def main(args: argparse.Namespace) -> int:
         print("stopping ...", flush=True)
     print("stopped", flush=True)
     return 0
+
+
+def _install_clusters_secret(kube_url: str, database: postgres.EmbeddedPostgres) -> None:
+    """Namespaces `default` and the operator's, and the clusters Secret (embedded server)."""
+    import base64
+
+    import kubernetes
+    import yaml
+
+    configuration = kubernetes.client.Configuration()
+    configuration.host = kube_url
+    with kubernetes.client.ApiClient(configuration) as client:
+        core = kubernetes.client.CoreV1Api(client)
+        for namespace in (KUBE_NAMESPACE, OPERATOR_NAMESPACE):
+            try:
+                core.create_namespace(
+                    kubernetes.client.V1Namespace(
+                        metadata=kubernetes.client.V1ObjectMeta(name=namespace)
+                    )
+                )
+            except kubernetes.client.ApiException as err:
+                if err.status != 409:
+                    raise
+        clusters = {
+            "main": {
+                "host": database.host,
+                "port": database.port,
+                "adminUser": database.admin_user,
+                "adminPassword": database.admin_password,
+                "default": True,
+            }
+        }
+        data = base64.b64encode(yaml.safe_dump(clusters).encode()).decode()
+        body = kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(name="postgres-clusters"),
+            data={"clusters.yaml": data},
+        )
+        try:
+            core.create_namespaced_secret(OPERATOR_NAMESPACE, body)
+        except kubernetes.client.ApiException as err:
+            if err.status != 409:
+                raise
+            core.replace_namespaced_secret("postgres-clusters", OPERATOR_NAMESPACE, body)
+
+
+class _OperatorThread:
+    """The watcher, the worker and a SimulatedKubelet on one event loop in a thread."""
+
+    def __init__(self, kube_url: str, kubeconfig: Path, temporal_address: str) -> None:
+        self._kube_url = kube_url
+        self._kubeconfig = kubeconfig
+        self._temporal_address = temporal_address
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="odoo-operator", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+
+    def stop(self) -> None:
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+        # Bounded: a Temporal worker shutdown can wait on outstanding polls;
+        # the thread is a daemon, and PostgreSQL and Temporal must still be
+        # stopped cleanly after it.
+        self._thread.join(timeout=OPERATOR_STOP_SECONDS)
+        if self._thread.is_alive():
+            print(
+                f"the operator did not stop within {OPERATOR_STOP_SECONDS:.0f} s; leaving it",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        import kopf
+
+        from odoo_operator import runner
+        from odoo_operator.sandbox.kubelet import SimulatedKubelet
+        from odoo_operator.settings import Settings
+
+        settings = Settings(
+            temporal_address=self._temporal_address,
+            operator_namespace=OPERATOR_NAMESPACE,
+            webhook_enabled=False,
+            probe_port=0,
+            pod_name="sandbox",
+        )
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            async with SimulatedKubelet(self._kube_url):
+                await runner.run(
+                    settings,
+                    kubeconfig=self._kubeconfig,
+                    kube_login=kopf.ConnectionInfo(server=self._kube_url, insecure=True),
+                )
 
 
 def _port_problem(ports: dict[str, int]) -> str | None:
@@ -131,6 +247,8 @@ def _banner(
             f"  PostgreSQL         {database.dsn(with_password=False)}",
             f"                     password in {password_file}",
             f"  Logs               {state_dir / 'logs'}, {database.log_file}",
+            "  Operator           watcher + worker + simulated kubelet, in this process;",
+            "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w",
             READY_LINE,
         ]
     )

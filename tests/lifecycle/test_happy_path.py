@@ -7,73 +7,39 @@ kubelet (Job and Deployment status). Covers: Provisioning -> Uninitialized
 replicas 0 -> Stopped with both Deployments at 0; replicas 2 -> Starting ->
 Running; one pod lost -> Degraded -> Running again; the instance status
 (phase, conditions, readyReplicas, observedGeneration) at each step; exactly
-one init Job created.
+one init Job created; the PostgreSQL role exists and creates the database
+(as Odoo's init would), so no Warning Event is posted. Afterwards no password
+(the role's, Odoo's master password, the cluster admin's) appears in any
+ConfigMap, Event, log record (DEBUG, whole run) or the workflow history.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
+import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
-from temporalio.client import Client, WorkflowHandle
+import pytest
+from temporalio.client import Client
 
 from activities import api
 from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import (
-    InstanceRef,
-    InstanceWorkflowInput,
-    MachineState,
-    Poke,
-    SpecUpdate,
-)
-from odoo_operator.sandbox import kubelet
+from odoo_operator.sandbox import kubelet, postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
+from tests.lifecycle.driver import (
+    Watcher,
+    eventually,
+    history_texts,
+    leaks,
+    log_texts,
+    operator_records,
+    start_workflow,
+)
 from workflows.instance import OdooInstanceWorkflow
-
-_T = TypeVar("_T")
-_DEADLINE = 20.0
-
-
-async def eventually(check: Callable[[], _T | None], what: str) -> _T:
-    """Poll `check` (run in a thread: it calls the API) until truthy, with a deadline."""
-    deadline = time.monotonic() + _DEADLINE
-    while True:
-        result = await asyncio.to_thread(check)
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not reached within {_DEADLINE}s: {what}")
-        await asyncio.sleep(0.02)  # poll interval of a condition wait, not a timing guess
-
-
-class Watcher:
-    """What the Kopf watcher would send: the whole spec with its generation, and pokes."""
-
-    def __init__(self, kube: api.KubeApi, ref: InstanceRef, handle: WorkflowHandle[Any, Any]):
-        self.kube, self.ref, self.handle = kube, ref, handle
-
-    async def send_spec(self) -> int:
-        body = await asyncio.to_thread(
-            self.kube.get, api.INSTANCE, self.ref.namespace, self.ref.name
-        )
-        generation = int(body["metadata"]["generation"])
-        update = SpecUpdate(ref=self.ref, generation=generation, spec=ki.redacted_spec(body))
-        await self.handle.signal(OdooInstanceWorkflow.set_spec, update)
-        return generation
-
-    async def poke(self) -> None:
-        await self.handle.signal(OdooInstanceWorkflow.poke, Poke(reason="test"))
-
-    async def patch_spec(self, patch: dict[str, Any]) -> int:
-        await asyncio.to_thread(
-            self.kube.merge_patch, api.INSTANCE, self.ref.namespace, self.ref.name, {"spec": patch}
-        )
-        return await self.send_spec()
 
 
 async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_goes_well(
@@ -81,9 +47,13 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
     api_client: kubernetes.client.ApiClient,
     namespace: str,
     task_queue: str,
+    postgres_server: postgres.EmbeddedPostgres,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     kube = api.KubeApi(api_client)
-    await asyncio.to_thread(ki.create_clusters_secret, kube, namespace)
+    address = ki.ClusterAddress.of(postgres_server)
+    await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
     ref, spec = await asyncio.to_thread(ki.create_instance, kube, namespace, "shop")
     settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
 
@@ -97,12 +67,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         return int(kube.get(api.DEPLOYMENT, namespace, name)["spec"]["replicas"])
 
     async with worker.build_worker(temporal_client, settings, api_client):
-        handle = await temporal_client.start_workflow(
-            OdooInstanceWorkflow.run,
-            InstanceWorkflowInput(state=MachineState(ref=ref, spec=spec, generation=1)),
-            id=naming.workflow_id(namespace, "shop"),
-            task_queue=task_queue,
-        )
+        handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
 
         # Provisioning -> Uninitialized; the operator defaults made generation 2.
@@ -126,7 +91,10 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         )
         assert job["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["-i", "base"]
 
-        # The Job succeeds: Starting, web and cron scaled to their spec.
+        # The Job succeeds (having created the database, as Odoo does as the
+        # role): Starting, web and cron scaled to their spec.
+        odoo = await asyncio.to_thread(ki.create_database_as_role, postgres_server, kube, ref)
+        odoo.close()
         await asyncio.to_thread(
             kubelet.fake_job_succeeded, api_client, namespace, job["metadata"]["name"]
         )
@@ -192,3 +160,26 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
             ("Running", "Stopped"),
         ]
         await handle.terminate("test over")
+
+    # No password anywhere but in its Secret.
+    secrets = (
+        await asyncio.to_thread(ki.db_password, kube, namespace, "shop"),
+        ki.ADMIN_PASSWORD,
+        postgres_server.admin_password,
+    )
+    config_maps = await asyncio.to_thread(kube.list_of, api.CONFIG_MAP, namespace)
+    events = await asyncio.to_thread(kube.list_of, api.EVENT, namespace)
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == []
+    assert len(caplog.records) > 100  # DEBUG really was captured
+    assert (
+        leaks(
+            secrets,
+            {
+                "a ConfigMap": [json.dumps(cm.get("data")) for cm in config_maps],
+                "an Event": [json.dumps(e) for e in events],
+                "the log": log_texts(operator_records(caplog.records)),
+                "the workflow history": await history_texts([handle]),
+            },
+        )
+        == []
+    )

@@ -5,7 +5,9 @@ Covers:
   the mode-600 password file are written, the password never reaches stdout,
   and SIGINT stops everything (ports free again, PostgreSQL down) within a
   deadline with exit code 0;
-- a taken port fails at once with a message naming the flag to change.
+- a taken port fails at once with a message naming the flag to change;
+- an OdooInstance applied to the sandbox's API reaches Running (the
+  in-process watcher, worker and simulated kubelet, real PostgreSQL).
 """
 
 from __future__ import annotations
@@ -127,3 +129,40 @@ def test_sandbox_names_the_flag_when_a_port_is_taken(tmp_path: Path, ports: dict
         )
     assert result.returncode == 2
     assert "--kube-port" in result.stderr
+
+
+@pytest.mark.e2e
+def test_applied_instance_reaches_running_when_sandbox_runs(
+    sandbox: subprocess.Popen[bytes], ports: dict[str, int]
+) -> None:
+    import kubernetes
+
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"http://127.0.0.1:{ports['--kube-port']}"
+    with kubernetes.client.ApiClient(configuration) as client:
+        api = kubernetes.client.CustomObjectsApi(client)
+        api.create_namespaced_custom_object(
+            "bemade.org",
+            "v1alpha1",
+            "default",
+            "odooinstances",
+            {
+                "apiVersion": "bemade.org/v1alpha1",
+                "kind": "OdooInstance",
+                "metadata": {"name": "demo"},
+                "spec": {"adminPassword": "pw", "ingress": {"hosts": ["demo.example.com"]}},
+            },
+        )
+
+        def phase() -> str | None:
+            body = api.get_namespaced_custom_object(
+                "bemade.org", "v1alpha1", "default", "odooinstances", "demo"
+            )
+            return ((body.get("status") or {}).get("phase")) if isinstance(body, dict) else None
+
+        processes.wait_until(
+            lambda: phase() == "Running",
+            timeout=STARTUP_DEADLINE_SECONDS,
+            what=f"the instance Running (last phase: {phase()})",
+            failure=lambda: None if sandbox.poll() is None else "the sandbox exited",
+        )

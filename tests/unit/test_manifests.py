@@ -6,7 +6,9 @@ the odoo.conf content and its hash annotation (changes with configOptions);
 no password anywhere in the ConfigMap (even from configOptions); secrets
 only through secretKeyRef; extraEnv merged last-wins by name; extraEnvFrom,
 imagePullSecrets, affinity, tolerations, resources and strategy; Service,
-Ingress (issuer, class, paths, TLS) and HTTPRoute; PVC; Secret; RBAC; the
+Ingress (issuer, class, paths, TLS) and HTTPRoute; PVC; Secret; RBAC; the cron
+Deployment's labels, owner and annotations (same as web); the conf hash of
+both pod templates moving with configOptions; the ConfigMap's keys; the
 auto OdooInitJob and the init batch Job (arguments, demo flag, owner, no TTL).
 """
 
@@ -136,6 +138,71 @@ def test_labels_selector_and_owner_are_set_when_built() -> None:
             "blockOwnerDeletion": True,
         }
     ]
+
+
+def test_cron_is_labelled_owned_and_annotated_like_web_when_built() -> None:
+    inst = make(environment="Production")
+    web = manifests.web_deployment(inst, replicas=0, credentials_version="7")
+    cron = manifests.cron_deployment(inst, replicas=0, credentials_version="7")
+
+    expected = {
+        "app": "shop-cron",
+        "bemade.org/instance": "shop",
+        "bemade.org/environment": "production",
+    }
+    assert cron["metadata"]["labels"] == expected
+    assert cron["spec"]["template"]["metadata"]["labels"] == expected
+    assert cron["metadata"]["ownerReferences"] == web["metadata"]["ownerReferences"]
+    assert cron["metadata"]["namespace"] == "prod"
+    annotations = cron["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == web["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        manifests.CONF_HASH_ANNOTATION: manifests.conf_hash(inst),
+        manifests.CREDENTIALS_ANNOTATION: "7",
+    }
+    assert "annotations" not in cron["metadata"]
+    assert "initContainers" not in cron["spec"]["template"]["spec"]  # no master password
+
+
+def test_pod_templates_roll_when_only_config_options_change() -> None:
+    before = make(configOptions={"workers": "2"})
+    after = make(configOptions={"workers": "4"})
+
+    for build in (manifests.web_deployment, manifests.cron_deployment):
+        a = build(before, replicas=0)["spec"]["template"]["metadata"]["annotations"]
+        b = build(after, replicas=0)["spec"]["template"]["metadata"]["annotations"]
+        assert a[manifests.CONF_HASH_ANNOTATION] != b[manifests.CONF_HASH_ANNOTATION]
+    assert manifests.config_map(before)["data"] != manifests.config_map(after)["data"]
+
+
+def test_config_map_carries_the_connection_facts_but_no_secret_when_built() -> None:
+    cm = manifests.config_map(make())
+
+    assert cm["metadata"]["name"] == "shop-odoo-conf"
+    assert cm["data"] == {
+        "odoo.conf": manifests.odoo_conf(make()),
+        "db_host": "pg",
+        "db_port": "5432",
+        "db_name": "odoo_uid_1",
+        "db_user": "odoo.prod.shop",
+    }
+    assert "db_name = odoo_uid_1" in cm["data"]["odoo.conf"]
+    assert "db_user = odoo.prod.shop" in cm["data"]["odoo.conf"]
+
+
+def test_service_account_and_secret_kinds_when_built() -> None:
+    sa = manifests.service_account(make())
+    secret = manifests.db_secret(make(), password="p", admin_password="a")
+
+    assert sa["metadata"]["name"] == "shop"
+    assert sa["automountServiceAccountToken"] is False
+    assert secret["type"] == "Opaque"
+    assert "data" not in secret  # stringData only: the API server encodes it
+    assert manifests.role_binding(make())["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "shop",
+    }
 
 
 def test_every_child_is_owned_and_labelled_when_built() -> None:

@@ -47,6 +47,9 @@ class World:
     web: Replicas = field(default_factory=Replicas)
     cron: Replicas = field(default_factory=Replicas)
     db_initialized: bool = False
+    # The database is gone (missingPolicy Recreate); reported only while the
+    # instance believes it initialized and no init runs, like gather_snapshot.
+    database_missing: bool = False
     problems: tuple[str, ...] = ()
     jobs: list[JobResource] = field(default_factory=list)
     batch_jobs: dict[str, JobState] = field(default_factory=dict)
@@ -71,6 +74,7 @@ class World:
             web=snap.web,
             cron=snap.cron,
             db_initialized=snap.db_initialized,
+            database_missing=snap.database_missing,
             problems=snap.problems,
         )
         for kind in JobKind:
@@ -134,10 +138,17 @@ class World:
                 for j in self.jobs
                 if j.kind is JobKind.BACKUP and (j.phase is None or not j.phase.terminal)
             )
+            missing = (
+                self.database_missing
+                and self.db_initialized
+                and JobKind.INIT.value not in active
+                and JobKind.RESTORE.value not in active
+            )
             return Snapshot(
                 web=self.web,
                 cron=self.cron,
                 db_initialized=self.db_initialized,
+                database_missing=missing,
                 problems=self.problems,
                 pending_backups=pending,
                 **active,
@@ -197,6 +208,8 @@ class World:
                     resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
                 if input.db_initialized is not None:
                     world.db_initialized = input.db_initialized
+                    if input.db_initialized:
+                        world.database_missing = False  # initialized again
                 world.phase = input.phase
                 world.statuses.append(input)
 

@@ -1,0 +1,134 @@
+"""Run the operator's processes: the watcher, the worker, or both in one process.
+
+Owns process wiring shared by `odoo-operator run|watch|worker` and the
+sandbox: Kubernetes credentials (in-cluster, else the kubeconfig), one
+Temporal client (pydantic converter; reconnecting with backoff while the
+server is unreachable), the watcher's configuration from the settings, the
+probe server (/healthz, /readyz, /metrics) and clean cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import kopf
+import kubernetes
+import prometheus_client
+from temporalio import client as temporal_client
+
+from odoo_operator import probes, worker
+from odoo_operator.settings import Settings
+from watcher.config import WatcherConfig, WebhookConfig
+from watcher.startup import Watcher
+
+__all__ = ["run", "watcher_config"]
+
+_log = logging.getLogger(__name__)
+_CONNECT_BACKOFF_MAX_SECONDS = 30.0
+
+
+def watcher_config(settings: Settings) -> WatcherConfig:
+    """The watcher's part of the settings."""
+    webhook: WebhookConfig | None = None
+    if settings.webhook_enabled:
+        have_files = settings.webhook_tls_cert.is_file() and settings.webhook_tls_key.is_file()
+        webhook = WebhookConfig(
+            port=settings.webhook_port,
+            certfile=settings.webhook_tls_cert if have_files else None,
+            pkeyfile=settings.webhook_tls_key if have_files else None,
+        )
+    return WatcherConfig(
+        task_queue=settings.task_queue,
+        namespaces=settings.watch_namespaces,
+        operator_namespace=settings.operator_namespace,
+        clusters_secret=settings.clusters_secret,
+        retry_delay_max_seconds=settings.temporal_retry_max_seconds,
+        webhook=webhook,
+    )
+
+
+def kube_api_client(kubeconfig: Path | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config)."""
+    configuration = kubernetes.client.Configuration()
+    if kubeconfig is None:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return kubernetes.client.ApiClient(configuration)
+        except kubernetes.config.ConfigException:
+            pass
+    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
+    kubernetes.config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return kubernetes.client.ApiClient(configuration)
+
+
+async def run(
+    settings: Settings,
+    *,
+    watch: bool = True,
+    work: bool = True,
+    kubeconfig: Path | None = None,
+    kube_login: kopf.ConnectionInfo | None = None,
+) -> None:
+    """Run the watcher and/or the worker until cancelled."""
+    metrics = prometheus_client.CollectorRegistry()
+    activity_metrics = probes.ActivityMetrics(metrics)
+    shared: temporal_client.Client | None = None
+    lock = asyncio.Lock()
+
+    async def client() -> temporal_client.Client:
+        nonlocal shared
+        async with lock:
+            if shared is None:
+                connected = await worker.connect(settings)
+                shared = probes.with_interceptor(connected, activity_metrics)
+            return shared
+
+    async def temporal_reachable() -> bool:
+        try:
+            return bool(await (await client()).service_client.check_health())
+        except (RuntimeError, OSError):
+            return False
+
+    readiness: list[probes.ReadinessCheck] = [temporal_reachable]
+    tasks: list[asyncio.Task[None]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if watch:
+            watcher = Watcher(watcher_config(settings), client, login=kube_login, metrics=metrics)
+            readiness.append(watcher.ready)
+            tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
+        if work:
+            api_client = stack.enter_context(kube_api_client(kubeconfig))
+            tasks.append(asyncio.create_task(_work(settings, client, api_client), name="worker"))
+        if settings.probe_port:
+            await stack.enter_async_context(probes.serve(settings.probe_port, metrics, readiness))
+        try:
+            # The first task to end (with an error) ends the process; others are cancelled.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _work(
+    settings: Settings,
+    client: probes.ClientFactory,
+    api_client: kubernetes.client.ApiClient,
+) -> None:
+    connected: temporal_client.Client | None = None
+    delay = 1.0
+    while connected is None:
+        try:
+            connected = await client()
+        except (RuntimeError, OSError) as err:
+            _log.warning("Temporal at %s unreachable (%s); retrying in %.0f s",
+                         settings.temporal_address, err, delay)  # fmt: skip
+            await asyncio.sleep(delay)  # backoff while Temporal is down
+            delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
+    await worker.build_worker(connected, settings, api_client).run()

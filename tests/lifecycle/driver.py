@@ -1,0 +1,127 @@
+"""What lifecycle tests share: the watcher's part, condition waits, leak scans.
+
+Not a test module. The tests play the watcher (set_spec, poke and
+delete_instance signals) and the kubelet; the worker is the real one from
+odoo_operator.worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from temporalio.client import Client, WorkflowHandle
+
+from activities import api
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import (
+    InstanceRef,
+    InstanceWorkflowInput,
+    InstanceWorkflowResult,
+    MachineState,
+    Poke,
+    SpecUpdate,
+)
+from tests.activities import kube_instance as ki
+from workflows.instance import OdooInstanceWorkflow
+
+_T = TypeVar("_T")
+DEADLINE = 20.0
+
+Handle = WorkflowHandle[OdooInstanceWorkflow, InstanceWorkflowResult]
+
+
+async def eventually(
+    check: Callable[[], _T | None],
+    what: str,
+    deadline: float = DEADLINE,
+    interval: float = 0.02,
+) -> _T:
+    """Poll `check` (run in a thread: it calls the API) until truthy, with a deadline.
+
+    `interval` is the poll period of a condition wait, not a timing guess; many
+    concurrent waits should poll less often (they share one GIL with the worker).
+    """
+    until = time.monotonic() + deadline
+    while True:
+        result = await asyncio.to_thread(check)
+        if result:
+            return result
+        if time.monotonic() > until:
+            raise TimeoutError(f"not reached within {deadline}s: {what}")
+        await asyncio.sleep(interval)
+
+
+async def start_workflow(
+    client: Client, task_queue: str, ref: InstanceRef, spec: OdooInstanceSpec
+) -> Handle:
+    """Start the instance workflow as the watcher's signal-with-start would."""
+    return await client.start_workflow(
+        OdooInstanceWorkflow.run,
+        InstanceWorkflowInput(state=MachineState(ref=ref, spec=spec, generation=1)),
+        id=naming.workflow_id(ref.namespace, ref.name),
+        task_queue=task_queue,
+    )
+
+
+class Watcher:
+    """What the Kopf watcher would send: the whole spec with its generation, and pokes."""
+
+    def __init__(self, kube: api.KubeApi, ref: InstanceRef, handle: WorkflowHandle[Any, Any]):
+        self.kube, self.ref, self.handle = kube, ref, handle
+
+    async def send_spec(self) -> int:
+        body = await asyncio.to_thread(
+            self.kube.get, api.INSTANCE, self.ref.namespace, self.ref.name
+        )
+        generation = int(body["metadata"]["generation"])
+        update = SpecUpdate(ref=self.ref, generation=generation, spec=ki.redacted_spec(body))
+        await self.handle.signal(OdooInstanceWorkflow.set_spec, update)
+        return generation
+
+    async def poke(self) -> None:
+        await self.handle.signal(OdooInstanceWorkflow.poke, Poke(reason="test"))
+
+    async def patch_spec(self, patch: dict[str, Any]) -> int:
+        await asyncio.to_thread(
+            self.kube.merge_patch, api.INSTANCE, self.ref.namespace, self.ref.name, {"spec": patch}
+        )
+        return await self.send_spec()
+
+
+async def history_texts(handles: Iterable[WorkflowHandle[Any, Any]]) -> list[str]:
+    """The whole Temporal history of each workflow, as JSON text."""
+    return [(await handle.fetch_history()).to_json() for handle in handles]
+
+
+API_SERVER_LOGGERS = ("celpy",)
+"""Loggers of the in-process API emulator's side: its CEL engine logs, at DEBUG,
+the objects it validates (an OdooInstance spec holds adminPassword). A real
+API server runs elsewhere, so they are not the operator's log."""
+
+
+def operator_records(records: Iterable[logging.LogRecord]) -> list[logging.LogRecord]:
+    """The records the operator's process would log (without the emulator's)."""
+    return [r for r in records if not r.name.startswith(API_SERVER_LOGGERS)]
+
+
+def log_texts(records: Iterable[logging.LogRecord]) -> list[str]:
+    """Every captured log line, formatted as a handler would (args, exception text)."""
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return [formatter.format(record) for record in records]
+
+
+def leaks(secrets: Iterable[str], places: dict[str, Iterable[str]]) -> list[str]:
+    """`<place> contains secret #<n>` for every secret found in a text of a place."""
+    found: list[str] = []
+    wanted = [s for s in secrets if s]
+    for place, texts in places.items():
+        for text in texts:
+            for n, secret in enumerate(wanted):
+                if secret in text:
+                    found.append(f"{place} contains secret #{n}")
+    return sorted(set(found))

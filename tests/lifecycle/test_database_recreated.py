@@ -1,0 +1,116 @@
+"""A database dropped out of band, under spec.database.missingPolicy Recreate,
+through the real workflow, worker, emulator and PostgreSQL.
+
+Covers: a Running instance whose database disappears goes back to
+Uninitialized (dbInitialized false, transition guard database_lost, a
+Warning DatabaseMissing Event); the finished `<name>-auto-init` is replaced
+by a fresh one whose new batch Job runs (the old Job's success is not
+adopted); once that init succeeds the instance is Running again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+from psycopg import sql
+from temporalio.client import Client
+
+from activities import api
+from odoo_operator import worker
+from odoo_operator.model import naming
+from odoo_operator.sandbox import kubelet, postgres
+from odoo_operator.settings import Settings
+from tests.activities import kube_instance as ki
+from tests.lifecycle.driver import Watcher, eventually, start_workflow
+from workflows.instance import OdooInstanceWorkflow
+
+INIT_JOBS = api.job_resource("odooinitjobs")
+
+
+async def test_instance_is_initialized_again_when_its_database_vanishes_under_recreate(
+    temporal_client: Client,
+    api_client: kubernetes.client.ApiClient,
+    namespace: str,
+    task_queue: str,
+    postgres_server: postgres.EmbeddedPostgres,
+) -> None:
+    kube = api.KubeApi(api_client)
+    await asyncio.to_thread(
+        ki.create_clusters_secret, kube, namespace, ki.ClusterAddress.of(postgres_server)
+    )
+    ref, spec = await asyncio.to_thread(
+        ki.create_instance, kube, namespace, "shop", database={"missingPolicy": "Recreate"}
+    )
+    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+
+    def in_phase(phase: str) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            status = kube.get(api.INSTANCE, namespace, "shop").get("status") or {}
+            return dict(status) if status.get("phase") == phase else None
+
+        return check
+
+    def init_job_of(resource_uid: str) -> dict[str, Any] | None:
+        job = kube.find(api.JOB, namespace, "shop-auto-init-init")
+        owners = ((job or {}).get("metadata") or {}).get("ownerReferences") or []
+        return job if any(o["uid"] == resource_uid for o in owners) else None
+
+    async def initialize(watcher: Watcher) -> None:
+        """Play Odoo's init: the Job creates the database as the role, then succeeds."""
+        resource = await eventually(
+            lambda: kube.find(INIT_JOBS, namespace, "shop-auto-init"), "auto-init"
+        )
+        await watcher.poke()
+        await eventually(lambda: init_job_of(resource["metadata"]["uid"]), "its batch Job")
+        odoo = await asyncio.to_thread(ki.create_database_as_role, postgres_server, kube, ref)
+        odoo.close()
+        await asyncio.to_thread(
+            kubelet.fake_job_succeeded, api_client, namespace, "shop-auto-init-init"
+        )
+        await watcher.poke()
+        await eventually(in_phase("Starting"), "Starting")
+        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 1)
+        await watcher.poke()
+        await eventually(in_phase("Running"), "Running")
+
+    async with worker.build_worker(temporal_client, settings, api_client):
+        handle = await start_workflow(temporal_client, task_queue, ref, spec)
+        watcher = Watcher(kube, ref, handle)
+        await eventually(in_phase("Uninitialized"), "Uninitialized")
+        await watcher.send_spec()  # the operator defaults made generation 2
+        await initialize(watcher)
+        first = await asyncio.to_thread(kube.get, INIT_JOBS, namespace, "shop-auto-init")
+
+        with ki.superuser(postgres_server) as su:
+            su.execute(
+                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                    sql.Identifier(naming.database_name(ref.uid))
+                )
+            )
+        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 0)
+        await watcher.poke()
+
+        await eventually(
+            lambda: (
+                (r := kube.find(INIT_JOBS, namespace, "shop-auto-init"))
+                and r["metadata"]["uid"] != first["metadata"]["uid"]
+            ),
+            "a fresh auto-init",
+        )
+        status = (await asyncio.to_thread(kube.get, api.INSTANCE, namespace, "shop"))["status"]
+        assert status["dbInitialized"] is False
+        await initialize(watcher)
+
+        transitions = await handle.query(OdooInstanceWorkflow.transitions)
+        guards = [f"{t.from_phase}->{t.to_phase}:{t.guard}" for t in transitions]
+        assert "Running->Uninitialized:database_lost" in guards
+        assert guards[-1] == "Starting->Running:all_ready"
+        await handle.terminate("test over")
+
+    events = await asyncio.to_thread(kube.list_of, api.EVENT, namespace)
+    [warning] = [e for e in events if e["reason"] == "DatabaseMissing"]
+    assert warning["type"] == "Warning"
+    assert "(policy: Recreate)" in warning["message"]
