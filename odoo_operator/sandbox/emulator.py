@@ -39,10 +39,16 @@ Implemented:
   their list-map keys, managedFields recorded per manager, fields a manager
   stops applying are removed unless another manager owns them, conflicts
   between Apply managers answer 409 unless force=true).
+- fieldValidation (create, update, patch, apply): custom resources prune unknown
+  fields with a ``Warning: 299`` header per field (Warn, the default when absent),
+  prune silently (Ignore) or refuse them with 400 ``strict decoding error:
+  unknown field "spec.x"`` (Strict, as kubectl sends by default); other values
+  answer 400.
 - Built-in kinds validated on every write against kubernetes-validate's strict
-  1.37 schemas (unknown fields refused with 422, not 400 as fieldValidation=Strict
-  would) plus rules the schema omits: object names (DNS-1123), container image
-  required, container names unique, Deployment selector matches template.
+  1.37 schemas (unknown fields refused with 400 ``strict decoding error`` under
+  fieldValidation=Strict, else with 422 Invalid: no pruning) plus rules the
+  schema omits: object names (DNS-1123), container image required, container
+  names unique, Deployment selector matches template.
   Defaulting visible to the operator: Deployment replicas/strategy/
   revisionHistoryLimit/progressDeadlineSeconds, Job backoffLimit/completions/
   parallelism/completionMode/suspend, pod template restartPolicy/dnsPolicy/
@@ -66,7 +72,14 @@ Implemented:
 - Discovery: /, /version (1.37), /api, /apis, /apis/<g>, /apis/<g>/<v>,
   /api/v1 from real 1.3x documents plus registered CRDs; aggregated discovery is
   not offered (clients fall back to these). Tables (as=Table) with CRD printer
-  columns so ``kubectl get`` prints like a real cluster; /openapi/* answers 404.
+  columns so ``kubectl get`` prints like a real cluster.
+- OpenAPI v3: /openapi/v3 (index with content-hashed URLs) and
+  /openapi/v3/api/v1, /openapi/v3/apis/<g>/<v> for every served group-version:
+  collection, item, all-namespaces and status/scale paths with the operations
+  the verbs allow, x-kubernetes-group-version-kind and the real query parameters
+  (fieldValidation included, so kubectl validates server-side by default).
+  Custom resources carry their openAPIV3Schema as component schema (``kubectl
+  explain`` works); built-in kinds get bare object schemas.
 
 Not implemented: authentication/authorization (anything is allowed), admission
 webhooks, field ownership for non-apply writes (no Update entries in
@@ -76,7 +89,12 @@ semantics on GET/LIST (always the latest), protobuf/CBOR, multiple stored
 versions or conversion, controllers (no Pods, ReplicaSets, Endpoints or status;
 see ``sandbox.kubelet``), graceful Pod deletion, built-in validation beyond the
 schema and the rules listed above (immutability of fields, quotas, ...),
-subresources other than status and scale (log, exec, ... answer 404).
+subresources other than status and scale (log, exec, ... answer 404), OpenAPI
+v2 (/openapi/v2 answers 404; kubectl only falls back to it when v3 fails),
+built-in component schemas in OpenAPI v3 (kubectl's client-side apply then uses
+its compiled-in patch metadata, as it does without OpenAPI), watch/* paths in
+the OpenAPI documents, fieldValidation for unknown metadata fields and
+duplicate fields, pruning of unknown fields of built-in kinds.
 """
 
 from __future__ import annotations
@@ -84,6 +102,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import functools
 import json
 import pathlib
@@ -98,7 +117,7 @@ import aiohttp.web
 import kmock
 import yaml
 
-from odoo_operator.sandbox._apiserver import discovery, errors, patching, selectors
+from odoo_operator.sandbox._apiserver import discovery, errors, openapi_v3, patching, selectors
 from odoo_operator.sandbox._apiserver import openapi as openapi_schemas
 from odoo_operator.sandbox._apiserver.resources import ResourceDef
 from odoo_operator.sandbox._apiserver.store import ObjectStore
@@ -116,6 +135,27 @@ _PATCH_TYPES = (
     "application/apply-patch+yaml",
     "application/strategic-merge-patch+json",
 )
+_FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+# Warnings of the request being served (one context per aiohttp handler task).
+_WARNINGS: contextvars.ContextVar[list[str]] = contextvars.ContextVar("warnings")
+
+
+def _warning_header(text: str) -> str:
+    """A ``Warning`` header value as the apiserver writes it (RFC 7234, code 299)."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _validation(query: Any) -> dict[str, Any]:
+    """Store keyword arguments for the request's fieldValidation directive (default Warn)."""
+    directive = query.get("fieldValidation") or "Warn"
+    if directive not in _FIELD_VALIDATION:
+        raise errors.ApiError(
+            400,
+            "BadRequest",
+            f'fieldValidation: Unsupported value: "{directive}": '
+            'supported values: "Ignore", "Strict", "Warn"',
+        )
+    return {"field_validation": directive, "warnings": _WARNINGS.get()}
 
 
 class _Route:
@@ -191,8 +231,14 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
     # ------------------------------------------------------------ HTTP entry point
 
     async def __call__(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        warnings: list[str] = []
+        _WARNINGS.set(warnings)
         try:
-            return await self._dispatch(request)
+            response = await self._dispatch(request)
+            if warnings and not response.prepared:
+                for text in warnings:
+                    response.headers.add("Warning", _warning_header(text))
+            return response
         except errors.ApiError as exc:
             return _render(exc.status(), exc.code)
         except Exception as exc:  # a bug here must reach the client as a 500 Status, not a reset
@@ -215,6 +261,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.Response(text="ok")
         if parts == ["version"]:
             return _render(discovery.version())
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3(parts[2:])
         if parts[0] == "api":
             if len(parts) == 1:
                 return _render(discovery.api_versions(self.server_address))
@@ -255,6 +303,21 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             )
         body = await request.read()
         return await self._serve(request, method, rd, route, body)
+
+    def _openapi_v3(self, rest: list[str]) -> aiohttp.web.StreamResponse:
+        registry = self.store.registry
+        doc: dict[str, Any] | None = None
+        if not rest:
+            doc = openapi_v3.index(registry)
+        elif rest[0] == "api" and len(rest) == 2:
+            doc = openapi_v3.group_version_document(registry, "", rest[1])
+        elif rest[0] == "apis" and len(rest) == 3:
+            doc = openapi_v3.group_version_document(registry, rest[1], rest[2])
+        if doc is None:
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource"
+            )
+        return _render(doc)
 
     async def _serve(
         self,
@@ -299,7 +362,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 )
             if method == "POST":
                 body = self._json(raw)
-                return _render(self.store.create(rd, ns, body, dry_run=dry_run), 201)
+                return _render(
+                    self.store.create(rd, ns, body, dry_run=dry_run, **_validation(query)), 201
+                )
             if method == "DELETE":
                 labels = selectors.parse_label_selector(query.get("labelSelector"))
                 fields = selectors.parse_field_selector(
@@ -349,6 +414,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 subresource=sub,
                 require_rv=rd.is_custom and sub is None,
                 dry_run=dry_run,
+                **_validation(query),
             )
             return _render(obj)
         if method == "PATCH":
@@ -425,7 +491,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             )
         current = self.store.get(rd, ns if rd.namespaced else "", name)
         candidate = self._patched(rd, current, patch, content_type)
-        return _render(self.store.update(rd, ns, name, candidate, subresource=sub, dry_run=dry_run))
+        return _render(
+            self.store.update(
+                rd, ns, name, candidate, subresource=sub, dry_run=dry_run, **_validation(query)
+            )
+        )
 
     @staticmethod
     def _patched(
@@ -530,9 +600,15 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             if sub is not None:
                 raise errors.not_found(rd.group, rd.plural, name)
             merged["metadata"]["name"] = name
-            return _render(self.store.create(rd, ns, merged, dry_run=dry_run), 201)
+            return _render(
+                self.store.create(rd, ns, merged, dry_run=dry_run, **_validation(query)), 201
+            )
         merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return _render(self.store.update(rd, ns, name, merged, subresource=sub, dry_run=dry_run))
+        return _render(
+            self.store.update(
+                rd, ns, name, merged, subresource=sub, dry_run=dry_run, **_validation(query)
+            )
+        )
 
     # ------------------------------------------------------------ scale
 

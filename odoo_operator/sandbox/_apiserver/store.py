@@ -182,14 +182,32 @@ class ObjectStore:
     # ------------------------------------------------------------ admission
 
     def _admit(
-        self, rd: ResourceDef, obj: dict[str, Any], old: dict[str, Any] | None
+        self,
+        rd: ResourceDef,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        field_validation: str = "Warn",
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Mutate (defaults, conversions) and validate a candidate object, as admission does."""
+        """Mutate (defaults, conversions) and validate a candidate object, as admission does.
+
+        ``field_validation`` is the request's fieldValidation directive: for custom
+        resources unknown fields are refused (Strict, 400 like the decoder's strict
+        error), pruned with a warning appended to ``warnings`` (Warn, the default), or
+        pruned silently (Ignore). Built-ins refuse them with 400 under Strict and with
+        422 otherwise (kept strict: no built-in pruning is emulated).
+        """
         name = obj["metadata"].get("name", "")
         causes: list[errors.Cause] = []
         if rd.crd_version is not None:
             schema = (rd.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
-            obj = structural.prune(schema, obj, root=True)
+            pruned: list[str] = []
+            obj = structural.prune(schema, obj, root=True, pruned=pruned)
+            unknown = [f'unknown field "{path}"' for path in pruned]
+            if unknown and field_validation == "Strict":
+                raise _strict_error(rd, unknown)
+            if unknown and field_validation != "Ignore" and warnings is not None:
+                warnings.extend(unknown)
             obj = structural.default(schema, obj)
             causes.extend(openapi.validate_name(rd.kind, name))
             causes.extend(structural.validate(schema, obj, old))
@@ -198,6 +216,9 @@ class ObjectStore:
             causes.extend(openapi.validate_name(rd.kind, name))
             found = openapi.validate_builtin(obj)
             if found:
+                unknown = [c["message"] for c in found if c["message"].startswith("unknown field")]
+                if unknown and field_validation == "Strict":
+                    raise _strict_error(rd, unknown)
                 causes.extend(found)
             if rd.key == _CRD_KEY:
                 causes.extend(_crd_causes(obj))
@@ -208,7 +229,14 @@ class ObjectStore:
     # ------------------------------------------------------------ writes
 
     def create(
-        self, rd: ResourceDef, namespace: str, body: dict[str, Any], *, dry_run: bool = False
+        self,
+        rd: ResourceDef,
+        namespace: str,
+        body: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        field_validation: str = "Warn",
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
         obj = copy.deepcopy(body)
         obj["apiVersion"], obj["kind"] = rd.api_version, rd.kind
@@ -270,7 +298,7 @@ class ObjectStore:
         meta["generation"] = 1
         if rd.has_status and rd.key != _NS_KEY:
             obj.pop("status", None)  # status is written through /status only
-        obj = self._admit(rd, obj, None)
+        obj = self._admit(rd, obj, None, field_validation, warnings)
         if dry_run:
             return obj
         if rd.key == _CRD_KEY:
@@ -291,6 +319,8 @@ class ObjectStore:
         subresource: str | None = None,
         require_rv: bool = False,
         dry_run: bool = False,
+        field_validation: str = "Warn",
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
         """Store ``candidate`` as the new state, keeping what the endpoint may not change."""
         old = self.get(rd, namespace if rd.namespaced else "", name)
@@ -361,7 +391,7 @@ class ObjectStore:
                 # Finalizers may only be removed once deletion has started.
                 pass
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        new = self._admit(rd, new, old)
+        new = self._admit(rd, new, old, field_validation, warnings)
         if _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if new == old:
@@ -534,6 +564,16 @@ class ObjectStore:
         for key in [k for k in self._objects if k[0] in removed_keys]:
             obj = self._objects.pop(key)
             self._uids.pop(obj["metadata"]["uid"], None)
+
+
+def _strict_error(rd: ResourceDef, unknown: list[str]) -> errors.ApiError:
+    """The decoder's strict error (handlers' transformDecodeError wording)."""
+    return errors.ApiError(
+        400,
+        "BadRequest",
+        f'{rd.kind} in version "{rd.version}" cannot be handled as a {rd.kind}: '
+        f"strict decoding error: {', '.join(unknown)}",
+    )
 
 
 def _builtin_defaults(

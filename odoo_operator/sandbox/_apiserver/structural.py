@@ -26,8 +26,19 @@ _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _TYPE_NAMES = {"object": dict, "array": list, "string": str, "boolean": bool}
 
 
-def prune(schema: Schema, value: Any, *, root: bool = False) -> Any:
-    """Drop fields the schema does not declare, unless it preserves unknown fields."""
+def prune(
+    schema: Schema,
+    value: Any,
+    *,
+    root: bool = False,
+    pruned: list[str] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> Any:
+    """Drop fields the schema does not declare, unless it preserves unknown fields.
+
+    The dropped fields' paths (``spec.bogus``, ``spec.items[0].x``) are appended to
+    ``pruned`` when given, for fieldValidation's warnings and strict errors.
+    """
     if isinstance(value, dict):
         props: dict[str, Schema] = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
@@ -36,13 +47,18 @@ def prune(schema: Schema, value: Any, *, root: bool = False) -> Any:
             if root and key in ("apiVersion", "kind", "metadata"):
                 continue
             if key in props:
-                value[key] = prune(props[key], value[key])
+                value[key] = prune(props[key], value[key], pruned=pruned, path=(*path, key))
             elif isinstance(additional, dict):
-                value[key] = prune(additional, value[key])
+                value[key] = prune(additional, value[key], pruned=pruned, path=(*path, key))
             elif not preserve and additional is not True:
                 del value[key]
+                if pruned is not None:
+                    pruned.append(format_path((*path, key)))
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [prune(schema["items"], item) for item in value]
+        return [
+            prune(schema["items"], item, pruned=pruned, path=(*path, index))
+            for index, item in enumerate(value)
+        ]
     return value
 
 
