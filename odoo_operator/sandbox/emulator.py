@@ -19,7 +19,10 @@ Implemented:
   events (410 Expired past the 100 000-event history), without one it sends
   synthetic ADDED events first; objects entering/leaving a selector appear as
   ADDED/DELETED; timeoutSeconds ends the stream; BOOKMARK events are sent only
-  when allowWatchBookmarks=true (one on timeout). DELETE of a collection.
+  when allowWatchBookmarks=true (one on timeout); sendInitialEvents=true
+  streams the current objects, then a BOOKMARK annotated
+  k8s.io/initial-events-end (what kubectl 1.37 waits for in `delete --wait`).
+  DELETE of a collection.
 - PUT with optimistic concurrency (stale resourceVersion: 409; custom resources
   require a resourceVersion like the real server, built-ins allow unconditional
   updates). DELETE: finalizers set deletionTimestamp/deletionGracePeriodSeconds,
@@ -671,6 +674,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
 
     # ------------------------------------------------------------ WATCH
 
+    def _bookmark(
+        self, rd: ResourceDef, annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+        if annotations:
+            metadata["annotations"] = annotations
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": rd.kind, "apiVersion": rd.api_version, "metadata": metadata},
+        }
+
     async def _watch(
         self,
         request: aiohttp.web.BaseRequest,
@@ -684,6 +698,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         since = int(since_raw) if since_raw not in (None, "", "0") else None
         timeout = float(query.get("timeoutSeconds") or 1800)
         bookmarks = _flag(query, "allowWatchBookmarks")
+        # Streaming lists (kubectl 1.37 `delete --wait`, client-go informers):
+        # current objects as ADDED, then a BOOKMARK marking the end of them.
+        initial_events = _flag(query, "sendInitialEvents")
+        if initial_events:
+            since = None
         watcher, initial = self.store.watch(rd, namespace, labels, fields, since)
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": _JSON})
         response.enable_chunked_encoding()
@@ -695,6 +714,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             await response.prepare(request)
             for type_, obj in initial:
                 await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
+            if initial_events:
+                end = self._bookmark(rd, {"k8s.io/initial-events-end": "true"})
+                await response.write(json.dumps(end).encode() + b"\n")
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self._closing.is_set():
@@ -716,15 +738,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 getter = None
                 await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
             if bookmarks and not self._closing.is_set():
-                mark = {
-                    "type": "BOOKMARK",
-                    "object": {
-                        "kind": rd.kind,
-                        "apiVersion": rd.api_version,
-                        "metadata": {"resourceVersion": str(self.store.resource_version)},
-                    },
-                }
-                await response.write(json.dumps(mark).encode() + b"\n")
+                await response.write(json.dumps(self._bookmark(rd)).encode() + b"\n")
             await response.write_eof()
         except ConnectionResetError:
             pass

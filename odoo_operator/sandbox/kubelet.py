@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -167,9 +168,18 @@ def fake_job_failed(
 class SimulatedKubelet:
     """Watches Deployments and Jobs and, ``delay`` s after a change, makes them ready/succeeded."""
 
-    def __init__(self, url: str, *, delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        delay: float = 0.5,
+        job_effect: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        """`job_effect(job)` runs before a Job is marked succeeded: what its pod
+        would have done (the sandbox creates the database an init Job makes)."""
         self.url = url.rstrip("/")
         self.delay = delay
+        self.job_effect = job_effect
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[tuple[str, str, str], asyncio.Task[None]] = {}
@@ -269,7 +279,12 @@ class SimulatedKubelet:
             or (job.get("spec") or {}).get("suspend")
         ):
             return
-        self._schedule("jobs", job, lambda: self._patch_status("/apis/batch/v1", "jobs", job, True))
+        self._schedule("jobs", job, lambda: self._run_job(job))
+
+    async def _run_job(self, job: dict[str, Any]) -> None:
+        if self.job_effect is not None:
+            await self.job_effect(job)
+        await self._patch_status("/apis/batch/v1", "jobs", job, True)
 
     async def _patch_status(
         self, prefix: str, plural: str, obj: dict[str, Any], succeeded: bool | None

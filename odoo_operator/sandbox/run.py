@@ -24,12 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from odoo_operator.model import naming
 from odoo_operator.sandbox import postgres, processes, temporal
 
 __all__ = ["main"]
@@ -88,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
             kubeconfig = state_dir / "kubeconfig"
             kube.write_kubeconfig(kubeconfig, namespace=KUBE_NAMESPACE)
             _install_clusters_secret(kube.url, database)
-            operator = _OperatorThread(kube.url, kubeconfig, dev_server.address)
+            operator = _OperatorThread(kube.url, kubeconfig, dev_server.address, database)
             running.callback(operator.stop)
             operator.start()
         except processes.ServiceError as error:
@@ -151,7 +154,14 @@ def _install_clusters_secret(kube_url: str, database: postgres.EmbeddedPostgres)
 class _OperatorThread:
     """The watcher, the worker and a SimulatedKubelet on one event loop in a thread."""
 
-    def __init__(self, kube_url: str, kubeconfig: Path, temporal_address: str) -> None:
+    def __init__(
+        self,
+        kube_url: str,
+        kubeconfig: Path,
+        temporal_address: str,
+        database: postgres.EmbeddedPostgres,
+    ) -> None:
+        self._database = database
         self._kube_url = kube_url
         self._kubeconfig = kubeconfig
         self._temporal_address = temporal_address
@@ -200,12 +210,41 @@ class _OperatorThread:
         self._task = asyncio.current_task()
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            async with SimulatedKubelet(self._kube_url):
+            effect = functools.partial(_create_init_database, self._database)
+            async with SimulatedKubelet(self._kube_url, job_effect=effect):
                 await runner.run(
                     settings,
                     kubeconfig=self._kubeconfig,
                     kube_login=kopf.ConnectionInfo(server=self._kube_url, insecure=True),
                 )
+
+
+async def _create_init_database(database: postgres.EmbeddedPostgres, job: dict[str, Any]) -> None:
+    """What `odoo -i ... -d <db>` would leave behind: the database, owned by the
+    instance's role. Without it the operator would rightly report it missing."""
+    labels = job["metadata"].get("labels") or {}
+    instance = labels.get(naming.INSTANCE_LABEL)
+    containers = job["spec"]["template"]["spec"].get("containers") or []
+    args: list[str] = containers[0].get("args") or [] if containers else []
+    if instance is None or "-i" not in args or "-d" not in args:
+        return  # not an init Job
+    name = args[args.index("-d") + 1]
+    role = naming.role_name(job["metadata"]["namespace"], instance)
+    await asyncio.to_thread(_create_database, database, name, role)
+
+
+def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(database.dsn(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(role)
+                )
+            )
 
 
 def _port_problem(ports: dict[str, int]) -> str | None:

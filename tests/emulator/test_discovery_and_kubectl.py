@@ -3,7 +3,8 @@
 Covers: /api, /api/v1 (groupVersion "v1"), /apis, /apis/<group>,
 /apis/<group>/<version>, /version, the chart CRDs in discovery with their
 shortNames and subresources, ``kubectl get odoo`` and ``kubectl get
-odooinstances,deployments -o yaml`` with a fixture-written kubeconfig.
+odooinstances,deployments -o yaml`` with a fixture-written kubeconfig,
+``kubectl delete --wait`` returning once the object is gone (streaming list).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
+import time
 
 import kubernetes
 import yaml
@@ -123,3 +125,30 @@ def test_kubectl_prints_yaml_when_several_kinds_are_asked(api_client, namespace,
         ("OdooInstance", "shop"),
         ("Deployment", "shop"),
     ]
+
+
+def test_kubectl_delete_returns_when_the_object_is_gone(api_client, namespace, kubeconfig):
+    # kubectl 1.37 waits with a streaming list (sendInitialEvents) and needs the
+    # initial-events-end bookmark; without it `delete --wait` times out.
+    core = kubernetes.client.CoreV1Api(api_client)
+    core.create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "settings", "finalizers": ["example.com/hold"]}, "data": {"a": "b"}},
+    )
+    args = ["delete", "configmap", "settings", "-n", namespace, "--wait", "--timeout=15s"]
+    delete = subprocess.Popen(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while (
+        core.read_namespaced_config_map("settings", namespace).metadata.deletion_timestamp is None
+    ):
+        assert time.monotonic() < deadline, "kubectl never deleted the ConfigMap"
+        time.sleep(0.05)  # poll interval of a condition wait
+    core.patch_namespaced_config_map("settings", namespace, {"metadata": {"finalizers": None}})
+    out, err = delete.communicate(timeout=30)
+    assert delete.returncode == 0, err
+    assert 'configmap "settings" deleted' in out

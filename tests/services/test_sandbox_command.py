@@ -7,7 +7,8 @@ Covers:
   deadline with exit code 0;
 - a taken port fails at once with a message naming the flag to change;
 - an OdooInstance applied to the sandbox's API reaches Running (the
-  in-process watcher, worker and simulated kubelet, real PostgreSQL).
+  in-process watcher, worker and simulated kubelet, real PostgreSQL), with no
+  Warning Event (the simulated init Job creates the database).
 """
 
 from __future__ import annotations
@@ -166,3 +167,9 @@ def test_applied_instance_reaches_running_when_sandbox_runs(
             what=f"the instance Running (last phase: {phase()})",
             failure=lambda: None if sandbox.poll() is None else "the sandbox exited",
         )
+        # The simulated init Job left a real database behind, so nothing is
+        # reported missing: a sandbox run shows no Warning at all.
+        events = kubernetes.client.CoreV1Api(client).list_namespaced_event("default").items
+        warnings = [(e.reason, e.message) for e in events if e.type == "Warning"]
+        assert warnings == []
+        assert {e.reason for e in events} == {"PhaseChanged"}
