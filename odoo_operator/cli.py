@@ -89,7 +89,7 @@ def _operator(args: argparse.Namespace, *, watch: bool, work: bool) -> int:
     )
     settings = _settings(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner.run(settings, watch=watch, work=work))
+        asyncio.run(runner.run_until_signalled(settings, watch=watch, work=work))
     return 0
 
 

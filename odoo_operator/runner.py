@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from pathlib import Path
 
 import kopf
@@ -114,6 +115,37 @@ async def run(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""After SIGTERM/SIGINT, how long the processes may take to stop cleanly
+(in-flight activities finish, Kopf closes its watches). A Temporal worker
+shutdown can wait on a long poll for about a minute; past the grace period
+the process exits anyway, inside Kubernetes' default 30 s termination grace."""
+
+
+async def run_until_signalled(settings: Settings, *, watch: bool = True, work: bool = True) -> None:
+    """run() until SIGTERM or SIGINT, then a graceful stop bounded by the grace period."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, signalled.set)
+    main = asyncio.create_task(run(settings, watch=watch, work=work), name="operator")
+    waiting = asyncio.create_task(signalled.wait())
+    await asyncio.wait({main, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if main.done():
+        waiting.cancel()
+        main.result()  # run() ended by itself: an error, re-raised
+        return
+    _log.info("stopping (at most %.0f s)", SHUTDOWN_GRACE_SECONDS)
+    main.cancel()
+    done, _ = await asyncio.wait({main}, timeout=SHUTDOWN_GRACE_SECONDS)
+    if not done:
+        # Waiting longer only delays the SIGKILL that follows; asyncio.run()
+        # would wait for the same tasks again, so leave now.
+        _log.warning("not stopped within %.0f s; exiting", SHUTDOWN_GRACE_SECONDS)
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _work(

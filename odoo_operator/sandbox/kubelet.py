@@ -26,6 +26,7 @@ import kubernetes
 __all__ = [
     "SimulatedKubelet",
     "deployment_status",
+    "deployment_status_patch",
     "fake_deployment_ready",
     "fake_job_failed",
     "fake_job_succeeded",
@@ -76,6 +77,27 @@ def deployment_status(deployment: dict[str, Any], ready: int) -> dict[str, Any]:
         status["unavailableReplicas"] = spec_replicas - ready
     # The controller omits zero counts (Go omitempty).
     return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
+
+
+_DEPLOYMENT_COUNTS = (
+    "replicas",
+    "updatedReplicas",
+    "readyReplicas",
+    "availableReplicas",
+    "unavailableReplicas",
+)
+
+
+def deployment_status_patch(status: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch of ``/status`` that writes ``status`` as the controller would.
+
+    The controller replaces the whole status, so a count that drops to zero
+    disappears; a merge patch keeps keys it does not mention, so the omitted
+    counts are set to null (removed) explicitly. Without this a Deployment
+    scaled to 0 kept ``readyReplicas`` of its last ready state forever.
+    """
+    removed = {key: None for key in _DEPLOYMENT_COUNTS if key not in status}
+    return {"status": {**status, **removed}}
 
 
 def job_status(job: dict[str, Any], *, succeeded: bool) -> dict[str, Any]:
@@ -133,7 +155,7 @@ def fake_deployment_ready(
     apps.patch_namespaced_deployment_status(
         name,
         namespace,
-        {"status": deployment_status(deployment, ready)},
+        deployment_status_patch(deployment_status(deployment, ready)),
         _content_type="application/merge-patch+json",
     )
 
@@ -297,11 +319,10 @@ class SimulatedKubelet:
                 return
             current = await response.json()
         if plural == "deployments":
-            status = deployment_status(current, int((current.get("spec") or {}).get("replicas", 1)))
+            replicas = int((current.get("spec") or {}).get("replicas", 1))
+            patch = deployment_status_patch(deployment_status(current, replicas))
         else:
-            status = job_status(current, succeeded=bool(succeeded))
+            patch = {"status": job_status(current, succeeded=bool(succeeded))}
         headers = {"Content-Type": "application/merge-patch+json"}
-        async with self._session.patch(
-            f"{url}/status", data=json.dumps({"status": status}), headers=headers
-        ):
+        async with self._session.patch(f"{url}/status", data=json.dumps(patch), headers=headers):
             pass

@@ -68,6 +68,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
 
     async with worker.build_worker(temporal_client, settings, api_client):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
+        loop = asyncio.get_running_loop()
         watcher = Watcher(kube, ref, handle)
 
         # Provisioning -> Uninitialized; the operator defaults made generation 2.
@@ -117,7 +118,17 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         conditions = {c["type"]: c for c in running["conditions"]}
         assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("True", "Running")
         assert conditions["Progressing"]["status"] == "False"
-        assert await handle.query(OdooInstanceWorkflow.phase) == "Running"
+        # record_status writes the status; the workflow's own phase moves when
+        # that activity completes, a moment later.
+        await eventually(
+            lambda: (
+                asyncio.run_coroutine_threadsafe(
+                    handle.query(OdooInstanceWorkflow.phase), loop
+                ).result(timeout=10)
+                == "Running"
+            ),
+            "the workflow's phase query says Running",
+        )
 
         # replicas 0: Stopped, both Deployments at 0.
         generation = await watcher.patch_spec({"replicas": 0})
