@@ -9,8 +9,9 @@ Covers a table of bad objects, each with where it is stopped:
   references to missing instances or other namespaces, incomplete S3
   locations, a shrinking filestore, a moved database cluster;
 - accepted, then shown as Error with a clear message by the real worker and
-  the real watcher (an unknown database cluster), while a good instance
-  beside it converges and the watcher keeps running.
+  the real watcher (an unknown database cluster, an image pull Secret that
+  does not exist), while a good instance beside it converges and the watcher
+  keeps running.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def test_object_refused_by_admission_naming_the_field_when_rule_broken(
     assert any(message in problem for problem in problems), problems
 
 
-async def test_bad_instance_in_error_and_good_one_converges_when_cluster_unknown(
+async def test_bad_instances_in_error_and_good_one_converges_when_references_are_missing(
     run_watcher: RunWatcher,
     temporal_client: temporal_client.Client,
     postgres_server: postgres.EmbeddedPostgres,
@@ -184,6 +185,9 @@ async def test_bad_instance_in_error_and_good_one_converges_when_cluster_unknown
         await asyncio.to_thread(
             ki.create_instance, kube, namespace, "bad", database={"cluster": "nowhere"}
         )
+        await asyncio.to_thread(
+            ki.create_instance, kube, namespace, "nopull", imagePullSecret="missing-regcred"
+        )
         await asyncio.to_thread(ki.create_instance, kube, namespace, "good")
 
         async def in_error() -> tuple[str | None, str | None] | None:
@@ -195,6 +199,16 @@ async def test_bad_instance_in_error_and_good_one_converges_when_cluster_unknown
             return phase not in (None, "Provisioning", "Error")
 
         _, message = await eventually(in_error, "bad instance in Error")
+
+        async def pull_in_error() -> str | None:
+            phase, text = await asyncio.to_thread(phase_of, "nopull")
+            return text if phase == "Error" else None
+
+        pull_message = await eventually(
+            pull_in_error, "instance with a missing pull Secret in Error"
+        )
         await eventually(good_converged, "good instance past Provisioning")
     assert message is not None
     assert "nowhere" in message
+    assert "spec.imagePullSecret" in pull_message
+    assert "missing-regcred" in pull_message
