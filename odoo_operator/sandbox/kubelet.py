@@ -1,210 +1,112 @@
-"""Stand-ins for the kubelet and the Deployment/Job controllers, for the emulator.
+"""A simulated kubelet (and scheduler) for Pods on a real kube-apiserver.
 
-The emulator runs no controllers, so nothing ever becomes ready by itself.
-``fake_deployment_ready``/``fake_job_succeeded``/``fake_job_failed`` write the
-status those controllers would write, through the ``/status`` subresource; they
-are synchronous (the official client), so call them from test threads or via
-``asyncio.to_thread``. ``SimulatedKubelet`` is asynchronous (aiohttp): it
-watches every Deployment and Job in the emulator and, after ``delay`` seconds,
-marks Deployments ready at ``spec.replicas`` and Jobs succeeded; the sandbox
-runs it on its own event loop.
+There is no container runtime here, so `SimulatedKubelet` registers one Node
+and plays its kubelet: it binds every unscheduled Pod to that Node (the
+scheduler's job), then writes the Pod status a kubelet would. The real
+controllers do the rest: the ReplicaSet and Deployment controllers count
+ready Pods into readyReplicas and roll out, the Job controller sets Complete
+or Failed from the Pods' phases (so backoffLimit means what it says).
+
+- A Deployment's Pod (any Pod not owned by a Job) becomes Running and Ready
+  `ready_delay` seconds after it is bound.
+- A Job's Pod runs: by default it succeeds at once; with `run_commands` its
+  containers' commands run as local processes (`podrunner`), and the exit
+  code decides Succeeded or Failed; the last log lines of a failed container
+  become its termination message, as the kubelet does with
+  terminationMessagePolicy FallbackToLogsOnError.
+- A Pod being deleted is confirmed gone (grace period 0), as the kubelet does
+  once its containers stopped.
+
+Tests steer it: `hold` keeps matching Pods Pending until `release`,
+`fail_jobs` makes matching Job Pods fail, `set_ready` flips a running Pod's
+readiness. It must not write anything but Nodes, Pod bindings, Pod status and
+Pod deletions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
+import logging
+import ssl
+import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
-import kubernetes
 
-__all__ = [
-    "SimulatedKubelet",
-    "deployment_status",
-    "deployment_status_patch",
-    "fake_deployment_ready",
-    "fake_job_failed",
-    "fake_job_succeeded",
-    "job_status",
-]
+__all__ = ["NODE_NAME", "KubeletThread", "PodMatcher", "SimulatedKubelet", "pod_matcher"]
+
+NODE_NAME = "sandbox-node"
+logger = logging.getLogger(__name__)
+
+PodMatcher = Callable[[dict[str, Any]], bool]
+Getter = Callable[[str], Awaitable[dict[str, Any] | None]]
+"""GETs an API path (None on 404): how a runner reads Secrets and ConfigMaps."""
+JobRunner = Callable[[dict[str, Any], Getter], Awaitable[tuple[int, str]]]
+"""Runs a Job's Pod; returns (exit code, last log lines)."""
+
+
+def pod_matcher(namespace: str | None = None, prefix: str = "") -> PodMatcher:
+    """Matches Pods in `namespace` (any when None) whose name starts with `prefix`."""
+
+    def match(pod: dict[str, Any]) -> bool:
+        meta = pod["metadata"]
+        name: str = meta["name"]
+        return (namespace is None or meta["namespace"] == namespace) and name.startswith(prefix)
+
+    return match
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def deployment_status(deployment: dict[str, Any], ready: int) -> dict[str, Any]:
-    """The status the deployment controller writes once ``ready`` pods are ready."""
-    spec_replicas = int((deployment.get("spec") or {}).get("replicas", 1))
-    now = _now()
-    status: dict[str, Any] = {
-        "observedGeneration": deployment["metadata"].get("generation", 1),
-        "replicas": spec_replicas,
-        "updatedReplicas": spec_replicas,
-        "readyReplicas": ready,
-        "availableReplicas": ready,
-        "conditions": [
-            {
-                "type": "Available",
-                "status": "True" if ready >= spec_replicas else "False",
-                "reason": "MinimumReplicasAvailable"
-                if ready >= spec_replicas
-                else "MinimumReplicasUnavailable",
-                "message": "Deployment has minimum availability."
-                if ready >= spec_replicas
-                else "Deployment does not have minimum availability.",
-                "lastUpdateTime": now,
-                "lastTransitionTime": now,
-            },
-            {
-                "type": "Progressing",
-                "status": "True",
-                "reason": "NewReplicaSetAvailable",
-                "message": (
-                    f'ReplicaSet "{deployment["metadata"]["name"]}" has successfully progressed.'
-                ),
-                "lastUpdateTime": now,
-                "lastTransitionTime": now,
-            },
-        ],
-    }
-    if spec_replicas > ready:
-        status["unavailableReplicas"] = spec_replicas - ready
-    # The controller omits zero counts (Go omitempty).
-    return {k: v for k, v in status.items() if v != 0 or k == "observedGeneration"}
+def _job_owned(pod: dict[str, Any]) -> bool:
+    return any(ref.get("kind") == "Job" for ref in pod["metadata"].get("ownerReferences") or [])
 
 
-_DEPLOYMENT_COUNTS = (
-    "replicas",
-    "updatedReplicas",
-    "readyReplicas",
-    "availableReplicas",
-    "unavailableReplicas",
-)
-
-
-def deployment_status_patch(status: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch of ``/status`` that writes ``status`` as the controller would.
-
-    The controller replaces the whole status, so a count that drops to zero
-    disappears; a merge patch keeps keys it does not mention, so the omitted
-    counts are set to null (removed) explicitly. Without this a Deployment
-    scaled to 0 kept ``readyReplicas`` of its last ready state forever.
-    """
-    removed = {key: None for key in _DEPLOYMENT_COUNTS if key not in status}
-    return {"status": {**status, **removed}}
-
-
-def job_status(job: dict[str, Any], *, succeeded: bool) -> dict[str, Any]:
-    """The terminal status the Job controller (1.31+) writes."""
-    now = _now()
-    start = ((job.get("status") or {}).get("startTime")) or now
-    spec = job.get("spec") or {}
-    if succeeded:
-        reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
-        kinds = ("SuccessCriteriaMet", "Complete")
-    else:
-        reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-        kinds = ("FailureTarget", "Failed")
-    status: dict[str, Any] = {
-        "startTime": start,
-        "active": 0,
-        "ready": 0,
-        "terminating": 0,
-        "uncountedTerminatedPods": {},
-        "conditions": [
-            {
-                "type": t,
-                "status": "True",
-                "reason": reason,
-                "message": message,
-                "lastProbeTime": now,
-                "lastTransitionTime": now,
-            }
-            for t in kinds
-        ],
-    }
-    if succeeded:
-        status["succeeded"] = int(spec.get("completions", 1))
-        status["completionTime"] = now
-    else:
-        status["failed"] = int(spec.get("backoffLimit", 6)) + 1
-    return status
-
-
-def _client(api_client_or_url: kubernetes.client.ApiClient | str) -> kubernetes.client.ApiClient:
-    if isinstance(api_client_or_url, kubernetes.client.ApiClient):
-        return api_client_or_url
-    configuration = kubernetes.client.Configuration()
-    configuration.host = api_client_or_url
-    return kubernetes.client.ApiClient(configuration)
-
-
-def fake_deployment_ready(
-    api_client_or_url: kubernetes.client.ApiClient | str, namespace: str, name: str, ready: int
-) -> None:
-    """Write the Deployment's status as if ``ready`` of its pods were ready (sync)."""
-    apps = kubernetes.client.AppsV1Api(_client(api_client_or_url))
-    client = apps.api_client
-    deployment = client.sanitize_for_serialization(apps.read_namespaced_deployment(name, namespace))
-    apps.patch_namespaced_deployment_status(
-        name,
-        namespace,
-        deployment_status_patch(deployment_status(deployment, ready)),
-        _content_type="application/merge-patch+json",
-    )
-
-
-def _finish_job(
-    api_client_or_url: kubernetes.client.ApiClient | str, namespace: str, name: str, succeeded: bool
-) -> None:
-    batch = kubernetes.client.BatchV1Api(_client(api_client_or_url))
-    job = batch.api_client.sanitize_for_serialization(batch.read_namespaced_job(name, namespace))
-    batch.patch_namespaced_job_status(
-        name,
-        namespace,
-        {"status": job_status(job, succeeded=succeeded)},
-        _content_type="application/merge-patch+json",
-    )
-
-
-def fake_job_succeeded(
-    api_client_or_url: kubernetes.client.ApiClient | str, namespace: str, name: str
-) -> None:
-    """Complete the Job as its controller would after its pod succeeded (sync)."""
-    _finish_job(api_client_or_url, namespace, name, succeeded=True)
-
-
-def fake_job_failed(
-    api_client_or_url: kubernetes.client.ApiClient | str, namespace: str, name: str
-) -> None:
-    """Fail the Job as its controller does when the backoff limit is exceeded (sync)."""
-    _finish_job(api_client_or_url, namespace, name, succeeded=False)
+@dataclass
+class _Override:
+    match: PodMatcher
+    value: bool = True
 
 
 class SimulatedKubelet:
-    """Watches Deployments and Jobs and, ``delay`` s after a change, makes them ready/succeeded."""
+    """One Node's kubelet for every Pod of the cluster (see the module docstring).
+
+    `server` is the apiserver URL and `ssl_context` carries the CA and a client
+    certificate allowed to write nodes, pods/binding, pods/status and delete
+    pods (the admin one in tests and the sandbox).
+    """
 
     def __init__(
         self,
-        url: str,
+        server: str,
+        ssl_context: ssl.SSLContext,
         *,
-        delay: float = 0.5,
-        job_effect: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        ready_delay: float = 0.0,
+        job_runner: JobRunner | None = None,
+        node_name: str = NODE_NAME,
     ) -> None:
-        """`job_effect(job)` runs before a Job is marked succeeded: what its pod
-        would have done (the sandbox creates the database an init Job makes)."""
-        self.url = url.rstrip("/")
-        self.delay = delay
-        self.job_effect = job_effect
+        self.server = server.rstrip("/")
+        self.ssl_context = ssl_context
+        self.ready_delay = ready_delay
+        self.job_runner = job_runner
+        self.node_name = node_name
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._pending: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._watch_task: asyncio.Task[None] | None = None
+        self._pods: dict[str, asyncio.Task[None]] = {}
+        self._holds: list[PodMatcher] = []
+        self._fails: list[PodMatcher] = []
+        self._released = asyncio.Event()
+        self.started_pods: list[str] = []
+        """`namespace/name` of every Pod this kubelet started, in order (for tests)."""
+
+    # --- lifecycle ----------------------------------------------------------
 
     async def __aenter__(self) -> SimulatedKubelet:
         await self.start()
@@ -219,110 +121,358 @@ class SimulatedKubelet:
         await self.stop()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-        self._tasks = [
-            asyncio.create_task(self._watch("/apis/apps/v1/deployments", self._on_deployment)),
-            asyncio.create_task(self._watch("/apis/batch/v1/jobs", self._on_job)),
-        ]
+        """Register the Node (Ready) and start watching Pods."""
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self.ssl_context, limit=20)
+        )
+        await self._register_node()
+        self._watch_task = asyncio.create_task(self._watch_pods(), name="simulated-kubelet")
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._pending.values()]
+        tasks = [t for t in [self._watch_task, *self._pods.values()] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks, self._pending = [], {}
+        self._watch_task, self._pods = None, {}
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def _watch(self, path: str, handle: Any) -> None:
+    # --- what tests steer ---------------------------------------------------
+
+    def hold(self, match: PodMatcher) -> None:
+        """Keep matching Pods Pending (not started) until `release()`."""
+        self._holds.append(match)
+
+    def release(self) -> None:
+        """Drop every hold; held Pods start now."""
+        self._holds.clear()
+        self._released.set()
+
+    def fail_jobs(self, match: PodMatcher) -> None:
+        """Matching Job Pods fail (exit code 1) instead of running."""
+        self._fails.append(match)
+
+    async def set_ready(self, namespace: str, name: str, ready: bool) -> None:
+        """Flip a running Pod's Ready condition (its containers stay running)."""
+        pod = await self._get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+        if pod is not None:
+            await self._write_status(pod, self._running_status(pod, ready=ready))
+
+    # --- the Node -----------------------------------------------------------
+
+    async def _register_node(self) -> None:
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.node_name,
+                "labels": {"kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux"},
+            },
+        }
+        await self._request("POST", "/api/v1/nodes", node, ok=(201, 409))
+        capacity = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
+        now = _now()
+        status = {
+            "status": {
+                "capacity": capacity,
+                "allocatable": capacity,
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "simulated kubelet is posting ready status",
+                        "lastHeartbeatTime": now,
+                        "lastTransitionTime": now,
+                    }
+                ],
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "nodeInfo": {
+                    "architecture": "amd64",
+                    "operatingSystem": "linux",
+                    "kubeletVersion": "simulated",
+                    "containerRuntimeVersion": "none://0",
+                    "kernelVersion": "",
+                    "osImage": "",
+                    "kubeProxyVersion": "",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                },
+            }
+        }
+        await self._request(
+            "PATCH",
+            f"/api/v1/nodes/{self.node_name}/status",
+            status,
+            content_type="application/merge-patch+json",
+        )
+
+    # --- the Pod watch ------------------------------------------------------
+
+    async def _watch_pods(self) -> None:
         assert self._session is not None
         resource_version = ""
         while True:
-            params = {"watch": "true", "timeoutSeconds": "300"}
-            if resource_version:
-                params["resourceVersion"] = resource_version
             try:
+                if not resource_version:
+                    listing = await self._get("/api/v1/pods")
+                    assert listing is not None
+                    for pod in listing["items"]:
+                        self._on_pod(pod)
+                    resource_version = listing["metadata"]["resourceVersion"]
+                params = {
+                    "watch": "true",
+                    "resourceVersion": resource_version,
+                    "allowWatchBookmarks": "true",
+                    "timeoutSeconds": "300",
+                }
                 async with self._session.get(
-                    self.url + path, params=params, timeout=aiohttp.ClientTimeout(total=None)
+                    f"{self.server}/api/v1/pods",
+                    params=params,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_read=330),
                 ) as response:
+                    if response.status != 200:
+                        resource_version = ""
+                        await asyncio.sleep(0.5)
+                        continue
                     async for line in response.content:
                         if not line.strip():
                             continue
                         event = json.loads(line)
                         obj = event["object"]
-                        if event["type"] == "ERROR":
+                        if event["type"] == "ERROR":  # 410 Gone: relist
                             resource_version = ""
                             break
                         resource_version = obj["metadata"]["resourceVersion"]
                         if event["type"] in ("ADDED", "MODIFIED"):
-                            handle(obj)
-            except (TimeoutError, aiohttp.ClientError):
-                await asyncio.sleep(
-                    self.delay
-                )  # the emulator restarts or is stopping; retry the watch
+                            self._on_pod(obj)
+                        elif event["type"] == "DELETED":
+                            self._forget(obj["metadata"]["uid"])
+            except (TimeoutError, aiohttp.ClientError) as error:
+                logger.debug("pod watch interrupted (%s); watching again", error)
+                resource_version = ""
+                await asyncio.sleep(0.5)
 
-    def _schedule(self, kind: str, obj: dict[str, Any], action: Any) -> None:
-        key = (kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
-        previous = self._pending.pop(key, None)
-        if previous is not None:
-            previous.cancel()  # debounce: only the latest state matters
-        self._pending[key] = asyncio.create_task(self._later(key, action))
+    def _forget(self, uid: str) -> None:
+        task = self._pods.pop(uid, None)
+        if task is not None:
+            task.cancel()
 
-    async def _later(self, key: tuple[str, str, str], action: Any) -> None:
-        await asyncio.sleep(self.delay)
-        with contextlib.suppress(aiohttp.ClientError):
-            await action()
-        if self._pending.get(key) is asyncio.current_task():
-            del self._pending[key]
-
-    def _on_deployment(self, deployment: dict[str, Any]) -> None:
-        if deployment["metadata"].get("deletionTimestamp"):
+    def _on_pod(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        if meta.get("deletionTimestamp"):
+            # The kubelet stops the containers (a held or running Pod too),
+            # then confirms the deletion.
+            self._forget(uid)
+            self._pods[uid] = asyncio.create_task(self._confirm_deletion(pod))
             return
-        status = deployment.get("status") or {}
-        replicas = int((deployment.get("spec") or {}).get("replicas", 1))
-        if (
-            status.get("observedGeneration") == deployment["metadata"].get("generation")
-            and int(status.get("readyReplicas", 0)) == replicas
-        ):
-            return
-        self._schedule(
-            "deployments",
-            deployment,
-            lambda: self._patch_status("/apis/apps/v1", "deployments", deployment, None),
+        if uid in self._pods and not self._pods[uid].done():
+            return  # already being handled
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        if not spec.get("nodeName"):
+            self._pods[uid] = asyncio.create_task(self._bind_and_start(pod))
+        elif spec["nodeName"] == self.node_name and status.get("phase", "Pending") == "Pending":
+            self._pods[uid] = asyncio.create_task(self._start(pod))
+
+    async def _confirm_deletion(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        if meta.get("deletionGracePeriodSeconds") == 0:
+            return  # confirmed already; only finalizers keep it
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        await self._request(
+            "DELETE",
+            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+            body,
+            ok=(200, 404, 409),
         )
 
-    def _on_job(self, job: dict[str, Any]) -> None:
-        status = job.get("status") or {}
-        if (
-            job["metadata"].get("deletionTimestamp")
-            or status.get("succeeded")
-            or status.get("failed")
-            or (job.get("spec") or {}).get("suspend")
-        ):
+    async def _bind_and_start(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
+        }
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding"
+        if await self._request("POST", path, binding, ok=(201, 404, 409)) == 201:
+            await self._start(pod)
+
+    async def _start(self, pod: dict[str, Any]) -> None:
+        while any(match(pod) for match in self._holds):
+            self._released.clear()
+            await self._released.wait()
+        meta = pod["metadata"]
+        self.started_pods.append(f"{meta['namespace']}/{meta['name']}")
+        if _job_owned(pod):
+            await self._run_job_pod(pod)
             return
-        self._schedule("jobs", job, lambda: self._run_job(job))
+        if self.ready_delay:
+            await asyncio.sleep(self.ready_delay)
+        await self._write_status(pod, self._running_status(pod, ready=True))
 
-    async def _run_job(self, job: dict[str, Any]) -> None:
-        if self.job_effect is not None:
-            await self.job_effect(job)
-        await self._patch_status("/apis/batch/v1", "jobs", job, True)
-
-    async def _patch_status(
-        self, prefix: str, plural: str, obj: dict[str, Any], succeeded: bool | None
-    ) -> None:
-        assert self._session is not None
-        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        url = f"{self.url}{prefix}/namespaces/{ns}/{plural}/{name}"
-        async with self._session.get(url) as response:
-            if response.status != 200:
-                return
-            current = await response.json()
-        if plural == "deployments":
-            replicas = int((current.get("spec") or {}).get("replicas", 1))
-            patch = deployment_status_patch(deployment_status(current, replicas))
+    async def _run_job_pod(self, pod: dict[str, Any]) -> None:
+        await self._write_status(pod, self._running_status(pod, ready=False))
+        if any(match(pod) for match in self._fails):
+            code, log = 1, "failed by the test (SimulatedKubelet.fail_jobs)"
+        elif self.job_runner is not None:
+            code, log = await self.job_runner(pod, self._get)
         else:
-            patch = {"status": job_status(current, succeeded=bool(succeeded))}
-        headers = {"Content-Type": "application/merge-patch+json"}
-        async with self._session.patch(f"{url}/status", data=json.dumps(patch), headers=headers):
-            pass
+            if self.ready_delay:
+                await asyncio.sleep(self.ready_delay)
+            code, log = 0, ""
+        await self._write_status(pod, self._terminated_status(pod, code, log))
+
+    # --- Pod status, as the kubelet writes it -------------------------------
+
+    @staticmethod
+    def _conditions(ready: bool, now: str) -> list[dict[str, Any]]:
+        def condition(kind: str, value: bool) -> dict[str, Any]:
+            return {"type": kind, "status": "True" if value else "False", "lastTransitionTime": now}
+
+        return [
+            condition("PodScheduled", True),
+            condition("Initialized", True),
+            condition("ContainersReady", ready),
+            condition("Ready", ready),
+        ]
+
+    def _running_status(self, pod: dict[str, Any], *, ready: bool) -> dict[str, Any]:
+        now = _now()
+        containers = (pod.get("spec") or {}).get("containers") or []
+        started = (pod.get("status") or {}).get("startTime") or now
+        return {
+            "phase": "Running",
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "startTime": started,
+            "conditions": self._conditions(ready, now),
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": ready,
+                    "started": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": started}},
+                }
+                for c in containers
+            ],
+        }
+
+    def _terminated_status(self, pod: dict[str, Any], code: int, log: str) -> dict[str, Any]:
+        now = _now()
+        status = self._running_status(pod, ready=False)
+        status["phase"] = "Succeeded" if code == 0 else "Failed"
+        for container in status["containerStatuses"]:
+            terminated: dict[str, Any] = {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": status["startTime"],
+                "finishedAt": now,
+            }
+            if code != 0 and log:
+                terminated["message"] = log
+            container["started"] = False
+            container["state"] = {"terminated": terminated}
+        return status
+
+    async def _write_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        await self._request(
+            "PATCH",
+            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+            {"metadata": {"uid": meta["uid"]}, "status": status},
+            content_type="application/merge-patch+json",
+            ok=(200, 404, 409),
+        )
+
+    # --- HTTP ---------------------------------------------------------------
+
+    async def _get(self, path: str) -> dict[str, Any] | None:
+        assert self._session is not None
+        async with self._session.get(self.server + path) as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            body: dict[str, Any] = await response.json()
+            return body
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        *,
+        content_type: str = "application/json",
+        ok: tuple[int, ...] = (200, 201),
+    ) -> int:
+        assert self._session is not None
+        async with self._session.request(
+            method,
+            self.server + path,
+            data=json.dumps(body),
+            headers={"Content-Type": content_type},
+        ) as response:
+            if response.status not in ok:
+                text = await response.text()
+                logger.warning("%s %s: %s %s", method, path, response.status, text[:300])
+            return response.status
+
+
+class KubeletThread:
+    """A `SimulatedKubelet` on an event loop of its own thread.
+
+    For synchronous callers (tests using the official client, the sandbox):
+    the kubelet keeps running while they block. `hold`, `release`,
+    `fail_jobs` and `set_ready` are safe to call from any thread.
+    """
+
+    def __init__(self, server: str, ssl_context: ssl.SSLContext, **options: Any) -> None:
+        self._server = server
+        self._ssl_context = ssl_context
+        self._options = options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kubelet", daemon=True)
+        self.kubelet: SimulatedKubelet | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+
+        async def start() -> SimulatedKubelet:
+            kubelet = SimulatedKubelet(self._server, self._ssl_context, **self._options)
+            await kubelet.start()
+            return kubelet
+
+        self.kubelet = asyncio.run_coroutine_threadsafe(start(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.kubelet is not None:
+            asyncio.run_coroutine_threadsafe(self.kubelet.stop(), self._loop).result(timeout)
+            self.kubelet = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._loop.close()
+
+    def hold(self, match: PodMatcher) -> None:
+        assert self.kubelet is not None
+        self._loop.call_soon_threadsafe(self.kubelet.hold, match)
+
+    def release(self) -> None:
+        assert self.kubelet is not None
+        self._loop.call_soon_threadsafe(self.kubelet.release)
+
+    def fail_jobs(self, match: PodMatcher) -> None:
+        assert self.kubelet is not None
+        self._loop.call_soon_threadsafe(self.kubelet.fail_jobs, match)
+
+    def set_ready(self, namespace: str, name: str, ready: bool, timeout: float = 10.0) -> None:
+        assert self.kubelet is not None
+        future = asyncio.run_coroutine_threadsafe(
+            self.kubelet.set_ready(namespace, name, ready), self._loop
+        )
+        future.result(timeout)

@@ -64,9 +64,8 @@ def main(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as running:
         try:
-            # Imported here: the emulator pulls in the Kubernetes validation
-            # stack, which no other subcommand needs.
-            from odoo_operator.sandbox import emulator
+            # Imported here: no other subcommand needs the control plane.
+            from odoo_operator.sandbox import controlplane, kubelet
 
             dev_server = temporal.TemporalDevServer(
                 port=args.temporal_port,
@@ -84,13 +83,21 @@ def main(args: argparse.Namespace) -> int:
             running.callback(database.stop)
             database.start()
 
-            kube = emulator.serve_in_thread(
-                host=processes.LOCALHOST, port=args.kube_port, crd_dir=crd_dir
-            )
+            kube = controlplane.ControlPlane(state_dir / "kube", port=args.kube_port)
             running.callback(kube.stop)
-            kubeconfig = state_dir / "kubeconfig"
-            kube.write_kubeconfig(kubeconfig, namespace=KUBE_NAMESPACE)
-            _install_clusters_secret(kube.url, database)
+            print("starting the Kubernetes control plane ...", flush=True)
+            kube.start()
+            kube.install_crds(crd_dir)
+            kubeconfig = kube.write_kubeconfig(state_dir / "kubeconfig", namespace=KUBE_NAMESPACE)
+            _install_clusters_secret(kubeconfig, database)
+            pods = kubelet.KubeletThread(
+                kube.url,
+                kube.admin_ssl_context(),
+                ready_delay=args.kubelet_delay,
+                job_runner=functools.partial(_run_job_pod, database),
+            )
+            running.callback(pods.stop)
+            pods.start()
             operator = _OperatorThread(kube.url, kubeconfig, dev_server.address, database)
             running.callback(operator.stop)
             operator.start()
@@ -108,18 +115,17 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_clusters_secret(kube_url: str, database: postgres.EmbeddedPostgres) -> None:
-    """Namespaces `default` and the operator's, and the clusters Secret (embedded server)."""
+def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgres) -> None:
+    """The operator's namespace and the clusters Secret (the embedded server)."""
     import base64
 
     import kubernetes
     import yaml
 
-    configuration = kubernetes.client.Configuration()
-    configuration.host = kube_url
-    with kubernetes.client.ApiClient(configuration) as client:
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    with client:
         core = kubernetes.client.CoreV1Api(client)
-        for namespace in (KUBE_NAMESPACE, OPERATOR_NAMESPACE):
+        for namespace in (OPERATOR_NAMESPACE,):
             try:
                 core.create_namespace(
                     kubernetes.client.V1Namespace(
@@ -193,10 +199,7 @@ class _OperatorThread:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        import kopf
-
         from odoo_operator import runner
-        from odoo_operator.sandbox.kubelet import SimulatedKubelet
         from odoo_operator.settings import Settings
 
         settings = Settings(
@@ -210,27 +213,24 @@ class _OperatorThread:
         self._task = asyncio.current_task()
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            effect = functools.partial(_create_init_database, self._database)
-            async with SimulatedKubelet(self._kube_url, job_effect=effect):
-                await runner.run(
-                    settings,
-                    kubeconfig=self._kubeconfig,
-                    kube_login=kopf.ConnectionInfo(server=self._kube_url, insecure=True),
-                )
+            await runner.run(settings, kubeconfig=self._kubeconfig)
 
 
-async def _create_init_database(database: postgres.EmbeddedPostgres, job: dict[str, Any]) -> None:
-    """What `odoo -i ... -d <db>` would leave behind: the database, owned by the
-    instance's role. Without it the operator would rightly report it missing."""
-    labels = job["metadata"].get("labels") or {}
+async def _run_job_pod(
+    database: postgres.EmbeddedPostgres, pod: dict[str, Any], get: Any
+) -> tuple[int, str]:
+    """The sandbox's Job Pods succeed; an init Job's Pod leaves behind what
+    `odoo -i ... -d <db>` would: the database, owned by the instance's role.
+    Without it the operator would rightly report the database missing."""
+    labels = pod["metadata"].get("labels") or {}
     instance = labels.get(naming.INSTANCE_LABEL)
-    containers = job["spec"]["template"]["spec"].get("containers") or []
+    containers = pod["spec"].get("containers") or []
     args: list[str] = containers[0].get("args") or [] if containers else []
-    if instance is None or "-i" not in args or "-d" not in args:
-        return  # not an init Job
-    name = args[args.index("-d") + 1]
-    role = naming.role_name(job["metadata"]["namespace"], instance)
-    await asyncio.to_thread(_create_database, database, name, role)
+    if instance is not None and "-i" in args and "-d" in args:
+        name = args[args.index("-d") + 1]
+        role = naming.role_name(pod["metadata"]["namespace"], instance)
+        await asyncio.to_thread(_create_database, database, name, role)
+    return 0, ""
 
 
 def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) -> None:

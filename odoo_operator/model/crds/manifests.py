@@ -201,7 +201,8 @@ def open_api_schema(info: ResourceInfo) -> dict[str, Any]:
                     ),
                     "type": "string",
                 },
-                "metadata": {"description": "Standard object metadata.", "type": "object"},
+                # The apiserver refuses anything but the type here (even a description).
+                "metadata": {"type": "object"},
                 "spec": schema.model_schema(info.spec),
                 "status": status,
             },
