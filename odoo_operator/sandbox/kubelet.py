@@ -137,6 +137,9 @@ class SimulatedKubelet:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        # Let the closed TLS transports run their connection_lost callbacks
+        # before the loop goes away (else they are reported unclosed).
+        await asyncio.sleep(0)
 
     # --- what tests steer ---------------------------------------------------
 

@@ -1,1 +1,0 @@
-"""Internals of the Kubernetes API emulator; the public entry point is ``sandbox.emulator``."""
