@@ -1,9 +1,10 @@
 """The validating admission webhook: Kopf handlers around watcher.admission.
 
 Owns the webhook's wiring: one handler per purpose, served by Kopf's HTTPS
-server at `/<handler id>` (the ValidatingWebhookConfiguration's paths), and
-the in-memory index of OdooInstances that job references are checked
-against (no API call per request). The rules themselves are the pure
+server at `/<handler id>` (the paths of the ValidatingWebhookConfiguration
+that watcher.webhook_configuration builds), and the in-memory index of
+OdooInstances that job references are checked against (no API call per
+request). The rules themselves are the pure
 functions of watcher.admission; a refusal is a `kopf.AdmissionError` whose
 message names the field and both values.
 """
@@ -15,14 +16,14 @@ from typing import Any
 import kopf
 
 from odoo_operator.model import naming
-from watcher import admission
+from watcher import admission, webhook_configuration
 from watcher.handlers import INSTANCES, JOB_RESOURCES
 
 __all__ = ["INSTANCE_INDEX", "INSTANCE_WEBHOOK", "JOB_WEBHOOK", "register"]
 
-INSTANCE_WEBHOOK = "validate-bemade-org-v1alpha1-odooinstance"
+INSTANCE_WEBHOOK = webhook_configuration.INSTANCE_PATH
 """Handler id, and so the URL path, of the OdooInstance webhook."""
-JOB_WEBHOOK = "validate-bemade-org-v1alpha1-jobs"
+JOB_WEBHOOK = webhook_configuration.JOBS_PATH
 """Handler id, and so the URL path, of the job resources' webhook."""
 INSTANCE_INDEX = "odoo_instance_index"
 """Kopf index {(namespace, name): uid} of every watched OdooInstance."""

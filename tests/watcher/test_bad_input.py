@@ -1,17 +1,20 @@
 """Malformed OdooInstances and job resources: refused, or shown as Error, never a crash loop.
 
 Covers a table of bad objects, each with where it is stopped:
-- by the CRD schema (created in the emulator: 422 with a message naming the
-  field): wrong types, negative replicas, unknown enum values, missing
-  required fields, oversized names, bad quantities, hosts, paths and URLs,
-  CEL rules;
-- by the admission rules (watcher.admission, the webhook's pure functions):
-  references to missing instances or other namespaces, incomplete S3
-  locations, a shrinking filestore, a moved database cluster;
+- by the CRD schema (created with the official client: the API server
+  answers 422 with a message naming the field): wrong types, negative
+  replicas, unknown enum values, missing required fields, oversized names,
+  bad quantities, hosts, paths and URLs, CEL rules;
+- by the admission webhook, which the API server calls (the watcher serving
+  it, registered by the product's ValidatingWebhookConfiguration): created or
+  updated with the official client, refused with 422 and a message naming the
+  field and both values, for references to missing instances or other
+  namespaces, incomplete S3 locations, a shrinking filestore, a changed
+  storage class, a moved database cluster;
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
-  keeps running.
+  keeps running (its webhook called for every write, the worker's included).
 """
 
 from __future__ import annotations
@@ -24,13 +27,12 @@ import kubernetes
 import pytest
 from temporalio import client as temporal_client
 
-from activities import api, failures
+from activities import api
 from odoo_operator import worker
 from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
-from tests.watcher.conftest import RunWatcher, eventually
-from watcher import admission
+from tests.watcher.conftest import CustomObjects, eventually, indexed, refusal
 
 
 def _instance(name: str = "bad", **spec: Any) -> dict[str, Any]:
@@ -100,71 +102,83 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
 ]
 
-_PLURALS = {
-    "OdooInstance": "odooinstances",
-    "OdooInitJob": "odooinitjobs",
-    "OdooBackupJob": "odoobackupjobs",
-    "OdooRestoreJob": "odoorestorejobs",
-    "OdooUpgradeJob": "odooupgradejobs",
-}
-
 
 @pytest.mark.parametrize(("body", "field"), [pytest.param(b, f, id=i) for i, b, f in SCHEMA_CASES])
-def test_object_refused_by_schema_naming_the_field_when_malformed(
-    kube: api.KubeApi, namespace: str, body: dict[str, Any], field: str
+async def test_object_refused_by_schema_naming_the_field_when_malformed(
+    objects: CustomObjects, body: dict[str, Any], field: str
 ) -> None:
-    resource = api.job_resource(_PLURALS[body["kind"]])
-    with pytest.raises(failures.Invalid) as refused:
-        kube.create(resource, namespace, copy.deepcopy(body))
-    assert ": 422 " in str(refused.value)
-    assert field in str(refused.value)
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        await objects.create(copy.deepcopy(body))
+    status, message = refusal(refused.value)
+    assert status == 422
+    assert field in message
 
 
-def _exists(namespace: str, name: str) -> bool:
-    return (namespace, name) == ("ns", "shop")
+def _placed(
+    size: str = "10Gi", storage_class: str = "fast", cluster: str = "main"
+) -> dict[str, Any]:
+    """An instance whose filestore and database cluster are set."""
+    filestore = {"storageSize": size, "storageClass": storage_class}
+    return _instance(filestore=filestore, database={"cluster": cluster})
 
 
-def _meta(body: dict[str, Any]) -> dict[str, Any]:
-    return {**body, "metadata": {"name": body["metadata"]["name"], "namespace": "ns"}}
+_OLD = _placed()
 
-
-_OLD = _meta(_instance(filestore={"storageSize": "10Gi"}, database={"cluster": "main"}))
-
-WEBHOOK_CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, Any], str]] = [
-    ("job for a missing instance", "CREATE", None,
-     _meta(_job("OdooInitJob", odooInstanceRef={"name": "nope"})), "spec.odooInstanceRef.name"),
-    ("job for another namespace", "CREATE", None,
-     _meta(_job("OdooInitJob", odooInstanceRef={"name": "shop", "namespace": "x"})),
-     "spec.odooInstanceRef.namespace"),
-    ("backup without credentials", "CREATE", None,
-     _meta(_job("OdooBackupJob", destination=_S3)), "s3CredentialsSecretRef"),
-    ("restore without credentials", "CREATE", None,
-     _meta(_job("OdooRestoreJob", source={"type": "s3", "s3": _S3})), "s3CredentialsSecretRef"),
-    ("filestore shrinks", "UPDATE", _OLD,
-     _meta(_instance(filestore={"storageSize": "1Gi"}, database={"cluster": "main"})),
+WEBHOOK_CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any], str]] = [
+    ("job for a missing instance", None,
+     _job("OdooInitJob", odooInstanceRef={"name": "nope"}),
+     "spec.odooInstanceRef.name: no OdooInstance named nope in namespace {namespace}"),
+    ("job for another namespace", None,
+     _job("OdooInitJob", odooInstanceRef={"name": "shop", "namespace": "x"}),
+     "spec.odooInstanceRef.namespace: must be the job's own namespace {namespace}, not x"),
+    ("backup without credentials", None,
+     _job("OdooBackupJob", destination=_S3),
+     "spec.destination.s3CredentialsSecretRef: required for an S3 location"),
+    ("restore without credentials", None,
+     _job("OdooRestoreJob", source={"type": "s3", "s3": _S3}),
+     "spec.source.s3.s3CredentialsSecretRef: required for an S3 location"),
+    ("filestore shrinks", _OLD,
+     _placed(size="1Gi"),
      "spec.filestore.storageSize: cannot decrease from 10Gi to 1Gi"),
-    ("cluster moves", "UPDATE", _OLD,
-     _meta(_instance(filestore={"storageSize": "10Gi"}, database={"cluster": "b"})),
+    ("storage class changes", _OLD,
+     _placed(storage_class="slow"),
+     "spec.filestore.storageClass: cannot change once set (from fast to slow)"),
+    ("cluster moves", _OLD,
+     _placed(cluster="b"),
      "spec.database.cluster: cannot change once set (from main to b)"),
 ]  # fmt: skip
+"""(id, object created first or None, object created or applied over it, refusal)."""
 
 
 @pytest.mark.parametrize(
-    ("operation", "old", "new", "message"),
-    [pytest.param(o, old, new, m, id=i) for i, o, old, new, m in WEBHOOK_CASES],
+    ("old", "new", "expected"),
+    [pytest.param(old, new, m, id=i) for i, old, new, m in WEBHOOK_CASES],
 )
-def test_object_refused_by_admission_naming_the_field_when_rule_broken(
-    operation: str, old: dict[str, Any] | None, new: dict[str, Any], message: str
+async def test_object_refused_by_webhook_naming_the_field_when_rule_broken(
+    admission_webhook: object,
+    objects: CustomObjects,
+    namespace: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    expected: str,
 ) -> None:
-    if new["kind"] == "OdooInstance":
-        problems = admission.review_instance(operation, old, new)
+    await objects.create(_instance("shop"))
+    await indexed(objects, "shop")
+    if old is None:
+        write = objects.create(copy.deepcopy(new))
     else:
-        problems = admission.review_job_resource(operation, old, new, _exists)
-    assert any(message in problem for problem in problems), problems
+        await objects.create(copy.deepcopy(old))
+        plural = new["kind"].lower() + "s"
+        write = objects.merge_patch(plural, new["metadata"]["name"], {"spec": new["spec"]})
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        await write
+    status, message = refusal(refused.value)
+    assert status == 422
+    assert message.endswith(" denied the request: " + expected.format(namespace=namespace))
 
 
 async def test_bad_instances_in_error_and_good_one_converges_when_references_are_missing(
-    run_watcher: RunWatcher,
+    admission_webhook: object,
     temporal_client: temporal_client.Client,
     postgres_server: postgres.EmbeddedPostgres,
     api_client: kubernetes.client.ApiClient,
@@ -180,8 +194,9 @@ async def test_bad_instances_in_error_and_good_one_converges_when_references_are
         status = kube.get(api.INSTANCE, namespace, name).get("status") or {}
         return status.get("phase"), status.get("message")
 
-    # The worker stops before the watcher (the other order hung in teardown once).
-    async with run_watcher(), worker.build_worker(temporal_client, settings, api_client):
+    # The watcher (its webhook called for every write, the worker's too) runs
+    # until the fixture's teardown, after the worker stops.
+    async with worker.build_worker(temporal_client, settings, api_client):
         await asyncio.to_thread(
             ki.create_instance, kube, namespace, "bad", database={"cluster": "nowhere"}
         )
