@@ -181,8 +181,11 @@ class ControlPlane:
                 failure=self._exited,
             )
             self._spawn("kube-controller-manager", bin_dir, self._controller_manager_args())
+            # If we die, nobody stops them in order: kill at once (an orphaned
+            # kube-apiserver was seen lingering after SIGTERM; etcd recovers
+            # from its write-ahead log).
             self._reaper = processes.Reaper(
-                ["kill", "-TERM", *(str(p.pid) for _, p in self._processes)]
+                ["kill", "-KILL", *(str(p.pid) for _, p in self._processes)]
             )
             return waited
         except BaseException:
