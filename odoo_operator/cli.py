@@ -133,14 +133,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sandbox",
-        help="run everything on one machine: Temporal with UI, API emulator, PostgreSQL",
+        help="run everything on one machine: Temporal with its UI, a Kubernetes control "
+        "plane, PostgreSQL and the operator",
+        description="Start the Temporal dev server with its UI, a real Kubernetes control "
+        "plane (etcd, kube-apiserver, kube-controller-manager) with a simulated kubelet, "
+        "an embedded PostgreSQL and the operator (watcher and worker), until Ctrl-C. "
+        "Everything is kept in --state-dir: started again on it, every instance is still "
+        "there and the operator picks it up again.",
     )
-    p.add_argument("--state-dir", type=Path, default=Path(".sandbox"), help="%(default)s")
-    p.add_argument("--kube-port", type=int, default=6443, help="emulator port (%(default)s)")
-    p.add_argument("--temporal-port", type=int, default=7233, help="%(default)s")
-    p.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port (%(default)s)")
-    p.add_argument("--postgres-port", type=int, default=15432, help="%(default)s")
-    p.add_argument("--crd-dir", type=Path, default=DEFAULT_CRD_DIR, help="%(default)s")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".sandbox"),
+        metavar="DIR",
+        help="where Temporal's history, the PostgreSQL cluster, the control plane's etcd "
+        "data and certificates, the kubeconfig and the logs are kept across runs "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--kube-port",
+        type=int,
+        metavar="PORT",
+        default=6443,
+        help="the kube-apiserver's HTTPS port on 127.0.0.1, written into the kubeconfig "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--temporal-port",
+        type=int,
+        metavar="PORT",
+        default=7233,
+        help="the Temporal frontend's gRPC port on 127.0.0.1, for workers and the "
+        "temporal CLI (default: %(default)s)",
+    )
+    p.add_argument(
+        "--ui-port",
+        type=int,
+        metavar="PORT",
+        default=8233,
+        help="the Temporal web UI's HTTP port on 127.0.0.1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--postgres-port",
+        type=int,
+        metavar="PORT",
+        default=15432,
+        help="the embedded PostgreSQL server's port on 127.0.0.1, the cluster the "
+        "clusters Secret names (default: %(default)s)",
+    )
+    p.add_argument(
+        "--crd-dir",
+        type=Path,
+        default=DEFAULT_CRD_DIR,
+        metavar="DIR",
+        help="the CustomResourceDefinition YAML files installed into the control plane "
+        "(default: the chart's crds/)",
+    )
+    p.add_argument(
+        "--kubelet-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how long the simulated kubelet takes before a Deployment's Pod is Ready or "
+        "a Job's Pod finishes, so phases such as Starting can be watched "
+        "(default: %(default)s)",
+    )
     p.set_defaults(func=_sandbox)
     return parser
 

@@ -41,6 +41,8 @@ import aiohttp
 __all__ = ["NODE_NAME", "KubeletThread", "PodMatcher", "SimulatedKubelet", "pod_matcher"]
 
 NODE_NAME = "sandbox-node"
+_CONFIRM = "confirm-deletion"
+"""Name of the task confirming a Pod's deletion."""
 logger = logging.getLogger(__name__)
 
 PodMatcher = Callable[[dict[str, Any]], bool]
@@ -129,17 +131,19 @@ class SimulatedKubelet:
         self._watch_task = asyncio.create_task(self._watch_pods(), name="simulated-kubelet")
 
     async def stop(self) -> None:
+        # Close the session before cancelling: it then closes the connections
+        # of requests in flight (the watch) and waits for their TLS shutdown.
+        # A request cancelled first closes its connection without waiting, and
+        # the loop could go away with the socket still open (ResourceWarning).
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         tasks = [t for t in [self._watch_task, *self._pods.values()] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._watch_task, self._pods = None, {}
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        # Let the closed TLS transports run their connection_lost callbacks
-        # before the loop goes away (else they are reported unclosed).
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # connection_lost callbacks of the closed transports
 
     # --- what tests steer ---------------------------------------------------
 
@@ -268,9 +272,13 @@ class SimulatedKubelet:
         uid = meta["uid"]
         if meta.get("deletionTimestamp"):
             # The kubelet stops the containers (a held or running Pod too),
-            # then confirms the deletion.
+            # then confirms the deletion. A confirmation in flight is left alone:
+            # cancelling its DELETE could leave the Pod at grace period 0, not gone.
+            current = self._pods.get(uid)
+            if current is not None and not current.done() and current.get_name() == _CONFIRM:
+                return
             self._forget(uid)
-            self._pods[uid] = asyncio.create_task(self._confirm_deletion(pod))
+            self._pods[uid] = asyncio.create_task(self._confirm_deletion(pod), name=_CONFIRM)
             return
         if uid in self._pods and not self._pods[uid].done():
             return  # already being handled
@@ -282,7 +290,7 @@ class SimulatedKubelet:
 
     async def _confirm_deletion(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        if meta.get("deletionGracePeriodSeconds") == 0:
+        if meta.get("deletionGracePeriodSeconds") == 0 and meta.get("finalizers"):
             return  # confirmed already; only finalizers keep it
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
         await self._request(

@@ -3,20 +3,32 @@
 Owns the sandbox's start order, its state directory layout, the banner and a
 clean shutdown in reverse order. It starts the Temporal dev server with its
 UI (history in a sqlite file), embedded PostgreSQL (data reused across runs)
-and the Kubernetes API emulator with the CRDs installed. It must not print
-secrets: the PostgreSQL password stays in a mode-600 file.
+and a real Kubernetes control plane (`controlplane.ControlPlane`: etcd,
+kube-apiserver, kube-controller-manager) with the CRDs installed. It must
+not print secrets: the PostgreSQL password stays in a mode-600 file.
 
-Then it runs the operator in-process (watcher and worker, one thread with its
-own event loop, webhook and probes off) against the emulator, with a
-SimulatedKubelet that makes Deployments ready and Jobs succeed, so a
-`kubectl apply` of an OdooInstance goes all the way to Running. The clusters
-Secret (operator namespace `odoo-operator`) points at the embedded PostgreSQL.
+Then it runs `kubelet.KubeletThread`, the simulated kubelet that binds Pods
+to the Node `sandbox-node`, makes Deployment Pods Ready and runs Job Pods
+(`--kubelet-delay` seconds each; an init Job's Pod creates the database, as
+`odoo -i` would), and the operator in-process (watcher and worker, one
+thread with its own event loop, webhook and probes off) against the
+control plane, so a `kubectl apply` of an OdooInstance goes all the way to
+Running. The clusters Secret (operator namespace `odoo-operator`) points at
+the embedded PostgreSQL.
+
+Every server keeps its data in the state directory, so a sandbox started
+again on it has every instance, its workflow and its database: the operator
+picks the instances up where they were.
 
 State directory:
-    temporal.sqlite    Temporal history, kept across runs
-    postgres/          the cluster and its admin-password file (mode 600)
-    kubeconfig         points kubectl and the operator at the emulator
-    logs/              one log per server process
+    temporal.sqlite    Temporal's history (the instances' workflows)
+    postgres/          the PostgreSQL cluster and its admin-password file (mode 600)
+    kube/              the control plane: etcd/ (every Kubernetes object), pki/
+                       (CA and certificates, kept so old kubeconfigs stay valid),
+                       logs/, admin.kubeconfig
+    kubeconfig         the admin kubeconfig for kubectl and the operator
+                       (context namespace `default`)
+    logs/              temporal.log
 """
 
 from __future__ import annotations
@@ -28,20 +40,22 @@ import functools
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres, processes, temporal
+from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
 
 __all__ = ["main"]
 
 KUBE_NAMESPACE = "default"
+"""The kubeconfig's namespace: where `kubectl apply` puts an instance."""
 OPERATOR_NAMESPACE = "odoo-operator"
 READY_LINE = "Press Ctrl-C to stop."
-OPERATOR_STOP_SECONDS = 10.0
 """The banner's last line; tests wait for it."""
+OPERATOR_STOP_SECONDS = 10.0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,9 +78,6 @@ def main(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as running:
         try:
-            # Imported here: no other subcommand needs the control plane.
-            from odoo_operator.sandbox import controlplane, kubelet
-
             dev_server = temporal.TemporalDevServer(
                 port=args.temporal_port,
                 ui_port=args.ui_port,
@@ -86,7 +97,8 @@ def main(args: argparse.Namespace) -> int:
             kube = controlplane.ControlPlane(state_dir / "kube", port=args.kube_port)
             running.callback(kube.stop)
             print("starting the Kubernetes control plane ...", flush=True)
-            kube.start()
+            waited = kube.start()
+            print(f"the Kubernetes control plane is ready ({waited:.1f} s)", flush=True)
             kube.install_crds(crd_dir)
             kubeconfig = kube.write_kubeconfig(state_dir / "kubeconfig", namespace=KUBE_NAMESPACE)
             _install_clusters_secret(kubeconfig, database)
@@ -94,11 +106,13 @@ def main(args: argparse.Namespace) -> int:
                 kube.url,
                 kube.admin_ssl_context(),
                 ready_delay=args.kubelet_delay,
-                job_runner=functools.partial(_run_job_pod, database),
+                job_runner=functools.partial(_run_job_pod, database, args.kubelet_delay),
             )
             running.callback(pods.stop)
             pods.start()
-            operator = _OperatorThread(kube.url, kubeconfig, dev_server.address, database)
+            operator = _OperatorThread(
+                kube, kubeconfig, dev_server.address, on_failure=stop_requested.set
+            )
             running.callback(operator.stop)
             operator.start()
         except processes.ServiceError as error:
@@ -106,13 +120,13 @@ def main(args: argparse.Namespace) -> int:
             return 1
 
         print(
-            _banner(state_dir, dev_server, database, kube.url, kubeconfig),
+            _banner(state_dir, dev_server, database, kube, kubeconfig, args.kubelet_delay),
             flush=True,
         )
         stop_requested.wait()
         print("stopping ...", flush=True)
     print("stopped", flush=True)
-    return 0
+    return 1 if operator.failed else 0
 
 
 def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgres) -> None:
@@ -158,29 +172,37 @@ def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgr
 
 
 class _OperatorThread:
-    """The watcher, the worker and a SimulatedKubelet on one event loop in a thread."""
+    """The watcher and the worker on one event loop in a thread of their own.
+
+    Both use the control plane's admin credentials. Should the operator end
+    by itself (an error), it says why and calls `on_failure`, so the sandbox
+    stops instead of serving without an operator.
+    """
 
     def __init__(
         self,
-        kube_url: str,
+        kube: controlplane.ControlPlane,
         kubeconfig: Path,
         temporal_address: str,
-        database: postgres.EmbeddedPostgres,
+        on_failure: Callable[[], None],
     ) -> None:
-        self._database = database
-        self._kube_url = kube_url
+        self._kube = kube
         self._kubeconfig = kubeconfig
         self._temporal_address = temporal_address
+        self._on_failure = on_failure
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="odoo-operator", daemon=True)
+        self._stopping = False
+        self.failed = False
 
     def start(self) -> None:
         self._thread.start()
         self._started.wait()
 
     def stop(self) -> None:
+        self._stopping = True
         loop, task = self._loop, self._task
         if loop is not None and task is not None:
             loop.call_soon_threadsafe(task.cancel)
@@ -196,9 +218,21 @@ class _OperatorThread:
             )
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        except Exception as error:  # reported, then the sandbox stops
+            problem = f"failed: {error!r}"
+        else:
+            if self._stopping:
+                return
+            problem = "ended by itself"
+        self.failed = True
+        print(f"odoo-operator sandbox: the operator {problem}; stopping", file=sys.stderr)
+        self._on_failure()
 
     async def _main(self) -> None:
+        import kopf
+
         from odoo_operator import runner
         from odoo_operator.settings import Settings
 
@@ -209,19 +243,30 @@ class _OperatorThread:
             probe_port=0,
             pod_name="sandbox",
         )
+        login = kopf.ConnectionInfo(
+            server=self._kube.url,
+            ca_path=str(self._kube.ca_file),
+            certificate_path=str(self._kube.admin.cert),
+            private_key_path=str(self._kube.admin.key),
+        )
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            await runner.run(settings, kubeconfig=self._kubeconfig)
+            await runner.run(settings, kubeconfig=self._kubeconfig, kube_login=login)
 
 
 async def _run_job_pod(
-    database: postgres.EmbeddedPostgres, pod: dict[str, Any], get: Any
+    database: postgres.EmbeddedPostgres,
+    delay: float,
+    pod: dict[str, Any],
+    get: kubelet.Getter,
 ) -> tuple[int, str]:
-    """The sandbox's Job Pods succeed; an init Job's Pod leaves behind what
-    `odoo -i ... -d <db>` would: the database, owned by the instance's role.
-    Without it the operator would rightly report the database missing."""
+    """The sandbox's Job Pods succeed after `delay` seconds; an init Job's Pod
+    leaves behind what `odoo -i ... -d <db>` would: the database, owned by the
+    instance's role. Without it the operator would rightly report the
+    database missing."""
+    await asyncio.sleep(delay)
     labels = pod["metadata"].get("labels") or {}
     instance = labels.get(naming.INSTANCE_LABEL)
     containers = pod["spec"].get("containers") or []
@@ -271,8 +316,9 @@ def _banner(
     state_dir: Path,
     dev_server: temporal.TemporalDevServer,
     database: postgres.EmbeddedPostgres,
-    kube_url: str,
+    kube: controlplane.ControlPlane,
     kubeconfig: Path,
+    kubelet_delay: float,
 ) -> str:
     password_file = database.password_file
     return "\n".join(
@@ -280,13 +326,15 @@ def _banner(
             f"odoo-operator sandbox is up; state in {state_dir}",
             f"  Temporal UI        {dev_server.ui_url}",
             f"  Temporal address   {dev_server.address} (namespace {dev_server.namespace})",
-            f"  Kubernetes API     {kube_url}",
+            f"  Kubernetes API     {kube.url} (kube-apiserver, etcd, kube-controller-manager)",
             f"                     export KUBECONFIG={kubeconfig}",
             "                     kubectl get odoo -A",
             f"  PostgreSQL         {database.dsn(with_password=False)}",
             f"                     password in {password_file}",
-            f"  Logs               {state_dir / 'logs'}, {database.log_file}",
-            "  Operator           watcher + worker + simulated kubelet, in this process;",
+            f"  Logs               {state_dir / 'logs'}, {kube.logs}, {database.log_file}",
+            "  Operator           watcher + worker, in this process, and a simulated kubelet",
+            f"                     (Node {kubelet.NODE_NAME}: Pods ready and Jobs done after "
+            f"{kubelet_delay:g} s);",
             "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w",
             READY_LINE,
         ]

@@ -1,15 +1,23 @@
-"""Helpers for activity tests: an OdooInstance in the emulator, its activities,
-and the embedded PostgreSQL seen through the clusters Secret.
+"""Helpers for activity tests: an OdooInstance on the real control plane, its
+activities, and the embedded PostgreSQL seen through the clusters Secret.
 
 Not a test module: plain functions the activity and lifecycle tests share.
 The test namespace doubles as the operator namespace (it holds the clusters
 Secret), so one fixture namespace is enough. Roles are `odoo.<ns>.<name>`
 and namespaces are unique per test, so tests never share a role or database.
+
+Also the parts of a cluster the control plane lacks and some tests need:
+the Gateway API's HTTPRoute CRD, a StorageClass that allows volume
+expansion, and the PersistentVolume controller's binding of a claim (there
+is no volume provisioner).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import pathlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +37,19 @@ from activities.status import StatusActivities
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import InstanceRef
-from odoo_operator.sandbox import postgres
+from odoo_operator.sandbox import kubelet, postgres
+from tests.fixtures.kube import wait_for
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
+DEADLINE = 30.0
+"""Seconds a controller may take to report what the Pods did (a loaded machine is slow)."""
 ADMIN_PASSWORD = "very-secret-admin"
 CLUSTERS_SECRET = "postgres-clusters"
+POD = api.Resource("v1", "pods")
+GATEWAY_API_CRD = pathlib.Path(__file__).with_name("gateway-api-httproute.yaml")
+STORAGE_CLASS = "standard"
+"""The operator's default spec.filestore.storageClass."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,41 @@ def create_instance(
     return ref, redacted_spec(created)
 
 
+@contextlib.contextmanager
+def holding(pods: kubelet.KubeletThread, match: kubelet.PodMatcher) -> Iterator[None]:
+    """Matching Pods stay Pending inside the block (the kubelet does not start
+    them); every hold is released when it ends, even on a failure."""
+    pods.hold(match)
+    try:
+        yield
+    finally:
+        pods.release()
+
+
+def deployment_pods(kube: api.KubeApi, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Pods of a Deployment (by its selector), oldest name first."""
+    deployment = kube.get(api.DEPLOYMENT, namespace, name)
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    pods = kube.list_of(POD, namespace, label_selector=selector)
+    return sorted(pods, key=lambda pod: str(pod["metadata"]["name"]))
+
+
+def ready_replicas(kube: api.KubeApi, namespace: str, name: str) -> int:
+    """A Deployment's status.readyReplicas as its controller counts it (0 when absent)."""
+    status = kube.get(api.DEPLOYMENT, namespace, name).get("status") or {}
+    return int(status.get("readyReplicas") or 0)
+
+
+def job_finished(kube: api.KubeApi, namespace: str, name: str) -> str | None:
+    """The Job's condition type, Complete or Failed, once its controller set one; else None."""
+    job = kube.find(api.JOB, namespace, name) or {}
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition["type"] in ("Complete", "Failed") and condition["status"] == "True":
+            return str(condition["type"])
+    return None
+
+
 def redacted_spec(body: dict[str, Any]) -> OdooInstanceSpec:
     """The spec without its secret, as workflow payloads carry it."""
     return OdooInstanceSpec.model_validate(body["spec"]).redacted()
@@ -191,3 +241,142 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         cleanup=CleanupActivities(client, config, pg),
         env=ActivityEnvironment(),
     )
+
+
+# --- what a cluster has and the control plane lacks ------------------------
+
+
+def install_gateway_api(client: kubernetes.client.ApiClient) -> str:
+    """Install the HTTPRoute CRD and wait until it is served; return its name."""
+    body = yaml.safe_load(GATEWAY_API_CRD.read_text())
+    extensions = kubernetes.client.ApiextensionsV1Api(client)
+    name: str = body["metadata"]["name"]
+    extensions.patch_custom_resource_definition(
+        name,
+        body,
+        field_manager="odoo-operator-tests",
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )
+
+    def established() -> bool:
+        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_for(established, timeout=DEADLINE)
+    return name
+
+
+def uninstall_gateway_api(client: kubernetes.client.ApiClient, name: str) -> None:
+    """Delete the CRD (and with it every HTTPRoute); wait until it is gone."""
+    extensions = kubernetes.client.ApiextensionsV1Api(client)
+    try:
+        extensions.delete_custom_resource_definition(name)
+    except kubernetes.client.ApiException as err:
+        if err.status != 404:
+            raise
+
+    def gone() -> bool:
+        try:
+            extensions.read_custom_resource_definition(name)
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, timeout=DEADLINE)
+
+
+def install_expandable_storage_class(client: kubernetes.client.ApiClient) -> bool:
+    """The StorageClass `standard`, allowing volume expansion (as cloud default
+    classes do); False when it was there already."""
+    storage = kubernetes.client.StorageV1Api(client)
+    body = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS},
+        "provisioner": "example.com/sandbox",
+        "allowVolumeExpansion": True,
+    }
+    try:
+        storage.create_storage_class(body)
+    except kubernetes.client.ApiException as err:
+        if err.status != 409:
+            raise
+        return False
+    return True
+
+
+def delete_storage_class(client: kubernetes.client.ApiClient) -> None:
+    kubernetes.client.StorageV1Api(client).delete_storage_class(STORAGE_CLASS)
+
+
+def bind_claim(client: kubernetes.client.ApiClient, namespace: str, claim: str) -> str:
+    """Play the PersistentVolume controller: a PV of the claim's size and class,
+    bound to the claim (PV claimRef, PVC volumeName, PVC status Bound).
+    Returns the PV's name; the caller deletes it (PVs are cluster-wide)."""
+    core = kubernetes.client.CoreV1Api(client)
+    pvc = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    size = pvc.spec.resources.requests["storage"]
+    volume = f"pv-{namespace}-{claim}"[:63]
+    core.create_persistent_volume(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": pvc.spec.access_modes,
+                "storageClassName": pvc.spec.storage_class_name,
+                "persistentVolumeReclaimPolicy": "Delete",
+                "hostPath": {"path": f"/tmp/{volume}"},
+                "claimRef": {
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": namespace,
+                    "name": claim,
+                    "uid": pvc.metadata.uid,
+                },
+            },
+        }
+    )
+    core.patch_persistent_volume_status(volume, {"status": {"phase": "Bound"}})
+    core.patch_namespaced_persistent_volume_claim(
+        claim, namespace, {"spec": {"volumeName": volume}}
+    )
+    core.patch_namespaced_persistent_volume_claim_status(
+        claim,
+        namespace,
+        {
+            "status": {
+                "phase": "Bound",
+                "accessModes": pvc.spec.access_modes,
+                "capacity": {"storage": size},
+            }
+        },
+    )
+    return volume
+
+
+def delete_volume(client: kubernetes.client.ApiClient, volume: str) -> None:
+    """Delete a PV made by `bind_claim` and wait until it is gone. Admission gave
+    it the kubernetes.io/pv-protection finalizer, and no pv-protection
+    controller runs: play it (the volume is released) by removing the finalizer."""
+    core = kubernetes.client.CoreV1Api(client)
+    core.delete_persistent_volume(volume)
+    try:
+        core.patch_persistent_volume(volume, {"metadata": {"finalizers": None}})
+    except kubernetes.client.ApiException as err:
+        if err.status != 404:  # gone already: nothing held it
+            raise
+
+    def gone() -> bool:
+        try:
+            core.read_persistent_volume(volume)
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, timeout=DEADLINE)

@@ -1,19 +1,24 @@
-"""apply_children against the API emulator (strict schema validation on).
+"""apply_children against the real kube-apiserver (its validation and admission).
 
-Covers: every child object is created, accepted by the emulator's validation,
-and exactly once when the activity runs twice; the finalizer and operator
-defaults are written into the instance; no password lands in the ConfigMap;
-the DB password is never rotated while admin-password follows the spec; the
-apply keeps the replica count the phase machine set; an image change rolls
-both Deployments; the PVC grows and refuses to shrink (one Warning Event);
-Ingress -> HTTPRoute -> Ingress deletes the stale one; a missing cluster is a
-non-retryable CONFIG_INVALID naming the field.
+Covers: every child object is created, accepted by the API server's
+validation, and exactly once when the activity runs twice (beside what the
+cluster puts in every namespace); the finalizer and operator defaults are
+written into the instance; no password lands in the ConfigMap; the DB
+password is never rotated while admin-password follows the spec; the apply
+keeps the replica count the phase machine set; an image change rolls both
+Deployments; a bound PVC of an expandable StorageClass grows and refuses to
+shrink (one Warning Event); with the Gateway API installed, Ingress ->
+HTTPRoute (valid for its CRD's schema) -> Ingress deletes the stale one;
+without it, a gatewayRef is a non-retryable CONFIG_INVALID naming the field
+and the Ingress stays; a missing cluster is a non-retryable CONFIG_INVALID
+naming the field.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,8 +37,15 @@ def _apply(acts: ki.Activities, ref: Any, spec: Any, generation: int = 1) -> Non
     )
 
 
+# What the cluster itself puts in every namespace.
+CLUSTER_OWNED = frozenset({"kube-root-ca.crt", "default"})
+
+
 def _names(acts: ki.Activities, res: api.Resource, namespace: str) -> list[str]:
-    return sorted(i["metadata"]["name"] for i in acts.kube.list_of(res, namespace))
+    items = acts.kube.list_of(res, namespace)
+    return sorted(
+        i["metadata"]["name"] for i in items if i["metadata"]["name"] not in CLUSTER_OWNED
+    )
 
 
 def _update_spec(acts: ki.Activities, ref: Any, patch: dict[str, Any]) -> Any:
@@ -52,8 +64,8 @@ def test_every_child_exists_once_when_apply_runs_twice(acts: ki.Activities, name
     assert _names(acts, api.INGRESS, namespace) == ["shop"]
     assert _names(acts, api.CONFIG_MAP, namespace) == ["shop-odoo-conf"]
     assert _names(acts, api.PVC, namespace) == ["shop-filestore-pvc"]
-    assert "shop-db-password" in _names(acts, api.SECRET, namespace)
-    assert "shop" in _names(acts, api.SERVICE_ACCOUNT, namespace)
+    assert _names(acts, api.SECRET, namespace) == ["postgres-clusters", "shop-db-password"]
+    assert _names(acts, api.SERVICE_ACCOUNT, namespace) == ["shop"]
     assert _names(acts, api.ROLE, namespace) == ["shop"]
     assert _names(acts, api.ROLE_BINDING, namespace) == ["shop"]
     web = acts.kube.get(api.DEPLOYMENT, namespace, "shop")
@@ -141,10 +153,12 @@ def test_both_deployments_roll_when_the_image_changes(acts: ki.Activities, names
 
 
 def test_pvc_grows_and_never_shrinks_when_storage_size_changes(
-    acts: ki.Activities, namespace: str
+    acts: ki.Activities, namespace: str, bound_claim: Callable[[str], None]
 ) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     _apply(acts, ref, spec)
+    # Only a bound claim of a StorageClass that allows expansion may grow.
+    bound_claim("shop-filestore-pvc")
 
     spec = _update_spec(acts, ref, {"filestore": {"storageSize": "5Gi"}})
     _apply(acts, ref, spec, generation=2)
@@ -165,6 +179,7 @@ def test_pvc_grows_and_never_shrinks_when_storage_size_changes(
     assert "spec.filestore.storageSize" in warnings[0]["message"]
 
 
+@pytest.mark.usefixtures("gateway_api")
 def test_stale_route_is_deleted_when_switching_between_ingress_and_http_route(
     acts: ki.Activities, namespace: str
 ) -> None:
@@ -183,6 +198,24 @@ def test_stale_route_is_deleted_when_switching_between_ingress_and_http_route(
     _apply(acts, ref, spec, generation=3)
     assert _names(acts, api.INGRESS, namespace) == ["shop"]
     assert _names(acts, api.HTTP_ROUTE, namespace) == []
+
+
+def test_config_invalid_names_the_gateway_api_when_a_gateway_ref_is_set_without_it(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    _apply(acts, ref, spec)
+
+    gateway = {"name": "gw", "namespace": "infra"}
+    spec = _update_spec(acts, ref, {"ingress": {"gatewayRef": gateway}})
+    with pytest.raises(ApplicationError) as caught:
+        _apply(acts, ref, spec, generation=2)
+
+    assert caught.value.type == failures.CONFIG_INVALID
+    assert caught.value.non_retryable
+    assert "spec.ingress.gatewayRef" in caught.value.message
+    assert "Gateway API" in caught.value.message
+    assert _names(acts, api.INGRESS, namespace) == ["shop"]  # still served meanwhile
 
 
 def test_config_invalid_names_the_field_when_the_cluster_is_unknown(

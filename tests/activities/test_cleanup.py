@@ -1,4 +1,4 @@
-"""cleanup_instance against the API emulator and the embedded PostgreSQL.
+"""cleanup_instance against the real kube-apiserver and the embedded PostgreSQL.
 
 Covers:
 - a deleted instance: both Deployments at 0, its database dropped although a

@@ -1,4 +1,4 @@
-"""Reading the clusters Secret through the Kubernetes API (the emulator).
+"""Reading the clusters Secret through the Kubernetes API (the real kube-apiserver).
 
 Covers: a missing Secret (404) is a CONFIG_INVALID saying to create it; a
 Secret without the clusters.yaml key names the keys it has; invalid YAML in

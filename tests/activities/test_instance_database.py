@@ -1,5 +1,6 @@
 """An instance's PostgreSQL role and database, through the real activities,
-the API emulator and the embedded PostgreSQL.
+the real control plane (its Job controller and the simulated kubelet) and
+the embedded PostgreSQL.
 
 Covers:
 - apply_children ensures the role odoo.<ns>.<name>, which logs in with the
@@ -40,6 +41,7 @@ from odoo_operator.model.payloads import (
 from odoo_operator.model.phases import Phase
 from odoo_operator.sandbox import kubelet, postgres, processes
 from tests.activities import kube_instance as ki
+from tests.fixtures.kube import wait_for
 
 
 def _apply(acts: ki.Activities, ref: InstanceRef, spec: Any, generation: int = 1) -> None:
@@ -197,7 +199,7 @@ def test_nothing_is_flagged_when_postgres_cannot_answer(
 
 
 def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
-    acts: ki.Activities, namespace: str, api_client: Any
+    acts: ki.Activities, namespace: str, kube_kubelet: kubelet.KubeletThread
 ) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     _apply(acts, ref, spec)
@@ -211,7 +213,12 @@ def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
     acts.env.run(acts.scaling.converge_phase, want_init)  # active: kept as it is
     kept = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     assert kept["metadata"]["uid"] == first["metadata"]["uid"]
-    kubelet.fake_job_succeeded(api_client, namespace, "shop-auto-init-init")
+    # The kubelet ran its Pod: the Job controller says Complete; the workflow
+    # would then mark the resource Completed.
+    wait_for(
+        lambda: ki.job_finished(acts.kube, namespace, "shop-auto-init-init") == "Complete",
+        timeout=ki.DEADLINE,
+    )
     acts.kube.merge_patch(
         api.job_resource("odooinitjobs"),
         namespace,
@@ -229,12 +236,14 @@ def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
     snap = _snapshot(acts, ref, spec)
     assert snap.init is not None
     assert snap.init.job_name is None
-    acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
-    )
-    job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
-    assert job["metadata"]["ownerReferences"][0]["uid"] == fresh["metadata"]["uid"]
-    assert "succeeded" not in (job.get("status") or {})
+    with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace)):  # the new Job's Pod waits
+        acts.env.run(
+            acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
+        )
+        job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
+        assert job["metadata"]["ownerReferences"][0]["uid"] == fresh["metadata"]["uid"]
+        assert "succeeded" not in (job.get("status") or {})
+        assert ki.job_finished(acts.kube, namespace, "shop-auto-init-init") is None
 
 
 def test_warning_names_database_and_cluster_when_a_recreate_transition_is_recorded(

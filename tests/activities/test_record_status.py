@@ -1,4 +1,4 @@
-"""record_status and cleanup_instance against the API emulator.
+"""record_status and cleanup_instance against the real kube-apiserver.
 
 Covers: the instance status fields (phase, ready, readyReplicas, url,
 targetReplicas, selector, observedGeneration, dbInitialized, message);

@@ -1,4 +1,4 @@
-"""gather_snapshot and converge_phase against the API emulator.
+"""gather_snapshot and converge_phase against the real control plane and its kubelet.
 
 Covers: the batch Job state rules (no jobName -> Active; succeeded ->
 Succeeded; a Failed condition -> Failed; pod failures within backoffLimit ->
@@ -6,15 +6,18 @@ still Active; beyond it -> Failed; Job gone -> Failed; being deleted ->
 Failed); the oldest non-terminal job resource is the active one and pending
 backups are counted; a scheduled upgrade is not due before its time; the
 instance being gone is a non-retryable INSTANCE_GONE; configuration problems
-name what to fix; converge_phase run twice creates one auto OdooInitJob and
-one batch Job (valid for the emulator) and marks the resource Running.
+name what to fix; the snapshot counts the ready Pods the Deployment
+controller reports (a Pending Pod and a Pod no longer ready are not);
+converge_phase run twice creates one auto OdooInitJob and one batch Job
+(accepted by the API server) and marks the resource Running; the Job is
+Active while its Pod is held Pending, Succeeded once the Job controller
+says Complete, Failed once deleted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import kubernetes
 import pytest
 from temporalio.exceptions import ApplicationError
 
@@ -30,6 +33,7 @@ from odoo_operator.model.payloads import (
 from odoo_operator.model.phases import JobState
 from odoo_operator.sandbox import kubelet
 from tests.activities import kube_instance as ki
+from tests.fixtures.kube import wait_for
 
 
 def _job(status: dict[str, Any], backoff: int = 0, deleting: bool = False) -> dict[str, Any]:
@@ -96,18 +100,22 @@ def test_instance_gone_is_non_retryable_when_the_instance_is_deleted(
 
 
 def test_snapshot_reads_deployments_when_applied_and_ready(
-    acts: ki.Activities, api_client: kubernetes.client.ApiClient, namespace: str
+    acts: ki.Activities, kube_kubelet: kubelet.KubeletThread, namespace: str
 ) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     assert _gather(acts, ref, spec).web.exists is False
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
-    acts.env.run(
-        acts.scaling.converge_phase,
-        ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
-    )
-    kubelet.fake_deployment_ready(api_client, namespace, "shop", 1)
+    with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace, "shop-cron-")):  # cron Pending
+        acts.env.run(
+            acts.scaling.converge_phase,
+            ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
+        )
+        wait_for(lambda: ki.ready_replicas(acts.kube, namespace, "shop") == 2, timeout=ki.DEADLINE)
+        first = ki.deployment_pods(acts.kube, namespace, "shop")[0]["metadata"]["name"]
+        kube_kubelet.set_ready(namespace, first, False)
+        wait_for(lambda: ki.ready_replicas(acts.kube, namespace, "shop") == 1, timeout=ki.DEADLINE)
 
-    snap = _gather(acts, ref, spec)
+        snap = _gather(acts, ref, spec)
 
     assert (snap.web.desired, snap.web.ready, snap.web.exists) == (2, 1, True)
     assert (snap.cron.desired, snap.cron.ready) == (1, 0)
@@ -168,34 +176,38 @@ def test_problems_say_what_to_fix_when_secrets_are_missing(
 
 
 def test_one_init_job_runs_when_converge_runs_twice(
-    acts: ki.Activities, api_client: kubernetes.client.ApiClient, namespace: str
+    acts: ki.Activities, kube_kubelet: kubelet.KubeletThread, namespace: str
 ) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
-    for _ in range(2):
-        acts.env.run(
-            acts.scaling.converge_phase,
-            ConvergePhaseInput(ref=ref, spec=spec, web_replicas=0, create_auto_init=True),
-        )
-    init = _gather(acts, ref, spec).init
-    assert init is not None
-    assert (init.name, init.state, init.job_name) == ("shop-auto-init", JobState.ACTIVE, None)
+    with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace)):  # the Job's Pod waits
+        for _ in range(2):
+            acts.env.run(
+                acts.scaling.converge_phase,
+                ConvergePhaseInput(ref=ref, spec=spec, web_replicas=0, create_auto_init=True),
+            )
+        init = _gather(acts, ref, spec).init
+        assert init is not None
+        assert (init.name, init.state, init.job_name) == ("shop-auto-init", JobState.ACTIVE, None)
 
-    for _ in range(2):
-        acts.env.run(
-            acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=init)
-        )
+        for _ in range(2):
+            acts.env.run(
+                acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=init)
+            )
 
-    jobs = acts.kube.list_of(api.JOB, namespace)
-    assert [j["metadata"]["name"] for j in jobs] == ["shop-auto-init-init"]
-    resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
-    assert resource["status"]["phase"] == "Running"
-    assert resource["status"]["jobName"] == "shop-auto-init-init"
-    running = _gather(acts, ref, spec).init
-    assert running is not None
-    assert running.state is JobState.ACTIVE
+        jobs = acts.kube.list_of(api.JOB, namespace)
+        assert [j["metadata"]["name"] for j in jobs] == ["shop-auto-init-init"]
+        resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
+        assert resource["status"]["phase"] == "Running"
+        assert resource["status"]["jobName"] == "shop-auto-init-init"
+        running = _gather(acts, ref, spec).init
+        assert running is not None
+        assert running.state is JobState.ACTIVE
 
-    kubelet.fake_job_succeeded(api_client, namespace, "shop-auto-init-init")
+    wait_for(
+        lambda: ki.job_finished(acts.kube, namespace, "shop-auto-init-init") == "Complete",
+        timeout=ki.DEADLINE,
+    )
     done = _gather(acts, ref, spec).init
     assert done is not None
     assert done.state is JobState.SUCCEEDED

@@ -1,11 +1,13 @@
 """A database dropped out of band, under spec.database.missingPolicy Recreate,
-through the real workflow, worker, emulator and PostgreSQL.
+through the real workflow, worker, control plane (with the simulated kubelet)
+and PostgreSQL.
 
 Covers: a Running instance whose database disappears goes back to
 Uninitialized (dbInitialized false, transition guard database_lost, a
 Warning DatabaseMissing Event); the finished `<name>-auto-init` is replaced
 by a fresh one whose new batch Job runs (the old Job's success is not
-adopted); once that init succeeds the instance is Running again.
+adopted: its Pod is held Pending until the test has created the database);
+once that init succeeds the instance is Running again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from odoo_operator.model import naming
 from odoo_operator.sandbox import kubelet, postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
-from tests.lifecycle.driver import Watcher, eventually, start_workflow
+from tests.lifecycle.driver import Watcher, eventually, eventually_async, start_workflow
 from workflows.instance import OdooInstanceWorkflow
 
 INIT_JOBS = api.job_resource("odooinitjobs")
@@ -33,6 +35,7 @@ INIT_JOBS = api.job_resource("odooinitjobs")
 async def test_instance_is_initialized_again_when_its_database_vanishes_under_recreate(
     temporal_client: Client,
     api_client: kubernetes.client.ApiClient,
+    kube_kubelet: kubelet.KubeletThread,
     namespace: str,
     task_queue: str,
     postgres_server: postgres.EmbeddedPostgres,
@@ -59,28 +62,42 @@ async def test_instance_is_initialized_again_when_its_database_vanishes_under_re
         return job if any(o["uid"] == resource_uid for o in owners) else None
 
     async def initialize(watcher: Watcher) -> None:
-        """Play Odoo's init: the Job creates the database as the role, then succeeds."""
+        """Play Odoo's init: the Job creates the database as the role, then succeeds.
+
+        Its Pod is held Pending until the database exists (the caller holds it)."""
         resource = await eventually(
             lambda: kube.find(INIT_JOBS, namespace, "shop-auto-init"), "auto-init"
         )
         await watcher.poke()
         await eventually(lambda: init_job_of(resource["metadata"]["uid"]), "its batch Job")
+        finished = await asyncio.to_thread(ki.job_finished, kube, namespace, "shop-auto-init-init")
+        assert finished is None  # its Pod is held Pending
         odoo = await asyncio.to_thread(ki.create_database_as_role, postgres_server, kube, ref)
         odoo.close()
-        await asyncio.to_thread(
-            kubelet.fake_job_succeeded, api_client, namespace, "shop-auto-init-init"
+        kube_kubelet.release()
+        await eventually(
+            lambda: (
+                (job := init_job_of(resource["metadata"]["uid"])) is not None
+                and ki.job_finished(kube, namespace, job["metadata"]["name"]) == "Complete"
+            ),
+            "the new Job Complete",
         )
         await watcher.poke()
         await eventually(in_phase("Starting"), "Starting")
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 1)
+        await eventually(
+            lambda: ki.ready_replicas(kube, namespace, "shop") == 1, "the web Pod Ready"
+        )
         await watcher.poke()
         await eventually(in_phase("Running"), "Running")
+
+    init_pods = kubelet.pod_matcher(namespace, "shop-auto-init-init-")
 
     async with worker.build_worker(temporal_client, settings, api_client):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
         await eventually(in_phase("Uninitialized"), "Uninitialized")
         await watcher.send_spec()  # the operator defaults made generation 2
+        kube_kubelet.hold(init_pods)
         await initialize(watcher)
         first = await asyncio.to_thread(kube.get, INIT_JOBS, namespace, "shop-auto-init")
 
@@ -90,7 +107,7 @@ async def test_instance_is_initialized_again_when_its_database_vanishes_under_re
                     sql.Identifier(naming.database_name(ref.uid))
                 )
             )
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 0)
+        kube_kubelet.hold(init_pods)  # the fresh init's Pod waits for the test again
         await watcher.poke()
 
         await eventually(
@@ -104,10 +121,15 @@ async def test_instance_is_initialized_again_when_its_database_vanishes_under_re
         assert status["dbInitialized"] is False
         await initialize(watcher)
 
-        transitions = await handle.query(OdooInstanceWorkflow.transitions)
-        guards = [f"{t.from_phase}->{t.to_phase}:{t.guard}" for t in transitions]
-        assert "Running->Uninitialized:database_lost" in guards
-        assert guards[-1] == "Starting->Running:all_ready"
+        async def guards() -> list[str] | None:
+            # record_status writes the status first; the workflow records the
+            # transition when that activity completes, a moment later.
+            transitions = await handle.query(OdooInstanceWorkflow.transitions)
+            found = [f"{t.from_phase}->{t.to_phase}:{t.guard}" for t in transitions]
+            return found if found[-1] == "Starting->Running:all_ready" else None
+
+        found = await eventually_async(guards, "the workflow recorded Starting->Running")
+        assert "Running->Uninitialized:database_lost" in found
         await handle.terminate("test over")
 
     events = await asyncio.to_thread(kube.list_of, api.EVENT, namespace)

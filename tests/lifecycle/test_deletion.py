@@ -1,19 +1,21 @@
-"""Deleting instances through the real workflow, worker, emulator and PostgreSQL.
+"""Deleting instances through the real workflow, worker, control plane and PostgreSQL.
 
 Covers, over CYCLES create/delete cycles run BATCH at a time: the workflow
 applies the instance (its role appears), the role creates the database and
 keeps a connection to it open (as Odoo's init and pods do), the
 OdooInstance is deleted (the finalizer holds it) and delete_instance
 signalled; then the workflow completes with cleaned_up=True, the instance is
-gone, no object labelled bemade.org/instance=<name> is left in the namespace
-(owner-reference garbage collection), and neither the role nor the database
-exists. No password of any cycle appears in its ConfigMap, in an Event, in
-the operator's log records (DEBUG) or in any workflow history.
+gone, and neither the role nor the database exists; in the end the garbage
+collector leaves no object labelled bemade.org/instance in the namespace
+(owner references; it deletes them in the background, so the scan waits).
+The operator posts no Warning Event. No password of any cycle appears in its
+ConfigMap, in an Event, in the log records (DEBUG) or in any workflow history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -33,12 +35,12 @@ from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import (
+    DEADLINE,
     Handle,
     eventually,
     history_texts,
     leaks,
     log_texts,
-    operator_records,
     start_workflow,
 )
 from workflows.instance import OdooInstanceWorkflow
@@ -51,8 +53,7 @@ _T = TypeVar("_T")
 OWNED = (
     api.DEPLOYMENT,
     api.SERVICE,
-    api.INGRESS,
-    api.HTTP_ROUTE,
+    api.INGRESS,  # no HTTPRoute: these instances use an Ingress (no Gateway API here)
     api.CONFIG_MAP,
     api.SECRET,
     api.PVC,
@@ -73,8 +74,6 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    for noisy in ("celpy",):
-        logging.getLogger(noisy).setLevel(logging.INFO)
     kube = api.KubeApi(api_client)
     await asyncio.to_thread(
         ki.create_clusters_secret, kube, namespace, ki.ClusterAddress.of(postgres_server)
@@ -97,12 +96,12 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
         query = f"SELECT 1 FROM {catalog} WHERE {column} = %s"  # constants only
         return su.execute(query, (value,)).fetchone() is not None
 
-    def leftovers(name: str) -> list[str]:
-        selector = f"{naming.INSTANCE_LABEL}={name}"
+    def leftovers() -> list[str]:
+        """Every object of the namespace that belongs to an instance."""
         return [
             f"{res.plural}/{item['metadata']['name']}"
             for res in OWNED
-            for item in kube.list_of(res, namespace, label_selector=selector)
+            for item in kube.list_of(res, namespace, label_selector=naming.INSTANCE_LABEL)
         ]
 
     async def cycle(n: int) -> None:
@@ -123,12 +122,11 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
         held = await call(kube.get, api.INSTANCE, namespace, name)
         assert held["metadata"]["deletionTimestamp"]
         await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid=ref.uid))
-        result = await asyncio.wait_for(handle.result(), timeout=20)
+        result = await asyncio.wait_for(handle.result(), timeout=DEADLINE)
         odoo.close()  # terminated by the DROP DATABASE ... WITH (FORCE)
 
         assert result == InstanceWorkflowResult(ref=ref, phase=result.phase, cleaned_up=True)
         assert await call(kube.find, api.INSTANCE, namespace, name) is None
-        assert await call(leftovers, name) == []
         assert not await call(exists, "pg_roles", "rolname", role)
         assert not await call(exists, "pg_database", "datname", database)
 
@@ -136,13 +134,22 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
     async with worker.build_worker(temporal_client, settings, api_client):
         for first in range(0, CYCLES, BATCH):
             await asyncio.gather(*(cycle(n) for n in range(first, first + BATCH)))
+    # The garbage collector deletes the children in the background: wait for it.
+    with contextlib.suppress(TimeoutError):
+        await eventually(lambda: not leftovers(), "every child collected", interval=0.2)
+    assert await call(leftovers) == []
     elapsed = time.monotonic() - started
     su.close()
     pool.shutdown()
     print(f"{CYCLES} create/delete cycles, {BATCH} at a time: {elapsed:.1f} s")
 
+    # The operator's own Events: the API server's Service IP repair loop may
+    # post a spurious ClusterIPNotAllocated Warning while this many Services
+    # are created and deleted at once; it is not about the operator.
     events = await asyncio.to_thread(kube.list_of, api.EVENT, namespace)
-    assert [e["reason"] for e in events if e["type"] == "Warning"] == []
+    ours = [e for e in events if e.get("reportingComponent") == naming.FIELD_MANAGER]
+    assert ours  # PhaseChanged, at least
+    assert [e["reason"] for e in ours if e["type"] == "Warning"] == []
     assert len(secrets) == CYCLES + 2
     assert (
         leaks(
@@ -150,7 +157,7 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
             {
                 "a ConfigMap": config_maps,
                 "an Event": [json.dumps(e) for e in events],
-                "the log": log_texts(operator_records(caplog.records)),
+                "the log": log_texts(caplog.records),
                 "a workflow history": await history_texts(handles),
             },
         )

@@ -1,16 +1,19 @@
 """The whole happy path: the real workflow and the real activities, one instance.
 
-A worker from odoo_operator.worker runs on the Temporal dev server against the
-API emulator; the test plays the watcher (set_spec and poke signals) and the
-kubelet (Job and Deployment status). Covers: Provisioning -> Uninitialized
-(auto OdooInitJob) -> Initializing (one batch Job) -> Starting -> Running;
-replicas 0 -> Stopped with both Deployments at 0; replicas 2 -> Starting ->
-Running; one pod lost -> Degraded -> Running again; the instance status
-(phase, conditions, readyReplicas, observedGeneration) at each step; exactly
-one init Job created; the PostgreSQL role exists and creates the database
-(as Odoo's init would), so no Warning Event is posted. Afterwards no password
-(the role's, Odoo's master password, the cluster admin's) appears in any
-ConfigMap, Event, log record (DEBUG, whole run) or the workflow history.
+A worker from odoo_operator.worker runs on the Temporal dev server against
+the real control plane; the test plays the watcher (set_spec and poke
+signals) and steers the simulated kubelet, while the real Job, ReplicaSet
+and Deployment controllers report what the Pods do. Covers: Provisioning ->
+Uninitialized (auto OdooInitJob) -> Initializing (one batch Job, its Pod
+held Pending) -> Starting -> Running once the web Pod is Ready; replicas 0
+-> Stopped with both Deployments at 0 and their Pods gone; replicas 2 ->
+Starting -> Running; one Pod no longer ready -> Degraded -> Running again;
+the instance status (phase, conditions, readyReplicas, observedGeneration)
+at each step; exactly one init Job created; the PostgreSQL role exists and
+creates the database (as Odoo's init would) before the Job succeeds, so no
+Warning Event is posted. Afterwards no password (the role's, Odoo's master
+password, the cluster admin's) appears in any ConfigMap, Event, log record
+(DEBUG, whole run) or the workflow history.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import (
     Watcher,
     eventually,
+    eventually_async,
     history_texts,
     leaks,
     log_texts,
-    operator_records,
     start_workflow,
 )
 from workflows.instance import OdooInstanceWorkflow
@@ -45,6 +48,7 @@ from workflows.instance import OdooInstanceWorkflow
 async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_goes_well(
     temporal_client: Client,
     api_client: kubernetes.client.ApiClient,
+    kube_kubelet: kubelet.KubeletThread,
     namespace: str,
     task_queue: str,
     postgres_server: postgres.EmbeddedPostgres,
@@ -66,9 +70,14 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
     def replicas(name: str) -> int:
         return int(kube.get(api.DEPLOYMENT, namespace, name)["spec"]["replicas"])
 
+    def ready(name: str, count: int) -> Callable[[], bool]:
+        return lambda: ki.ready_replicas(kube, namespace, name) == count
+
+    # The init Job's Pod waits until the test has played Odoo's init.
+    kube_kubelet.hold(kubelet.pod_matcher(namespace, "shop-auto-init-init-"))
+
     async with worker.build_worker(temporal_client, settings, api_client):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
-        loop = asyncio.get_running_loop()
         watcher = Watcher(kube, ref, handle)
 
         # Provisioning -> Uninitialized; the operator defaults made generation 2.
@@ -94,10 +103,16 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
 
         # The Job succeeds (having created the database, as Odoo does as the
         # role): Starting, web and cron scaled to their spec.
+        finished = await asyncio.to_thread(
+            ki.job_finished, kube, namespace, job["metadata"]["name"]
+        )
+        assert finished is None  # its Pod is held Pending
         odoo = await asyncio.to_thread(ki.create_database_as_role, postgres_server, kube, ref)
         odoo.close()
-        await asyncio.to_thread(
-            kubelet.fake_job_succeeded, api_client, namespace, job["metadata"]["name"]
+        kube_kubelet.release()
+        await eventually(
+            lambda: ki.job_finished(kube, namespace, "shop-auto-init-init") == "Complete",
+            "the Job controller says Complete",
         )
         await watcher.poke()
         starting = await eventually(in_phase("Starting"), "Starting")
@@ -108,8 +123,8 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         )
         assert init["status"]["phase"] == "Completed"
 
-        # The web pod becomes ready: Running.
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 1)
+        # The web Pod becomes ready: Running (the workflow waits for an event).
+        await eventually(ready("shop", 1), "web Pod Ready")
         await watcher.poke()
         running = await eventually(in_phase("Running"), "Running")
         assert running["ready"] is True
@@ -118,17 +133,13 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         conditions = {c["type"]: c for c in running["conditions"]}
         assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("True", "Running")
         assert conditions["Progressing"]["status"] == "False"
+
         # record_status writes the status; the workflow's own phase moves when
         # that activity completes, a moment later.
-        await eventually(
-            lambda: (
-                asyncio.run_coroutine_threadsafe(
-                    handle.query(OdooInstanceWorkflow.phase), loop
-                ).result(timeout=10)
-                == "Running"
-            ),
-            "the workflow's phase query says Running",
-        )
+        async def workflow_running() -> bool:
+            return await handle.query(OdooInstanceWorkflow.phase) == "Running"
+
+        await eventually_async(workflow_running, "the workflow's phase query says Running")
 
         # replicas 0: Stopped, both Deployments at 0.
         generation = await watcher.patch_spec({"replicas": 0})
@@ -138,25 +149,35 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         )
         assert stopped["ready"] is False
         assert stopped["targetReplicas"] == 0
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 0)
+        await eventually(
+            lambda: (
+                ki.deployment_pods(kube, namespace, "shop") == []
+                and ki.deployment_pods(kube, namespace, "shop-cron") == []
+            ),
+            "every Pod gone",
+        )
 
         # replicas 2: Starting, then Running once both pods are ready.
         generation = await watcher.patch_spec({"replicas": 2})
         await eventually(in_phase("Starting"), "Starting again")
         await eventually(lambda: replicas("shop") == 2, "web at 2")
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 2)
+        await eventually(ready("shop", 2), "both web Pods Ready")
         await watcher.poke()
         running = await eventually(in_phase("Running"), "Running at 2")
         assert running["readyReplicas"] == 2
         assert running["observedGeneration"] == generation
 
-        # One pod lost: Degraded; back: Running.
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 1)
+        # One Pod no longer ready: Degraded; ready again: Running.
+        pods = await asyncio.to_thread(ki.deployment_pods, kube, namespace, "shop")
+        lost = pods[0]["metadata"]["name"]
+        await asyncio.to_thread(kube_kubelet.set_ready, namespace, lost, False)
+        await eventually(ready("shop", 1), "one web Pod not Ready")
         await watcher.poke()
         degraded = await eventually(in_phase("Degraded"), "Degraded")
         assert degraded["readyReplicas"] == 1
         assert {c["type"]: c["status"] for c in degraded["conditions"]}["Ready"] == "False"
-        await asyncio.to_thread(kubelet.fake_deployment_ready, api_client, namespace, "shop", 2)
+        await asyncio.to_thread(kube_kubelet.set_ready, namespace, lost, True)
+        await eventually(ready("shop", 2), "both web Pods Ready again")
         await watcher.poke()
         await eventually(in_phase("Running"), "Running again")
 
@@ -188,7 +209,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
             {
                 "a ConfigMap": [json.dumps(cm.get("data")) for cm in config_maps],
                 "an Event": [json.dumps(e) for e in events],
-                "the log": log_texts(operator_records(caplog.records)),
+                "the log": log_texts(caplog.records),
                 "the workflow history": await history_texts([handle]),
             },
         )

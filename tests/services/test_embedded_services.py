@@ -12,16 +12,19 @@ Covers:
   stop() makes connections fail and start() brings the same address back,
   with its data; when we are root the postmaster runs as the unprivileged
   user, also from a directory that user cannot reach.
-- Owner killed with SIGKILL: the reapers stop both servers and delete the
-  temporary cluster, so a killed test run leaks no processes.
+- Owner killed with SIGKILL: the reapers stop both servers and the
+  Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
+  and delete the temporary cluster, so a killed test run leaks no processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -288,16 +291,34 @@ def test_cluster_starts_when_its_directory_is_private_to_root(tmp_path: Path) ->
 # -- Owner death ----------------------------------------------------------
 
 _OWNER_SCRIPT = """
-import json, sys, time
-from odoo_operator.sandbox import postgres, temporal
+import json, pathlib, sys, time
+from odoo_operator.sandbox import controlplane, postgres, temporal
 pg = postgres.EmbeddedPostgres()
 pg.start()
 dev = temporal.TemporalDevServer()
 dev.start()
+kube = controlplane.ControlPlane(pathlib.Path(sys.argv[1]), durable=False)
+kube.start()
 print(json.dumps({"postmaster": pg.postmaster_pid, "temporal": dev.pid,
-                  "base_dir": str(pg.base_dir)}), flush=True)
+                  "base_dir": str(pg.base_dir), "kube_port": kube.port}), flush=True)
 time.sleep(600)
 """
+
+
+def _processes_using(directory: Path, owner: int) -> dict[int, str]:
+    """The running processes (but `owner`) whose command line names `directory`."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == owner:
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        text = " ".join(arg.decode(errors="replace") for arg in argv)
+        if str(directory) in text:
+            found[int(proc.name)] = text
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -308,13 +329,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_servers_stop_and_temp_dirs_vanish_when_the_owner_is_killed() -> None:
+def test_servers_stop_and_temp_dirs_vanish_when_the_owner_is_killed(tmp_path: Path) -> None:
+    kube_dir = tmp_path / "controlplane"
     with subprocess.Popen(
-        [sys.executable, "-c", _OWNER_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [sys.executable, "-c", _OWNER_SCRIPT, str(kube_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     ) as owner:
         try:
             assert owner.stdout is not None
             started = json.loads(owner.stdout.readline())
+            assert len(_processes_using(kube_dir, owner.pid)) == 3  # etcd, apiserver, kcm
         finally:
             owner.kill()
     processes.wait_until(
@@ -322,6 +347,18 @@ def test_servers_stop_and_temp_dirs_vanish_when_the_owner_is_killed() -> None:
         timeout=DEADLINE_SECONDS,
         what="servers of a killed owner",
     )
+    with contextlib.suppress(processes.ServiceError):  # asserted below, with what is left
+        processes.wait_until(
+            lambda: not _processes_using(kube_dir, owner.pid),
+            timeout=DEADLINE_SECONDS,
+            what="the killed owner's control plane",
+        )
+    left = _processes_using(kube_dir, owner.pid)
+    for pid in left:  # no leak on a failure either
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == {}
+    assert processes.port_is_free(started["kube_port"])
     processes.wait_until(
         lambda: not Path(started["base_dir"]).exists(),
         timeout=DEADLINE_SECONDS,
