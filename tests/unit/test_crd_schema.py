@@ -204,8 +204,11 @@ def test_instance_ref_is_immutable_when_kind_is_a_job(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_property_has_a_description_when_generated(kind: str) -> None:
+    # The apiserver refuses anything but `type: object` on the root metadata.
     undocumented = [
-        path for path, node in properties(root(kind)) if not node.get("description", "").strip()
+        path
+        for path, node in properties(root(kind))
+        if not node.get("description", "").strip() and path != ".metadata"
     ]
     assert not undocumented, f"{kind}: add a description to {undocumented}"
 
