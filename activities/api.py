@@ -48,6 +48,8 @@ _JSON = "application/json"
 _MERGE = "application/merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
 _APPLY = "application/apply-patch+yaml"
+_NAMESPACE_TERMINATING = "NamespaceTerminating"
+"""Status cause of a create refused because its namespace is being deleted."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ class KubeApi:
 def _mapped(method: str, path: str, status: int, reason: str, body: object) -> failures.ApiError:
     """The failures.ApiError for an HTTP answer, carrying the server's own message."""
     message = reason
+    causes: set[str] = set()
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str) and body:
@@ -225,6 +228,13 @@ def _mapped(method: str, path: str, status: int, reason: str, body: object) -> f
             if isinstance(decoded, dict):
                 message = str(decoded.get("message") or reason)
                 reason = str(decoded.get("reason") or reason)
+                details = decoded.get("details")
+                if isinstance(details, dict):
+                    causes = {
+                        str(c.get("reason"))
+                        for c in details.get("causes") or []
+                        if isinstance(c, dict)
+                    }
     text = f"{method} {path}: {status} {message}"
     cls: type[failures.ApiError]
     if status == 404:
@@ -233,6 +243,8 @@ def _mapped(method: str, path: str, status: int, reason: str, body: object) -> f
         cls = failures.Conflict
     elif status == 422:
         cls = failures.Invalid
+    elif status == 403 and _NAMESPACE_TERMINATING in causes:
+        cls = failures.NamespaceTerminating
     elif status == 0 or status == 429 or status >= 500:
         cls = failures.Unavailable
     else:

@@ -40,7 +40,8 @@ def post(
     warning: bool = False,
     reporting_instance: str = naming.FIELD_MANAGER,
 ) -> bool:
-    """Post the Event; False when one of that name exists already (a retry)."""
+    """Post the Event; False when one of that name exists already (a retry) or
+    when its namespace is being deleted (nobody will read it: it would go too)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = manifests.event(
         name=name,
@@ -60,6 +61,6 @@ def post(
     )
     try:
         kube.create(api.EVENT, ref.namespace, body)
-    except failures.Conflict:
+    except (failures.Conflict, failures.NamespaceTerminating):
         return False
     return True

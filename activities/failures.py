@@ -10,6 +10,7 @@ there") and lets everything else reach `boundary()`, which turns it into the
     ├── NotFound             404: the object is absent
     ├── Conflict             409: already exists, or a stale resourceVersion
     ├── Invalid              422: the server refused an object built from the spec
+    ├── NamespaceTerminating 403: no new objects in a namespace being deleted
     └── Unavailable          connection refused/reset, timeouts, 429, 5xx
 
     boundary():  Invalid              -> ApplicationError(CONFIG_INVALID, non_retryable)
@@ -35,6 +36,7 @@ __all__ = [
     "Conflict",
     "InstanceGone",
     "Invalid",
+    "NamespaceTerminating",
     "NotFound",
     "Unavailable",
     "boundary",
@@ -61,6 +63,11 @@ class Conflict(ApiError):
 
 class Invalid(ApiError):
     """422: the API server refused the object; retrying the same body cannot help."""
+
+
+class NamespaceTerminating(ApiError):
+    """403 from the NamespaceLifecycle admission: the namespace is being deleted, so
+    nothing new may be created in it (what was to be created goes with it anyway)."""
 
 
 class Unavailable(ApiError):

@@ -16,7 +16,8 @@ certificate and kubeconfig is still valid):
     kube-controller-manager.kubeconfig
 
 Flags follow what kubeadm and envtest pass: RBAC authorization, the default
-admission plugins plus ValidatingAdmissionWebhook, service-account token
+admission plugins plus ValidatingAdmissionWebhook and
+OwnerReferencesPermissionEnforcement, service-account token
 signing, and in kube-controller-manager only the controllers the operator's
 objects need (`CONTROLLERS`).
 """
@@ -325,7 +326,11 @@ class ControlPlane:
             f"--tls-private-key-file={p / 'apiserver.key'}",
             f"--client-ca-file={p / 'ca.crt'}",
             "--authorization-mode=RBAC",
-            "--enable-admission-plugins=ValidatingAdmissionWebhook",
+            # OwnerReferencesPermissionEnforcement (on in OpenShift): setting
+            # blockOwnerDeletion needs `update` on the owner's finalizers, which
+            # the operator's RBAC rules must then grant.
+            "--enable-admission-plugins=ValidatingAdmissionWebhook,"
+            "OwnerReferencesPermissionEnforcement",
             "--allow-privileged=true",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--service-account-issuer=https://kubernetes.default.svc",

@@ -1,37 +1,40 @@
-"""The e2e cluster's moving parts: operator processes, the API emulator process
-and the test's stand-in for the kubelet and Odoo's init.
+"""The e2e cluster's moving parts: operator processes, their least-privilege
+credentials, and Odoo's init as the kubelet runs it.
 
 Not a test module. `OperatorProcess` runs `odoo-operator watch|worker` as a
 child process (flags for every setting, KUBECONFIG in its environment, its
-output appended to one log file across restarts); `start_emulator` runs
-`python -m odoo_operator.sandbox.emulator` and reads its URL from the first
-stdout line; `Kubelet` is a thread that marks Deployments ready and Jobs
-succeeded (creating the database as the instance's role first, as Odoo's
-init does), and can hold Jobs to freeze instances mid-init.
+output appended to one log file across restarts). `running_operator` starts
+both with a kubeconfig carrying a token of a ServiceAccount bound to
+charts/odoo-operator/files/rbac-rules.yaml (odoo_operator.rbac) and, when
+they stop, fails on any request the API server refused (`denials`).
+`OdooInit` is the session kubelet's job runner: init Job Pods of the e2e
+namespaces run their real command with a stand-in `odoo` (tests/e2e/fake_odoo.py)
+that creates the database as the instance's role, as Odoo's init does; the
+real Job, ReplicaSet and Deployment controllers do the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import re
+import shlex
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import kubernetes
-import psycopg
-import yaml
 
-from activities import api, failures
-from odoo_operator import runner
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import InstanceRef
-from odoo_operator.sandbox import kubelet, postgres, processes
+from activities import api
+from odoo_operator import rbac, runner
+from odoo_operator.sandbox import controlplane, kubelet, podrunner, postgres, processes, temporal
 from tests.activities import kube_instance as ki
+from tests.fixtures.kube import wait_for
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = runner.SHUTDOWN_GRACE_SECONDS + 5.0
@@ -70,12 +73,16 @@ class OperatorProcess:
                 env=self.env,
             )
         if wait_ready:
-            processes.wait_until(
-                self.ready,
-                timeout=START_TIMEOUT_SECONDS,
-                what=f"odoo-operator {self.command} ready",
-                failure=self._exited,
-            )
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until /readyz answers 200; ServiceError with the log's tail if it exits."""
+        processes.wait_until(
+            self.ready,
+            timeout=START_TIMEOUT_SECONDS,
+            what=f"odoo-operator {self.command} ready",
+            failure=self._exited,
+        )
 
     def ready(self) -> bool:
         try:
@@ -112,122 +119,223 @@ class OperatorProcess:
         return f"exited with {self.process.returncode}:\n{processes.tail(self.log_file)}"
 
 
-def start_emulator(crd_dir: Path, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The API emulator as a process; returns it and its URL (its first stdout line)."""
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "odoo_operator.sandbox.emulator",
-                "--port",
-                str(processes.free_port()),
-                "--crd-dir",
-                str(crd_dir),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
+# --- Odoo's init, run by the kubelet ----------------------------------------------------
+
+FAKE_ODOO = Path(__file__).with_name("fake_odoo.py")
+
+
+class OdooInit:
+    """A `kubelet.JobRunner` for the session kubelet: Job Pods in namespaces matching
+    one of `patterns` run their container command locally (LocalPodRunner), with
+    `/entrypoint.sh` and `odoo` played by stand-ins; other Job Pods succeed at once,
+    as the session kubelet's do."""
+
+    def __init__(self, work_dir: Path) -> None:
+        bin_dir = work_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        entrypoint = bin_dir / "entrypoint.sh"
+        entrypoint.write_text('#!/bin/sh\nexec "$@"\n')
+        odoo = bin_dir / "odoo"
+        odoo.write_text(
+            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_ODOO))} "$@"\n'
         )
-    assert process.stdout is not None
-    url = process.stdout.readline().decode().strip()
-    if not url.startswith("http"):
-        processes.stop_process(process, timeout=STOP_TIMEOUT_SECONDS)
-        raise processes.ServiceError(f"emulator did not start:\n{processes.tail(log_file)}")
-    return process, url
+        for script in (entrypoint, odoo):
+            script.chmod(0o755)
+        self.runner = podrunner.LocalPodRunner(
+            work_dir / "pods", path_map={"/entrypoint.sh": entrypoint}, extra_path=[bin_dir]
+        )
+        self.patterns: set[str] = set()
+
+    def watch(self, pattern: str) -> None:
+        """Run the Job Pods of namespaces matching `pattern` (fnmatch)."""
+        self.patterns.add(pattern)
+
+    def forget(self, pattern: str) -> None:
+        self.patterns.discard(pattern)
+
+    async def __call__(self, pod: dict[str, Any], get: kubelet.Getter) -> tuple[int, str]:
+        namespace = pod["metadata"]["namespace"]
+        if not any(fnmatch.fnmatchcase(namespace, p) for p in list(self.patterns)):
+            return 0, ""
+        return await self.runner(pod, get)
 
 
-def write_kubeconfig(path: Path, url: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-        "users": [{"name": "emulator", "user": {"token": "emulator"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator"}}],
-        "current-context": "emulator",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+@contextlib.contextmanager
+def odoo_init(kube_kubelet: kubelet.KubeletThread, work_dir: Path) -> Iterator[OdooInit]:
+    """`OdooInit` as the session kubelet's job runner, the previous one restored after."""
+    simulated = kube_kubelet.kubelet
+    assert simulated is not None, "the session kubelet is not running"
+    previous = simulated.job_runner
+    init = OdooInit(work_dir)
+    simulated.job_runner = init
+    try:
+        yield init
+    finally:
+        simulated.job_runner = previous
 
 
-class Kubelet:
-    """Plays the kubelet, the Deployment and Job controllers and Odoo's init, in a thread.
+# --- the operator, least privileged -----------------------------------------------------
 
-    Each round lists the namespace's Jobs and Deployments: a Job not yet
-    succeeded gets its instance's database (created as the instance's role)
-    and then a succeeded status, unless Jobs are held; a Deployment whose
-    status lags its spec (generation or replicas) is marked ready at
-    spec.replicas.
+DENIAL = re.compile(r"forbidden|not enough permissions", re.IGNORECASE)
+"""What a refused request leaves in our logs: the API server's 403 message
+(`... is forbidden: User "system:serviceaccount:..." cannot ...`, reason
+Forbidden) or Kopf's warning when it may not list or watch something. A 403
+for a create in a namespace being deleted counts too: the operator must
+expect it (an instance's namespace deleted under it), not log it."""
+
+
+def denials(log_file: Path, offset: int = 0) -> list[str]:
+    """Lines of `log_file` (from byte `offset`) telling of a refused request."""
+    with log_file.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode("utf-8", "replace")
+    return [line for line in text.splitlines() if DENIAL.search(line)]
+
+
+def refused_report(lines: list[str], limit: int = 10) -> str:
+    """An assertion message for `lines` of `denials`: the first few, shortened."""
+    shown = [line if len(line) < 400 else line[:400] + " ..." for line in lines[:limit]]
+    more = f"\n... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return "requests refused to the operator's ServiceAccount:\n" + "\n".join(shown) + more
+
+
+def account_name(operator_namespace: str) -> str:
+    """ServiceAccount, ClusterRole and ClusterRoleBinding name of one test's operator."""
+    return f"odoo-operator-{operator_namespace}"
+
+
+def wait_until_granted(
+    client: kubernetes.client.ApiClient, user: str, rules: list[dict[str, Any]]
+) -> None:
+    """Wait until the authorizer answers yes for every verb of every rule.
+
+    The RBAC authorizer learns new bindings from its informers, a moment after
+    they are created: requests made before would be refused.
     """
+    authorization = kubernetes.client.AuthorizationV1Api(client)
 
-    POLL_SECONDS = 0.1
-    """Period of a round: a condition poll, not a timing guess."""
+    def granted() -> bool:
+        for rule in rules:
+            group = rule.get("apiGroups", [""])[0]
+            resource, _, sub = rule["resources"][0].partition("/")
+            for verb in rule["verbs"]:
+                review = kubernetes.client.V1SubjectAccessReview(
+                    spec=kubernetes.client.V1SubjectAccessReviewSpec(
+                        user=user,
+                        resource_attributes=kubernetes.client.V1ResourceAttributes(
+                            group=group, resource=resource, subresource=sub or None, verb=verb
+                        ),
+                    )
+                )
+                answer = authorization.create_subject_access_review(review)
+                if answer.status is None or not answer.status.allowed:
+                    return False
+        return True
 
-    def __init__(
-        self,
-        api_client: kubernetes.client.ApiClient,
-        namespace: str,
-        database: postgres.EmbeddedPostgres,
-    ) -> None:
-        self.api_client = api_client
-        self.kube = api.KubeApi(api_client)
-        self.namespace = namespace
-        self.database = database
-        self.hold_jobs = threading.Event()
-        self.errors: list[str] = []
-        self._initialized: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="e2e-kubelet", daemon=True)
+    wait_for(granted, timeout=30.0, interval=0.1)
 
-    def __enter__(self) -> Kubelet:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+@dataclass
+class Operator:
+    """Both operator processes of a test, with the credentials they run with."""
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._round()
-            except (
-                kubernetes.client.ApiException,
-                failures.ApiError,
-                OSError,
-                ValueError,
-                psycopg.Error,
-            ) as err:  # objects come and go under us; the next round sees the new state
-                self.errors.append(repr(err))
-            self._stop.wait(self.POLL_SECONDS)
+    watcher: OperatorProcess
+    worker: OperatorProcess
+    namespace: str
+    """The operator namespace (clusters Secret, ServiceAccount)."""
+    account: str
+    """`system:serviceaccount:<namespace>:<name>` the processes authenticate as."""
+    kubeconfig: Path
+    offsets: dict[Path, int] = field(default_factory=dict)
 
-    def _round(self) -> None:
-        ns = self.namespace
-        if not self.hold_jobs.is_set():
-            for job in self.kube.list_of(api.JOB, ns):
-                status = job.get("status") or {}
-                if status.get("succeeded") or job["metadata"].get("deletionTimestamp"):
-                    continue
-                instance = job["metadata"].get("labels", {}).get(naming.INSTANCE_LABEL)
-                if instance:
-                    self._init_database(instance)
-                kubelet.fake_job_succeeded(self.api_client, ns, job["metadata"]["name"])
-        for deployment in self.kube.list_of(api.DEPLOYMENT, ns):
-            meta, status = deployment["metadata"], deployment.get("status") or {}
-            replicas = int(deployment["spec"].get("replicas", 1))
-            if meta.get("deletionTimestamp") or (
-                status.get("observedGeneration") == meta.get("generation")
-                and int(status.get("readyReplicas", 0)) == replicas
-            ):
-                continue
-            kubelet.fake_deployment_ready(self.api_client, ns, meta["name"], replicas)
+    @property
+    def log_files(self) -> list[Path]:
+        return [self.watcher.log_file, self.worker.log_file]
 
-    def _init_database(self, name: str) -> None:
-        if name in self._initialized:
-            return
-        body: dict[str, Any] = self.kube.get(api.INSTANCE, self.namespace, name)
-        ref = InstanceRef(namespace=self.namespace, name=name, uid=body["metadata"]["uid"])
-        if not ki.database_exists(self.database, naming.database_name(ref.uid)):
-            with contextlib.closing(ki.create_database_as_role(self.database, self.kube, ref)):
-                pass
-        self._initialized.add(name)
+    def mark(self) -> None:
+        """Remember where the logs end: `new_denials` reads only what follows."""
+        self.offsets = {path: _size(path) for path in self.log_files}
+
+    def new_denials(self) -> list[str]:
+        return [
+            f"{path.name}: {line}"
+            for path in self.log_files
+            for line in denials(path, self.offsets.get(path, 0))
+        ]
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+@contextlib.contextmanager
+def running_operator(
+    *,
+    control_plane: controlplane.ControlPlane,
+    admin: kubernetes.client.ApiClient,
+    temporal_server: temporal.TemporalDevServer,
+    database: postgres.EmbeddedPostgres,
+    operator_namespace: str,
+    watch_namespaces: str,
+    task_queue: str,
+    directory: Path,
+    env: dict[str, str],
+) -> Iterator[Operator]:
+    """`odoo-operator worker` and `odoo-operator watch`, ready, as a ServiceAccount
+    bound to the rules file only; the clusters Secret in `operator_namespace`.
+
+    On exit both get SIGTERM and must exit 0 within STOP_TIMEOUT_SECONDS, and
+    their logs must show no refused request (AssertionError otherwise); the
+    ClusterRole and ClusterRoleBinding are deleted.
+    """
+    name = account_name(operator_namespace)
+    rules = rbac.load_rules()
+    rbac.install(admin, name, operator_namespace, rules)
+    try:
+        user = f"system:serviceaccount:{operator_namespace}:{name}"
+        wait_until_granted(admin, user, rules)
+        token = rbac.request_token(admin, name, operator_namespace)
+        kubeconfig = control_plane.write_kubeconfig(
+            directory / "operator.kubeconfig", user=name, token=token
+        )
+        ki.create_clusters_secret(
+            api.KubeApi(admin), operator_namespace, ki.ClusterAddress.of(database)
+        )
+        args = [
+            "--temporal-address",
+            temporal_server.address,
+            "--task-queue",
+            task_queue,
+            "--operator-namespace",
+            operator_namespace,
+            "--clusters-secret",
+            ki.CLUSTERS_SECRET,
+            "--watch-namespaces",
+            watch_namespaces,
+            "--webhook-enabled",
+            "false",
+            "--pod-name",
+            "e2e",
+        ]
+        process_env = {**env, "KUBECONFIG": str(kubeconfig)}
+        worker = OperatorProcess("worker", args, process_env, directory / "worker.log")
+        watcher = OperatorProcess("watch", args, process_env, directory / "watcher.log")
+        operator = Operator(watcher, worker, operator_namespace, user, kubeconfig)
+        codes: dict[str, int] = {}
+        try:
+            worker.start(wait_ready=False)
+            watcher.start(wait_ready=False)
+            worker.wait_ready()
+            watcher.wait_ready()
+            yield operator
+        finally:
+            codes = {"watcher": watcher.stop(), "worker": worker.stop()}
+        # 0: SIGTERM was handled (graceful stop, or the bounded exit after the grace
+        # period); -15 would mean no handler, -9 that it had to be killed.
+        assert codes == {"watcher": 0, "worker": 0}, (
+            f"not stopped cleanly by SIGTERM within {STOP_TIMEOUT_SECONDS} s: {codes}"
+        )
+        refused = [f"{p.name}: {line}" for p in operator.log_files for line in denials(p)]
+        assert not refused, refused_report(refused)
+    finally:
+        rbac.uninstall(admin, name)

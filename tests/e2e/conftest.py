@@ -1,19 +1,22 @@
 """Fixtures of the end-to-end tier: every part of the operator in its own process.
 
-Session-wide: the API emulator process (CRDs registered) and the Temporal dev
-server with its history in a sqlite file (a restart keeps it); embedded
-PostgreSQL comes from tests.fixtures.services. Per test: a namespace that is
-also the operator namespace (it holds the clusters Secret), a task queue,
-`odoo-operator watch` and `odoo-operator worker` processes configured by
-flags, and the test's Kubelet thread. Each process logs to a file; the tails
-of all of them are attached to the report of a failed test.
+Session-wide: the real control plane and its simulated kubelet
+(tests.fixtures.kube), with `OdooInit` as the kubelet's job runner (init Job
+Pods create their database as the instance's role, as Odoo's init does); the
+Temporal dev server with its history in a sqlite file (a restart keeps it);
+embedded PostgreSQL (tests.fixtures.services). Per test: a namespace that is
+also the operator namespace (it holds the clusters Secret and the operator's
+ServiceAccount), a task queue, and `odoo-operator watch` and
+`odoo-operator worker` processes configured by flags and authenticated as a
+ServiceAccount bound to charts/odoo-operator/files/rbac-rules.yaml only. Each
+process logs to a file; the tails are attached to the report of a failed
+test, and a request refused by RBAC fails the test.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
@@ -23,34 +26,20 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import api
-from odoo_operator.sandbox import postgres, processes, temporal
-from tests.activities import kube_instance as ki
+from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
 from tests.e2e import cluster
-from tests.fixtures.kube import CRD_DIR
 
 LOGS = pytest.StashKey[list[Path]]()
 """Log files of the processes a test used, for its failure report."""
 
 
-@dataclass
-class E2EKube:
-    url: str
-    kubeconfig: Path
-    log_file: Path
-
-
 @pytest.fixture(scope="session")
-def e2e_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EKube]:
-    """The API emulator in a process of its own."""
-    directory = tmp_path_factory.mktemp("e2e-kube")
-    log_file = directory / "emulator.log"
-    process, url = cluster.start_emulator(CRD_DIR, log_file)
-    try:
-        yield E2EKube(url, cluster.write_kubeconfig(directory / "kubeconfig", url), log_file)
-    finally:
-        processes.stop_process(process, timeout=cluster.STOP_TIMEOUT_SECONDS)
-        if process.stdout is not None:
-            process.stdout.close()
+def odoo_init(
+    kube_kubelet: kubelet.KubeletThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[cluster.OdooInit]:
+    """The session kubelet runs init Job Pods of the namespaces tests register."""
+    with cluster.odoo_init(kube_kubelet, tmp_path_factory.mktemp("odoo-init")) as init:
+        yield init
 
 
 @pytest.fixture(scope="session")
@@ -79,93 +68,53 @@ async def e2e_client(e2e_temporal: temporal.TemporalDevServer) -> Client:
 
 
 @pytest.fixture
-def api_client(e2e_kube: E2EKube) -> Iterator[kubernetes.client.ApiClient]:
-    """The official client, on the emulator process (the `namespace` fixture uses it)."""
-    configuration = kubernetes.client.Configuration()
-    configuration.host = e2e_kube.url
-    client = kubernetes.client.ApiClient(configuration)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
 def kube(api_client: kubernetes.client.ApiClient) -> api.KubeApi:
     return api.KubeApi(api_client)
 
 
-@dataclass
-class Operator:
-    watcher: cluster.OperatorProcess
-    worker: cluster.OperatorProcess
+def operator_env() -> dict[str, str]:
+    """The environment of operator processes: ours, without ODOO_OPERATOR_* settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ODOO_OPERATOR_")}
 
 
 @pytest.fixture
 def operator(
     request: pytest.FixtureRequest,
-    e2e_kube: E2EKube,
+    control_plane: controlplane.ControlPlane,
+    api_client: kubernetes.client.ApiClient,
     e2e_temporal: temporal.TemporalDevServer,
     postgres_server: postgres.EmbeddedPostgres,
-    kube: api.KubeApi,
+    odoo_init: cluster.OdooInit,
     namespace: str,
     task_queue: str,
     tmp_path: Path,
-) -> Iterator[Operator]:
-    """`odoo-operator watch` and `odoo-operator worker`, started and ready.
+) -> Iterator[cluster.Operator]:
+    """`odoo-operator watch` and `odoo-operator worker` on the test namespace, ready.
 
     Teardown stops both with SIGTERM and fails the test unless both exit 0
-    within STOP_TIMEOUT_SECONDS.
+    within STOP_TIMEOUT_SECONDS and no request of theirs was refused.
     """
-    ki.create_clusters_secret(kube, namespace, ki.ClusterAddress.of(postgres_server))
-    args = [
-        "--temporal-address",
-        e2e_temporal.address,
-        "--task-queue",
-        task_queue,
-        "--operator-namespace",
-        namespace,
-        "--clusters-secret",
-        ki.CLUSTERS_SECRET,
-        "--watch-namespaces",
-        namespace,
-        "--webhook-enabled",
-        "false",
-        "--pod-name",
-        "e2e",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ODOO_OPERATOR_")}
-    env["KUBECONFIG"] = str(e2e_kube.kubeconfig)
-    watcher = cluster.OperatorProcess("watch", args, env, tmp_path / "watcher.log")
-    worker = cluster.OperatorProcess("worker", args, env, tmp_path / "worker.log")
+    odoo_init.watch(namespace)
     request.node.stash[LOGS] = [
-        watcher.log_file,
-        worker.log_file,
+        tmp_path / "watcher.log",
+        tmp_path / "worker.log",
         e2e_temporal.log_file,
-        e2e_kube.log_file,
     ]
-    codes: dict[str, int] = {}
     try:
-        worker.start()
-        watcher.start()
-        yield Operator(watcher, worker)
+        with cluster.running_operator(
+            control_plane=control_plane,
+            admin=api_client,
+            temporal_server=e2e_temporal,
+            database=postgres_server,
+            operator_namespace=namespace,
+            watch_namespaces=namespace,
+            task_queue=task_queue,
+            directory=tmp_path,
+            env=operator_env(),
+        ) as running:
+            yield running
     finally:
-        codes = {"watcher": watcher.stop(), "worker": worker.stop()}
-    # 0: SIGTERM was handled (graceful stop, or the bounded exit after the grace
-    # period); -15 would mean no handler, -9 that it had to be killed.
-    assert codes == {"watcher": 0, "worker": 0}, (
-        f"not stopped cleanly by SIGTERM within {cluster.STOP_TIMEOUT_SECONDS} s: {codes}"
-    )
-
-
-@pytest.fixture
-def kubelet(
-    api_client: kubernetes.client.ApiClient,
-    namespace: str,
-    postgres_server: postgres.EmbeddedPostgres,
-) -> Iterator[cluster.Kubelet]:
-    with cluster.Kubelet(api_client, namespace, postgres_server) as running:
-        yield running
+        odoo_init.forget(namespace)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -185,5 +134,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and LOGS in item.stash:
         for path in item.stash[LOGS]:
+            if not path.exists():
+                continue
             report.sections.append((f"log {path.name}", processes.tail(path, lines=60)))
     return report

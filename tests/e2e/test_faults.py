@@ -1,16 +1,18 @@
 """Twenty instances driven through crashes and outages of the operator's processes.
 
-Same processes as test_lifecycle. Covers, for 20 instances at once: the
-worker killed with SIGKILL while every instance is mid-init (its init Job
-exists and has not succeeded) and started again -> all reach Running; the
-Temporal server stopped for 10 seconds (history kept in sqlite) while 5
-instances are scaled to 2 -> the watcher's update handler fails temporarily
-and is retried, the worker reconnects, and those 5 run 2 replicas; the
-watcher stopped (SIGTERM, exits within 10 s) while 5 other instances are
-scaled to 0, then started again -> they are Stopped (level-based resume).
-At the end every instance has exactly one Job (its auto-init Job), no job
-resource is left Running, every instance has observed its latest
-generation, and both processes end on SIGTERM.
+Same processes as test_lifecycle (least-privileged ServiceAccount, real
+controllers, simulated kubelet). Covers, for 20 instances at once: the worker
+killed with SIGKILL while every instance is mid-init (its init Job's Pod
+exists and the kubelet holds it Pending) and started again -> all reach
+Running once the Pods run; the Temporal server stopped for 10 seconds
+(history kept in sqlite) while 5 instances are scaled to 2 -> the watcher's
+update handler fails temporarily and is retried, the worker reconnects, and
+those 5 run 2 ready replicas; the watcher stopped (SIGTERM, exits within
+10 s) while 5 other instances are scaled to 0, then started again -> they
+are Stopped (level-based resume). At the end every instance has exactly one
+Job (its auto-init Job), no job resource is left Running, every instance has
+observed its latest generation, both processes end on SIGTERM and no request
+of theirs was refused.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from temporalio.client import Client
 
 from activities import api
 from odoo_operator.model import naming
-from odoo_operator.sandbox import temporal
+from odoo_operator.sandbox import kubelet, temporal
 from tests.activities import kube_instance as ki
-from tests.e2e.cluster import Kubelet
-from tests.e2e.conftest import Operator
+from tests.e2e.cluster import Operator
 from tests.lifecycle.driver import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -37,11 +38,14 @@ OUTAGE_SECONDS = 10.0
 NAMES = [f"shop-{n:02d}" for n in range(COUNT)]
 SCALED_UP = NAMES[:5]  # replicas 2 while Temporal is down
 STOPPED = NAMES[5:10]  # replicas 0 while the watcher is down
+PODS = api.Resource("v1", "pods")
+JOB_POD = "batch.kubernetes.io/job-name"
+"""Label the Job controller puts on its Pods."""
 
 
 async def test_every_instance_converges_once_when_worker_temporal_and_watcher_fail(
     operator: Operator,
-    kubelet: Kubelet,
+    kube_kubelet: kubelet.KubeletThread,
     kube: api.KubeApi,
     namespace: str,
     e2e_client: Client,
@@ -75,20 +79,19 @@ async def test_every_instance_converges_once_when_worker_temporal_and_watcher_fa
         except TimeoutError as err:
             raise AssertionError(f"{what}: {lagging()}") from err
 
-    # 1. Every instance mid-init: init Job created, held by the kubelet.
-    kubelet.hold_jobs.set()
-    for name in NAMES:
-        ki.create_instance(kube, namespace, name)
-    await eventually(
-        lambda: len(kube.list_of(api.JOB, namespace)) == COUNT,
-        "an init Job per instance",
-        DEADLINE,
-        interval=0.2,
-    )
-    await idle_workflows(e2e_client, namespace)
-    operator.worker.kill()
-    await asyncio.to_thread(operator.worker.start)
-    kubelet.hold_jobs.clear()
+    # 1. Every instance mid-init: its init Job's Pod exists, held Pending by the kubelet.
+    with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace)):
+        for name in NAMES:
+            ki.create_instance(kube, namespace, name)
+        await eventually(
+            lambda: len(kube.list_of(PODS, namespace, label_selector=JOB_POD)) == COUNT,
+            "an init Pod per instance",
+            DEADLINE,
+            interval=0.2,
+        )
+        await idle_workflows(e2e_client, namespace)
+        operator.worker.kill()
+        await asyncio.to_thread(operator.worker.start)
     await converge("Running after the worker crash")
 
     # 2. Temporal down for OUTAGE_SECONDS while instances change.
