@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import logging
 import signal
 import sys
 import threading
@@ -171,6 +172,11 @@ def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgr
             core.replace_namespaced_secret("postgres-clusters", OPERATOR_NAMESPACE, body)
 
 
+class _NotMainThreadNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "running not in the main thread" not in record.getMessage()
+
+
 class _OperatorThread:
     """The watcher and the worker on one event loop in a thread of their own.
 
@@ -198,6 +204,9 @@ class _OperatorThread:
         self.failed = False
 
     def start(self) -> None:
+        # Kopf warns "OS signals are ignored" when it runs off the main thread,
+        # which reads as if Ctrl-C would not work; the sandbox handles Ctrl-C.
+        logging.getLogger("kopf._core.reactor.running").addFilter(_NotMainThreadNotice())
         self._thread.start()
         self._started.wait()
 
@@ -328,6 +337,7 @@ def _banner(
             f"  Temporal address   {dev_server.address} (namespace {dev_server.namespace})",
             f"  Kubernetes API     {kube.url} (kube-apiserver, etcd, kube-controller-manager)",
             f"                     export KUBECONFIG={kubeconfig}",
+            f"                     export PATH={Path(sys.prefix) / 'bin'}:$PATH",
             "                     kubectl get odoo -A",
             f"  PostgreSQL         {database.dsn(with_password=False)}",
             f"                     password in {password_file}",
