@@ -18,6 +18,7 @@ import hashlib
 import json
 from typing import Any
 
+import pydantic
 import pytest
 
 from activities import manifests
@@ -230,12 +231,20 @@ def test_every_child_is_owned_and_labelled_when_built() -> None:
         assert meta["namespace"] in ("prod",)
 
 
-def test_conf_has_no_password_when_config_options_try_to_add_one() -> None:
-    inst = make(configOptions={"db_password": "leak", "admin_passwd": "leak2", "workers": "4"})
+@pytest.mark.parametrize("key", ["db_password", "admin_passwd", "smtp_password", "my_secret"])
+def test_spec_refused_pointing_to_config_secret_ref_when_config_options_hold_a_secret(
+    key: str,
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"spec\.configSecretRef") as refused:
+        make(configOptions={key: "leak", "workers": "4"})
+    assert "leak" not in str(refused.value.errors(include_input=False))
+
+
+def test_conf_has_no_password_when_config_options_are_plain() -> None:
+    inst = make(configOptions={"workers": "4", "smtp_user": "mailer"})
     cm = manifests.config_map(inst)
 
     text = json.dumps(cm)
-    assert "leak" not in text
     assert ADMIN not in text
     assert "db_password" not in text
     assert "admin_passwd" not in text

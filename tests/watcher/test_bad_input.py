@@ -7,7 +7,11 @@ Covers a table of bad objects, each with where it is stopped:
   CEL rules;
 - by the admission rules (watcher.admission, the webhook's pure functions):
   references to missing instances or other namespaces, incomplete S3
-  locations, a shrinking filestore, a moved database cluster;
+  locations, a shrinking filestore, a moved database cluster, a changed
+  database name, a database name another instance uses, instance names that
+  do not fit their Service or collide with another instance's Deployment,
+  secrets in configOptions;
+- by the schema's CEL transition rules on UPDATE (spec.database.name);
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
@@ -93,6 +97,28 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("restore s3 without s3", _job("OdooRestoreJob", source={"type": "s3"}), "source.s3"),
     ("restore unknown source", _job("OdooRestoreJob", source={"type": "ftp"}), "source.type"),
     ("init module name empty", _job("OdooInitJob", modules=[""]), "spec.modules"),
+    ("empty image", _instance(image=""), "spec.image"),
+    (
+        "smtp_password in configOptions",
+        _instance(configOptions={"smtp_password": "s3cret"}),
+        "spec.configSecretRef",
+    ),
+    ("db_password in configOptions", _instance(configOptions={"db_password": "x"}), "secrets"),
+    ("admin_passwd in configOptions", _instance(configOptions={"admin_passwd": "x"}), "secrets"),
+    (
+        "negative maxSurge",
+        _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1}}),
+        "maxSurge",
+    ),
+    (
+        "maxUnavailable neither count nor percentage",
+        _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "a"}}),
+        "maxUnavailable",
+    ),
+    ("64-character name", {**_instance(), "metadata": {"name": "n" * 64}}, "DNS-1035"),
+    ("name with a dot", {**_instance(), "metadata": {"name": "shop.eu"}}, "DNS-1035"),
+    ("name starting with a digit", {**_instance(), "metadata": {"name": "1shop"}}, "DNS-1035"),
+    ("reclaimPolicy unknown", _instance(database={"reclaimPolicy": "Keep"}), "reclaimPolicy"),
     (
         "gatewayRef without namespace",
         _instance(ingress={"hosts": ["a.example.com"], "gatewayRef": {"name": "gw"}}),
@@ -146,7 +172,38 @@ WEBHOOK_CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, Any], str]]
     ("cluster moves", "UPDATE", _OLD,
      _meta(_instance(filestore={"storageSize": "10Gi"}, database={"cluster": "b"})),
      "spec.database.cluster: cannot change once set (from main to b)"),
+    ("database renamed", "UPDATE", _meta(_instance(database={"name": "a"})),
+     _meta(_instance(database={"name": "b"})),
+     "spec.database.name: cannot change after creation (from a to b)"),
+    ("database name added", "UPDATE", _meta(_instance()),
+     _meta(_instance(database={"name": "b"})),
+     "spec.database.name: cannot change after creation (from (unset) to b)"),
+    ("database used by another instance", "CREATE", None,
+     _meta(_instance(database={"name": "proddb", "cluster": "main"})),
+     "database proddb on cluster main is already used by OdooInstance prod/shop"),
+    ("database name over 63 bytes", "CREATE", None,
+     _meta(_instance(database={"name": "é" * 32})), "spec.database.name: 64 bytes"),
+    ("name collides with another's cron", "CREATE", None,
+     {**_meta(_instance()), "metadata": {"name": "shop-cron", "namespace": "ns"}},
+     "Deployment shop-cron would be both the web Deployment of OdooInstance shop-cron "
+     "and the cron Deployment of OdooInstance shop"),
+    ("cron collides with another's web", "CREATE", None,
+     {**_meta(_instance()), "metadata": {"name": "erp", "namespace": "ns"}},
+     "Deployment erp-cron would be both the cron Deployment of OdooInstance erp "
+     "and the web Deployment of OdooInstance erp-cron"),
+    ("name too long for its Service", "CREATE", None,
+     {**_meta(_instance()), "metadata": {"name": "n" * 64, "namespace": "ns"}},
+     "metadata.name: 64 characters; the instance's Service"),
+    ("secret in configOptions", "CREATE", None,
+     _meta(_instance(configOptions={"smtp_password": "x"})),
+     "spec.configOptions smtp_password: configOptions must not hold secrets"),
 ]  # fmt: skip
+
+_OTHERS = [
+    admission.InstanceFacts("ns", "shop"),
+    admission.InstanceFacts("ns", "erp-cron"),
+    admission.InstanceFacts("prod", "shop", cluster="main", database="proddb"),
+]
 
 
 @pytest.mark.parametrize(
@@ -157,10 +214,41 @@ def test_object_refused_by_admission_naming_the_field_when_rule_broken(
     operation: str, old: dict[str, Any] | None, new: dict[str, Any], message: str
 ) -> None:
     if new["kind"] == "OdooInstance":
-        problems = admission.review_instance(operation, old, new)
+        problems = admission.review_instance(operation, old, new, _OTHERS)
     else:
         problems = admission.review_job_resource(operation, old, new, _exists)
     assert any(message in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"name": "a"}, {"name": "b"}),
+        ({"name": "a"}, {"name": None}),
+        ({}, {"name": "b"}),
+    ],
+    ids=["renamed", "removed", "added"],
+)
+def test_database_name_refused_by_schema_when_changed_after_creation(
+    kube: api.KubeApi, namespace: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    kube.create(api.INSTANCE, namespace, _instance("db", database=before))
+    with pytest.raises(failures.Invalid) as refused:
+        kube.merge_patch(api.INSTANCE, namespace, "db", {"spec": {"database": after}})
+    assert "spec.database.name cannot change after creation" in str(refused.value)
+
+
+def test_instance_accepted_when_names_and_counts_are_at_their_limit(
+    kube: api.KubeApi, namespace: str
+) -> None:
+    body = _instance(
+        "n" * 63,
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        database={"name": "d" * 63, "reclaimPolicy": "Retain"},
+        configSecretRef="mail",
+    )
+    created = kube.create(api.INSTANCE, namespace, body)
+    assert created["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 async def test_bad_instances_in_error_and_good_one_converges_when_references_are_missing(
