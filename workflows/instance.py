@@ -20,6 +20,7 @@ still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from datetime import timedelta
 
@@ -162,10 +163,8 @@ class OdooInstanceWorkflow:
         await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
-            try:
-                await tick
-            except (asyncio.CancelledError, ActivityError):
-                pass  # abandoned for the cleanup
+            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
 
