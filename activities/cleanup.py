@@ -4,11 +4,19 @@ Owns the deletion sequence behind the finalizer `bemade.org/postgres-cleanup`:
 
 1. scale both Deployments to 0 (open Odoo connections would hold the
    database; reference #153);
-2. find the instance's PostgreSQL cluster in the clusters Secret;
-3. drop the instance's database (`spec.database.name` or `odoo_<uid>`),
-   terminating its connections, then its role `odoo.<ns>.<name>` (with any
-   other database it owns), through activities.databases;
-4. remove the finalizer. Every other child object goes with the instance
+2. an instance that never got a role (no `status.activeCluster`, written by
+   apply_children once the role exists, and no initialized database) has
+   nothing in PostgreSQL: skip to 5 at once, whatever the cluster's state;
+3. `spec.database.reclaimPolicy: Retain`: keep the database and the role, say
+   so in a Normal `DatabaseRetained` Event, skip to 5;
+4. find the instance's PostgreSQL cluster in the clusters Secret; drop the
+   instance's database (`spec.database.name` or `odoo_<uid>`), terminating
+   its connections, but only when the instance's role owns it (a database of
+   another role, e.g. another instance's that this one was pointed at, is
+   left in place with a Warning `DatabaseNotOwned` Event); then drop its role
+   `odoo.<ns>.<name>` (with any other database it owns), through
+   activities.databases;
+5. remove the finalizer. Every other child object goes with the instance
    through its owner references.
 
 Whenever step 2 or 3 fails, a Warning `CleanupFailed` Event says why (the
@@ -31,6 +39,7 @@ from temporalio.exceptions import ApplicationError
 from activities import api, clusters, context, databases, events, failures, scaling
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
+from odoo_operator.model.crds import ReclaimPolicy
 from odoo_operator.model.payloads import CleanupInput, InstanceRef
 
 __all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
@@ -62,6 +71,19 @@ class CleanupActivities:
         scaling.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 0)
         role = naming.role_name(ref.namespace, ref.name)
         database = naming.database_name(ref.uid, spec.database.name)
+        status = live.get("status") or {}
+        if not status.get("activeCluster") and not status.get("dbInitialized"):
+            remove_finalizer(kube, live)  # never got a role: nothing to drop
+            return
+        if spec.database.reclaim_policy is ReclaimPolicy.RETAIN:
+            self._report(
+                ref,
+                "DatabaseRetained",
+                f"spec.database.reclaimPolicy is Retain: database {database!r} and role "
+                f"{role!r} are kept",
+            )
+            remove_finalizer(kube, live)
+            return
         try:
             cluster = context.load_cluster(kube, self._config, spec)
         except clusters.ClusterConfigError as err:
@@ -72,9 +94,17 @@ class CleanupActivities:
                 f"finalizer {naming.FINALIZER} by hand to leave them behind",
             )
         try:
-            self._postgres.drop_database(
-                cluster, databases.database_name_for(ref.uid, spec.database.name)
+            outcome = self._postgres.drop_database(
+                cluster, databases.database_name_for(ref.uid, spec.database.name), owner=role
             )
+            if outcome is databases.DropOutcome.NOT_OWNED:
+                self._report(
+                    ref,
+                    "DatabaseNotOwned",
+                    f"Database {database!r} on {cluster.describe()} is not owned by this "
+                    f"instance's role {role!r}: left in place",
+                    warning=True,
+                )
             self._postgres.drop_role(cluster, role)
         except databases.PostgresError as err:
             self._failed(
@@ -83,6 +113,17 @@ class CleanupActivities:
                 f"{cluster.describe()}: {err.message}",
             )
         remove_finalizer(kube, live)
+
+    def _report(self, ref: InstanceRef, reason: str, message: str, warning: bool = False) -> None:
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, reason),
+            reason=reason,
+            message=message,
+            warning=warning,
+            reporting_instance=self._config.reporting_instance,
+        )
 
     def _failed(self, ref: InstanceRef, message: str) -> NoReturn:
         """Post a CleanupFailed Warning (once per distinct message), then ask for a retry."""
