@@ -19,12 +19,18 @@ Owns the deletion sequence behind the finalizer `bemade.org/postgres-cleanup`:
 5. remove the finalizer. Every other child object goes with the instance
    through its owner references.
 
-Whenever step 2 or 3 fails, a Warning `CleanupFailed` Event says why (the
-real PostgreSQL message, or what to fix in the clusters Secret), the
-finalizer stays, and a retryable `CleanupFailed` error makes the workflow
-retry with backoff. Unlike the reference (QUIRK §2.8), a missing clusters
-Secret or cluster never lets the finalizer go silently: that would leave a
-role and a database behind. To give up on them, remove the finalizer by hand.
+Whenever step 4 fails, a Warning `CleanupFailed` Event says why (the real
+PostgreSQL message, or what to fix in the clusters Secret), the finalizer
+stays, and a retryable `CleanupFailed` error makes the workflow retry with
+backoff. So does an API answer that retrying the same request cannot fix
+(400, 403 such as missing RBAC, a stray 404, 409 on an immutable field,
+422): elsewhere such an answer is a permanent `ApiRejected` failure, but a
+deletion must finish once someone fixes the cause, so here it is a
+`CleanupFailed` naming the object and the API's message. The message is also
+written to `status.message` (best effort: that write may be refused too).
+Unlike the reference (QUIRK §2.8), a missing clusters Secret or cluster
+never lets the finalizer go silently: that would leave a role and a database
+behind. To give up on them, remove the finalizer by hand.
 """
 
 from __future__ import annotations
@@ -59,7 +65,16 @@ class CleanupActivities:
     @activity.defn(name="cleanup_instance")
     def cleanup_instance(self, input: CleanupInput) -> None:
         with failures.boundary():
-            self._cleanup(input)
+            try:
+                self._cleanup(input)
+            except failures.ApiError as err:
+                if not (err.is_permanent() or isinstance(err, failures.Invalid)):
+                    raise  # transient: retried with backoff as any API error
+                self._failed(
+                    input.ref,
+                    f"Cannot finish the deletion: {err.summary}. The finalizer "
+                    f"{naming.FINALIZER} stays and the deletion is retried until this is fixed",
+                )
 
     def _cleanup(self, input: CleanupInput) -> None:
         kube, ref, spec = self._kube, input.ref, input.spec
@@ -126,7 +141,12 @@ class CleanupActivities:
         )
 
     def _failed(self, ref: InstanceRef, message: str) -> NoReturn:
-        """Post a CleanupFailed Warning (once per distinct message), then ask for a retry."""
+        """Post a CleanupFailed Warning (once per distinct message) and show it in
+        status.message, then ask for a retry."""
+        with contextlib.suppress(failures.ApiError):  # a report: it may be refused too
+            # The uid makes it a precondition: never a new incarnation's status.
+            patch = {"metadata": {"uid": ref.uid}, "status": {"message": message}}
+            self._kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, patch, sub="status")
         events.post(
             self._kube,
             ref,
