@@ -168,14 +168,14 @@ class KubeApi:
             "PATCH", res.path(namespace, name, sub), body=ops, query=query, content=_JSON_PATCH
         )
 
-    def delete(self, res: Resource, namespace: str, name: str) -> bool:
-        """Delete (background propagation); False when it was already gone."""
+    def delete(self, res: Resource, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        """Delete (background propagation); False when it was already gone. With
+        `uid`, only that object: another one of the same name is a Conflict."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._call(
-                "DELETE",
-                res.path(namespace, name),
-                body={"propagationPolicy": "Background"},
-            )
+            self._call("DELETE", res.path(namespace, name), body=body)
         except failures.NotFound:
             return False
         return True

@@ -85,8 +85,10 @@ __all__ = [
     "UNAVAILABLE_SUFFIX",
     "ChildrenActivities",
     "defaults_patch",
+    "delete_if_owned",
     "ensure_finalizer",
     "ensure_owned",
+    "owned_by",
 ]
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
@@ -376,7 +378,7 @@ class ChildrenActivities:
         if inst.spec.ingress.gateway_ref is None:
             ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
             kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
-            kube.delete(api.HTTP_ROUTE, inst.namespace, inst.name)
+            delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
             return
         try:
             ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
@@ -386,21 +388,45 @@ class ChildrenActivities:
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
                 f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
             ) from err
-        kube.delete(api.INGRESS, inst.namespace, inst.name)
+        delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
+
+
+def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
+    """Whether `live` carries an owner reference to this instance (or to its own
+    earlier incarnation: same name, another uid, being garbage-collected)."""
+    return any(
+        o.get("kind") == "OdooInstance"
+        and o.get("apiVersion") == naming.GROUP_VERSION
+        and (o.get("uid") == ref.uid or o.get("name") == ref.name)
+        for o in (live.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
+def delete_if_owned(
+    kube: api.KubeApi, res: api.Resource, namespace: str, name: str, ref: InstanceRef
+) -> bool:
+    """Delete the object when this instance owns it (the ensure_owned rule); an
+    object of another instance or of nobody of ours is left alone. True when deleted."""
+    live = kube.find(res, namespace, name)
+    if live is None or not owned_by(live, ref):
+        return False
+    uid = str((live.get("metadata") or {}).get("uid") or "")
+    try:
+        # The uid precondition: never an object that replaced ours meanwhile.
+        return kube.delete(res, namespace, name, uid=uid or None)
+    except failures.Conflict:
+        return False  # replaced since the read: not ours to delete
 
 
 def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
-    """ConfigProblem unless `live` is absent or owned by this instance (or its own
-    earlier incarnation: same name, another uid, being garbage-collected)."""
-    if live is None:
+    """ConfigProblem unless `live` is absent or owned by this instance (owned_by)."""
+    if live is None or owned_by(live, ref):
         return
     owners = [
         o
         for o in (live.get("metadata") or {}).get("ownerReferences") or []
         if o.get("kind") == "OdooInstance" and o.get("apiVersion") == naming.GROUP_VERSION
     ]
-    if any(o.get("uid") == ref.uid or o.get("name") == ref.name for o in owners):
-        return
     kind = live.get("kind") or "object"
     name = (live.get("metadata") or {}).get("name")
     if owners:

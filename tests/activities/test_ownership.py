@@ -5,6 +5,9 @@ Covers:
   the object) and changes nothing when a child name is already taken: the
   Deployment `shop-cron` of instance `shop` vs instance `shop-cron`, and a
   ConfigMap nobody of ours created;
+- switching between Ingress and HTTPRoute deletes the other object only when
+  the instance owns it: an Ingress or HTTPRoute of the same name that someone
+  else made stays as it was (the Gateway API installed);
 - spec.database.name claimed by an older instance in another namespace on the
   same cluster: the younger one's apply is refused naming the owner, the
   older one is unaffected;
@@ -73,6 +76,57 @@ def test_apply_refused_when_a_child_name_is_taken_by_an_object_we_did_not_create
         _apply(acts, ref, spec)
     assert "ConfigMap shop-odoo-conf exists and was not created" in refused.value.message
     assert acts.kube.get(api.CONFIG_MAP, namespace, "shop-odoo-conf")["data"] == {"mine": "yes"}
+
+
+_FOREIGN_INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "shop", "labels": {"made-by": "someone-else"}},
+    "spec": {"defaultBackend": {"service": {"name": "legacy", "port": {"number": 80}}}},
+}
+_FOREIGN_ROUTE = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "shop", "labels": {"made-by": "someone-else"}},
+    "spec": {"parentRefs": [{"name": "legacy-gateway"}]},
+}
+_GATEWAY = {"name": "gw", "namespace": "infra"}
+
+
+@pytest.mark.usefixtures("gateway_api")
+@pytest.mark.parametrize(
+    ("foreign", "body", "ingress"),
+    [
+        pytest.param(api.HTTP_ROUTE, _FOREIGN_ROUTE, {}, id="http-route-kept-when-ingress-used"),
+        pytest.param(
+            api.INGRESS,
+            _FOREIGN_INGRESS,
+            {"gatewayRef": _GATEWAY},
+            id="ingress-kept-when-route-used",
+        ),
+    ],
+)
+def test_other_routing_object_kept_when_the_instance_does_not_own_it(
+    acts: ki.Activities,
+    namespace: str,
+    foreign: api.Resource,
+    body: dict[str, Any],
+    ingress: dict[str, Any],
+) -> None:
+    created = acts.kube.create(foreign, namespace, body)
+    ref, spec = ki.create_instance(
+        acts.kube, namespace, "shop", ingress={"hosts": ["shop.example.com"], **ingress}
+    )
+    _apply(acts, ref, spec)
+
+    kept = acts.kube.find(foreign, namespace, "shop")
+    assert kept is not None, f"{foreign.plural} shop made by someone else was deleted"
+    assert kept["metadata"]["labels"] == {"made-by": "someone-else"}
+    assert kept["metadata"]["uid"] == created["metadata"]["uid"]
+    assert kept["spec"] == created["spec"]
+    own = api.INGRESS if foreign is api.HTTP_ROUTE else api.HTTP_ROUTE
+    mine = acts.kube.get(own, namespace, "shop")
+    assert mine["metadata"]["ownerReferences"][0]["uid"] == ref.uid
 
 
 @pytest.fixture
