@@ -13,7 +13,10 @@ Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
 immutable, an object another instance owns) becomes a problem: status.message
 and the Error phase (whose ensure() still honours spec.replicas 0), retried
-on the next wake. A delete_instance signal cancels a wake whose activity is
+on the next wake. A refused apply stays a problem until an apply succeeds; a
+refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
+being terminated) is a problem of the wake it happened in, which then
+records Error. A delete_instance signal cancels a wake whose activity is
 still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
 """
 
@@ -196,18 +199,32 @@ class OdooInstanceWorkflow:
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):
-                await calls.converge_phase(
-                    ConvergePhaseInput(
-                        ref=state.ref,
-                        spec=state.spec,
-                        web_replicas=desired.web,
-                        cron_replicas=desired.cron,
-                        create_auto_init=desired.create_auto_init,
-                        start_job=snap.job(desired.start_job) if desired.start_job else None,
+                try:
+                    await calls.converge_phase(
+                        ConvergePhaseInput(
+                            ref=state.ref,
+                            spec=state.spec,
+                            web_replicas=desired.web,
+                            cron_replicas=desired.cron,
+                            create_auto_init=desired.create_auto_init,
+                            start_job=snap.job(desired.start_job) if desired.start_job else None,
+                        )
                     )
-                )
-                if desired.create_auto_init or desired.start_job is not None:
-                    continue  # it created something the snapshot has not seen: look again
+                except ActivityError as err:
+                    # Refused for good (a create in a terminating namespace, RBAC):
+                    # a problem of this wake, so the table goes to Error and the
+                    # status says why, instead of failing the wake over and over.
+                    # Guarded: older histories failed the wake here.
+                    if _error_type(err) not in failures.PERMANENT or not workflow.patched(
+                        "converge-refusal-is-a-problem"
+                    ):
+                        raise
+                    problem = _error_message(err)
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
+                    self._snapshot = snap
+                else:
+                    if desired.create_auto_init or desired.start_job is not None:
+                        continue  # it created something the snapshot has not seen: look again
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
