@@ -125,6 +125,12 @@ class KubeApi:
         items = self._call("GET", res.path(namespace), query=query).get("items") or []
         return [dict(item) for item in items]
 
+    def list_all(self, res: Resource) -> list[dict[str, Any]]:
+        """Every object of `res` in every namespace."""
+        prefix = "/api/v1" if res.api_version == "v1" else f"/apis/{res.api_version}"
+        items = self._call("GET", f"{prefix}/{res.plural}").get("items") or []
+        return [dict(item) for item in items]
+
     # --- writes ------------------------------------------------------------------
 
     def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,14 +170,14 @@ class KubeApi:
             "PATCH", res.path(namespace, name, sub), body=ops, query=query, content=_JSON_PATCH
         )
 
-    def delete(self, res: Resource, namespace: str, name: str) -> bool:
-        """Delete (background propagation); False when it was already gone."""
+    def delete(self, res: Resource, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        """Delete (background propagation); False when it was already gone. With
+        `uid`, only that object: another one of the same name is a Conflict."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._call(
-                "DELETE",
-                res.path(namespace, name),
-                body={"propagationPolicy": "Background"},
-            )
+            self._call("DELETE", res.path(namespace, name), body=body)
         except failures.NotFound:
             return False
         return True
@@ -236,6 +242,7 @@ def _mapped(method: str, path: str, status: int, reason: str, body: object) -> f
                         if isinstance(c, dict)
                     }
     text = f"{method} {path}: {status} {message}"
+    summary = f"{describe_path(path)}: {message}"
     cls: type[failures.ApiError]
     if status == 404:
         cls = failures.NotFound
@@ -249,4 +256,18 @@ def _mapped(method: str, path: str, status: int, reason: str, body: object) -> f
         cls = failures.Unavailable
     else:
         cls = failures.ApiError
-    return cls(text, status=status, reason=reason)
+    return cls(text, status=status, reason=reason, summary=summary)
+
+
+def describe_path(path: str) -> str:
+    """The object a REST path names, for people: `deployments shop in namespace prod`."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if "namespaces" in parts:
+        at = parts.index("namespaces")
+        namespace = parts[at + 1] if len(parts) > at + 1 else ""
+        rest = parts[at + 2 :]
+        if not rest:
+            return f"namespace {namespace}"
+        what = " ".join(rest)
+        return f"{what} in namespace {namespace}"
+    return " ".join(parts[2:] if parts[:1] == ["api"] else parts[3:]) or path

@@ -37,10 +37,26 @@ unreachable: ...; retrying"). The first successful apply afterwards clears
 that message (record_status may skip an unchanged status, so it cannot be
 left to it).
 
+Ownership (never take over what the instance does not own): before
+writing a named object, the live one (if any) must carry an owner reference
+to this OdooInstance (or to an earlier incarnation of the same name, being
+garbage-collected). An object of another instance (`shop-cron` is both the
+cron Deployment of `shop` and the web Deployment of an instance `shop-cron`)
+or one nobody of ours created is left alone: CONFIG_INVALID naming the
+object and its owner. Likewise spec.database.name must not be claimed by an
+older instance on the same cluster (any namespace; the admission webhook
+refuses it earlier when installed). After the role is ensured,
+`status.activeCluster` records the cluster: an instance without it never got
+a role, and its deletion does not wait for PostgreSQL (cleanup.py).
+
 Permanent problems (a 422 for an object built from the spec, a missing
 cluster or pull Secret, the Gateway API not installed, an admin login the
-cluster refuses) raise CONFIG_INVALID with a message naming the field;
-everything else is retried.
+cluster refuses, the ownership rules above) raise CONFIG_INVALID with a
+message naming the field or object; API answers retrying cannot fix (400,
+403 such as a StorageClass that does not allow expansion or a terminating
+namespace, 404, 409 immutable; see failures) raise API_REJECTED after a
+Warning `ApplyRefused` Event naming the object and the API's message (once
+per generation and message). Everything else is retried.
 """
 
 from __future__ import annotations
@@ -69,7 +85,10 @@ __all__ = [
     "UNAVAILABLE_SUFFIX",
     "ChildrenActivities",
     "defaults_patch",
+    "delete_if_owned",
     "ensure_finalizer",
+    "ensure_owned",
+    "owned_by",
 ]
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
@@ -88,7 +107,26 @@ class ChildrenActivities:
     @activity.defn(name="apply_children")
     def apply_children(self, input: ApplyChildrenInput) -> None:
         with failures.boundary():
-            self._apply(input)
+            try:
+                self._apply(input)
+            except failures.ApiError as err:
+                if err.is_permanent() or isinstance(err, failures.Invalid):
+                    self._report_refused(input, err.summary)
+                raise
+            except failures.ConfigProblem as err:
+                self._report_refused(input, str(err))
+                raise
+
+    def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
+        events.post(
+            self._kube,
+            input.ref,
+            name=events.event_name(input.ref, "applyrefused", input.generation, unique=message),
+            reason="ApplyRefused",
+            message=message,
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
 
     def _apply(self, input: ApplyChildrenInput) -> None:
         kube, ref = self._kube, input.ref
@@ -99,7 +137,11 @@ class ChildrenActivities:
         if patch:
             kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
         spec = _with_defaults(input.spec, patch)
+        problems = naming.instance_name_problems(ref.name)
+        if problems:
+            raise failures.ConfigProblem("; ".join(problems))
         cluster = context.load_cluster(kube, self._config, spec)
+        self._check_database_claim(ref, spec, cluster)
         inst = context.instance_facts(ref, spec, cluster)
 
         credentials_version, password = self._ensure_secret(
@@ -113,6 +155,7 @@ class ChildrenActivities:
             (api.CONFIG_MAP, manifests.config_map(inst)),
             (api.SERVICE, manifests.service(inst)),
         ):
+            ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
             kube.apply(res, ref.namespace, body)
         self._ensure_pvc(inst, ref, input.generation)
         self._ensure_routing(inst)
@@ -121,6 +164,7 @@ class ChildrenActivities:
             (naming.cron_deployment_name(ref.name), manifests.cron_deployment),
         ):
             current = kube.find(api.DEPLOYMENT, ref.namespace, name)
+            ensure_owned(current, ref)
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
             kube.apply(api.DEPLOYMENT, ref.namespace, body)
@@ -130,6 +174,61 @@ class ChildrenActivities:
             self._report_unavailable(ref, cluster, err, input.generation, live)
             raise
         self._clear_unavailable(ref, live)
+        if (live.get("status") or {}).get("activeCluster") != cluster.name:
+            kube.merge_patch(
+                api.INSTANCE,
+                ref.namespace,
+                ref.name,
+                {"status": {"activeCluster": cluster.name}},
+                sub="status",
+            )
+
+    def _check_database_claim(
+        self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
+    ) -> None:
+        """spec.database.name is not used by an older instance on the same cluster."""
+        database = spec.database.name
+        if not database:
+            return  # odoo_<uid>: unique by construction
+        default: str | None = None
+        # Oldest claim wins: creationTimestamp (seconds), then the instance that
+        # already got its role (status.activeCluster), then namespace/name.
+        mine: tuple[str, bool, str, str] | None = None
+        claims: list[tuple[str, bool, str, str]] = []
+        for other in self._kube.list_all(api.INSTANCE):
+            meta = other.get("metadata") or {}
+            db = (other.get("spec") or {}).get("database") or {}
+            if db.get("name") != database or meta.get("deletionTimestamp"):
+                continue
+            key = (
+                str(meta.get("creationTimestamp") or ""),
+                not (other.get("status") or {}).get("activeCluster"),
+                str(meta["namespace"]),
+                str(meta["name"]),
+            )
+            if meta.get("uid") == ref.uid:
+                mine = key
+                continue
+            other_cluster = db.get("cluster")
+            if not other_cluster:
+                if default is None:
+                    default = clusters.read_cluster(
+                        self._kube,
+                        self._config.operator_namespace,
+                        self._config.clusters_secret,
+                        None,
+                    ).name
+                other_cluster = default
+            if other_cluster == cluster.name:
+                claims.append(key)
+        older = sorted(c for c in claims if mine is None or c < mine)
+        if older:
+            _, _, namespace, name = older[0]
+            raise failures.ConfigProblem(
+                f"spec.database.name: database {database} on cluster {cluster.name} is already "
+                f"used by OdooInstance {namespace}/{name}; choose another name (this instance "
+                "does not touch it)"
+            )
 
     def _report_unavailable(
         self,
@@ -199,6 +298,7 @@ class ChildrenActivities:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
             existing = kube.get(api.SECRET, inst.namespace, name)
+            ensure_owned(existing, _ref(inst))
         else:
             return _version(created), _password(created)
         wanted = base64.b64encode(admin_password.encode()).decode()
@@ -242,6 +342,7 @@ class ChildrenActivities:
         body = manifests.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
+        ensure_owned(current, ref)
         if current is None:
             with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
                 kube.create(api.PVC, inst.namespace, body)
@@ -273,18 +374,75 @@ class ChildrenActivities:
 
     def _ensure_routing(self, inst: manifests.Instance) -> None:
         kube = self._kube
+        ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
+            ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
             kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
-            kube.delete(api.HTTP_ROUTE, inst.namespace, inst.name)
+            delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
             return
         try:
+            ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
             kube.apply(api.HTTP_ROUTE, inst.namespace, manifests.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
                 f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
             ) from err
-        kube.delete(api.INGRESS, inst.namespace, inst.name)
+        delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
+
+
+def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
+    """Whether `live` carries an owner reference to this instance (or to its own
+    earlier incarnation: same name, another uid, being garbage-collected)."""
+    return any(
+        o.get("kind") == "OdooInstance"
+        and o.get("apiVersion") == naming.GROUP_VERSION
+        and (o.get("uid") == ref.uid or o.get("name") == ref.name)
+        for o in (live.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
+def delete_if_owned(
+    kube: api.KubeApi, res: api.Resource, namespace: str, name: str, ref: InstanceRef
+) -> bool:
+    """Delete the object when this instance owns it (the ensure_owned rule); an
+    object of another instance or of nobody of ours is left alone. True when deleted."""
+    live = kube.find(res, namespace, name)
+    if live is None or not owned_by(live, ref):
+        return False
+    uid = str((live.get("metadata") or {}).get("uid") or "")
+    try:
+        # The uid precondition: never an object that replaced ours meanwhile.
+        return kube.delete(res, namespace, name, uid=uid or None)
+    except failures.Conflict:
+        return False  # replaced since the read: not ours to delete
+
+
+def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
+    """ConfigProblem unless `live` is absent or owned by this instance (owned_by)."""
+    if live is None or owned_by(live, ref):
+        return
+    owners = [
+        o
+        for o in (live.get("metadata") or {}).get("ownerReferences") or []
+        if o.get("kind") == "OdooInstance" and o.get("apiVersion") == naming.GROUP_VERSION
+    ]
+    kind = live.get("kind") or "object"
+    name = (live.get("metadata") or {}).get("name")
+    if owners:
+        owner = owners[0].get("name")
+        raise failures.ConfigProblem(
+            f"{kind} {name} belongs to OdooInstance {owner}, not to {ref.name}: the two "
+            "instances' names collide; rename one of them (nothing was changed)"
+        )
+    raise failures.ConfigProblem(
+        f"{kind} {name} exists and was not created by odoo-operator for OdooInstance "
+        f"{ref.name}: delete or rename it, or rename the instance (nothing was changed)"
+    )
+
+
+def _ref(inst: manifests.Instance) -> InstanceRef:
+    return InstanceRef(namespace=inst.namespace, name=inst.name, uid=inst.uid)
 
 
 def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Public API (the activities in children/snapshot/... call these)::
     databases = Databases()                      # or Databases(connect=...) in tests
     databases.ensure_role(cluster, role, password: SecretStr) -> RoleOutcome
     databases.database_exists(cluster, database) -> bool
-    databases.drop_database(cluster, database) -> bool       # False: was absent
+    databases.drop_database(cluster, database, owner=None) -> DropOutcome
     databases.drop_role(cluster, role) -> tuple[str, ...]    # databases dropped with it
     databases.server_major_version(cluster) -> int
     classify(psycopg_error, cluster, doing) -> PostgresError   # the error mapping
@@ -70,6 +70,7 @@ __all__ = [
     "STATEMENT_TIMEOUT",
     "Connect",
     "Databases",
+    "DropOutcome",
     "PostgresConfigError",
     "PostgresError",
     "PostgresStatementError",
@@ -101,6 +102,15 @@ POSTGRES_ERROR = "PostgresError"
 _log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+class DropOutcome(StrEnum):
+    """What drop_database did."""
+
+    DROPPED = "Dropped"
+    ABSENT = "Absent"
+    NOT_OWNED = "NotOwned"
+    """The database belongs to another role than the one given: left in place."""
 
 
 class RoleOutcome(StrEnum):
@@ -260,19 +270,28 @@ class Databases:
             ).fetchone()
         return bool(row and row[0])
 
-    def drop_database(self, cluster: Cluster, database: str) -> bool:
-        """Drop `database`, terminating its connections; False when it was already gone."""
+    def drop_database(
+        self, cluster: Cluster, database: str, owner: str | None = None
+    ) -> DropOutcome:
+        """Drop `database`, terminating its connections.
+
+        With `owner`, only when that role owns it: a database of another role
+        (another instance's, or one created by hand) is never dropped
+        (NOT_OWNED). ABSENT when it was already gone.
+        """
         _check_database(database)
         with self._admin(cluster, f"dropping database {database!r}") as conn:
             row = conn.execute(
                 "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (database,)
             ).fetchone()
             if row is None:
-                return False
+                return DropOutcome.ABSENT
+            if owner is not None and row[0] != owner:
+                return DropOutcome.NOT_OWNED
             _act_as(conn, row[0])
             _drop(conn, database)
         _log.info("dropped database %r on %s", database, cluster.describe())
-        return True
+        return DropOutcome.DROPPED
 
     def drop_role(self, cluster: Cluster, role: str) -> tuple[str, ...]:
         """Drop every non-template database owned by `role`, then the role.

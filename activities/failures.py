@@ -16,7 +16,17 @@ there") and lets everything else reach `boundary()`, which turns it into the
     boundary():  Invalid              -> ApplicationError(CONFIG_INVALID, non_retryable)
                  ConfigProblem        -> ApplicationError(CONFIG_INVALID, non_retryable)
                  InstanceGone         -> ApplicationError(INSTANCE_GONE, non_retryable)
+                 permanent ApiError   -> ApplicationError(API_REJECTED, non_retryable)
                  other ApiError       -> ApplicationError(<class name>), retried with backoff
+
+An ApiError is permanent (`is_permanent()`) when retrying the same request
+cannot help: 400 (bad request), 403 (forbidden: RBAC, a StorageClass that
+does not allow expansion, a namespace being terminated), a 404 that reached
+the boundary (an object or namespace the call relied on is gone: callers
+catch the 404s that mean "absent"), and a 409 about an immutable field. A
+409 conflict on resourceVersion, 429 and 5xx stay retryable. The message of
+a permanent error is `summary` ("<resource> <name>: <API message>"), so
+status.message and Events name the object.
 
 Nothing here swallows an exception: every error is re-raised, typed.
 """
@@ -44,13 +54,27 @@ __all__ = [
 
 
 class ApiError(Exception):
-    """A call to the Kubernetes API failed. `status` is the HTTP status (0: no answer)."""
+    """A call to the Kubernetes API failed. `status` is the HTTP status (0: no answer).
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+    `message` is the raw "<METHOD> <path>: <status> <API message>"; `summary`
+    names the object for people ("persistentvolumeclaims shop-filestore-pvc in
+    namespace shop: <API message>").
+    """
+
+    def __init__(
+        self, message: str, *, status: int = 0, reason: str = "", summary: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        self.summary = summary or message
+
+    def is_permanent(self) -> bool:
+        """Whether retrying the same request can never succeed (see the module docstring)."""
+        if self.status in (400, 403, 404):
+            return True
+        return self.status == 409 and "immutable" in self.message.lower()
 
 
 class NotFound(ApiError):
@@ -89,9 +113,13 @@ def boundary() -> Iterator[None]:
         yield
     except Invalid as err:
         raise ApplicationError(
-            err.message, type=failures.CONFIG_INVALID, non_retryable=True
+            err.summary, type=failures.CONFIG_INVALID, non_retryable=True
         ) from err
     except ApiError as err:
+        if err.is_permanent():
+            raise ApplicationError(
+                err.summary, type=failures.API_REJECTED, non_retryable=True
+            ) from err
         raise ApplicationError(err.message, type=type(err).__name__) from err
     except ConfigProblem as err:
         raise ApplicationError(str(err), type=failures.CONFIG_INVALID, non_retryable=True) from err

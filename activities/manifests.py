@@ -26,6 +26,13 @@ How secrets reach Odoo (the official `odoo` image, 17/18):
   password exists only in the Secret, in that tmpfs file and in the process
   environment of the init container. Cron and Jobs serve no HTTP, need no
   master password, and read the ConfigMap's odoo.conf directly.
+- spec.configSecretRef (options such as smtp_password): the named Secret is
+  mounted into that same init container only, which merges each key
+  (`[a-z0-9_]+`, except db_password and admin_passwd, which the operator
+  owns) into the rendered odoo.conf, replacing a line of the same key. With
+  configSecretRef set, cron and the init Job render their odoo.conf the same
+  way (without the master password). The values never reach a ConfigMap, an
+  operator process or a workflow payload.
 - The pod template carries `bemade.org/credentials-version` (the Secret's
   resourceVersion) so that a changed Secret rolls the pods; it reveals
   nothing about the values.
@@ -46,6 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from activities import odoo_cli
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec, StrategyType
 
@@ -99,15 +107,38 @@ _DEFAULT_ADDONS = "/mnt/extra-addons"
 _ODOO_UID, _ODOO_GID = 100, 101
 _INIT_DEADLINE_SECONDS = 3600
 
-# Writes odoo.conf with the master password into the tmpfs the web container
-# reads (see the module docstring). Newlines are stripped so the password
-# cannot add config lines; nothing is echoed.
+_SECRET_CONF_MOUNT = "/etc/odoo-secret"
+# Writes odoo.conf with the master password and the configSecretRef keys into
+# the tmpfs the Odoo container reads (see the module docstring). Newlines are
+# stripped so a value cannot add config lines; nothing is echoed.
 _RENDER_CONF = (
     "set -eu; umask 077; "
     f"cp {_CONF_MOUNT}/odoo.conf {_RC_FILE}; "
+    f"if [ -d {_SECRET_CONF_MOUNT} ]; then for f in {_SECRET_CONF_MOUNT}/*; do "
+    '[ -f "$f" ] || continue; k=${f##*/}; '
+    "case \"$k\" in ''|*[!a-z0-9_]*|db_password|admin_passwd) continue;; esac; "
+    f'grep -v "^$k *=" {_RC_FILE} > {_RC_FILE}.new || true; mv {_RC_FILE}.new {_RC_FILE}; '
+    f'printf \'%s = %s\\n\' "$k" "$(tr -d \'\\r\\n\' < "$f")" >> {_RC_FILE}; done; fi; '
     'if [ -n "${ODOO_ADMIN_PASSWD:-}" ]; then '
     f"printf 'admin_passwd = %s\\n' \"$(printf '%s' \"$ODOO_ADMIN_PASSWD\" | tr -d '\\r\\n')\" "
     f">> {_RC_FILE}; fi"
+)
+
+CRON_OVERDUE_MINUTES = 30
+"""A scheduled action overdue by more than this (and not running) means cron is dead."""
+
+# Liveness of the cron pod: the cron runner has no HTTP and a dead cron
+# thread (seen after a PostgreSQL failover) leaves the process up. What a
+# live runner guarantees is that no active scheduled action stays overdue:
+# the probe fails when one is overdue by more than CRON_OVERDUE_MINUTES and
+# not being run right now (a running job holds its row lock, so FOR SHARE
+# SKIP LOCKED leaves it out), or when the database cannot be reached.
+_CRON_ALIVE = (
+    'PGPASSWORD="$PASSWORD" psql -h "$HOST" -p "$PORT" -U "$USER" -d "$PGDATABASE" '
+    "-tAX -v ON_ERROR_STOP=1 -c "
+    '"SELECT count(*) FROM (SELECT 1 FROM ir_cron WHERE active AND nextcall < '
+    f"(now() AT TIME ZONE 'UTC') - interval '{CRON_OVERDUE_MINUTES} minutes' "
+    'FOR SHARE SKIP LOCKED) AS overdue" | grep -qx 0'
 )
 
 
@@ -309,6 +340,75 @@ def _pod_common(inst: Instance) -> dict[str, Any]:
     return spec
 
 
+def _render_conf(inst: Instance, *, admin_password: bool) -> dict[str, Any]:
+    """The init container writing the pod's odoo.conf into the tmpfs /run/odoo.
+
+    It adds the configSecretRef keys and, for the web pod, the master password
+    (see the module docstring).
+    """
+    env: list[dict[str, Any]] = []
+    if admin_password:
+        env.append(
+            {
+                "name": "ODOO_ADMIN_PASSWD",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": naming.db_password_secret_name(inst.name),
+                        "key": ADMIN_PASSWORD_KEY,
+                    }
+                },
+            }
+        )
+    mounts = [
+        {"name": "odoo-conf", "mountPath": _CONF_MOUNT, "readOnly": True},
+        {"name": "odoo-rc", "mountPath": _RC_MOUNT},
+    ]
+    if inst.spec.config_secret_ref:
+        mounts.append(
+            {"name": "odoo-secret-conf", "mountPath": _SECRET_CONF_MOUNT, "readOnly": True}
+        )
+    container: dict[str, Any] = {
+        "name": "odoo-conf",
+        "image": inst.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", _RENDER_CONF],
+    }
+    if env:
+        container["env"] = env
+    container["volumeMounts"] = mounts
+    return container
+
+
+def _rendered_volumes(inst: Instance) -> list[dict[str, Any]]:
+    """The tmpfs for the rendered odoo.conf, and the configSecretRef Secret if set."""
+    volumes: list[dict[str, Any]] = [{"name": "odoo-rc", "emptyDir": {"medium": "Memory"}}]
+    if inst.spec.config_secret_ref:
+        volumes.append(
+            {
+                "name": "odoo-secret-conf",
+                "secret": {"secretName": inst.spec.config_secret_ref, "defaultMode": 0o400},
+            }
+        )
+    return volumes
+
+
+def _with_secret_conf(inst: Instance, pod: dict[str, Any]) -> dict[str, Any]:
+    """Cron and Job pods: render odoo.conf with the configSecretRef keys when one is set."""
+    if not inst.spec.config_secret_ref:
+        return pod
+    container = pod["containers"][0]
+    container["env"] = merge_env(container["env"], [{"name": "ODOO_RC", "value": _RC_FILE}])
+    container["volumeMounts"] = [
+        *container["volumeMounts"],
+        {"name": "odoo-rc", "mountPath": _RC_MOUNT, "readOnly": True},
+    ]
+    return {
+        **pod,
+        "initContainers": [_render_conf(inst, admin_password=False)],
+        "volumes": [*pod["volumes"], *_rendered_volumes(inst)],
+    }
+
+
 def _http_probe(path: str, **timing: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": HTTP_PORT}, "timeoutSeconds": 5, **timing}
 
@@ -385,32 +485,11 @@ def web_deployment(
         container["envFrom"] = list(inst.spec.extra_env_from)
     if inst.spec.resources:
         container["resources"] = inst.spec.resources
-    render_conf = {
-        "name": "odoo-conf",
-        "image": inst.image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["/bin/sh", "-c", _RENDER_CONF],
-        "env": [
-            {
-                "name": "ODOO_ADMIN_PASSWD",
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": naming.db_password_secret_name(inst.name),
-                        "key": ADMIN_PASSWORD_KEY,
-                    }
-                },
-            }
-        ],
-        "volumeMounts": [
-            {"name": "odoo-conf", "mountPath": _CONF_MOUNT, "readOnly": True},
-            {"name": "odoo-rc", "mountPath": _RC_MOUNT},
-        ],
-    }
     pod = {
         **_pod_common(inst),
-        "initContainers": [render_conf],
+        "initContainers": [_render_conf(inst, admin_password=True)],
         "containers": [container],
-        "volumes": [*_volumes(inst), {"name": "odoo-rc", "emptyDir": {"medium": "Memory"}}],
+        "volumes": [*_volumes(inst), *_rendered_volumes(inst)],
     }
     return _deployment(inst, name, pod, replicas=replicas, credentials_version=credentials_version)
 
@@ -418,7 +497,12 @@ def web_deployment(
 def cron_deployment(
     inst: Instance, *, replicas: int, credentials_version: str = ""
 ) -> dict[str, Any]:
-    """Deployment `<name>-cron`: scheduled actions only, no HTTP, no ports."""
+    """Deployment `<name>-cron`: scheduled actions only, no HTTP, no ports.
+
+    Its liveness probe (an exec of psql, in the official image) fails when an
+    active scheduled action is overdue by more than CRON_OVERDUE_MINUTES
+    without being run: a dead cron thread restarts the pod.
+    """
     name = naming.cron_deployment_name(inst.name)
     container: dict[str, Any] = {
         "name": "odoo-cron",
@@ -427,12 +511,20 @@ def cron_deployment(
         "command": ["/entrypoint.sh", "odoo", "--workers", "0", "--no-http"],
         "env": _odoo_env(inst),
         "volumeMounts": _mounts(),
+        "livenessProbe": {
+            "exec": {"command": ["/bin/sh", "-c", _CRON_ALIVE]},
+            "initialDelaySeconds": 300,
+            "periodSeconds": 120,
+            "timeoutSeconds": 30,
+            "failureThreshold": 3,
+        },
     }
     if inst.spec.extra_env_from:
         container["envFrom"] = list(inst.spec.extra_env_from)
     if inst.spec.cron.resources:
         container["resources"] = inst.spec.cron.resources
     pod = {**_pod_common(inst), "containers": [container], "volumes": _volumes(inst)}
+    pod = _with_secret_conf(inst, pod)
     return _deployment(inst, name, pod, replicas=replicas, credentials_version=credentials_version)
 
 
@@ -464,7 +556,13 @@ def _backend(inst: Instance, port: int) -> dict[str, Any]:
     return {"service": {"name": inst.name, "port": {"number": port}}}
 
 
+def websocket_port(inst: Instance) -> int:
+    """Where `/websocket` is served: 8069 threaded (workers 0), 8072 with workers > 0."""
+    return odoo_cli.websocket_port(inst.spec.config_options)
+
+
 def ingress(inst: Instance) -> dict[str, Any]:
+    """Ingress `<name>`: `/websocket` to websocket_port(), everything else to 8069."""
     cfg = inst.spec.ingress
     meta = _meta(inst, inst.name)
     if cfg.issuer:
@@ -480,7 +578,7 @@ def ingress(inst: Instance) -> dict[str, Any]:
                     {
                         "path": "/websocket",
                         "pathType": "Prefix",
-                        "backend": _backend(inst, WEBSOCKET_PORT),
+                        "backend": _backend(inst, websocket_port(inst)),
                     },
                     {"path": "/", "pathType": "Prefix", "backend": _backend(inst, HTTP_PORT)},
                 ]
@@ -493,7 +591,10 @@ def ingress(inst: Instance) -> dict[str, Any]:
 
 
 def http_route(inst: Instance) -> dict[str, Any]:
-    """HTTPRoute `<name>` to spec.ingress.gatewayRef (TLS is the Gateway's job)."""
+    """HTTPRoute `<name>` to spec.ingress.gatewayRef (TLS is the Gateway's job).
+
+    `/websocket` goes to websocket_port(), everything else to 8069.
+    """
     gateway = inst.spec.ingress.gateway_ref
     if gateway is None:
         raise ValueError("http_route() needs spec.ingress.gatewayRef")
@@ -518,7 +619,7 @@ def http_route(inst: Instance) -> dict[str, Any]:
                 }
             ],
             "hostnames": list(inst.spec.ingress.hosts),
-            "rules": [rule("/websocket", WEBSOCKET_PORT), rule("/", HTTP_PORT)],
+            "rules": [rule("/websocket", websocket_port(inst)), rule("/", HTTP_PORT)],
         },
     }
 
@@ -609,20 +710,14 @@ def init_job(
 ) -> dict[str, Any]:
     """The batch Job of an OdooInitJob: `odoo -i <modules> -d <db> --stop-after-init`.
 
+    The demo flag follows the image's Odoo version (activities.odoo_cli).
+
     No ttlSecondsAfterFinished: the outcome must survive until the workflow
     has mirrored it into the job resource; record_status then sets the TTL.
     """
     name = naming.batch_job_name(resource_name, "init")
-    args = [
-        "-i",
-        ",".join(modules) or "base",
-        "-d",
-        inst.database.name,
-        "--no-http",
-        "--stop-after-init",
-    ]
-    if not demo:
-        args.append("--without-demo=all")
+    version = odoo_cli.odoo_version(inst.image)
+    args = odoo_cli.init_args(version, modules, inst.database.name, demo=demo)
     container: dict[str, Any] = {
         "name": "init",
         "image": inst.image,
@@ -637,12 +732,15 @@ def init_job(
     if inst.spec.resources:
         container["resources"] = inst.spec.resources
     labels = inst.labels(app=name)
-    pod = {
-        **_pod_common(inst),
-        "restartPolicy": "Never",
-        "containers": [container],
-        "volumes": _volumes(inst),
-    }
+    pod = _with_secret_conf(
+        inst,
+        {
+            **_pod_common(inst),
+            "restartPolicy": "Never",
+            "containers": [container],
+            "volumes": _volumes(inst),
+        },
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -37,6 +37,7 @@ from temporalio import activity
 
 from activities import api, clusters, context, databases, events, failures, status
 from activities.config import OperatorConfig
+from odoo_operator.model import naming
 from odoo_operator.model.crds import MissingPolicy
 from odoo_operator.model.payloads import (
     ActiveJob,
@@ -104,7 +105,7 @@ class SnapshotActivities:
             missing = self._database_missing(input, cluster, generation)
         return Snapshot(
             web=self._replicas(ref.namespace, ref.name),
-            cron=self._replicas(ref.namespace, f"{ref.name}-cron"),
+            cron=self._replicas(ref.namespace, naming.cron_deployment_name(ref.name)),
             db_initialized=db_initialized,
             pending_backups=pending_backups,
             problems=tuple(problems),

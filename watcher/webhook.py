@@ -26,7 +26,7 @@ INSTANCE_WEBHOOK = webhook_configuration.INSTANCE_PATH
 JOB_WEBHOOK = webhook_configuration.JOBS_PATH
 """Handler id, and so the URL path, of the job resources' webhook."""
 INSTANCE_INDEX = "odoo_instance_index"
-"""Kopf index {(namespace, name): uid} of every watched OdooInstance."""
+"""Kopf index {(namespace, name): InstanceFacts} of every watched OdooInstance."""
 
 _JOB_PLURALS = frozenset(plural for _, _, plural in JOB_RESOURCES)
 
@@ -41,15 +41,20 @@ def _plain(body: kopf.Body | None) -> dict[str, Any] | None:
 
 
 async def validate_instance(**kwargs: Any) -> None:
+    index: kopf.Index[tuple[str, str], admission.InstanceFacts] = kwargs[INSTANCE_INDEX]
+    others = [facts for key in index for facts in index[key]]
     _refuse(
         admission.review_instance(
-            kwargs.get("operation") or "", _plain(kwargs.get("old")), _plain(kwargs.get("new"))
+            kwargs.get("operation") or "",
+            _plain(kwargs.get("old")),
+            _plain(kwargs.get("new")),
+            others,
         )
     )
 
 
 async def validate_job_resource(**kwargs: Any) -> None:
-    index: kopf.Index[tuple[str, str], str] = kwargs[INSTANCE_INDEX]
+    index: kopf.Index[tuple[str, str], admission.InstanceFacts] = kwargs[INSTANCE_INDEX]
 
     def exists(namespace: str, name: str) -> bool:
         return (namespace, name) in index
@@ -64,8 +69,8 @@ async def validate_job_resource(**kwargs: Any) -> None:
     )
 
 
-async def index_instance(namespace: str | None, name: str | None, uid: str | None, **_: Any) -> Any:
-    return {(namespace, name): uid}
+async def index_instance(body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> Any:
+    return {(namespace, name): admission.facts_of(dict(body))}
 
 
 def _is_job_resource(resource: kopf.Resource) -> bool:

@@ -3,7 +3,20 @@
 `ensure(spec, snapshot)` is pure: it returns `Desired`, and the workflow
 converges the cluster to it through idempotent activities. The web/cron
 replica counts follow the scaling table of SPEC.md; `None` means "leave the
-Deployment's replica count as it is".
+Deployment's replica count as it is":
+
+| Phase | Web | Cron |
+|---|---|---|
+| Restoring, Initializing, InitFailed, Stopped, Uninitialized | 0 | 0 |
+| Upgrading | unchanged | 0 |
+| Starting, Running, Degraded | spec.replicas | spec.cron.replicas |
+| BackingUp, Provisioning | unchanged | unchanged |
+| Error | unchanged; 0 and 0 when spec.replicas is 0 | same |
+
+Degraded scales to the spec like Running (raising spec.replicas while
+Degraded must add pods). Error keeps what runs (a permanent problem such as
+a refused volume expansion must not take the site down) but still honours a
+stop: spec.replicas 0 scales both Deployments to 0.
 """
 
 from __future__ import annotations
@@ -38,6 +51,10 @@ def _serving(spec: OdooInstanceSpec, snap: Snapshot) -> Desired:
     return Desired(web=spec.replicas, cron=spec.cron.replicas)
 
 
+def _error(spec: OdooInstanceSpec, snap: Snapshot) -> Desired:
+    return _DOWN if spec.replicas == 0 else _UNCHANGED
+
+
 def _uninitialized(spec: OdooInstanceSpec, snap: Snapshot) -> Desired:
     # The auto OdooInitJob is created only for a database nobody has set up
     # and when no init or restore is already queued (a restore pre-empts it).
@@ -65,12 +82,12 @@ ENSURE: Mapping[Phase, EnsureFn] = {
     Phase.INIT_FAILED: lambda spec, snap: _DOWN,
     Phase.STARTING: _serving,
     Phase.RUNNING: _serving,
-    Phase.DEGRADED: lambda spec, snap: _UNCHANGED,
+    Phase.DEGRADED: _serving,
     Phase.STOPPED: lambda spec, snap: _DOWN,
     Phase.UPGRADING: _running_job(JobKind.UPGRADE, Desired(web=None, cron=0)),
     Phase.RESTORING: _running_job(JobKind.RESTORE, _DOWN),
     Phase.BACKING_UP: _running_job(JobKind.BACKUP, _UNCHANGED),
-    Phase.ERROR: lambda spec, snap: _UNCHANGED,
+    Phase.ERROR: _error,
 }
 
 

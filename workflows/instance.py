@@ -8,10 +8,22 @@ continues-as-new carrying only `MachineState` when the SDK suggests it.
 One wake: apply child objects if the generation moved, gather one snapshot,
 converge the phase's ensure() output, evaluate the table, record status (and
 run the edge actions of a transition). A transition re-gathers at once.
+
+Permanent failures never wedge or end the workflow: an activity failing with
+a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
+immutable, an object another instance owns) becomes a problem: status.message
+and the Error phase (whose ensure() still honours spec.replicas 0), retried
+on the next wake. A refused apply stays a problem until an apply succeeds; a
+refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
+being terminated) is a problem of the wake it happened in, which then
+records Error. A delete_instance signal cancels a wake whose activity is
+still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from datetime import timedelta
 
@@ -124,7 +136,10 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._tick(resync=timed_out)
+                if workflow.patched("delete-cancels-tick"):
+                    await self._tick_until_deleted(resync=timed_out)
+                else:
+                    await self._tick(resync=timed_out)
             except ActivityError as err:
                 if _error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
@@ -132,12 +147,29 @@ class OdooInstanceWorkflow:
                     return InstanceWorkflowResult(
                         ref=self._state.ref, phase=self._state.phase, cleaned_up=False
                     )
-                raise
+                if _error_type(err) not in failures.PERMANENT:
+                    raise
+                # Shown on the next wake (status.message, Error); never fatal.
+                self._apply_problem = _error_message(err)
+                self._wake = True
+            if self._state.deleting:
+                return await self._finish()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     InstanceWorkflowInput(state=self._state, settings=self._settings)
                 )
+
+    async def _tick_until_deleted(self, *, resync: bool) -> None:
+        """Run one wake, cancelled as soon as the instance is being deleted."""
+        tick = asyncio.ensure_future(self._tick(resync=resync))
+        await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
+        if not tick.done():
+            tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                await tick  # abandoned for the cleanup
+            return
+        await tick  # re-raise what it raised
 
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
@@ -167,18 +199,32 @@ class OdooInstanceWorkflow:
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):
-                await calls.converge_phase(
-                    ConvergePhaseInput(
-                        ref=state.ref,
-                        spec=state.spec,
-                        web_replicas=desired.web,
-                        cron_replicas=desired.cron,
-                        create_auto_init=desired.create_auto_init,
-                        start_job=snap.job(desired.start_job) if desired.start_job else None,
+                try:
+                    await calls.converge_phase(
+                        ConvergePhaseInput(
+                            ref=state.ref,
+                            spec=state.spec,
+                            web_replicas=desired.web,
+                            cron_replicas=desired.cron,
+                            create_auto_init=desired.create_auto_init,
+                            start_job=snap.job(desired.start_job) if desired.start_job else None,
+                        )
                     )
-                )
-                if desired.create_auto_init or desired.start_job is not None:
-                    continue  # it created something the snapshot has not seen: look again
+                except ActivityError as err:
+                    # Refused for good (a create in a terminating namespace, RBAC):
+                    # a problem of this wake, so the table goes to Error and the
+                    # status says why, instead of failing the wake over and over.
+                    # Guarded: older histories failed the wake here.
+                    if _error_type(err) not in failures.PERMANENT or not workflow.patched(
+                        "converge-refusal-is-a-problem"
+                    ):
+                        raise
+                    problem = _error_message(err)
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
+                    self._snapshot = snap
+                else:
+                    if desired.create_auto_init or desired.start_job is not None:
+                        continue  # it created something the snapshot has not seen: look again
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
@@ -192,7 +238,7 @@ class OdooInstanceWorkflow:
                 ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
             )
         except ActivityError as err:
-            if _error_type(err) != failures.CONFIG_INVALID:
+            if _error_type(err) not in failures.PERMANENT:
                 raise
             self._apply_problem = _error_message(err)
             return

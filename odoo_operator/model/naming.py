@@ -3,10 +3,26 @@
 Workflow ids, child object names, PostgreSQL role and database names, labels
 and the field manager. Scripts, templates and tests call these; nothing
 re-implements them.
+
+Limits (where each comes from):
+
+- an OdooInstance's name is also its Service's name, so it must be a DNS-1035
+  label (Kubernetes Service names: `[a-z]([-a-z0-9]*[a-z0-9])?`, at most 63
+  characters) and it is the value of the labels `app` and
+  `bemade.org/instance` (label values: at most 63 characters);
+  `instance_name_problems()` says what breaks, naming the derived object;
+- names built by appending to another name are shortened by `shorten()`
+  when they would pass their limit: the cron Deployment `<name>-cron` (its
+  `app` label, 63), a batch Job `<resource>-<kind>` (Job names carry the
+  `batch.kubernetes.io/job-name` label, 63) and the PostgreSQL role
+  `odoo.<namespace>.<name>` (NAMEDATALEN - 1 = 63 bytes; PostgreSQL would
+  silently truncate it). A name that fits is never changed, so existing
+  objects keep their names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = [
@@ -16,6 +32,9 @@ __all__ = [
     "FINALIZER",
     "GROUP_VERSION",
     "INSTANCE_LABEL",
+    "INSTANCE_NAME_MAX",
+    "LABEL_VALUE_MAX",
+    "POSTGRES_IDENTIFIER_MAX",
     "auto_init_job_name",
     "batch_job_name",
     "config_map_name",
@@ -23,10 +42,12 @@ __all__ = [
     "database_name",
     "db_password_secret_name",
     "instance_labels",
+    "instance_name_problems",
     "parse_workflow_id",
     "pvc_name",
     "role_name",
     "sanitize_uid",
+    "shorten",
     "web_deployment_name",
     "workflow_id",
 ]
@@ -38,8 +59,55 @@ FIELD_MANAGER = "odoo-operator"
 FINALIZER = "bemade.org/postgres-cleanup"
 INSTANCE_LABEL = "bemade.org/instance"
 
+LABEL_VALUE_MAX = 63
+"""Kubernetes label values (and DNS-1035 labels, Job names): at most 63 characters."""
+POSTGRES_IDENTIFIER_MAX = 63
+"""PostgreSQL identifiers: NAMEDATALEN - 1 = 63 bytes."""
+INSTANCE_NAME_MAX = LABEL_VALUE_MAX
+"""Longest OdooInstance name: its Service is named after it (DNS-1035 label)."""
+
 _WORKFLOW_PREFIX = "odoo/"
 _NOT_DB_SAFE = re.compile(r"[^a-z0-9]")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_HASH_LENGTH = 8
+
+
+def shorten(value: str, limit: int) -> str:
+    """`value` unchanged when it fits in `limit` bytes, else a deterministic shorter form.
+
+    The shorter form is the longest prefix that leaves room for `-<8 hex>`
+    (the first 8 hex digits of the SHA-256 of the whole value), without a
+    trailing `-` or `.`, then `-<8 hex>`: still unique in practice, always
+    the same for the same input, and a valid DNS label when `value` was one.
+    """
+    if len(value.encode("utf-8")) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_HASH_LENGTH]
+    prefix = value.encode("utf-8")[: limit - _HASH_LENGTH - 1].decode("utf-8", "ignore")
+    return f"{prefix.rstrip('-.')}-{digest}"
+
+
+def instance_name_problems(name: str) -> list[str]:
+    """Why `name` cannot be an OdooInstance name (empty: it can), naming the derived objects.
+
+    The Service `<name>` must be a DNS-1035 label of at most 63 characters,
+    and `<name>` is the value of the labels `app` and `bemade.org/instance`
+    (at most 63 characters). Every other derived name fits or is shortened.
+    """
+    problems: list[str] = []
+    if len(name) > INSTANCE_NAME_MAX:
+        problems.append(
+            f"metadata.name: {len(name)} characters; the instance's Service {name[:20]}... "
+            f"and its labels app and {INSTANCE_LABEL} take at most {INSTANCE_NAME_MAX} "
+            "characters"
+        )
+    if not _DNS_1035_LABEL.match(name):
+        problems.append(
+            f"metadata.name: {name!r} cannot name the instance's Service, which must be a "
+            "DNS-1035 label (lower-case letters, digits and '-', starting with a letter and "
+            "ending with a letter or digit; no '.')"
+        )
+    return problems
 
 
 def workflow_id(namespace: str, name: str) -> str:
@@ -60,7 +128,8 @@ def web_deployment_name(name: str) -> str:
 
 
 def cron_deployment_name(name: str) -> str:
-    return f"{name}-cron"
+    """`<name>-cron`, shortened to 63 characters (its `app` label) when longer."""
+    return shorten(f"{name}-cron", LABEL_VALUE_MAX)
 
 
 def config_map_name(name: str) -> str:
@@ -83,14 +152,18 @@ def batch_job_name(job_resource_name: str, kind: str) -> str:
     """Deterministic batch/v1 Job name for a job resource.
 
     Deterministic (never generateName) so that a retried activity finds the Job
-    it created instead of creating a second one.
+    it created instead of creating a second one. Shortened (see shorten()) to 63
+    characters, the limit of the Job's `batch.kubernetes.io/job-name` label.
     """
-    return f"{job_resource_name}-{kind}"[:63].rstrip("-")
+    return shorten(f"{job_resource_name}-{kind}", LABEL_VALUE_MAX)
 
 
 def role_name(namespace: str, name: str) -> str:
-    """PostgreSQL role owning an instance's database."""
-    return f"odoo.{namespace}.{name}"
+    """PostgreSQL role owning an instance's database: `odoo.<namespace>.<name>`.
+
+    Shortened (see shorten()) to PostgreSQL's 63 bytes when longer.
+    """
+    return shorten(f"odoo.{namespace}.{name}", POSTGRES_IDENTIFIER_MAX)
 
 
 def sanitize_uid(uid: str) -> str:

@@ -6,6 +6,9 @@ The test namespace doubles as the operator namespace (it holds the clusters
 Secret), so one fixture namespace is enough. Roles are `odoo.<ns>.<name>`
 and namespaces are unique per test, so tests never share a role or database.
 
+A ServiceAccount of the test namespace whose Role the test sets (RBAC
+refusals the operator must survive), with an ApiClient logged in as it.
+
 Also the parts of a cluster the control plane lacks and some tests need:
 the Gateway API's HTTPRoute CRD, a StorageClass that allows volume
 expansion, and the PersistentVolume controller's binding of a claim (there
@@ -37,7 +40,7 @@ from activities.status import StatusActivities
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import InstanceRef
-from odoo_operator.sandbox import kubelet, postgres
+from odoo_operator.sandbox import controlplane, kubelet, postgres
 from tests.fixtures.kube import wait_for
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -240,6 +243,47 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         status=StatusActivities(client, config),
         cleanup=CleanupActivities(client, config, pg),
         env=ActivityEnvironment(),
+    )
+
+
+# --- credentials with less than admin's rights ----------------------------
+
+
+def service_account_client(
+    plane: controlplane.ControlPlane,
+    admin: kubernetes.client.ApiClient,
+    namespace: str,
+    name: str,
+    rules: list[dict[str, Any]],
+    directory: pathlib.Path,
+) -> kubernetes.client.ApiClient:
+    """An ApiClient logged in as ServiceAccount `name` of `namespace`, whose Role
+    (same name, bound to it) holds `rules`; `set_role_rules` changes them."""
+    core = kubernetes.client.CoreV1Api(admin)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac = kubernetes.client.RbacAuthorizationV1Api(admin)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
+    token = core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    path = plane.write_kubeconfig(directory / f"{name}.kubeconfig", token=token, user=name)
+    return kubernetes.config.new_client_from_config(config_file=str(path))
+
+
+def set_role_rules(
+    admin: kubernetes.client.ApiClient, namespace: str, name: str, rules: list[dict[str, Any]]
+) -> None:
+    """Replace the rules of the Role made by `service_account_client`."""
+    kubernetes.client.RbacAuthorizationV1Api(admin).patch_namespaced_role(
+        name, namespace, {"rules": rules}
     )
 
 

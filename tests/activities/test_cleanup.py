@@ -9,13 +9,21 @@ Covers:
   PostgreSQL message, the error is retryable; once fixed, cleanup completes;
 - the clusters Secret missing at deletion time: no silent success (the
   reference's QUIRK), CleanupFailed says what to fix, the finalizer stays;
-  with the Secret back, cleanup completes.
+  with the Secret back, cleanup completes;
+- the API refusing a step for good (403: the operator's ServiceAccount may not
+  patch OdooInstances, so the finalizer cannot be removed): the error stays
+  retryable (CleanupFailed, never the non-retryable ApiRejected that would end
+  the workflow with the finalizer left), a Warning CleanupFailed Event and
+  status.message name the object and carry the API's message; once the Role
+  allows it, cleanup completes.
 """
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
+import kubernetes
 import pytest
 from psycopg import sql
 from temporalio.exceptions import ApplicationError
@@ -23,8 +31,9 @@ from temporalio.exceptions import ApplicationError
 from activities import api, cleanup
 from odoo_operator.model import naming
 from odoo_operator.model.payloads import ApplyChildrenInput, CleanupInput, ConvergePhaseInput
-from odoo_operator.sandbox import postgres
+from odoo_operator.sandbox import controlplane, postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures.kube import wait_for
 
 
 def _deleted_instance(acts: ki.Activities, namespace: str) -> tuple[Any, Any]:
@@ -129,6 +138,69 @@ def test_finalizer_stays_and_says_what_to_fix_when_the_clusters_secret_is_gone(
 
     ki.create_clusters_secret(acts.kube, namespace, ki.ClusterAddress.of(postgres_server))
     _cleanup(acts, ref, spec)
+
+    assert acts.kube.find(api.INSTANCE, namespace, "shop") is None
+    assert not ki.role_exists(postgres_server, naming.role_name(namespace, "shop"))
+
+
+def _cleanup_rules(*instance_verbs: str) -> list[dict[str, Any]]:
+    """What cleanup_instance needs, with `instance_verbs` on OdooInstances."""
+    return [
+        {"apiGroups": ["bemade.org"], "resources": ["odooinstances"], "verbs": [*instance_verbs]},
+        {"apiGroups": ["bemade.org"], "resources": ["odooinstances/status"], "verbs": ["patch"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+
+
+def test_finalizer_stays_and_the_api_message_is_shown_when_rbac_forbids_a_step(
+    acts: ki.Activities,
+    namespace: str,
+    postgres_server: postgres.EmbeddedPostgres,
+    control_plane: controlplane.ControlPlane,
+    api_client: kubernetes.client.ApiClient,
+    tmp_path: pathlib.Path,
+) -> None:
+    ref, spec = _deleted_instance(acts, namespace)
+    client = ki.service_account_client(
+        control_plane, api_client, namespace, "operator", _cleanup_rules("get"), tmp_path
+    )
+    restricted = ki.activities(client, namespace)
+
+    def run() -> None:
+        restricted.env.run(restricted.cleanup.cleanup_instance, CleanupInput(ref=ref, spec=spec))
+
+    try:
+        for _ in range(2):  # the workflow retries; one Event per distinct failure
+            with pytest.raises(ApplicationError) as caught:
+                run()
+            assert caught.value.type == cleanup.CLEANUP_FAILED
+            assert not caught.value.non_retryable
+
+        assert _held(acts, namespace)
+        [warning] = _warnings(acts, namespace)
+        message = warning["message"]
+        assert f"odooinstances shop in namespace {namespace}" in message
+        assert 'cannot patch resource "odooinstances"' in message
+        assert f"system:serviceaccount:{namespace}:operator" in message
+        live = acts.kube.get(api.INSTANCE, namespace, "shop")
+        assert live["status"]["message"] == message
+
+        ki.set_role_rules(api_client, namespace, "operator", _cleanup_rules("get", "patch"))
+
+        def completed() -> bool:
+            try:
+                run()
+            except ApplicationError as err:
+                if err.type != cleanup.CLEANUP_FAILED:
+                    raise
+                return False  # until the authorizer sees the new Role
+            return True
+
+        wait_for(completed, timeout=ki.DEADLINE, interval=0.2)
+    finally:
+        client.close()
 
     assert acts.kube.find(api.INSTANCE, namespace, "shop") is None
     assert not ki.role_exists(postgres_server, naming.role_name(namespace, "shop"))

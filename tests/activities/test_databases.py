@@ -329,13 +329,13 @@ def test_database_is_dropped_when_a_connection_to_it_is_open(
     live = _login(any_admin, role, password, dbname=database)
 
     try:
-        assert dbs.drop_database(any_admin, database) is True
+        assert dbs.drop_database(any_admin, database) is databases.DropOutcome.DROPPED
         with pytest.raises(psycopg.OperationalError):
             live.execute("SELECT 1")
     finally:
         live.close()
     assert dbs.database_exists(any_admin, database) is False
-    assert dbs.drop_database(any_admin, database) is False
+    assert dbs.drop_database(any_admin, database) is databases.DropOutcome.ABSENT
 
 
 # --- drop_role ------------------------------------------------------------------------

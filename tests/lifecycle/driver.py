@@ -10,6 +10,8 @@ controllers report what the Pods do.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -114,8 +116,30 @@ class Watcher:
 
 
 async def history_texts(handles: Iterable[WorkflowHandle[Any, Any]]) -> list[str]:
-    """The whole Temporal history of each workflow, as JSON text."""
-    return [(await handle.fetch_history()).to_json() for handle in handles]
+    """The whole Temporal history of each workflow, as JSON text, followed by every
+    payload in it decoded (payload data is base64 in the JSON, so a secret inside
+    a signal, input or result would not show in the raw text)."""
+    texts: list[str] = []
+    for handle in handles:
+        raw = (await handle.fetch_history()).to_json()
+        texts.append(raw)
+        texts.extend(decoded_payloads(json.loads(raw)))
+    return texts
+
+
+def decoded_payloads(node: Any) -> list[str]:
+    """The decoded `data` of every Temporal payload (`{metadata, data}`) under `node`."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        data = node.get("data")
+        if isinstance(data, str) and isinstance(node.get("metadata"), dict):
+            found.append(base64.b64decode(data).decode("utf-8", "replace"))
+        for value in node.values():
+            found.extend(decoded_payloads(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(decoded_payloads(item))
+    return found
 
 
 def log_texts(records: Iterable[logging.LogRecord]) -> list[str]:

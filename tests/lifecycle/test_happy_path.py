@@ -13,12 +13,15 @@ at each step; exactly one init Job created; the PostgreSQL role exists and
 creates the database (as Odoo's init would) before the Job succeeds, so no
 Warning Event is posted. Afterwards no password (the role's, Odoo's master
 password, the cluster admin's) appears in any ConfigMap, Event, log record
-(DEBUG, whole run) or the workflow history.
+(DEBUG, whole run) or the workflow history, raw or with every Temporal
+payload decoded; neither does the smtp_password of the configSecretRef
+Secret.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -35,6 +38,7 @@ from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import (
     Watcher,
+    decoded_payloads,
     eventually,
     eventually_async,
     history_texts,
@@ -43,6 +47,8 @@ from tests.lifecycle.driver import (
     start_workflow,
 )
 from workflows.instance import OdooInstanceWorkflow
+
+SMTP_PASSWORD = "smtp-s3cret-value"
 
 
 async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_goes_well(
@@ -58,7 +64,17 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
     kube = api.KubeApi(api_client)
     address = ki.ClusterAddress.of(postgres_server)
     await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
-    ref, spec = await asyncio.to_thread(ki.create_instance, kube, namespace, "shop")
+    # Options with secrets come from a Secret (configSecretRef), never a ConfigMap
+    # or a workflow payload.
+    await asyncio.to_thread(
+        kube.create,
+        api.SECRET,
+        namespace,
+        {"metadata": {"name": "mail"}, "stringData": {"smtp_password": SMTP_PASSWORD}},
+    )
+    ref, spec = await asyncio.to_thread(
+        ki.create_instance, kube, namespace, "shop", configSecretRef="mail"
+    )
     settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
 
     def status() -> dict[str, Any]:
@@ -198,6 +214,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         await asyncio.to_thread(ki.db_password, kube, namespace, "shop"),
         ki.ADMIN_PASSWORD,
         postgres_server.admin_password,
+        SMTP_PASSWORD,
     )
     config_maps = await asyncio.to_thread(kube.list_of, api.CONFIG_MAP, namespace)
     events = await asyncio.to_thread(kube.list_of, api.EVENT, namespace)
@@ -215,3 +232,14 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         )
         == []
     )
+
+
+def test_decoded_payloads_reveal_what_base64_hides() -> None:
+    secret = "hidden-in-base64"
+    payload = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": ""}
+    payload["data"] = base64.b64encode(json.dumps({"pw": secret}).encode()).decode()
+    history = {
+        "events": [{"workflowExecutionSignaledEventAttributes": {"input": {"payloads": [payload]}}}]
+    }
+    assert secret not in json.dumps(history)
+    assert leaks([secret], {"history": decoded_payloads(history)}) == ["history contains secret #0"]

@@ -24,7 +24,7 @@ import pytest
 from pydantic import BaseModel
 
 from odoo_operator.model import crds, naming, phases
-from odoo_operator.model.crds import common, schema
+from odoo_operator.model.crds import common, instance, schema
 
 KINDS = ["OdooInstance", "OdooInitJob", "OdooUpgradeJob", "OdooBackupJob", "OdooRestoreJob"]
 JOB_KINDS = KINDS[1:]
@@ -178,7 +178,13 @@ def test_production_ref_rule_is_on_spec_when_kind_is_instance() -> None:
             "message": "spec.productionInstanceRef is forbidden on production instances",
             "fieldPath": ".productionInstanceRef",
             "reason": "FieldValueForbidden",
-        }
+        },
+        {
+            "rule": instance.DATABASE_NAME_RULE,
+            "message": "spec.database.name cannot change after creation",
+            "fieldPath": ".database.name",
+            "reason": "FieldValueInvalid",
+        },
     ]
 
 

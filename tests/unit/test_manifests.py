@@ -18,9 +18,10 @@ import hashlib
 import json
 from typing import Any
 
+import pydantic
 import pytest
 
-from activities import manifests
+from activities import manifests, odoo_cli
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 
@@ -230,12 +231,20 @@ def test_every_child_is_owned_and_labelled_when_built() -> None:
         assert meta["namespace"] in ("prod",)
 
 
-def test_conf_has_no_password_when_config_options_try_to_add_one() -> None:
-    inst = make(configOptions={"db_password": "leak", "admin_passwd": "leak2", "workers": "4"})
+@pytest.mark.parametrize("key", ["db_password", "admin_passwd", "smtp_password", "my_secret"])
+def test_spec_refused_pointing_to_config_secret_ref_when_config_options_hold_a_secret(
+    key: str,
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"spec\.configSecretRef") as refused:
+        make(configOptions={key: "leak", "workers": "4"})
+    assert "leak" not in str(refused.value.errors(include_input=False))
+
+
+def test_conf_has_no_password_when_config_options_are_plain() -> None:
+    inst = make(configOptions={"workers": "4", "smtp_user": "mailer"})
     cm = manifests.config_map(inst)
 
     text = json.dumps(cm)
-    assert "leak" not in text
     assert ADMIN not in text
     assert "db_password" not in text
     assert "admin_passwd" not in text
@@ -343,9 +352,43 @@ def test_service_exposes_http_and_websocket_when_built() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("options", "port"),
+    [({}, 8069), ({"workers": "0"}, 8069), ({"workers": "4"}, 8072)],
+    ids=["threaded-default", "workers-0", "workers-4"],
+)
+def test_ingress_routes_websocket_where_odoo_serves_it_when_built(
+    options: dict[str, str], port: int
+) -> None:
+    ing = manifests.ingress(make(configOptions=options))
+    paths = ing["spec"]["rules"][0]["http"]["paths"]
+    assert (paths[0]["path"], paths[0]["backend"]["service"]["port"]["number"]) == (
+        "/websocket",
+        port,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "port"),
+    [({}, 8069), ({"workers": "4"}, 8072)],
+    ids=["threaded-default", "workers-4"],
+)
+def test_http_route_routes_websocket_where_odoo_serves_it_when_built(
+    options: dict[str, str], port: int
+) -> None:
+    gateway = {"hosts": ["a.example"], "gatewayRef": {"name": "gw", "namespace": "infra"}}
+    route = manifests.http_route(make(ingress=gateway, configOptions=options))
+    rules = route["spec"]["rules"]
+    assert rules[0]["matches"][0]["path"] == {"type": "PathPrefix", "value": "/websocket"}
+    assert rules[0]["backendRefs"] == [{"name": "shop", "port": port}]
+
+
 def test_ingress_routes_websocket_and_root_per_host_when_built() -> None:
     ing = manifests.ingress(
-        make(ingress={"hosts": ["a.example"], "issuer": "le", "class": "nginx"})
+        make(
+            ingress={"hosts": ["a.example"], "issuer": "le", "class": "nginx"},
+            configOptions={"workers": "2"},
+        )
     )
 
     assert ing["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "le"}
@@ -364,7 +407,10 @@ def test_ingress_routes_websocket_and_root_per_host_when_built() -> None:
 
 def test_http_route_targets_the_gateway_when_gateway_ref_is_set() -> None:
     route = manifests.http_route(
-        make(ingress={"hosts": ["a.example"], "gatewayRef": {"name": "gw", "namespace": "infra"}})
+        make(
+            ingress={"hosts": ["a.example"], "gatewayRef": {"name": "gw", "namespace": "infra"}},
+            configOptions={"workers": "2"},
+        )
     )
 
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
@@ -427,8 +473,71 @@ def test_auto_init_job_copies_spec_init_when_built() -> None:
     }
 
 
-@pytest.mark.parametrize(("demo", "flag"), [(False, True), (True, False)])
-def test_init_job_runs_odoo_init_when_built(demo: bool, flag: bool) -> None:
+@pytest.mark.parametrize(
+    ("image", "demo", "flags"),
+    [
+        ("odoo:16.0", True, []),
+        ("odoo:16.0", False, ["--without-demo=all"]),
+        ("odoo:17.0", True, []),
+        ("odoo:17", False, ["--without-demo=all"]),
+        ("odoo:18.0", True, []),
+        ("registry:5000/odoo:18.0-20250101", False, ["--without-demo=all"]),
+        ("odoo:19.0", True, ["--with-demo"]),
+        ("odoo:19.0", False, []),
+        ("odoo:latest", False, ["--without-demo=all"]),
+    ],
+)
+def test_init_job_demo_flag_follows_the_odoo_version_of_the_image(
+    image: str, demo: bool, flags: list[str]
+) -> None:
+    job = manifests.init_job(
+        make(image=image), resource_name="i", resource_uid="r", modules=["base"], demo=demo
+    )
+    args = container(job)["args"]
+    assert args[:6] == ["-i", "base", "-d", "odoo_uid_1", "--no-http", "--stop-after-init"]
+    assert args[6:] == flags
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("odoo:16.0", 16),
+        ("odoo:17.0", 17),
+        ("odoo:18.0", 18),
+        ("odoo:19.0", 19),
+        ("ghcr.io/acme/odoo:19.0-20251001@sha256:abc", 19),
+        ("odoo", 18),
+        ("odoo@sha256:abc", 18),
+        ("localhost:5000/odoo", 18),
+    ],
+)
+def test_odoo_version_read_from_the_image_tag(image: str, version: int) -> None:
+    assert odoo_cli.odoo_version(image) == version
+
+
+@pytest.mark.parametrize("version", [16, 17, 18, 19])
+def test_upgrade_command_updates_modules_and_stops_for_every_version(version: int) -> None:
+    assert odoo_cli.upgrade_args(version, ["sale", "stock"], "db") == [
+        "-u",
+        "sale,stock",
+        "-d",
+        "db",
+        "--no-http",
+        "--stop-after-init",
+    ]
+
+
+def test_cron_has_a_liveness_probe_that_fails_on_overdue_scheduled_actions() -> None:
+    probe = container(manifests.cron_deployment(make(), replicas=0))["livenessProbe"]
+    command = probe["exec"]["command"]
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert "ir_cron" in command[2]
+    assert "SKIP LOCKED" in command[2]
+    assert probe["initialDelaySeconds"] >= 60
+
+
+@pytest.mark.parametrize("demo", [False, True])
+def test_init_job_runs_odoo_init_when_built(demo: bool) -> None:
     job = manifests.init_job(
         make(),
         resource_name="shop-auto-init",
@@ -448,7 +557,7 @@ def test_init_job_runs_odoo_init_when_built(demo: bool, flag: bool) -> None:
         "--no-http",
         "--stop-after-init",
     ]
-    assert ("--without-demo=all" in c["args"]) is flag
+    assert ("--without-demo=all" in c["args"]) is not demo
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 3600

@@ -54,7 +54,7 @@ SCALING = {
     Phase.STARTING: (3, 2),
     Phase.RUNNING: (3, 2),
     Phase.BACKING_UP: (None, None),
-    Phase.DEGRADED: (None, None),
+    Phase.DEGRADED: (3, 2),
     Phase.PROVISIONING: (None, None),
     Phase.ERROR: (None, None),
 }
@@ -65,6 +65,17 @@ def test_replicas_follow_the_scaling_table_when_ensured(phase: Phase) -> None:
     spec = make_spec(replicas=3, cron={"replicas": 2})
     desired = ensure(phase, spec, Snapshot(web=web(1, 1)))
     assert (desired.web, desired.cron) == SCALING[phase]
+
+
+def test_web_and_cron_scale_to_spec_when_degraded_and_replicas_raised() -> None:
+    spec = make_spec(replicas=4, cron={"replicas": 1})
+    desired = ensure(Phase.DEGRADED, spec, Snapshot(web=web(1, 2)))
+    assert (desired.web, desired.cron) == (4, 1)
+
+
+def test_both_deployments_scaled_to_zero_when_stopped_in_error() -> None:
+    desired = ensure(Phase.ERROR, make_spec(replicas=0), Snapshot(problems=("x",)))
+    assert (desired.web, desired.cron) == (0, 0)
 
 
 def test_auto_init_wanted_when_database_never_set_up() -> None:

@@ -10,7 +10,11 @@ Covers a table of bad objects, each with where it is stopped:
   updated with the official client, refused with 422 and a message naming the
   field and both values, for references to missing instances or other
   namespaces, incomplete S3 locations, a shrinking filestore, a changed
-  storage class, a moved database cluster;
+  storage class, a moved database cluster, a database name another instance
+  uses or PostgreSQL cannot hold, instance names that collide with another
+  instance's Deployment;
+- by the schema's CEL rules (names that do not fit their Service, secrets in
+  configOptions) and transition rules on UPDATE (spec.database.name);
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
@@ -27,7 +31,7 @@ import kubernetes
 import pytest
 from temporalio import client as temporal_client
 
-from activities import api
+from activities import api, failures
 from odoo_operator import worker
 from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
@@ -95,6 +99,28 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("restore s3 without s3", _job("OdooRestoreJob", source={"type": "s3"}), "source.s3"),
     ("restore unknown source", _job("OdooRestoreJob", source={"type": "ftp"}), "source.type"),
     ("init module name empty", _job("OdooInitJob", modules=[""]), "spec.modules"),
+    ("empty image", _instance(image=""), "spec.image"),
+    (
+        "smtp_password in configOptions",
+        _instance(configOptions={"smtp_password": "s3cret"}),
+        "spec.configSecretRef",
+    ),
+    ("db_password in configOptions", _instance(configOptions={"db_password": "x"}), "secrets"),
+    ("admin_passwd in configOptions", _instance(configOptions={"admin_passwd": "x"}), "secrets"),
+    (
+        "negative maxSurge",
+        _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1}}),
+        "maxSurge",
+    ),
+    (
+        "maxUnavailable neither count nor percentage",
+        _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "a"}}),
+        "maxUnavailable",
+    ),
+    ("64-character name", {**_instance(), "metadata": {"name": "n" * 64}}, "DNS-1035"),
+    ("name with a dot", {**_instance(), "metadata": {"name": "shop.eu"}}, "DNS-1035"),
+    ("name starting with a digit", {**_instance(), "metadata": {"name": "1shop"}}, "DNS-1035"),
+    ("reclaimPolicy unknown", _instance(database={"reclaimPolicy": "Keep"}), "reclaimPolicy"),
     (
         "gatewayRef without namespace",
         _instance(ingress={"hosts": ["a.example.com"], "gatewayRef": {"name": "gw"}}),
@@ -146,8 +172,26 @@ WEBHOOK_CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any], str]] = [
     ("cluster moves", _OLD,
      _placed(cluster="b"),
      "spec.database.cluster: cannot change once set (from main to b)"),
+    ("database used by another instance",
+     _instance("prod", database={"name": "proddb", "cluster": "main"}),
+     _instance("other", database={"name": "proddb", "cluster": "main"}),
+     "spec.database.name: database proddb on cluster main is already used by "
+     "OdooInstance {namespace}/prod; choose another name"),
+    ("database name over 63 bytes", None,
+     _instance(database={"name": "é" * 32}),
+     "spec.database.name: 64 bytes; PostgreSQL names are at most 63 bytes"),
+    ("name collides with another's cron", None,
+     _instance("shop-cron"),
+     "metadata.name: Deployment shop-cron would be both the web Deployment of OdooInstance "
+     "shop-cron and the cron Deployment of OdooInstance shop; choose another name"),
+    ("cron collides with another's web",
+     _instance("erp-cron"),
+     _instance("erp"),
+     "metadata.name: Deployment erp-cron would be both the cron Deployment of OdooInstance "
+     "erp and the web Deployment of OdooInstance erp-cron; choose another name"),
 ]  # fmt: skip
-"""(id, object created first or None, object created or applied over it, refusal)."""
+"""(id, object created first or None, object created (another name) or applied over it
+(the same name), refusal). The instance `shop` exists in every case."""
 
 
 @pytest.mark.parametrize(
@@ -166,6 +210,10 @@ async def test_object_refused_by_webhook_naming_the_field_when_rule_broken(
     await indexed(objects, "shop")
     if old is None:
         write = objects.create(copy.deepcopy(new))
+    elif old["metadata"]["name"] != new["metadata"]["name"]:
+        await objects.create(copy.deepcopy(old))
+        await indexed(objects, old["metadata"]["name"])
+        write = objects.create(copy.deepcopy(new))
     else:
         await objects.create(copy.deepcopy(old))
         plural = new["kind"].lower() + "s"
@@ -175,6 +223,37 @@ async def test_object_refused_by_webhook_naming_the_field_when_rule_broken(
     status, message = refusal(refused.value)
     assert status == 422
     assert message.endswith(" denied the request: " + expected.format(namespace=namespace))
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"name": "a"}, {"name": "b"}),
+        ({"name": "a"}, {"name": None}),
+        ({}, {"name": "b"}),
+    ],
+    ids=["renamed", "removed", "added"],
+)
+def test_database_name_refused_by_schema_when_changed_after_creation(
+    kube: api.KubeApi, namespace: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    kube.create(api.INSTANCE, namespace, _instance("db", database=before))
+    with pytest.raises(failures.Invalid) as refused:
+        kube.merge_patch(api.INSTANCE, namespace, "db", {"spec": {"database": after}})
+    assert "spec.database.name cannot change after creation" in str(refused.value)
+
+
+def test_instance_accepted_when_names_and_counts_are_at_their_limit(
+    kube: api.KubeApi, namespace: str
+) -> None:
+    body = _instance(
+        "n" * 63,
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        database={"name": "d" * 63, "reclaimPolicy": "Retain"},
+        configSecretRef="mail",
+    )
+    created = kube.create(api.INSTANCE, namespace, body)
+    assert created["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 async def test_bad_instances_in_error_and_good_one_converges_when_references_are_missing(

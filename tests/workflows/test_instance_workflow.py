@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from odoo_operator.model import naming
+from odoo_operator.model import failures, naming
 from odoo_operator.model.payloads import (
     DeleteRequest,
     InstanceRef,
@@ -100,14 +100,14 @@ async def test_replicas_match_scaling_rules_when_phase_is_ensured(
         Phase.STARTING: spec.replicas,
         Phase.RUNNING: spec.replicas,
         Phase.UPGRADING: 7,
-        Phase.DEGRADED: 7,
+        Phase.DEGRADED: spec.replicas,
         Phase.BACKING_UP: 7,
         Phase.ERROR: 7,
     }.get(phase, 0)
     cron = {
         Phase.STARTING: spec.cron.replicas,
         Phase.RUNNING: spec.cron.replicas,
-        Phase.DEGRADED: 7,
+        Phase.DEGRADED: spec.cron.replicas,
         Phase.BACKING_UP: 7,
         Phase.ERROR: 7,
     }.get(phase, 0)
@@ -285,6 +285,59 @@ async def test_invalid_children_enter_error_until_a_new_generation_fixes_them(
         await handle.signal(OdooInstanceWorkflow.set_spec, fixed)
         await wait_phase(handle, Phase.STARTING)
         await handle.terminate()
+
+
+async def test_stop_and_delete_served_when_the_api_refuses_the_apply_for_good(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    refusal = (
+        "persistentvolumeclaims shop-filestore-pvc in namespace shop: forbidden: only "
+        "dynamically provisioned pvc can be resized and the storageclass that provisions "
+        "the pvc must support resize"
+    )
+    world = World(
+        db_initialized=True,
+        web=Replicas(ready=1, desired=1, exists=True),
+        cron=Replicas(desired=1, exists=True),
+        apply_problem=refusal,
+        apply_problem_type=failures.API_REJECTED,
+    )
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.ERROR)
+        assert world.statuses[-1].message == refusal
+        assert (world.web.desired, world.cron.desired) == (1, 1)  # still serving
+        stop = SpecUpdate(ref=ref, generation=2, spec=make_spec(replicas=0))
+        await handle.signal(OdooInstanceWorkflow.set_spec, stop)
+        await eventually(
+            lambda: _now(world), lambda w: (w.web.desired, w.cron.desired) == (0, 0), what="stop"
+        )
+        await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid=ref.uid))
+        result = await handle.result()
+    assert result.cleaned_up
+    assert world.cleaned_up == [ref.uid]
+
+
+async def test_delete_served_when_the_apply_is_still_retrying(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    world.apply_unavailable.set()
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await eventually(lambda: _count(world, "apply_children"), lambda n: n >= 1)
+        await handle.signal(OdooInstanceWorkflow.delete_instance, DeleteRequest(uid=ref.uid))
+        result = await handle.result()
+    assert result.cleaned_up
+    assert world.cleaned_up == [ref.uid]
+
+
+async def _now(world: World) -> World:
+    return world
 
 
 async def test_resync_timer_looks_again_when_no_event_arrives(

@@ -59,6 +59,9 @@ class World:
     batch_jobs_created: Counter[str] = field(default_factory=Counter)
     cleaned_up: list[str] = field(default_factory=list)
     apply_problem: str | None = None
+    apply_problem_type: str = failures.CONFIG_INVALID
+    # While set, apply_children fails with a retryable error (the API answers 5xx).
+    apply_unavailable: threading.Event = field(default_factory=threading.Event)
     fail_record_status: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
     hold_record_status: threading.Event = field(default_factory=threading.Event)
@@ -165,9 +168,11 @@ class World:
         @activity.defn(name="apply_children")
         def apply_children(input: ApplyChildrenInput) -> None:
             world.calls["apply_children"] += 1
+            if world.apply_unavailable.is_set():
+                raise ApplicationError("PATCH ...: 503 unavailable", type="Unavailable")
             if world.apply_problem:
                 raise ApplicationError(
-                    world.apply_problem, type=failures.CONFIG_INVALID, non_retryable=True
+                    world.apply_problem, type=world.apply_problem_type, non_retryable=True
                 )
             with world.lock:
                 world.web = world.web.model_copy(update={"exists": True})

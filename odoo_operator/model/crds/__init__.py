@@ -41,6 +41,7 @@ from odoo_operator.model.crds.instance import (
     OdooInstanceStatus,
     ProbesConfig,
     ReadOnlySqlAccess,
+    ReclaimPolicy,
     RollingUpdateConfig,
     StrategyType,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "PrinterColumn",
     "ProbesConfig",
     "ReadOnlySqlAccess",
+    "ReclaimPolicy",
     "ResourceInfo",
     "ResourceRequirements",
     "RestoreSource",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from odoo_operator.model import phases
 from odoo_operator.model.crds import common, kube, schema
@@ -25,6 +26,7 @@ __all__ = [
     "OdooInstanceStatus",
     "ProbesConfig",
     "ReadOnlySqlAccess",
+    "ReclaimPolicy",
     "RollingUpdateConfig",
     "StrategyType",
 ]
@@ -38,10 +40,66 @@ Hostname = Annotated[
 ]
 Quantity = Annotated[str, Field(pattern=schema.QUANTITY_PATTERN, max_length=64)]
 HttpPath = Annotated[str, Field(pattern=r"^/", max_length=1024)]
-IntOrPercent = Annotated[str, Field(pattern=r"^[0-9]+%?$", max_length=16)]
+_INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
+
+
+def _int_or_percent(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must be a non-negative count or a percentage such as 25%")
+        return value
+    if not _INT_OR_PERCENT.match(value) or len(value) > 16:
+        raise ValueError("must be a non-negative count or a percentage such as 25%")
+    return value
+
+
+IntOrPercent = Annotated[
+    int | str,
+    AfterValidator(_int_or_percent),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]+%?$')",
+                    "message": "must be a non-negative count or a percentage such as 25%",
+                }
+            ],
+        }
+    ),
+]
+"""Kubernetes IntOrString as Deployments take it: a count (1) or a percentage ("25%")."""
+
+SECRET_OPTION_WORDS = ("password", "passwd", "secret")
+"""configOptions keys containing one of these are refused: they name a secret value
+(db_password, admin_passwd, smtp_password, ...), which belongs in spec.configSecretRef."""
+
+SECRET_OPTIONS_RULE = (
+    "self.all(k, " + " && ".join(f"!k.contains('{w}')" for w in SECRET_OPTION_WORDS) + ")"
+)
+SECRET_OPTIONS_MESSAGE = (
+    "configOptions must not hold secrets (keys containing password, passwd or secret, such "
+    "as smtp_password, db_password, admin_passwd): the ConfigMap is not secret. Put them in "
+    "a Secret and name it in spec.configSecretRef; use spec.adminPassword for admin_passwd"
+)
+
+
+def secret_option_keys(options: dict[str, Any]) -> list[str]:
+    """The keys of `options` that name a secret value (see SECRET_OPTION_WORDS), sorted."""
+    return sorted(k for k in options if any(w in k.lower() for w in SECRET_OPTION_WORDS))
+
 
 PRODUCTION_REF_RULE = "self.environment != 'Production' || !has(self.productionInstanceRef)"
 PRODUCTION_REF_MESSAGE = "spec.productionInstanceRef is forbidden on production instances"
+_NEW_DB = "(has(self.database) && has(self.database.name))"
+_OLD_DB = "(has(oldSelf.database) && has(oldSelf.database.name))"
+DATABASE_NAME_RULE = (
+    f"{_NEW_DB} == {_OLD_DB} && (!{_NEW_DB} || self.database.name == oldSelf.database.name)"
+)
+"""spec.database.name is fixed at creation: neither changed, added nor removed
+(a running instance would be pointed at another, maybe empty, database)."""
+DATABASE_NAME_MESSAGE = "spec.database.name cannot change after creation"
 
 
 class Environment(StrEnum):
@@ -56,6 +114,13 @@ class MissingPolicy(StrEnum):
 
     IGNORE = "Ignore"
     RECREATE = "Recreate"
+
+
+class ReclaimPolicy(StrEnum):
+    """What happens to the database and the role when the instance is deleted."""
+
+    DELETE = "Delete"
+    RETAIN = "Retain"
 
 
 class StrategyType(StrEnum):
@@ -157,7 +222,11 @@ class DatabaseConfig(common.SpecModel):
         default=None,
         min_length=1,
         max_length=63,
-        description="Database name. Unset means odoo_<uid with non [a-z0-9] replaced by _>.",
+        description=(
+            "Database name (at most 63 bytes, PostgreSQL's limit). Unset means odoo_<uid with "
+            "non [a-z0-9] replaced by _>. Fixed at creation (it can be neither changed, "
+            "added nor removed later), and no other instance on the same cluster may use it."
+        ),
     )
     missing_policy: MissingPolicy = Field(
         default=MissingPolicy.IGNORE,
@@ -165,6 +234,14 @@ class DatabaseConfig(common.SpecModel):
             "What to do when the database was dropped out of band: Ignore (report it, "
             "default) or Recreate (mark the instance uninitialized so it is initialized "
             "again)."
+        ),
+    )
+    reclaim_policy: ReclaimPolicy = Field(
+        default=ReclaimPolicy.DELETE,
+        description=(
+            "What deleting the instance does to its database and role: Delete (default, "
+            "drop both; only a database owned by the instance's role is dropped) or Retain "
+            "(keep both, e.g. to re-attach the data to a new instance)."
         ),
     )
 
@@ -256,18 +333,26 @@ class OdooInstanceSpec(common.SpecModel):
                     "message": PRODUCTION_REF_MESSAGE,
                     "fieldPath": ".productionInstanceRef",
                     "reason": "FieldValueForbidden",
-                }
+                },
+                {
+                    "rule": DATABASE_NAME_RULE,
+                    "message": DATABASE_NAME_MESSAGE,
+                    "fieldPath": ".database.name",
+                    "reason": "FieldValueInvalid",
+                },
             ]
         }
     )
 
     image: str | None = Field(
         default=None,
+        min_length=1,
         max_length=1024,
         description=(
             "Odoo container image for the web and cron pods and every Job. Defaults to the "
-            "operator's default image (odoo:18.0). Changing it rolls the pods; run an "
-            "OdooUpgradeJob to update modules."
+            "operator's default image (odoo:18.0); an empty string is refused. The tag's "
+            "major version (16.0, 17, 18.0-20250101, 19.0) picks the Odoo command-line "
+            "flags. Changing it rolls the pods; run an OdooUpgradeJob to update modules."
         ),
     )
     image_pull_secret: str | None = Field(
@@ -302,7 +387,26 @@ class OdooInstanceSpec(common.SpecModel):
     )
     config_options: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra odoo.conf [options] keys; they override the operator's values.",
+        description=(
+            "Extra odoo.conf [options] keys; they override the operator's values. Stored in "
+            "a ConfigMap, so keys holding secrets (containing password, passwd or secret) "
+            "are refused: use configSecretRef. workers > 0 switches Odoo to its prefork "
+            "server, and /websocket is then routed to the gevent port 8072."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": SECRET_OPTIONS_RULE, "message": SECRET_OPTIONS_MESSAGE}
+            ]
+        },
+    )
+    config_secret_ref: common.ResourceName | None = Field(
+        default=None,
+        description=(
+            "Name of a Secret in the instance's namespace whose keys are odoo.conf [options] "
+            "keys (smtp_password, ...). An init container merges them into odoo.conf inside "
+            "each Odoo pod (a memory-backed volume); they never reach a ConfigMap or the "
+            "operator. A key also in configOptions is taken from the Secret."
+        ),
     )
     database: DatabaseConfig = Field(
         default_factory=DatabaseConfig, description="PostgreSQL cluster and database."
@@ -369,6 +473,13 @@ class OdooInstanceSpec(common.SpecModel):
         Activities that need the admin password read the live object.
         """
         return self.model_copy(update={"admin_password": ""})
+
+    @model_validator(mode="after")
+    def _no_secret_in_config_options(self) -> Self:
+        keys = secret_option_keys(self.config_options)
+        if keys:
+            raise ValueError(f"spec.configOptions {', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
+        return self
 
     @model_validator(mode="after")
     def _production_has_no_production_ref(self) -> Self:

@@ -72,6 +72,7 @@ class ResourceInfo:
     printer_columns: tuple[PrinterColumn, ...]
     selectable_fields: tuple[str, ...] = ()
     scale: bool = False
+    root_validations: tuple[Mapping[str, str], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -108,6 +109,21 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             _AGE,
         ),
         scale=True,
+        root_validations=(
+            {
+                "rule": (
+                    f"self.metadata.name.size() <= {naming.INSTANCE_NAME_MAX} && "
+                    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+                ),
+                "message": (
+                    f"metadata.name must be a DNS-1035 label of at most "
+                    f"{naming.INSTANCE_NAME_MAX} characters (lower-case letters, digits and "
+                    "'-', starting with a letter, no '.'): it names the instance's Service and "
+                    f"is the value of its labels app and {naming.INSTANCE_LABEL}"
+                ),
+                # No fieldPath: the CRD schema does not declare metadata's fields.
+            },
+        ),
     ),
     ResourceInfo(
         model=jobs.OdooInitJob,
@@ -181,8 +197,12 @@ def open_api_schema(info: ResourceInfo) -> dict[str, Any]:
     """The `openAPIV3Schema` of one kind."""
     status = schema.model_schema(info.status, keep_defaults=False)
     status["description"] = f"Observed state of the {info.kind}, written by the operator."
+    root: dict[str, Any] = {}
+    if info.root_validations:
+        root["x-kubernetes-validations"] = [dict(rule) for rule in info.root_validations]
     result: dict[str, Any] = schema.sort_keys(
         {
+            **root,
             "description": info.description,
             "type": "object",
             "required": ["spec"],
