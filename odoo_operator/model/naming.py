@@ -7,6 +7,7 @@ re-implements them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = [
@@ -23,9 +24,12 @@ __all__ = [
     "database_name",
     "db_password_secret_name",
     "instance_labels",
+    "master_password_secret_name",
     "parse_workflow_id",
     "pvc_name",
+    "restore_database_name",
     "role_name",
+    "s3_credentials_secret_name",
     "sanitize_uid",
     "web_deployment_name",
     "workflow_id",
@@ -86,6 +90,31 @@ def batch_job_name(job_resource_name: str, kind: str) -> str:
     it created instead of creating a second one.
     """
     return f"{job_resource_name}-{kind}"[:63].rstrip("-")
+
+
+def s3_credentials_secret_name(job_resource_name: str) -> str:
+    """Copy of a job resource's S3 credentials Secret when it lives in another namespace
+    (a Pod's secretKeyRef reaches its own namespace only)."""
+    return f"{job_resource_name}-s3-credentials"[:253]
+
+
+def master_password_secret_name(job_resource_name: str) -> str:
+    """Secret holding a restore's Odoo master password given inline in its spec."""
+    return f"{job_resource_name}-master-password"[:253]
+
+
+def restore_database_name(database: str) -> str:
+    """Where a restore loads its backup before swapping it in: `<db>_restoring`.
+
+    Fits PostgreSQL's 63-byte identifier limit: a long name is cut and
+    disambiguated by a short hash of the whole name.
+    """
+    suffix = "_restoring"
+    name = database + suffix
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
+    return f"{database[: 63 - len(suffix) - 9]}_{digest}{suffix}"
 
 
 def role_name(namespace: str, name: str) -> str:

@@ -21,7 +21,7 @@ errors="${TMPDIR:-/tmp}/aws.err.$$"
 
 log "uploading $size bytes to s3://$S3_BUCKET/$S3_KEY"
 # shellcheck disable=SC2046
-aws s3 cp "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors" ||
+aws s3 cp --only-show-errors "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors" ||
     s3_explain "$errors"
 # shellcheck disable=SC2046
 stored="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \

@@ -66,7 +66,7 @@ check_tools() {
 # s3_args: the aws CLI options every S3 call takes (endpoint, TLS, region).
 s3_args() {
     need S3_ENDPOINT
-    printf -- '--endpoint-url %s --only-show-errors' "$S3_ENDPOINT"
+    printf -- '--endpoint-url %s' "$S3_ENDPOINT"
     if is_true "${S3_INSECURE:-false}"; then printf ' --no-verify-ssl'; fi
     if [ -z "${AWS_ACCESS_KEY_ID:-}" ] && [ -z "${AWS_SHARED_CREDENTIALS_FILE:-}" ]; then
         printf ' --no-sign-request'
