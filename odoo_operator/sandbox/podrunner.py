@@ -66,14 +66,17 @@ class LocalPodRunner:
         self.path_map = dict(path_map or {})
         self.extra_path = list(extra_path)
 
-    async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str]:
+    async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str, str]:
+        """(exit code, log tail of the failed container, its name); (0, "", "") on success."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
+        containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        first = containers[0]["name"] if containers else ""
         try:
             volumes = await self._volumes(pod, get)
         except PodRunError as error:
-            return 1, str(error)
+            return 1, str(error), first
         deadline = spec.get("activeDeadlineSeconds")
-        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for container in containers:
             log_file = (
                 self.work_dir
                 / "logs"
@@ -82,10 +85,10 @@ class LocalPodRunner:
             try:
                 code = await self._run(pod, container, volumes, get, log_file, deadline)
             except PodRunError as error:
-                return 1, str(error)
+                return 1, str(error), container["name"]
             if code != 0:
-                return code, _tail(log_file)
-        return 0, ""
+                return code, _tail(log_file), container["name"]
+        return 0, "", ""
 
     # --- volumes ------------------------------------------------------------
 
