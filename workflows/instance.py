@@ -141,8 +141,14 @@ class OdooInstanceWorkflow:
 
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
-            return self._settings.job_poll_interval
-        return self._settings.resync_interval
+            period = self._settings.job_poll_interval
+        else:
+            period = self._settings.resync_interval
+        wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        if wake_at is not None:
+            # A scheduled upgrade: look again when it becomes due (never a zero timer).
+            period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
+        return period
 
     def _should_continue_as_new(self) -> bool:
         if self._wake:
@@ -175,6 +181,7 @@ class OdooInstanceWorkflow:
                         cron_replicas=desired.cron,
                         create_auto_init=desired.create_auto_init,
                         start_job=snap.job(desired.start_job) if desired.start_job else None,
+                        mark_pending=snap.unmarked_jobs,
                     )
                 )
                 if desired.create_auto_init or desired.start_job is not None:
@@ -223,7 +230,9 @@ class OdooInstanceWorkflow:
                         kind=kind,
                         name=active.name,
                         succeeded=action.succeeded,
-                        message=None if action.succeeded else f"{kind.resource_kind} failed",
+                        message=None
+                        if action.succeeded
+                        else active.message or f"{kind.resource_kind} failed",
                     )
                 )
                 restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
@@ -298,6 +307,7 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or (desired.cron is not None and desired.cron != snap.cron.desired)
         or desired.create_auto_init
         or desired.start_job is not None
+        or bool(snap.unmarked_jobs)
     )
 
 

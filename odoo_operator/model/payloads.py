@@ -8,7 +8,7 @@ secret value ever appears in these models: activities read Secrets themselves.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,7 @@ __all__ = [
     "InstanceWorkflowResult",
     "JobAction",
     "JobKind",
+    "JobRef",
     "MachineState",
     "Poke",
     "RecordStatusInput",
@@ -101,6 +102,16 @@ class ActiveJob(Payload):
         "(decided by the snapshot activity, never by the workflow clock).",
     )
     message: str | None = None
+    scheduled_time: datetime | None = Field(
+        default=None, description="An upgrade's scheduledTime while it is not yet due."
+    )
+
+
+class JobRef(Payload):
+    """A job resource by kind and name (in the instance's namespace)."""
+
+    kind: JobKind
+    name: str
 
 
 class Snapshot(Payload):
@@ -128,6 +139,16 @@ class Snapshot(Payload):
         description="The database of an initialized instance is gone and "
         "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
         "PostgreSQL could not answer (unknown is not missing).",
+    )
+    unmarked_jobs: tuple[JobRef, ...] = Field(
+        default=(),
+        description="Job resources of this instance without any status yet: marked "
+        "Pending, so kubectl shows them queued.",
+    )
+    wake_at: datetime | None = Field(
+        default=None,
+        description="When the next scheduled upgrade becomes due (the workflow wakes "
+        "then; the snapshot activity, not the workflow clock, decides it is due).",
     )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
@@ -257,6 +278,7 @@ class ConvergePhaseInput(Payload):
     cron_replicas: int | None = None
     create_auto_init: bool = False
     start_job: ActiveJob | None = None
+    mark_pending: tuple[JobRef, ...] = ()
 
 
 class JobAction(Payload):
