@@ -187,7 +187,7 @@ def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int
         for item in kube.list_of(resource, ref.namespace)
         if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
         and (item.get("status") or {}).get("phase") in _TERMINAL
-        and SCHEDULED_LABEL not in ((item.get("metadata") or {}).get("labels") or {})
+        and not _kept_by_retention(item)
     ]
     finished.sort(
         key=lambda i: (
@@ -202,6 +202,15 @@ def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int
         if kube.delete(resource, ref.namespace, item["metadata"]["name"]):
             pruned.append(item["metadata"]["name"])
     return pruned
+
+
+def _kept_by_retention(item: dict[str, Any]) -> bool:
+    """A completed scheduled backup: spec.backup.retention decides when it goes."""
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(SCHEDULED_LABEL) == "true"
+        and (item.get("status") or {}).get("phase") == "Completed"
+    )
 
 
 def auto_init_name(ref: InstanceRef) -> str:

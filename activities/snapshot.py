@@ -35,7 +35,17 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, clusters, context, databases, events, failures, job_outcome, status
+from activities import (
+    api,
+    clusters,
+    context,
+    databases,
+    events,
+    failures,
+    job_outcome,
+    jobs,
+    status,
+)
 from activities.config import OperatorConfig
 from odoo_operator.model.crds import MissingPolicy
 from odoo_operator.model.payloads import (
@@ -219,6 +229,8 @@ class SnapshotActivities:
             due=due,
             message=message,
             scheduled_time=None if due else scheduled,
+            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(jobs.SCHEDULED_LABEL)
+            == "true",
         )
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:

@@ -18,6 +18,9 @@ __all__ = [
     "GROUP_VERSION",
     "INSTANCE_LABEL",
     "auto_init_job_name",
+    "backup_object_key",
+    "backup_resource_name",
+    "backup_schedule_id",
     "batch_job_name",
     "config_map_name",
     "cron_deployment_name",
@@ -31,6 +34,7 @@ __all__ = [
     "role_name",
     "s3_credentials_secret_name",
     "sanitize_uid",
+    "scheduled_backup_workflow_id",
     "web_deployment_name",
     "workflow_id",
 ]
@@ -115,6 +119,36 @@ def restore_database_name(database: str) -> str:
         return name
     digest = hashlib.sha256(database.encode()).hexdigest()[:8]
     return f"{database[: 63 - len(suffix) - 9]}_{digest}{suffix}"
+
+
+_EXTENSIONS = {"zip": "zip", "sql": "sql", "dump": "dump"}
+
+
+def backup_resource_name(instance: str, stamp: str, suffix: str, *, final: bool = False) -> str:
+    """An OdooBackupJob made by the operator: `<instance>-backup-<stamp>-<suffix>`.
+
+    `stamp` is the request's UTC time as YYYYmmddHHMMSS. The instance part is
+    cut so that the batch Job's name (`<this>-backup`) fits 63 characters.
+    """
+    word = "final" if final else "backup"
+    return f"{instance[:28].rstrip('-')}-{word}-{stamp}-{suffix}"
+
+
+def backup_object_key(
+    prefix: str, namespace: str, instance: str, stamp: str, suffix: str, fmt: str
+) -> str:
+    """`<prefix><namespace>/<instance>/<instance>-<stamp>-<suffix>.<ext>`."""
+    return f"{prefix}{namespace}/{instance}/{instance}-{stamp}-{suffix}.{_EXTENSIONS[fmt]}"
+
+
+def backup_schedule_id(namespace: str, name: str) -> str:
+    """The Temporal Schedule of spec.backup: `odoo-backup/<namespace>/<name>`."""
+    return f"odoo-backup/{namespace}/{name}"
+
+
+def scheduled_backup_workflow_id(namespace: str, name: str) -> str:
+    """Id of the workflows that Schedule starts (Temporal appends the run time)."""
+    return f"odoo-backup/{namespace}/{name}"
 
 
 def role_name(namespace: str, name: str) -> str:

@@ -11,6 +11,11 @@ kinds), `schema` (pydantic → structural schema), `manifests` (CRD documents).
 
 from __future__ import annotations
 
+from odoo_operator.model.crds.backup import (
+    BackupDestination,
+    BackupRetention,
+    ScheduledBackups,
+)
 from odoo_operator.model.crds.common import (
     BackupFormat,
     Condition,
@@ -82,7 +87,9 @@ __all__ = [
     "KUBE_ROOTS",
     "RESOURCES",
     "Affinity",
+    "BackupDestination",
     "BackupFormat",
+    "BackupRetention",
     "Condition",
     "ConditionStatus",
     "CronConfig",
@@ -123,6 +130,7 @@ __all__ = [
     "RestoreSourceType",
     "RollingUpdateConfig",
     "S3Config",
+    "ScheduledBackups",
     "SecretKeyRef",
     "SecretReference",
     "StrategyType",
