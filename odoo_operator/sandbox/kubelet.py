@@ -284,15 +284,23 @@ class SimulatedKubelet:
 
     async def _confirm_deletion(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        if meta.get("deletionGracePeriodSeconds") == 0:
+        if meta.get("deletionGracePeriodSeconds") == 0 and meta.get("finalizers"):
             return  # confirmed already; only finalizers keep it
+        # Also when the grace period is 0 already: an apiserver whose DELETE
+        # handler timed out can leave the Pod updated to grace 0 but not
+        # removed. Confirming again is idempotent (404 once it is gone), and
+        # a failed answer (5xx, timeout) is retried.
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
-        await self._request(
-            "DELETE",
-            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-            body,
-            ok=(200, 404, 409),
-        )
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        for attempt in range(10):
+            try:
+                status = await self._request("DELETE", path, body, ok=(200, 404, 409))
+            except (TimeoutError, aiohttp.ClientError) as error:
+                logger.debug("confirming the deletion of %s failed: %s", path, error)
+                status = 0
+            if status in (200, 404, 409):
+                return
+            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     async def _bind_and_start(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
