@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal-port", type=int, default=7233, help="%(default)s")
     p.add_argument("--ui-port", type=int, default=8233, help="Temporal UI port (%(default)s)")
     p.add_argument("--postgres-port", type=int, default=15432, help="%(default)s")
+    p.add_argument("--s3-port", type=int, default=19000, help="S3 server port (%(default)s)")
     p.add_argument("--crd-dir", type=Path, default=DEFAULT_CRD_DIR, help="%(default)s")
     p.set_defaults(func=_sandbox)
     return parser

@@ -12,9 +12,18 @@ SimulatedKubelet that makes Deployments ready and Jobs succeed, so a
 `kubectl apply` of an OdooInstance goes all the way to Running. The clusters
 Secret (operator namespace `odoo-operator`) points at the embedded PostgreSQL.
 
+Backups and restores run for real: Job Pods run the Job scripts
+(scripts/jobs/) and a stand-in `odoo` (sandbox/standins/) as local
+processes (podrunner.LocalPodRunner), against the embedded PostgreSQL and an
+embedded S3 server (versitygw) with a bucket `backups` and, in the namespace
+`default`, a Secret `s3-credentials` (accessKey, secretKey) to use in
+OdooBackupJob/OdooRestoreJob and spec.backup.
+
 State directory:
     temporal.sqlite    Temporal history, kept across runs
     postgres/          the cluster and its admin-password file (mode 600)
+    s3/                the S3 server's buckets and its credentials file (mode 600)
+    pods/              the Job Pods' volumes (claims/: each instance's filestore)
     kubeconfig         points kubectl and the operator at the emulator
     logs/              one log per server process
 """
@@ -24,20 +33,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres, processes, temporal
+from odoo_operator.sandbox import podrunner, postgres, processes, s3, temporal
 
 __all__ = ["main"]
 
 KUBE_NAMESPACE = "default"
+BACKUP_BUCKET = "backups"
+S3_SECRET = "s3-credentials"
+_ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "odoo-operator"
 READY_LINE = "Press Ctrl-C to stop."
 OPERATOR_STOP_SECONDS = 10.0
@@ -52,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
         "--ui-port": args.ui_port,
         "--kube-port": args.kube_port,
         "--postgres-port": args.postgres_port,
+        "--s3-port": getattr(args, "s3_port", 19000),
     }
     problem = _port_problem(ports)
     if problem is not None:
@@ -83,6 +93,11 @@ def main(args: argparse.Namespace) -> int:
             running.callback(database.stop)
             database.start()
 
+            storage = s3.S3Server(state_dir / "s3", port=ports["--s3-port"])
+            running.callback(storage.stop)
+            storage.start()
+            storage.create_bucket(BACKUP_BUCKET)
+
             kube = controlplane.ControlPlane(state_dir / "kube", port=args.kube_port)
             running.callback(kube.stop)
             print("starting the Kubernetes control plane ...", flush=True)
@@ -90,15 +105,19 @@ def main(args: argparse.Namespace) -> int:
             kube.install_crds(crd_dir)
             kubeconfig = kube.write_kubeconfig(state_dir / "kubeconfig", namespace=KUBE_NAMESPACE)
             _install_clusters_secret(kubeconfig, database)
+            _install_s3_secret(kubeconfig, storage)
             pods = kubelet.KubeletThread(
                 kube.url,
                 kube.admin_ssl_context(),
-                ready_delay=args.kubelet_delay,
-                job_runner=functools.partial(_run_job_pod, database),
+                ready_delay=getattr(args, "kubelet_delay", 0.0),
+                job_runner=_pod_runner(state_dir, database, storage),
             )
             running.callback(pods.stop)
             pods.start()
             operator = _OperatorThread(kube.url, kubeconfig, dev_server.address, database)
+            # Kopf logs in with the admin client certificate (it does not read it
+            # from a kubeconfig by itself).
+            operator.login = (str(kube.ca_file), str(kube.admin.cert), str(kube.admin.key))
             running.callback(operator.stop)
             operator.start()
         except processes.ServiceError as error:
@@ -106,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
             return 1
 
         print(
-            _banner(state_dir, dev_server, database, kube.url, kubeconfig),
+            _banner(state_dir, dev_server, database, kube.url, kubeconfig, storage),
             flush=True,
         )
         stop_requested.wait()
@@ -169,6 +188,8 @@ class _OperatorThread:
     ) -> None:
         self._database = database
         self._kube_url = kube_url
+        self.login: tuple[str, str, str] | None = None
+        """(CA, client certificate, key) files Kopf logs in with."""
         self._kubeconfig = kubeconfig
         self._temporal_address = temporal_address
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -213,38 +234,56 @@ class _OperatorThread:
         self._task = asyncio.current_task()
         self._started.set()
         with contextlib.suppress(asyncio.CancelledError):
-            await runner.run(settings, kubeconfig=self._kubeconfig)
+            login = None
+            if self.login is not None:
+                import kopf
 
-
-async def _run_job_pod(
-    database: postgres.EmbeddedPostgres, pod: dict[str, Any], get: Any
-) -> tuple[int, str]:
-    """The sandbox's Job Pods succeed; an init Job's Pod leaves behind what
-    `odoo -i ... -d <db>` would: the database, owned by the instance's role.
-    Without it the operator would rightly report the database missing."""
-    labels = pod["metadata"].get("labels") or {}
-    instance = labels.get(naming.INSTANCE_LABEL)
-    containers = pod["spec"].get("containers") or []
-    args: list[str] = containers[0].get("args") or [] if containers else []
-    if instance is not None and "-i" in args and "-d" in args:
-        name = args[args.index("-d") + 1]
-        role = naming.role_name(pod["metadata"]["namespace"], instance)
-        await asyncio.to_thread(_create_database, database, name, role)
-    return 0, ""
-
-
-def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(database.dsn(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists is None:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(role)
+                ca, cert, key = self.login
+                login = kopf.ConnectionInfo(
+                    server=self._kube_url,
+                    ca_path=ca,
+                    certificate_path=cert,
+                    private_key_path=key,
                 )
-            )
+            await runner.run(settings, kubeconfig=self._kubeconfig, kube_login=login)
+
+
+def _pod_runner(
+    state_dir: Path, database: postgres.EmbeddedPostgres, storage: s3.S3Server
+) -> podrunner.LocalPodRunner:
+    """Job Pods run for real: the Job scripts, the stand-in odoo (its init creates
+    the database as the instance's role, as Odoo does), PostgreSQL's client tools
+    and the aws CLI on PATH."""
+    from activities import job_manifests
+
+    standins = Path(__file__).resolve().parent / "standins"
+    return podrunner.LocalPodRunner(
+        state_dir / "pods",
+        path_map={
+            job_manifests.SCRIPTS_DIR: _ROOT / "scripts" / "jobs",
+            "/entrypoint.sh": standins / "entrypoint.sh",
+        },
+        extra_path=[standins, database.bin_dir, storage.client_path],
+    )
+
+
+def _install_s3_secret(kubeconfig: Path, storage: s3.S3Server) -> None:
+    """Secret `s3-credentials` in the default namespace: the embedded S3 server's keys."""
+    import kubernetes
+
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    with client:
+        core = kubernetes.client.CoreV1Api(client)
+        body = kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(name=S3_SECRET),
+            string_data={"accessKey": storage.access_key, "secretKey": storage.secret_key},
+        )
+        try:
+            core.create_namespaced_secret(KUBE_NAMESPACE, body)
+        except kubernetes.client.ApiException as err:
+            if err.status != 409:
+                raise
+            core.replace_namespaced_secret(S3_SECRET, KUBE_NAMESPACE, body)
 
 
 def _port_problem(ports: dict[str, int]) -> str | None:
@@ -273,6 +312,7 @@ def _banner(
     database: postgres.EmbeddedPostgres,
     kube_url: str,
     kubeconfig: Path,
+    storage: s3.S3Server,
 ) -> str:
     password_file = database.password_file
     return "\n".join(
@@ -285,6 +325,8 @@ def _banner(
             "                     kubectl get odoo -A",
             f"  PostgreSQL         {database.dsn(with_password=False)}",
             f"                     password in {password_file}",
+            f"  S3                 {storage.endpoint} (bucket {BACKUP_BUCKET}; keys in the "
+            f"Secret {KUBE_NAMESPACE}/{S3_SECRET})",
             f"  Logs               {state_dir / 'logs'}, {database.log_file}",
             "  Operator           watcher + worker + simulated kubelet, in this process;",
             "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w",
