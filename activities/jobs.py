@@ -35,6 +35,7 @@ from odoo_operator.model.payloads import ActiveJob, InstanceRef, JobAction, JobK
 
 __all__ = [
     "FINISHED_JOB_TTL_SECONDS",
+    "REFUSED_PREFIX",
     "SCHEDULED_LABEL",
     "create_auto_init",
     "finish",
@@ -42,6 +43,9 @@ __all__ = [
     "prune_history",
     "start",
 ]
+
+REFUSED_PREFIX = "not started: "
+"""status.message of a resource whose Job was never created (a missing Secret...)."""
 
 SCHEDULED_LABEL = "bemade.org/scheduled-backup"
 """On OdooBackupJobs made by spec.backup's schedule: their retention, not the
@@ -115,9 +119,19 @@ def start(
         try:
             job = work.batch_job(kube, config, inst, active.kind, body)
         except work.Refused as refused:
-            failed = {"phase": "Failed", "completionTime": _now(), "message": str(refused)}
-            notify.notify(kube, body, failed)
-            kube.merge_patch(resource, ref.namespace, active.name, {"status": failed}, sub="status")
+            # No Job: the resource records the Job it would have run and why
+            # it did not; the snapshot reports it Failed with that message, so
+            # the phase machine takes its failure edge (and finish() notifies).
+            job_name = naming.batch_job_name(active.name, active.kind.value)
+            refusal = {
+                "phase": "Running",
+                "jobName": job_name,
+                "startTime": _now(),
+                "message": f"{REFUSED_PREFIX}{refused}",
+            }
+            kube.merge_patch(
+                resource, ref.namespace, active.name, {"status": refusal}, sub="status"
+            )
             return
     job_name = job["metadata"]["name"]
     try:

@@ -213,7 +213,10 @@ class SnapshotActivities:
             namespace = item["metadata"]["namespace"]
             job = self._kube.find(api.JOB, namespace, job_name)
             state, message = job_state(job)
-            if state is JobState.FAILED and job is not None:
+            recorded = (item.get("status") or {}).get("message") or ""
+            if job is None and recorded.startswith(jobs.REFUSED_PREFIX):
+                message = recorded  # never started: the reason is on the resource
+            elif state is JobState.FAILED and job is not None:
                 # The failing step and its log tail, for the resource's status.message.
                 pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
                 message = job_outcome.failure_message(job, pods)
