@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,12 +170,12 @@ class LocalPodRunner:
             try:
                 return await asyncio.wait_for(process.wait(), timeout=deadline)
             except TimeoutError:
-                process.kill()
+                _kill_all(process)
                 await process.wait()
                 log.write(b"\nDeadlineExceeded: the Pod ran past activeDeadlineSeconds\n")
                 return 137
             except asyncio.CancelledError:  # the Pod was deleted
-                process.kill()
+                _kill_all(process)
                 await process.wait()
                 raise
 
@@ -221,6 +223,13 @@ class LocalPodRunner:
             elif "fieldRef" in value_from:
                 env[name] = _field(pod, value_from["fieldRef"]["fieldPath"])
         return env
+
+
+def _kill_all(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the container's whole process group (its session), as stopping a
+    container kills every process in it, not only the first one."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _decode(value: str) -> str:
