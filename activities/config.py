@@ -35,5 +35,10 @@ class OperatorConfig:
     default_resources: dict[str, Any] | None = None
     default_affinity: dict[str, Any] | None = None
     default_tolerations: tuple[dict[str, Any], ...] = field(default=())
+    tools_image: str = "ghcr.io/bemade/odoo-operator-tools:0.1.0"
+    """Image of the backup and restore tooling steps (Dockerfile.tools): PostgreSQL
+    client tools, zip, curl, the aws CLI and scripts/jobs/ at SCRIPTS_DIR."""
+    job_history_limit: int = 10
+    """Finished job resources kept per instance and kind (0: keep all)."""
     reporting_instance: str = "odoo-operator"
     """`reportingInstance` of the Events we post (the worker's pod name)."""

@@ -9,10 +9,16 @@ A batch Job is created without ttlSecondsAfterFinished so its outcome cannot
 be garbage-collected before the workflow has read it; `finish()` sets the
 TTL (900 s) once the outcome is written to the job resource.
 
-Only OdooInitJob has a batch Job builder so far. Upgrade, restore and backup
-resources are not supported yet: `start()` marks them Failed with a message
-saying so (rather than failing the workflow), and the phase machine leaves
-the phase through its "job absent" edge.
+OdooInitJob's batch Job comes from manifests.init_job; upgrade, backup and
+restore ones from activities.work (which also prepares their Secrets). A
+resource that cannot run as written (a missing credentials Secret) is marked
+Failed with a message naming the field instead of starting a Job.
+
+`finish()` also fires the resource's webhook (at least once: before the
+terminal phase is written, so a retry after a crash calls it again), and
+`prune_history()` keeps the newest `job_history_limit` finished resources
+per instance and kind, deleting older ones (their batch Jobs go with them);
+backups made by spec.backup's schedule are left to its retention instead.
 """
 
 from __future__ import annotations
@@ -21,13 +27,29 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import api, context, failures, manifests
+from activities import api, context, failures, manifests, notify, work
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
 
-__all__ = ["FINISHED_JOB_TTL_SECONDS", "create_auto_init", "finish", "start"]
+__all__ = [
+    "FINISHED_JOB_TTL_SECONDS",
+    "REFUSED_PREFIX",
+    "SCHEDULED_LABEL",
+    "create_auto_init",
+    "finish",
+    "mark_pending",
+    "prune_history",
+    "start",
+]
+
+REFUSED_PREFIX = "not started: "
+"""status.message of a resource whose Job was never created (a missing Secret...)."""
+
+SCHEDULED_LABEL = "bemade.org/scheduled-backup"
+"""On OdooBackupJobs made by spec.backup's schedule: their retention, not the
+history limit, decides when they go."""
 
 FINISHED_JOB_TTL_SECONDS = 900
 
@@ -82,32 +104,35 @@ def start(
     status = body.get("status") or {}
     if status.get("jobName"):
         return  # started by an earlier attempt
-    if active.kind is not JobKind.INIT:
-        kube.merge_patch(
-            resource,
-            ref.namespace,
-            active.name,
-            {
-                "status": {
-                    "phase": "Failed",
-                    "completionTime": _now(),
-                    "message": f"{active.kind.resource_kind} is not supported yet by this "
-                    "operator version",
-                }
-            },
-            sub="status",
-        )
-        return
     cluster = context.load_cluster(kube, config, spec)
     inst = context.instance_facts(ref, spec, cluster)
-    job_spec: dict[str, Any] = body.get("spec") or {}
-    job = manifests.init_job(
-        inst,
-        resource_name=active.name,
-        resource_uid=body["metadata"]["uid"],
-        modules=list(job_spec.get("modules") or ["base"]),
-        demo=bool(job_spec.get("demo", False)),
-    )
+    if active.kind is JobKind.INIT:
+        job_spec: dict[str, Any] = body.get("spec") or {}
+        job = manifests.init_job(
+            inst,
+            resource_name=active.name,
+            resource_uid=body["metadata"]["uid"],
+            modules=list(job_spec.get("modules") or ["base"]),
+            demo=bool(job_spec.get("demo", False)),
+        )
+    else:
+        try:
+            job = work.batch_job(kube, config, inst, active.kind, body)
+        except work.Refused as refused:
+            # No Job: the resource records the Job it would have run and why
+            # it did not; the snapshot reports it Failed with that message, so
+            # the phase machine takes its failure edge (and finish() notifies).
+            job_name = naming.batch_job_name(active.name, active.kind.value)
+            refusal = {
+                "phase": "Running",
+                "jobName": job_name,
+                "startTime": _now(),
+                "message": f"{REFUSED_PREFIX}{refused}",
+            }
+            kube.merge_patch(
+                resource, ref.namespace, active.name, {"status": refusal}, sub="status"
+            )
+            return
     job_name = job["metadata"]["name"]
     try:
         kube.create(api.JOB, ref.namespace, job)
@@ -128,21 +153,23 @@ def start(
 
 
 def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
-    """Write a job resource's terminal phase, then let its batch Job expire."""
+    """Write a job resource's terminal phase (webhook first), then let its batch Job expire."""
     resource = api.job_resource(action.kind.plural)
     body = kube.find(resource, namespace, action.name)
     if body is None:
         return  # the user deleted it: nothing to record
-    status: dict[str, Any] = {
-        "phase": "Completed" if action.succeeded else "Failed",
-        "completionTime": _now(),
-    }
     current = body.get("status") or {}
-    if current.get("phase") in ("Completed", "Failed"):
-        status = {}  # a retry: keep the first completionTime
-    elif action.message:
-        status["message"] = action.message
-    if status:
+    if current.get("phase") not in _TERMINAL:
+        status: dict[str, Any] = {
+            "phase": "Completed" if action.succeeded else "Failed",
+            "completionTime": _now(),
+        }
+        message = (
+            action.message if not action.succeeded else work.success_message(action.kind, body)
+        )
+        if message:
+            status["message"] = message
+        notify.notify(kube, body, {**current, **status})
         kube.merge_patch(resource, namespace, action.name, {"status": status}, sub="status")
     job_name = current.get("jobName")
     if job_name:
@@ -153,6 +180,51 @@ def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
                 job_name,
                 {"spec": {"ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS}},
             )
+
+
+def mark_pending(kube: api.KubeApi, namespace: str, kind: JobKind, name: str) -> None:
+    """status.phase Pending for a job resource the instance has seen but not started."""
+    resource = api.job_resource(kind.plural)
+    body = kube.find(resource, namespace, name)
+    if body is None or (body.get("status") or {}).get("phase"):
+        return  # gone, or already Pending/Running/finished
+    kube.merge_patch(resource, namespace, name, {"status": {"phase": "Pending"}}, sub="status")
+
+
+def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int) -> list[str]:
+    """Delete finished resources of `kind` beyond the newest `limit`; return their names."""
+    if limit <= 0:
+        return []
+    resource = api.job_resource(kind.plural)
+    finished = [
+        item
+        for item in kube.list_of(resource, ref.namespace)
+        if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+        and (item.get("status") or {}).get("phase") in _TERMINAL
+        and not _kept_by_retention(item)
+    ]
+    finished.sort(
+        key=lambda i: (
+            (i.get("status") or {}).get("completionTime") or "",
+            i["metadata"].get("creationTimestamp") or "",
+            i["metadata"]["name"],
+        ),
+        reverse=True,
+    )
+    pruned = []
+    for item in finished[limit:]:
+        if kube.delete(resource, ref.namespace, item["metadata"]["name"]):
+            pruned.append(item["metadata"]["name"])
+    return pruned
+
+
+def _kept_by_retention(item: dict[str, Any]) -> bool:
+    """A completed scheduled backup: spec.backup.retention decides when it goes."""
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(SCHEDULED_LABEL) == "true"
+        and (item.get("status") or {}).get("phase") == "Completed"
+    )
 
 
 def auto_init_name(ref: InstanceRef) -> str:

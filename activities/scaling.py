@@ -50,6 +50,8 @@ class ScalingActivities:
             scale(kube, ref.namespace, naming.web_deployment_name(ref.name), input.web_replicas)
         if input.cron_replicas is not None:
             scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), input.cron_replicas)
+        for pending in input.mark_pending:
+            jobs.mark_pending(kube, ref.namespace, pending.kind, pending.name)
         if input.create_auto_init:
             cluster = context.load_cluster(kube, self._config, input.spec)
             jobs.create_auto_init(kube, context.instance_facts(ref, input.spec, cluster))

@@ -13,11 +13,17 @@ from temporalio import activity
 
 from odoo_operator.model.payloads import (
     ApplyChildrenInput,
+    BackupRequested,
     CleanupInput,
     ConvergePhaseInput,
+    CreateBackupJobInput,
     GatherSnapshotInput,
+    PostEventInput,
+    PruneBackupsInput,
+    PruneBackupsResult,
     RecordStatusInput,
     Snapshot,
+    SyncBackupScheduleInput,
 )
 
 __all__ = [
@@ -25,8 +31,12 @@ __all__ = [
     "apply_children",
     "cleanup_instance",
     "converge_phase",
+    "create_backup_job",
     "gather_snapshot",
+    "post_event",
+    "prune_backups",
     "record_status",
+    "sync_backup_schedule",
 ]
 
 
@@ -61,4 +71,38 @@ def cleanup_instance(input: CleanupInput) -> None:
     raise NotImplementedError
 
 
-STUBS = (gather_snapshot, apply_children, converge_phase, record_status, cleanup_instance)
+@activity.defn(name="create_backup_job")
+def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+    """Make the OdooBackupJob of a backup request (signal, Update, schedule, deletion)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="prune_backups")
+def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
+    """Delete the scheduled backups spec.backup.retention does not keep (objects first)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="sync_backup_schedule")
+def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+    """Create, update, pause or delete the instance's Temporal Schedule of backups."""
+    raise NotImplementedError
+
+
+@activity.defn(name="post_event")
+def post_event(input: PostEventInput) -> None:
+    """Post one Event about the instance."""
+    raise NotImplementedError
+
+
+STUBS = (
+    gather_snapshot,
+    apply_children,
+    converge_phase,
+    record_status,
+    cleanup_instance,
+    create_backup_job,
+    prune_backups,
+    sync_backup_schedule,
+    post_event,
+)

@@ -35,7 +35,17 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, clusters, context, databases, events, failures, status
+from activities import (
+    api,
+    clusters,
+    context,
+    databases,
+    events,
+    failures,
+    job_outcome,
+    jobs,
+    status,
+)
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import MissingPolicy
@@ -43,6 +53,7 @@ from odoo_operator.model.payloads import (
     ActiveJob,
     GatherSnapshotInput,
     JobKind,
+    JobRef,
     Replicas,
     Snapshot,
 )
@@ -56,6 +67,7 @@ ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
 """An extra source of configuration problems (the PostgreSQL side plugs in here)."""
 
 _TERMINAL = {JobPhase.COMPLETED.value, JobPhase.FAILED.value}
+POD = api.Resource("v1", "pods")
 
 
 class SnapshotActivities:
@@ -81,10 +93,15 @@ class SnapshotActivities:
         instance = context.read_instance(self._kube, ref)
         jobs: dict[str, ActiveJob] = {}
         pending_backups = 0
+        unmarked: list[JobRef] = []
+        wake_at: datetime | None = None
         for kind in JobKind:
-            active, pending = self._active_job(input, kind)
+            active, pending, fresh = self._active_job(input, kind)
+            unmarked.extend(JobRef(kind=kind, name=name) for name in fresh)
             if active is not None:
                 jobs[kind.value] = active
+                if kind is JobKind.UPGRADE and not active.due:
+                    wake_at = active.scheduled_time
             if kind is JobKind.BACKUP:
                 pending_backups = pending
         problems: list[str] = []
@@ -110,6 +127,8 @@ class SnapshotActivities:
             pending_backups=pending_backups,
             problems=tuple(problems),
             database_missing=missing,
+            unmarked_jobs=tuple(unmarked),
+            wake_at=wake_at,
             **jobs,
         )
 
@@ -157,8 +176,9 @@ class SnapshotActivities:
 
     def _active_job(
         self, input: GatherSnapshotInput, kind: JobKind
-    ) -> tuple[ActiveJob | None, int]:
-        """The oldest non-terminal job resource of `kind` and how many are pending."""
+    ) -> tuple[ActiveJob | None, int, list[str]]:
+        """The oldest non-terminal job resource of `kind`, how many are pending, and
+        the names of those without any status yet."""
         ref = input.ref
         resource = api.job_resource(kind.plural)
         selector = f"spec.odooInstanceRef.name={ref.name}"
@@ -176,12 +196,13 @@ class SnapshotActivities:
             and (item.get("status") or {}).get("phase") not in _TERMINAL
         ]
         if not pending:
-            return None, 0
+            return None, 0, []
         pending.sort(
             key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
         )
+        fresh = [i["metadata"]["name"] for i in pending if not (i.get("status") or {}).get("phase")]
         oldest = pending[0]
-        return self._describe(kind, oldest), len(pending)
+        return self._describe(kind, oldest), len(pending), fresh
 
     def _describe(self, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
         name = item["metadata"]["name"]
@@ -190,13 +211,30 @@ class SnapshotActivities:
         if job_name is None:
             state = JobState.ACTIVE
         else:
-            job = self._kube.find(api.JOB, item["metadata"]["namespace"], job_name)
+            namespace = item["metadata"]["namespace"]
+            job = self._kube.find(api.JOB, namespace, job_name)
             state, message = job_state(job)
-        due = True
+            recorded = (item.get("status") or {}).get("message") or ""
+            if job is None and recorded.startswith(jobs.REFUSED_PREFIX):
+                message = recorded  # never started: the reason is on the resource
+            elif state is JobState.FAILED and job is not None:
+                # The failing step and its log tail, for the resource's status.message.
+                pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
+                message = job_outcome.failure_message(job, pods)
+        due, scheduled = True, None
         if kind is JobKind.UPGRADE:
-            due = _due((item.get("spec") or {}).get("scheduledTime"))
+            scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
+            due = scheduled is None or scheduled <= datetime.now(UTC)
         return ActiveJob(
-            kind=kind, name=name, state=state, job_name=job_name, due=due, message=message
+            kind=kind,
+            name=name,
+            state=state,
+            job_name=job_name,
+            due=due,
+            message=message,
+            scheduled_time=None if due else scheduled,
+            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(jobs.SCHEDULED_LABEL)
+            == "true",
         )
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:
@@ -240,15 +278,15 @@ def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:
     return bool(ref.get("name") == name and (ref.get("namespace") or own_namespace) == namespace)
 
 
-def _due(scheduled: object) -> bool:
-    """An upgrade is due when scheduledTime is unset, unparseable or past."""
+def _parse_time(scheduled: object) -> datetime | None:
+    """An upgrade's scheduledTime; None (run now) when unset or unparseable."""
     if not isinstance(scheduled, str) or not scheduled:
-        return True
+        return None
     try:
         when = datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
     except ValueError:
         _log.warning("unparseable scheduledTime %r: running the upgrade now", scheduled)
-        return True
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when <= datetime.now(UTC)
+    return when

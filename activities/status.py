@@ -112,6 +112,8 @@ class StatusActivities:
         kube, ref = self._kube, input.ref
         for action in input.finish_jobs:
             jobs.finish(kube, ref.namespace, action)
+        for kind in sorted({action.kind for action in input.finish_jobs}):
+            jobs.prune_history(kube, ref, kind, self._config.job_history_limit)
         if input.restart_web:
             self._restart_web(input)
         live = context.read_instance(kube, ref)

@@ -198,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
         "a Job's Pod finishes, so phases such as Starting can be watched "
         "(default: %(default)s)",
     )
+    p.add_argument(
+        "--s3-port",
+        type=int,
+        metavar="PORT",
+        default=19000,
+        help="the embedded S3-compatible server's port on 127.0.0.1, where the sandbox's "
+        "backups go (default: %(default)s)",
+    )
     p.set_defaults(func=_sandbox)
     return parser
 

@@ -118,6 +118,17 @@ class Settings(BaseModel):
         default=(),
         description=f"Default pod tolerations (JSON list). Env {_env('default_tolerations')}.",
     )
+    tools_image: str = Field(
+        default="ghcr.io/bemade/odoo-operator-tools:0.1.0",
+        description="Image of the backup/restore tooling steps (built from Dockerfile.tools). "
+        f"Env {_env('tools_image')}.",
+    )
+    job_history_limit: int = Field(
+        default=10,
+        ge=0,
+        description="Finished job resources kept per instance and kind, oldest deleted first "
+        f"(0: keep all). Env {_env('job_history_limit')}.",
+    )
     max_concurrent_activities: int = Field(
         default=32,
         ge=1,
@@ -216,5 +227,7 @@ class Settings(BaseModel):
             default_resources=self.default_resources,
             default_affinity=self.default_affinity,
             default_tolerations=self.default_tolerations,
+            tools_image=self.tools_image,
+            job_history_limit=self.job_history_limit,
             reporting_instance=self.pod_name,
         )

@@ -20,9 +20,10 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities import children, cleanup, databases, scaling, snapshot, status
+from activities import backups, children, cleanup, databases, scaling, snapshot, status
 from odoo_operator.settings import Settings
 from workflows.instance import OdooInstanceWorkflow
+from workflows.scheduled_backup import ScheduledBackupWorkflow
 
 __all__ = ["activities", "build_worker", "connect", "run"]
 
@@ -36,12 +37,17 @@ def activities(
     one Databases (a default one connecting over TCP when not given)."""
     config = settings.operator_config()
     postgres = postgres or databases.Databases()
+    backup = backups.BackupActivities(api_client, config)
     return [
         snapshot.SnapshotActivities(api_client, config, postgres).gather_snapshot,
         children.ChildrenActivities(api_client, config, postgres).apply_children,
         scaling.ScalingActivities(api_client, config).converge_phase,
         status.StatusActivities(api_client, config).record_status,
         cleanup.CleanupActivities(api_client, config, postgres).cleanup_instance,
+        backup.create_backup_job,
+        backup.prune_backups,
+        backup.sync_backup_schedule,
+        backup.post_event,
     ]
 
 
@@ -62,7 +68,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OdooInstanceWorkflow],
+        workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow],
         activities=[*activities(api_client, settings, postgres), *extra_activities],
         activity_executor=ThreadPoolExecutor(
             max_workers=settings.max_concurrent_activities,

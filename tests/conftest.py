@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.services", "tests.fixtures.jobs"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,19 +17,29 @@ with workflow.unsafe.imports_passed_through():
     from odoo_operator.model import failures
     from odoo_operator.model.payloads import (
         ApplyChildrenInput,
+        BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
+        CreateBackupJobInput,
         GatherSnapshotInput,
+        PostEventInput,
+        PruneBackupsInput,
+        PruneBackupsResult,
         RecordStatusInput,
         Snapshot,
+        SyncBackupScheduleInput,
     )
 
 __all__ = [
     "apply_children",
     "cleanup_instance",
     "converge_phase",
+    "create_backup_job",
     "gather_snapshot",
+    "post_event",
+    "prune_backups",
     "record_status",
+    "sync_backup_schedule",
 ]
 
 # Kubernetes writes: back off up to a minute between attempts, never give up.
@@ -90,4 +100,50 @@ async def cleanup_instance(input: CleanupInput) -> None:
             backoff_coefficient=2.0,
             maximum_interval=timedelta(minutes=2),
         ),
+    )
+
+
+async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+    # A request without a destination and no spec.backup is refused for good.
+    return await workflow.execute_activity(
+        signatures.create_backup_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=1),
+            non_retryable_error_types=[*failures.NON_RETRYABLE, "BackupRequestInvalid"],
+        ),
+    )
+
+
+async def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
+    # S3 may be down: retry, but give up after a while (the next backup prunes again).
+    return await workflow.execute_activity(
+        signatures.prune_backups,
+        input,
+        start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+            maximum_attempts=8,
+            non_retryable_error_types=list(failures.NON_RETRYABLE),
+        ),
+    )
+
+
+async def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+    await workflow.execute_activity(
+        signatures.sync_backup_schedule,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def post_event(input: PostEventInput) -> None:
+    await workflow.execute_activity(
+        signatures.post_event, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
     )

@@ -32,11 +32,16 @@ from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from odoo_operator.model import failures
+    from odoo_operator.model import failures, naming
+    from odoo_operator.model.crds import BackupFormat, ScheduledBackups
     from odoo_operator.model.payloads import (
+        ActiveJob,
         ApplyChildrenInput,
+        BackupRequest,
+        BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
+        CreateBackupJobInput,
         DeleteRequest,
         GatherSnapshotInput,
         InstanceWorkflowInput,
@@ -44,13 +49,17 @@ with workflow.unsafe.imports_passed_through():
         JobAction,
         MachineState,
         Poke,
+        PostEventInput,
+        PruneBackupsInput,
+        QueuedBackup,
         RecordStatusInput,
         Snapshot,
         SpecUpdate,
+        SyncBackupScheduleInput,
         TransitionRecord,
         WorkflowSettings,
     )
-    from odoo_operator.model.phases import Phase
+    from odoo_operator.model.phases import JobState, Phase
     from workflows import calls, machine
     from workflows.ensure import Desired, ensure
 
@@ -108,6 +117,34 @@ class OdooInstanceWorkflow:
             self._state = self._state.model_copy(update={"deleting": True})
             self._wake = True
 
+    @workflow.signal(name="backup")
+    def backup(self, request: BackupRequest) -> None:
+        """Back up now: the main loop makes the request an OdooBackupJob."""
+        if self._state.deleting:
+            return
+        queued = (*self._state.backup_requests, self._queue_backup(request))
+        self._state = self._state.model_copy(update={"backup_requests": queued})
+        self._wake = True
+
+    @workflow.update(name="backup")
+    async def request_backup(self, request: BackupRequest) -> BackupRequested:
+        """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
+        state = self._state
+        result = await calls.create_backup_job(
+            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self._queue_backup(request))
+        )
+        self._wake = True
+        return result
+
+    @request_backup.validator
+    def _validate_backup(self, request: BackupRequest) -> None:
+        if self._state.deleting:
+            raise ValueError("the instance is being deleted")
+        if request.destination is None and self._state.spec.backup is None:
+            raise ValueError(
+                "no destination: give one in the request, or set spec.backup on the instance"
+            )
+
     @workflow.query(name="phase")
     def phase(self) -> Phase:
         return self._state.phase
@@ -136,6 +173,7 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
+                await self._create_requested_backups()
                 if workflow.patched("delete-cancels-tick"):
                     await self._tick_until_deleted(resync=timed_out)
                 else:
@@ -173,8 +211,14 @@ class OdooInstanceWorkflow:
 
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
-            return self._settings.job_poll_interval
-        return self._settings.resync_interval
+            period = self._settings.job_poll_interval
+        else:
+            period = self._settings.resync_interval
+        wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        if wake_at is not None:
+            # A scheduled upgrade: look again when it becomes due (never a zero timer).
+            period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
+        return period
 
     def _should_continue_as_new(self) -> bool:
         if self._wake:
@@ -208,6 +252,7 @@ class OdooInstanceWorkflow:
                             cron_replicas=desired.cron,
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
+                            mark_pending=snap.unmarked_jobs,
                         )
                     )
                 except ActivityError as err:
@@ -246,6 +291,7 @@ class OdooInstanceWorkflow:
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
         self._state = self._state.model_copy(update={"applied_generation": state.generation})
+        await self._sync_backup_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
         # Guarded: histories recorded before this upsert existed must replay.
         if workflow.patched("search-attributes-after-apply"):
@@ -258,6 +304,7 @@ class OdooInstanceWorkflow:
         db_initialized: bool | None = None
         finish: list[JobAction] = []
         restart_web = False
+        prune = False
         for action in row.actions if row is not None else ():
             if action is machine.Action.MARK_DB_INITIALIZED:
                 db_initialized = True
@@ -269,10 +316,13 @@ class OdooInstanceWorkflow:
                         kind=kind,
                         name=active.name,
                         succeeded=action.succeeded,
-                        message=None if action.succeeded else f"{kind.resource_kind} failed",
+                        message=None
+                        if action.succeeded
+                        else active.message or f"{kind.resource_kind} failed",
                     )
                 )
                 restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
+                prune |= action is machine.Action.COMPLETE_BACKUP_JOB and active.scheduled
         record = RecordStatusInput(
             ref=state.ref,
             phase=phase,
@@ -308,9 +358,21 @@ class OdooInstanceWorkflow:
         self._state = self._state.model_copy(update=update)
         if row is not None and row.to is not row.from_:
             self._upsert_search_attributes()
+        if prune and state.spec.backup is not None:
+            await self._prune_backups(state.spec.backup)
 
     async def _finish(self) -> InstanceWorkflowResult:
-        """Clean up a deleted instance; hand over to a successor if one waits."""
+        """Clean up a deleted instance; hand over to a successor if one waits.
+
+        With spec.backup (finalBackup true) and an initialized database, a
+        final backup runs first; the database is dropped only once it
+        completed. While it fails, the database stays, a FinalBackupFailed
+        Warning says why, and another one is tried on each resync or spec
+        change (setting finalBackup false lets the deletion proceed).
+        """
+        if self._state.schedule_synced:
+            await self._sync_backup_schedule(None)
+        await self._final_backup()
         state = self._state
         await calls.cleanup_instance(CleanupInput(ref=state.ref, spec=state.spec))
         # Read after the await: a new incarnation may have signalled meanwhile.
@@ -326,6 +388,155 @@ class OdooInstanceWorkflow:
                 )
             )
         return InstanceWorkflowResult(ref=state.ref, phase=state.phase, cleaned_up=True)
+
+    # --- backups asked for by signal, Update, schedule and deletion -----------
+
+    def _queue_backup(self, request: BackupRequest, *, final: bool = False) -> QueuedBackup:
+        """Deterministic names for a request: workflow time and workflow randomness."""
+        state = self._state
+        scheduled = state.spec.backup
+        stamp = workflow.now().strftime("%Y%m%d%H%M%S")
+        suffix = workflow.uuid4().hex[:4]
+        fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
+        prefix = scheduled.destination.prefix if scheduled else ""
+        return QueuedBackup(
+            request=request,
+            name=naming.backup_resource_name(state.ref.name, stamp, suffix, final=final),
+            object_key=naming.backup_object_key(
+                prefix, state.ref.namespace, state.ref.name, stamp, suffix, fmt.value
+            ),
+            final=final,
+        )
+
+    async def _create_requested_backups(self) -> None:
+        while self._state.backup_requests:
+            queued = self._state.backup_requests[0]
+            state = self._state
+            try:
+                await calls.create_backup_job(
+                    CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+                )
+            except ActivityError as err:
+                if _error_type(err) != "BackupRequestInvalid":
+                    raise
+                await calls.post_event(
+                    PostEventInput(
+                        ref=state.ref,
+                        key=f"refused-{queued.name}",
+                        reason="BackupRequestRefused",
+                        message=f"backup request {queued.name} refused: {_error_message(err)}",
+                        warning=True,
+                    )
+                )
+            # Signals only append: the first request is still the one just made.
+            rest = self._state.backup_requests[1:]
+            self._state = self._state.model_copy(update={"backup_requests": rest})
+
+    async def _sync_backup_schedule(self, backup: ScheduledBackups | None) -> None:
+        digest = _backup_digest(backup)
+        state = self._state
+        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+            return
+        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
+        self._state = self._state.model_copy(
+            update={"schedule_synced": backup is not None, "schedule_digest": digest}
+        )
+
+    async def _prune_backups(self, backup: ScheduledBackups) -> None:
+        try:
+            await calls.prune_backups(
+                PruneBackupsInput(ref=self._state.ref, retention=backup.retention)
+            )
+        except ActivityError as err:
+            # Pruning again after the next scheduled backup catches up.
+            workflow.logger.warning("pruning backups failed: %s", _error_message(err))
+
+    async def _final_backup(self) -> None:
+        while True:
+            state = self._state
+            backup = state.spec.backup
+            if backup is None or not backup.final_backup:
+                return
+            try:
+                snap = await calls.gather_snapshot(
+                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
+                )
+            except ActivityError as err:
+                if _error_type(err) == failures.INSTANCE_GONE:
+                    return
+                raise
+            if not snap.db_initialized:
+                return  # nothing to lose
+            queued = self._queue_backup(BackupRequest(), final=True)
+            await calls.create_backup_job(
+                CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+            )
+            succeeded, message = await self._run_backups_until(queued.name)
+            if succeeded:
+                return
+            database = naming.database_name(state.ref.uid, state.spec.database.name)
+            await calls.post_event(
+                PostEventInput(
+                    ref=state.ref,
+                    key=f"finalbackupfailed-{queued.name}",
+                    reason="FinalBackupFailed",
+                    message=(
+                        f"final backup {queued.name} failed, so database {database} is kept: "
+                        f"{message}. Another is tried in {self._settings.resync_interval} or "
+                        "on a spec change; set spec.backup.finalBackup to false to delete "
+                        "without one."
+                    ),
+                    warning=True,
+                )
+            )
+            await self._nap(self._settings.resync_interval)
+
+    async def _nap(self, timeout: timedelta) -> None:
+        """Wait for a signal or `timeout`, whichever comes first."""
+        self._wake = False
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+        except TimeoutError:
+            return
+
+    async def _run_backups_until(self, name: str) -> tuple[bool, str]:
+        """Run queued backups (oldest first) until `name` finished; its outcome."""
+        while True:
+            state = self._state
+            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+            self._snapshot = snap
+            active: ActiveJob | None = snap.backup
+            if active is None:
+                return False, "the backup resource was deleted before it finished"
+            if active.job_name is None:
+                await calls.converge_phase(
+                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active)
+                )
+                continue
+            if active.state in (JobState.SUCCEEDED, JobState.FAILED):
+                succeeded = active.state is JobState.SUCCEEDED
+                message = active.message or "the backup failed"
+                await calls.record_status(
+                    RecordStatusInput(
+                        ref=state.ref,
+                        phase=Phase.BACKING_UP,
+                        generation=state.generation,
+                        spec=state.spec,
+                        ready_replicas=snap.web.ready,
+                        finish_jobs=(
+                            JobAction(
+                                kind=active.kind,
+                                name=active.name,
+                                succeeded=succeeded,
+                                message=None if succeeded else message,
+                            ),
+                        ),
+                    )
+                )
+                if active.name == name:
+                    return succeeded, message
+                continue
+            await self._nap(self._settings.job_poll_interval)
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
@@ -344,7 +555,13 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or (desired.cron is not None and desired.cron != snap.cron.desired)
         or desired.create_auto_init
         or desired.start_job is not None
+        or bool(snap.unmarked_jobs)
     )
+
+
+def _backup_digest(backup: ScheduledBackups | None) -> str:
+    text = backup.model_dump_json() if backup is not None else "none"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _digest(record: RecordStatusInput, db_initialized: bool) -> str:

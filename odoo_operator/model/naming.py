@@ -36,6 +36,9 @@ __all__ = [
     "LABEL_VALUE_MAX",
     "POSTGRES_IDENTIFIER_MAX",
     "auto_init_job_name",
+    "backup_object_key",
+    "backup_resource_name",
+    "backup_schedule_id",
     "batch_job_name",
     "config_map_name",
     "cron_deployment_name",
@@ -43,10 +46,14 @@ __all__ = [
     "db_password_secret_name",
     "instance_labels",
     "instance_name_problems",
+    "master_password_secret_name",
     "parse_workflow_id",
     "pvc_name",
+    "restore_database_name",
     "role_name",
+    "s3_credentials_secret_name",
     "sanitize_uid",
+    "scheduled_backup_workflow_id",
     "shorten",
     "web_deployment_name",
     "workflow_id",
@@ -156,6 +163,61 @@ def batch_job_name(job_resource_name: str, kind: str) -> str:
     characters, the limit of the Job's `batch.kubernetes.io/job-name` label.
     """
     return shorten(f"{job_resource_name}-{kind}", LABEL_VALUE_MAX)
+
+
+def s3_credentials_secret_name(job_resource_name: str) -> str:
+    """Copy of a job resource's S3 credentials Secret when it lives in another namespace
+    (a Pod's secretKeyRef reaches its own namespace only)."""
+    return f"{job_resource_name}-s3-credentials"[:253]
+
+
+def master_password_secret_name(job_resource_name: str) -> str:
+    """Secret holding a restore's Odoo master password given inline in its spec."""
+    return f"{job_resource_name}-master-password"[:253]
+
+
+def restore_database_name(database: str) -> str:
+    """Where a restore loads its backup before swapping it in: `<db>_restoring`.
+
+    Fits PostgreSQL's 63-byte identifier limit: a long name is cut and
+    disambiguated by a short hash of the whole name.
+    """
+    suffix = "_restoring"
+    name = database + suffix
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
+    return f"{database[: 63 - len(suffix) - 9]}_{digest}{suffix}"
+
+
+_EXTENSIONS = {"zip": "zip", "sql": "sql", "dump": "dump"}
+
+
+def backup_resource_name(instance: str, stamp: str, suffix: str, *, final: bool = False) -> str:
+    """An OdooBackupJob made by the operator: `<instance>-backup-<stamp>-<suffix>`.
+
+    `stamp` is the request's UTC time as YYYYmmddHHMMSS. The instance part is
+    cut so that the batch Job's name (`<this>-backup`) fits 63 characters.
+    """
+    word = "final" if final else "backup"
+    return f"{instance[:28].rstrip('-')}-{word}-{stamp}-{suffix}"
+
+
+def backup_object_key(
+    prefix: str, namespace: str, instance: str, stamp: str, suffix: str, fmt: str
+) -> str:
+    """`<prefix><namespace>/<instance>/<instance>-<stamp>-<suffix>.<ext>`."""
+    return f"{prefix}{namespace}/{instance}/{instance}-{stamp}-{suffix}.{_EXTENSIONS[fmt]}"
+
+
+def backup_schedule_id(namespace: str, name: str) -> str:
+    """The Temporal Schedule of spec.backup: `odoo-backup/<namespace>/<name>`."""
+    return f"odoo-backup/{namespace}/{name}"
+
+
+def scheduled_backup_workflow_id(namespace: str, name: str) -> str:
+    """Id of the workflows that Schedule starts (Temporal appends the run time)."""
+    return f"odoo-backup/{namespace}/{name}"
 
 
 def role_name(namespace: str, name: str) -> str:

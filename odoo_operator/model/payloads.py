@@ -8,19 +8,28 @@ secret value ever appears in these models: activities read Secrets themselves.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.crds import (
+    BackupFormat,
+    BackupRetention,
+    OdooInstanceSpec,
+    S3Config,
+    ScheduledBackups,
+)
 from odoo_operator.model.phases import JobState, Phase
 
 __all__ = [
     "ActiveJob",
     "ApplyChildrenInput",
+    "BackupRequest",
+    "BackupRequested",
     "CleanupInput",
     "ConvergePhaseInput",
+    "CreateBackupJobInput",
     "DeleteRequest",
     "GatherSnapshotInput",
     "InstanceRef",
@@ -28,12 +37,19 @@ __all__ = [
     "InstanceWorkflowResult",
     "JobAction",
     "JobKind",
+    "JobRef",
     "MachineState",
     "Poke",
+    "PostEventInput",
+    "PruneBackupsInput",
+    "PruneBackupsResult",
+    "QueuedBackup",
     "RecordStatusInput",
     "Replicas",
+    "ScheduledBackupInput",
     "Snapshot",
     "SpecUpdate",
+    "SyncBackupScheduleInput",
     "TransitionRecord",
     "WorkflowSettings",
 ]
@@ -101,6 +117,19 @@ class ActiveJob(Payload):
         "(decided by the snapshot activity, never by the workflow clock).",
     )
     message: str | None = None
+    scheduled_time: datetime | None = Field(
+        default=None, description="An upgrade's scheduledTime while it is not yet due."
+    )
+    scheduled: bool = Field(
+        default=False, description="A backup made by spec.backup's schedule (retention applies)."
+    )
+
+
+class JobRef(Payload):
+    """A job resource by kind and name (in the instance's namespace)."""
+
+    kind: JobKind
+    name: str
 
 
 class Snapshot(Payload):
@@ -128,6 +157,16 @@ class Snapshot(Payload):
         description="The database of an initialized instance is gone and "
         "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
         "PostgreSQL could not answer (unknown is not missing).",
+    )
+    unmarked_jobs: tuple[JobRef, ...] = Field(
+        default=(),
+        description="Job resources of this instance without any status yet: marked "
+        "Pending, so kubectl shows them queued.",
+    )
+    wake_at: datetime | None = Field(
+        default=None,
+        description="When the next scheduled upgrade becomes due (the workflow wakes "
+        "then; the snapshot activity, not the workflow clock, decides it is due).",
     )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
@@ -221,6 +260,53 @@ class MachineState(Payload):
         description="A spec for a new incarnation (new uid) received while this one "
         "was being deleted; it takes over once cleanup is done.",
     )
+    backup_requests: tuple[QueuedBackup, ...] = Field(
+        default=(), description="Signalled backups not yet made into OdooBackupJobs."
+    )
+    schedule_synced: bool = Field(
+        default=False,
+        description="A Temporal Schedule was made for spec.backup (so a removed "
+        "spec.backup deletes it).",
+    )
+    schedule_digest: str = Field(
+        default="", description="Digest of the spec.backup the schedule was last synced to."
+    )
+
+
+class BackupRequest(Payload):
+    """Signal and Update `backup`: back up now (the request becomes an OdooBackupJob).
+
+    Every field is optional: without `destination` the backup goes to
+    spec.backup's bucket under a generated key; format and filestore default
+    to spec.backup's (zip with filestore without it). JSON from the temporal
+    CLI may use camelCase (`withFilestore`, `objectKey`), as kubectl does.
+    """
+
+    destination: S3Config | None = None
+    format: BackupFormat | None = None
+    with_filestore: bool | None = Field(default=None, alias="withFilestore")
+    scheduled: bool = Field(
+        default=False,
+        description="Sent by spec.backup's Temporal Schedule: retention applies to it.",
+    )
+
+
+class BackupRequested(Payload):
+    """Update `backup`'s answer: the OdooBackupJob made for the request."""
+
+    name: str
+    namespace: str
+    bucket: str
+    object_key: str = Field(alias="objectKey")
+
+
+class QueuedBackup(Payload):
+    """A signalled backup request with its deterministic names, until it is created."""
+
+    request: BackupRequest
+    name: str
+    object_key: str
+    final: bool = False
 
 
 class InstanceWorkflowInput(Payload):
@@ -257,6 +343,7 @@ class ConvergePhaseInput(Payload):
     cron_replicas: int | None = None
     create_auto_init: bool = False
     start_job: ActiveJob | None = None
+    mark_pending: tuple[JobRef, ...] = ()
 
 
 class JobAction(Payload):
@@ -296,3 +383,46 @@ class RecordStatusInput(Payload):
 class CleanupInput(Payload):
     ref: InstanceRef
     spec: OdooInstanceSpec
+
+
+class CreateBackupJobInput(Payload):
+    """Make the OdooBackupJob of a backup request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    queued: QueuedBackup
+
+
+class PruneBackupsInput(Payload):
+    """Apply spec.backup.retention to the completed scheduled backups of an instance."""
+
+    ref: InstanceRef
+    retention: BackupRetention
+
+
+class PruneBackupsResult(Payload):
+    deleted: tuple[str, ...] = ()
+
+
+class SyncBackupScheduleInput(Payload):
+    """Create, update, pause or delete (backup None) the instance's backup Schedule."""
+
+    ref: InstanceRef
+    backup: ScheduledBackups | None
+
+
+class ScheduledBackupInput(Payload):
+    """Input of the OdooScheduledBackup workflow a Schedule starts."""
+
+    namespace: str
+    name: str
+
+
+class PostEventInput(Payload):
+    """One Event about an instance; `key` makes its name (a retry posts it once)."""
+
+    ref: InstanceRef
+    key: str
+    reason: str
+    message: str
+    warning: bool = False

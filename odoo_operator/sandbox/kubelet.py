@@ -48,8 +48,10 @@ logger = logging.getLogger(__name__)
 PodMatcher = Callable[[dict[str, Any]], bool]
 Getter = Callable[[str], Awaitable[dict[str, Any] | None]]
 """GETs an API path (None on 404): how a runner reads Secrets and ConfigMaps."""
-JobRunner = Callable[[dict[str, Any], Getter], Awaitable[tuple[int, str]]]
-"""Runs a Job's Pod; returns (exit code, last log lines)."""
+JobRunner = Callable[[dict[str, Any], Getter], Awaitable[tuple[int, str] | tuple[int, str, str]]]
+"""Runs a Job's Pod; returns (exit code, last log lines) and optionally, on a
+failure, the name of the container that failed (so an init container's
+failure shows in initContainerStatuses, as on a real node)."""
 
 
 def pod_matcher(namespace: str | None = None, prefix: str = "") -> PodMatcher:
@@ -292,13 +294,21 @@ class SimulatedKubelet:
         meta = pod["metadata"]
         if meta.get("deletionGracePeriodSeconds") == 0 and meta.get("finalizers"):
             return  # confirmed already; only finalizers keep it
+        # Also when the grace period is 0 already: an apiserver whose DELETE
+        # handler timed out can leave the Pod updated to grace 0 but not
+        # removed. Confirming again is idempotent (404 once it is gone), and
+        # a failed answer (5xx, timeout) is retried.
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
-        await self._request(
-            "DELETE",
-            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-            body,
-            ok=(200, 404, 409),
-        )
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        for attempt in range(10):
+            try:
+                status = await self._request("DELETE", path, body, ok=(200, 404, 409))
+            except (TimeoutError, aiohttp.ClientError) as error:
+                logger.debug("confirming the deletion of %s failed: %s", path, error)
+                status = 0
+            if status in (200, 404, 409):
+                return
+            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     async def _bind_and_start(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -327,15 +337,18 @@ class SimulatedKubelet:
 
     async def _run_job_pod(self, pod: dict[str, Any]) -> None:
         await self._write_status(pod, self._running_status(pod, ready=False))
+        failed: str | None = None
         if any(match(pod) for match in self._fails):
             code, log = 1, "failed by the test (SimulatedKubelet.fail_jobs)"
         elif self.job_runner is not None:
-            code, log = await self.job_runner(pod, self._get)
+            result = await self.job_runner(pod, self._get)
+            code, log = result[0], result[1]
+            failed = result[2] if len(result) > 2 else None
         else:
             if self.ready_delay:
                 await asyncio.sleep(self.ready_delay)
             code, log = 0, ""
-        await self._write_status(pod, self._terminated_status(pod, code, log))
+        await self._write_status(pod, self._terminated_status(pod, code, log, failed))
 
     # --- Pod status, as the kubelet writes it -------------------------------
 
@@ -375,21 +388,61 @@ class SimulatedKubelet:
             ],
         }
 
-    def _terminated_status(self, pod: dict[str, Any], code: int, log: str) -> dict[str, Any]:
+    def _terminated_status(
+        self, pod: dict[str, Any], code: int, log: str, failed: str | None = None
+    ) -> dict[str, Any]:
+        """The final status. When `failed` names an init container, the init
+        containers before it completed, it terminated with `code` and `log`, and
+        the rest never started (as a node reports an init container failure);
+        otherwise every init container completed and the containers ended with `code`."""
         now = _now()
         status = self._running_status(pod, ready=False)
         status["phase"] = "Succeeded" if code == 0 else "Failed"
-        for container in status["containerStatuses"]:
-            terminated: dict[str, Any] = {
-                "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
-                "startedAt": status["startTime"],
+        started = status["startTime"]
+
+        def terminated(exit_code: int) -> dict[str, Any]:
+            state: dict[str, Any] = {
+                "exitCode": exit_code,
+                "reason": "Completed" if exit_code == 0 else "Error",
+                "startedAt": started,
                 "finishedAt": now,
             }
-            if code != 0 and log:
-                terminated["message"] = log
+            if exit_code != 0 and log:
+                state["message"] = log
+            return {"terminated": state}
+
+        init_names = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
+        failed_init = code != 0 and failed in init_names
+        if init_names:
+            statuses = []
+            reached = False
+            for name in init_names:
+                image = next(
+                    c.get("image", "") for c in pod["spec"]["initContainers"] if c["name"] == name
+                )
+                if reached:
+                    state: dict[str, Any] = {"waiting": {"reason": "PodInitializing"}}
+                elif failed_init and name == failed:
+                    state, reached = terminated(code), True
+                else:
+                    state = terminated(0)
+                statuses.append(
+                    {
+                        "name": name,
+                        "image": image,
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": state,
+                    }
+                )
+            status["initContainerStatuses"] = statuses
+        for container in status["containerStatuses"]:
             container["started"] = False
-            container["state"] = {"terminated": terminated}
+            if failed_init:
+                container["state"] = {"waiting": {"reason": "PodInitializing"}}
+            else:
+                container["state"] = terminated(code)
         return status
 
     async def _write_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,14 +68,17 @@ class LocalPodRunner:
         self.path_map = dict(path_map or {})
         self.extra_path = list(extra_path)
 
-    async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str]:
+    async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str, str]:
+        """(exit code, log tail of the failed container, its name); (0, "", "") on success."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
+        containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        first = containers[0]["name"] if containers else ""
         try:
             volumes = await self._volumes(pod, get)
         except PodRunError as error:
-            return 1, str(error)
+            return 1, str(error), first
         deadline = spec.get("activeDeadlineSeconds")
-        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for container in containers:
             log_file = (
                 self.work_dir
                 / "logs"
@@ -82,10 +87,10 @@ class LocalPodRunner:
             try:
                 code = await self._run(pod, container, volumes, get, log_file, deadline)
             except PodRunError as error:
-                return 1, str(error)
+                return 1, str(error), container["name"]
             if code != 0:
-                return code, _tail(log_file)
-        return 0, ""
+                return code, _tail(log_file), container["name"]
+        return 0, "", ""
 
     # --- volumes ------------------------------------------------------------
 
@@ -165,12 +170,12 @@ class LocalPodRunner:
             try:
                 return await asyncio.wait_for(process.wait(), timeout=deadline)
             except TimeoutError:
-                process.kill()
+                _kill_all(process)
                 await process.wait()
                 log.write(b"\nDeadlineExceeded: the Pod ran past activeDeadlineSeconds\n")
                 return 137
             except asyncio.CancelledError:  # the Pod was deleted
-                process.kill()
+                _kill_all(process)
                 await process.wait()
                 raise
 
@@ -218,6 +223,13 @@ class LocalPodRunner:
             elif "fieldRef" in value_from:
                 env[name] = _field(pod, value_from["fieldRef"]["fieldPath"])
         return env
+
+
+def _kill_all(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the container's whole process group (its session), as stopping a
+    container kills every process in it, not only the first one."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _decode(value: str) -> str:

@@ -20,6 +20,13 @@ Every server keeps its data in the state directory, so a sandbox started
 again on it has every instance, its workflow and its database: the operator
 picks the instances up where they were.
 
+Backups and restores run for real: Job Pods run the Job scripts
+(scripts/jobs/) and a stand-in `odoo` (sandbox/standins/) as local
+processes (podrunner.LocalPodRunner), against the embedded PostgreSQL and an
+embedded S3 server (versitygw) with a bucket `backups` and, in the namespace
+`default`, a Secret `s3-credentials` (accessKey, secretKey) to use in
+OdooBackupJob/OdooRestoreJob and spec.backup.
+
 State directory:
     temporal.sqlite    Temporal's history (the instances' workflows)
     postgres/          the PostgreSQL cluster and its admin-password file (mode 600)
@@ -28,7 +35,9 @@ State directory:
                        logs/, admin.kubeconfig
     kubeconfig         the admin kubeconfig for kubectl and the operator
                        (context namespace `default`)
-    logs/              temporal.log
+    s3/                the S3 server's buckets and its credentials file (mode 600)
+    pods/              the Job Pods' volumes (claims/: each instance's filestore)
+    logs/              temporal.log, s3.log
 """
 
 from __future__ import annotations
@@ -36,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 import sys
@@ -44,15 +52,24 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
+from odoo_operator.sandbox import (
+    controlplane,
+    kubelet,
+    podrunner,
+    postgres,
+    processes,
+    s3,
+    temporal,
+)
 
 __all__ = ["main"]
 
 KUBE_NAMESPACE = "default"
 """The kubeconfig's namespace: where `kubectl apply` puts an instance."""
+BACKUP_BUCKET = "backups"
+S3_SECRET = "s3-credentials"
+_ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "odoo-operator"
 READY_LINE = "Press Ctrl-C to stop."
 """The banner's last line; tests wait for it."""
@@ -67,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         "--ui-port": args.ui_port,
         "--kube-port": args.kube_port,
         "--postgres-port": args.postgres_port,
+        "--s3-port": args.s3_port,
     }
     problem = _port_problem(ports)
     if problem is not None:
@@ -95,6 +113,11 @@ def main(args: argparse.Namespace) -> int:
             running.callback(database.stop)
             database.start()
 
+            storage = s3.S3Server(state_dir / "s3", port=args.s3_port)
+            running.callback(storage.stop)
+            storage.start()
+            storage.create_bucket(BACKUP_BUCKET)
+
             kube = controlplane.ControlPlane(state_dir / "kube", port=args.kube_port)
             running.callback(kube.stop)
             print("starting the Kubernetes control plane ...", flush=True)
@@ -103,11 +126,12 @@ def main(args: argparse.Namespace) -> int:
             kube.install_crds(crd_dir)
             kubeconfig = kube.write_kubeconfig(state_dir / "kubeconfig", namespace=KUBE_NAMESPACE)
             _install_clusters_secret(kubeconfig, database)
+            _install_s3_secret(kubeconfig, storage)
             pods = kubelet.KubeletThread(
                 kube.url,
                 kube.admin_ssl_context(),
                 ready_delay=args.kubelet_delay,
-                job_runner=functools.partial(_run_job_pod, database, args.kubelet_delay),
+                job_runner=_pod_runner(state_dir, database, storage),
             )
             running.callback(pods.stop)
             pods.start()
@@ -121,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
             return 1
 
         print(
-            _banner(state_dir, dev_server, database, kube, kubeconfig, args.kubelet_delay),
+            _banner(state_dir, dev_server, database, kube, kubeconfig, storage, args.kubelet_delay),
             flush=True,
         )
         stop_requested.wait()
@@ -265,40 +289,42 @@ class _OperatorThread:
             await runner.run(settings, kubeconfig=self._kubeconfig, kube_login=login)
 
 
-async def _run_job_pod(
-    database: postgres.EmbeddedPostgres,
-    delay: float,
-    pod: dict[str, Any],
-    get: kubelet.Getter,
-) -> tuple[int, str]:
-    """The sandbox's Job Pods succeed after `delay` seconds; an init Job's Pod
-    leaves behind what `odoo -i ... -d <db>` would: the database, owned by the
-    instance's role. Without it the operator would rightly report the
-    database missing."""
-    await asyncio.sleep(delay)
-    labels = pod["metadata"].get("labels") or {}
-    instance = labels.get(naming.INSTANCE_LABEL)
-    containers = pod["spec"].get("containers") or []
-    args: list[str] = containers[0].get("args") or [] if containers else []
-    if instance is not None and "-i" in args and "-d" in args:
-        name = args[args.index("-d") + 1]
-        role = naming.role_name(pod["metadata"]["namespace"], instance)
-        await asyncio.to_thread(_create_database, database, name, role)
-    return 0, ""
+def _pod_runner(
+    state_dir: Path, database: postgres.EmbeddedPostgres, storage: s3.S3Server
+) -> podrunner.LocalPodRunner:
+    """Job Pods run for real: the Job scripts, the stand-in odoo (its init creates
+    the database as the instance's role, as Odoo does), PostgreSQL's client tools
+    and the aws CLI on PATH."""
+    from activities import job_manifests
+
+    standins = Path(__file__).resolve().parent / "standins"
+    return podrunner.LocalPodRunner(
+        state_dir / "pods",
+        path_map={
+            job_manifests.SCRIPTS_DIR: _ROOT / "scripts" / "jobs",
+            "/entrypoint.sh": standins / "entrypoint.sh",
+        },
+        extra_path=[standins, database.bin_dir, storage.client_path],
+    )
 
 
-def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) -> None:
-    import psycopg
-    from psycopg import sql
+def _install_s3_secret(kubeconfig: Path, storage: s3.S3Server) -> None:
+    """Secret `s3-credentials` in the default namespace: the embedded S3 server's keys."""
+    import kubernetes
 
-    with psycopg.connect(database.dsn(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists is None:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(role)
-                )
-            )
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    with client:
+        core = kubernetes.client.CoreV1Api(client)
+        body = kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(name=S3_SECRET),
+            string_data={"accessKey": storage.access_key, "secretKey": storage.secret_key},
+        )
+        try:
+            core.create_namespaced_secret(KUBE_NAMESPACE, body)
+        except kubernetes.client.ApiException as err:
+            if err.status != 409:
+                raise
+            core.replace_namespaced_secret(S3_SECRET, KUBE_NAMESPACE, body)
 
 
 def _port_problem(ports: dict[str, int]) -> str | None:
@@ -327,6 +353,7 @@ def _banner(
     database: postgres.EmbeddedPostgres,
     kube: controlplane.ControlPlane,
     kubeconfig: Path,
+    storage: s3.S3Server,
     kubelet_delay: float,
 ) -> str:
     password_file = database.password_file
@@ -341,6 +368,8 @@ def _banner(
             "                     kubectl get odoo -A",
             f"  PostgreSQL         {database.dsn(with_password=False)}",
             f"                     password in {password_file}",
+            f"  S3                 {storage.endpoint} (bucket {BACKUP_BUCKET}; keys in the "
+            f"Secret {KUBE_NAMESPACE}/{S3_SECRET})",
             f"  Logs               {state_dir / 'logs'}, {kube.logs}, {database.log_file}",
             "  Operator           watcher + worker, in this process, and a simulated kubelet",
             f"                     (Node {kubelet.NODE_NAME}: Pods ready and Jobs done after "

@@ -216,21 +216,3 @@ def test_one_init_job_runs_when_converge_runs_twice(
     gone = _gather(acts, ref, spec).init
     assert gone is not None
     assert gone.state is JobState.FAILED
-
-
-def test_unsupported_job_kind_is_marked_failed_when_started(
-    acts: ki.Activities, namespace: str
-) -> None:
-    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
-    _job_resource(acts, namespace, JobKind.UPGRADE, "up")
-    active = _gather(acts, ref, spec).upgrade
-    assert active is not None
-
-    acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=active)
-    )
-
-    resource = acts.kube.get(api.job_resource(JobKind.UPGRADE.plural), namespace, "up")
-    assert resource["status"]["phase"] == "Failed"
-    assert "not supported yet" in resource["status"]["message"]
-    assert _gather(acts, ref, spec).upgrade is None

@@ -11,6 +11,11 @@ kinds), `schema` (pydantic → structural schema), `manifests` (CRD documents).
 
 from __future__ import annotations
 
+from odoo_operator.model.crds.backup import (
+    BackupDestination,
+    BackupRetention,
+    ScheduledBackups,
+)
 from odoo_operator.model.crds.common import (
     BackupFormat,
     Condition,
@@ -83,7 +88,9 @@ __all__ = [
     "KUBE_ROOTS",
     "RESOURCES",
     "Affinity",
+    "BackupDestination",
     "BackupFormat",
+    "BackupRetention",
     "Condition",
     "ConditionStatus",
     "CronConfig",
@@ -125,6 +132,7 @@ __all__ = [
     "RestoreSourceType",
     "RollingUpdateConfig",
     "S3Config",
+    "ScheduledBackups",
     "SecretKeyRef",
     "SecretReference",
     "StrategyType",

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from odoo_operator.model import phases
+from odoo_operator.model.crds import backup as backups
 from odoo_operator.model.crds import common, kube, schema
 
 __all__ = [
@@ -465,6 +466,13 @@ class OdooInstanceSpec(common.SpecModel):
     extra_env_from: list[kube.EnvFromSource] = Field(
         default_factory=list,
         description="ConfigMaps or Secrets whose keys become environment variables of Odoo.",
+    )
+    backup: backups.ScheduledBackups | None = Field(
+        default=None,
+        description=(
+            "Scheduled backups to S3 with retention, run by a Temporal Schedule per instance; "
+            "also the destination of on-demand and final backups."
+        ),
     )
 
     def redacted(self) -> Self:

@@ -179,7 +179,18 @@ class OdooSource(common.SpecModel):
         description="Database to back up on that server. Defaults to its only database.",
     )
     master_password: str | None = Field(
-        default=None, description="Master password of that server's database manager."
+        default=None,
+        description=(
+            "Master password of that server's database manager. Prefer "
+            "masterPasswordSecretRef, which keeps it out of the resource."
+        ),
+    )
+    master_password_secret_ref: common.SecretKeyRef | None = Field(
+        default=None,
+        description=(
+            "Secret key (in the namespace of the restore) holding the master password of "
+            "that server's database manager. Takes precedence over masterPassword."
+        ),
     )
 
 
@@ -218,8 +229,22 @@ class RestoreSource(common.SpecModel):
         return self
 
 
+ODOO_FORMAT_RULE = "self.source.type != 'odoo' || self.format != 'sql'"
+ODOO_FORMAT_MESSAGE = (
+    "format sql cannot come from a live Odoo: its database manager produces zip or dump"
+)
+
+
 class OdooRestoreJobSpec(common.SpecModel):
     """Replace the database (and filestore) of an instance with a backup."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": ODOO_FORMAT_RULE, "message": ODOO_FORMAT_MESSAGE, "fieldPath": ".format"}
+            ]
+        }
+    )
 
     odoo_instance_ref: common.OdooInstanceRef = Field(
         description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
@@ -233,10 +258,18 @@ class OdooRestoreJobSpec(common.SpecModel):
         default=True,
         description=(
             "Neutralize the restored database (disable mail servers, crons, payment "
-            "providers...; default true). Turn off only for a production restore."
+            "providers...; default true) and give it a new identity (database.uuid, "
+            "database.secret, database.create_date), as for a copy. Turn off only for a "
+            "production restore of the same database, which keeps its identity."
         ),
     )
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _format_matches_source(self) -> Self:
+        if self.source.type is RestoreSourceType.ODOO and self.format is common.BackupFormat.SQL:
+            raise ValueError(ODOO_FORMAT_MESSAGE)
+        return self
 
 
 class OdooRestoreJob(common.KubeObject):

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Backup step 3 (tools image): upload the artifact to S3.
+#
+# Env: WORKSPACE; S3_ENDPOINT S3_BUCKET S3_KEY, S3_REGION and S3_INSECURE
+#      (optional); AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY (secretKeyRef) or
+#      AWS_SHARED_CREDENTIALS_FILE (a mounted Secret).
+# The aws CLI uploads in parts above 8 MiB; S3 shows the object under its key
+# only once the whole upload completed, so an interrupted upload never leaves
+# a partial object behind. The artifact's sha256 travels as object metadata
+# (x-amz-meta-sha256), which the restore checks.
+set -eu
+. "$(dirname "$0")/common.sh"
+need WORKSPACE S3_ENDPOINT S3_BUCKET S3_KEY
+artifact="$WORKSPACE/artifact"
+[ -f "$artifact" ] || die "no artifact in the workspace (the package step did not finish)"
+[ -z "${S3_REGION:-}" ] || export AWS_DEFAULT_REGION="$S3_REGION"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+sha="$(cat "$artifact.sha256")"
+size="$(wc -c <"$artifact" | tr -d ' ')"
+errors="${TMPDIR:-/tmp}/aws.err.$$"
+
+log "uploading $size bytes to s3://$S3_BUCKET/$S3_KEY"
+# shellcheck disable=SC2046
+aws s3 cp --only-show-errors "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors" ||
+    s3_explain "$errors"
+# shellcheck disable=SC2046
+stored="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \
+    --query ContentLength --output text $(s3_args) 2>"$errors")" || s3_explain "$errors"
+[ "$stored" = "$size" ] || die "the endpoint stored $stored bytes instead of $size"
+log "uploaded s3://$S3_BUCKET/$S3_KEY ($size bytes, sha256 $sha)"

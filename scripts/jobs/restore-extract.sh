@@ -1,0 +1,56 @@
+#!/bin/sh
+# Restore step 2 (tools image): check the artifact and unpack it.
+#
+# Env: BACKUP_FORMAT zip|sql|dump; WORKSPACE; DB_NAME (the instance's
+#      database); FILESTORE_ROOT: the filestore volume (Odoo's data_dir).
+# Writes: $WORKSPACE/dump.sql (zip, sql) or $WORKSPACE/dump.dump (dump); for a
+#      zip with a filestore, its files go to $FILESTORE_ROOT/filestore/.restore-<db>,
+#      which the finalize step swaps in once the database is in place.
+# Nothing of the instance changes here: a bad artifact stops the restore
+# before its database is touched.
+set -eu
+. "$(dirname "$0")/common.sh"
+need BACKUP_FORMAT WORKSPACE DB_NAME
+artifact="$WORKSPACE/artifact"
+[ -f "$artifact" ] || die "no artifact in the workspace (the download step did not finish)"
+
+# A plain dump is complete when pg_dump's closing comment is there.
+check_sql_complete() {
+    tail -c 4096 "$1" | grep -q -- '-- PostgreSQL database dump complete' ||
+        die "the SQL dump is truncated: it lacks pg_dump's closing 'PostgreSQL database dump complete' line"
+}
+
+case "$BACKUP_FORMAT" in
+zip)
+    listing="$(unzip -Z1 "$artifact" 2>&1)" && unzip -tqq "$artifact" >/dev/null 2>&1 ||
+        die "the artifact is not a readable zip archive (truncated or corrupt)"
+    printf '%s\n' "$listing" | grep -qx 'dump.sql' || die "the zip holds no dump.sql: not an Odoo backup"
+    unzip -p "$artifact" dump.sql >"$WORKSPACE/dump.sql" || die "cannot extract dump.sql"
+    check_sql_complete "$WORKSPACE/dump.sql"
+    if printf '%s\n' "$listing" | grep -q '^filestore/.'; then
+        need FILESTORE_ROOT
+        staging="$FILESTORE_ROOT/filestore/.restore-$DB_NAME"
+        rm -rf "$staging" "$WORKSPACE/unzipped"
+        mkdir -p "$WORKSPACE/unzipped" "$FILESTORE_ROOT/filestore"
+        unzip -qq "$artifact" 'filestore/*' -d "$WORKSPACE/unzipped" || die "cannot extract the filestore"
+        mv "$WORKSPACE/unzipped/filestore" "$staging"
+        rm -rf "$WORKSPACE/unzipped"
+        log "filestore unpacked: $(find "$staging" -type f | wc -l) files"
+    else
+        log "the zip holds no filestore"
+    fi
+    ;;
+sql)
+    mv "$artifact" "$WORKSPACE/dump.sql"
+    check_sql_complete "$WORKSPACE/dump.sql"
+    ;;
+dump)
+    mv "$artifact" "$WORKSPACE/dump.dump"
+    pg_restore --list "$WORKSPACE/dump.dump" >/dev/null 2>"$WORKSPACE/list.err" || {
+        cat "$WORKSPACE/list.err" >&2
+        die "the artifact is not a readable pg_dump custom-format archive (truncated, corrupt, or from a newer pg_dump)"
+    }
+    ;;
+*) die "unknown BACKUP_FORMAT '$BACKUP_FORMAT' (zip, sql or dump)" ;;
+esac
+log "artifact checked and unpacked"

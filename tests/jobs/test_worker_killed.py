@@ -1,0 +1,177 @@
+"""kill -9 of the worker in the middle of an upgrade, a backup and a restore.
+
+The worker runs as its own process (`odoo-operator worker`), the test plays
+the watcher and the kubelet runs the Job Pods for real (tests/jobs/harness.py).
+Each Job's Pod is held Pending until the worker has been killed with SIGKILL;
+a new worker process then carries on from the workflows' histories. Covers:
+exactly one batch Job per job resource (and one Pod run), each resource
+Completed, each instance back to Running (the restored one initialized),
+and the backup's object complete under its key (its sha256 metadata matches
+its content): nothing half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+from temporalio.client import Client
+
+from activities import api
+from odoo_operator.sandbox import kubelet, podrunner, postgres, processes, s3, temporal
+from tests.jobs import harness
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@contextlib.contextmanager
+def worker_process(
+    server: temporal.TemporalDevServer,
+    kubeconfig: Path,
+    namespace: str,
+    task_queue: str,
+    log: Path,
+) -> Iterator[subprocess.Popen[bytes]]:
+    command = [
+        str(Path(sys.executable).parent / "odoo-operator"),
+        "worker",
+        "--temporal-address",
+        server.address,
+        "--task-queue",
+        task_queue,
+        "--operator-namespace",
+        namespace,
+        "--tools-image",
+        harness.TOOLS_IMAGE,
+        "--probe-port",
+        "0",
+        "--pod-name",
+        "killed-worker",
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            processes.stop_process(process, timeout=10)
+
+
+def jobs_owned_by(op: harness.Operator, kind: str, name: str) -> list[str]:
+    uid = op.job(kind, name)["metadata"]["uid"]
+    return [
+        job["metadata"]["name"]
+        for job in op.kube.list_of(api.JOB, op.namespace)
+        if uid in {o.get("uid") for o in job["metadata"].get("ownerReferences") or []}
+    ]
+
+
+async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
+    temporal_client: Client,
+    temporal_dev_server: temporal.TemporalDevServer,
+    api_client: kubernetes.client.ApiClient,
+    kubeconfig: Path,
+    kube_kubelet: kubelet.KubeletThread,
+    namespace: str,
+    task_queue: str,
+    postgres_server: postgres.EmbeddedPostgres,
+    s3_server: s3.S3Server,
+    job_pods: podrunner.LocalPodRunner,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    op = harness.Operator(
+        temporal_client, api_client, namespace, task_queue, postgres_server, s3_server, job_pods
+    )
+    await asyncio.to_thread(
+        op.kube.create, api.SECRET, namespace, harness.clusters_secret(postgres_server)
+    )
+    credentials = op.s3_secret()
+    log = tmp_path / "worker.log"
+    start = (temporal_dev_server, kubeconfig, namespace, task_queue, log)
+
+    with worker_process(*start) as first:
+        prod = await op.running_instance("prod")
+        for i in range(8):  # 8 MiB of files: the upload takes a few parts
+            path = prod.filestore / f"{i:02x}" / f"file{i}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(1024 * 1024))
+        source_key = "seed/prod.zip"
+        seed = op.create_job(
+            "OdooBackupJob",
+            {
+                "odooInstanceRef": {"name": "prod"},
+                "destination": op.destination(bucket, source_key, credentials),
+            },
+            name="seed",
+        )
+        await prod.poke()
+        assert (await op.wait_job("OdooBackupJob", seed))["status"]["phase"] == "Completed"
+        await prod.wait_phase("Running")
+        other = await op.running_instance("other")
+        staging = await op.create_instance("staging", init={"enabled": False})
+        await staging.wait_phase("Uninitialized")
+
+        work = {
+            ("OdooUpgradeJob", "upgrade-1"): {
+                "odooInstanceRef": {"name": "other"},
+                "modules": ["base"],
+            },
+            ("OdooBackupJob", "backup-1"): {
+                "odooInstanceRef": {"name": "prod"},
+                "destination": op.destination(bucket, "prod/killed.zip", credentials),
+            },
+            ("OdooRestoreJob", "restore-1"): {
+                "odooInstanceRef": {"name": "staging"},
+                "source": {"type": "s3", "s3": op.destination(bucket, source_key, credentials)},
+            },
+        }
+        for _, name in work:
+            kube_kubelet.hold(kubelet.pod_matcher(namespace, prefix=f"{name}-"))
+        for (kind, name), spec in work.items():
+            op.create_job(kind, spec, name=name)
+        for instance in (prod, other, staging):
+            await instance.poke()
+        # Each batch Job made and its resource Running, its Pod held: kill now.
+        for kind, name in work:
+            await op.wait_job(kind, name, "Running")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+    kube_kubelet.release()
+    with worker_process(*start):
+        for kind, name in work:
+            done = await op.wait_job(kind, name, "Completed", "Failed")
+            assert done["status"]["phase"] == "Completed", (name, done["status"])
+        await prod.wait_phase("Running")
+        await other.wait_phase("Running")
+        ready = await staging.wait_phase("Running")
+        assert ready["dbInitialized"] is True
+
+    for kind, name in work:
+        owned = jobs_owned_by(op, kind, name)
+        assert len(owned) == 1, (name, owned)
+        started = [
+            p for p in kube_kubelet.kubelet.started_pods if p.startswith(f"{namespace}/{name}-")
+        ]  # type: ignore[union-attr]
+        assert len(started) == 1, (name, started)
+    client = s3_server.client()
+    head = client.head_object(bucket, "prod/killed.zip") or {}
+    content = client.get_object(bucket, "prod/killed.zip")
+    assert hashlib.sha256(content).hexdigest() == head["x-amz-meta-sha256"]
+    assert client.list_multipart_uploads(bucket) == []

@@ -1,0 +1,254 @@
+"""Scheduled backups and their retention in the instance workflow, over five weeks.
+
+Time-skipping server, the World's fake activities plus same-named fakes of
+create_backup_job and prune_backups (the latter applies the real retention
+rule, odoo_operator.model.retention, to the World's completed scheduled
+backups, by the time in their names). The schedule's workflow is played by
+the test: one `backup` signal (scheduled) per day, as OdooScheduledBackup
+sends. Covers:
+- each signal becomes exactly one OdooBackupJob, named from workflow time
+  (`<instance>-backup-<YYYYmmddHHMMSS>-<hex>`), with an object key under
+  spec.backup's prefix; it runs (Running -> BackingUp -> Running) and, once
+  completed, the retention prunes;
+- after 35 daily backups exactly the retained set of spec.backup.retention
+  (keepLast 2, daily 7, weekly 4, monthly 3) is left, every other one pruned
+  once, and the retained set is what each rule asks for;
+- a backup signal without a destination while spec.backup is unset is
+  refused with a BackupRequestRefused Event instead of failing the workflow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from odoo_operator.model import retention
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import (
+    BackupRequest,
+    BackupRequested,
+    CreateBackupJobInput,
+    JobKind,
+    Poke,
+    PostEventInput,
+    PruneBackupsInput,
+    PruneBackupsResult,
+    Replicas,
+    Snapshot,
+    SyncBackupScheduleInput,
+    WorkflowSettings,
+)
+from odoo_operator.model.phases import JobPhase, Phase
+from tests.workflows.conftest import eventually, start_instance, wait_phase
+from tests.workflows.world import JobResource, World
+from workflows.instance import OdooInstanceWorkflow
+
+SLOW_RESYNC = WorkflowSettings(
+    resync_interval=timedelta(days=2), job_poll_interval=timedelta(minutes=10)
+)
+POLICY = {"keepLast": 2, "daily": 7, "weekly": 4, "monthly": 3}
+
+
+@dataclass
+class BackupWorld(World):
+    """The World, plus backups asked for by signal and pruned by retention."""
+
+    scheduled: dict[str, datetime] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
+    events: list[PostEventInput] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    backup_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> Snapshot:
+        snap = super().snapshot()
+        if snap.backup is not None and snap.backup.name in self.scheduled:
+            snap = snap.model_copy(
+                update={"backup": snap.backup.model_copy(update={"scheduled": True})}
+            )
+        return snap
+
+    def completed_scheduled(self) -> list[str]:
+        with self.lock:
+            return sorted(
+                j.name
+                for j in self.jobs
+                if j.name in self.scheduled and j.phase is JobPhase.COMPLETED
+            )
+
+    def activities(self) -> Sequence[Callable[..., Any]]:
+        world = self
+
+        @activity.defn(name="create_backup_job")
+        def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+            queued = input.queued
+            if queued.request.destination is None and input.spec.backup is None:
+                raise ApplicationError(
+                    "no destination", type="BackupRequestInvalid", non_retryable=True
+                )
+            with world.lock:
+                if not any(j.name == queued.name for j in world.jobs):
+                    world.jobs.append(JobResource(JobKind.BACKUP, queued.name))
+                    world.created.append(queued.name)
+                    stamp = queued.name.split("-")[-2]
+                    taken = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+                    if queued.request.scheduled:
+                        world.scheduled[queued.name] = taken
+                    world.keys[queued.name] = queued.object_key
+            return BackupRequested(
+                name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
+            )
+
+        @activity.defn(name="prune_backups")
+        def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
+            policy = retention.Policy(
+                keep_last=input.retention.keep_last,
+                daily=input.retention.daily,
+                weekly=input.retention.weekly,
+                monthly=input.retention.monthly,
+            )
+            with world.lock:
+                done = [
+                    retention.Backup(j.name, world.scheduled[j.name])
+                    for j in world.jobs
+                    if j.name in world.scheduled and j.phase is JobPhase.COMPLETED
+                ]
+                keep = retention.retained(done, policy)
+                gone = [b.name for b in done if b.name not in keep]
+                world.jobs = [j for j in world.jobs if j.name not in gone]
+                world.pruned.extend(gone)
+            return PruneBackupsResult(deleted=tuple(sorted(gone)))
+
+        @activity.defn(name="sync_backup_schedule")
+        def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+            world.calls["sync_backup_schedule"] += 1
+
+        @activity.defn(name="post_event")
+        def post_event(input: PostEventInput) -> None:
+            world.events.append(input)
+
+        return [
+            *super().activities(),
+            create_backup_job,
+            prune_backups,
+            sync_backup_schedule,
+            post_event,
+        ]
+
+
+@asynccontextmanager
+async def backup_worker(client: Client, world: World, task_queue: str) -> AsyncIterator[Worker]:
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[OdooInstanceWorkflow],
+            activities=world.activities(),
+            activity_executor=executor,
+        ) as worker:
+            yield worker
+
+
+def running_world() -> BackupWorld:
+    serving = Replicas(desired=1, ready=1, exists=True)
+    return BackupWorld(web=serving, cron=serving, db_initialized=True)
+
+
+def spec_with_backup() -> OdooInstanceSpec:
+    return OdooInstanceSpec.model_validate(
+        {
+            "adminPassword": "",
+            "ingress": {"hosts": ["shop.example.com"]},
+            "backup": {
+                "schedule": "0 2 * * *",
+                "destination": {"bucket": "b", "endpoint": "http://s3", "prefix": "nightly/"},
+                "retention": POLICY,
+            },
+        }
+    )
+
+
+async def test_five_weeks_of_daily_backups_leave_exactly_the_retained_set(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    env, world = time_skipping_env, running_world()
+    async with backup_worker(env.client, world, task_queue):
+        handle = await start_instance(
+            env.client, task_queue, spec_with_backup(), settings=SLOW_RESYNC
+        )
+        await wait_phase(handle, Phase.RUNNING)
+        assert world.calls["sync_backup_schedule"] == 1
+        for day in range(35):
+            await handle.signal(OdooInstanceWorkflow.backup, BackupRequest(scheduled=True))
+            count = day + 1
+            await until(lambda n=count: len(world.created) == n, "the OdooBackupJob made")
+            await until(lambda: _started(world), "its batch Job started")
+            world.finish_batch_job(JobKind.BACKUP, succeeded=True)
+            await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="batch Job finished"))
+            await until(
+                lambda: world.created[-1] in world.completed_scheduled(), f"day {day} completed"
+            )
+            await wait_phase(handle, Phase.RUNNING)
+            await env.sleep(timedelta(days=1))
+        await handle.terminate()
+
+    assert len(world.created) == 35
+    assert all(key.startswith("nightly/") for key in world.keys.values())
+    everything = [retention.Backup(name, world.scheduled[name]) for name in world.created]
+    expected = retention.retained(everything, retention.Policy(2, 7, 4, 3))
+    assert set(world.completed_scheduled()) == expected
+    assert sorted(world.pruned) == sorted(set(world.created) - expected)
+    assert len(world.pruned) == len(set(world.pruned))
+    # What each rule asks for, checked without the rule's code.
+    by_time = sorted(world.created, key=lambda n: world.scheduled[n])
+    assert set(by_time[-7:]) <= expected  # daily 7 covers keepLast 2
+    weeks: dict[tuple[int, int], str] = {}
+    months: dict[tuple[int, int], str] = {}
+    for name in by_time:
+        taken = world.scheduled[name]
+        weeks[taken.isocalendar()[:2]] = name
+        months[(taken.year, taken.month)] = name
+    assert set(list(weeks.values())[-4:]) <= expected
+    assert set(list(months.values())[-3:]) <= expected
+    assert len(expected) == len(
+        set(by_time[-7:]) | set(list(weeks.values())[-4:]) | set(list(months.values())[-3:])
+    )
+
+
+async def test_backup_signal_without_destination_is_refused_with_an_event(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    env, world = time_skipping_env, running_world()
+    spec = spec_with_backup().model_copy(update={"backup": None})
+    async with backup_worker(env.client, world, task_queue):
+        handle = await start_instance(env.client, task_queue, spec, settings=SLOW_RESYNC)
+        await wait_phase(handle, Phase.RUNNING)
+        await handle.signal(OdooInstanceWorkflow.backup, BackupRequest())
+        await until(lambda: len(world.events) == 1, "the refusal Event")
+        assert world.events[0].reason == "BackupRequestRefused"
+        assert world.created == []
+        assert await handle.query(OdooInstanceWorkflow.phase) is Phase.RUNNING
+        await handle.terminate()
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    async def probe() -> bool:
+        return check()
+
+    await eventually(probe, bool, what=what)
+
+
+def _started(world: World) -> bool:
+    active = world.snapshot().backup
+    return active is not None and active.job_name is not None
