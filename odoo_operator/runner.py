@@ -163,4 +163,6 @@ async def _work(
                          settings.temporal_address, err, delay)  # fmt: skip
             await asyncio.sleep(delay)  # backoff while Temporal is down
             delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
+    # Before polling: the workflows upsert these from their first task on.
+    await worker.register_search_attributes(connected)
     await worker.build_worker(connected, settings, api_client).run()
