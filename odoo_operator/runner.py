@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import kopf
@@ -23,7 +24,8 @@ from temporalio import client as temporal_client
 
 from odoo_operator import probes, worker
 from odoo_operator.settings import Settings
-from watcher.config import WatcherConfig, WebhookConfig
+from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
+from watcher.leader import LeaderElector
 from watcher.startup import Watcher
 
 __all__ = ["run", "watcher_config"]
@@ -42,6 +44,17 @@ def watcher_config(settings: Settings) -> WatcherConfig:
             certfile=settings.webhook_tls_cert if have_files else None,
             pkeyfile=settings.webhook_tls_key if have_files else None,
         )
+    election: ElectionConfig | None = None
+    if settings.leader_election:
+        election = ElectionConfig(
+            namespace=settings.operator_namespace,
+            # Unique per process, as client-go's: a restarted container waits the
+            # Lease out instead of assuming it still holds it.
+            identity=f"{settings.pod_name}_{uuid.uuid4().hex[:8]}",
+            lease_duration_seconds=settings.leader_election_lease_seconds,
+            renew_deadline_seconds=settings.leader_election_renew_seconds,
+            retry_period_seconds=settings.leader_election_retry_seconds,
+        )
     return WatcherConfig(
         task_queue=settings.task_queue,
         namespaces=settings.watch_namespaces,
@@ -49,6 +62,7 @@ def watcher_config(settings: Settings) -> WatcherConfig:
         clusters_secret=settings.clusters_secret,
         retry_delay_max_seconds=settings.temporal_retry_max_seconds,
         webhook=webhook,
+        election=election,
     )
 
 
@@ -98,7 +112,12 @@ async def run(
     tasks: list[asyncio.Task[None]] = []
     async with contextlib.AsyncExitStack() as stack:
         if watch:
-            watcher = Watcher(watcher_config(settings), client, login=kube_login, metrics=metrics)
+            config = watcher_config(settings)
+            elector: LeaderElector | None = None
+            if config.election is not None:
+                lease_client = stack.enter_context(kube_api_client(kubeconfig))
+                elector = LeaderElector(lease_client, config.election)
+            watcher = Watcher(config, client, login=kube_login, metrics=metrics, elector=elector)
             readiness.append(watcher.ready)
             tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
         if work:
