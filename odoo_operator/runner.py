@@ -23,7 +23,9 @@ import prometheus_client
 from temporalio import client as temporal_client
 
 from odoo_operator import probes, worker
+from odoo_operator.model import naming
 from odoo_operator.settings import Settings
+from watcher import webhook
 from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
 from watcher.leader import LeaderElector
 from watcher.startup import Watcher
@@ -64,6 +66,28 @@ def watcher_config(settings: Settings) -> WatcherConfig:
         webhook=webhook,
         election=election,
     )
+
+
+def instance_lookup(api_client: kubernetes.client.ApiClient) -> webhook.InstanceLookup:
+    """The admission webhook's check with the API server for an instance its index
+    does not know yet (a GET; the ClusterRole grants get on odooinstances)."""
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+
+    def get(namespace: str, name: str) -> bool:
+        try:
+            objects.get_namespaced_custom_object(
+                naming.API_GROUP, naming.API_VERSION, namespace, "odooinstances", name
+            )
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def exists(namespace: str, name: str) -> bool:
+        return await asyncio.to_thread(get, namespace, name)
+
+    return exists
 
 
 def kube_api_client(kubeconfig: Path | None = None) -> kubernetes.client.ApiClient:
@@ -114,10 +138,21 @@ async def run(
         if watch:
             config = watcher_config(settings)
             elector: LeaderElector | None = None
-            if config.election is not None:
-                lease_client = stack.enter_context(kube_api_client(kubeconfig))
-                elector = LeaderElector(lease_client, config.election)
-            watcher = Watcher(config, client, login=kube_login, metrics=metrics, elector=elector)
+            lookup: webhook.InstanceLookup | None = None
+            if config.election is not None or config.webhook is not None:
+                watch_client = stack.enter_context(kube_api_client(kubeconfig))
+                if config.election is not None:
+                    elector = LeaderElector(watch_client, config.election)
+                if config.webhook is not None:
+                    lookup = instance_lookup(watch_client)
+            watcher = Watcher(
+                config,
+                client,
+                login=kube_login,
+                metrics=metrics,
+                elector=elector,
+                instance_lookup=lookup,
+            )
             readiness.append(watcher.ready)
             tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
         if work:

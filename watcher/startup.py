@@ -79,8 +79,10 @@ class Watcher:
         login: kopf.ConnectionInfo | None = None,
         metrics: prometheus_client.CollectorRegistry | None = None,
         elector: LeaderElector | None = None,
+        instance_lookup: webhook.InstanceLookup | None = None,
     ) -> None:
         self.config = config
+        self._instance_lookup = instance_lookup
         self.signals = InstanceSignals(connect, config)
         self.ready_flag = asyncio.Event()
         metrics = metrics or prometheus_client.CollectorRegistry()
@@ -124,7 +126,7 @@ class Watcher:
             handlers.register(registry, handlers.InstanceHandlers(self.signals, config))
             self.metrics.register(registry)
         if serve:
-            webhook.register(registry)
+            webhook.register(registry, self._instance_lookup)
         return registry
 
     async def run(self) -> None:
@@ -182,8 +184,26 @@ class Watcher:
 
     async def ready(self) -> bool:
         """Readiness: Kopf has started its watches (the serving operator's, when elected:
-        a standby is ready, it serves the webhook) and Temporal answers."""
-        return self.ready_flag.is_set() and await self.signals.reachable()
+        a standby is ready, it serves the webhook), the webhook server accepts
+        connections (Kopf opens it after its watches) and Temporal answers."""
+        if not self.ready_flag.is_set():
+            return False
+        hook = self.config.webhook
+        if hook is not None and not await _accepts(hook.addr, hook.port):
+            return False
+        return await self.signals.reachable()
+
+
+async def _accepts(addr: str, port: int) -> bool:
+    host = "127.0.0.1" if addr in ("", "0.0.0.0", "::") else addr
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _without_webhook(config: WatcherConfig) -> WatcherConfig:
