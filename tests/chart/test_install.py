@@ -2,11 +2,14 @@
 
 One release for the module, in order (each test builds on the previous):
 
-- `helm install --wait` on a control plane with no CRD: the five CRDs
-  Established, the ServiceAccount, ClusterRole and binding, the webhook's
+- The README's "Production install" with its own commands (the namespace,
+  the clusters Secret from clusters.yaml, `helm install --values --wait`) on
+  a control plane with no CRD: the five CRDs Established, the ServiceAccount, ClusterRole and binding, the webhook's
   Service, Secret and ValidatingWebhookConfiguration, both Deployments
-  available; `kubectl auth can-i` as the ServiceAccount allows what the
-  operator does and refuses what it never does.
+  available; the chart's notes (`helm status`) tell how to list instances,
+  open the Temporal UI and back up; `kubectl auth can-i` as the
+  ServiceAccount allows what the operator does and refuses what it never
+  does.
 - The operator under the chart's credentials alone: `odoo-operator watch` and
   `odoo-operator worker` started from the installed Deployments (their args,
   ConfigMap, Secret volumes) with a `kubectl create token` of the chart's
@@ -16,7 +19,7 @@ One release for the module, in order (each test builds on the previous):
   for kube-proxy). An OdooInstance applied with kubectl goes to Running, a
   shrinking storageSize is refused by the webhook, and deleting the instance
   drops its database and role; no request was refused (no Forbidden in the
-  logs).
+  logs); the Lease names the local watcher (the README's check).
 - `helm upgrade` with a changed value rolls both Deployments (new
   ReplicaSets, the config checksum moved) and keeps the webhook's CA and
   certificate; an upgrade with the same values rolls nothing.
@@ -101,16 +104,33 @@ def release(
     chart_plane: controlplane.ControlPlane,
     chart_kubelet: kubelet.KubeletThread,
     bare_temporal: temporal.TemporalDevServer,
+    postgres_server: postgres.EmbeddedPostgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
-    """`helm install` of the chart (the README's production step, Temporal's address set)."""
+    """The README's "Production install", steps 2 and 3, with its commands: the
+    namespace, the clusters Secret from a clusters.yaml file, `helm install` with a
+    values file naming Temporal (step 1 is the dev server, started bare)."""
     namespace = f"ops-{uuid.uuid4().hex[:8]}"
+    work = tmp_path_factory.mktemp("readme")
+    kubeconfig = chart_plane.kubeconfig
+    kubectl(kubeconfig, "create", "namespace", namespace)
+    clusters = work / "clusters.yaml"
+    clusters.write_text(clusters_yaml(postgres_server))
+    kubectl(
+        kubeconfig, "-n", namespace, "create", "secret", "generic", "postgres-clusters",
+        f"--from-file={clusters}",
+    )  # fmt: skip
+    values = work / "operator-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {"temporal": {"address": bare_temporal.address, "namespace": bare_temporal.namespace}}
+        )
+    )
     helm.run(
-        "install", RELEASE, str(CHART), "--namespace", namespace, "--create-namespace",
-        "--set", f"temporal.address={bare_temporal.address}",
-        "--set", f"temporal.namespace={bare_temporal.namespace}",
+        "install", RELEASE, str(CHART), "--namespace", namespace, "--values", str(values),
         "--wait", "--timeout", "3m",
     )  # fmt: skip
-    admin = kubernetes.config.new_client_from_config(config_file=str(chart_plane.kubeconfig))
+    admin = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
     try:
         yield Release(namespace, helm, admin, chart_plane.kubeconfig, bare_temporal)
     finally:
@@ -133,10 +153,8 @@ class Operator:
         return self.watcher.log() + self.worker.log()
 
 
-def create_clusters_secret(
-    client: kubernetes.client.ApiClient, namespace: str, server: postgres.EmbeddedPostgres
-) -> None:
-    """The README's clusters Secret: one default cluster, the embedded server."""
+def clusters_yaml(server: postgres.EmbeddedPostgres) -> str:
+    """The README's clusters.yaml: one default cluster, the embedded server."""
     clusters = {
         "main": {
             "host": server.host,
@@ -146,27 +164,19 @@ def create_clusters_secret(
             "default": True,
         }
     }
-    kubernetes.client.CoreV1Api(client).create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "postgres-clusters"},
-            "stringData": {"clusters.yaml": yaml.safe_dump(clusters)},
-        },
-    )
+    return yaml.safe_dump(clusters)
 
 
 @pytest.fixture(scope="module")
 def operator(
     release: Release,
     chart_plane: controlplane.ControlPlane,
-    postgres_server: postgres.EmbeddedPostgres,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Operator]:
     """The chart's watcher and worker as local processes with the chart's credentials only."""
     address = host_address()
     if address is None:
         pytest.skip("no non-loopback IPv4 address: the API server could not reach the webhook")
-    create_clusters_secret(release.admin, release.namespace, postgres_server)
     token = kubectl(
         release.kubeconfig, "create", "token", RELEASE, "--namespace", release.namespace,
         "--duration", "2h",
@@ -281,6 +291,9 @@ def test_install_establishes_the_crds_and_creates_rbac_and_the_webhook(release: 
     assert can("watch", "deployments.apps")
     assert can("update", "leases/odoo-operator-watcher", release.namespace)
     assert not can("update", "leases/odoo-operator-watcher", "default")  # its namespace only
+    notes = release.helm.run("status", RELEASE, "--namespace", release.namespace).stdout
+    for hint in ("kubectl get odooinstances -A", "port-forward svc/temporal-web", "OdooBackupJob"):
+        assert hint in notes
     for verb, resource in (
         ("delete", "deployments.apps"),
         ("update", "odooinstances.bemade.org"),
@@ -332,6 +345,12 @@ async def test_an_instance_runs_and_is_deleted_with_its_database_under_the_chart
     assert not exists(postgres_server, "SELECT 1 FROM pg_database WHERE datname = %s", database)
     assert not exists(postgres_server, "SELECT 1 FROM pg_roles WHERE rolname = %s", role)
     assert "Forbidden" not in operator.logs()
+    # The README's check of the active watcher.
+    lease = kubectl(
+        release.kubeconfig, "-n", release.namespace, "get", "lease", "odoo-operator-watcher",
+        "-o", "jsonpath={.spec.holderIdentity}",
+    )  # fmt: skip
+    assert lease.startswith(operator.watcher.name + "_")
 
 
 # --- upgrade --------------------------------------------------------------------------------
