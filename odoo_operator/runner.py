@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import kopf
@@ -22,8 +23,11 @@ import prometheus_client
 from temporalio import client as temporal_client
 
 from odoo_operator import probes, worker
+from odoo_operator.model import naming
 from odoo_operator.settings import Settings
-from watcher.config import WatcherConfig, WebhookConfig
+from watcher import webhook
+from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
+from watcher.leader import LeaderElector
 from watcher.startup import Watcher
 
 __all__ = ["run", "watcher_config"]
@@ -42,6 +46,17 @@ def watcher_config(settings: Settings) -> WatcherConfig:
             certfile=settings.webhook_tls_cert if have_files else None,
             pkeyfile=settings.webhook_tls_key if have_files else None,
         )
+    election: ElectionConfig | None = None
+    if settings.leader_election:
+        election = ElectionConfig(
+            namespace=settings.operator_namespace,
+            # Unique per process, as client-go's: a restarted container waits the
+            # Lease out instead of assuming it still holds it.
+            identity=f"{settings.pod_name}_{uuid.uuid4().hex[:8]}",
+            lease_duration_seconds=settings.leader_election_lease_seconds,
+            renew_deadline_seconds=settings.leader_election_renew_seconds,
+            retry_period_seconds=settings.leader_election_retry_seconds,
+        )
     return WatcherConfig(
         task_queue=settings.task_queue,
         namespaces=settings.watch_namespaces,
@@ -49,7 +64,30 @@ def watcher_config(settings: Settings) -> WatcherConfig:
         clusters_secret=settings.clusters_secret,
         retry_delay_max_seconds=settings.temporal_retry_max_seconds,
         webhook=webhook,
+        election=election,
     )
+
+
+def instance_lookup(api_client: kubernetes.client.ApiClient) -> webhook.InstanceLookup:
+    """The admission webhook's check with the API server for an instance its index
+    does not know yet (a GET; the ClusterRole grants get on odooinstances)."""
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+
+    def get(namespace: str, name: str) -> bool:
+        try:
+            objects.get_namespaced_custom_object(
+                naming.API_GROUP, naming.API_VERSION, namespace, "odooinstances", name
+            )
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def exists(namespace: str, name: str) -> bool:
+        return await asyncio.to_thread(get, namespace, name)
+
+    return exists
 
 
 def kube_api_client(kubeconfig: Path | None = None) -> kubernetes.client.ApiClient:
@@ -98,7 +136,23 @@ async def run(
     tasks: list[asyncio.Task[None]] = []
     async with contextlib.AsyncExitStack() as stack:
         if watch:
-            watcher = Watcher(watcher_config(settings), client, login=kube_login, metrics=metrics)
+            config = watcher_config(settings)
+            elector: LeaderElector | None = None
+            lookup: webhook.InstanceLookup | None = None
+            if config.election is not None or config.webhook is not None:
+                watch_client = stack.enter_context(kube_api_client(kubeconfig))
+                if config.election is not None:
+                    elector = LeaderElector(watch_client, config.election)
+                if config.webhook is not None:
+                    lookup = instance_lookup(watch_client)
+            watcher = Watcher(
+                config,
+                client,
+                login=kube_login,
+                metrics=metrics,
+                elector=elector,
+                instance_lookup=lookup,
+            )
             readiness.append(watcher.ready)
             tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
         if work:
@@ -163,4 +217,6 @@ async def _work(
                          settings.temporal_address, err, delay)  # fmt: skip
             await asyncio.sleep(delay)  # backoff while Temporal is down
             delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
+    # Before polling: the workflows upsert these from their first task on.
+    await worker.register_search_attributes(connected)
     await worker.build_worker(connected, settings, api_client).run()

@@ -172,6 +172,30 @@ class Settings(BaseModel):
         description="HTTP port of /healthz, /readyz and /metrics (0: not served). "
         f"Env {_env('probe_port')}.",
     )
+    leader_election: bool = Field(
+        default=False,
+        description="Elect one active watcher with the Lease odoo-operator-watcher in the "
+        "operator namespace; the others stand by, serving only the webhook. "
+        f"Env {_env('leader_election')}.",
+    )
+    leader_election_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A standby takes over a Lease not renewed for this long. "
+        f"Env {_env('leader_election_lease_seconds')}.",
+    )
+    leader_election_renew_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="The leader stops when it could not renew the Lease for this long "
+        f"(less than the lease). Env {_env('leader_election_renew_seconds')}.",
+    )
+    leader_election_retry_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Period of the Lease renewals and of the standbys' attempts. "
+        f"Env {_env('leader_election_retry_seconds')}.",
+    )
     temporal_retry_max_seconds: float = Field(
         default=60.0,
         gt=0,

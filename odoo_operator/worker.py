@@ -6,26 +6,106 @@ databases, always present: the clusters Secret says where each cluster is),
 the workflow class and the bound activity methods, on a thread pool (the
 activities are synchronous and block on the API and PostgreSQL).
 `build_worker` is what the tests use; `run` is what the `worker` subcommand
-calls.
+calls. `register_search_attributes` adds the workflow's search attributes to
+the Temporal namespace when they are missing (at every worker start-up, so a
+fresh Temporal server needs no manual step).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubernetes.client import ApiClient
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import backups, children, cleanup, databases, scaling, snapshot, status
 from odoo_operator.settings import Settings
-from workflows.instance import OdooInstanceWorkflow
+from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 from workflows.scheduled_backup import ScheduledBackupWorkflow
 
-__all__ = ["activities", "build_worker", "connect", "run"]
+__all__ = [
+    "SearchAttributeConflict",
+    "activities",
+    "build_worker",
+    "connect",
+    "register_search_attributes",
+    "run",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class SearchAttributeConflict(RuntimeError):
+    """A search attribute of ours exists in the namespace with another type.
+
+    Temporal cannot change the type of a search attribute: an operator must
+    remove it (`temporal operator search-attribute remove`) first."""
+
+
+async def register_search_attributes(client: Client) -> tuple[str, ...]:
+    """Add the instance workflow's search attributes (OdooPhase, OdooNamespace,
+    OdooInstance, OdooImage, all Keyword) that the client's namespace lacks;
+    return the names added (empty when all were there).
+
+    Idempotent, and safe when several workers start at once (ALREADY_EXISTS is
+    success). Where the server refuses to add them (Temporal Cloud answers
+    PERMISSION_DENIED: its namespaces are configured with `tcld` or the web
+    UI) it logs what to add and returns; the workflows then fail their
+    upserts until someone does. Raises SearchAttributeConflict when one exists
+    with another type.
+    """
+    wanted = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in SEARCH_ATTRIBUTES
+    }
+    listing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    existing = dict(listing.custom_attributes)
+    wrong = sorted(
+        name for name, kind in wanted.items() if name in existing and existing[name] != kind
+    )
+    if wrong:
+        raise SearchAttributeConflict(
+            f"search attributes {', '.join(wrong)} of Temporal namespace {client.namespace} "
+            "are not of type Keyword; remove them (temporal operator search-attribute remove) "
+            "and start the worker again"
+        )
+    missing = {name: kind for name, kind in wanted.items() if name not in existing}
+    if not missing:
+        return ()
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.ALREADY_EXISTS:  # another worker added them first
+            return ()
+        if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            _log.warning(
+                "cannot add the search attributes %s to Temporal namespace %s (%s); "
+                "add them as Keyword yourself (Temporal Cloud: tcld namespace "
+                "search-attributes add, or the namespace's page in the web UI)",
+                ", ".join(sorted(missing)), client.namespace, err.message,
+            )  # fmt: skip
+            return ()
+        raise
+    _log.info(
+        "added search attributes %s to Temporal namespace %s",
+        ", ".join(sorted(missing)), client.namespace,
+    )  # fmt: skip
+    return tuple(sorted(missing))
 
 
 def activities(
@@ -112,6 +192,7 @@ async def run(settings: Settings | None = None) -> None:
     except kube_config.ConfigException:
         kube_config.load_kube_config()  # type: ignore[no-untyped-call]
     client = await connect(settings)
+    await register_search_attributes(client)
     configuration = kube_client.Configuration.get_default_copy()
     # One pooled connection per activity thread (the default pool holds 10).
     configuration.connection_pool_maxsize = settings.max_concurrent_activities

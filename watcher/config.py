@@ -1,7 +1,8 @@
 """What the watcher needs to know, as one frozen object.
 
 Owns the watcher's knobs (task queue, watched namespaces, operator namespace
-and clusters Secret, retry backoff, webhook and probe endpoints). It is built
+and clusters Secret, retry backoff, webhook and probe endpoints, leader
+election). It is built
 by the composition root (odoo_operator.cli) from `odoo_operator.settings`;
 the watcher never reads the environment or imports the settings module
 (which pulls in activities).
@@ -12,7 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["WatcherConfig", "WebhookConfig"]
+__all__ = ["LEASE_NAME", "ElectionConfig", "WatcherConfig", "WebhookConfig"]
+
+LEASE_NAME = "odoo-operator-watcher"
+"""The Lease the watchers of one operator namespace compete for (also named in
+charts/odoo-operator/files/rbac-rules.yaml, which grants get/update on it only)."""
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    """Where the Lease is, who we are, and client-go's three durations."""
+
+    namespace: str
+    """The operator's namespace (the Lease lives there)."""
+    identity: str
+    """Unique per process: the pod name and a random suffix."""
+    lease_duration_seconds: float = 15.0
+    """A standby takes an unrenewed Lease after this long."""
+    renew_deadline_seconds: float = 10.0
+    """The leader gives up after failing to renew for this long (< lease duration)."""
+    retry_period_seconds: float = 2.0
+    """Period of the standby's attempts and of the leader's renewals."""
+    name: str = LEASE_NAME
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,9 @@ class WatcherConfig:
     """The admission webhook server; None runs no webhook (e.g. in most tests)."""
     scanning_namespaces: bool = False
     """List Namespace objects to follow glob patterns (needs cluster-wide list on namespaces)."""
+    election: ElectionConfig | None = None
+    """Leader election: only the Lease holder handles events, every process serves the
+    webhook; None handles events unconditionally (one watcher only)."""
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry number `retry` (0-based): doubling, capped."""

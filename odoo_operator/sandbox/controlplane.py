@@ -106,7 +106,9 @@ class ControlPlane:
 
     `port` is the apiserver's HTTPS port on 127.0.0.1 (a free one when None).
     `durable=False` lets etcd skip fsync (tests: a throwaway directory);
-    the sandbox keeps it on.
+    the sandbox keeps it on. `extra_apiserver_args` go after our flags (e.g.
+    `--enable-aggregator-routing=true`: the API server reaches a Service's
+    webhook through its EndpointSlice addresses instead of its ClusterIP).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class ControlPlane:
         durable: bool = True,
         bin_dir: Path | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+        extra_apiserver_args: Sequence[str] = (),
     ) -> None:
         self.state_dir = state_dir
         self.host = processes.LOCALHOST
@@ -124,6 +127,7 @@ class ControlPlane:
         self.durable = durable
         self._bin_dir = bin_dir
         self.startup_timeout = startup_timeout
+        self.extra_apiserver_args = tuple(extra_apiserver_args)
         self.pki_dir = state_dir / "pki"
         self.logs = state_dir / "logs"
         self.kubeconfig = state_dir / "admin.kubeconfig"
@@ -338,6 +342,7 @@ class ControlPlane:
             f"--service-account-signing-key-file={p / 'sa.key'}",
             "--profiling=false",
             "--v=0",
+            *self.extra_apiserver_args,
         ]
 
     def _controller_manager_args(self) -> list[str]:

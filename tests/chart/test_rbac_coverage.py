@@ -1,0 +1,273 @@
+"""Every (group, resource, verb) the chart grants is one the operator uses, and back.
+
+The grants are files/rbac-rules.yaml (the chart's ClusterRole and Roles are
+built from it: tests/chart/test_render.py). The uses are derived from the
+code, four sources:
+
+1. The activities: every call on `activities.api.KubeApi` (the activities'
+   only way to the API) found in the source with `ast`. The resource is the
+   call's first argument: an `api.<RESOURCE>` constant, a local name bound
+   to one (an assignment, or a `for` over a literal tuple of them), or
+   `api.job_resource(...)` (the four job kinds); a `sub="status"` keyword
+   makes it the status subresource. The verb is what the method sends: get
+   and find GET (get), list_of GETs a collection (list), create POSTs
+   (create), merge_patch and json_patch PATCH (patch), delete DELETEs
+   (delete), and apply is a server-side apply PATCH, which RBAC checks as
+   patch and, when the object does not exist yet, as create. A call whose
+   resource cannot be resolved fails the test: keep the code analyzable.
+2. RBAC escalation: the instance Role the activities create grants its
+   rules, which the API server allows only to a creator holding them
+   (manifests.role()).
+3. Kopf, from the registries the watcher really builds: a changing handler
+   (create, update, resume) needs list and watch, and patch for its
+   progress and last-handled-configuration annotations; event and index
+   handlers need list and watch; Kopf posts Events (create) for warnings.
+   With a glob in --watch-namespaces Kopf also lists and watches Namespaces
+   and CustomResourceDefinitions (its scanning, `settings.scanning`).
+4. The official client's typed calls outside the activities, found with
+   `ast` the same way: the watcher's Lease (watcher/leader.py) and the
+   webhook's instance lookup (odoo_operator/runner.py).
+
+A grant no source uses, or a use no grant covers, fails with the list.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+
+from activities import api, manifests
+from odoo_operator import rbac
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import JobKind
+from watcher.config import WatcherConfig, WebhookConfig
+from watcher.startup import Watcher
+
+ROOT = Path(__file__).resolve().parents[2]
+Use = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
+
+KUBE_API_VERBS = {
+    "get": ("get",),
+    "find": ("get",),
+    "list_of": ("list",),
+    "create": ("create",),
+    "apply": ("patch", "create"),
+    "merge_patch": ("patch",),
+    "json_patch": ("patch",),
+    "delete": ("delete",),
+}
+TYPED_CLIENT_VERBS = {
+    "read": "get",
+    "list": "list",
+    "create": "create",
+    "replace": "update",
+    "patch": "patch",
+    "delete": "delete",
+}
+TYPED_CLIENT_KINDS = {"lease": ("coordination.k8s.io", "leases")}
+
+
+def group_of(resource: api.Resource) -> str:
+    return resource.api_version.rpartition("/")[0]
+
+
+def constants() -> dict[str, api.Resource]:
+    return {name: value for name, value in vars(api).items() if isinstance(value, api.Resource)}
+
+
+JOB_RESOURCES = [api.job_resource(kind.plural) for kind in JobKind]
+
+
+def resolve(node: ast.expr, local: dict[str, list[api.Resource]]) -> list[api.Resource] | None:
+    known = constants()
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "api"
+        and node.attr in known
+    ):
+        return [known[node.attr]]
+    if isinstance(node, ast.Name):
+        return local.get(node.id)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "job_resource"
+    ):
+        return JOB_RESOURCES
+    return None
+
+
+def bindings(function: ast.AST) -> dict[str, list[api.Resource]]:
+    """Local names bound to Resources in `function` (assignments, for-loop targets)."""
+    local: dict[str, list[api.Resource]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            found = resolve(node.value, local)
+            if isinstance(target, ast.Name) and found is not None:
+                local[target.id] = found
+        elif isinstance(node, ast.For) and isinstance(node.iter, ast.Tuple):
+            target = node.target
+            first = target.elts[0] if isinstance(target, ast.Tuple) else target
+            if not isinstance(first, ast.Name):
+                continue
+            values: list[api.Resource] = []
+            for element in node.iter.elts:
+                head = element.elts[0] if isinstance(element, ast.Tuple) else element
+                values += resolve(head, local) or []
+            if values:
+                local[first.id] = values
+    return local
+
+
+def functions(path: Path) -> Iterator[ast.AST]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+
+
+def activity_uses() -> set[Use]:
+    uses: set[Use] = set()
+    unresolved: list[str] = []
+    for path in sorted((ROOT / "activities").glob("*.py")):
+        if path.name == "api.py":
+            continue
+        for function in functions(path):
+            local = bindings(function)
+            for node in ast.walk(function):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in KUBE_API_VERBS
+                    and "kube" in ast.unparse(node.func.value)
+                    and node.args
+                ):
+                    continue
+                resources = resolve(node.args[0], local)
+                if resources is None:
+                    unresolved.append(f"{path.name}:{node.lineno} {ast.unparse(node)[:80]}")
+                    continue
+                sub = next(
+                    (
+                        k.value.value
+                        for k in node.keywords
+                        if k.arg == "sub" and isinstance(k.value, ast.Constant)
+                    ),
+                    None,
+                )
+                for resource in resources:
+                    name = f"{resource.plural}/{sub}" if sub else resource.plural
+                    for verb in KUBE_API_VERBS[node.func.attr]:
+                        uses.add((group_of(resource), name, verb))
+    assert not unresolved, "KubeApi calls whose resource the test cannot tell:\n" + "\n".join(
+        unresolved
+    )
+    return uses
+
+
+def escalation_uses() -> set[Use]:
+    instance = manifests.Instance(
+        name="shop",
+        namespace="prod",
+        uid="uid-1",
+        spec=OdooInstanceSpec.model_validate(
+            {"adminPassword": "x", "ingress": {"hosts": ["shop.example.com"]}}
+        ),
+        database=manifests.Database(host="pg", port=5432, name="odoo_uid_1", user="u"),
+    )
+    return set(expand(manifests.role(instance)["rules"]))
+
+
+def kopf_uses() -> set[Use]:
+    async def no_client() -> Any:
+        raise AssertionError("not called")
+
+    config = WatcherConfig(webhook=WebhookConfig(), scanning_namespaces=True)
+    # Elected: both registries (the leading handlers, the serving webhook and index).
+    watcher = Watcher(config, no_client, elector=object())  # type: ignore[arg-type]
+    assert watcher.serving_registry is not None
+    uses: set[Use] = {("", "events", "create")}  # kopf.warn and Kopf's own warnings
+    if config.scanning_namespaces:  # globs: Kopf follows Namespaces and CRDs
+        uses |= {
+            ("", "namespaces", "list"),
+            ("", "namespaces", "watch"),
+            ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+            ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        }
+    for registry in (watcher.registry, watcher.serving_registry):
+        for handlers, verbs in (
+            (registry._changing, ("list", "watch", "patch")),
+            (registry._spawning, ("list", "watch", "patch")),
+            (registry._watching, ("list", "watch")),
+            (registry._indexing, ("list", "watch")),
+        ):
+            for handler in handlers.get_all_handlers():
+                selector: kopf.Selector = handler.selector  # type: ignore[attr-defined]
+                resource = selector.plural or selector.any_name
+                assert resource, f"a Kopf handler on an unnamed resource: {handler}"
+                for verb in verbs:
+                    uses.add((selector.group or "", str(resource), verb))
+    return uses
+
+
+def typed_client_uses() -> set[Use]:
+    uses: set[Use] = set()
+    pattern = re.compile(r"^(read|list|create|replace|patch|delete)_namespaced_(\w+)$")
+    for path in (ROOT / "watcher" / "leader.py", ROOT / "odoo_operator" / "runner.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name == "get_namespaced_custom_object":
+                group = node.args[0]
+                plural = node.args[3]
+                assert isinstance(plural, ast.Constant), ast.unparse(node)
+                assert ast.unparse(group).endswith("API_GROUP"), ast.unparse(node)
+                uses.add(("bemade.org", str(plural.value), "get"))
+                continue
+            match = pattern.match(name)
+            if match:
+                group, plural = TYPED_CLIENT_KINDS[match.group(2)]
+                uses.add((group, plural, TYPED_CLIENT_VERBS[match.group(1)]))
+    return uses
+
+
+def expand(rules: Iterable[dict[str, Any]]) -> Iterator[Use]:
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    yield (group, resource, verb)
+
+
+def test_the_analysis_finds_the_calls_it_must_find() -> None:
+    """The derivation itself: a few calls known to exist are found."""
+    uses = activity_uses()
+    assert ("apps", "deployments", "patch") in uses  # scaling's merge_patch
+    assert ("bemade.org", "odooinstances/status", "patch") in uses  # record_status
+    assert ("", "serviceaccounts", "create") in uses  # apply in a for loop
+    assert ("bemade.org", "odoobackupjobs/status", "patch") in uses  # job_resource(...)
+    assert ("coordination.k8s.io", "leases", "update") in typed_client_uses()
+
+
+@pytest.fixture(scope="module")
+def uses() -> set[Use]:
+    return activity_uses() | escalation_uses() | kopf_uses() | typed_client_uses()
+
+
+def test_every_call_the_code_makes_has_a_rule(uses: set[Use]) -> None:
+    granted = set(expand(rbac.load_rules()))
+    assert sorted(uses - granted) == []
+
+
+def test_every_rule_is_used_by_the_code(uses: set[Use]) -> None:
+    granted = set(expand(rbac.load_rules()))
+    assert sorted(granted - uses) == []
