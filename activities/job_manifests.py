@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from activities import manifests
+from activities import manifests, odoo_cli
 from odoo_operator.model import naming
 from odoo_operator.model.crds import (
     OdooBackupJobSpec,
@@ -48,7 +48,6 @@ __all__ = [
     "WORKSPACE",
     "backup_job",
     "restore_job",
-    "upgrade_args",
     "upgrade_job",
 ]
 
@@ -256,25 +255,17 @@ def _standard_volumes(
 # --- upgrade ------------------------------------------------------------------------
 
 
-def upgrade_args(database: str, spec: OdooUpgradeJobSpec) -> list[str]:
-    """odoo's arguments: `-u` the modules, `-i` the new ones; `-u all` when both are empty."""
-    args = ["-d", database, "--no-http", "--stop-after-init"]
-    if spec.modules:
-        args += ["-u", ",".join(spec.modules)]
-    if spec.modules_install:
-        args += ["-i", ",".join(spec.modules_install)]
-    if not spec.modules and not spec.modules_install:
-        args += ["-u", "all"]
-    return args
-
-
 def upgrade_job(
     inst: manifests.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
 ) -> dict[str, Any]:
     name = naming.batch_job_name(resource_name, "upgrade")
-    container = _odoo_container(
-        inst, "upgrade", ["/entrypoint.sh", "odoo", *upgrade_args(inst.database.name, spec)], ()
+    args = odoo_cli.upgrade_args(
+        odoo_cli.odoo_version(inst.image),
+        spec.modules,
+        inst.database.name,
+        install=spec.modules_install,
     )
+    container = _odoo_container(inst, "upgrade", ["/entrypoint.sh", "odoo", *args], ())
     pod = {
         "containers": [container],
         "volumes": [

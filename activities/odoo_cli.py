@@ -69,14 +69,22 @@ def init_args(version: int, modules: Sequence[str], database: str, *, demo: bool
     return args + _demo_flags(version, demo)
 
 
-def upgrade_args(version: int, modules: Sequence[str], database: str) -> list[str]:
-    """Arguments of `odoo` that update `modules` (all when empty) in `database`, then stop.
+def upgrade_args(
+    version: int, modules: Sequence[str], database: str, *, install: Sequence[str] = ()
+) -> list[str]:
+    """Arguments of `odoo` that update `modules` and install `install` in `database`,
+    then stop; `-u all` when both are empty.
 
     The same in 16 to 19; `version` is taken so that a series that changes
     it changes here only.
     """
     del version  # identical in every supported series
-    return ["-u", ",".join(modules) or "all", "-d", database, "--no-http", "--stop-after-init"]
+    args: list[str] = []
+    if modules or not install:
+        args += ["-u", ",".join(modules) or "all"]
+    if install:
+        args += ["-i", ",".join(install)]
+    return [*args, "-d", database, "--no-http", "--stop-after-init"]
 
 
 def workers(options: Mapping[str, str]) -> int:

@@ -150,15 +150,8 @@ def test_upgrade_arguments(modules: list[str], install: list[str], expected: lis
     )
     job = job_manifests.upgrade_job(instance(), resource_name="up", resource_uid="u", spec=spec)
     command = containers(job)[0]["command"]
-    assert command[:6] == [
-        "/entrypoint.sh",
-        "odoo",
-        "-d",
-        "odoo_1234_abcd",
-        "--no-http",
-        "--stop-after-init",
-    ]
-    assert command[6:] == expected
+    assert command[:2] == ["/entrypoint.sh", "odoo"]
+    assert command[2:] == [*expected, "-d", "odoo_1234_abcd", "--no-http", "--stop-after-init"]
     assert containers(job)[0]["image"] == "odoo:18.0"
 
 
