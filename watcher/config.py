@@ -51,6 +51,9 @@ class WebhookConfig:
     """Serving certificate (PEM); None lets kopf generate a self-signed one."""
     pkeyfile: Path | None = None
     """Private key (PEM) of `certfile`."""
+    reload_poll_seconds: float = 30.0
+    """How often the files are checked; when they change (a renewal) the watcher ends
+    so that its process restarts with them (Kopf reads them only at start)."""
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,18 @@ index it reads) from the start, on every replica, so the webhook Service may
 route to any of them; and the leading one (every event handler and the phase
 metrics) only while this process holds the Lease. Losing the Lease ends
 run() with LeadershipLost (the process exits and restarts as a standby);
-stopping releases it once the leading operator has stopped.
+stopping releases it once the leading operator has stopped. A change of the
+webhook's certificate files (a cert-manager renewal) ends run() with
+CertificateChanged: Kopf loads them only at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -33,7 +37,9 @@ from watcher.leader import LeaderElector
 from watcher.metrics import PhaseMetrics
 from watcher.temporal import ClientFactory, InstanceSignals
 
-__all__ = ["Watcher", "configure"]
+__all__ = ["CertificateChanged", "Watcher", "configure"]
+
+_log = logging.getLogger(__name__)
 
 KOPF_PREFIX = "bemade.org"
 """Prefix of Kopf's progress and last-handled-configuration annotations."""
@@ -130,15 +136,36 @@ class Watcher:
         return registry
 
     async def run(self) -> None:
-        """Run until cancelled (cancel the task: it stops at once)."""
+        """Run until cancelled (cancel the task: it stops at once).
+
+        Raises CertificateChanged when the webhook's certificate files change
+        (cert-manager renewed it): Kopf loads them only when it starts, so the
+        process ends and Kubernetes starts it again with the new ones.
+        """
         if self.elector is None:
             self.leader_gauge.set(1)
-            await self._operator(self.registry, self.ready_flag)
+            operator = asyncio.create_task(self._operator(self.registry, self.ready_flag))
+            tasks = {operator, *self._certificate_watch()}
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             return
         await self._run_elected(self.elector)
 
+    def _certificate_watch(self) -> set[asyncio.Task[None]]:
+        hook = self.config.webhook
+        if hook is None or hook.certfile is None or hook.pkeyfile is None:
+            return set()
+        files = (hook.certfile, hook.pkeyfile)
+        return {asyncio.create_task(_until_changed(files, hook.reload_poll_seconds))}
+
     async def _run_elected(self, elector: LeaderElector) -> None:
-        tasks: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[None]] = self._certificate_watch()
         if self.serving_registry is not None:
             serving = self._operator(self.serving_registry, self.ready_flag)
             tasks.add(asyncio.create_task(serving, name="kopf-serving"))
@@ -204,6 +231,30 @@ async def _accepts(addr: str, port: int) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+class CertificateChanged(RuntimeError):
+    """The webhook's certificate or key file changed since the server started."""
+
+
+def _digest(files: tuple[Path, ...]) -> bytes:
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"(missing)")  # between the kubelet's swaps of the volume
+    return digest.digest()
+
+
+async def _until_changed(files: tuple[Path, ...], period: float) -> None:
+    """Return never; raise CertificateChanged once the files' content changed."""
+    initial = await asyncio.to_thread(_digest, files)
+    while True:
+        await asyncio.sleep(period)  # a file has no change notification here
+        if await asyncio.to_thread(_digest, files) != initial:
+            _log.warning("the webhook certificate %s changed: restarting", files[0])
+            raise CertificateChanged(f"{files[0]} changed")
 
 
 def _without_webhook(config: WatcherConfig) -> WatcherConfig:

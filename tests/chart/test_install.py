@@ -2,14 +2,14 @@
 
 One release for the module, in order (each test builds on the previous):
 
-- The README's "Production install" with its own commands (the namespace, the
-  clusters Secret from clusters.yaml, `helm install --values --wait`) on a
-  control plane with no CRD: the five CRDs Established, the ServiceAccount,
-  ClusterRole and binding, the webhook's Service, Secret and
+- The README's "Production install" with its own commands (the namespace,
+  the clusters Secret from clusters.yaml, `helm install --values --wait`) on
+  a control plane with no CRD: the five CRDs Established, the
+  ServiceAccount, ClusterRole and binding, the webhook's Service, Secret and
   ValidatingWebhookConfiguration, both Deployments available; the chart's
-  notes (`helm status`) tell how to list instances, open the Temporal UI and
-  back up; `kubectl auth can-i` as the ServiceAccount allows what the operator
-  does and refuses what it never does.
+  notes (`helm status`) tell how to list instances, open the Temporal UI
+  and back up; `kubectl auth can-i` as the ServiceAccount allows what the
+  operator does and refuses what it never does.
 - The operator under the chart's credentials alone: `odoo-operator watch` and
   `odoo-operator worker` started from the installed Deployments (their args,
   ConfigMap, Secret volumes) with a `kubectl create token` of the chart's
