@@ -6,9 +6,12 @@ code, four sources:
 
 1. The activities: every call on `activities.api.KubeApi` (the activities'
    only way to the API) found in the source with `ast`. The resource is the
-   call's first argument: an `api.<RESOURCE>` constant, a local name bound
-   to one (an assignment, or a `for` over a literal tuple of them), or
-   `api.job_resource(...)` (the four job kinds); a `sub="status"` keyword
+   call's first argument: an `api.<RESOURCE>` constant, a local or
+   module-level name bound to one (an assignment, or a `for` over a literal
+   tuple of them), `api.Resource("<apiVersion>", "<plural>")`,
+   `api.job_resource(...)` (the four job kinds), or a parameter annotated
+   `api.Resource` (whatever the module's calls of that function pass); a
+   `sub="status"` keyword
    makes it the status subresource. The verb is what the method sends: get
    and find GET (get), list_of GETs a collection (list), create POSTs
    (create), merge_patch and json_patch PATCH (patch), delete DELETEs
@@ -24,6 +27,11 @@ code, four sources:
    handlers need list and watch; Kopf posts Events (create) for warnings.
    With a glob in --watch-namespaces Kopf also lists and watches Namespaces
    and CustomResourceDefinitions (its scanning, `settings.scanning`).
+5. Owner references: every batch Job, Deployment and other child carries an
+   ownerReference with blockOwnerDeletion to its instance or to its job
+   resource (activities/manifests.py, job_manifests.py, work.py), which the
+   OwnerReferencesPermissionEnforcement admission plugin allows only to who
+   may update the owner kind's finalizers.
 4. The official client's typed calls outside the activities, found with
    `ast` the same way: the watcher's Lease (watcher/leader.py) and the
    webhook's instance lookup (odoo_operator/runner.py).
@@ -100,13 +108,52 @@ def resolve(node: ast.expr, local: dict[str, list[api.Resource]]) -> list[api.Re
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "job_resource"
     ):
+        kind = ast.unparse(node.args[0]) if node.args else ""
+        for job_kind in JobKind:
+            if kind == f"JobKind.{job_kind.name}.plural":
+                return [api.job_resource(job_kind.plural)]
         return JOB_RESOURCES
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "Resource"
+        and all(isinstance(arg, ast.Constant) for arg in node.args)
+    ):
+        return [api.Resource(*(arg.value for arg in node.args))]  # type: ignore[union-attr]
     return None
 
 
-def bindings(function: ast.AST) -> dict[str, list[api.Resource]]:
-    """Local names bound to Resources in `function` (assignments, for-loop targets)."""
+def module_bindings(tree: ast.Module) -> dict[str, list[api.Resource]]:
+    """Module-level names bound to Resources, and the Resources passed for each
+    parameter annotated `api.Resource` by the module's own calls."""
     local: dict[str, list[api.Resource]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            found = resolve(node.value, local)
+            if isinstance(target, ast.Name) and found is not None:
+                local[target.id] = found
+    parameters: dict[str, list[tuple[int, str]]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for index, arg in enumerate(node.args.args):
+                if arg.annotation is not None and ast.unparse(arg.annotation) == "api.Resource":
+                    parameters.setdefault(node.name, []).append((index, arg.arg))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            for index, name in parameters.get(node.func.id, []):
+                if index < len(node.args):
+                    local.setdefault(name, [])
+                    local[name] += resolve(node.args[index], local) or []
+    return local
+
+
+def bindings(
+    function: ast.AST, module: dict[str, list[api.Resource]]
+) -> dict[str, list[api.Resource]]:
+    """Names bound to Resources in `function` (assignments, for-loop targets),
+    over the module's (`module_bindings`)."""
+    local: dict[str, list[api.Resource]] = dict(module)
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
@@ -127,8 +174,7 @@ def bindings(function: ast.AST) -> dict[str, list[api.Resource]]:
     return local
 
 
-def functions(path: Path) -> Iterator[ast.AST]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+def functions(tree: ast.Module) -> Iterator[ast.AST]:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             yield node
@@ -140,8 +186,10 @@ def activity_uses() -> set[Use]:
     for path in sorted((ROOT / "activities").glob("*.py")):
         if path.name == "api.py":
             continue
-        for function in functions(path):
-            local = bindings(function)
+        tree = ast.parse(path.read_text(), filename=str(path))
+        module = module_bindings(tree)
+        for function in functions(tree):
+            local = bindings(function, module)
             for node in ast.walk(function):
                 if not (
                     isinstance(node, ast.Call)
@@ -258,9 +306,15 @@ def test_the_analysis_finds_the_calls_it_must_find() -> None:
     assert ("coordination.k8s.io", "leases", "update") in typed_client_uses()
 
 
+def owner_uses() -> set[Use]:
+    """Update on the finalizers of every kind that owns a child (source 5)."""
+    owners = ["odooinstances", *(kind.plural for kind in JobKind)]
+    return {("bemade.org", f"{plural}/finalizers", "update") for plural in owners}
+
+
 @pytest.fixture(scope="module")
 def uses() -> set[Use]:
-    return activity_uses() | escalation_uses() | kopf_uses() | typed_client_uses()
+    return activity_uses() | escalation_uses() | kopf_uses() | typed_client_uses() | owner_uses()
 
 
 def test_every_call_the_code_makes_has_a_rule(uses: set[Use]) -> None:
