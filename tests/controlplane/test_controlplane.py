@@ -115,8 +115,19 @@ def test_a_service_account_is_refused_until_a_role_allows_it(
                 "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
             },
         )
-        listed = kubernetes.client.CoreV1Api(client).list_namespaced_config_map(namespace)
-    assert "kube-root-ca.crt" in [item.metadata.name for item in listed.items]
+
+        def allowed() -> list[str] | None:
+            # The authorizer sees a new binding through its informer: a moment later.
+            try:
+                listed = kubernetes.client.CoreV1Api(client).list_namespaced_config_map(namespace)
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 403:
+                    raise
+                return None
+            return [item.metadata.name for item in listed.items]
+
+        names = wait_for(allowed, 30.0, 0.1)
+    assert "kube-root-ca.crt" in names
 
 
 def _gone(read: object) -> bool:

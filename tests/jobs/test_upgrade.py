@@ -49,14 +49,14 @@ async def test_upgrade_keeps_web_serving_then_restarts_it(op: harness.Operator) 
     assert command == [
         "/entrypoint.sh",
         "odoo",
-        "-d",
-        shop.database,
-        "--no-http",
-        "--stop-after-init",
         "-u",
         "mail",
         "-i",
         "fetchmail",
+        "-d",
+        shop.database,
+        "--no-http",
+        "--stop-after-init",
     ]
 
     done = await op.wait_job("OdooUpgradeJob", name)
