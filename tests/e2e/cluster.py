@@ -218,12 +218,18 @@ def wait_until_granted(
         for rule in rules:
             group = rule.get("apiGroups", [""])[0]
             resource, _, sub = rule["resources"][0].partition("/")
+            # A rule narrowed to names (the watcher's Lease) grants only those.
+            name = (rule.get("resourceNames") or [None])[0]
             for verb in rule["verbs"]:
                 review = kubernetes.client.V1SubjectAccessReview(
                     spec=kubernetes.client.V1SubjectAccessReviewSpec(
                         user=user,
                         resource_attributes=kubernetes.client.V1ResourceAttributes(
-                            group=group, resource=resource, subresource=sub or None, verb=verb
+                            group=group,
+                            resource=resource,
+                            subresource=sub or None,
+                            name=name,
+                            verb=verb,
                         ),
                     )
                 )
