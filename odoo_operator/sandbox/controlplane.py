@@ -25,7 +25,6 @@ objects need (`CONTROLLERS`).
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import subprocess
 import urllib.error
@@ -81,24 +80,7 @@ def binaries_dir() -> Path:
 
     Raises processes.ServiceError when neither gives all three.
     """
-    configured = os.environ.get(BIN_DIR_VARIABLE)
-    if configured:
-        directory = Path(configured)
-    else:
-        script = Path(__file__).resolve().parents[2] / "scripts" / "dev" / "kube-binaries"
-        if not script.is_file():
-            raise processes.ServiceError(
-                f"${BIN_DIR_VARIABLE} is not set and {script} is missing: "
-                "point it at kube-apiserver, kube-controller-manager and etcd"
-            )
-        result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, check=False)
-        if result.returncode != 0:
-            raise processes.ServiceError(f"{script} failed (exit {result.returncode})")
-        directory = Path(result.stdout.decode().strip().splitlines()[-1])
-    missing = [name for name in BINARIES if not (directory / name).is_file()]
-    if missing:
-        raise processes.ServiceError(f"{', '.join(missing)} not found in {directory}")
-    return directory
+    return processes.built_binaries(BIN_DIR_VARIABLE, "kube-binaries", BINARIES)
 
 
 class ControlPlane:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ __all__ = [
     "PortInUseError",
     "Reaper",
     "ServiceError",
+    "built_binaries",
     "find_binary",
     "free_port",
     "port_accepts",
@@ -66,6 +68,30 @@ def find_binary(name: str) -> Path:
             "install odoo-operator with the [sandbox] extra"
         )
     return Path(found)
+
+
+def built_binaries(variable: str, script: str, names: Sequence[str]) -> Path:
+    """The directory holding `names`: $`variable`, else the last line that
+    scripts/dev/`script` prints (it builds or installs them the first time and
+    caches them). Raises ServiceError when neither gives every name."""
+    configured = os.environ.get(variable)
+    if configured:
+        directory = Path(configured)
+    else:
+        path = Path(__file__).resolve().parents[2] / "scripts" / "dev" / script
+        if not path.is_file():
+            raise ServiceError(
+                f"${variable} is not set and {path} is missing: "
+                f"point it at a directory holding {', '.join(names)}"
+            )
+        result = subprocess.run(["bash", str(path)], stdout=subprocess.PIPE, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"{path} failed (exit {result.returncode})")
+        directory = Path(result.stdout.decode().strip().splitlines()[-1])
+    missing = [name for name in names if not (directory / name).exists()]
+    if missing:
+        raise ServiceError(f"{', '.join(missing)} not found in {directory}")
+    return directory
 
 
 def free_port(host: str = LOCALHOST) -> int:

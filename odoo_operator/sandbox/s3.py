@@ -42,24 +42,7 @@ STOP_TIMEOUT_SECONDS = 10.0
 def binaries_dir() -> Path:
     """$ODOO_OPERATOR_S3_BIN_DIR, else what scripts/dev/s3-binaries prints (it builds
     versitygw and installs the aws CLI the first time)."""
-    configured = os.environ.get(BIN_DIR_VARIABLE)
-    if configured:
-        directory = Path(configured)
-    else:
-        script = Path(__file__).resolve().parents[2] / "scripts" / "dev" / "s3-binaries"
-        if not script.is_file():
-            raise processes.ServiceError(
-                f"${BIN_DIR_VARIABLE} is not set and {script} is missing: "
-                "point it at a directory holding versitygw and aws"
-            )
-        result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, check=False)
-        if result.returncode != 0:
-            raise processes.ServiceError(f"{script} failed (exit {result.returncode})")
-        directory = Path(result.stdout.decode().strip().splitlines()[-1])
-    missing = [name for name in BINARIES if not (directory / name).exists()]
-    if missing:
-        raise processes.ServiceError(f"{', '.join(missing)} not found in {directory}")
-    return directory
+    return processes.built_binaries(BIN_DIR_VARIABLE, "s3-binaries", BINARIES)
 
 
 class S3Server:
