@@ -9,8 +9,10 @@ No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
   adds no finalizer of its own (the delete handler is optional).
 - Changes of owned Deployments and batch Jobs (label bemade.org/instance), of
   the four job resources (spec.odooInstanceRef) and an instance disappearing
-  poke the instance's workflow; a change of the clusters Secret pokes every
-  instance workflow.
+  poke the instance's workflow, only when the event changed what the
+  workflow's snapshot reads and at most one poke in flight per instance
+  (watcher.pokes); a change of the clusters Secret pokes every instance
+  workflow.
 
 Temporal unreachable: create/update/resume raise `kopf.TemporaryError`
 with a doubling delay (Kopf retries and keeps its progress); event handlers,
@@ -33,6 +35,7 @@ from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import InstanceRef, JobKind, SpecUpdate
 from watcher.config import WatcherConfig
+from watcher.pokes import ChangeFilter, PokeCoalescer
 from watcher.temporal import InstanceSignals, TemporalUnavailable
 
 __all__ = ["INSTANCES", "JOB_RESOURCES", "InstanceHandlers", "parse_spec_update", "register"]
@@ -83,6 +86,8 @@ class InstanceHandlers:
     def __init__(self, signals: InstanceSignals, config: WatcherConfig) -> None:
         self.signals = signals
         self.config = config
+        self._changes = ChangeFilter()
+        self._pokes = PokeCoalescer(self._send_poke)
 
     # --- OdooInstance ------------------------------------------------------------------
 
@@ -114,24 +119,25 @@ class InstanceHandlers:
 
     # --- owned and referencing objects ----------------------------------------------
 
-    async def owned_changed(self, body: kopf.Body, labels: kopf.Labels, **_: Any) -> None:
-        """A Deployment or batch Job labelled bemade.org/instance changed."""
+    async def owned_changed(
+        self, event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, **_: Any
+    ) -> None:
+        """A Deployment or batch Job labelled bemade.org/instance changed what the
+        instance's snapshot reads (watcher.pokes): poke the instance."""
         instance = labels.get(naming.INSTANCE_LABEL)
         namespace = body.get("metadata", {}).get("namespace")
-        if instance and namespace:
+        if instance and namespace and self._changes.changed(event.get("type"), body):
             kind = body.get("kind") or "object"
             name = body.get("metadata", {}).get("name")
-            reason = f"{kind} {name} changed"
-            await self._until_sent(lambda: self.signals.poke(namespace, instance, reason))
+            await self._pokes.poke(namespace, instance, f"{kind} {name} changed")
 
-    async def job_resource_changed(self, body: kopf.Body, **_: Any) -> None:
-        """A job resource changed: wake the instance it references."""
+    async def job_resource_changed(self, event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        """A job resource appeared, changed its spec or went away: wake its instance."""
         target = instance_of_job_resource(body)
-        if target is not None:
+        if target is not None and self._changes.changed(event.get("type"), body):
             kind = body.get("kind") or "job resource"
             name = body.get("metadata", {}).get("name")
-            reason = f"{kind} {name} changed"
-            await self._until_sent(lambda: self.signals.poke(*target, reason))
+            await self._pokes.poke(*target, f"{kind} {name} changed")
 
     async def clusters_secret_changed(self, **_: Any) -> None:
         """The clusters Secret changed: every instance re-checks (Error may clear)."""
@@ -147,6 +153,9 @@ class InstanceHandlers:
             return
 
     # --- plumbing ------------------------------------------------------------------------
+
+    async def _send_poke(self, namespace: str, name: str, reason: str) -> None:
+        await self._until_sent(lambda: self.signals.poke(namespace, name, reason))
 
     def _parse(self, body: kopf.Body) -> SpecUpdate:
         try:

@@ -7,7 +7,9 @@ continues-as-new carrying only `MachineState` when the SDK suggests it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
 converge the phase's ensure() output, evaluate the table, record status (and
-run the edge actions of a transition). A transition re-gathers at once.
+run the edge actions of a transition). A transition is followed at once by
+the next phase's step: on the same snapshot when the row had no edge
+action (only the phase changed), on a new one otherwise.
 
 Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
@@ -77,6 +79,7 @@ _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, P
 # A wake follows at most this many transitions before waiting again, so a
 # table bug can never spin a workflow.
 _MAX_STEPS_PER_WAKE = 8
+_REUSE_SNAPSHOT = "reuse-snapshot-after-plain-transition"
 
 
 @workflow.defn(name="OdooInstance")
@@ -235,9 +238,13 @@ class OdooInstanceWorkflow:
         # deleted out of band come back).
         if state.applied_generation != state.generation or self._apply_problem or resync:
             await self._apply_children()
+        snap: Snapshot | None = None
         for _ in range(_MAX_STEPS_PER_WAKE):
             state = self._state
-            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+            if snap is None:
+                snap = await calls.gather_snapshot(
+                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
+                )
             if self._apply_problem is not None and self._apply_problem not in snap.problems:
                 snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
             self._snapshot = snap
@@ -269,11 +276,20 @@ class OdooInstanceWorkflow:
                     self._snapshot = snap
                 else:
                     if desired.create_auto_init or desired.start_job is not None:
-                        continue  # it created something the snapshot has not seen: look again
+                        snap = None  # it created something the snapshot has not seen
+                        continue
+                    snap = _converged(snap, desired)
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
                 return
+            # A transition without edge actions changed only the phase: the next
+            # phase is evaluated on what was just read (one snapshot less per
+            # step). Edge actions (a job finished, dbInitialized written) change
+            # what a snapshot reads: look again. Guarded: older histories
+            # gathered after every transition.
+            if row.actions or not workflow.patched(_REUSE_SNAPSHOT):
+                snap = None
         # Still moving after many steps: look again on the next timer, not now.
 
     async def _apply_children(self) -> None:
@@ -557,6 +573,16 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or desired.start_job is not None
         or bool(snap.unmarked_jobs)
     )
+
+
+def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
+    """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
+    web, cron = snap.web, snap.cron
+    if desired.web is not None:
+        web = web.model_copy(update={"desired": desired.web})
+    if desired.cron is not None:
+        cron = cron.model_copy(update={"desired": desired.cron})
+    return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
 
 
 def _backup_digest(backup: ScheduledBackups | None) -> str:

@@ -32,8 +32,10 @@ import pytest
 import yaml
 from psycopg import sql
 
+from activities import job_manifests
 from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes
+from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, s3
+from tests.fixtures.jobs import local_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "odoo-operator"
@@ -193,12 +195,22 @@ def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) 
 
 @pytest.fixture(scope="session")
 def chart_kubelet(
-    chart_plane: controlplane.ControlPlane, postgres_server: postgres.EmbeddedPostgres
+    chart_plane: controlplane.ControlPlane,
+    postgres_server: postgres.EmbeddedPostgres,
+    s3_server: s3.S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[kubelet.KubeletThread]:
-    """The simulated kubelet of the chart plane: Deployment Pods become Ready, Job Pods
-    succeed, and an init Job's Pod leaves the database `odoo -i ... -d <db>` would."""
+    """The simulated kubelet of the chart plane: Deployment Pods become Ready, an init
+    Job's Pod leaves the database `odoo -i ... -d <db>` would, and the Pods of the step
+    scripts (backup, restore) run them for real (tests/fixtures/jobs.py)."""
+    steps = local_runner(tmp_path_factory.mktemp("chart-pods"), postgres_server, s3_server)
 
-    async def run_job_pod(pod: dict[str, Any], get: Any) -> tuple[int, str]:
+    async def run_job_pod(pod: dict[str, Any], get: Any) -> tuple[int, str] | tuple[int, str, str]:
+        if any(
+            (c.get("command") or [""])[0].startswith(job_manifests.SCRIPTS_DIR)
+            for c in pod["spec"].get("containers") or []
+        ):
+            return await steps(pod, get)
         labels = pod["metadata"].get("labels") or {}
         instance = labels.get(naming.INSTANCE_LABEL)
         containers = pod["spec"].get("containers") or []

@@ -17,8 +17,10 @@ One release for the module, in order (each test builds on the previous):
   attributes (the worker adds them). The API server calls the webhook through
   the chart's Service, certificate and caBundle (an EndpointSlice stands in
   for kube-proxy). An OdooInstance applied with kubectl goes to Running, a
-  shrinking storageSize is refused by the webhook, and deleting the instance
-  drops its database and role; no request was refused (no Forbidden in the
+  shrinking storageSize is refused by the webhook, it is backed up to S3 both
+  ways the notes show (an OdooBackupJob applied with kubectl, the `backup`
+  Update sent with the temporal CLI), and deleting the instance drops its
+  database and role; no request was refused (no Forbidden in the
   logs); the Lease names the local watcher (the README's check).
 - `helm upgrade` with a changed value rolls both Deployments (new
   ReplicaSets, the config checksum moved) and keeps the webhook's CA and
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -49,7 +52,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
+from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, s3, temporal
 from tests.chart.conftest import CHART, Helm, create_namespace, kubectl
 from tests.chart.operator_pods import OperatorPod, host_address, serve_service_locally
 from tests.fixtures.kube import wait_for, wait_for_phase
@@ -252,6 +255,67 @@ def exists(server: postgres.EmbeddedPostgres, query: str, name: str) -> bool:
         return conn.execute(query, (name,)).fetchone() is not None
 
 
+def backup_job(client: kubernetes.client.ApiClient, namespace: str, name: str) -> Any:
+    """The OdooBackupJob once it finished (Completed or Failed), else None."""
+    job = objects(client).get_namespaced_custom_object(
+        naming.API_GROUP, naming.API_VERSION, namespace, "odoobackupjobs", name
+    )
+    return job if (job.get("status") or {}).get("phase") in ("Completed", "Failed") else None
+
+
+async def back_up_both_ways(
+    release: Release, namespace: str, name: str, s3_server: s3.S3Server
+) -> None:
+    """The chart notes' two ways to back up, each uploading to S3 and Completed: an
+    OdooBackupJob applied with kubectl, and the workflow's `backup` Update sent with
+    the temporal CLI (answering with the OdooBackupJob it made)."""
+    bucket = f"backups-{uuid.uuid4().hex[:8]}"
+    s3_server.create_bucket(bucket)
+    kubectl(
+        release.kubeconfig, "-n", namespace, "create", "secret", "generic", "s3-credentials",
+        f"--from-literal=accessKey={s3_server.access_key}",
+        f"--from-literal=secretKey={s3_server.secret_key}",
+    )  # fmt: skip
+    destination = {
+        "bucket": bucket,
+        "endpoint": s3_server.endpoint,
+        "s3CredentialsSecretRef": {"name": "s3-credentials"},
+    }
+    body = {
+        "apiVersion": naming.GROUP_VERSION,
+        "kind": "OdooBackupJob",
+        "metadata": {"name": f"{name}-backup-1"},
+        "spec": {
+            "odooInstanceRef": {"name": name},
+            "destination": {**destination, "objectKey": f"{name}/backup-1.zip"},
+        },
+    }
+    await asyncio.to_thread(apply, release.kubeconfig, namespace, body)
+    request = {"destination": {**destination, "objectKey": f"{name}/now.sql"}, "format": "sql"}
+    answer = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(processes.find_binary("temporal")), "workflow", "update", "execute",
+            "--address", release.temporal.address, "--namespace", release.temporal.namespace,
+            "--workflow-id", naming.workflow_id(namespace, name), "--name", "backup",
+            "--input", json.dumps(request), "--output", "json",
+        ],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    answered = json.loads(answer.stdout)
+    by_update = answered.get("result", answered)["name"]
+    made = ((f"{name}-backup-1", f"{name}/backup-1.zip"), (by_update, f"{name}/now.sql"))
+    for job_name, key in made:
+        done = await asyncio.to_thread(
+            wait_for,
+            lambda job_name=job_name: backup_job(release.admin, namespace, job_name),
+            LIFECYCLE_DEADLINE,
+        )
+        assert done["status"]["phase"] == "Completed", done["status"]
+        assert s3_server.client().head_object(bucket, key) is not None, key
+
+
 # --- install --------------------------------------------------------------------------------
 
 
@@ -292,7 +356,13 @@ def test_install_establishes_the_crds_and_creates_rbac_and_the_webhook(release: 
     assert can("update", "leases/odoo-operator-watcher", release.namespace)
     assert not can("update", "leases/odoo-operator-watcher", "default")  # its namespace only
     notes = release.helm.run("status", RELEASE, "--namespace", release.namespace).stdout
-    for hint in ("kubectl get odooinstances -A", "port-forward svc/temporal-web", "OdooBackupJob"):
+    for hint in (
+        "kubectl get odooinstances -A",
+        "port-forward svc/temporal-web",
+        "OdooBackupJob",
+        "temporal workflow update execute",
+        "--name backup",
+    ):
         assert hint in notes
     for verb, resource in (
         ("delete", "deployments.apps"),
@@ -308,7 +378,10 @@ def test_install_establishes_the_crds_and_creates_rbac_and_the_webhook(release: 
 
 
 async def test_an_instance_runs_and_is_deleted_with_its_database_under_the_chart_credentials(
-    release: Release, operator: Operator, postgres_server: postgres.EmbeddedPostgres
+    release: Release,
+    operator: Operator,
+    postgres_server: postgres.EmbeddedPostgres,
+    s3_server: s3.S3Server,
 ) -> None:
     name, namespace = "erp", operator.instances
     await asyncio.to_thread(apply, release.kubeconfig, namespace, instance_body(name))
@@ -334,6 +407,8 @@ async def test_an_instance_runs_and_is_deleted_with_its_database_under_the_chart
     )
     found = [w.id async for w in client.list_workflows('OdooPhase="Running"')]
     assert naming.workflow_id(namespace, name) in found
+
+    await back_up_both_ways(release, namespace, name, s3_server)
 
     await asyncio.to_thread(
         kubectl, release.kubeconfig, "delete", "odooinstance", name, "--namespace", namespace,

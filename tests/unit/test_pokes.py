@@ -1,0 +1,112 @@
+"""Which watch events poke an instance workflow, and how a burst of them coalesces."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from watcher.pokes import ChangeFilter, PokeCoalescer
+
+
+def deployment(replicas: int = 1, ready: int = 0, **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "shop", "uid": "d1"},
+        "spec": {"replicas": replicas},
+        "status": {"readyReplicas": ready, **status},
+    }
+
+
+def job(**status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "shop-init", "uid": "j1"},
+        "status": status,
+    }
+
+
+def test_deployment_status_churn_the_snapshot_does_not_read_pokes_once() -> None:
+    changes = ChangeFilter()
+    assert changes.changed(None, deployment())  # first sight (initial listing) counts
+    assert not changes.changed("MODIFIED", deployment(observedGeneration=2))
+    assert not changes.changed("MODIFIED", deployment(updatedReplicas=1, replicas=1))
+    assert changes.changed("MODIFIED", deployment(ready=1))
+    assert changes.changed("MODIFIED", deployment(replicas=0, ready=1))  # scaled by hand
+    assert changes.changed("DELETED", deployment(replicas=0, ready=1))
+    assert changes.changed("ADDED", deployment(replicas=0, ready=1))  # forgotten when deleted
+
+
+def test_a_job_pokes_when_it_finishes_not_while_it_runs() -> None:
+    changes = ChangeFilter()
+    assert changes.changed("ADDED", job())
+    assert not changes.changed("MODIFIED", job(active=1, startTime="2026-11-29T00:00:00Z"))
+    assert not changes.changed(
+        "MODIFIED", job(active=1, conditions=[{"type": "Suspended", "status": "False"}])
+    )
+    done = [{"type": "SuccessCriteriaMet", "status": "True"}]
+    assert changes.changed("MODIFIED", job(conditions=done))
+    complete = [*done, {"type": "Complete", "status": "True"}]
+    assert changes.changed("MODIFIED", job(conditions=complete, succeeded=1))
+    assert not changes.changed("MODIFIED", job(conditions=complete, succeeded=1, ready=0))
+
+
+def test_a_job_resource_pokes_on_spec_changes_not_on_the_status_the_workflow_writes() -> None:
+    changes = ChangeFilter()
+    body: dict[str, Any] = {
+        "apiVersion": "bemade.org/v1alpha1",
+        "kind": "OdooBackupJob",
+        "metadata": {"name": "b", "uid": "b1", "generation": 1},
+    }
+    assert changes.changed("ADDED", body)
+    assert not changes.changed("MODIFIED", {**body, "status": {"phase": "Running"}})
+    assert changes.changed("MODIFIED", {**body, "metadata": {**body["metadata"], "generation": 2}})
+    deleting = {**body["metadata"], "generation": 2, "deletionTimestamp": "2026-11-29T00:00:00Z"}
+    assert changes.changed("MODIFIED", {**body, "metadata": deleting})
+
+
+async def test_a_burst_of_pokes_while_one_is_in_flight_becomes_one_more_with_the_last_reason() -> (
+    None
+):
+    sent: list[tuple[str, str, str]] = []
+    release = asyncio.Event()
+    two_sent = asyncio.Event()
+
+    async def send(namespace: str, name: str, reason: str) -> None:
+        sent.append((namespace, name, reason))
+        if len(sent) == 2:
+            two_sent.set()
+        await release.wait()
+
+    pokes = PokeCoalescer(send)
+    first = asyncio.create_task(pokes.poke("ns", "shop", "a"))
+    await asyncio.sleep(0)  # let it start: it is now in flight, held by `release`
+    assert sent == [("ns", "shop", "a")]
+    for reason in ("b", "c", "d"):
+        await pokes.poke("ns", "shop", reason)  # folded: returns at once
+    other = asyncio.create_task(pokes.poke("ns", "erp", "x"))  # another instance is not held
+    await asyncio.wait_for(two_sent.wait(), timeout=5)
+    release.set()
+    await asyncio.gather(first, other)
+    assert sent == [("ns", "shop", "a"), ("ns", "erp", "x"), ("ns", "shop", "d")]
+    await pokes.poke("ns", "shop", "e")  # nothing in flight: sent at once
+    assert sent[-1] == ("ns", "shop", "e")
+
+
+async def test_a_failed_send_does_not_leave_the_instance_held() -> None:
+    calls = 0
+
+    async def send(namespace: str, name: str, reason: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("refused")
+
+    pokes = PokeCoalescer(send)
+    with pytest.raises(RuntimeError):
+        await pokes.poke("ns", "shop", "a")
+    await pokes.poke("ns", "shop", "b")
+    assert calls == 2
