@@ -234,9 +234,13 @@ class OdooInstanceWorkflow:
     async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
         # Apply on a new generation, while an apply problem is pending (the
-        # cause may be fixed outside the spec), and on each resync (children
-        # deleted out of band come back).
-        if state.applied_generation != state.generation or self._apply_problem or resync:
+        # cause may be fixed outside the spec), and on a resync once the last
+        # apply is reapply_interval old (children deleted out of band come back).
+        if (
+            state.applied_generation != state.generation
+            or self._apply_problem
+            or (resync and self._reapply_due())
+        ):
             await self._apply_children()
         snap: Snapshot | None = None
         for _ in range(_MAX_STEPS_PER_WAKE):
@@ -292,6 +296,13 @@ class OdooInstanceWorkflow:
                 snap = None
         # Still moving after many steps: look again on the next timer, not now.
 
+    def _reapply_due(self) -> bool:
+        # Guarded: older histories applied on every resync.
+        if not workflow.patched("reapply-interval"):
+            return True
+        applied_at = self._state.applied_at
+        return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
+
     async def _apply_children(self) -> None:
         state = self._state
         try:
@@ -306,7 +317,9 @@ class OdooInstanceWorkflow:
         self._apply_problem = None
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
-        self._state = self._state.model_copy(update={"applied_generation": state.generation})
+        self._state = self._state.model_copy(
+            update={"applied_generation": state.generation, "applied_at": workflow.now()}
+        )
         await self._sync_backup_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
         # Guarded: histories recorded before this upsert existed must replay.

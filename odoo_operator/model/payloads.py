@@ -223,8 +223,16 @@ class WorkflowSettings(Payload):
     """Timing knobs of the instance workflow (tests shrink them)."""
 
     resync_interval: timedelta = Field(
-        default=timedelta(minutes=5),
-        description="Periodic re-check covering missed events.",
+        default=timedelta(hours=1),
+        description="Periodic re-check (one snapshot) covering missed events. Changes of "
+        "the Deployments, Jobs and job resources reach the workflow as pokes at once; this "
+        "timer is the safety net (a database dropped out of band, a lost event).",
+    )
+    reapply_interval: timedelta = Field(
+        default=timedelta(hours=10),
+        description="A resync also applies the child objects again when they were last "
+        "applied this long ago (a child deleted or edited by hand comes back), like "
+        "controller-runtime's default SyncPeriod of 10 hours. A spec change applies at once.",
     )
     job_poll_interval: timedelta = Field(
         default=timedelta(seconds=10),
@@ -249,6 +257,9 @@ class MachineState(Payload):
     phase: Phase = Phase.PROVISIONING
     applied_generation: int = Field(
         default=0, description="Generation whose child objects were applied."
+    )
+    applied_at: datetime | None = Field(
+        default=None, description="Workflow time of the last successful apply."
     )
     recorded_status: str = Field(
         default="", description="Digest of the last status written, to skip no-op writes."
