@@ -73,6 +73,11 @@ INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
 SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
 
+# How a failed activity reaches the workflow: a regular one as ActivityError
+# (its cause the activity's ApplicationError), a local one that failed for
+# good as the ApplicationError itself.
+_ACTIVITY_FAILED = (ActivityError, ApplicationError)
+
 # Phases in which a batch Job runs: poll at job_poll_interval in case a Job
 # event is missed. Every other phase waits for events and the resync timer.
 _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, Phase.BACKING_UP})
@@ -181,7 +186,7 @@ class OdooInstanceWorkflow:
                     await self._tick_until_deleted(resync=timed_out)
                 else:
                     await self._tick(resync=timed_out)
-            except ActivityError as err:
+            except _ACTIVITY_FAILED as err:
                 if _error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
                     # nothing is left to clean up.
@@ -207,7 +212,7 @@ class OdooInstanceWorkflow:
         await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+            with contextlib.suppress(asyncio.CancelledError, *_ACTIVITY_FAILED):
                 await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
@@ -266,7 +271,7 @@ class OdooInstanceWorkflow:
                             mark_pending=snap.unmarked_jobs,
                         )
                     )
-                except ActivityError as err:
+                except _ACTIVITY_FAILED as err:
                     # Refused for good (a create in a terminating namespace, RBAC):
                     # a problem of this wake, so the table goes to Error and the
                     # status says why, instead of failing the wake over and over.
@@ -309,7 +314,7 @@ class OdooInstanceWorkflow:
             await calls.apply_children(
                 ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
             )
-        except ActivityError as err:
+        except _ACTIVITY_FAILED as err:
             if _error_type(err) not in failures.PERMANENT:
                 raise
             self._apply_problem = _error_message(err)
@@ -445,7 +450,7 @@ class OdooInstanceWorkflow:
                 await calls.create_backup_job(
                     CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
                 )
-            except ActivityError as err:
+            except _ACTIVITY_FAILED as err:
                 if _error_type(err) != "BackupRequestInvalid":
                     raise
                 await calls.post_event(
@@ -476,7 +481,7 @@ class OdooInstanceWorkflow:
             await calls.prune_backups(
                 PruneBackupsInput(ref=self._state.ref, retention=backup.retention)
             )
-        except ActivityError as err:
+        except _ACTIVITY_FAILED as err:
             # Pruning again after the next scheduled backup catches up.
             workflow.logger.warning("pruning backups failed: %s", _error_message(err))
 
@@ -490,7 +495,7 @@ class OdooInstanceWorkflow:
                 snap = await calls.gather_snapshot(
                     GatherSnapshotInput(ref=state.ref, spec=state.spec)
                 )
-            except ActivityError as err:
+            except _ACTIVITY_FAILED as err:
                 if _error_type(err) == failures.INSTANCE_GONE:
                     return
                 raise
@@ -608,11 +613,11 @@ def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _error_type(err: ActivityError) -> str | None:
-    cause = err.cause
+def _error_type(err: ActivityError | ApplicationError) -> str | None:
+    cause = err.cause if isinstance(err, ActivityError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
-def _error_message(err: ActivityError) -> str:
-    cause = err.cause
+def _error_message(err: ActivityError | ApplicationError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
     return cause.message if isinstance(cause, ApplicationError) else str(err)

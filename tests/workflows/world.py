@@ -63,6 +63,10 @@ class World:
     # While set, apply_children fails with a retryable error (the API answers 5xx).
     apply_unavailable: threading.Event = field(default_factory=threading.Event)
     fail_record_status: threading.Event = field(default_factory=threading.Event)
+    # While set, the instance is gone (deleted without our finalizer): reads say so.
+    instance_gone: threading.Event = field(default_factory=threading.Event)
+    # While set, converge_phase is refused for good (the API answers 403).
+    refuse_converge: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
     hold_record_status: threading.Event = field(default_factory=threading.Event)
     release_record_status: threading.Event = field(default_factory=threading.Event)
@@ -163,6 +167,10 @@ class World:
         @activity.defn(name="gather_snapshot")
         def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
             world.calls["gather_snapshot"] += 1
+            if world.instance_gone.is_set():
+                raise ApplicationError(
+                    "the OdooInstance is gone", type=failures.INSTANCE_GONE, non_retryable=True
+                )
             return world.snapshot()
 
         @activity.defn(name="apply_children")
@@ -181,6 +189,10 @@ class World:
         @activity.defn(name="converge_phase")
         def converge_phase(input: ConvergePhaseInput) -> None:
             world.calls["converge_phase"] += 1
+            if world.refuse_converge.is_set():
+                raise ApplicationError(
+                    "POST jobs: 403 forbidden", type=failures.API_REJECTED, non_retryable=True
+                )
             with world.lock:
                 if input.web_replicas is not None:
                     world.web = world.web.model_copy(update={"desired": input.web_replicas})
