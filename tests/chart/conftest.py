@@ -9,13 +9,12 @@ so the optional objects are validated by the API server too), and
 `--enable-aggregator-routing`: the API server then calls a Service's webhook
 at the addresses of its EndpointSlices, which tests/chart/test_install.py
 points at a local watcher (there is no kube-proxy here). `chart_kubelet` is
-its simulated kubelet; an init Job's Pod creates the database the way
-`odoo -i` would.
+its simulated kubelet, whose Job Pods run for real (the stand-in `odoo`
+and the step scripts, as in tests/jobs).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -27,13 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
-import psycopg
 import pytest
 import yaml
-from psycopg import sql
 
-from activities import job_manifests
-from odoo_operator.model import naming
 from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, s3
 from tests.fixtures.jobs import local_runner
 
@@ -182,17 +177,6 @@ def fresh_namespaces(chart_admin: kubernetes.client.ApiClient) -> Iterator[list[
                 raise
 
 
-def _create_database(database: postgres.EmbeddedPostgres, name: str, role: str) -> None:
-    with psycopg.connect(database.dsn(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists is None:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(role)
-                )
-            )
-
-
 @pytest.fixture(scope="session")
 def chart_kubelet(
     chart_plane: controlplane.ControlPlane,
@@ -200,29 +184,12 @@ def chart_kubelet(
     s3_server: s3.S3Server,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[kubelet.KubeletThread]:
-    """The simulated kubelet of the chart plane: Deployment Pods become Ready, an init
-    Job's Pod leaves the database `odoo -i ... -d <db>` would, and the Pods of the step
-    scripts (backup, restore) run them for real (tests/fixtures/jobs.py)."""
-    steps = local_runner(tmp_path_factory.mktemp("chart-pods"), postgres_server, s3_server)
-
-    async def run_job_pod(pod: dict[str, Any], get: Any) -> tuple[int, str] | tuple[int, str, str]:
-        if any(
-            (c.get("command") or [""])[0].startswith(job_manifests.SCRIPTS_DIR)
-            for c in pod["spec"].get("containers") or []
-        ):
-            return await steps(pod, get)
-        labels = pod["metadata"].get("labels") or {}
-        instance = labels.get(naming.INSTANCE_LABEL)
-        containers = pod["spec"].get("containers") or []
-        args: list[str] = (containers[0].get("args") or []) if containers else []
-        if instance is not None and "-i" in args and "-d" in args:
-            name = args[args.index("-d") + 1]
-            role = naming.role_name(pod["metadata"]["namespace"], instance)
-            await asyncio.to_thread(_create_database, postgres_server, name, role)
-        return 0, ""
-
+    """The simulated kubelet of the chart plane: Deployment Pods become Ready and Job
+    Pods run for real (tests/fixtures/jobs.py): the init Job's stand-in `odoo -i`
+    creates the database, the backup Job's step scripts upload to S3."""
+    runner = local_runner(tmp_path_factory.mktemp("chart-pods"), postgres_server, s3_server)
     thread = kubelet.KubeletThread(
-        chart_plane.url, chart_plane.admin_ssl_context(), job_runner=run_job_pod
+        chart_plane.url, chart_plane.admin_ssl_context(), job_runner=runner
     )
     thread.start()
     try:

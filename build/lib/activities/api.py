@@ -1,0 +1,273 @@
+"""The activities' whole interface to the Kubernetes API: JSON in, JSON out.
+
+Owns the REST calls (get, list, create, server-side apply, merge and JSON
+patches, delete) on top of the official client's `ApiClient` (its
+configuration, authentication and connection pool), and the mapping of
+`ApiException` and urllib3 errors onto `activities.failures`. Bodies stay
+plain dicts (the wire form the builders in `manifests` produce) so nothing
+is lost or renamed by the client's model classes.
+
+Must not decide anything: no retries, no "404 means absent" (callers say
+what a 404 means), no logging of bodies (they may hold a Secret).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from activities import failures
+from odoo_operator.model import naming
+
+__all__ = [
+    "CONFIG_MAP",
+    "DEPLOYMENT",
+    "EVENT",
+    "HTTP_ROUTE",
+    "INGRESS",
+    "INSTANCE",
+    "JOB",
+    "PVC",
+    "ROLE",
+    "ROLE_BINDING",
+    "SECRET",
+    "SERVICE",
+    "SERVICE_ACCOUNT",
+    "KubeApi",
+    "Resource",
+    "job_resource",
+]
+
+_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; activities have their own deadline
+_JSON = "application/json"
+_MERGE = "application/merge-patch+json"
+_JSON_PATCH = "application/json-patch+json"
+_APPLY = "application/apply-patch+yaml"
+_NAMESPACE_TERMINATING = "NamespaceTerminating"
+"""Status cause of a create refused because its namespace is being deleted."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A namespaced REST resource: `apiVersion` and plural."""
+
+    api_version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, sub: str | None = None) -> str:
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        path = f"{prefix}/namespaces/{namespace}/{self.plural}"
+        if name is not None:
+            path += f"/{name}"
+        if sub is not None:
+            path += f"/{sub}"
+        return path
+
+
+CONFIG_MAP = Resource("v1", "configmaps")
+SECRET = Resource("v1", "secrets")
+SERVICE = Resource("v1", "services")
+PVC = Resource("v1", "persistentvolumeclaims")
+SERVICE_ACCOUNT = Resource("v1", "serviceaccounts")
+EVENT = Resource("v1", "events")
+DEPLOYMENT = Resource("apps/v1", "deployments")
+JOB = Resource("batch/v1", "jobs")
+INGRESS = Resource("networking.k8s.io/v1", "ingresses")
+HTTP_ROUTE = Resource("gateway.networking.k8s.io/v1", "httproutes")
+ROLE = Resource("rbac.authorization.k8s.io/v1", "roles")
+ROLE_BINDING = Resource("rbac.authorization.k8s.io/v1", "rolebindings")
+INSTANCE = Resource(naming.GROUP_VERSION, "odooinstances")
+
+
+def job_resource(plural: str) -> Resource:
+    """One of the bemade.org job kinds, by plural (`odooinitjobs`, ...)."""
+    return Resource(naming.GROUP_VERSION, plural)
+
+
+class KubeApi:
+    """Typed-error JSON calls through one `kubernetes.client.ApiClient` (thread-safe)."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self._client = client
+
+    # --- reads ------------------------------------------------------------------
+
+    def get(
+        self, res: Resource, namespace: str, name: str, sub: str | None = None
+    ) -> dict[str, Any]:
+        return self._call("GET", res.path(namespace, name, sub))
+
+    def find(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.get(res, namespace, name)
+        except failures.NotFound:
+            return None
+
+    def list_of(
+        self,
+        res: Resource,
+        namespace: str,
+        *,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        query: list[tuple[str, str]] = []
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        items = self._call("GET", res.path(namespace), query=query).get("items") or []
+        return [dict(item) for item in items]
+
+    def list_all(self, res: Resource) -> list[dict[str, Any]]:
+        """Every object of `res` in every namespace."""
+        prefix = "/api/v1" if res.api_version == "v1" else f"/apis/{res.api_version}"
+        items = self._call("GET", f"{prefix}/{res.plural}").get("items") or []
+        return [dict(item) for item in items]
+
+    # --- writes ------------------------------------------------------------------
+
+    def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", res.path(namespace), body=body)
+
+    def apply(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply under our field manager, forcing ownership."""
+        name = body["metadata"]["name"]
+        query = [("fieldManager", naming.FIELD_MANAGER), ("force", "true")]
+        return self._call(
+            "PATCH", res.path(namespace, name), body=body, query=query, content=_APPLY
+        )
+
+    def merge_patch(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        query = [("fieldManager", naming.FIELD_MANAGER)]
+        return self._call(
+            "PATCH", res.path(namespace, name, sub), body=patch, query=query, content=_MERGE
+        )
+
+    def json_patch(
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        ops: list[dict[str, Any]],
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        query = [("fieldManager", naming.FIELD_MANAGER)]
+        return self._call(
+            "PATCH", res.path(namespace, name, sub), body=ops, query=query, content=_JSON_PATCH
+        )
+
+    def delete(self, res: Resource, namespace: str, name: str, *, uid: str | None = None) -> bool:
+        """Delete (background propagation); False when it was already gone. With
+        `uid`, only that object: another one of the same name is a Conflict."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self._call("DELETE", res.path(namespace, name), body=body)
+        except failures.NotFound:
+            return False
+        return True
+
+    # --- transport ---------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        query: list[tuple[str, str]] | None = None,
+        content: str = _JSON,
+    ) -> dict[str, Any]:
+        headers = {"Accept": _JSON, "Content-Type": content}
+        try:
+            request = self._client.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query or None,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._client.call_api(*request, _request_timeout=_TIMEOUT)
+            data: bytes = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as err:  # raised by the REST layer for some statuses
+            raise _mapped(method, path, err.status or 0, err.reason or "", err.body) from err
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise failures.Unavailable(f"{method} {path}: {err}") from err
+        status = int(response.status)
+        if not 200 <= status <= 299:
+            text = data.decode("utf-8", "replace") if data else ""
+            raise _mapped(method, path, status, str(response.reason or ""), text)
+        if not data:
+            return {}
+        parsed = json.loads(data)
+        return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+
+def _mapped(method: str, path: str, status: int, reason: str, body: object) -> failures.ApiError:
+    """The failures.ApiError for an HTTP answer, carrying the server's own message."""
+    message = reason
+    causes: set[str] = set()
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            message = body[:500]
+        else:
+            if isinstance(decoded, dict):
+                message = str(decoded.get("message") or reason)
+                reason = str(decoded.get("reason") or reason)
+                details = decoded.get("details")
+                if isinstance(details, dict):
+                    causes = {
+                        str(c.get("reason"))
+                        for c in details.get("causes") or []
+                        if isinstance(c, dict)
+                    }
+    text = f"{method} {path}: {status} {message}"
+    summary = f"{describe_path(path)}: {message}"
+    cls: type[failures.ApiError]
+    if status == 404:
+        cls = failures.NotFound
+    elif status == 409:
+        cls = failures.Conflict
+    elif status == 422:
+        cls = failures.Invalid
+    elif status == 403 and _NAMESPACE_TERMINATING in causes:
+        cls = failures.NamespaceTerminating
+    elif status == 0 or status == 429 or status >= 500:
+        cls = failures.Unavailable
+    else:
+        cls = failures.ApiError
+    return cls(text, status=status, reason=reason, summary=summary)
+
+
+def describe_path(path: str) -> str:
+    """The object a REST path names, for people: `deployments shop in namespace prod`."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if "namespaces" in parts:
+        at = parts.index("namespaces")
+        namespace = parts[at + 1] if len(parts) > at + 1 else ""
+        rest = parts[at + 2 :]
+        if not rest:
+            return f"namespace {namespace}"
+        what = " ".join(rest)
+        return f"{what} in namespace {namespace}"
+    return " ".join(parts[2:] if parts[:1] == ["api"] else parts[3:]) or path

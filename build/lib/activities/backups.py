@@ -1,0 +1,270 @@
+"""Backups asked for outside kubectl: from the temporal CLI, spec.backup's schedule, deletion.
+
+Owns four activities:
+
+- `create_backup_job`: the OdooBackupJob of a backup request, under the
+  fixed name the workflow chose (a retry finds it: 409 is success), with
+  spec.backup's destination and a generated key when the request names none;
+  labelled `bemade.org/scheduled-backup` when the schedule asked (its
+  retention then decides when it goes, not the history limit).
+- `prune_backups`: spec.backup.retention over the completed scheduled
+  backups of an instance (odoo_operator.model.retention); each one not kept
+  loses its S3 object first (with the credentials its own spec names), then
+  its resource. An object already gone is fine; an S3 error is retried.
+- `sync_backup_schedule` (async: it talks to Temporal through the worker's
+  client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
+  OdooScheduledBackup workflow on spec.backup.schedule; paused while
+  spec.backup.suspend is true; deleted when spec.backup is removed or the
+  instance goes away.
+- `post_event`: one Event about the instance (e.g. FinalBackupFailed).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio import activity
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import api, events, failures, jobs, s3
+from activities.config import OperatorConfig
+from odoo_operator.model import naming, retention
+from odoo_operator.model.crds import BackupFormat, S3Config
+from odoo_operator.model.payloads import (
+    BackupRequested,
+    CreateBackupJobInput,
+    JobKind,
+    PostEventInput,
+    PruneBackupsInput,
+    PruneBackupsResult,
+    ScheduledBackupInput,
+    SyncBackupScheduleInput,
+)
+
+__all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
+
+SCHEDULED_BACKUP_WORKFLOW = "OdooScheduledBackup"
+"""Workflow type the Schedule starts (workflows.scheduled_backup)."""
+
+FINAL_LABEL = "bemade.org/final-backup"
+_log = logging.getLogger(__name__)
+_BACKUPS = api.job_resource(JobKind.BACKUP.plural)
+
+
+def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
+    """The OdooBackupJob spec of a queued request, and where it goes."""
+    request, spec = input.queued.request, input.spec
+    scheduled = spec.backup
+    if request.destination is not None:
+        destination = request.destination
+    elif scheduled is not None:
+        target = scheduled.destination
+        destination = S3Config(
+            bucket=target.bucket,
+            object_key=input.queued.object_key,
+            endpoint=target.endpoint,
+            region=target.region,
+            insecure=target.insecure,
+            s3_credentials_secret_ref=target.s3_credentials_secret_ref,
+        )
+    else:
+        raise ApplicationError(
+            "a backup request needs a destination: give one, or set spec.backup",
+            type="BackupRequestInvalid",
+            non_retryable=True,
+        )
+    fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
+    with_filestore = request.with_filestore
+    if with_filestore is None:
+        with_filestore = scheduled.with_filestore if scheduled else True
+    body = {
+        "odooInstanceRef": {"name": input.ref.name},
+        "destination": destination.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "format": fmt.value,
+        "withFilestore": with_filestore,
+    }
+    return body, destination
+
+
+class BackupActivities:
+    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+
+    # --- create ---------------------------------------------------------------
+
+    @activity.defn(name="create_backup_job")
+    def create_backup_job(self, input: CreateBackupJobInput) -> BackupRequested:
+        with failures.boundary():
+            return self._create(input)
+
+    def _create(self, input: CreateBackupJobInput) -> BackupRequested:
+        ref, queued = input.ref, input.queued
+        spec, destination = backup_spec(input)
+        labels = {naming.INSTANCE_LABEL: ref.name}
+        if queued.request.scheduled:
+            labels[jobs.SCHEDULED_LABEL] = "true"
+        if queued.final:
+            labels[FINAL_LABEL] = "true"
+        body = {
+            "apiVersion": naming.GROUP_VERSION,
+            "kind": "OdooBackupJob",
+            "metadata": {"name": queued.name, "namespace": ref.namespace, "labels": labels},
+            "spec": spec,
+        }
+        # A 409 means an earlier attempt made it: the name is ours.
+        with contextlib.suppress(failures.Conflict):
+            self._kube.create(_BACKUPS, ref.namespace, body)
+        return BackupRequested(
+            name=queued.name,
+            namespace=ref.namespace,
+            bucket=destination.bucket,
+            object_key=destination.object_key,
+        )
+
+    # --- prune ----------------------------------------------------------------
+
+    @activity.defn(name="prune_backups")
+    def prune_backups(self, input: PruneBackupsInput) -> PruneBackupsResult:
+        with failures.boundary():
+            return self._prune(input)
+
+    def _prune(self, input: PruneBackupsInput) -> PruneBackupsResult:
+        ref, kube = input.ref, self._kube
+        completed = [
+            item
+            for item in kube.list_of(
+                _BACKUPS, ref.namespace, label_selector=f"{jobs.SCHEDULED_LABEL}=true"
+            )
+            if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+            and (item.get("status") or {}).get("phase") == "Completed"
+        ]
+        policy = retention.Policy(
+            keep_last=input.retention.keep_last,
+            daily=input.retention.daily,
+            weekly=input.retention.weekly,
+            monthly=input.retention.monthly,
+        )
+        keep = retention.retained((_dated(item) for item in completed), policy)
+        deleted: list[str] = []
+        for item in completed:
+            name = item["metadata"]["name"]
+            if name in keep:
+                continue
+            self._delete_object(ref.namespace, item)
+            if kube.delete(_BACKUPS, ref.namespace, name):
+                deleted.append(name)
+        return PruneBackupsResult(deleted=tuple(sorted(deleted)))
+
+    def _delete_object(self, namespace: str, item: dict[str, Any]) -> None:
+        target = S3Config.model_validate((item.get("spec") or {}).get("destination") or {})
+        access, secret = self._credentials(namespace, target)
+        client = s3.S3Client(
+            target.endpoint, access, secret, region=target.region, insecure=target.insecure
+        )
+        try:
+            client.delete_object(target.bucket, target.object_key)
+        except s3.S3Error as err:
+            if err.status != 404:
+                raise ApplicationError(
+                    f"cannot delete s3://{target.bucket}/{target.object_key}: {err.message}",
+                    type="S3Error",
+                ) from err
+        except s3.S3Unavailable as err:
+            raise ApplicationError(str(err), type="S3Unavailable") from err
+
+    def _credentials(self, namespace: str, target: S3Config) -> tuple[str, str]:
+        ref = target.s3_credentials_secret_ref
+        if ref is None:
+            return "", ""
+        secret = self._kube.find(api.SECRET, ref.namespace or namespace, ref.name) or {}
+        data = secret.get("data") or {}
+        return (
+            base64.b64decode(data.get("accessKey", "")).decode(),
+            base64.b64decode(data.get("secretKey", "")).decode(),
+        )
+
+    # --- events ---------------------------------------------------------------
+
+    @activity.defn(name="post_event")
+    def post_event(self, input: PostEventInput) -> None:
+        with failures.boundary():
+            info = activity.info()
+            events.post(
+                self._kube,
+                input.ref,
+                name=events.event_name(
+                    input.ref, input.key, unique=f"{info.workflow_id}/{info.workflow_run_id}"
+                ),
+                reason=input.reason,
+                message=input.message,
+                warning=input.warning,
+                reporting_instance=self._config.reporting_instance,
+            )
+
+    # --- the Temporal Schedule -------------------------------------------------
+
+    @activity.defn(name="sync_backup_schedule")
+    async def sync_backup_schedule(self, input: SyncBackupScheduleInput) -> None:
+        client = activity.client()
+        ref = input.ref
+        handle = client.get_schedule_handle(naming.backup_schedule_id(ref.namespace, ref.name))
+        if input.backup is None:
+            try:
+                await handle.delete()
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+            return
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                SCHEDULED_BACKUP_WORKFLOW,
+                ScheduledBackupInput(namespace=ref.namespace, name=ref.name),
+                id=naming.scheduled_backup_workflow_id(ref.namespace, ref.name),
+                task_queue=activity.info().task_queue,
+                execution_timeout=timedelta(hours=1),
+            ),
+            spec=ScheduleSpec(cron_expressions=[input.backup.schedule], time_zone_name="UTC"),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(
+                paused=input.backup.suspend,
+                note="spec.backup.suspend" if input.backup.suspend else "",
+            ),
+        )
+        try:
+            await client.create_schedule(handle.id, schedule)
+            return
+        except ScheduleAlreadyRunningError:
+            pass  # it exists: bring it up to date
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(update)
+
+
+def _dated(item: dict[str, Any]) -> retention.Backup:
+    status = item.get("status") or {}
+    stamp = status.get("completionTime") or item["metadata"].get("creationTimestamp")
+    try:
+        taken = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        taken = datetime.now(UTC)
+    return retention.Backup(item["metadata"]["name"], taken)

@@ -1,0 +1,538 @@
+"""The `apply_children` activity: make every child object match the spec.
+
+Owns, for one generation of an instance: the finalizer, the operator
+defaults written into a new spec, the credentials Secret, the image pull
+Secret copy, ServiceAccount/Role/RoleBinding, ConfigMap, filestore PVC,
+Service, Ingress or HTTPRoute, and both Deployments. It does not scale
+anything: the phase machine (converge_phase) owns replica counts.
+
+How each object is written:
+
+- server-side apply (field manager `odoo-operator`, force) for the
+  ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
+  Deployments; switching Ingress <-> HTTPRoute deletes the other one;
+- create-if-absent for the Secret (its database password is generated once
+  and never rotated; only `admin-password` follows spec.adminPassword, read
+  from the live object because workflow payloads carry no secret) and for the
+  image pull Secret copy;
+- the PVC is created if absent, grown in place when the spec is larger and
+  never shrunk (a smaller spec posts a Warning Event and changes nothing).
+
+Replica ownership under server-side apply: the Deployment apply re-sends the
+replica count it reads from the live Deployment (0 when creating it). If the
+apply omitted `spec.replicas`, SSA would remove the field it owned and the
+API server would default it to 1, starting Odoo on an uninitialized
+database; re-stating the live value makes the apply a no-op for replicas,
+so converge_phase (a merge patch, run by the same workflow, never
+concurrently) stays their only writer.
+
+The PostgreSQL role `odoo.<ns>.<name>` (password from the Secret) is
+ensured last, through activities.databases, so the Kubernetes objects
+converge even while PostgreSQL is down. An unreachable cluster
+(`PostgresUnavailable`, retried with backoff by the workflow) is made
+visible before the error propagates: a Warning `DatabaseUnavailable` Event
+naming host:port (once per generation) and `status.message` plus the
+conditions' message ("PostgreSQL cluster 'main' (10.0.0.5:5432)
+unreachable: ...; retrying"). The first successful apply afterwards clears
+that message (record_status may skip an unchanged status, so it cannot be
+left to it).
+
+Ownership (never take over what the instance does not own): before
+writing a named object, the live one (if any) must carry an owner reference
+to this OdooInstance (or to an earlier incarnation of the same name, being
+garbage-collected). An object of another instance (`shop-cron` is both the
+cron Deployment of `shop` and the web Deployment of an instance `shop-cron`)
+or one nobody of ours created is left alone: CONFIG_INVALID naming the
+object and its owner. Likewise spec.database.name must not be claimed by an
+older instance on the same cluster (any namespace; the admission webhook
+refuses it earlier when installed). After the role is ensured,
+`status.activeCluster` records the cluster: an instance without it never got
+a role, and its deletion does not wait for PostgreSQL (cleanup.py).
+
+Permanent problems (a 422 for an object built from the spec, a missing
+cluster or pull Secret, the Gateway API not installed, an admin login the
+cluster refuses, the ownership rules above) raise CONFIG_INVALID with a
+message naming the field or object; API answers retrying cannot fix (400,
+403 such as a StorageClass that does not allow expansion or a terminating
+namespace, 404, 409 immutable; see failures) raise API_REJECTED after a
+Warning `ApplyRefused` Event naming the object and the API's message (once
+per generation and message). Everything else is retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import secrets
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.utils import parse_quantity
+from pydantic import SecretStr
+from temporalio import activity
+
+from activities import api, clusters, context, databases, events, failures, manifests, status
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import ApplyChildrenInput, InstanceRef
+from odoo_operator.model.phases import Phase
+
+__all__ = [
+    "UNAVAILABLE_PREFIX",
+    "UNAVAILABLE_SUFFIX",
+    "ChildrenActivities",
+    "defaults_patch",
+    "delete_if_owned",
+    "ensure_finalizer",
+    "ensure_owned",
+    "owned_by",
+]
+
+UNAVAILABLE_PREFIX = "PostgreSQL "
+UNAVAILABLE_SUFFIX = "; retrying"
+"""How status.message reads while the cluster is unreachable (and how we recognise it)."""
+
+
+class ChildrenActivities:
+    def __init__(
+        self, client: ApiClient, config: OperatorConfig, postgres: databases.Databases
+    ) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+        self._postgres = postgres
+
+    @activity.defn(name="apply_children")
+    def apply_children(self, input: ApplyChildrenInput) -> None:
+        with failures.boundary():
+            try:
+                self._apply(input)
+            except failures.ApiError as err:
+                if err.is_permanent() or isinstance(err, failures.Invalid):
+                    self._report_refused(input, err.summary)
+                raise
+            except failures.ConfigProblem as err:
+                self._report_refused(input, str(err))
+                raise
+
+    def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
+        events.post(
+            self._kube,
+            input.ref,
+            name=events.event_name(input.ref, "applyrefused", input.generation, unique=message),
+            reason="ApplyRefused",
+            message=message,
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+
+    def _apply(self, input: ApplyChildrenInput) -> None:
+        kube, ref = self._kube, input.ref
+        live = context.read_instance(kube, ref)
+        live = ensure_finalizer(kube, live)
+        live_spec: dict[str, Any] = live.get("spec") or {}
+        patch = defaults_patch(live_spec, self._config)
+        if patch:
+            kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
+        spec = _with_defaults(input.spec, patch)
+        problems = naming.instance_name_problems(ref.name)
+        if problems:
+            raise failures.ConfigProblem("; ".join(problems))
+        cluster = context.load_cluster(kube, self._config, spec)
+        self._check_database_claim(ref, spec, cluster)
+        inst = context.instance_facts(ref, spec, cluster)
+
+        credentials_version, password = self._ensure_secret(
+            inst, str(live_spec.get("adminPassword") or "")
+        )
+        self._ensure_pull_secret(inst)
+        for res, body in (
+            (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
+            (api.ROLE, manifests.role(inst)),
+            (api.ROLE_BINDING, manifests.role_binding(inst)),
+            (api.CONFIG_MAP, manifests.config_map(inst)),
+            (api.SERVICE, manifests.service(inst)),
+        ):
+            ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
+            kube.apply(res, ref.namespace, body)
+        self._ensure_pvc(inst, ref, input.generation)
+        self._ensure_routing(inst)
+        for name, build in (
+            (naming.web_deployment_name(ref.name), manifests.web_deployment),
+            (naming.cron_deployment_name(ref.name), manifests.cron_deployment),
+        ):
+            current = kube.find(api.DEPLOYMENT, ref.namespace, name)
+            ensure_owned(current, ref)
+            replicas = int((current or {}).get("spec", {}).get("replicas", 0))
+            body = build(inst, replicas=replicas, credentials_version=credentials_version)
+            kube.apply(api.DEPLOYMENT, ref.namespace, body)
+        try:
+            self._postgres.ensure_role(cluster, inst.database.user, password)
+        except databases.PostgresUnavailable as err:
+            self._report_unavailable(ref, cluster, err, input.generation, live)
+            raise
+        self._clear_unavailable(ref, live)
+        if (live.get("status") or {}).get("activeCluster") != cluster.name:
+            kube.merge_patch(
+                api.INSTANCE,
+                ref.namespace,
+                ref.name,
+                {"status": {"activeCluster": cluster.name}},
+                sub="status",
+            )
+
+    def _check_database_claim(
+        self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
+    ) -> None:
+        """spec.database.name is not used by an older instance on the same cluster."""
+        database = spec.database.name
+        if not database:
+            return  # odoo_<uid>: unique by construction
+        default: str | None = None
+        # Oldest claim wins: creationTimestamp (seconds), then the instance that
+        # already got its role (status.activeCluster), then namespace/name.
+        mine: tuple[str, bool, str, str] | None = None
+        claims: list[tuple[str, bool, str, str]] = []
+        for other in self._kube.list_all(api.INSTANCE):
+            meta = other.get("metadata") or {}
+            db = (other.get("spec") or {}).get("database") or {}
+            if db.get("name") != database or meta.get("deletionTimestamp"):
+                continue
+            key = (
+                str(meta.get("creationTimestamp") or ""),
+                not (other.get("status") or {}).get("activeCluster"),
+                str(meta["namespace"]),
+                str(meta["name"]),
+            )
+            if meta.get("uid") == ref.uid:
+                mine = key
+                continue
+            other_cluster = db.get("cluster")
+            if not other_cluster:
+                if default is None:
+                    default = clusters.read_cluster(
+                        self._kube,
+                        self._config.operator_namespace,
+                        self._config.clusters_secret,
+                        None,
+                    ).name
+                other_cluster = default
+            if other_cluster == cluster.name:
+                claims.append(key)
+        older = sorted(c for c in claims if mine is None or c < mine)
+        if older:
+            _, _, namespace, name = older[0]
+            raise failures.ConfigProblem(
+                f"spec.database.name: database {database} on cluster {cluster.name} is already "
+                f"used by OdooInstance {namespace}/{name}; choose another name (this instance "
+                "does not touch it)"
+            )
+
+    def _report_unavailable(
+        self,
+        ref: InstanceRef,
+        cluster: clusters.Cluster,
+        err: databases.PostgresUnavailable,
+        generation: int,
+        live: dict[str, Any],
+    ) -> None:
+        """Say why the instance is stuck: a Warning Event (once per generation) and
+        status.message, which `kubectl get odoo -o yaml` and describe show."""
+        reason = err.message.removeprefix(f"{cluster.describe()} is unavailable: ")
+        message = (
+            f"{UNAVAILABLE_PREFIX}cluster {cluster.name!r} ({cluster.address}) unreachable: "
+            f"{reason}{UNAVAILABLE_SUFFIX}"
+        )
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, "databaseunavailable", generation),
+            reason="DatabaseUnavailable",
+            message=message,
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+        self._write_message(ref, live, message)
+
+    def _clear_unavailable(self, ref: InstanceRef, live: dict[str, Any]) -> None:
+        """Clear the message _report_unavailable wrote, now that the cluster answers."""
+        message = str((live.get("status") or {}).get("message") or "")
+        if message.startswith(UNAVAILABLE_PREFIX) and message.endswith(UNAVAILABLE_SUFFIX):
+            self._write_message(ref, live, None)
+
+    def _write_message(self, ref: InstanceRef, live: dict[str, Any], message: str | None) -> None:
+        current = live.get("status") or {}
+        patch: dict[str, Any] = {"message": message}
+        try:
+            phase = Phase(current.get("phase") or Phase.PROVISIONING)
+        except ValueError:
+            phase = Phase.PROVISIONING
+        patch["conditions"] = status.conditions(
+            phase,
+            message,
+            int(current.get("observedGeneration") or 0),
+            list(current.get("conditions") or []),
+            status.now(),
+        )
+        self._kube.merge_patch(
+            api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
+        )
+
+    def _ensure_secret(
+        self, inst: manifests.Instance, admin_password: str
+    ) -> tuple[str, SecretStr]:
+        """Create the credentials Secret once; keep admin-password in sync.
+
+        Returns the Secret's resourceVersion (a pod-template annotation, so a
+        changed Secret rolls the pods without revealing anything) and the
+        database password, for the PostgreSQL role.
+        """
+        kube = self._kube
+        name = naming.db_password_secret_name(inst.name)
+        body = manifests.db_secret(
+            inst, password=secrets.token_hex(24), admin_password=admin_password
+        )
+        try:
+            created = kube.create(api.SECRET, inst.namespace, body)
+        except failures.Conflict:
+            existing = kube.get(api.SECRET, inst.namespace, name)
+            ensure_owned(existing, _ref(inst))
+        else:
+            return _version(created), _password(created)
+        wanted = base64.b64encode(admin_password.encode()).decode()
+        data = existing.get("data") or {}
+        if data.get(manifests.ADMIN_PASSWORD_KEY, "") != wanted:
+            existing = kube.merge_patch(
+                api.SECRET,
+                inst.namespace,
+                name,
+                {"data": {manifests.ADMIN_PASSWORD_KEY: wanted}},
+            )
+        return _version(existing), _password(existing)
+
+    def _ensure_pull_secret(self, inst: manifests.Instance) -> None:
+        """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
+        pull = inst.spec.image_pull_secret
+        operator_ns = self._config.operator_namespace
+        if not pull or operator_ns == inst.namespace:
+            return
+        if self._kube.find(api.SECRET, inst.namespace, pull) is not None:
+            return
+        source = self._kube.find(api.SECRET, operator_ns, pull)
+        if source is None:
+            raise failures.ConfigProblem(
+                f"spec.imagePullSecret: Secret {pull} not found in the operator namespace "
+                f"{operator_ns}"
+            )
+        copy = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": pull, "namespace": inst.namespace},
+            "type": source.get("type", "kubernetes.io/dockerconfigjson"),
+            "data": source.get("data") or {},
+        }
+        # A Conflict: created meanwhile (a retry or another instance), same content.
+        with contextlib.suppress(failures.Conflict):
+            self._kube.create(api.SECRET, inst.namespace, copy)
+
+    def _ensure_pvc(self, inst: manifests.Instance, ref: InstanceRef, generation: int) -> None:
+        kube = self._kube
+        body = manifests.pvc(inst)
+        name = body["metadata"]["name"]
+        current = kube.find(api.PVC, inst.namespace, name)
+        ensure_owned(current, ref)
+        if current is None:
+            with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
+                kube.create(api.PVC, inst.namespace, body)
+            return
+        wanted = body["spec"]["resources"]["requests"]["storage"]
+        have = (current.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
+        if have is None or _bytes(wanted) == _bytes(have):
+            return
+        if _bytes(wanted) > _bytes(have):
+            kube.merge_patch(
+                api.PVC,
+                inst.namespace,
+                name,
+                {"spec": {"resources": {"requests": {"storage": wanted}}}},
+            )
+            return
+        events.post(
+            kube,
+            ref,
+            name=events.event_name(ref, "pvc-shrink-refused", generation),
+            reason="StorageShrinkRefused",
+            message=(
+                f"spec.filestore.storageSize {wanted} is smaller than the volume ({have}); "
+                "a filestore volume never shrinks, so it stays at its current size"
+            ),
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+
+    def _ensure_routing(self, inst: manifests.Instance) -> None:
+        kube = self._kube
+        ref = _ref(inst)
+        if inst.spec.ingress.gateway_ref is None:
+            ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
+            kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
+            delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
+            return
+        try:
+            ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
+            kube.apply(api.HTTP_ROUTE, inst.namespace, manifests.http_route(inst))
+        except failures.NotFound as err:
+            raise failures.ConfigProblem(
+                "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
+                f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
+            ) from err
+        delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
+
+
+def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
+    """Whether `live` carries an owner reference to this instance (or to its own
+    earlier incarnation: same name, another uid, being garbage-collected)."""
+    return any(
+        o.get("kind") == "OdooInstance"
+        and o.get("apiVersion") == naming.GROUP_VERSION
+        and (o.get("uid") == ref.uid or o.get("name") == ref.name)
+        for o in (live.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
+def delete_if_owned(
+    kube: api.KubeApi, res: api.Resource, namespace: str, name: str, ref: InstanceRef
+) -> bool:
+    """Delete the object when this instance owns it (the ensure_owned rule); an
+    object of another instance or of nobody of ours is left alone. True when deleted."""
+    live = kube.find(res, namespace, name)
+    if live is None or not owned_by(live, ref):
+        return False
+    uid = str((live.get("metadata") or {}).get("uid") or "")
+    try:
+        # The uid precondition: never an object that replaced ours meanwhile.
+        return kube.delete(res, namespace, name, uid=uid or None)
+    except failures.Conflict:
+        return False  # replaced since the read: not ours to delete
+
+
+def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
+    """ConfigProblem unless `live` is absent or owned by this instance (owned_by)."""
+    if live is None or owned_by(live, ref):
+        return
+    owners = [
+        o
+        for o in (live.get("metadata") or {}).get("ownerReferences") or []
+        if o.get("kind") == "OdooInstance" and o.get("apiVersion") == naming.GROUP_VERSION
+    ]
+    kind = live.get("kind") or "object"
+    name = (live.get("metadata") or {}).get("name")
+    if owners:
+        owner = owners[0].get("name")
+        raise failures.ConfigProblem(
+            f"{kind} {name} belongs to OdooInstance {owner}, not to {ref.name}: the two "
+            "instances' names collide; rename one of them (nothing was changed)"
+        )
+    raise failures.ConfigProblem(
+        f"{kind} {name} exists and was not created by odoo-operator for OdooInstance "
+        f"{ref.name}: delete or rename it, or rename the instance (nothing was changed)"
+    )
+
+
+def _ref(inst: manifests.Instance) -> InstanceRef:
+    return InstanceRef(namespace=inst.namespace, name=inst.name, uid=inst.uid)
+
+
+def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:
+    """Add naming.FINALIZER, guarded by resourceVersion (a conflict is retried)."""
+    meta = live.get("metadata") or {}
+    finalizers = list(meta.get("finalizers") or [])
+    if naming.FINALIZER in finalizers or meta.get("deletionTimestamp"):
+        return live
+    return kube.merge_patch(
+        api.INSTANCE,
+        meta["namespace"],
+        meta["name"],
+        {
+            "metadata": {
+                "finalizers": [*finalizers, naming.FINALIZER],
+                "resourceVersion": meta.get("resourceVersion"),
+            }
+        },
+    )
+
+
+def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any]:
+    """The operator defaults missing from a live spec, as a merge patch of `spec`.
+
+    Written once, the first time the instance is seen ("self-describing
+    spec"); the watcher then sends the new generation.
+    """
+    patch: dict[str, Any] = {}
+    if not spec.get("image"):
+        patch["image"] = config.default_image
+    filestore = spec.get("filestore") or {}
+    fs_patch: dict[str, Any] = {}
+    if not filestore.get("storageClass") and config.default_storage_class:
+        fs_patch["storageClass"] = config.default_storage_class
+    if not filestore.get("storageSize") and config.default_storage_size:
+        fs_patch["storageSize"] = config.default_storage_size
+    if fs_patch:
+        patch["filestore"] = fs_patch
+    ingress = spec.get("ingress") or {}
+    in_patch: dict[str, Any] = {}
+    gateway_default = config.default_gateway_name and config.default_gateway_namespace
+    if not ingress.get("gatewayRef") and gateway_default:
+        in_patch["gatewayRef"] = {
+            "name": config.default_gateway_name,
+            "namespace": config.default_gateway_namespace,
+        }
+    if not ingress.get("issuer") and config.default_ingress_issuer:
+        in_patch["issuer"] = config.default_ingress_issuer
+    if not ingress.get("class") and config.default_ingress_class:
+        in_patch["class"] = config.default_ingress_class
+    if in_patch:
+        patch["ingress"] = in_patch
+    if not spec.get("resources") and config.default_resources:
+        patch["resources"] = config.default_resources
+    cron = spec.get("cron") or {}
+    if not cron.get("resources") and config.default_resources:
+        patch["cron"] = {"resources": config.default_resources}
+    if not spec.get("affinity") and config.default_affinity:
+        patch["affinity"] = config.default_affinity
+    if not spec.get("tolerations") and config.default_tolerations:
+        patch["tolerations"] = list(config.default_tolerations)
+    return patch
+
+
+def _with_defaults(spec: OdooInstanceSpec, patch: Mapping[str, Any]) -> OdooInstanceSpec:
+    if not patch:
+        return spec
+    merged = _deep_merge(spec.model_dump(mode="json", by_alias=True, exclude_none=True), patch)
+    return OdooInstanceSpec.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _bytes(value: str) -> Decimal:
+    parsed: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
+    return parsed
+
+
+def _version(secret: Mapping[str, Any]) -> str:
+    return str(secret.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _password(secret: Mapping[str, Any]) -> SecretStr:
+    raw = (secret.get("data") or {}).get(manifests.DB_PASSWORD_KEY, "")
+    return SecretStr(base64.b64decode(raw).decode())

@@ -1,0 +1,78 @@
+"""Kubernetes Events about an instance, posted at most once each.
+
+Owns posting core/v1 Events with deterministic names, so that a retried
+activity finds its Event already there (409) instead of posting a second
+one. Callers choose names from facts that do not change between attempts
+(generation, phases, the activity id) and never put a secret in a message.
+
+An Event is a report, never a step: when the API refuses it for good (403,
+e.g. its namespace is being terminated; 404, the namespace is gone) it is
+logged and skipped, so that a deletion in a terminating namespace finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import UTC, datetime
+
+from activities import api, failures, manifests
+from odoo_operator.model import naming
+from odoo_operator.model.payloads import InstanceRef
+
+__all__ = ["event_name", "post"]
+
+_NOT_NAME = re.compile(r"[^a-z0-9.-]+")
+_log = logging.getLogger(__name__)
+
+
+def event_name(ref: InstanceRef, *parts: object, unique: str = "") -> str:
+    """`<instance>.<parts>[.<hash of unique>]`, lower case, DNS-subdomain safe."""
+    text = ".".join([ref.name, *(str(p) for p in parts)]).lower()
+    text = _NOT_NAME.sub("-", text)
+    if unique:
+        text += "." + hashlib.sha256(unique.encode()).hexdigest()[:10]
+    return text[-253:].lstrip(".-")
+
+
+def post(
+    kube: api.KubeApi,
+    ref: InstanceRef,
+    *,
+    name: str,
+    reason: str,
+    message: str,
+    warning: bool = False,
+    reporting_instance: str = naming.FIELD_MANAGER,
+) -> bool:
+    """Post the Event; False when one of that name exists already (a retry), when
+    its namespace is being deleted (nobody will read it: it would go too), or
+    when the namespace refuses it for good (see the module docstring)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = manifests.event(
+        name=name,
+        namespace=ref.namespace,
+        involved={
+            "apiVersion": naming.GROUP_VERSION,
+            "kind": "OdooInstance",
+            "name": ref.name,
+            "namespace": ref.namespace,
+            "uid": ref.uid,
+        },
+        reason=reason,
+        message=message,
+        type_="Warning" if warning else "Normal",
+        timestamp=now,
+        reporting_instance=reporting_instance,
+    )
+    try:
+        kube.create(api.EVENT, ref.namespace, body)
+    except (failures.Conflict, failures.NamespaceTerminating):
+        return False
+    except failures.ApiError as err:
+        if err.status not in (403, 404):
+            raise
+        _log.warning("Event %s not posted (%s): %s", name, err.summary, message)
+        return False
+    return True

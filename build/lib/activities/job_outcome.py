@@ -1,0 +1,73 @@
+"""What a finished batch Job says about itself, in words for a job resource's status.
+
+Owns turning a Job and its Pods into the `status.message` of a failed job
+resource: which step (container) failed, its exit code, and the last lines
+of its log (the termination message the kubelet keeps with
+terminationMessagePolicy FallbackToLogsOnError). Pure: the caller reads the
+objects.
+
+The step scripts end a failure with `<step>: error: <what to do>`; that line
+leads the message, so the first thing a user reads is the cause, then the
+log tail for the details.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["MESSAGE_LIMIT", "failure_message"]
+
+MESSAGE_LIMIT = 2000
+"""status.message is for people, not for whole logs."""
+
+_TAIL_LINES = 12
+_ERROR_LINE = re.compile(r"^[\w.-]+: error: .+$", re.MULTILINE)
+
+
+def failure_message(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]]) -> str:
+    """Why the Job failed: failing step, exit code, cause, log tail (or the Job's reason)."""
+    failed = _failed_container(pods)
+    condition = _failed_condition(job)
+    if failed is None:
+        return condition or "the Job failed"
+    name, code, log = failed
+    lines = [line for line in log.splitlines() if line.strip()]
+    causes = _ERROR_LINE.findall(log)
+    head = f"step {name} failed (exit code {code})"
+    if causes:
+        head += f": {causes[-1]}"
+    elif condition and condition != "the Job failed":
+        head += f"; {condition}"
+    tail = "\n".join(lines[-_TAIL_LINES:])
+    message = f"{head}\n--- last lines of its log ---\n{tail}" if tail else head
+    return message[-MESSAGE_LIMIT:] if len(message) > MESSAGE_LIMIT else message
+
+
+def _failed_container(pods: Sequence[dict[str, Any]]) -> tuple[str, int, str] | None:
+    """(name, exit code, termination message) of the first failed container, init first.
+
+    The newest Pod wins (a Job with a retry budget leaves one per attempt).
+    """
+    ordered = sorted(
+        pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "", reverse=True
+    )
+    for pod in ordered:
+        status = pod.get("status") or {}
+        for statuses in (status.get("initContainerStatuses"), status.get("containerStatuses")):
+            for container in statuses or []:
+                terminated = (container.get("state") or {}).get("terminated") or {}
+                code = int(terminated.get("exitCode") or 0)
+                if terminated and code != 0:
+                    return container.get("name", "?"), code, str(terminated.get("message") or "")
+    return None
+
+
+def _failed_condition(job: dict[str, Any] | None) -> str | None:
+    for condition in ((job or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            reason = condition.get("reason") or ""
+            text = condition.get("message") or ""
+            return f"{reason}: {text}" if reason and text else (text or reason or None)
+    return None

@@ -1,0 +1,231 @@
+"""Job resources and their batch Jobs: start one, finish one.
+
+Owns creating (or replacing a finished) auto OdooInitJob, starting the batch Job of an active job
+resource (deterministic name: a retried activity finds its Job instead of
+creating a second) and mirroring its outcome into the job resource's status.
+The workflow decides when; this module only does it, idempotently.
+
+A batch Job is created without ttlSecondsAfterFinished so its outcome cannot
+be garbage-collected before the workflow has read it; `finish()` sets the
+TTL (900 s) once the outcome is written to the job resource.
+
+OdooInitJob's batch Job comes from manifests.init_job; upgrade, backup and
+restore ones from activities.work (which also prepares their Secrets). A
+resource that cannot run as written (a missing credentials Secret) is marked
+Failed with a message naming the field instead of starting a Job.
+
+`finish()` also fires the resource's webhook (at least once: before the
+terminal phase is written, so a retry after a crash calls it again), and
+`prune_history()` keeps the newest `job_history_limit` finished resources
+per instance and kind, deleting older ones (their batch Jobs go with them);
+backups made by spec.backup's schedule are left to its retention instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from activities import api, context, failures, manifests, notify, work
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
+
+__all__ = [
+    "FINISHED_JOB_TTL_SECONDS",
+    "REFUSED_PREFIX",
+    "SCHEDULED_LABEL",
+    "create_auto_init",
+    "finish",
+    "mark_pending",
+    "prune_history",
+    "start",
+]
+
+REFUSED_PREFIX = "not started: "
+"""status.message of a resource whose Job was never created (a missing Secret...)."""
+
+SCHEDULED_LABEL = "bemade.org/scheduled-backup"
+"""On OdooBackupJobs made by spec.backup's schedule: their retention, not the
+history limit, decides when they go."""
+
+FINISHED_JOB_TTL_SECONDS = 900
+
+_TERMINAL = ("Completed", "Failed")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create_auto_init(kube: api.KubeApi, inst: manifests.Instance) -> None:
+    """Create `<name>-auto-init`; an active one already there is fine.
+
+    A finished one (Completed or Failed) is replaced: the workflow asks for an
+    auto-init only when the database is not initialized, so a finished one is
+    history from before the database was lost (missingPolicy Recreate) or
+    dropped by a failed restore (reference QUIRK §2.12, where the 409 repeats
+    forever). Its batch Job is deleted first: the new resource's Job gets the
+    same deterministic name and must not find the old one. If the old object
+    is still being deleted, the create's 409 propagates and is retried.
+    """
+    resource = api.job_resource(JobKind.INIT.plural)
+    body = manifests.auto_init_job(inst)
+    try:
+        kube.create(resource, inst.namespace, body)
+    except failures.Conflict:
+        existing = kube.find(resource, inst.namespace, body["metadata"]["name"])
+    else:
+        return
+    status = (existing or {}).get("status") or {}
+    if existing is not None and status.get("phase") not in _TERMINAL:
+        return  # active: the next snapshot sees it
+    if existing is not None:
+        if status.get("jobName"):
+            kube.delete(api.JOB, inst.namespace, status["jobName"])
+        kube.delete(resource, inst.namespace, body["metadata"]["name"])
+    kube.create(resource, inst.namespace, body)
+
+
+def start(
+    kube: api.KubeApi,
+    config: OperatorConfig,
+    ref: InstanceRef,
+    spec: OdooInstanceSpec,
+    active: ActiveJob,
+) -> None:
+    """Create the batch Job of `active` and mark the resource Running (both idempotent)."""
+    resource = api.job_resource(active.kind.plural)
+    body = kube.find(resource, ref.namespace, active.name)
+    if body is None:
+        return  # deleted meanwhile: the next snapshot sees it absent
+    status = body.get("status") or {}
+    if status.get("jobName"):
+        return  # started by an earlier attempt
+    cluster = context.load_cluster(kube, config, spec)
+    inst = context.instance_facts(ref, spec, cluster)
+    if active.kind is JobKind.INIT:
+        job_spec: dict[str, Any] = body.get("spec") or {}
+        job = manifests.init_job(
+            inst,
+            resource_name=active.name,
+            resource_uid=body["metadata"]["uid"],
+            modules=list(job_spec.get("modules") or ["base"]),
+            demo=bool(job_spec.get("demo", False)),
+        )
+    else:
+        try:
+            job = work.batch_job(kube, config, inst, active.kind, body)
+        except work.Refused as refused:
+            # No Job: the resource records the Job it would have run and why
+            # it did not; the snapshot reports it Failed with that message, so
+            # the phase machine takes its failure edge (and finish() notifies).
+            job_name = naming.batch_job_name(active.name, active.kind.value)
+            refusal = {
+                "phase": "Running",
+                "jobName": job_name,
+                "startTime": _now(),
+                "message": f"{REFUSED_PREFIX}{refused}",
+            }
+            kube.merge_patch(
+                resource, ref.namespace, active.name, {"status": refusal}, sub="status"
+            )
+            return
+    job_name = job["metadata"]["name"]
+    try:
+        kube.create(api.JOB, ref.namespace, job)
+    except failures.Conflict:
+        # Ours from an earlier attempt, or a replaced resource's Job still
+        # being deleted (retry until it is gone; never adopt its outcome).
+        existing = kube.find(api.JOB, ref.namespace, job_name)
+        owners = ((existing or {}).get("metadata") or {}).get("ownerReferences") or []
+        if existing is None or body["metadata"]["uid"] not in {o.get("uid") for o in owners}:
+            raise
+    kube.merge_patch(
+        resource,
+        ref.namespace,
+        active.name,
+        {"status": {"phase": "Running", "jobName": job_name, "startTime": _now()}},
+        sub="status",
+    )
+
+
+def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
+    """Write a job resource's terminal phase (webhook first), then let its batch Job expire."""
+    resource = api.job_resource(action.kind.plural)
+    body = kube.find(resource, namespace, action.name)
+    if body is None:
+        return  # the user deleted it: nothing to record
+    current = body.get("status") or {}
+    if current.get("phase") not in _TERMINAL:
+        status: dict[str, Any] = {
+            "phase": "Completed" if action.succeeded else "Failed",
+            "completionTime": _now(),
+        }
+        message = (
+            action.message if not action.succeeded else work.success_message(action.kind, body)
+        )
+        if message:
+            status["message"] = message
+        notify.notify(kube, body, {**current, **status})
+        kube.merge_patch(resource, namespace, action.name, {"status": status}, sub="status")
+    job_name = current.get("jobName")
+    if job_name:
+        with contextlib.suppress(failures.NotFound):
+            kube.merge_patch(
+                api.JOB,
+                namespace,
+                job_name,
+                {"spec": {"ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS}},
+            )
+
+
+def mark_pending(kube: api.KubeApi, namespace: str, kind: JobKind, name: str) -> None:
+    """status.phase Pending for a job resource the instance has seen but not started."""
+    resource = api.job_resource(kind.plural)
+    body = kube.find(resource, namespace, name)
+    if body is None or (body.get("status") or {}).get("phase"):
+        return  # gone, or already Pending/Running/finished
+    kube.merge_patch(resource, namespace, name, {"status": {"phase": "Pending"}}, sub="status")
+
+
+def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int) -> list[str]:
+    """Delete finished resources of `kind` beyond the newest `limit`; return their names."""
+    if limit <= 0:
+        return []
+    resource = api.job_resource(kind.plural)
+    finished = [
+        item
+        for item in kube.list_of(resource, ref.namespace)
+        if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+        and (item.get("status") or {}).get("phase") in _TERMINAL
+        and not _kept_by_retention(item)
+    ]
+    finished.sort(
+        key=lambda i: (
+            (i.get("status") or {}).get("completionTime") or "",
+            i["metadata"].get("creationTimestamp") or "",
+            i["metadata"]["name"],
+        ),
+        reverse=True,
+    )
+    pruned = []
+    for item in finished[limit:]:
+        if kube.delete(resource, ref.namespace, item["metadata"]["name"]):
+            pruned.append(item["metadata"]["name"])
+    return pruned
+
+
+def _kept_by_retention(item: dict[str, Any]) -> bool:
+    """A completed scheduled backup: spec.backup.retention decides when it goes."""
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(SCHEDULED_LABEL) == "true"
+        and (item.get("status") or {}).get("phase") == "Completed"
+    )
+
+
+def auto_init_name(ref: InstanceRef) -> str:
+    return naming.auto_init_job_name(ref.name)

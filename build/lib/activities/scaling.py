@@ -1,0 +1,59 @@
+"""The `converge_phase` activity: make the cluster match one phase's ensure().
+
+Owns scaling the web and cron Deployments (a merge patch of `spec.replicas`,
+only for the counts the phase sets), creating the auto OdooInitJob and
+starting the batch Job of an active job resource. Every step is idempotent,
+so a retried activity converges to the same state. It decides nothing: the
+workflow's ensure() says what, this module does it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kubernetes.client import ApiClient
+from temporalio import activity
+
+from activities import api, context, failures, jobs
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.payloads import ConvergePhaseInput
+
+__all__ = ["ScalingActivities", "scale"]
+
+_log = logging.getLogger(__name__)
+
+
+def scale(kube: api.KubeApi, namespace: str, name: str, replicas: int) -> bool:
+    """Set a Deployment's spec.replicas; False when the Deployment does not exist."""
+    try:
+        kube.merge_patch(api.DEPLOYMENT, namespace, name, {"spec": {"replicas": replicas}})
+    except failures.NotFound:
+        _log.warning("Deployment %s/%s not found: not scaled to %d", namespace, name, replicas)
+        return False
+    return True
+
+
+class ScalingActivities:
+    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+
+    @activity.defn(name="converge_phase")
+    def converge_phase(self, input: ConvergePhaseInput) -> None:
+        with failures.boundary():
+            self._converge(input)
+
+    def _converge(self, input: ConvergePhaseInput) -> None:
+        kube, ref = self._kube, input.ref
+        if input.web_replicas is not None:
+            scale(kube, ref.namespace, naming.web_deployment_name(ref.name), input.web_replicas)
+        if input.cron_replicas is not None:
+            scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), input.cron_replicas)
+        for pending in input.mark_pending:
+            jobs.mark_pending(kube, ref.namespace, pending.kind, pending.name)
+        if input.create_auto_init:
+            cluster = context.load_cluster(kube, self._config, input.spec)
+            jobs.create_auto_init(kube, context.instance_facts(ref, input.spec, cluster))
+        if input.start_job is not None:
+            jobs.start(kube, self._config, ref, input.spec, input.start_job)

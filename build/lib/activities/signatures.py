@@ -1,0 +1,108 @@
+"""Typed stubs of every activity: names and types, no I/O.
+
+Workflows call activities through these stubs (their wire names and type
+hints are the contract); the implementations in this package register under
+the same names. tests/unit/test_activity_contract.py checks that every stub
+has exactly one implementation with the same name and type hints. Wire names
+are public: never rename one.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from odoo_operator.model.payloads import (
+    ApplyChildrenInput,
+    BackupRequested,
+    CleanupInput,
+    ConvergePhaseInput,
+    CreateBackupJobInput,
+    GatherSnapshotInput,
+    PostEventInput,
+    PruneBackupsInput,
+    PruneBackupsResult,
+    RecordStatusInput,
+    Snapshot,
+    SyncBackupScheduleInput,
+)
+
+__all__ = [
+    "STUBS",
+    "apply_children",
+    "cleanup_instance",
+    "converge_phase",
+    "create_backup_job",
+    "gather_snapshot",
+    "post_event",
+    "prune_backups",
+    "record_status",
+    "sync_backup_schedule",
+]
+
+
+@activity.defn(name="gather_snapshot")
+def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
+    """Read everything one wake needs: Deployments, job resources and their
+    Jobs, dbInitialized, and permanent configuration problems."""
+    raise NotImplementedError
+
+
+@activity.defn(name="apply_children")
+def apply_children(input: ApplyChildrenInput) -> None:
+    """Server-side apply every child object of the instance for this generation."""
+    raise NotImplementedError
+
+
+@activity.defn(name="converge_phase")
+def converge_phase(input: ConvergePhaseInput) -> None:
+    """Scale the Deployments, create the auto init job resource, start a batch Job."""
+    raise NotImplementedError
+
+
+@activity.defn(name="record_status")
+def record_status(input: RecordStatusInput) -> None:
+    """Run edge actions, write the instance status, emit a PhaseChanged Event."""
+    raise NotImplementedError
+
+
+@activity.defn(name="cleanup_instance")
+def cleanup_instance(input: CleanupInput) -> None:
+    """Scale to zero, drop the database and role, remove the finalizer."""
+    raise NotImplementedError
+
+
+@activity.defn(name="create_backup_job")
+def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+    """Make the OdooBackupJob of a backup request (signal, Update, schedule, deletion)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="prune_backups")
+def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
+    """Delete the scheduled backups spec.backup.retention does not keep (objects first)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="sync_backup_schedule")
+def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+    """Create, update, pause or delete the instance's Temporal Schedule of backups."""
+    raise NotImplementedError
+
+
+@activity.defn(name="post_event")
+def post_event(input: PostEventInput) -> None:
+    """Post one Event about the instance."""
+    raise NotImplementedError
+
+
+STUBS = (
+    gather_snapshot,
+    apply_children,
+    converge_phase,
+    record_status,
+    cleanup_instance,
+    create_backup_job,
+    prune_backups,
+    sync_backup_schedule,
+    post_event,
+)

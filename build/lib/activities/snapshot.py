@@ -1,0 +1,292 @@
+"""The `gather_snapshot` activity: every read one wake of the workflow needs.
+
+Owns the mapping from cluster state to the `Snapshot` the phase machine
+reads: both Deployments, `status.dbInitialized`, the active job resource of
+each kind and the state of its batch Job, whether a scheduled upgrade is due,
+and the permanent configuration problems that put an instance in Error.
+
+Database missing check (reference §2.1 step 9): when status.dbInitialized is
+true and no init or restore resource is active, it asks PostgreSQL whether
+the database exists. Missing under missingPolicy Recreate sets
+`Snapshot.database_missing` (the phase machine goes back to Uninitialized);
+under Ignore it posts a Warning `DatabaseMissing` Event, at most once per
+generation (a deterministic name; 409 means already posted), and changes
+nothing. A PostgreSQL error is logged and read as "unknown", never as missing.
+
+Runs as a local activity (cheap, no history events of its own). It only
+reads, except for that one Event (a report, not a state change); it never
+writes to PostgreSQL.
+
+Job state rules (reference §2.2, with the retry-budget fix the SPEC asks for):
+no `status.jobName` -> Active; the Job has succeeded pods or a Complete
+condition -> Succeeded; a Failed condition True -> Failed; the Job is gone
+(404) or being deleted -> Failed; `status.failed` beyond `backoffLimit` ->
+Failed (a Job controller sets the condition then anyway); anything else ->
+Active. A pod failure within the Job's own retry budget is not a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio import activity
+
+from activities import (
+    api,
+    clusters,
+    context,
+    databases,
+    events,
+    failures,
+    job_outcome,
+    jobs,
+    status,
+)
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.crds import MissingPolicy
+from odoo_operator.model.payloads import (
+    ActiveJob,
+    GatherSnapshotInput,
+    JobKind,
+    JobRef,
+    Replicas,
+    Snapshot,
+)
+from odoo_operator.model.phases import JobPhase, JobState
+
+__all__ = ["ProblemCheck", "SnapshotActivities", "job_state"]
+
+_log = logging.getLogger(__name__)
+
+ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
+"""An extra source of configuration problems (the PostgreSQL side plugs in here)."""
+
+_TERMINAL = {JobPhase.COMPLETED.value, JobPhase.FAILED.value}
+POD = api.Resource("v1", "pods")
+
+
+class SnapshotActivities:
+    def __init__(
+        self,
+        client: ApiClient,
+        config: OperatorConfig,
+        postgres: databases.Databases,
+        extra_checks: Sequence[ProblemCheck] = (),
+    ) -> None:
+        self._kube = api.KubeApi(client)
+        self._config = config
+        self._postgres = postgres
+        self._extra_checks = tuple(extra_checks)
+
+    @activity.defn(name="gather_snapshot")
+    def gather_snapshot(self, input: GatherSnapshotInput) -> Snapshot:
+        with failures.boundary():
+            return self._gather(input)
+
+    def _gather(self, input: GatherSnapshotInput) -> Snapshot:
+        ref = input.ref
+        instance = context.read_instance(self._kube, ref)
+        jobs: dict[str, ActiveJob] = {}
+        pending_backups = 0
+        unmarked: list[JobRef] = []
+        wake_at: datetime | None = None
+        for kind in JobKind:
+            active, pending, fresh = self._active_job(input, kind)
+            unmarked.extend(JobRef(kind=kind, name=name) for name in fresh)
+            if active is not None:
+                jobs[kind.value] = active
+                if kind is JobKind.UPGRADE and not active.due:
+                    wake_at = active.scheduled_time
+            if kind is JobKind.BACKUP:
+                pending_backups = pending
+        problems: list[str] = []
+        cluster: clusters.Cluster | None = None
+        try:
+            cluster = context.load_cluster(self._kube, self._config, input.spec)
+        except clusters.ClusterConfigError as err:
+            problems.append(err.message)
+        problems.extend(self._problems(input))
+        db_initialized = bool((instance.get("status") or {}).get("dbInitialized", False))
+        missing = False
+        if (
+            db_initialized
+            and cluster is not None
+            and not {JobKind.INIT.value, JobKind.RESTORE.value} & jobs.keys()
+        ):
+            generation = int((instance.get("metadata") or {}).get("generation") or 0)
+            missing = self._database_missing(input, cluster, generation)
+        return Snapshot(
+            web=self._replicas(ref.namespace, ref.name),
+            cron=self._replicas(ref.namespace, naming.cron_deployment_name(ref.name)),
+            db_initialized=db_initialized,
+            pending_backups=pending_backups,
+            problems=tuple(problems),
+            database_missing=missing,
+            unmarked_jobs=tuple(unmarked),
+            wake_at=wake_at,
+            **jobs,
+        )
+
+    def _database_missing(
+        self, input: GatherSnapshotInput, cluster: clusters.Cluster, generation: int
+    ) -> bool:
+        """True when the database is gone and the policy is Recreate (see the docstring)."""
+        ref, spec = input.ref, input.spec
+        try:
+            database = databases.database_name_for(ref.uid, spec.database.name)
+            if self._postgres.database_exists(cluster, database):
+                return False
+        except databases.PostgresError as err:
+            # Unknown is not missing: a PostgreSQL outage must never re-initialize.
+            _log.warning(
+                "cannot tell whether the database of %s/%s exists: %s",
+                ref.namespace,
+                ref.name,
+                err.message,
+            )
+            return False
+        policy = spec.database.missing_policy
+        if policy is MissingPolicy.RECREATE:
+            return True
+        events.post(
+            self._kube,
+            ref,
+            name=events.event_name(ref, "databasemissing", generation),
+            reason="DatabaseMissing",
+            message=status.missing_message(database, cluster.name, policy),
+            warning=True,
+            reporting_instance=self._config.reporting_instance,
+        )
+        return False
+
+    def _replicas(self, namespace: str, name: str) -> Replicas:
+        body = self._kube.find(api.DEPLOYMENT, namespace, name)
+        if body is None:
+            return Replicas()
+        return Replicas(
+            desired=int((body.get("spec") or {}).get("replicas", 1)),
+            ready=int((body.get("status") or {}).get("readyReplicas") or 0),
+            exists=True,
+        )
+
+    def _active_job(
+        self, input: GatherSnapshotInput, kind: JobKind
+    ) -> tuple[ActiveJob | None, int, list[str]]:
+        """The oldest non-terminal job resource of `kind`, how many are pending, and
+        the names of those without any status yet."""
+        ref = input.ref
+        resource = api.job_resource(kind.plural)
+        selector = f"spec.odooInstanceRef.name={ref.name}"
+        try:
+            items = self._kube.list_of(resource, ref.namespace, field_selector=selector)
+        except failures.ApiError as err:
+            if err.status not in (400, 422):
+                raise
+            # A server without selectableFields: filter on our side only.
+            items = self._kube.list_of(resource, ref.namespace)
+        pending = [
+            item
+            for item in items
+            if _refers_to(item, ref.namespace, ref.name)
+            and (item.get("status") or {}).get("phase") not in _TERMINAL
+        ]
+        if not pending:
+            return None, 0, []
+        pending.sort(
+            key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
+        )
+        fresh = [i["metadata"]["name"] for i in pending if not (i.get("status") or {}).get("phase")]
+        oldest = pending[0]
+        return self._describe(kind, oldest), len(pending), fresh
+
+    def _describe(self, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
+        name = item["metadata"]["name"]
+        job_name = (item.get("status") or {}).get("jobName") or None
+        message: str | None = None
+        if job_name is None:
+            state = JobState.ACTIVE
+        else:
+            namespace = item["metadata"]["namespace"]
+            job = self._kube.find(api.JOB, namespace, job_name)
+            state, message = job_state(job)
+            recorded = (item.get("status") or {}).get("message") or ""
+            if job is None and recorded.startswith(jobs.REFUSED_PREFIX):
+                message = recorded  # never started: the reason is on the resource
+            elif state is JobState.FAILED and job is not None:
+                # The failing step and its log tail, for the resource's status.message.
+                pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
+                message = job_outcome.failure_message(job, pods)
+        due, scheduled = True, None
+        if kind is JobKind.UPGRADE:
+            scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
+            due = scheduled is None or scheduled <= datetime.now(UTC)
+        return ActiveJob(
+            kind=kind,
+            name=name,
+            state=state,
+            job_name=job_name,
+            due=due,
+            message=message,
+            scheduled_time=None if due else scheduled,
+            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(jobs.SCHEDULED_LABEL)
+            == "true",
+        )
+
+    def _problems(self, input: GatherSnapshotInput) -> list[str]:
+        problems: list[str] = []
+        config = self._config
+        pull = input.spec.image_pull_secret
+        if pull and self._kube.find(api.SECRET, config.operator_namespace, pull) is None:
+            problems.append(
+                f"spec.imagePullSecret: Secret {pull} not found in the operator namespace "
+                f"{config.operator_namespace}; create it there or remove the field"
+            )
+        for check in self._extra_checks:
+            problems.extend(check(input))
+        return problems
+
+
+def job_state(job: dict[str, Any] | None) -> tuple[JobState, str | None]:
+    """The state of a job resource whose batch Job is `job` (None: not found)."""
+    if job is None:
+        return JobState.FAILED, "the batch Job disappeared before it finished"
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
+        return JobState.SUCCEEDED, None
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return JobState.FAILED, failed.get("message") or failed.get("reason") or "the Job failed"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return JobState.FAILED, "the batch Job was deleted before it finished"
+    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))
+    if int(status.get("failed") or 0) > backoff_limit:
+        return JobState.FAILED, "the Job's pods failed more often than its backoffLimit allows"
+    return JobState.ACTIVE, None
+
+
+def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:
+    ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
+    own_namespace = item.get("metadata", {}).get("namespace", namespace)
+    return bool(ref.get("name") == name and (ref.get("namespace") or own_namespace) == namespace)
+
+
+def _parse_time(scheduled: object) -> datetime | None:
+    """An upgrade's scheduledTime; None (run now) when unset or unparseable."""
+    if not isinstance(scheduled, str) or not scheduled:
+        return None
+    try:
+        when = datetime.fromisoformat(scheduled.replace("Z", "+00:00"))
+    except ValueError:
+        _log.warning("unparseable scheduledTime %r: running the upgrade now", scheduled)
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when

@@ -1,0 +1,198 @@
+"""What starting an upgrade, backup or restore Job needs besides the Job itself.
+
+Owns reading a job resource's spec and making the batch Job's inputs exist
+in the instance's namespace before job_manifests builds it: the S3
+credentials Secret (checked for its `accessKey` and `secretKey` keys, and
+copied next to the Job when it lives in another namespace: a Pod's
+secretKeyRef only reaches its own), the Odoo master password of a restore
+from a live Odoo (a Secret key, or the inline value put into a Secret owned
+by the resource, so it never becomes a Job env literal), and the success
+message of each kind. Copies carry an owner reference to the job resource:
+they go away with it.
+
+A resource that cannot work as written raises `Refused` with a message
+naming the field; jobs.start marks the resource Failed with it instead of
+starting a Job whose Pod would wait forever for a missing Secret.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pydantic import ValidationError
+
+from activities import api, failures, job_manifests, manifests
+from activities.config import OperatorConfig
+from odoo_operator.model import naming
+from odoo_operator.model.crds import (
+    OdooBackupJobSpec,
+    OdooRestoreJobSpec,
+    OdooUpgradeJobSpec,
+    RestoreSourceType,
+)
+from odoo_operator.model.crds.common import S3Config
+from odoo_operator.model.payloads import JobKind
+
+__all__ = ["Refused", "batch_job", "success_message"]
+
+_S3_KEYS = ("accessKey", "secretKey")
+
+
+class Refused(Exception):
+    """The job resource cannot run as written; the message says which field to fix."""
+
+
+def batch_job(
+    kube: api.KubeApi,
+    config: OperatorConfig,
+    inst: manifests.Instance,
+    kind: JobKind,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """The batch Job of an upgrade, backup or restore resource, its inputs made ready."""
+    meta = body["metadata"]
+    name, uid = meta["name"], meta["uid"]
+    try:
+        if kind is JobKind.UPGRADE:
+            upgrade = OdooUpgradeJobSpec.model_validate(body.get("spec") or {})
+            return job_manifests.upgrade_job(
+                inst, resource_name=name, resource_uid=uid, spec=upgrade
+            )
+        if kind is JobKind.BACKUP:
+            backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
+            credentials = _s3_credentials(kube, inst, body, backup.destination, "spec.destination")
+            return job_manifests.backup_job(
+                inst,
+                resource_name=name,
+                resource_uid=uid,
+                spec=backup,
+                tools_image=config.tools_image,
+                credentials_secret=credentials,
+            )
+        if kind is JobKind.RESTORE:
+            restore = OdooRestoreJobSpec.model_validate(body.get("spec") or {})
+            credentials = None
+            master: tuple[str, str] | None = None
+            if restore.source.type is RestoreSourceType.S3 and restore.source.s3 is not None:
+                credentials = _s3_credentials(kube, inst, body, restore.source.s3, "spec.source.s3")
+            else:
+                master = _master_password(kube, inst, body, restore)
+            return job_manifests.restore_job(
+                inst,
+                resource_name=name,
+                resource_uid=uid,
+                spec=restore,
+                tools_image=config.tools_image,
+                credentials_secret=credentials,
+                master_password=master,
+            )
+    except ValidationError as err:
+        raise Refused(f"invalid {kind.resource_kind} spec: {err.errors()[0]['msg']}") from err
+    raise ValueError(f"no batch Job builder here for {kind}")
+
+
+def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
+    """What a completed resource's status.message says (None: nothing to add)."""
+    spec = body.get("spec") or {}
+    if kind is JobKind.BACKUP:
+        dest = spec.get("destination") or {}
+        return f"backup uploaded to s3://{dest.get('bucket')}/{dest.get('objectKey')}"
+    if kind is JobKind.RESTORE:
+        source = spec.get("source") or {}
+        if source.get("type") == RestoreSourceType.S3.value:
+            s3 = source.get("s3") or {}
+            return f"restored from s3://{s3.get('bucket')}/{s3.get('objectKey')}"
+        return f"restored from {(source.get('odoo') or {}).get('url')}"
+    if kind is JobKind.UPGRADE:
+        return "modules updated; web restarted"
+    return None
+
+
+def _owned_secret(
+    inst: manifests.Instance, body: dict[str, Any], name: str, data: dict[str, str]
+) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": inst.namespace,
+            "labels": inst.labels(),
+            "ownerReferences": [
+                {
+                    "apiVersion": naming.GROUP_VERSION,
+                    "kind": body["kind"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "type": "Opaque",
+        "data": data,
+    }
+
+
+def _create_or_replace(kube: api.KubeApi, namespace: str, body: dict[str, Any]) -> None:
+    try:
+        kube.create(api.SECRET, namespace, body)
+    except failures.Conflict:
+        kube.merge_patch(api.SECRET, namespace, body["metadata"]["name"], {"data": body["data"]})
+
+
+def _s3_credentials(
+    kube: api.KubeApi,
+    inst: manifests.Instance,
+    body: dict[str, Any],
+    location: S3Config,
+    field: str,
+) -> str | None:
+    """The name of a Secret in the instance's namespace holding accessKey and secretKey."""
+    ref = location.s3_credentials_secret_ref
+    if ref is None:
+        return None  # an anonymous (public) bucket
+    namespace = ref.namespace or body["metadata"]["namespace"]
+    secret = kube.find(api.SECRET, namespace, ref.name)
+    where = f"{field}.s3CredentialsSecretRef"
+    if secret is None:
+        raise Refused(f"{where}: Secret {namespace}/{ref.name} not found")
+    data = secret.get("data") or {}
+    missing = [key for key in _S3_KEYS if key not in data]
+    if missing:
+        raise Refused(f"{where}: Secret {namespace}/{ref.name} has no key {', '.join(missing)}")
+    if namespace == inst.namespace:
+        return ref.name
+    name = naming.s3_credentials_secret_name(body["metadata"]["name"])
+    copy = _owned_secret(inst, body, name, {key: data[key] for key in _S3_KEYS})
+    _create_or_replace(kube, inst.namespace, copy)
+    return name
+
+
+def _master_password(
+    kube: api.KubeApi, inst: manifests.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
+) -> tuple[str, str]:
+    source = spec.source.odoo
+    assert source is not None
+    if source.master_password_secret_ref is not None:
+        ref = source.master_password_secret_ref
+        secret = kube.find(api.SECRET, body["metadata"]["namespace"], ref.name)
+        where = "spec.source.odoo.masterPasswordSecretRef"
+        if secret is None:
+            raise Refused(f"{where}: Secret {ref.name} not found")
+        if ref.key not in (secret.get("data") or {}):
+            raise Refused(f"{where}: Secret {ref.name} has no key {ref.key}")
+        return ref.name, ref.key
+    if source.master_password:
+        name = naming.master_password_secret_name(body["metadata"]["name"])
+        encoded = base64.b64encode(source.master_password.encode()).decode()
+        _create_or_replace(
+            kube, inst.namespace, _owned_secret(inst, body, name, {"password": encoded})
+        )
+        return name, "password"
+    raise Refused(
+        "spec.source.odoo.masterPasswordSecretRef (or masterPassword) is required to back "
+        "up a live Odoo"
+    )

@@ -1,0 +1,99 @@
+"""spec.backup of an OdooInstance: scheduled backups to S3 and how many to keep.
+
+A Temporal Schedule per instance (`odoo-backup/<namespace>/<name>`) runs the
+cron `schedule`; each run makes an OdooBackupJob (labelled
+bemade.org/scheduled-backup) whose object lands under
+`<prefix><namespace>/<name>/`. After each completed one, the retention keeps
+the newest `keepLast` plus the newest backup of each of the last `daily`
+days, `weekly` ISO weeks and `monthly` months (as Odoo.sh keeps 7 daily, 4
+weekly, 3 monthly), and deletes the others: their objects and their job
+resources. The same destination is the default of backups asked for with
+the `temporal` CLI, and of the final backup taken before the database is
+dropped when the instance is deleted.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from odoo_operator.model.crds import common
+
+__all__ = ["BackupDestination", "BackupRetention", "ScheduledBackups"]
+
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly))$|^(\S+\s+){4}\S+$"
+
+
+class BackupDestination(common.SpecModel):
+    """An S3-compatible bucket and the key prefix of the instance's backups."""
+
+    bucket: str = Field(min_length=1, max_length=common.DNS_LABEL_MAX, description="Bucket name.")
+    endpoint: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="S3 endpoint URL, e.g. https://s3.amazonaws.com or http://minio:9000.",
+    )
+    prefix: str = Field(
+        default="",
+        max_length=512,
+        description=(
+            "Key prefix; objects are named <prefix><namespace>/<name>/<name>-<UTC time>.<format>."
+        ),
+    )
+    region: str | None = Field(
+        default=None, max_length=common.DNS_LABEL_MAX, description="Region of the bucket."
+    )
+    insecure: bool = Field(
+        default=False, description="Skip TLS certificate verification of the endpoint."
+    )
+    s3_credentials_secret_ref: common.SecretReference | None = Field(
+        default=None,
+        description="Secret with keys accessKey and secretKey (namespace: the instance's).",
+    )
+
+
+class BackupRetention(common.SpecModel):
+    """Which completed scheduled backups to keep; the union of the rules is kept."""
+
+    keep_last: common.NonNegInt32 = Field(
+        default=7, description="The newest N backups, whatever their age (default 7)."
+    )
+    daily: common.NonNegInt32 = Field(
+        default=0, description="The newest backup of each of the last N days that have one."
+    )
+    weekly: common.NonNegInt32 = Field(
+        default=0, description="The newest backup of each of the last N ISO weeks."
+    )
+    monthly: common.NonNegInt32 = Field(
+        default=0, description="The newest backup of each of the last N calendar months."
+    )
+
+
+class ScheduledBackups(common.SpecModel):
+    """Backups on a schedule, their destination and retention."""
+
+    schedule: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=CRON_PATTERN,
+        description="Cron expression in UTC (e.g. '0 2 * * *' for 02:00 daily) or @daily.",
+    )
+    suspend: bool = Field(
+        default=False, description="Pause the schedule (backups asked for by hand still run)."
+    )
+    destination: BackupDestination = Field(description="Where the backups go.")
+    format: common.BackupFormat = Field(
+        default=common.BackupFormat.ZIP, description="zip (default), sql or dump."
+    )
+    with_filestore: bool = Field(
+        default=True, description="Include the filestore (zip only; default true)."
+    )
+    retention: BackupRetention = Field(
+        default_factory=BackupRetention, description="Which backups to keep."
+    )
+    final_backup: bool = Field(
+        default=True,
+        description=(
+            "Back up to the destination before the database is dropped when the instance is "
+            "deleted, and keep the database if that backup fails (default true)."
+        ),
+    )

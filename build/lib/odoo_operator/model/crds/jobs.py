@@ -1,0 +1,288 @@
+"""The job resources: OdooInitJob, OdooUpgradeJob, OdooBackupJob, OdooRestoreJob.
+
+Each names its instance in `spec.odooInstanceRef` (immutable) and is carried out
+by that instance's workflow, which mirrors the batch Job into `status`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from odoo_operator.model.crds import common
+
+__all__ = [
+    "OdooBackupJob",
+    "OdooBackupJobSpec",
+    "OdooInitJob",
+    "OdooInitJobSpec",
+    "OdooRestoreJob",
+    "OdooRestoreJobSpec",
+    "OdooSource",
+    "OdooUpgradeJob",
+    "OdooUpgradeJobSpec",
+    "RestoreSource",
+    "RestoreSourceType",
+]
+
+IMMUTABLE_REF_RULE = "self == oldSelf"
+IMMUTABLE_REF_MESSAGE = "odooInstanceRef is immutable"
+_INSTANCE_REF_DESCRIPTION = (
+    "The OdooInstance this job works on (its namespace defaults to the job's). Immutable."
+)
+
+
+_IMMUTABLE_REF: dict[str, Any] = {
+    "x-kubernetes-validations": [{"rule": IMMUTABLE_REF_RULE, "message": IMMUTABLE_REF_MESSAGE}]
+}
+_WEBHOOK_DESCRIPTION = "Called when the job completes or fails."
+
+
+# --- OdooInitJob --------------------------------------------------------------------
+
+
+class OdooInitJobSpec(common.SpecModel):
+    """Initialize the database of an instance (odoo -i)."""
+
+    odoo_instance_ref: common.OdooInstanceRef = Field(
+        description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
+    )
+    modules: list[common.ModuleName] = Field(
+        default=["base"],
+        description="Modules to install (default [base]; an empty list also means base).",
+    )
+    demo: bool = Field(default=False, description="Load demo data (default false).")
+    webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+
+
+class OdooInitJob(common.KubeObject):
+    """A whole `OdooInitJob` object."""
+
+    api_version: Literal["bemade.org/v1alpha1"] = Field(
+        default="bemade.org/v1alpha1", description="bemade.org/v1alpha1."
+    )
+    kind: Literal["OdooInitJob"] = Field(default="OdooInitJob", description="OdooInitJob.")
+    metadata: common.ObjectMeta = Field(
+        default_factory=common.ObjectMeta, description="Standard object metadata."
+    )
+    spec: OdooInitJobSpec = Field(description="What to initialize.")
+    status: common.JobStatus = Field(
+        default_factory=common.JobStatus, description="Progress of the job."
+    )
+
+
+# --- OdooUpgradeJob -----------------------------------------------------------------
+
+
+class OdooUpgradeJobSpec(common.SpecModel):
+    """Update and/or install modules of an instance (odoo -u / -i)."""
+
+    odoo_instance_ref: common.OdooInstanceRef = Field(
+        description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
+    )
+    modules: list[common.ModuleName] = Field(
+        default_factory=list, description="Modules to update (odoo -u); empty means none."
+    )
+    modules_install: list[common.ModuleName] = Field(
+        default_factory=list, description="Modules to install (odoo -i); empty means none."
+    )
+    scheduled_time: datetime | None = Field(
+        default=None,
+        description=(
+            "Earliest start (RFC 3339, e.g. 2026-01-31T02:00:00Z). Unset or past means as "
+            "soon as the instance allows."
+        ),
+    )
+    webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+
+
+class OdooUpgradeJob(common.KubeObject):
+    """A whole `OdooUpgradeJob` object."""
+
+    api_version: Literal["bemade.org/v1alpha1"] = Field(
+        default="bemade.org/v1alpha1", description="bemade.org/v1alpha1."
+    )
+    kind: Literal["OdooUpgradeJob"] = Field(default="OdooUpgradeJob", description="OdooUpgradeJob.")
+    metadata: common.ObjectMeta = Field(
+        default_factory=common.ObjectMeta, description="Standard object metadata."
+    )
+    spec: OdooUpgradeJobSpec = Field(description="What to upgrade.")
+    status: common.JobStatus = Field(
+        default_factory=common.JobStatus, description="Progress of the job."
+    )
+
+
+# --- OdooBackupJob ------------------------------------------------------------------
+
+
+class OdooBackupJobSpec(common.SpecModel):
+    """Back up the database (and filestore) of an instance to S3."""
+
+    odoo_instance_ref: common.OdooInstanceRef = Field(
+        description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
+    )
+    destination: common.S3Config = Field(description="Where the backup is uploaded.")
+    format: common.BackupFormat = Field(
+        default=common.BackupFormat.ZIP,
+        description=(
+            "zip (default: Odoo's format with dump.sql, filestore/ and manifest.json), sql "
+            "(plain SQL) or dump (pg_dump custom format)."
+        ),
+    )
+    with_filestore: bool = Field(
+        default=True, description="Include the filestore (zip format only; default true)."
+    )
+    webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+
+
+class OdooBackupJob(common.KubeObject):
+    """A whole `OdooBackupJob` object."""
+
+    api_version: Literal["bemade.org/v1alpha1"] = Field(
+        default="bemade.org/v1alpha1", description="bemade.org/v1alpha1."
+    )
+    kind: Literal["OdooBackupJob"] = Field(default="OdooBackupJob", description="OdooBackupJob.")
+    metadata: common.ObjectMeta = Field(
+        default_factory=common.ObjectMeta, description="Standard object metadata."
+    )
+    spec: OdooBackupJobSpec = Field(description="What to back up and where.")
+    status: common.JobStatus = Field(
+        default_factory=common.JobStatus, description="Progress of the job."
+    )
+
+
+# --- OdooRestoreJob -----------------------------------------------------------------
+
+
+class RestoreSourceType(StrEnum):
+    """Where a restore reads its backup from."""
+
+    S3 = "s3"
+    ODOO = "odoo"
+
+
+class OdooSource(common.SpecModel):
+    """A live Odoo server whose database manager produces the backup."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=common.HTTP_URL_PATTERN,
+        description="Base URL of the Odoo server (http:// or https://).",
+    )
+    source_database: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Database to back up on that server. Defaults to its only database.",
+    )
+    master_password: str | None = Field(
+        default=None,
+        description=(
+            "Master password of that server's database manager. Prefer "
+            "masterPasswordSecretRef, which keeps it out of the resource."
+        ),
+    )
+    master_password_secret_ref: common.SecretKeyRef | None = Field(
+        default=None,
+        description=(
+            "Secret key (in the namespace of the restore) holding the master password of "
+            "that server's database manager. Takes precedence over masterPassword."
+        ),
+    )
+
+
+S3_SOURCE_RULE = "self.type != 's3' || has(self.s3)"
+S3_SOURCE_MESSAGE = "source.s3 is required when source.type is s3"
+ODOO_SOURCE_RULE = "self.type != 'odoo' || has(self.odoo)"
+ODOO_SOURCE_MESSAGE = "source.odoo is required when source.type is odoo"
+
+
+class RestoreSource(common.SpecModel):
+    """The backup to restore."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": S3_SOURCE_RULE, "message": S3_SOURCE_MESSAGE, "fieldPath": ".s3"},
+                {"rule": ODOO_SOURCE_RULE, "message": ODOO_SOURCE_MESSAGE, "fieldPath": ".odoo"},
+            ]
+        }
+    )
+
+    type: RestoreSourceType = Field(description="s3 (read source.s3) or odoo (read source.odoo).")
+    s3: common.S3Config | None = Field(
+        default=None, description="The backup object; required when type is s3."
+    )
+    odoo: OdooSource | None = Field(
+        default=None, description="The live Odoo server; required when type is odoo."
+    )
+
+    @model_validator(mode="after")
+    def _source_matches_type(self) -> Self:
+        if self.type is RestoreSourceType.S3 and self.s3 is None:
+            raise ValueError(S3_SOURCE_MESSAGE)
+        if self.type is RestoreSourceType.ODOO and self.odoo is None:
+            raise ValueError(ODOO_SOURCE_MESSAGE)
+        return self
+
+
+ODOO_FORMAT_RULE = "self.source.type != 'odoo' || self.format != 'sql'"
+ODOO_FORMAT_MESSAGE = (
+    "format sql cannot come from a live Odoo: its database manager produces zip or dump"
+)
+
+
+class OdooRestoreJobSpec(common.SpecModel):
+    """Replace the database (and filestore) of an instance with a backup."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": ODOO_FORMAT_RULE, "message": ODOO_FORMAT_MESSAGE, "fieldPath": ".format"}
+            ]
+        }
+    )
+
+    odoo_instance_ref: common.OdooInstanceRef = Field(
+        description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
+    )
+    source: RestoreSource = Field(description="Where the backup comes from.")
+    format: common.BackupFormat = Field(
+        default=common.BackupFormat.ZIP,
+        description="Format of the backup: zip (default), sql or dump.",
+    )
+    neutralize: bool = Field(
+        default=True,
+        description=(
+            "Neutralize the restored database (disable mail servers, crons, payment "
+            "providers...; default true) and give it a new identity (database.uuid, "
+            "database.secret, database.create_date), as for a copy. Turn off only for a "
+            "production restore of the same database, which keeps its identity."
+        ),
+    )
+    webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _format_matches_source(self) -> Self:
+        if self.source.type is RestoreSourceType.ODOO and self.format is common.BackupFormat.SQL:
+            raise ValueError(ODOO_FORMAT_MESSAGE)
+        return self
+
+
+class OdooRestoreJob(common.KubeObject):
+    """A whole `OdooRestoreJob` object."""
+
+    api_version: Literal["bemade.org/v1alpha1"] = Field(
+        default="bemade.org/v1alpha1", description="bemade.org/v1alpha1."
+    )
+    kind: Literal["OdooRestoreJob"] = Field(default="OdooRestoreJob", description="OdooRestoreJob.")
+    metadata: common.ObjectMeta = Field(
+        default_factory=common.ObjectMeta, description="Standard object metadata."
+    )
+    spec: OdooRestoreJobSpec = Field(description="What to restore from.")
+    status: common.JobStatus = Field(
+        default_factory=common.JobStatus, description="Progress of the job."
+    )

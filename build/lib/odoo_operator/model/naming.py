@@ -1,0 +1,243 @@
+"""Naming rules: the one place that turns an instance into names.
+
+Workflow ids, child object names, PostgreSQL role and database names, labels
+and the field manager. Scripts, templates and tests call these; nothing
+re-implements them.
+
+Limits (where each comes from):
+
+- an OdooInstance's name is also its Service's name, so it must be a DNS-1035
+  label (Kubernetes Service names: `[a-z]([-a-z0-9]*[a-z0-9])?`, at most 63
+  characters) and it is the value of the labels `app` and
+  `bemade.org/instance` (label values: at most 63 characters);
+  `instance_name_problems()` says what breaks, naming the derived object;
+- names built by appending to another name are shortened by `shorten()`
+  when they would pass their limit: the cron Deployment `<name>-cron` (its
+  `app` label, 63), a batch Job `<resource>-<kind>` (Job names carry the
+  `batch.kubernetes.io/job-name` label, 63) and the PostgreSQL role
+  `odoo.<namespace>.<name>` (NAMEDATALEN - 1 = 63 bytes; PostgreSQL would
+  silently truncate it). A name that fits is never changed, so existing
+  objects keep their names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "FIELD_MANAGER",
+    "FINALIZER",
+    "GROUP_VERSION",
+    "INSTANCE_LABEL",
+    "INSTANCE_NAME_MAX",
+    "LABEL_VALUE_MAX",
+    "POSTGRES_IDENTIFIER_MAX",
+    "auto_init_job_name",
+    "backup_object_key",
+    "backup_resource_name",
+    "backup_schedule_id",
+    "batch_job_name",
+    "config_map_name",
+    "cron_deployment_name",
+    "database_name",
+    "db_password_secret_name",
+    "instance_labels",
+    "instance_name_problems",
+    "master_password_secret_name",
+    "parse_workflow_id",
+    "pvc_name",
+    "restore_database_name",
+    "role_name",
+    "s3_credentials_secret_name",
+    "sanitize_uid",
+    "scheduled_backup_workflow_id",
+    "shorten",
+    "web_deployment_name",
+    "workflow_id",
+]
+
+API_GROUP = "bemade.org"
+API_VERSION = "v1alpha1"
+GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
+FIELD_MANAGER = "odoo-operator"
+FINALIZER = "bemade.org/postgres-cleanup"
+INSTANCE_LABEL = "bemade.org/instance"
+
+LABEL_VALUE_MAX = 63
+"""Kubernetes label values (and DNS-1035 labels, Job names): at most 63 characters."""
+POSTGRES_IDENTIFIER_MAX = 63
+"""PostgreSQL identifiers: NAMEDATALEN - 1 = 63 bytes."""
+INSTANCE_NAME_MAX = LABEL_VALUE_MAX
+"""Longest OdooInstance name: its Service is named after it (DNS-1035 label)."""
+
+_WORKFLOW_PREFIX = "odoo/"
+_NOT_DB_SAFE = re.compile(r"[^a-z0-9]")
+_DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_HASH_LENGTH = 8
+
+
+def shorten(value: str, limit: int) -> str:
+    """`value` unchanged when it fits in `limit` bytes, else a deterministic shorter form.
+
+    The shorter form is the longest prefix that leaves room for `-<8 hex>`
+    (the first 8 hex digits of the SHA-256 of the whole value), without a
+    trailing `-` or `.`, then `-<8 hex>`: still unique in practice, always
+    the same for the same input, and a valid DNS label when `value` was one.
+    """
+    if len(value.encode("utf-8")) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_HASH_LENGTH]
+    prefix = value.encode("utf-8")[: limit - _HASH_LENGTH - 1].decode("utf-8", "ignore")
+    return f"{prefix.rstrip('-.')}-{digest}"
+
+
+def instance_name_problems(name: str) -> list[str]:
+    """Why `name` cannot be an OdooInstance name (empty: it can), naming the derived objects.
+
+    The Service `<name>` must be a DNS-1035 label of at most 63 characters,
+    and `<name>` is the value of the labels `app` and `bemade.org/instance`
+    (at most 63 characters). Every other derived name fits or is shortened.
+    """
+    problems: list[str] = []
+    if len(name) > INSTANCE_NAME_MAX:
+        problems.append(
+            f"metadata.name: {len(name)} characters; the instance's Service {name[:20]}... "
+            f"and its labels app and {INSTANCE_LABEL} take at most {INSTANCE_NAME_MAX} "
+            "characters"
+        )
+    if not _DNS_1035_LABEL.match(name):
+        problems.append(
+            f"metadata.name: {name!r} cannot name the instance's Service, which must be a "
+            "DNS-1035 label (lower-case letters, digits and '-', starting with a letter and "
+            "ending with a letter or digit; no '.')"
+        )
+    return problems
+
+
+def workflow_id(namespace: str, name: str) -> str:
+    """The Temporal workflow id of an instance: `odoo/<namespace>/<name>`."""
+    return f"{_WORKFLOW_PREFIX}{namespace}/{name}"
+
+
+def parse_workflow_id(value: str) -> tuple[str, str]:
+    """(namespace, name) of a workflow id made by workflow_id()."""
+    if not value.startswith(_WORKFLOW_PREFIX) or value.count("/") != 2:
+        raise ValueError(f"not an odoo-operator workflow id: {value!r}")
+    _, namespace, name = value.split("/")
+    return namespace, name
+
+
+def web_deployment_name(name: str) -> str:
+    return name
+
+
+def cron_deployment_name(name: str) -> str:
+    """`<name>-cron`, shortened to 63 characters (its `app` label) when longer."""
+    return shorten(f"{name}-cron", LABEL_VALUE_MAX)
+
+
+def config_map_name(name: str) -> str:
+    return f"{name}-odoo-conf"
+
+
+def pvc_name(name: str) -> str:
+    return f"{name}-filestore-pvc"
+
+
+def db_password_secret_name(name: str) -> str:
+    return f"{name}-db-password"
+
+
+def auto_init_job_name(name: str) -> str:
+    return f"{name}-auto-init"
+
+
+def batch_job_name(job_resource_name: str, kind: str) -> str:
+    """Deterministic batch/v1 Job name for a job resource.
+
+    Deterministic (never generateName) so that a retried activity finds the Job
+    it created instead of creating a second one. Shortened (see shorten()) to 63
+    characters, the limit of the Job's `batch.kubernetes.io/job-name` label.
+    """
+    return shorten(f"{job_resource_name}-{kind}", LABEL_VALUE_MAX)
+
+
+def s3_credentials_secret_name(job_resource_name: str) -> str:
+    """Copy of a job resource's S3 credentials Secret when it lives in another namespace
+    (a Pod's secretKeyRef reaches its own namespace only)."""
+    return f"{job_resource_name}-s3-credentials"[:253]
+
+
+def master_password_secret_name(job_resource_name: str) -> str:
+    """Secret holding a restore's Odoo master password given inline in its spec."""
+    return f"{job_resource_name}-master-password"[:253]
+
+
+def restore_database_name(database: str) -> str:
+    """Where a restore loads its backup before swapping it in: `<db>_restoring`.
+
+    Fits PostgreSQL's 63-byte identifier limit: a long name is cut and
+    disambiguated by a short hash of the whole name.
+    """
+    suffix = "_restoring"
+    name = database + suffix
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
+    return f"{database[: 63 - len(suffix) - 9]}_{digest}{suffix}"
+
+
+_EXTENSIONS = {"zip": "zip", "sql": "sql", "dump": "dump"}
+
+
+def backup_resource_name(instance: str, stamp: str, suffix: str, *, final: bool = False) -> str:
+    """An OdooBackupJob made by the operator: `<instance>-backup-<stamp>-<suffix>`.
+
+    `stamp` is the request's UTC time as YYYYmmddHHMMSS. The instance part is
+    cut so that the batch Job's name (`<this>-backup`) fits 63 characters.
+    """
+    word = "final" if final else "backup"
+    return f"{instance[:28].rstrip('-')}-{word}-{stamp}-{suffix}"
+
+
+def backup_object_key(
+    prefix: str, namespace: str, instance: str, stamp: str, suffix: str, fmt: str
+) -> str:
+    """`<prefix><namespace>/<instance>/<instance>-<stamp>-<suffix>.<ext>`."""
+    return f"{prefix}{namespace}/{instance}/{instance}-{stamp}-{suffix}.{_EXTENSIONS[fmt]}"
+
+
+def backup_schedule_id(namespace: str, name: str) -> str:
+    """The Temporal Schedule of spec.backup: `odoo-backup/<namespace>/<name>`."""
+    return f"odoo-backup/{namespace}/{name}"
+
+
+def scheduled_backup_workflow_id(namespace: str, name: str) -> str:
+    """Id of the workflows that Schedule starts (Temporal appends the run time)."""
+    return f"odoo-backup/{namespace}/{name}"
+
+
+def role_name(namespace: str, name: str) -> str:
+    """PostgreSQL role owning an instance's database: `odoo.<namespace>.<name>`.
+
+    Shortened (see shorten()) to PostgreSQL's 63 bytes when longer.
+    """
+    return shorten(f"odoo.{namespace}.{name}", POSTGRES_IDENTIFIER_MAX)
+
+
+def sanitize_uid(uid: str) -> str:
+    """A Kubernetes uid made safe for a database name: [^a-z0-9] becomes `_`."""
+    return _NOT_DB_SAFE.sub("_", uid.lower())
+
+
+def database_name(uid: str, explicit: str | None = None) -> str:
+    """`spec.database.name` when set, else `odoo_<sanitized uid>`."""
+    return explicit or f"odoo_{sanitize_uid(uid)}"
+
+
+def instance_labels(name: str, app: str | None = None) -> dict[str, str]:
+    """Labels on every child object: `app` (selector) and `bemade.org/instance`."""
+    return {"app": app or name, INSTANCE_LABEL: name}

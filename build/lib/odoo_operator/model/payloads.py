@@ -1,0 +1,439 @@
+"""Every payload that crosses a Temporal boundary: workflow input, signals,
+queries, activity inputs and results, and the `Snapshot`.
+
+One typed object in, one out (`<Operation>Input` / `<Operation>Result`), frozen
+and `extra="forbid"`, so fields can be added without breaking callers. No
+secret value ever appears in these models: activities read Secrets themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from odoo_operator.model.crds import (
+    BackupFormat,
+    BackupRetention,
+    OdooInstanceSpec,
+    S3Config,
+    ScheduledBackups,
+)
+from odoo_operator.model.phases import JobState, Phase
+
+__all__ = [
+    "ActiveJob",
+    "ApplyChildrenInput",
+    "BackupRequest",
+    "BackupRequested",
+    "CleanupInput",
+    "ConvergePhaseInput",
+    "CreateBackupJobInput",
+    "DeleteRequest",
+    "GatherSnapshotInput",
+    "InstanceRef",
+    "InstanceWorkflowInput",
+    "InstanceWorkflowResult",
+    "JobAction",
+    "JobKind",
+    "JobRef",
+    "MachineState",
+    "Poke",
+    "PostEventInput",
+    "PruneBackupsInput",
+    "PruneBackupsResult",
+    "QueuedBackup",
+    "RecordStatusInput",
+    "Replicas",
+    "ScheduledBackupInput",
+    "Snapshot",
+    "SpecUpdate",
+    "SyncBackupScheduleInput",
+    "TransitionRecord",
+    "WorkflowSettings",
+]
+
+
+class Payload(BaseModel):
+    """Base of every payload: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class JobKind(StrEnum):
+    """The job resources an instance consumes, by what they do."""
+
+    INIT = "init"
+    UPGRADE = "upgrade"
+    RESTORE = "restore"
+    BACKUP = "backup"
+
+    @property
+    def resource_kind(self) -> str:
+        return _RESOURCE_KINDS[self]
+
+    @property
+    def plural(self) -> str:
+        return _RESOURCE_KINDS[self].lower() + "s"
+
+
+_RESOURCE_KINDS = {
+    JobKind.INIT: "OdooInitJob",
+    JobKind.UPGRADE: "OdooUpgradeJob",
+    JobKind.RESTORE: "OdooRestoreJob",
+    JobKind.BACKUP: "OdooBackupJob",
+}
+
+
+class InstanceRef(Payload):
+    """Which OdooInstance a workflow drives. The uid tells incarnations apart."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+class Replicas(Payload):
+    """A Deployment's desired (`spec.replicas`) and ready replica counts."""
+
+    desired: int = 0
+    ready: int = 0
+    exists: bool = False
+
+
+class ActiveJob(Payload):
+    """The oldest non-terminal job resource of one kind for an instance."""
+
+    kind: JobKind
+    name: str
+    state: JobState
+    job_name: str | None = Field(
+        default=None, description="The batch/v1 Job running it, once started."
+    )
+    due: bool = Field(
+        default=True,
+        description="False while an upgrade's scheduledTime lies in the future "
+        "(decided by the snapshot activity, never by the workflow clock).",
+    )
+    message: str | None = None
+    scheduled_time: datetime | None = Field(
+        default=None, description="An upgrade's scheduledTime while it is not yet due."
+    )
+    scheduled: bool = Field(
+        default=False, description="A backup made by spec.backup's schedule (retention applies)."
+    )
+
+
+class JobRef(Payload):
+    """A job resource by kind and name (in the instance's namespace)."""
+
+    kind: JobKind
+    name: str
+
+
+class Snapshot(Payload):
+    """Everything the phase machine knows about an instance at one wake.
+
+    Gathered by one activity doing all reads; guards and ensure() are pure
+    functions of (spec, snapshot).
+    """
+
+    web: Replicas = Replicas()
+    cron: Replicas = Replicas()
+    db_initialized: bool = False
+    init: ActiveJob | None = None
+    upgrade: ActiveJob | None = None
+    restore: ActiveJob | None = None
+    backup: ActiveJob | None = None
+    pending_backups: int = 0
+    problems: tuple[str, ...] = Field(
+        default=(),
+        description="Permanent configuration problems, each saying what to fix. "
+        "Any problem puts the instance in Error until it is fixed.",
+    )
+    database_missing: bool = Field(
+        default=False,
+        description="The database of an initialized instance is gone and "
+        "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
+        "PostgreSQL could not answer (unknown is not missing).",
+    )
+    unmarked_jobs: tuple[JobRef, ...] = Field(
+        default=(),
+        description="Job resources of this instance without any status yet: marked "
+        "Pending, so kubectl shows them queued.",
+    )
+    wake_at: datetime | None = Field(
+        default=None,
+        description="When the next scheduled upgrade becomes due (the workflow wakes "
+        "then; the snapshot activity, not the workflow clock, decides it is due).",
+    )
+
+    def job(self, kind: JobKind) -> ActiveJob | None:
+        return {
+            JobKind.INIT: self.init,
+            JobKind.UPGRADE: self.upgrade,
+            JobKind.RESTORE: self.restore,
+            JobKind.BACKUP: self.backup,
+        }[kind]
+
+    def job_state(self, kind: JobKind) -> JobState:
+        active = self.job(kind)
+        return active.state if active is not None else JobState.ABSENT
+
+
+class TransitionRecord(Payload):
+    """One phase change, as the `transitions` query reports it."""
+
+    from_phase: Phase
+    to_phase: Phase
+    guard: str
+    at: str = Field(description="Workflow time, ISO 8601.")
+    generation: int = 0
+
+
+# --- workflow input, signals and state ------------------------------------------
+
+
+class SpecUpdate(Payload):
+    """Signal `set_spec`: the whole current spec of an instance (level based).
+
+    `spec` never carries a secret: the watcher sends `spec.redacted()`, and
+    activities read what they need from the API themselves.
+    """
+
+    ref: InstanceRef
+    generation: int
+    spec: OdooInstanceSpec
+
+
+class Poke(Payload):
+    """Signal `poke`: something the instance owns changed; look again."""
+
+    reason: str = ""
+
+
+class DeleteRequest(Payload):
+    """Signal `delete_instance`: the instance has a deletionTimestamp."""
+
+    uid: str
+
+
+class WorkflowSettings(Payload):
+    """Timing knobs of the instance workflow (tests shrink them)."""
+
+    resync_interval: timedelta = Field(
+        default=timedelta(hours=1),
+        description="Periodic re-check (one snapshot) covering missed events. Changes of "
+        "the Deployments, Jobs and job resources reach the workflow as pokes at once; this "
+        "timer is the safety net (a database dropped out of band, a lost event).",
+    )
+    reapply_interval: timedelta = Field(
+        default=timedelta(hours=10),
+        description="A resync also applies the child objects again when they were last "
+        "applied this long ago (a child deleted or edited by hand comes back), like "
+        "controller-runtime's default SyncPeriod of 10 hours. A spec change applies at once.",
+    )
+    job_poll_interval: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="Re-check period while a batch Job runs (events may be missed).",
+    )
+    history_limit: int = Field(
+        default=20, description="Transitions kept for the `transitions` query."
+    )
+    continue_as_new_after: int = Field(
+        default=0,
+        description="Force continue-as-new after this many wakes (0: only when the "
+        "SDK suggests it). A test knob.",
+    )
+
+
+class MachineState(Payload):
+    """All the state an instance workflow carries across continue-as-new."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    generation: int
+    phase: Phase = Phase.PROVISIONING
+    applied_generation: int = Field(
+        default=0, description="Generation whose child objects were applied."
+    )
+    applied_at: datetime | None = Field(
+        default=None, description="Workflow time of the last successful apply."
+    )
+    recorded_status: str = Field(
+        default="", description="Digest of the last status written, to skip no-op writes."
+    )
+    transitions: tuple[TransitionRecord, ...] = ()
+    deleting: bool = False
+    successor: SpecUpdate | None = Field(
+        default=None,
+        description="A spec for a new incarnation (new uid) received while this one "
+        "was being deleted; it takes over once cleanup is done.",
+    )
+    backup_requests: tuple[QueuedBackup, ...] = Field(
+        default=(), description="Signalled backups not yet made into OdooBackupJobs."
+    )
+    schedule_synced: bool = Field(
+        default=False,
+        description="A Temporal Schedule was made for spec.backup (so a removed "
+        "spec.backup deletes it).",
+    )
+    schedule_digest: str = Field(
+        default="", description="Digest of the spec.backup the schedule was last synced to."
+    )
+
+
+class BackupRequest(Payload):
+    """Signal and Update `backup`: back up now (the request becomes an OdooBackupJob).
+
+    Every field is optional: without `destination` the backup goes to
+    spec.backup's bucket under a generated key; format and filestore default
+    to spec.backup's (zip with filestore without it). JSON from the temporal
+    CLI may use camelCase (`withFilestore`, `objectKey`), as kubectl does.
+    """
+
+    destination: S3Config | None = None
+    format: BackupFormat | None = None
+    with_filestore: bool | None = Field(default=None, alias="withFilestore")
+    scheduled: bool = Field(
+        default=False,
+        description="Sent by spec.backup's Temporal Schedule: retention applies to it.",
+    )
+
+
+class BackupRequested(Payload):
+    """Update `backup`'s answer: the OdooBackupJob made for the request."""
+
+    name: str
+    namespace: str
+    bucket: str
+    object_key: str = Field(alias="objectKey")
+
+
+class QueuedBackup(Payload):
+    """A signalled backup request with its deterministic names, until it is created."""
+
+    request: BackupRequest
+    name: str
+    object_key: str
+    final: bool = False
+
+
+class InstanceWorkflowInput(Payload):
+    state: MachineState
+    settings: WorkflowSettings = WorkflowSettings()
+
+
+class InstanceWorkflowResult(Payload):
+    ref: InstanceRef
+    phase: Phase
+    cleaned_up: bool
+
+
+# --- activity inputs ------------------------------------------------------------------
+
+
+class GatherSnapshotInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+
+
+class ApplyChildrenInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    generation: int
+
+
+class ConvergePhaseInput(Payload):
+    """Make the cluster match one phase's ensure() output."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    web_replicas: int | None = None
+    cron_replicas: int | None = None
+    create_auto_init: bool = False
+    start_job: ActiveJob | None = None
+    mark_pending: tuple[JobRef, ...] = ()
+
+
+class JobAction(Payload):
+    """Finish a job resource: write its terminal phase (and fire its webhook)."""
+
+    kind: JobKind
+    name: str
+    succeeded: bool
+    message: str | None = None
+
+
+class RecordStatusInput(Payload):
+    """Write the instance status; on a phase change also run the edge actions
+    and emit a PhaseChanged Event."""
+
+    ref: InstanceRef
+    phase: Phase
+    previous_phase: Phase | None = None
+    generation: int
+    spec: OdooInstanceSpec
+    ready_replicas: int = 0
+    message: str | None = None
+    db_initialized: bool | None = Field(
+        default=None, description="Set by MarkDbInitialized / MarkDbUninitialized."
+    )
+    finish_jobs: tuple[JobAction, ...] = ()
+    restart_web: bool = Field(
+        default=False, description="Rollout-restart the web Deployment (after an upgrade)."
+    )
+    database_lost: bool = Field(
+        default=False,
+        description="The transition marks the database uninitialized because it "
+        "disappeared (missingPolicy Recreate): post a DatabaseMissing Warning Event.",
+    )
+
+
+class CleanupInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+
+
+class CreateBackupJobInput(Payload):
+    """Make the OdooBackupJob of a backup request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    queued: QueuedBackup
+
+
+class PruneBackupsInput(Payload):
+    """Apply spec.backup.retention to the completed scheduled backups of an instance."""
+
+    ref: InstanceRef
+    retention: BackupRetention
+
+
+class PruneBackupsResult(Payload):
+    deleted: tuple[str, ...] = ()
+
+
+class SyncBackupScheduleInput(Payload):
+    """Create, update, pause or delete (backup None) the instance's backup Schedule."""
+
+    ref: InstanceRef
+    backup: ScheduledBackups | None
+
+
+class ScheduledBackupInput(Payload):
+    """Input of the OdooScheduledBackup workflow a Schedule starts."""
+
+    namespace: str
+    name: str
+
+
+class PostEventInput(Payload):
+    """One Event about an instance; `key` makes its name (a retry posts it once)."""
+
+    ref: InstanceRef
+    key: str
+    reason: str
+    message: str
+    warning: bool = False

@@ -1,0 +1,222 @@
+"""Run the operator's processes: the watcher, the worker, or both in one process.
+
+Owns process wiring shared by `odoo-operator run|watch|worker` and the
+sandbox: Kubernetes credentials (in-cluster, else the kubeconfig), one
+Temporal client (pydantic converter; reconnecting with backoff while the
+server is unreachable), the watcher's configuration from the settings, the
+probe server (/healthz, /readyz, /metrics) and clean cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import kopf
+import kubernetes
+import prometheus_client
+from temporalio import client as temporal_client
+
+from odoo_operator import probes, worker
+from odoo_operator.model import naming
+from odoo_operator.settings import Settings
+from watcher import webhook
+from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
+from watcher.leader import LeaderElector
+from watcher.startup import Watcher
+
+__all__ = ["run", "watcher_config"]
+
+_log = logging.getLogger(__name__)
+_CONNECT_BACKOFF_MAX_SECONDS = 30.0
+
+
+def watcher_config(settings: Settings) -> WatcherConfig:
+    """The watcher's part of the settings."""
+    webhook: WebhookConfig | None = None
+    if settings.webhook_enabled:
+        have_files = settings.webhook_tls_cert.is_file() and settings.webhook_tls_key.is_file()
+        webhook = WebhookConfig(
+            port=settings.webhook_port,
+            certfile=settings.webhook_tls_cert if have_files else None,
+            pkeyfile=settings.webhook_tls_key if have_files else None,
+        )
+    election: ElectionConfig | None = None
+    if settings.leader_election:
+        election = ElectionConfig(
+            namespace=settings.operator_namespace,
+            # Unique per process, as client-go's: a restarted container waits the
+            # Lease out instead of assuming it still holds it.
+            identity=f"{settings.pod_name}_{uuid.uuid4().hex[:8]}",
+            lease_duration_seconds=settings.leader_election_lease_seconds,
+            renew_deadline_seconds=settings.leader_election_renew_seconds,
+            retry_period_seconds=settings.leader_election_retry_seconds,
+        )
+    return WatcherConfig(
+        task_queue=settings.task_queue,
+        namespaces=settings.watch_namespaces,
+        operator_namespace=settings.operator_namespace,
+        clusters_secret=settings.clusters_secret,
+        retry_delay_max_seconds=settings.temporal_retry_max_seconds,
+        webhook=webhook,
+        election=election,
+    )
+
+
+def instance_lookup(api_client: kubernetes.client.ApiClient) -> webhook.InstanceLookup:
+    """The admission webhook's check with the API server for an instance its index
+    does not know yet (a GET; the ClusterRole grants get on odooinstances)."""
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+
+    def get(namespace: str, name: str) -> bool:
+        try:
+            objects.get_namespaced_custom_object(
+                naming.API_GROUP, naming.API_VERSION, namespace, "odooinstances", name
+            )
+        except kubernetes.client.ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def exists(namespace: str, name: str) -> bool:
+        return await asyncio.to_thread(get, namespace, name)
+
+    return exists
+
+
+def kube_api_client(kubeconfig: Path | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config)."""
+    configuration = kubernetes.client.Configuration()
+    if kubeconfig is None:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return kubernetes.client.ApiClient(configuration)
+        except kubernetes.config.ConfigException:
+            pass
+    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
+    kubernetes.config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return kubernetes.client.ApiClient(configuration)
+
+
+async def run(
+    settings: Settings,
+    *,
+    watch: bool = True,
+    work: bool = True,
+    kubeconfig: Path | None = None,
+    kube_login: kopf.ConnectionInfo | None = None,
+) -> None:
+    """Run the watcher and/or the worker until cancelled."""
+    metrics = prometheus_client.CollectorRegistry()
+    activity_metrics = probes.ActivityMetrics(metrics)
+    shared: temporal_client.Client | None = None
+    lock = asyncio.Lock()
+
+    async def client() -> temporal_client.Client:
+        nonlocal shared
+        async with lock:
+            if shared is None:
+                connected = await worker.connect(settings)
+                shared = probes.with_interceptor(connected, activity_metrics)
+            return shared
+
+    async def temporal_reachable() -> bool:
+        try:
+            return bool(await (await client()).service_client.check_health())
+        except (RuntimeError, OSError):
+            return False
+
+    readiness: list[probes.ReadinessCheck] = [temporal_reachable]
+    tasks: list[asyncio.Task[None]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if watch:
+            config = watcher_config(settings)
+            elector: LeaderElector | None = None
+            lookup: webhook.InstanceLookup | None = None
+            if config.election is not None or config.webhook is not None:
+                watch_client = stack.enter_context(kube_api_client(kubeconfig))
+                if config.election is not None:
+                    elector = LeaderElector(watch_client, config.election)
+                if config.webhook is not None:
+                    lookup = instance_lookup(watch_client)
+            watcher = Watcher(
+                config,
+                client,
+                login=kube_login,
+                metrics=metrics,
+                elector=elector,
+                instance_lookup=lookup,
+            )
+            readiness.append(watcher.ready)
+            tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
+        if work:
+            api_client = stack.enter_context(kube_api_client(kubeconfig))
+            tasks.append(asyncio.create_task(_work(settings, client, api_client), name="worker"))
+        if settings.probe_port:
+            await stack.enter_async_context(probes.serve(settings.probe_port, metrics, readiness))
+        try:
+            # The first task to end (with an error) ends the process; others are cancelled.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""After SIGTERM/SIGINT, how long the processes may take to stop cleanly
+(in-flight activities finish, Kopf closes its watches). A Temporal worker
+shutdown can wait on a long poll for about a minute; past the grace period
+the process exits anyway, inside Kubernetes' default 30 s termination grace."""
+
+
+async def run_until_signalled(settings: Settings, *, watch: bool = True, work: bool = True) -> None:
+    """run() until SIGTERM or SIGINT, then a graceful stop bounded by the grace period."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, signalled.set)
+    main = asyncio.create_task(run(settings, watch=watch, work=work), name="operator")
+    waiting = asyncio.create_task(signalled.wait())
+    await asyncio.wait({main, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if main.done():
+        waiting.cancel()
+        main.result()  # run() ended by itself: an error, re-raised
+        return
+    _log.info("stopping (at most %.0f s)", SHUTDOWN_GRACE_SECONDS)
+    main.cancel()
+    done, _ = await asyncio.wait({main}, timeout=SHUTDOWN_GRACE_SECONDS)
+    if not done:
+        # Waiting longer only delays the SIGKILL that follows; asyncio.run()
+        # would wait for the same tasks again, so leave now.
+        _log.warning("not stopped within %.0f s; exiting", SHUTDOWN_GRACE_SECONDS)
+        logging.shutdown()
+        os._exit(0)
+
+
+async def _work(
+    settings: Settings,
+    client: probes.ClientFactory,
+    api_client: kubernetes.client.ApiClient,
+) -> None:
+    connected: temporal_client.Client | None = None
+    delay = 1.0
+    while connected is None:
+        try:
+            connected = await client()
+        except (RuntimeError, OSError) as err:
+            _log.warning("Temporal at %s unreachable (%s); retrying in %.0f s",
+                         settings.temporal_address, err, delay)  # fmt: skip
+            await asyncio.sleep(delay)  # backoff while Temporal is down
+            delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
+    # Before polling: the workflows upsert these from their first task on.
+    await worker.register_search_attributes(connected)
+    await worker.build_worker(connected, settings, api_client).run()

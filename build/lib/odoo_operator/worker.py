@@ -1,0 +1,201 @@
+"""The Temporal worker: the client (pydantic converter) and every registration.
+
+Owns wiring: one `kubernetes.client.ApiClient` shared by the activity
+classes, one `activities.databases.Databases` (PostgreSQL roles and
+databases, always present: the clusters Secret says where each cluster is),
+the workflow class and the bound activity methods, on a thread pool (the
+activities are synchronous and block on the API and PostgreSQL).
+`build_worker` is what the tests use; `run` is what the `worker` subcommand
+calls. `register_search_attributes` adds the workflow's search attributes to
+the Temporal namespace when they are missing (at every worker start-up, so a
+fresh Temporal server needs no manual step).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities import backups, children, cleanup, databases, scaling, snapshot, status
+from odoo_operator.settings import Settings
+from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
+from workflows.scheduled_backup import ScheduledBackupWorkflow
+
+__all__ = [
+    "SearchAttributeConflict",
+    "activities",
+    "build_worker",
+    "connect",
+    "register_search_attributes",
+    "run",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class SearchAttributeConflict(RuntimeError):
+    """A search attribute of ours exists in the namespace with another type.
+
+    Temporal cannot change the type of a search attribute: an operator must
+    remove it (`temporal operator search-attribute remove`) first."""
+
+
+async def register_search_attributes(client: Client) -> tuple[str, ...]:
+    """Add the instance workflow's search attributes (OdooPhase, OdooNamespace,
+    OdooInstance, OdooImage, all Keyword) that the client's namespace lacks;
+    return the names added (empty when all were there).
+
+    Idempotent, and safe when several workers start at once (ALREADY_EXISTS is
+    success). Where the server refuses to add them (Temporal Cloud answers
+    PERMISSION_DENIED: its namespaces are configured with `tcld` or the web
+    UI) it logs what to add and returns; the workflows then fail their
+    upserts until someone does. Raises SearchAttributeConflict when one exists
+    with another type.
+    """
+    wanted = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in SEARCH_ATTRIBUTES
+    }
+    listing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    existing = dict(listing.custom_attributes)
+    wrong = sorted(
+        name for name, kind in wanted.items() if name in existing and existing[name] != kind
+    )
+    if wrong:
+        raise SearchAttributeConflict(
+            f"search attributes {', '.join(wrong)} of Temporal namespace {client.namespace} "
+            "are not of type Keyword; remove them (temporal operator search-attribute remove) "
+            "and start the worker again"
+        )
+    missing = {name: kind for name, kind in wanted.items() if name not in existing}
+    if not missing:
+        return ()
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.ALREADY_EXISTS:  # another worker added them first
+            return ()
+        if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            _log.warning(
+                "cannot add the search attributes %s to Temporal namespace %s (%s); "
+                "add them as Keyword yourself (Temporal Cloud: tcld namespace "
+                "search-attributes add, or the namespace's page in the web UI)",
+                ", ".join(sorted(missing)), client.namespace, err.message,
+            )  # fmt: skip
+            return ()
+        raise
+    _log.info(
+        "added search attributes %s to Temporal namespace %s",
+        ", ".join(sorted(missing)), client.namespace,
+    )  # fmt: skip
+    return tuple(sorted(missing))
+
+
+def activities(
+    api_client: ApiClient,
+    settings: Settings,
+    postgres: databases.Databases | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity implementation, as bound methods sharing one ApiClient and
+    one Databases (a default one connecting over TCP when not given)."""
+    config = settings.operator_config()
+    postgres = postgres or databases.Databases()
+    backup = backups.BackupActivities(api_client, config)
+    return [
+        snapshot.SnapshotActivities(api_client, config, postgres).gather_snapshot,
+        children.ChildrenActivities(api_client, config, postgres).apply_children,
+        scaling.ScalingActivities(api_client, config).converge_phase,
+        status.StatusActivities(api_client, config).record_status,
+        cleanup.CleanupActivities(api_client, config, postgres).cleanup_instance,
+        backup.create_backup_job,
+        backup.prune_backups,
+        backup.sync_backup_schedule,
+        backup.post_event,
+    ]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    api_client: ApiClient,
+    *,
+    postgres: databases.Databases | None = None,
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """A Worker for the instance workflow and every activity (not started).
+
+    `postgres` defaults to `databases.Databases()` (psycopg over TCP to the
+    clusters of the clusters Secret); tests pass their own only to observe or
+    break connections.
+    """
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow],
+        activities=[*activities(api_client, settings, postgres), *extra_activities],
+        activity_executor=ThreadPoolExecutor(
+            max_workers=settings.max_concurrent_activities,
+            thread_name_prefix="odoo-activity",
+        ),
+        max_concurrent_activities=settings.max_concurrent_activities,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """The Temporal client, speaking pydantic, with TLS or an API key when configured."""
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert or settings.temporal_tls_ca or settings.temporal_api_key:
+        tls = TLSConfig(
+            server_root_ca_cert=_read(settings.temporal_tls_ca),
+            client_cert=_read(settings.temporal_tls_cert),
+            client_private_key=_read(settings.temporal_tls_key),
+        )
+    api_key = settings.temporal_api_key
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=api_key.get_secret_value() if api_key is not None else None,
+    )
+
+
+def _read(path: Any) -> bytes | None:
+    return None if path is None else bytes(path.read_bytes())
+
+
+async def run(settings: Settings | None = None) -> None:
+    """Run the worker until cancelled (in-cluster or kubeconfig credentials)."""
+    from kubernetes import client as kube_client
+    from kubernetes import config as kube_config
+
+    settings = settings or Settings.from_env()
+    try:
+        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()  # type: ignore[no-untyped-call]
+    client = await connect(settings)
+    await register_search_attributes(client)
+    configuration = kube_client.Configuration.get_default_copy()
+    # One pooled connection per activity thread (the default pool holds 10).
+    configuration.connection_pool_maxsize = settings.max_concurrent_activities
+    with ApiClient(configuration) as api_client:
+        worker = build_worker(client, settings, api_client)
+        await worker.run()

@@ -1,0 +1,215 @@
+"""Kopf handlers: parse a body into a typed model, hand it to Temporal, nothing else.
+
+No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
+
+- OdooInstance create, update and resume send the whole redacted spec with
+  metadata.generation and uid (signal-with-start `set_spec`); a deletion
+  (deletionTimestamp, held by the operator's own finalizer) sends
+  `delete_instance`, starting a workflow for the cleanup if none runs. Kopf
+  adds no finalizer of its own (the delete handler is optional).
+- Changes of owned Deployments and batch Jobs (label bemade.org/instance), of
+  the four job resources (spec.odooInstanceRef) and an instance disappearing
+  poke the instance's workflow, only when the event changed what the
+  workflow's snapshot reads and at most one poke in flight per instance
+  (watcher.pokes); a change of the clusters Secret pokes every instance
+  workflow.
+
+Temporal unreachable: create/update/resume raise `kopf.TemporaryError`
+with a doubling delay (Kopf retries and keeps its progress); event handlers,
+which Kopf never retries, retry the poke themselves with the same backoff.
+A spec that does not parse is a `kopf.PermanentError` plus a Warning Event
+naming the fields; no value (the adminPassword could be one) is ever echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import kopf
+import pydantic
+
+from odoo_operator.model import naming
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import InstanceRef, JobKind, SpecUpdate
+from watcher.config import WatcherConfig
+from watcher.pokes import ChangeFilter, PokeCoalescer
+from watcher.temporal import InstanceSignals, TemporalUnavailable
+
+__all__ = ["INSTANCES", "JOB_RESOURCES", "InstanceHandlers", "parse_spec_update", "register"]
+
+INSTANCES = (naming.API_GROUP, naming.API_VERSION, "odooinstances")
+JOB_RESOURCES = tuple((naming.API_GROUP, naming.API_VERSION, kind.plural) for kind in JobKind)
+
+_log = logging.getLogger(__name__)
+
+
+class InvalidSpec(kopf.PermanentError):
+    """The object's spec does not parse; retrying cannot help."""
+
+
+def parse_spec_update(body: Mapping[str, Any]) -> SpecUpdate:
+    """The `set_spec` payload of an OdooInstance body: whole spec, redacted."""
+    meta = body.get("metadata") or {}
+    ref = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    try:
+        spec = OdooInstanceSpec.model_validate(body.get("spec") or {}).redacted()
+    except pydantic.ValidationError as err:
+        raise InvalidSpec(describe_validation_error(err, prefix="spec")) from None
+    return SpecUpdate(ref=ref, generation=int(meta.get("generation") or 1), spec=spec)
+
+
+def describe_validation_error(err: pydantic.ValidationError, *, prefix: str) -> str:
+    """`spec.field.path: message; ...` without the offending values (they may be secrets)."""
+    parts = []
+    for error in err.errors(include_input=False, include_url=False):
+        path = ".".join([prefix, *(str(p) for p in error["loc"])])
+        parts.append(f"{path}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def instance_of_job_resource(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(namespace, name) of the instance a job resource references, if it names one."""
+    ref = (body.get("spec") or {}).get("odooInstanceRef") or {}
+    name = ref.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    namespace = ref.get("namespace") or (body.get("metadata") or {}).get("namespace")
+    return (str(namespace), name) if namespace else None
+
+
+class InstanceHandlers:
+    """The handler bodies, bound to one InstanceSignals (the Temporal side)."""
+
+    def __init__(self, signals: InstanceSignals, config: WatcherConfig) -> None:
+        self.signals = signals
+        self.config = config
+        self._changes = ChangeFilter()
+        self._pokes = PokeCoalescer(self._send_poke)
+
+    # --- OdooInstance ------------------------------------------------------------------
+
+    async def spec_changed(self, body: kopf.Body, retry: int, **_: Any) -> None:
+        """create / update / resume: send the whole spec (level based)."""
+        update = self._parse(body)
+        await self._retrying(lambda: self.signals.set_spec(update), retry)
+
+    async def instance_event(self, event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        """Deletion: send delete_instance while a deletionTimestamp is set; poke when gone.
+
+        An event handler, not `on.delete`: Kopf calls delete handlers only behind its
+        own finalizer, and ours (added by the workflow's apply_children) must be the
+        one that holds the object until the workflow's cleanup removes it.
+        """
+        meta = body.get("metadata") or {}
+        if event["type"] == "DELETED":
+            # Deleted without our finalizer: wake the workflow so it notices and ends.
+            await self._until_sent(
+                lambda: self.signals.poke(meta["namespace"], meta["name"], "instance deleted")
+            )
+        elif meta.get("deletionTimestamp"):
+            try:
+                update = self._parse(body)
+            except InvalidSpec as err:
+                _log.error("cannot clean up %s/%s: %s", meta["namespace"], meta["name"], err)
+                return
+            await self._until_sent(lambda: self.signals.delete(update))
+
+    # --- owned and referencing objects ----------------------------------------------
+
+    async def owned_changed(
+        self, event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, **_: Any
+    ) -> None:
+        """A Deployment or batch Job labelled bemade.org/instance changed what the
+        instance's snapshot reads (watcher.pokes): poke the instance."""
+        instance = labels.get(naming.INSTANCE_LABEL)
+        namespace = body.get("metadata", {}).get("namespace")
+        if instance and namespace and self._changes.changed(event.get("type"), body):
+            kind = body.get("kind") or "object"
+            name = body.get("metadata", {}).get("name")
+            await self._pokes.poke(namespace, instance, f"{kind} {name} changed")
+
+    async def job_resource_changed(self, event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        """A job resource appeared, changed its spec or went away: wake its instance."""
+        target = instance_of_job_resource(body)
+        if target is not None and self._changes.changed(event.get("type"), body):
+            kind = body.get("kind") or "job resource"
+            name = body.get("metadata", {}).get("name")
+            await self._pokes.poke(*target, f"{kind} {name} changed")
+
+    async def clusters_secret_changed(self, **_: Any) -> None:
+        """The clusters Secret changed: every instance re-checks (Error may clear)."""
+        delay = 0
+        while True:
+            try:
+                count = await self.signals.poke_all("clusters Secret changed")
+            except TemporalUnavailable as err:
+                await self._wait(delay, err)
+                delay += 1
+                continue
+            _log.info("clusters Secret changed: poked %d instance workflows", count)
+            return
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    async def _send_poke(self, namespace: str, name: str, reason: str) -> None:
+        await self._until_sent(lambda: self.signals.poke(namespace, name, reason))
+
+    def _parse(self, body: kopf.Body) -> SpecUpdate:
+        try:
+            return parse_spec_update(body)
+        except InvalidSpec as err:
+            kopf.warn(body, reason="InvalidSpec", message=str(err))
+            raise
+
+    async def _retrying(self, call: Callable[[], Awaitable[None]], retry: int) -> None:
+        try:
+            await call()
+        except TemporalUnavailable as err:
+            raise kopf.TemporaryError(str(err), delay=self.config.backoff(retry)) from err
+
+    async def _until_sent(self, call: Callable[[], Awaitable[object]]) -> None:
+        # Kopf never retries event handlers; a lost signal would wait for the resync timer.
+        attempt = 0
+        while True:
+            try:
+                await call()
+                return
+            except TemporalUnavailable as err:
+                await self._wait(attempt, err)
+                attempt += 1
+
+    async def _wait(self, attempt: int, err: Exception) -> None:
+        delay = self.config.backoff(attempt)
+        _log.warning("%s; retrying in %.1f s", err, delay)
+        await asyncio.sleep(delay)  # backoff while Temporal is unreachable
+
+
+def register(registry: kopf.OperatorRegistry, handlers: InstanceHandlers) -> None:
+    """Attach every handler to `registry` (one registry per operator run)."""
+    config = handlers.config
+    kopf.on.resume(*INSTANCES, id="send-spec-resume", registry=registry)(handlers.spec_changed)
+    kopf.on.create(*INSTANCES, id="send-spec-create", registry=registry)(handlers.spec_changed)
+    kopf.on.update(*INSTANCES, id="send-spec-update", registry=registry)(handlers.spec_changed)
+    # No on.delete: it would need Kopf's own finalizer (see instance_event).
+    kopf.on.event(*INSTANCES, id="send-delete", registry=registry)(handlers.instance_event)
+    owned = {naming.INSTANCE_LABEL: kopf.PRESENT}
+    kopf.on.event(
+        "apps", "v1", "deployments", labels=owned, id="poke-deployment", registry=registry
+    )(handlers.owned_changed)
+    kopf.on.event("batch", "v1", "jobs", labels=owned, id="poke-job", registry=registry)(
+        handlers.owned_changed
+    )
+    for group, version, plural in JOB_RESOURCES:
+        kopf.on.event(group, version, plural, id=f"poke-{plural}", registry=registry)(
+            handlers.job_resource_changed
+        )
+
+    def is_clusters_secret(name: str | None, namespace: str | None, **_: Any) -> bool:
+        return name == config.clusters_secret and namespace == config.operator_namespace
+
+    kopf.on.event("v1", "secrets", when=is_clusters_secret, id="poke-all", registry=registry)(
+        handlers.clusters_secret_changed
+    )

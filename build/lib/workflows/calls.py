@@ -1,0 +1,173 @@
+"""One typed wrapper per activity, with its timeouts and retry policy.
+
+The only module that calls `workflow.execute_activity`. Transient API and
+database errors retry with backoff forever (an operator must converge once
+the cluster is back); errors typed non-retryable (model.failures) do not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import signatures
+    from odoo_operator.model import failures
+    from odoo_operator.model.payloads import (
+        ApplyChildrenInput,
+        BackupRequested,
+        CleanupInput,
+        ConvergePhaseInput,
+        CreateBackupJobInput,
+        GatherSnapshotInput,
+        PostEventInput,
+        PruneBackupsInput,
+        PruneBackupsResult,
+        RecordStatusInput,
+        Snapshot,
+        SyncBackupScheduleInput,
+    )
+
+__all__ = [
+    "apply_children",
+    "cleanup_instance",
+    "converge_phase",
+    "create_backup_job",
+    "gather_snapshot",
+    "post_event",
+    "prune_backups",
+    "record_status",
+    "sync_backup_schedule",
+]
+
+# Kubernetes writes: back off up to a minute between attempts, never give up.
+_API_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(failures.NON_RETRYABLE),
+)
+_SHORT = timedelta(seconds=30)
+
+
+async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
+    # A local activity: a quick read that does not need its own history events.
+    return await workflow.execute_local_activity(
+        signatures.gather_snapshot,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def apply_children(input: ApplyChildrenInput) -> None:
+    await workflow.execute_activity(
+        signatures.apply_children,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_API_RETRY,
+    )
+
+
+# converge_phase and record_status are a few API writes each, run on every
+# transition: as local activities they cost one marker event and no round trip
+# through the server's task queue (a regular activity costs three events and a
+# workflow task more). Histories recorded before ran them as regular activities
+# and must replay as such, hence the patch.
+_LOCAL_WRITES = "status-and-scaling-as-local-activities"
+
+
+async def converge_phase(input: ConvergePhaseInput) -> None:
+    if workflow.patched(_LOCAL_WRITES):
+        await workflow.execute_local_activity(
+            signatures.converge_phase,
+            input,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=_API_RETRY,
+        )
+        return
+    await workflow.execute_activity(
+        signatures.converge_phase,
+        input,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=_API_RETRY,
+    )
+
+
+async def record_status(input: RecordStatusInput) -> None:
+    if workflow.patched(_LOCAL_WRITES):
+        await workflow.execute_local_activity(
+            signatures.record_status,
+            input,
+            start_to_close_timeout=_SHORT,
+            retry_policy=_API_RETRY,
+        )
+        return
+    await workflow.execute_activity(
+        signatures.record_status,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def cleanup_instance(input: CleanupInput) -> None:
+    # PostgreSQL may be down for a while: keep trying, with a long backoff cap.
+    await workflow.execute_activity(
+        signatures.cleanup_instance,
+        input,
+        start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+        ),
+    )
+
+
+async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+    # A request without a destination and no spec.backup is refused for good.
+    return await workflow.execute_activity(
+        signatures.create_backup_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=1),
+            non_retryable_error_types=[*failures.NON_RETRYABLE, "BackupRequestInvalid"],
+        ),
+    )
+
+
+async def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
+    # S3 may be down: retry, but give up after a while (the next backup prunes again).
+    return await workflow.execute_activity(
+        signatures.prune_backups,
+        input,
+        start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=2),
+            maximum_attempts=8,
+            non_retryable_error_types=list(failures.NON_RETRYABLE),
+        ),
+    )
+
+
+async def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+    await workflow.execute_activity(
+        signatures.sync_backup_schedule,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def post_event(input: PostEventInput) -> None:
+    await workflow.execute_activity(
+        signatures.post_event, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )

@@ -1,0 +1,623 @@
+"""The instance workflow: one long-running workflow per OdooInstance.
+
+Entity-workflow shape (Temporal samples): all state in one `MachineState`,
+signals only mutate it and set `_wake`, the main loop waits on
+`_wake` with a timer (resync, or job polling while a batch Job runs), and
+continues-as-new carrying only `MachineState` when the SDK suggests it.
+
+One wake: apply child objects if the generation moved, gather one snapshot,
+converge the phase's ensure() output, evaluate the table, record status (and
+run the edge actions of a transition). A transition is followed at once by
+the next phase's step: on the same snapshot when the row had no edge
+action (only the phase changed), on a new one otherwise.
+
+Permanent failures never wedge or end the workflow: an activity failing with
+a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
+immutable, an object another instance owns) becomes a problem: status.message
+and the Error phase (whose ensure() still honours spec.replicas 0), retried
+on the next wake. A refused apply stays a problem until an apply succeeds; a
+refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
+being terminated) is a problem of the wake it happened in, which then
+records Error. A delete_instance signal cancels a wake whose activity is
+still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from odoo_operator.model import failures, naming
+    from odoo_operator.model.crds import BackupFormat, ScheduledBackups
+    from odoo_operator.model.payloads import (
+        ActiveJob,
+        ApplyChildrenInput,
+        BackupRequest,
+        BackupRequested,
+        CleanupInput,
+        ConvergePhaseInput,
+        CreateBackupJobInput,
+        DeleteRequest,
+        GatherSnapshotInput,
+        InstanceWorkflowInput,
+        InstanceWorkflowResult,
+        JobAction,
+        MachineState,
+        Poke,
+        PostEventInput,
+        PruneBackupsInput,
+        QueuedBackup,
+        RecordStatusInput,
+        Snapshot,
+        SpecUpdate,
+        SyncBackupScheduleInput,
+        TransitionRecord,
+        WorkflowSettings,
+    )
+    from odoo_operator.model.phases import JobState, Phase
+    from workflows import calls, machine
+    from workflows.ensure import Desired, ensure
+
+__all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
+
+PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
+NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
+INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
+IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
+SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
+
+# How a failed activity reaches the workflow: a regular one as ActivityError
+# (its cause the activity's ApplicationError), a local one that failed for
+# good as the ApplicationError itself.
+_ACTIVITY_FAILED = (ActivityError, ApplicationError)
+
+# Phases in which a batch Job runs: poll at job_poll_interval in case a Job
+# event is missed. Every other phase waits for events and the resync timer.
+_JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, Phase.BACKING_UP})
+# A wake follows at most this many transitions before waiting again, so a
+# table bug can never spin a workflow.
+_MAX_STEPS_PER_WAKE = 8
+_REUSE_SNAPSHOT = "reuse-snapshot-after-plain-transition"
+
+
+@workflow.defn(name="OdooInstance")
+class OdooInstanceWorkflow:
+    @workflow.init
+    def __init__(self, input: InstanceWorkflowInput) -> None:
+        self._state: MachineState = input.state
+        self._settings: WorkflowSettings = input.settings
+        self._wake = True
+        self._snapshot: Snapshot | None = None
+        self._apply_problem: str | None = None
+        self._wakes = 0
+
+    # --- messages -------------------------------------------------------------
+
+    @workflow.signal(name="set_spec")
+    def set_spec(self, update: SpecUpdate) -> None:
+        state = self._state
+        if update.ref.uid != state.ref.uid:
+            # A new incarnation under the same name: the old one must finish its
+            # cleanup first, then the new one takes over (continue-as-new).
+            if state.successor is None or update.generation >= state.successor.generation:
+                self._state = state.model_copy(update={"deleting": True, "successor": update})
+        elif update.generation >= state.generation:
+            # Level based: only the latest generation matters; older ones coalesce.
+            self._state = state.model_copy(
+                update={"spec": update.spec, "generation": update.generation}
+            )
+        self._wake = True
+
+    @workflow.signal(name="poke")
+    def poke(self, poke: Poke) -> None:
+        self._wake = True
+
+    @workflow.signal(name="delete_instance")
+    def delete_instance(self, request: DeleteRequest) -> None:
+        if request.uid == self._state.ref.uid:
+            self._state = self._state.model_copy(update={"deleting": True})
+            self._wake = True
+
+    @workflow.signal(name="backup")
+    def backup(self, request: BackupRequest) -> None:
+        """Back up now: the main loop makes the request an OdooBackupJob."""
+        if self._state.deleting:
+            return
+        queued = (*self._state.backup_requests, self._queue_backup(request))
+        self._state = self._state.model_copy(update={"backup_requests": queued})
+        self._wake = True
+
+    @workflow.update(name="backup")
+    async def request_backup(self, request: BackupRequest) -> BackupRequested:
+        """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
+        state = self._state
+        result = await calls.create_backup_job(
+            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self._queue_backup(request))
+        )
+        self._wake = True
+        return result
+
+    @request_backup.validator
+    def _validate_backup(self, request: BackupRequest) -> None:
+        if self._state.deleting:
+            raise ValueError("the instance is being deleted")
+        if request.destination is None and self._state.spec.backup is None:
+            raise ValueError(
+                "no destination: give one in the request, or set spec.backup on the instance"
+            )
+
+    @workflow.query(name="phase")
+    def phase(self) -> Phase:
+        return self._state.phase
+
+    @workflow.query(name="snapshot")
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    @workflow.query(name="transitions")
+    def transitions(self) -> list[TransitionRecord]:
+        return list(self._state.transitions)
+
+    # --- main loop ---------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
+        self._upsert_search_attributes()
+        while True:
+            timed_out = False
+            try:
+                await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
+            except TimeoutError:
+                timed_out = True  # resync / job polling timer
+            self._wake = False
+            self._wakes += 1
+            if self._state.deleting:
+                return await self._finish()
+            try:
+                await self._create_requested_backups()
+                if workflow.patched("delete-cancels-tick"):
+                    await self._tick_until_deleted(resync=timed_out)
+                else:
+                    await self._tick(resync=timed_out)
+            except _ACTIVITY_FAILED as err:
+                if _error_type(err) == failures.INSTANCE_GONE:
+                    # Deleted without our finalizer (or it was removed by hand):
+                    # nothing is left to clean up.
+                    return InstanceWorkflowResult(
+                        ref=self._state.ref, phase=self._state.phase, cleaned_up=False
+                    )
+                if _error_type(err) not in failures.PERMANENT:
+                    raise
+                # Shown on the next wake (status.message, Error); never fatal.
+                self._apply_problem = _error_message(err)
+                self._wake = True
+            if self._state.deleting:
+                return await self._finish()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    InstanceWorkflowInput(state=self._state, settings=self._settings)
+                )
+
+    async def _tick_until_deleted(self, *, resync: bool) -> None:
+        """Run one wake, cancelled as soon as the instance is being deleted."""
+        tick = asyncio.ensure_future(self._tick(resync=resync))
+        await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
+        if not tick.done():
+            tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *_ACTIVITY_FAILED):
+                await tick  # abandoned for the cleanup
+            return
+        await tick  # re-raise what it raised
+
+    def _sleep_for(self) -> timedelta:
+        if self._state.phase in _JOB_PHASES:
+            period = self._settings.job_poll_interval
+        else:
+            period = self._settings.resync_interval
+        wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        if wake_at is not None:
+            # A scheduled upgrade: look again when it becomes due (never a zero timer).
+            period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
+        return period
+
+    def _should_continue_as_new(self) -> bool:
+        if self._wake:
+            return False  # finish the pending work first; it is cheap to carry
+        forced = self._settings.continue_as_new_after
+        return workflow.info().is_continue_as_new_suggested() or (
+            forced > 0 and self._wakes >= forced
+        )
+
+    async def _tick(self, *, resync: bool = False) -> None:
+        state = self._state
+        # Apply on a new generation, while an apply problem is pending (the
+        # cause may be fixed outside the spec), and on a resync once the last
+        # apply is reapply_interval old (children deleted out of band come back).
+        if (
+            state.applied_generation != state.generation
+            or self._apply_problem
+            or (resync and self._reapply_due())
+        ):
+            await self._apply_children()
+        snap: Snapshot | None = None
+        for _ in range(_MAX_STEPS_PER_WAKE):
+            state = self._state
+            if snap is None:
+                snap = await calls.gather_snapshot(
+                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
+                )
+            if self._apply_problem is not None and self._apply_problem not in snap.problems:
+                snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+            self._snapshot = snap
+            desired = ensure(state.phase, state.spec, snap)
+            if _needs_converge(desired, snap):
+                try:
+                    await calls.converge_phase(
+                        ConvergePhaseInput(
+                            ref=state.ref,
+                            spec=state.spec,
+                            web_replicas=desired.web,
+                            cron_replicas=desired.cron,
+                            create_auto_init=desired.create_auto_init,
+                            start_job=snap.job(desired.start_job) if desired.start_job else None,
+                            mark_pending=snap.unmarked_jobs,
+                        )
+                    )
+                except _ACTIVITY_FAILED as err:
+                    # Refused for good (a create in a terminating namespace, RBAC):
+                    # a problem of this wake, so the table goes to Error and the
+                    # status says why, instead of failing the wake over and over.
+                    # Guarded: older histories failed the wake here.
+                    if _error_type(err) not in failures.PERMANENT or not workflow.patched(
+                        "converge-refusal-is-a-problem"
+                    ):
+                        raise
+                    problem = _error_message(err)
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
+                    self._snapshot = snap
+                else:
+                    if desired.create_auto_init or desired.start_job is not None:
+                        snap = None  # it created something the snapshot has not seen
+                        continue
+                    snap = _converged(snap, desired)
+            row = machine.evaluate(state.phase, state.spec, snap)
+            await self._record(snap, row)
+            if row is None:
+                return
+            # A transition without edge actions changed only the phase: the next
+            # phase is evaluated on what was just read (one snapshot less per
+            # step). Edge actions (a job finished, dbInitialized written) change
+            # what a snapshot reads: look again. Guarded: older histories
+            # gathered after every transition.
+            if row.actions or not workflow.patched(_REUSE_SNAPSHOT):
+                snap = None
+        # Still moving after many steps: look again on the next timer, not now.
+
+    def _reapply_due(self) -> bool:
+        # Guarded: older histories applied on every resync.
+        if not workflow.patched("reapply-interval"):
+            return True
+        applied_at = self._state.applied_at
+        return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
+
+    async def _apply_children(self) -> None:
+        state = self._state
+        try:
+            await calls.apply_children(
+                ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
+            )
+        except _ACTIVITY_FAILED as err:
+            if _error_type(err) not in failures.PERMANENT:
+                raise
+            self._apply_problem = _error_message(err)
+            return
+        self._apply_problem = None
+        # Update the current state, not `state`: signals may have changed it
+        # while the activity ran.
+        self._state = self._state.model_copy(
+            update={"applied_generation": state.generation, "applied_at": workflow.now()}
+        )
+        await self._sync_backup_schedule(state.spec.backup)
+        # Keep OdooImage current when the image changes without a phase change.
+        # Guarded: histories recorded before this upsert existed must replay.
+        if workflow.patched("search-attributes-after-apply"):
+            self._upsert_search_attributes()
+
+    async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
+        """Write status; on a transition run its edge actions and move the phase."""
+        state = self._state
+        phase = row.to if row is not None else state.phase
+        db_initialized: bool | None = None
+        finish: list[JobAction] = []
+        restart_web = False
+        prune = False
+        for action in row.actions if row is not None else ():
+            if action is machine.Action.MARK_DB_INITIALIZED:
+                db_initialized = True
+            elif action is machine.Action.MARK_DB_UNINITIALIZED:
+                db_initialized = False
+            elif (kind := action.job_kind) is not None and (active := snap.job(kind)):
+                finish.append(
+                    JobAction(
+                        kind=kind,
+                        name=active.name,
+                        succeeded=action.succeeded,
+                        message=None
+                        if action.succeeded
+                        else active.message or f"{kind.resource_kind} failed",
+                    )
+                )
+                restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
+                prune |= action is machine.Action.COMPLETE_BACKUP_JOB and active.scheduled
+        record = RecordStatusInput(
+            ref=state.ref,
+            phase=phase,
+            previous_phase=state.phase if row is not None else None,
+            generation=state.generation,
+            spec=state.spec,
+            ready_replicas=snap.web.ready,
+            message="; ".join(snap.problems) or None,
+            db_initialized=db_initialized,
+            finish_jobs=tuple(finish),
+            restart_web=restart_web,
+            # Uninitialized because the database vanished: record_status says so
+            # (a new input field only; the command sequence is unchanged).
+            database_lost=db_initialized is False and snap.database_missing,
+        )
+        digest = _digest(record, snap.db_initialized)
+        if row is None and digest == state.recorded_status:
+            return
+        await calls.record_status(record)
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        if row is not None:
+            entry = TransitionRecord(
+                from_phase=row.from_,
+                to_phase=row.to,
+                guard=row.guard_name,
+                at=workflow.now().isoformat(),
+                generation=state.generation,
+            )
+            limit = self._settings.history_limit
+            update["transitions"] = (*self._state.transitions, entry)[-limit:]
+        # Merge into the current state: a signal may have brought a new spec
+        # while record_status ran, and it must not be lost.
+        self._state = self._state.model_copy(update=update)
+        if row is not None and row.to is not row.from_:
+            self._upsert_search_attributes()
+        if prune and state.spec.backup is not None:
+            await self._prune_backups(state.spec.backup)
+
+    async def _finish(self) -> InstanceWorkflowResult:
+        """Clean up a deleted instance; hand over to a successor if one waits.
+
+        With spec.backup (finalBackup true) and an initialized database, a
+        final backup runs first; the database is dropped only once it
+        completed. While it fails, the database stays, a FinalBackupFailed
+        Warning says why, and another one is tried on each resync or spec
+        change (setting finalBackup false lets the deletion proceed).
+        """
+        if self._state.schedule_synced:
+            await self._sync_backup_schedule(None)
+        await self._final_backup()
+        state = self._state
+        await calls.cleanup_instance(CleanupInput(ref=state.ref, spec=state.spec))
+        # Read after the await: a new incarnation may have signalled meanwhile.
+        successor = self._state.successor
+        if successor is not None:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                InstanceWorkflowInput(
+                    state=MachineState(
+                        ref=successor.ref, spec=successor.spec, generation=successor.generation
+                    ),
+                    settings=self._settings,
+                )
+            )
+        return InstanceWorkflowResult(ref=state.ref, phase=state.phase, cleaned_up=True)
+
+    # --- backups asked for by signal, Update, schedule and deletion -----------
+
+    def _queue_backup(self, request: BackupRequest, *, final: bool = False) -> QueuedBackup:
+        """Deterministic names for a request: workflow time and workflow randomness."""
+        state = self._state
+        scheduled = state.spec.backup
+        stamp = workflow.now().strftime("%Y%m%d%H%M%S")
+        suffix = workflow.uuid4().hex[:4]
+        fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
+        prefix = scheduled.destination.prefix if scheduled else ""
+        return QueuedBackup(
+            request=request,
+            name=naming.backup_resource_name(state.ref.name, stamp, suffix, final=final),
+            object_key=naming.backup_object_key(
+                prefix, state.ref.namespace, state.ref.name, stamp, suffix, fmt.value
+            ),
+            final=final,
+        )
+
+    async def _create_requested_backups(self) -> None:
+        while self._state.backup_requests:
+            queued = self._state.backup_requests[0]
+            state = self._state
+            try:
+                await calls.create_backup_job(
+                    CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+                )
+            except _ACTIVITY_FAILED as err:
+                if _error_type(err) != "BackupRequestInvalid":
+                    raise
+                await calls.post_event(
+                    PostEventInput(
+                        ref=state.ref,
+                        key=f"refused-{queued.name}",
+                        reason="BackupRequestRefused",
+                        message=f"backup request {queued.name} refused: {_error_message(err)}",
+                        warning=True,
+                    )
+                )
+            # Signals only append: the first request is still the one just made.
+            rest = self._state.backup_requests[1:]
+            self._state = self._state.model_copy(update={"backup_requests": rest})
+
+    async def _sync_backup_schedule(self, backup: ScheduledBackups | None) -> None:
+        digest = _backup_digest(backup)
+        state = self._state
+        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+            return
+        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
+        self._state = self._state.model_copy(
+            update={"schedule_synced": backup is not None, "schedule_digest": digest}
+        )
+
+    async def _prune_backups(self, backup: ScheduledBackups) -> None:
+        try:
+            await calls.prune_backups(
+                PruneBackupsInput(ref=self._state.ref, retention=backup.retention)
+            )
+        except _ACTIVITY_FAILED as err:
+            # Pruning again after the next scheduled backup catches up.
+            workflow.logger.warning("pruning backups failed: %s", _error_message(err))
+
+    async def _final_backup(self) -> None:
+        while True:
+            state = self._state
+            backup = state.spec.backup
+            if backup is None or not backup.final_backup:
+                return
+            try:
+                snap = await calls.gather_snapshot(
+                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
+                )
+            except _ACTIVITY_FAILED as err:
+                if _error_type(err) == failures.INSTANCE_GONE:
+                    return
+                raise
+            if not snap.db_initialized:
+                return  # nothing to lose
+            queued = self._queue_backup(BackupRequest(), final=True)
+            await calls.create_backup_job(
+                CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+            )
+            succeeded, message = await self._run_backups_until(queued.name)
+            if succeeded:
+                return
+            database = naming.database_name(state.ref.uid, state.spec.database.name)
+            await calls.post_event(
+                PostEventInput(
+                    ref=state.ref,
+                    key=f"finalbackupfailed-{queued.name}",
+                    reason="FinalBackupFailed",
+                    message=(
+                        f"final backup {queued.name} failed, so database {database} is kept: "
+                        f"{message}. Another is tried in {self._settings.resync_interval} or "
+                        "on a spec change; set spec.backup.finalBackup to false to delete "
+                        "without one."
+                    ),
+                    warning=True,
+                )
+            )
+            await self._nap(self._settings.resync_interval)
+
+    async def _nap(self, timeout: timedelta) -> None:
+        """Wait for a signal or `timeout`, whichever comes first."""
+        self._wake = False
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+        except TimeoutError:
+            return
+
+    async def _run_backups_until(self, name: str) -> tuple[bool, str]:
+        """Run queued backups (oldest first) until `name` finished; its outcome."""
+        while True:
+            state = self._state
+            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+            self._snapshot = snap
+            active: ActiveJob | None = snap.backup
+            if active is None:
+                return False, "the backup resource was deleted before it finished"
+            if active.job_name is None:
+                await calls.converge_phase(
+                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active)
+                )
+                continue
+            if active.state in (JobState.SUCCEEDED, JobState.FAILED):
+                succeeded = active.state is JobState.SUCCEEDED
+                message = active.message or "the backup failed"
+                await calls.record_status(
+                    RecordStatusInput(
+                        ref=state.ref,
+                        phase=Phase.BACKING_UP,
+                        generation=state.generation,
+                        spec=state.spec,
+                        ready_replicas=snap.web.ready,
+                        finish_jobs=(
+                            JobAction(
+                                kind=active.kind,
+                                name=active.name,
+                                succeeded=succeeded,
+                                message=None if succeeded else message,
+                            ),
+                        ),
+                    )
+                )
+                if active.name == name:
+                    return succeeded, message
+                continue
+            await self._nap(self._settings.job_poll_interval)
+
+    def _upsert_search_attributes(self) -> None:
+        state = self._state
+        pairs: list[SearchAttributeUpdate[str]] = [
+            PHASE_ATTR.value_set(state.phase.value),
+            NAMESPACE_ATTR.value_set(state.ref.namespace),
+            INSTANCE_ATTR.value_set(state.ref.name),
+            IMAGE_ATTR.value_set(state.spec.image or ""),
+        ]
+        workflow.upsert_search_attributes(pairs)
+
+
+def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
+    return (
+        (desired.web is not None and desired.web != snap.web.desired)
+        or (desired.cron is not None and desired.cron != snap.cron.desired)
+        or desired.create_auto_init
+        or desired.start_job is not None
+        or bool(snap.unmarked_jobs)
+    )
+
+
+def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
+    """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
+    web, cron = snap.web, snap.cron
+    if desired.web is not None:
+        web = web.model_copy(update={"desired": desired.web})
+    if desired.cron is not None:
+        cron = cron.model_copy(update={"desired": desired.cron})
+    return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
+
+
+def _backup_digest(backup: ScheduledBackups | None) -> str:
+    text = backup.model_dump_json() if backup is not None else "none"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
+    text = record.model_dump_json() + str(db_initialized)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _error_type(err: ActivityError | ApplicationError) -> str | None:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _error_message(err: ActivityError | ApplicationError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(err)

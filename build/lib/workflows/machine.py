@@ -1,0 +1,347 @@
+"""The phase machine as data: guards, edge actions and the transition table.
+
+`TABLE` is the single source of truth for phase changes: STATE_MACHINE.md is
+generated from it (workflows.diagram) and every row has a unit test. Rows are
+grouped by `from_`; inside a group the first row whose guard holds wins, so
+the order is the priority (config error > lost database > stop > restore >
+upgrade > backup > health).
+
+Guards are pure functions of (spec, snapshot): no clock, no I/O. Anything that
+depends on time (an upgrade's scheduledTime) is decided by the snapshot
+activity and arrives here as data. Edge actions are one-shot effects of a
+transition; level-triggered outputs of a phase live in its ensure()
+(workflows.phases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from odoo_operator.model.crds import OdooInstanceSpec
+from odoo_operator.model.payloads import JobKind, Snapshot
+from odoo_operator.model.phases import JobState, Phase
+
+__all__ = ["TABLE", "Action", "Guard", "Transition", "evaluate", "rows_from"]
+
+Guard = Callable[[OdooInstanceSpec, Snapshot], bool]
+
+
+class Action(StrEnum):
+    """One-shot effects that belong to an edge, run before the phase is written."""
+
+    MARK_DB_INITIALIZED = "MarkDbInitialized"
+    MARK_DB_UNINITIALIZED = "MarkDbUninitialized"
+    COMPLETE_INIT_JOB = "CompleteInitJob"
+    FAIL_INIT_JOB = "FailInitJob"
+    COMPLETE_UPGRADE_JOB = "CompleteUpgradeJob"
+    FAIL_UPGRADE_JOB = "FailUpgradeJob"
+    COMPLETE_RESTORE_JOB = "CompleteRestoreJob"
+    FAIL_RESTORE_JOB = "FailRestoreJob"
+    COMPLETE_BACKUP_JOB = "CompleteBackupJob"
+    FAIL_BACKUP_JOB = "FailBackupJob"
+
+    @property
+    def job_kind(self) -> JobKind | None:
+        """The job resource this action finishes, if any."""
+        return _ACTION_JOBS.get(self)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.value.startswith("Complete")
+
+
+_ACTION_JOBS = {
+    Action.COMPLETE_INIT_JOB: JobKind.INIT,
+    Action.FAIL_INIT_JOB: JobKind.INIT,
+    Action.COMPLETE_UPGRADE_JOB: JobKind.UPGRADE,
+    Action.FAIL_UPGRADE_JOB: JobKind.UPGRADE,
+    Action.COMPLETE_RESTORE_JOB: JobKind.RESTORE,
+    Action.FAIL_RESTORE_JOB: JobKind.RESTORE,
+    Action.COMPLETE_BACKUP_JOB: JobKind.BACKUP,
+    Action.FAIL_BACKUP_JOB: JobKind.BACKUP,
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A row: in phase `from_`, when `guard` holds, run `actions`, go to `to`."""
+
+    from_: Phase
+    to: Phase
+    guard: Guard
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def guard_name(self) -> str:
+        return self.guard.__name__
+
+    @property
+    def id(self) -> str:
+        return f"{self.from_}->{self.to}:{self.guard_name}"
+
+
+# --- guards -----------------------------------------------------------------
+# Named for the fact they state; the name is the diagram label.
+
+
+def has_config_problem(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return bool(snap.problems)
+
+
+def config_fixed_db_initialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return not snap.problems and snap.db_initialized
+
+
+def config_fixed_db_uninitialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return not snap.problems and not snap.db_initialized
+
+
+def database_lost(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """The database of an initialized instance is gone (missingPolicy Recreate)."""
+    return snap.database_missing
+
+
+def db_initialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.db_initialized
+
+
+def db_not_initialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return not snap.db_initialized
+
+
+def init_present(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.INIT).present
+
+
+def init_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.INIT) is JobState.SUCCEEDED
+
+
+def init_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.INIT) is JobState.FAILED
+
+
+def init_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.INIT) is JobState.ABSENT
+
+
+def restore_present(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.RESTORE).present
+
+
+def restore_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.RESTORE) is JobState.SUCCEEDED
+
+
+def restore_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.RESTORE) is JobState.FAILED
+
+
+def restore_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.RESTORE) is JobState.ABSENT
+
+
+def upgrade_due(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.upgrade is not None and snap.upgrade.due
+
+
+def upgrade_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.UPGRADE) is JobState.SUCCEEDED
+
+
+def upgrade_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.UPGRADE) is JobState.FAILED
+
+
+def upgrade_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.UPGRADE) is JobState.ABSENT
+
+
+def backup_present(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP).present
+
+
+def backup_present_while_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_present(spec, snap) and spec.replicas == 0
+
+
+def backup_succeeded_more_queued(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP) is JobState.SUCCEEDED and snap.pending_backups > 1
+
+
+def backup_failed_more_queued(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP) is JobState.FAILED and snap.pending_backups > 1
+
+
+def stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """spec.replicas == 0: the user asked for no web pods."""
+    return spec.replicas == 0
+
+
+def wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """spec.replicas > 0."""
+    return spec.replicas > 0
+
+
+def all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """Every wanted web replica is ready (ready >= spec.replicas > 0)."""
+    return spec.replicas > 0 and snap.web.ready >= spec.replicas
+
+
+def partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """0 < ready < spec.replicas."""
+    return 0 < snap.web.ready < spec.replicas
+
+
+def none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """No web replica ready although some are wanted."""
+    return snap.web.ready == 0 and spec.replicas > 0
+
+
+def _both(
+    job: Callable[[OdooInstanceSpec, Snapshot], bool],
+    health: Callable[[OdooInstanceSpec, Snapshot], bool],
+    name: str,
+) -> Guard:
+    """A guard that holds when a job guard and a health guard both hold."""
+
+    def guard(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+        return job(spec, snap) and health(spec, snap)
+
+    guard.__name__ = guard.__qualname__ = name
+    return guard
+
+
+def backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP) is JobState.SUCCEEDED
+
+
+def backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP) is JobState.FAILED
+
+
+def backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.job_state(JobKind.BACKUP) is JobState.ABSENT
+
+
+# --- the table ----------------------------------------------------------------
+
+P = Phase
+A = Action
+
+# A database dropped out of band under missingPolicy Recreate: start over from
+# Uninitialized (a fresh auto-init replaces the finished one). First after
+# Error in each phase that serves or holds an initialized database.
+_LOST = (A.MARK_DB_UNINITIALIZED,)
+
+# Rows shared by Running and Degraded: user intent first, then queued work.
+_SERVING_ROWS = (
+    (P.STOPPED, stopped),
+    (P.RESTORING, restore_present),
+    (P.UPGRADING, upgrade_due),
+    (P.BACKING_UP, backup_present),
+)
+
+_BACKUP_DONE = {
+    "succeeded": (backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
+    "failed": (backup_failed, (A.FAIL_BACKUP_JOB,)),
+}
+
+TABLE: tuple[Transition, ...] = (
+    # A permanent configuration problem wins everywhere; Error leaves by itself.
+    *(Transition(p, P.ERROR, has_config_problem) for p in Phase if p is not P.ERROR),
+    Transition(P.ERROR, P.STARTING, config_fixed_db_initialized),
+    Transition(P.ERROR, P.UNINITIALIZED, config_fixed_db_uninitialized),
+    # Provisioning
+    Transition(P.PROVISIONING, P.UNINITIALIZED, db_not_initialized),
+    Transition(P.PROVISIONING, P.STARTING, db_initialized),
+    # Uninitialized
+    Transition(P.UNINITIALIZED, P.INITIALIZING, init_present),
+    Transition(P.UNINITIALIZED, P.RESTORING, restore_present),
+    # Initializing
+    Transition(
+        P.INITIALIZING, P.STARTING, init_succeeded, (A.COMPLETE_INIT_JOB, A.MARK_DB_INITIALIZED)
+    ),
+    Transition(P.INITIALIZING, P.INIT_FAILED, init_failed, (A.FAIL_INIT_JOB,)),
+    Transition(P.INITIALIZING, P.UNINITIALIZED, init_absent),
+    # InitFailed
+    Transition(P.INIT_FAILED, P.INITIALIZING, init_present),
+    Transition(P.INIT_FAILED, P.RESTORING, restore_present),
+    # Starting
+    Transition(P.STARTING, P.UNINITIALIZED, database_lost, _LOST),
+    Transition(P.STARTING, P.STOPPED, stopped),
+    Transition(P.STARTING, P.RESTORING, restore_present),
+    Transition(P.STARTING, P.UPGRADING, upgrade_due),
+    Transition(P.STARTING, P.BACKING_UP, backup_present),
+    Transition(P.STARTING, P.RUNNING, all_ready),
+    # Running
+    Transition(P.RUNNING, P.UNINITIALIZED, database_lost, _LOST),
+    *(Transition(P.RUNNING, to, guard) for to, guard in _SERVING_ROWS),
+    Transition(P.RUNNING, P.DEGRADED, partly_ready),
+    Transition(P.RUNNING, P.STARTING, none_ready),
+    # Degraded
+    Transition(P.DEGRADED, P.UNINITIALIZED, database_lost, _LOST),
+    *(Transition(P.DEGRADED, to, guard) for to, guard in _SERVING_ROWS),
+    Transition(P.DEGRADED, P.RUNNING, all_ready),
+    Transition(P.DEGRADED, P.STARTING, none_ready),
+    # BackingUp: self-loops first, so queued backups do not make the phase flap.
+    Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.BACKING_UP, backup_failed_more_queued, (A.FAIL_BACKUP_JOB,)),
+    *(
+        Transition(
+            P.BACKING_UP, to, _both(job, health, f"backup_{outcome}_{health.__name__}"), acts
+        )
+        for to, health in (
+            (P.STOPPED, stopped),
+            (P.RUNNING, all_ready),
+            (P.DEGRADED, partly_ready),
+            (P.STARTING, none_ready),
+        )
+        for outcome, (job, acts) in _BACKUP_DONE.items()
+    ),
+    # The backup resource was deleted mid-flight: back to the health phase.
+    Transition(P.BACKING_UP, P.RUNNING, _both(backup_absent, all_ready, "backup_absent_all_ready")),
+    Transition(
+        P.BACKING_UP, P.DEGRADED, _both(backup_absent, partly_ready, "backup_absent_partly_ready")
+    ),
+    Transition(
+        P.BACKING_UP, P.STARTING, _both(backup_absent, none_ready, "backup_absent_none_ready")
+    ),
+    Transition(P.BACKING_UP, P.STOPPED, _both(backup_absent, stopped, "backup_absent_stopped")),
+    # Upgrading: success or failure, Starting brings cron back.
+    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB,)),
+    Transition(P.UPGRADING, P.STARTING, upgrade_failed, (A.FAIL_UPGRADE_JOB,)),
+    Transition(P.UPGRADING, P.STARTING, upgrade_absent),
+    # Restoring: a failed restore leaves no database (the scripts drop it).
+    Transition(
+        P.RESTORING,
+        P.STARTING,
+        restore_succeeded,
+        (A.COMPLETE_RESTORE_JOB, A.MARK_DB_INITIALIZED),
+    ),
+    Transition(
+        P.RESTORING,
+        P.UNINITIALIZED,
+        restore_failed,
+        (A.FAIL_RESTORE_JOB, A.MARK_DB_UNINITIALIZED),
+    ),
+    Transition(P.RESTORING, P.STARTING, restore_absent),
+    # Stopped
+    Transition(P.STOPPED, P.UNINITIALIZED, database_lost, _LOST),
+    Transition(P.STOPPED, P.RESTORING, restore_present),
+    Transition(P.STOPPED, P.UPGRADING, upgrade_due),
+    Transition(P.STOPPED, P.BACKING_UP, backup_present_while_stopped),
+    Transition(P.STOPPED, P.STARTING, wanted),
+)
+
+
+def rows_from(phase: Phase) -> Iterator[Transition]:
+    """The rows leaving `phase`, in priority order."""
+    return (row for row in TABLE if row.from_ is phase)
+
+
+def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition | None:
+    """The first row leaving `phase` whose guard holds, or None."""
+    return next((row for row in rows_from(phase) if row.guard(spec, snap)), None)
