@@ -280,6 +280,16 @@ def markdown(results: dict[str, Any]) -> str:
         ],
         rows,
     )
+    lines += ["", "## CPU seconds of every process during the convergence", ""]
+    for run in runs:
+        shown = ", ".join(
+            f"{name} {p['cpu_seconds']:.1f}"
+            for name, p in sorted(run["convergence"]["processes"].items())
+        )
+        lines.append(
+            f"- N={run['size']}, workers {run['workers']}, cache "
+            f"{run['max_cached_workflows']}: {shown}"
+        )
     lines += ["", "## Where the requests went (convergence, per instance)", ""]
     for run in runs:
         top = run["convergence"]["api_requests_by_kind"]

@@ -9,8 +9,9 @@ the operator as separate watcher and worker processes) and, in order:
   its create call returning to the watch event showing status.phase
   Running; seconds from the first create until all are Running; per
   instance, the operator's Kubernetes API requests (audit log), PostgreSQL
-  connections (connection log) and Temporal history events (the histories,
-  read once all are Running); CPU seconds and peak RSS of each process;
+  connections (connection log), CPU seconds and peak RSS of each process,
+  counted until the operator made no request for 3 s (its writes right
+  after Running included), and Temporal history events (read then);
 - idle (`--idle-seconds`): nothing happens; the same counts per instance per
   minute;
 - change: spec.image patched on all N at once; per instance, seconds until
@@ -62,6 +63,9 @@ DEPLOYMENTS = "/apis/apps/v1/deployments"
 JOBS = "/apis/batch/v1/jobs"
 NEW_IMAGE = "odoo:18.0-bench"
 ADMIN_PASSWORD = "bench-admin-password"
+QUIET_SECONDS = 3.0
+"""A scenario's counts run until the operator made no request for this long
+(what it does right after the last instance is Running belongs to it)."""
 
 
 def deadline(size: int) -> float:
@@ -129,6 +133,18 @@ class Meters:
     connections: meters.ConnectionLog
     sampler: meters.ProcessSampler
     users: dict[str, str]
+
+    async def quiet(self, seconds: float, timeout: float) -> float:
+        """Wait until no audited request came for `seconds` (the operator finished what
+        a scenario set off, e.g. its writes after Running); the seconds waited."""
+        started = time.monotonic()
+        size, since = self.audit.mark(), started
+        while time.monotonic() - since < seconds and time.monotonic() - started < timeout:
+            await asyncio.sleep(0.25)
+            now = self.audit.mark()
+            if now != size:
+                size, since = now, time.monotonic()
+        return time.monotonic() - started
 
     def mark(self) -> tuple[int, int, meters.Phase]:
         return self.audit.mark(), self.connections.mark(), self.sampler.begin()
@@ -232,6 +248,7 @@ class Run:
         created_at = {body["metadata"]["name"]: at for body, at in created}
         running = await self._wait(futures, "convergence")
         all_running = max(running.values()) - started
+        quiet = await self.meters.quiet(QUIET_SECONDS, deadline(self.size))
         by_kind, by_process, pg, figures = self.meters.read(
             mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
         )
@@ -242,6 +259,7 @@ class Run:
             "create_seconds": round(max(created_at.values()) - started, 2),
             "to_running": report.seconds_summary([running[n] - created_at[n] for n in self.names]),
             "all_running_seconds": round(all_running, 2),
+            "quiet_after_seconds": round(quiet, 2),
             "api_requests_per_instance": {
                 "total": _per(sum(by_process.values()), self.size),
                 **{k: _per(v, self.size) for k, v in sorted(by_process.items())},
@@ -301,6 +319,7 @@ class Run:
         cron_at = await self._wait(cron, "change (cron Deployments)")
         observed_at = await self._wait(observed, "change (instances Running at the new generation)")
         both = {n: max(web_at[n], cron_at[n]) for n in self.names}
+        quiet = await self.meters.quiet(QUIET_SECONDS, deadline(self.size))
         by_kind, by_process, pg, figures = self.meters.read(
             mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
         )
@@ -308,6 +327,7 @@ class Run:
             "to_rolled": report.seconds_summary([both[n] - patched[n] for n in self.names]),
             "all_rolled_seconds": round(max(both.values()) - started, 2),
             "all_observed_seconds": round(max(observed_at.values()) - started, 2),
+            "quiet_after_seconds": round(quiet, 2),
             "api_requests_per_instance": {
                 "total": _per(sum(by_process.values()), self.size),
                 **{k: _per(v, self.size) for k, v in sorted(by_process.items())},
@@ -511,6 +531,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             full = workers == args.workers[0] and cache == args.cache[0]
             if not full and workers != args.workers[0] and cache != args.cache[0]:
                 continue  # one variant at a time
+            if cache != args.cache[0] and cache >= size:
+                print(f"== N={size}: no run with a workflow cache of {cache} (not below N)")
+                continue
             options = stack.StackOptions(
                 workers=workers,
                 max_cached_workflows=cache,
