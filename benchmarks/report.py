@@ -298,4 +298,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"- N={run['size']}, workers {run['workers']}, cache "
             f"{run['max_cached_workflows']}: {shown}"
         )
+    for error in results.get("errors", []):
+        lines.append(
+            f"- not measured: N={error['size']}, workers {error['workers']}, cache "
+            f"{error['cache']}: {error['error']}"
+        )
     return "\n".join(lines) + "\n"

@@ -171,6 +171,10 @@ def _per(count: float, size: int, minutes: float = 1.0) -> float:
     return round(count / size / minutes, 2)
 
 
+class ScenarioTimeout(Exception):
+    """A scenario did not finish within its deadline; the message says where it stood."""
+
+
 class Run:
     """One Stack's scenarios (see the module docstring)."""
 
@@ -221,13 +225,13 @@ class Run:
         try:
             await asyncio.wait_for(asyncio.gather(*futures.values()), deadline(self.size))
         except TimeoutError:
-            late = [name for name, f in futures.items() if not f.done()]
+            late = [name for name, f in futures.items() if f.cancelled() or not f.done()]
             phases = Counter(
                 str((self.instances.objects.get((stack.INSTANCE_NAMESPACE, n)) or {})
                     .get("status", {}).get("phase"))
                 for n in late
             )  # fmt: skip
-            raise SystemExit(
+            raise ScenarioTimeout(
                 f"{what}: {len(late)} of {self.size} not done after {deadline(self.size):.0f} s "
                 f"(phases: {dict(phases)}); logs in {self.stack.directory / 'logs'} "
                 "(run with --keep to keep them)"
@@ -531,6 +535,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     machine: dict[str, Any] = {}
     for size in args.sizes:
         for workers, cache in itertools.product(args.workers, args.cache):
@@ -548,7 +553,14 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 log_level=args.operator_log_level,
                 keep=args.keep,
             )
-            result, described = await measure(size, options, args, full=full)
+            try:
+                result, described = await measure(size, options, args, full=full)
+            except ScenarioTimeout as error:
+                print(f"   {error}", flush=True)
+                errors.append(
+                    {"size": size, "workers": workers, "cache": cache, "error": str(error)}
+                )
+                continue
             machine = machine or described
             runs.append(result)
     return {
@@ -562,6 +574,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "new_image": NEW_IMAGE,
         },
         "runs": runs,
+        "errors": errors,
     }
 
 
@@ -583,13 +596,16 @@ def main(argv: list[str] | None = None) -> int:
     except processes.ServiceError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    if not results["runs"]:
+        print("bench: nothing measured", file=sys.stderr)
+        return 1
     text = report.markdown(results)
     print()
     print(text)
     if not args.no_write:
         json_path, md_path = report.write(results, args.output_dir)
         print(f"wrote {os.path.relpath(json_path)} and {os.path.relpath(md_path)}")
-    return 0
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":
