@@ -135,6 +135,13 @@ class Settings(BaseModel):
         description="Activity threads of the worker (each blocks on the Kubernetes API). "
         f"Env {_env('max_concurrent_activities')}.",
     )
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows the worker keeps in memory (the SDK's sticky cache); one "
+        "evicted replays its history on its next task (0: none kept). "
+        f"Env {_env('max_cached_workflows')}.",
+    )
     pod_name: str = Field(
         default_factory=socket.gethostname,
         description="Reporting instance of our Events. Env POD_NAME (the Downward API).",

@@ -155,6 +155,7 @@ def build_worker(
             thread_name_prefix="odoo-activity",
         ),
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_cached_workflows=settings.max_cached_workflows,
     )
 
 

@@ -179,6 +179,14 @@ class LocalPodRunner:
                 await process.wait()
                 raise
 
+    async def environment(
+        self, pod: dict[str, Any], container: dict[str, Any], get: Getter
+    ) -> dict[str, str]:
+        """The container's environment (name -> value) as the kubelet resolves it:
+        `envFrom`, then `env` (`value` with `$(VAR)`, secretKeyRef, configMapKeyRef,
+        fieldRef). Raises PodRunError for a missing Secret, ConfigMap or key."""
+        return await self._environment(pod, container, get)
+
     async def _environment(
         self, pod: dict[str, Any], container: dict[str, Any], get: Getter
     ) -> dict[str, str]:
