@@ -77,7 +77,7 @@ from activities import api, clusters, context, databases, events, failures, mani
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import ApplyChildrenInput, InstanceRef
+from odoo_operator.model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from odoo_operator.model.phases import Phase
 
 __all__ = [
@@ -105,10 +105,10 @@ class ChildrenActivities:
         self._postgres = postgres
 
     @activity.defn(name="apply_children")
-    def apply_children(self, input: ApplyChildrenInput) -> None:
+    def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
         with failures.boundary():
             try:
-                self._apply(input)
+                return AppliedChildren(generation=self._apply(input))
             except failures.ApiError as err:
                 if err.is_permanent() or isinstance(err, failures.Invalid):
                     self._report_refused(input, err.summary)
@@ -128,14 +128,21 @@ class ChildrenActivities:
             reporting_instance=self._config.reporting_instance,
         )
 
-    def _apply(self, input: ApplyChildrenInput) -> None:
+    def _apply(self, input: ApplyChildrenInput) -> int:
+        """Apply everything; the generation applied (see AppliedChildren)."""
         kube, ref = self._kube, input.ref
         live = context.read_instance(kube, ref)
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
+        applied = input.generation
         patch = defaults_patch(live_spec, self._config)
         if patch:
-            kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
+            before = _generation(live)
+            patched = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
+            if before == input.generation:
+                # The defaults went onto the very spec applied here: the new
+                # generation is this spec with them, applied below.
+                applied = _generation(patched)
         spec = _with_defaults(input.spec, patch)
         problems = naming.instance_name_problems(ref.name)
         if problems:
@@ -182,6 +189,7 @@ class ChildrenActivities:
                 {"status": {"activeCluster": cluster.name}},
                 sub="status",
             )
+        return applied
 
     def _check_database_claim(
         self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
@@ -439,6 +447,10 @@ def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
         f"{kind} {name} exists and was not created by odoo-operator for OdooInstance "
         f"{ref.name}: delete or rename it, or rename the instance (nothing was changed)"
     )
+
+
+def _generation(body: Mapping[str, Any]) -> int:
+    return int((body.get("metadata") or {}).get("generation") or 0)
 
 
 def _ref(inst: manifests.Instance) -> InstanceRef:

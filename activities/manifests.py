@@ -438,10 +438,12 @@ def _deployment(
     annotations = {CONF_HASH_ANNOTATION: conf_hash(inst)}
     if credentials_version:
         annotations[CREDENTIALS_ANNOTATION] = credentials_version
+    metadata = _meta(inst, name, app=name)
+    metadata["annotations"] = {naming.REPLICAS_ANNOTATION: str(replicas)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(inst, name, app=name),
+        "metadata": metadata,
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},

@@ -25,9 +25,18 @@ _log = logging.getLogger(__name__)
 
 
 def scale(kube: api.KubeApi, namespace: str, name: str, replicas: int) -> bool:
-    """Set a Deployment's spec.replicas; False when the Deployment does not exist."""
+    """Set a Deployment's spec.replicas (and naming.REPLICAS_ANNOTATION, so the watcher
+    tells this write from someone else's); False when the Deployment does not exist."""
     try:
-        kube.merge_patch(api.DEPLOYMENT, namespace, name, {"spec": {"replicas": replicas}})
+        kube.merge_patch(
+            api.DEPLOYMENT,
+            namespace,
+            name,
+            {
+                "metadata": {"annotations": {naming.REPLICAS_ANNOTATION: str(replicas)}},
+                "spec": {"replicas": replicas},
+            },
+        )
     except failures.NotFound:
         _log.warning("Deployment %s/%s not found: not scaled to %d", namespace, name, replicas)
         return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from odoo_operator.model.payloads import (
+    AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,
     CleanupInput,
@@ -48,7 +49,7 @@ def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
 
 
 @activity.defn(name="apply_children")
-def apply_children(input: ApplyChildrenInput) -> None:
+def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
     """Server-side apply every child object of the instance for this generation."""
     raise NotImplementedError
 

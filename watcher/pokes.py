@@ -10,9 +10,12 @@ resource come back as MODIFIED events. So:
 
 - `ChangeFilter` keeps, per object uid, the part of it the snapshot reads
   (`relevant_state`) and answers whether an event changed it. DELETED always
-  counts (and forgets the uid); so does the first event of an object,
-  including the initial listing after a watcher (re)start, which may follow
-  changes missed while it was down.
+  counts (and forgets the uid); so does the first sight of an object in the
+  initial listing after a watcher (re)start, which may follow changes missed
+  while it was down. The creation (ADDED) of a Deployment, a batch Job or
+  the auto OdooInitJob does not: the workflow created it and reads it right
+  after, and a new one is neither ready nor finished; the creation of any
+  other job resource does (users create them).
 - `PokeCoalescer` sends at most one poke per instance at a time: events
   arriving while one is in flight become a single poke after it (a poke only
   says "look again", so the last reason stands for all of them). A burst of
@@ -20,11 +23,7 @@ resource come back as MODIFIED events. So:
   sent after the in-flight one was delivered, so the workflow's next snapshot
   starts after every change it coalesced.
 
-What the snapshot reads (activities.snapshot): a Deployment's spec.replicas
-and status.readyReplicas; a batch Job's terminal conditions, succeeded and
-failed counts, deletionTimestamp; a job resource's existence, spec
-(metadata.generation) and deletionTimestamp (its status is written by the
-workflow itself).
+What the snapshot reads is `relevant_state`'s business (see there).
 """
 
 from __future__ import annotations
@@ -32,16 +31,27 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
-__all__ = ["ChangeFilter", "PokeCoalescer", "relevant_state"]
+from odoo_operator.model import naming
 
-_JOB_CONDITIONS = frozenset({"Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"})
+__all__ = ["ChangeFilter", "PokeCoalescer", "relevant_state"]
 
 
 def relevant_state(body: Mapping[str, Any]) -> Hashable:
     """The part of a Deployment, batch Job or job resource the instance snapshot reads.
 
-    Two bodies with equal states look the same to the workflow; an unknown
-    kind's whole resourceVersion counts (every change is relevant).
+    Two bodies with equal states look the same to the workflow:
+    - a web Deployment: spec.replicas when someone other than the operator
+      set it (it differs from naming.REPLICAS_ANNOTATION) and
+      status.readyReplicas (the table's health guards); the cron Deployment:
+      the same without readiness (no guard reads it);
+    - a batch Job: running, succeeded or failed, the way
+      activities.snapshot.job_state decides it (the Job controller's
+      intermediate writes, status.succeeded then SuccessCriteriaMet then
+      Complete, are one change);
+    - a job resource: its spec (metadata.generation); its status is the
+      workflow's own writing.
+    Any kind also counts its deletionTimestamp; an unknown kind counts its
+    resourceVersion (every change).
     """
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -49,22 +59,40 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     deleting = bool(meta.get("deletionTimestamp"))
     kind = body.get("kind")
     if kind == "Deployment":
-        return (spec.get("replicas", 1), status.get("readyReplicas") or 0, deleting)
+        replicas = spec.get("replicas", 1)
+        ours = (meta.get("annotations") or {}).get(naming.REPLICAS_ANNOTATION)
+        # The operator's own scaling is no news to the workflow; a hand-made one is.
+        scaled = None if ours == str(replicas) else replicas
+        instance = (meta.get("labels") or {}).get(naming.INSTANCE_LABEL)
+        if instance is not None and meta.get("name") == naming.cron_deployment_name(instance):
+            return (scaled, deleting)
+        return (scaled, status.get("readyReplicas") or 0, deleting)
     if kind == "Job":
-        conditions = sorted(
-            str(c.get("type"))
-            for c in status.get("conditions") or []
-            if c.get("status") == "True" and c.get("type") in _JOB_CONDITIONS
-        )
-        return (
-            tuple(conditions),
-            int(status.get("succeeded") or 0),
-            int(status.get("failed") or 0),
-            deleting,
-        )
-    if body.get("apiVersion", "").startswith("bemade.org/"):
+        return (_job_outcome(spec, status), deleting)
+    if body.get("apiVersion", "").startswith(f"{naming.API_GROUP}/"):
         return (meta.get("generation"), deleting)
     return meta.get("resourceVersion")
+
+
+def _job_outcome(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    conditions = {
+        c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    if int(status.get("succeeded") or 0) > 0 or conditions & {"Complete", "SuccessCriteriaMet"}:
+        return "succeeded"
+    failed = int(status.get("failed") or 0) > int(spec.get("backoffLimit", 6))
+    if failed or conditions & {"Failed", "FailureTarget"}:
+        return "failed"
+    return "running"
+
+
+def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
+    """Deployments, batch Jobs and job resources an OdooInstance controls (the auto
+    OdooInitJob): the workflow made them and looks at them right after."""
+    if body.get("kind") in ("Deployment", "Job"):
+        return True
+    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 
 
 class ChangeFilter:
@@ -86,7 +114,7 @@ class ChangeFilter:
         if uid in self._seen and self._seen[uid] == state:
             return False
         self._seen[uid] = state
-        return True
+        return not (event_type == "ADDED" and _created_by_the_workflow(body))
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import signatures
     from odoo_operator.model import failures
     from odoo_operator.model.payloads import (
+        AppliedChildren,
         ApplyChildrenInput,
         BackupRequested,
         CleanupInput,
@@ -62,8 +63,9 @@ async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     )
 
 
-async def apply_children(input: ApplyChildrenInput) -> None:
-    await workflow.execute_activity(
+async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
+    # None from histories recorded before the activity answered.
+    return await workflow.execute_activity(
         signatures.apply_children,
         input,
         start_to_close_timeout=timedelta(minutes=2),
@@ -72,15 +74,14 @@ async def apply_children(input: ApplyChildrenInput) -> None:
 
 
 # converge_phase and record_status are a few API writes each, run on every
-# transition: as local activities they cost one marker event and no round trip
-# through the server's task queue (a regular activity costs three events and a
-# workflow task more). Histories recorded before ran them as regular activities
-# and must replay as such, hence the patch.
-_LOCAL_WRITES = "status-and-scaling-as-local-activities"
+# transition: as local activities (`local`) they cost one marker event and no
+# round trip through the server's task queue (a regular activity costs three
+# events and a workflow task more). Runs that began before ran them as regular
+# activities and must replay as such: the workflow decides (a patch).
 
 
-async def converge_phase(input: ConvergePhaseInput) -> None:
-    if workflow.patched(_LOCAL_WRITES):
+async def converge_phase(input: ConvergePhaseInput, *, local: bool = False) -> None:
+    if local:
         await workflow.execute_local_activity(
             signatures.converge_phase,
             input,
@@ -96,8 +97,8 @@ async def converge_phase(input: ConvergePhaseInput) -> None:
     )
 
 
-async def record_status(input: RecordStatusInput) -> None:
-    if workflow.patched(_LOCAL_WRITES):
+async def record_status(input: RecordStatusInput, *, local: bool = False) -> None:
+    if local:
         await workflow.execute_local_activity(
             signatures.record_status,
             input,

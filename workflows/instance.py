@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PruneBackupsInput,
         QueuedBackup,
         RecordStatusInput,
+        Replicas,
         Snapshot,
         SpecUpdate,
         SyncBackupScheduleInput,
@@ -84,7 +85,13 @@ _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, P
 # A wake follows at most this many transitions before waiting again, so a
 # table bug can never spin a workflow.
 _MAX_STEPS_PER_WAKE = 8
-_REUSE_SNAPSHOT = "reuse-snapshot-after-plain-transition"
+# One patch for the changes that made a run cheaper (fewer history events,
+# API requests and wakes): status and scaling writes as local activities, a
+# plain transition reusing its snapshot, a status digest without the edge
+# fields, re-applying children only every reapply_interval. Checked once, first
+# thing in run(), so the marker sits at the same place in every run's history;
+# runs that began before keep their old command sequence to the end.
+_LEAN = "lean-wakes-2026-11"
 
 
 @workflow.defn(name="OdooInstance")
@@ -97,6 +104,7 @@ class OdooInstanceWorkflow:
         self._snapshot: Snapshot | None = None
         self._apply_problem: str | None = None
         self._wakes = 0
+        self._lean = False  # run() decides (the _LEAN patch)
 
     # --- messages -------------------------------------------------------------
 
@@ -169,6 +177,7 @@ class OdooInstanceWorkflow:
 
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
+        self._lean = workflow.patched(_LEAN)
         self._upsert_search_attributes()
         while True:
             timed_out = False
@@ -264,12 +273,13 @@ class OdooInstanceWorkflow:
                         ConvergePhaseInput(
                             ref=state.ref,
                             spec=state.spec,
-                            web_replicas=desired.web,
-                            cron_replicas=desired.cron,
+                            web_replicas=_changed(desired.web, snap.web),
+                            cron_replicas=_changed(desired.cron, snap.cron),
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
                             mark_pending=snap.unmarked_jobs,
-                        )
+                        ),
+                        local=self._lean,
                     )
                 except _ACTIVITY_FAILED as err:
                     # Refused for good (a create in a terminating namespace, RBAC):
@@ -295,23 +305,21 @@ class OdooInstanceWorkflow:
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per
             # step). Edge actions (a job finished, dbInitialized written) change
-            # what a snapshot reads: look again. Guarded: older histories
-            # gathered after every transition.
-            if row.actions or not workflow.patched(_REUSE_SNAPSHOT):
+            # what a snapshot reads: look again.
+            if row.actions or not self._lean:
                 snap = None
         # Still moving after many steps: look again on the next timer, not now.
 
     def _reapply_due(self) -> bool:
-        # Guarded: older histories applied on every resync.
-        if not workflow.patched("reapply-interval"):
-            return True
+        if not self._lean:
+            return True  # runs that began before applied on every resync
         applied_at = self._state.applied_at
         return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
 
     async def _apply_children(self) -> None:
         state = self._state
         try:
-            await calls.apply_children(
+            applied = await calls.apply_children(
                 ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
             )
         except _ACTIVITY_FAILED as err:
@@ -322,8 +330,9 @@ class OdooInstanceWorkflow:
         self._apply_problem = None
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
+        generation = max(state.generation, applied.generation if applied else 0)
         self._state = self._state.model_copy(
-            update={"applied_generation": state.generation, "applied_at": workflow.now()}
+            update={"applied_generation": generation, "applied_at": workflow.now()}
         )
         await self._sync_backup_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
@@ -372,10 +381,13 @@ class OdooInstanceWorkflow:
             # (a new input field only; the command sequence is unchanged).
             database_lost=db_initialized is False and snap.database_missing,
         )
-        digest = _digest(record, snap.db_initialized)
+        if self._lean:
+            digest = _status_digest(record, snap.db_initialized)
+        else:
+            digest = _digest(record, snap.db_initialized)
         if row is None and digest == state.recorded_status:
             return
-        await calls.record_status(record)
+        await calls.record_status(record, local=self._lean)
         update: dict[str, object] = {"recorded_status": digest, "phase": phase}
         if row is not None:
             entry = TransitionRecord(
@@ -544,7 +556,8 @@ class OdooInstanceWorkflow:
                 return False, "the backup resource was deleted before it finished"
             if active.job_name is None:
                 await calls.converge_phase(
-                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active)
+                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active),
+                    local=self._lean,
                 )
                 continue
             if active.state in (JobState.SUCCEEDED, JobState.FAILED):
@@ -565,7 +578,8 @@ class OdooInstanceWorkflow:
                                 message=None if succeeded else message,
                             ),
                         ),
-                    )
+                    ),
+                    local=self._lean,
                 )
                 if active.name == name:
                     return succeeded, message
@@ -593,6 +607,11 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
     )
 
 
+def _changed(desired: int | None, current: Replicas) -> int | None:
+    """A replica count to write, or None when the Deployment already has it."""
+    return None if desired == current.desired else desired
+
+
 def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
     """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
     web, cron = snap.web, snap.cron
@@ -611,6 +630,22 @@ def _backup_digest(backup: ScheduledBackups | None) -> str:
 def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
     text = record.model_dump_json() + str(db_initialized)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _status_digest(record: RecordStatusInput, db_initialized: bool) -> str:
+    """Digest of the status a record writes, without its edge fields (previous
+    phase, jobs finished, ...): the step after a transition writes nothing new."""
+    written = record.db_initialized if record.db_initialized is not None else db_initialized
+    status = record.model_copy(
+        update={
+            "previous_phase": None,
+            "db_initialized": None,
+            "finish_jobs": (),
+            "restart_web": False,
+            "database_lost": False,
+        }
+    )
+    return _digest(status, written)
 
 
 def _error_type(err: ActivityError | ApplicationError) -> str | None:

@@ -35,6 +35,7 @@ __all__ = [
     "INSTANCE_NAME_MAX",
     "LABEL_VALUE_MAX",
     "POSTGRES_IDENTIFIER_MAX",
+    "REPLICAS_ANNOTATION",
     "auto_init_job_name",
     "backup_object_key",
     "backup_resource_name",
@@ -65,6 +66,10 @@ GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 FIELD_MANAGER = "odoo-operator"
 FINALIZER = "bemade.org/postgres-cleanup"
 INSTANCE_LABEL = "bemade.org/instance"
+REPLICAS_ANNOTATION = "bemade.org/replicas"
+"""On the web and cron Deployments: the spec.replicas the operator last wrote. A
+spec.replicas that differs was changed by someone else (the watcher pokes then);
+a change that matches is the operator's own (no poke)."""
 
 LABEL_VALUE_MAX = 63
 """Kubernetes label values (and DNS-1035 labels, Job names): at most 63 characters."""

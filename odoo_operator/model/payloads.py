@@ -345,6 +345,17 @@ class ApplyChildrenInput(Payload):
     generation: int
 
 
+class AppliedChildren(Payload):
+    """apply_children's answer: the generation the applied objects correspond to.
+
+    Usually the input's; one more when the activity wrote the operator's
+    defaults into the spec (a merge patch of spec bumps metadata.generation),
+    so the watcher's `set_spec` for that generation needs no second apply.
+    """
+
+    generation: int
+
+
 class ConvergePhaseInput(Payload):
     """Make the cluster match one phase's ensure() output."""
 

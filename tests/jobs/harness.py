@@ -113,6 +113,13 @@ class Instance:
         records = await self.handle.query(OdooInstanceWorkflow.transitions)
         return [f"{r.from_phase}->{r.to_phase}" for r in records]
 
+    async def wait_transition(self, transition: str, deadline: float = DEADLINE) -> None:
+        until = time.monotonic() + deadline
+        while transition not in await self.transitions():
+            if time.monotonic() > until:
+                raise TimeoutError(f"not reached within {deadline}s: {self.name} {transition}")
+            await asyncio.sleep(0.05)  # poll interval of a condition wait
+
     def connect(self) -> psycopg.Connection[Any]:
         """A connection to the instance's database as its own role (as Odoo connects)."""
         server = self.operator.postgres
@@ -178,7 +185,9 @@ class Operator:
     async def running_instance(self, name: str, **spec: Any) -> Instance:
         """An instance through auto-init (the stand-in odoo makes its database) to Running."""
         instance = await self.create_instance(name, **spec)
-        await instance.wait_phase("Uninitialized")
+        # Uninitialized may last a few milliseconds (the auto-init is made in the
+        # same wake): the workflow's transitions say it was reached.
+        await instance.wait_transition("Provisioning->Uninitialized")
         await instance.send_spec()  # the operator's defaults made a new generation
         await instance.poke()
         await instance.wait_phase("Running")

@@ -161,7 +161,8 @@ def test_cron_is_labelled_owned_and_annotated_like_web_when_built() -> None:
         manifests.CONF_HASH_ANNOTATION: manifests.conf_hash(inst),
         manifests.CREDENTIALS_ANNOTATION: "7",
     }
-    assert "annotations" not in cron["metadata"]
+    # Only the replica count the operator wrote (the watcher tells its own scaling).
+    assert cron["metadata"]["annotations"] == {"bemade.org/replicas": "0"}
     assert "initContainers" not in cron["spec"]["template"]["spec"]  # no master password
 
 

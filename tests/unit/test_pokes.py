@@ -37,21 +37,52 @@ def test_deployment_status_churn_the_snapshot_does_not_read_pokes_once() -> None
     assert changes.changed("MODIFIED", deployment(ready=1))
     assert changes.changed("MODIFIED", deployment(replicas=0, ready=1))  # scaled by hand
     assert changes.changed("DELETED", deployment(replicas=0, ready=1))
-    assert changes.changed("ADDED", deployment(replicas=0, ready=1))  # forgotten when deleted
+    assert changes.changed(None, deployment(replicas=0, ready=1))  # forgotten when deleted
+
+
+def test_the_creation_of_a_deployment_or_job_does_not_poke_but_first_sight_does() -> None:
+    changes = ChangeFilter()
+    assert not changes.changed("ADDED", deployment())  # the workflow just created it
+    assert not changes.changed("MODIFIED", deployment(observedGeneration=1))
+    assert changes.changed("MODIFIED", deployment(ready=1))
+    assert not ChangeFilter().changed("ADDED", job())
+    assert ChangeFilter().changed(None, job(succeeded=1))  # listed after a watcher restart
 
 
 def test_a_job_pokes_when_it_finishes_not_while_it_runs() -> None:
     changes = ChangeFilter()
-    assert changes.changed("ADDED", job())
+    assert changes.changed(None, job())
     assert not changes.changed("MODIFIED", job(active=1, startTime="2026-11-29T00:00:00Z"))
     assert not changes.changed(
         "MODIFIED", job(active=1, conditions=[{"type": "Suspended", "status": "False"}])
     )
+    # The Job controller's three writes of one success are one change.
+    assert changes.changed("MODIFIED", job(succeeded=1))
     done = [{"type": "SuccessCriteriaMet", "status": "True"}]
-    assert changes.changed("MODIFIED", job(conditions=done))
+    assert not changes.changed("MODIFIED", job(conditions=done, succeeded=1))
     complete = [*done, {"type": "Complete", "status": "True"}]
-    assert changes.changed("MODIFIED", job(conditions=complete, succeeded=1))
     assert not changes.changed("MODIFIED", job(conditions=complete, succeeded=1, ready=0))
+
+
+def test_a_job_that_fails_pokes_once_and_backoff_limit_counts() -> None:
+    changes = ChangeFilter()
+    retried = {**job(), "spec": {"backoffLimit": 1}}
+    assert changes.changed(None, retried)
+    assert not changes.changed("MODIFIED", {**retried, "status": {"failed": 1}})  # retried
+    assert changes.changed("MODIFIED", {**retried, "status": {"failed": 2}})
+    failed = [{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]
+    assert not changes.changed(
+        "MODIFIED", {**retried, "status": {"failed": 2, "conditions": failed}}
+    )
+
+
+def test_the_cron_deployment_pokes_on_replicas_not_on_readiness() -> None:
+    changes = ChangeFilter()
+    cron = deployment()
+    cron["metadata"] = {"name": "shop-cron", "uid": "c1", "labels": {"bemade.org/instance": "shop"}}
+    assert changes.changed(None, cron)
+    assert not changes.changed("MODIFIED", {**cron, "status": {"readyReplicas": 1}})
+    assert changes.changed("MODIFIED", {**cron, "spec": {"replicas": 0}})
 
 
 def test_a_job_resource_pokes_on_spec_changes_not_on_the_status_the_workflow_writes() -> None:
@@ -110,3 +141,35 @@ async def test_a_failed_send_does_not_leave_the_instance_held() -> None:
         await pokes.poke("ns", "shop", "a")
     await pokes.poke("ns", "shop", "b")
     assert calls == 2
+
+
+def test_the_operators_own_scaling_does_not_poke_a_hand_made_one_does() -> None:
+    changes = ChangeFilter()
+
+    def scaled(replicas: int, annotated: int) -> dict[str, Any]:
+        body = deployment(replicas=replicas)
+        body["metadata"]["annotations"] = {"bemade.org/replicas": str(annotated)}
+        return body
+
+    assert changes.changed(None, scaled(0, 0))
+    assert not changes.changed("MODIFIED", scaled(1, 1))  # converge_phase wrote both
+    assert changes.changed("MODIFIED", scaled(3, 1))  # kubectl scale --replicas=3
+    assert changes.changed("MODIFIED", scaled(1, 1))  # put back by the operator: news again
+
+
+def test_the_auto_init_job_resource_does_not_poke_when_created_a_users_one_does() -> None:
+    auto_init: dict[str, Any] = {
+        "apiVersion": "bemade.org/v1alpha1",
+        "kind": "OdooInitJob",
+        "metadata": {
+            "name": "shop-auto-init",
+            "uid": "a1",
+            "generation": 1,
+            "ownerReferences": [{"kind": "OdooInstance", "name": "shop", "controller": True}],
+        },
+    }
+    mine = {**auto_init, "metadata": {"name": "by-hand", "uid": "u1", "generation": 1}}
+    changes = ChangeFilter()
+    assert not changes.changed("ADDED", auto_init)
+    assert changes.changed("ADDED", mine)
+    assert changes.changed("DELETED", auto_init)

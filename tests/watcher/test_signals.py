@@ -163,8 +163,13 @@ async def test_instance_poked_when_owned_deployment_job_or_job_resource_changes(
         await asyncio.to_thread(kube.create, api.DEPLOYMENT, namespace, deployment)
         await asyncio.to_thread(kube.create, api.JOB, namespace, job)
         await asyncio.to_thread(kube.create, api.job_resource("odooinitjobs"), namespace, init_job)
-        # The real Deployment and Job controllers write their status too: each
-        # write is one more poke, so wait for the three reasons, not a count.
+        # Creating a Deployment or Job pokes nobody (the workflow made them);
+        # scaling by hand does, and so does the Job finishing (the simulated
+        # kubelet lets its Pod succeed). The real controllers write status
+        # too, so wait for the three reasons, not a count.
+        await asyncio.to_thread(
+            kube.merge_patch, api.DEPLOYMENT, namespace, "shop", {"spec": {"replicas": 1}}
+        )
         expected = {
             "Deployment shop changed",
             "Job shop-init changed",
