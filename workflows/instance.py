@@ -104,6 +104,8 @@ class OdooInstanceWorkflow:
         self._snapshot: Snapshot | None = None
         self._apply_problem: str | None = None
         self._wakes = 0
+        # True while the pending wake came from set_spec alone.
+        self._spec_only = False
         self._lean = False  # run() decides (the _LEAN patch)
 
     # --- messages -------------------------------------------------------------
@@ -121,17 +123,21 @@ class OdooInstanceWorkflow:
             self._state = state.model_copy(
                 update={"spec": update.spec, "generation": update.generation}
             )
+            if self._lean and update.generation <= state.applied_generation:
+                return  # applied already (the operator's own defaults patch)
+            if not self._wake:
+                self._spec_only = True  # see _apply_children
         self._wake = True
 
     @workflow.signal(name="poke")
     def poke(self, poke: Poke) -> None:
-        self._wake = True
+        self._wake, self._spec_only = True, False
 
     @workflow.signal(name="delete_instance")
     def delete_instance(self, request: DeleteRequest) -> None:
         if request.uid == self._state.ref.uid:
             self._state = self._state.model_copy(update={"deleting": True})
-            self._wake = True
+            self._wake, self._spec_only = True, False
 
     @workflow.signal(name="backup")
     def backup(self, request: BackupRequest) -> None:
@@ -140,7 +146,7 @@ class OdooInstanceWorkflow:
             return
         queued = (*self._state.backup_requests, self._queue_backup(request))
         self._state = self._state.model_copy(update={"backup_requests": queued})
-        self._wake = True
+        self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
     async def request_backup(self, request: BackupRequest) -> BackupRequested:
@@ -149,7 +155,7 @@ class OdooInstanceWorkflow:
         result = await calls.create_backup_job(
             CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self._queue_backup(request))
         )
-        self._wake = True
+        self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
@@ -185,7 +191,7 @@ class OdooInstanceWorkflow:
                 await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
             except TimeoutError:
                 timed_out = True  # resync / job polling timer
-            self._wake = False
+            self._wake, self._spec_only = False, False
             self._wakes += 1
             if self._state.deleting:
                 return await self._finish()
@@ -206,7 +212,7 @@ class OdooInstanceWorkflow:
                     raise
                 # Shown on the next wake (status.message, Error); never fatal.
                 self._apply_problem = _error_message(err)
-                self._wake = True
+                self._wake, self._spec_only = True, False
             if self._state.deleting:
                 return await self._finish()
             if self._should_continue_as_new():
@@ -334,6 +340,10 @@ class OdooInstanceWorkflow:
         self._state = self._state.model_copy(
             update={"applied_generation": generation, "applied_at": workflow.now()}
         )
+        if self._lean and self._spec_only and self._state.generation <= generation:
+            # Woken only by the set_spec of the generation just applied (the
+            # defaults patch arrives while the apply runs): nothing new to see.
+            self._wake = self._spec_only = False
         await self._sync_backup_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
         # Guarded: histories recorded before this upsert existed must replay.

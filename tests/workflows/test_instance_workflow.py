@@ -359,6 +359,34 @@ async def test_resync_timer_looks_again_when_no_event_arrives(
         await handle.terminate()
 
 
+async def test_the_set_spec_of_the_defaults_generation_costs_no_second_apply_nor_wake(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    # apply_children writes the operator's defaults into the spec: a new
+    # generation, which the watcher sends back. It was applied already.
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    world.defaults_bump = 1
+    client = time_skipping_env.client
+    ref = new_ref()
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.RUNNING)
+        gathered = world.calls["gather_snapshot"]
+        await handle.signal(
+            OdooInstanceWorkflow.set_spec,
+            SpecUpdate(ref=ref, generation=2, spec=make_spec()),
+        )
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="after it"))
+        await eventually(
+            lambda: asyncio.sleep(0, world.calls["gather_snapshot"]),
+            lambda n: n > gathered,
+            what="the poke's snapshot",
+        )
+        assert world.calls["apply_children"] == 1
+        assert world.calls["gather_snapshot"] == gathered + 1  # the poke's, none for set_spec
+        await handle.terminate()
+
+
 async def test_workflow_ends_without_cleanup_when_the_instance_is_gone(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:

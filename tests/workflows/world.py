@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from odoo_operator.model import failures, naming
 from odoo_operator.model.payloads import (
     ActiveJob,
+    AppliedChildren,
     ApplyChildrenInput,
     CleanupInput,
     ConvergePhaseInput,
@@ -59,6 +60,8 @@ class World:
     batch_jobs_created: Counter[str] = field(default_factory=Counter)
     cleaned_up: list[str] = field(default_factory=list)
     apply_problem: str | None = None
+    # apply_children answers this many generations more (a defaults patch).
+    defaults_bump: int = 0
     apply_problem_type: str = failures.CONFIG_INVALID
     # While set, apply_children fails with a retryable error (the API answers 5xx).
     apply_unavailable: threading.Event = field(default_factory=threading.Event)
@@ -174,7 +177,7 @@ class World:
             return world.snapshot()
 
         @activity.defn(name="apply_children")
-        def apply_children(input: ApplyChildrenInput) -> None:
+        def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
             world.calls["apply_children"] += 1
             if world.apply_unavailable.is_set():
                 raise ApplicationError("PATCH ...: 503 unavailable", type="Unavailable")
@@ -185,6 +188,8 @@ class World:
             with world.lock:
                 world.web = world.web.model_copy(update={"exists": True})
                 world.cron = world.cron.model_copy(update={"exists": True})
+            # The real one bumps the generation when it writes the operator's defaults.
+            return AppliedChildren(generation=input.generation + world.defaults_bump)
 
         @activity.defn(name="converge_phase")
         def converge_phase(input: ConvergePhaseInput) -> None:
