@@ -102,6 +102,25 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+_APPLIED_KINDS = (
+    "serviceaccounts",
+    "roles",
+    "rolebindings",
+    "configmaps",
+    "services",
+    "persistentvolumeclaims",
+    "ingresses",
+    "httproutes",
+)
+
+
+def _apply_requests(by_kind: dict[str, float]) -> float:
+    """An apply's requests per instance, from the convergence's (which applied once):
+    every request on the kinds only apply_children touches, plus the two Deployments'
+    get and apply."""
+    return sum(v for k, v in by_kind.items() if k.split(" ", 1)[-1] in _APPLIED_KINDS) + 4
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(c) if not isinstance(c, str) else c for c in r) + " |"
@@ -183,10 +202,21 @@ def markdown(results: dict[str, Any]) -> str:
     )
     lines += ["", "## Idle: the N instances left alone", ""]
     rows = []
+    resync = setup["resync_interval_seconds"]
+    reapply = setup.get("reapply_interval_seconds", resync)
     for run in runs:
         i = run.get("idle")
         if not i:
             continue
+        one_resync = i.get("resync_api_requests_per_instance")
+        apply_cost = _apply_requests(run["convergence"]["api_requests_by_kind"])
+        amortized = (
+            i["api_requests_per_instance_per_minute"] * 5
+            + one_resync * 300 / resync
+            + apply_cost * 300 / reapply
+            if one_resync is not None
+            else None
+        )
         rows.append(
             [
                 str(run["size"]),
@@ -194,6 +224,10 @@ def markdown(results: dict[str, Any]) -> str:
                 _fmt(i["seconds"], " s"),
                 _fmt(i["api_requests_per_instance_per_minute"]),
                 _fmt(i["pg_connections_per_instance_per_minute"]),
+                _fmt(one_resync),
+                _fmt(i.get("resync_pg_connections_per_instance")),
+                _fmt(apply_cost),
+                _fmt(amortized),
                 _process_cell(i["processes"], "watcher"),
                 _process_cell(i["processes"], "worker"),
             ]
@@ -205,11 +239,21 @@ def markdown(results: dict[str, Any]) -> str:
             "window",
             "API req/inst/min",
             "PG conn/inst/min",
+            "one resync: API req/inst",
+            "PG conn/inst",
+            "one re-apply: API req/inst",
+            "API req/inst per 5 min, resyncs and re-applies included",
             "watcher CPU / peak RSS",
             "worker CPU / peak RSS",
         ],
         rows,
     )
+    lines += [
+        "",
+        f"A resync (every {resync:.0f} s) is one snapshot, measured by poking each instance "
+        f"once; every {reapply:.0f} s it also re-applies the children (the apply requests of "
+        "the convergence: the child kinds and the Deployments' get and patch).",
+    ]
     lines += ["", "## Change: a new image on all N at once, until both Deployments rolled", ""]
     rows = []
     for run in runs:

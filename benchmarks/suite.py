@@ -53,7 +53,7 @@ from temporalio.client import Client
 
 from benchmarks import floors, meters, observe, report, stack
 from odoo_operator.model import naming
-from odoo_operator.model.payloads import WorkflowSettings
+from odoo_operator.model.payloads import Poke, WorkflowSettings
 from odoo_operator.sandbox import processes
 
 __all__ = ["main"]
@@ -274,13 +274,35 @@ class Run:
             "processes": figures,
         }
 
-    async def idle(self, seconds: float) -> dict[str, Any]:
+    async def idle(self, client: Client, seconds: float) -> dict[str, Any]:
+        """Nothing happens for `seconds`; then one resync's worth of work, measured.
+
+        A window shorter than the workflows' resync interval sees no resync, so
+        each instance is then poked once: a poke does exactly what a resync
+        timer does when no re-apply is due (one snapshot). The resync and
+        re-apply intervals turn that, and the apply of the convergence, into
+        requests per instance per 5 minutes.
+        """
         mark = self.meters.mark()
         await asyncio.sleep(seconds)
         by_kind, by_process, pg, figures = self.meters.read(
             mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
         )
         minutes = seconds / 60
+        mark = self.meters.mark()
+        namespace = stack.INSTANCE_NAMESPACE
+        await asyncio.gather(
+            *(
+                client.get_workflow_handle(naming.workflow_id(namespace, n)).signal(
+                    "poke", Poke(reason="benchmark: one resync")
+                )
+                for n in self.names
+            )
+        )
+        await self.meters.quiet(QUIET_SECONDS, deadline(self.size))
+        _, resync_process, resync_pg, _ = self.meters.read(
+            mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
+        )
         return {
             "seconds": seconds,
             "api_requests_per_instance_per_minute": _per(
@@ -290,6 +312,8 @@ class Run:
                 k: _per(v, self.size, minutes) for k, v in by_kind.most_common()
             },
             "pg_connections_per_instance_per_minute": _per(pg, self.size, minutes),
+            "resync_api_requests_per_instance": _per(sum(resync_process.values()), self.size),
+            "resync_pg_connections_per_instance": _per(resync_pg, self.size),
             "processes": figures,
         }
 
@@ -434,7 +458,7 @@ async def measure(
                 _say(result["convergence"], "to_running", "all_running_seconds")
                 if full and "idle" not in args.skip:
                     print(f"   idle for {args.idle_seconds:.0f} s ...", flush=True)
-                    result["idle"] = await scenarios.idle(args.idle_seconds)
+                    result["idle"] = await scenarios.idle(client, args.idle_seconds)
                 if full and "change" not in args.skip:
                     print("   change ...", flush=True)
                     result["change"] = await scenarios.change()
@@ -571,6 +595,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "kubelet_delay_seconds": 0.0,
             "idle_seconds": args.idle_seconds,
             "resync_interval_seconds": WorkflowSettings().resync_interval.total_seconds(),
+            "reapply_interval_seconds": WorkflowSettings().reapply_interval.total_seconds(),
             "new_image": NEW_IMAGE,
         },
         "runs": runs,

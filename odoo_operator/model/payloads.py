@@ -223,7 +223,7 @@ class WorkflowSettings(Payload):
     """Timing knobs of the instance workflow (tests shrink them)."""
 
     resync_interval: timedelta = Field(
-        default=timedelta(hours=1),
+        default=timedelta(hours=2),
         description="Periodic re-check (one snapshot) covering missed events. Changes of "
         "the Deployments, Jobs and job resources reach the workflow as pokes at once; this "
         "timer is the safety net (a database dropped out of band, a lost event).",
