@@ -302,7 +302,10 @@ class OdooInstanceWorkflow:
         state = self._state
         phase = row.to if row is not None else state.phase
         db_initialized: bool | None = None
-        finish: list[JobAction] = []
+        # Job resources that cannot run are failed without moving the phase
+        # (the snapshot refused them). Data-driven: histories recorded before
+        # snapshots had refused_jobs replay with none.
+        finish: list[JobAction] = list(snap.refused_jobs)
         restart_web = False
         prune = False
         for action in row.actions if row is not None else ():
@@ -506,6 +509,11 @@ class OdooInstanceWorkflow:
             snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
             self._snapshot = snap
             active: ActiveJob | None = snap.backup
+            refused = next((job for job in snap.refused_jobs if job.name == name), None)
+            if snap.refused_jobs:  # cannot run: mark them Failed (data-driven, as in _record)
+                await self._finish_backing_up(snap, snap.refused_jobs)
+            if refused is not None:
+                return False, refused.message or "the backup cannot run"
             if active is None:
                 return False, "the backup resource was deleted before it finished"
             if active.job_name is None:
@@ -516,27 +524,31 @@ class OdooInstanceWorkflow:
             if active.state in (JobState.SUCCEEDED, JobState.FAILED):
                 succeeded = active.state is JobState.SUCCEEDED
                 message = active.message or "the backup failed"
-                await calls.record_status(
-                    RecordStatusInput(
-                        ref=state.ref,
-                        phase=Phase.BACKING_UP,
-                        generation=state.generation,
-                        spec=state.spec,
-                        ready_replicas=snap.web.ready,
-                        finish_jobs=(
-                            JobAction(
-                                kind=active.kind,
-                                name=active.name,
-                                succeeded=succeeded,
-                                message=None if succeeded else message,
-                            ),
-                        ),
-                    )
+                action = JobAction(
+                    kind=active.kind,
+                    name=active.name,
+                    succeeded=succeeded,
+                    message=None if succeeded else message,
                 )
+                await self._finish_backing_up(snap, (action,))
                 if active.name == name:
                     return succeeded, message
                 continue
             await self._nap(self._settings.job_poll_interval)
+
+    async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
+        """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
+        state = self._state
+        await calls.record_status(
+            RecordStatusInput(
+                ref=state.ref,
+                phase=Phase.BACKING_UP,
+                generation=state.generation,
+                spec=state.spec,
+                ready_replicas=snap.web.ready,
+                finish_jobs=actions,
+            )
+        )
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
