@@ -8,7 +8,8 @@ The real watcher (Kopf) and the real worker, without the admission webhook
   then ends (nothing retries a refusal that is for good);
 - a job naming an instance in another namespace: Failed, naming both;
 - a job queued (Pending) on an instance that is deleted later: Failed with
-  the same message once the instance is gone.
+  the same message once the instance is gone;
+- the watcher's pinned wire names match the OdooJobReferences workflow.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually
+from watcher import temporal as watcher_temporal
+from workflows.job_references import JobReferencesWorkflow
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -92,6 +95,12 @@ def _failed_events(kube: api.KubeApi, namespace: str, kind: str, name: str) -> l
         and event["type"] == "Warning"
         and event["reason"] == "JobFailed"
     ]
+
+
+def test_wire_names_match_the_job_references_workflow_when_pinned_as_strings() -> None:
+    defn = JobReferencesWorkflow.__temporal_workflow_definition  # type: ignore[attr-defined]
+    assert defn.name == watcher_temporal.JOB_REFERENCES_WORKFLOW_TYPE
+    assert watcher_temporal.CHECK_REFERENCES_SIGNAL in defn.signals
 
 
 @pytest.mark.usefixtures("running_worker")
