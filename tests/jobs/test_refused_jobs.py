@@ -52,7 +52,7 @@ async def test_missing_credentials_refuse_the_job_and_name_the_field(
     )
     assert op.kube.find(api.JOB, op.namespace, f"{restore}-restore") is None
     status = await staging.wait_phase("Uninitialized")
-    assert status.get("dbInitialized") is False
+    assert not status.get("dbInitialized")
     assert "Uninitialized->Restoring" not in await staging.transitions()
 
     prod = await op.running_instance("prod")

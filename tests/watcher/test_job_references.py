@@ -15,13 +15,14 @@ The real watcher (Kopf) and the real worker, without the admission webhook
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import kubernetes
 import pytest
-import pytest_asyncio
 from temporalio import client as temporal_client
+from temporalio.client import WorkflowExecutionStatus
 
 from activities import api
 from odoo_operator import worker
@@ -49,16 +50,24 @@ _SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def running_worker(
+@pytest.fixture
+def operator(
+    run_watcher: RunWatcher,
     temporal_client: temporal_client.Client,
     api_client: kubernetes.client.ApiClient,
     namespace: str,
     task_queue: str,
-) -> AsyncIterator[None]:
+) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
+    """The watcher, and inside it the worker: the worker stops first (stopping
+    Kopf cancels what runs on the loop, an activity of the worker included)."""
     settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
-    async with worker.build_worker(temporal_client, settings, api_client):
-        yield
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        async with run_watcher(), worker.build_worker(temporal_client, settings, api_client):
+            yield
+
+    return running
 
 
 def _create_job(
@@ -103,15 +112,25 @@ def test_wire_names_match_the_job_references_workflow_when_pinned_as_strings() -
     assert watcher_temporal.CHECK_REFERENCES_SIGNAL in defn.signals
 
 
-@pytest.mark.usefixtures("running_worker")
+Operator = Callable[[], contextlib.AbstractAsyncContextManager[None]]
+
+
 async def test_every_job_kind_failed_naming_the_reference_when_its_instance_does_not_exist(
-    run_watcher: RunWatcher,
+    operator: Operator,
     temporal_client: temporal_client.Client,
     kube: api.KubeApi,
     namespace: str,
 ) -> None:
     expected = f"spec.odooInstanceRef.name: no OdooInstance named ghost in namespace {namespace}"
-    async with run_watcher():
+    handle = temporal_client.get_workflow_handle(
+        naming.job_references_workflow_id(namespace, "ghost")
+    )
+
+    async def ended() -> bool:  # nothing retries a refusal that is for good
+        description = await handle.describe()
+        return description.status == WorkflowExecutionStatus.COMPLETED
+
+    async with operator():
         for kind in _SPECS:
             await asyncio.to_thread(
                 _create_job, kube, namespace, kind, f"{kind.lower()}-1", {"name": "ghost"}
@@ -120,26 +139,17 @@ async def test_every_job_kind_failed_naming_the_reference_when_its_instance_does
             kind: await _status_in(kube, namespace, kind, f"{kind.lower()}-1", "Failed")
             for kind in _SPECS
         }
+        await eventually(ended, "the reference check ended")
     for kind, status in statuses.items():
         assert status["message"] == expected, kind
         events = await asyncio.to_thread(_failed_events, kube, namespace, kind, f"{kind.lower()}-1")
         assert events == [f"{kind} {kind.lower()}-1 failed: {expected}"]
-    handle = temporal_client.get_workflow_handle(
-        naming.job_references_workflow_id(namespace, "ghost")
-    )
-
-    async def ended() -> bool:  # nothing retries a refusal that is for good
-        description = await handle.describe()
-        return description.status == temporal_client.WorkflowExecutionStatus.COMPLETED
-
-    await eventually(ended, "the reference check ended")
 
 
-@pytest.mark.usefixtures("running_worker")
 async def test_job_failed_naming_both_namespaces_when_its_reference_names_another(
-    run_watcher: RunWatcher, kube: api.KubeApi, namespace: str
+    operator: Operator, kube: api.KubeApi, namespace: str
 ) -> None:
-    async with run_watcher():
+    async with operator():
         await asyncio.to_thread(
             _create_job,
             kube,
@@ -157,16 +167,15 @@ async def test_job_failed_naming_both_namespaces_when_its_reference_names_anothe
     assert len(events) == 1
 
 
-@pytest.mark.usefixtures("running_worker")
 async def test_pending_job_failed_when_its_instance_is_deleted_later(
-    run_watcher: RunWatcher,
+    operator: Operator,
     kube: api.KubeApi,
     namespace: str,
     postgres_server: postgres.EmbeddedPostgres,
 ) -> None:
     address = ki.ClusterAddress.of(postgres_server)
     await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
-    async with run_watcher():
+    async with operator():
         await asyncio.to_thread(
             ki.create_instance, kube, namespace, "shop", init={"enabled": False}
         )
