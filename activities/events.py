@@ -1,4 +1,4 @@
-"""Kubernetes Events about an instance, posted at most once each.
+"""Kubernetes Events about an instance (or one of its job resources), posted at most once each.
 
 Owns posting core/v1 Events with deterministic names, so that a retried
 activity finds its Event already there (409) instead of posting a second
@@ -45,17 +45,20 @@ def post(
     message: str,
     warning: bool = False,
     reporting_instance: str = naming.FIELD_MANAGER,
+    kind: str = "OdooInstance",
 ) -> bool:
-    """Post the Event; False when one of that name exists already (a retry), when
-    its namespace is being deleted (nobody will read it: it would go too), or
-    when the namespace refuses it for good (see the module docstring)."""
+    """Post the Event about the object `ref` of `kind` (an OdooInstance unless
+    said otherwise: a job resource of group bemade.org); False when one of that
+    name exists already (a retry), when its namespace is being deleted (nobody
+    will read it: it would go too), or when the namespace refuses it for good
+    (see the module docstring)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = manifests.event(
         name=name,
         namespace=ref.namespace,
         involved={
             "apiVersion": naming.GROUP_VERSION,
-            "kind": "OdooInstance",
+            "kind": kind,
             "name": ref.name,
             "namespace": ref.namespace,
             "uid": ref.uid,

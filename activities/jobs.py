@@ -15,7 +15,9 @@ resource that cannot run as written (a missing credentials Secret) is marked
 Failed with a message naming the field instead of starting a Job.
 
 `finish()` also fires the resource's webhook (at least once: before the
-terminal phase is written, so a retry after a crash calls it again), and
+terminal phase is written, so a retry after a crash calls it again), posts
+a Warning `JobFailed` Event on a resource it marks Failed (so `kubectl
+describe` of the job says why, whatever the instance does), and
 `prune_history()` keeps the newest `job_history_limit` finished resources
 per instance and kind, deleting older ones (their batch Jobs go with them);
 backups made by spec.backup's schedule are left to its retention instead.
@@ -27,7 +29,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import api, context, failures, manifests, notify, work
+from activities import api, context, events, failures, manifests, notify, work
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
@@ -41,6 +43,7 @@ __all__ = [
     "finish",
     "mark_pending",
     "prune_history",
+    "referencing",
     "start",
 ]
 
@@ -152,8 +155,19 @@ def start(
     )
 
 
-def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
-    """Write a job resource's terminal phase (webhook first), then let its batch Job expire."""
+def finish(
+    kube: api.KubeApi,
+    namespace: str,
+    action: JobAction,
+    *,
+    reporting_instance: str = naming.FIELD_MANAGER,
+) -> None:
+    """Write a job resource's terminal phase (webhook first), then let its batch Job expire.
+
+    A failure also gets a Warning `JobFailed` Event on the resource, named
+    after its uid (a retry finds it posted). Nothing is written over a
+    resource already Completed or Failed.
+    """
     resource = api.job_resource(action.kind.plural)
     body = kube.find(resource, namespace, action.name)
     if body is None:
@@ -170,6 +184,8 @@ def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
         if message:
             status["message"] = message
         notify.notify(kube, body, {**current, **status})
+        if not action.succeeded:  # before the phase: a retry after a crash posts it
+            _failed_event(kube, body, message or "failed", reporting_instance)
         kube.merge_patch(resource, namespace, action.name, {"status": status}, sub="status")
     job_name = current.get("jobName")
     if job_name:
@@ -180,6 +196,45 @@ def finish(kube: api.KubeApi, namespace: str, action: JobAction) -> None:
                 job_name,
                 {"spec": {"ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS}},
             )
+
+
+def _failed_event(
+    kube: api.KubeApi, body: dict[str, Any], message: str, reporting_instance: str
+) -> None:
+    meta = body["metadata"]
+    about = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    events.post(
+        kube,
+        about,
+        name=events.event_name(about, "failed", unique=meta["uid"]),
+        reason="JobFailed",
+        message=f"{body.get('kind') or 'job'} {meta['name']} failed: {message}",
+        warning=True,
+        reporting_instance=reporting_instance,
+        kind=str(body.get("kind") or ""),
+    )
+
+
+def referencing(
+    kube: api.KubeApi, kind: JobKind, namespace: str, name: str
+) -> list[dict[str, Any]]:
+    """The job resources of `kind` in `namespace` whose spec.odooInstanceRef.name is `name`
+    (whatever its namespace says: callers apply their own rule to that)."""
+    resource = api.job_resource(kind.plural)
+    try:
+        items = kube.list_of(
+            resource, namespace, field_selector=f"spec.odooInstanceRef.name={name}"
+        )
+    except failures.ApiError as err:
+        if err.status not in (400, 422):
+            raise
+        # A server without selectableFields: filter on our side only.
+        items = kube.list_of(resource, namespace)
+    return [
+        item
+        for item in items
+        if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == name
+    ]
 
 
 def mark_pending(kube: api.KubeApi, namespace: str, kind: JobKind, name: str) -> None:

@@ -15,6 +15,8 @@ from odoo_operator.model.payloads import (
     AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,
+    CheckJobReferencesInput,
+    CheckJobReferencesResult,
     CleanupInput,
     ConvergePhaseInput,
     CreateBackupJobInput,
@@ -30,6 +32,7 @@ from odoo_operator.model.payloads import (
 __all__ = [
     "STUBS",
     "apply_children",
+    "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
@@ -96,6 +99,12 @@ def post_event(input: PostEventInput) -> None:
     raise NotImplementedError
 
 
+@activity.defn(name="check_job_references")
+def check_job_references(input: CheckJobReferencesInput) -> CheckJobReferencesResult:
+    """Mark Failed the unfinished job resources whose odooInstanceRef does not resolve."""
+    raise NotImplementedError
+
+
 STUBS = (
     gather_snapshot,
     apply_children,
@@ -106,4 +115,5 @@ STUBS = (
     prune_backups,
     sync_backup_schedule,
     post_event,
+    check_job_references,
 )

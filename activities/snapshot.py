@@ -17,6 +17,13 @@ Runs as a local activity (cheap, no history events of its own). It only
 reads, except for that one Event (a report, not a state change); it never
 writes to PostgreSQL.
 
+Job resources that cannot run (activities.work.check: a missing credentials
+Secret, a spec the model refuses) are refused here, before they can become
+active: the oldest runnable resource of a kind is the active one, and those
+older than it that cannot run are reported in `Snapshot.refused_jobs` for
+the workflow to mark Failed. So a restore or upgrade that would never start
+never moves the phase, and the Deployments keep their replicas.
+
 Job state rules (reference §2.2, with the retry-budget fix the SPEC asks for):
 no `status.jobName` -> Active; the Job has succeeded pods or a Complete
 condition -> Succeeded; a Failed condition True -> Failed; the Job is gone
@@ -45,6 +52,7 @@ from activities import (
     job_outcome,
     jobs,
     status,
+    work,
 )
 from activities.config import OperatorConfig
 from odoo_operator.model import naming
@@ -52,6 +60,7 @@ from odoo_operator.model.crds import MissingPolicy
 from odoo_operator.model.payloads import (
     ActiveJob,
     GatherSnapshotInput,
+    JobAction,
     JobKind,
     JobRef,
     Replicas,
@@ -94,10 +103,12 @@ class SnapshotActivities:
         jobs: dict[str, ActiveJob] = {}
         pending_backups = 0
         unmarked: list[JobRef] = []
+        refused: list[JobAction] = []
         wake_at: datetime | None = None
         for kind in JobKind:
-            active, pending, fresh = self._active_job(input, kind)
+            active, pending, fresh, cannot_run = self._active_job(input, kind)
             unmarked.extend(JobRef(kind=kind, name=name) for name in fresh)
+            refused.extend(cannot_run)
             if active is not None:
                 jobs[kind.value] = active
                 if kind is JobKind.UPGRADE and not active.due:
@@ -129,6 +140,7 @@ class SnapshotActivities:
             database_missing=missing,
             unmarked_jobs=tuple(unmarked),
             wake_at=wake_at,
+            refused_jobs=tuple(refused),
             **jobs,
         )
 
@@ -176,33 +188,41 @@ class SnapshotActivities:
 
     def _active_job(
         self, input: GatherSnapshotInput, kind: JobKind
-    ) -> tuple[ActiveJob | None, int, list[str]]:
-        """The oldest non-terminal job resource of `kind`, how many are pending, and
-        the names of those without any status yet."""
+    ) -> tuple[ActiveJob | None, int, list[str], list[JobAction]]:
+        """The oldest runnable non-terminal job resource of `kind`, how many are
+        pending, the names of those without any status yet, and the older ones
+        that cannot run (refused: see the module docstring)."""
         ref = input.ref
-        resource = api.job_resource(kind.plural)
-        selector = f"spec.odooInstanceRef.name={ref.name}"
-        try:
-            items = self._kube.list_of(resource, ref.namespace, field_selector=selector)
-        except failures.ApiError as err:
-            if err.status not in (400, 422):
-                raise
-            # A server without selectableFields: filter on our side only.
-            items = self._kube.list_of(resource, ref.namespace)
         pending = [
             item
-            for item in items
+            for item in jobs.referencing(self._kube, kind, ref.namespace, ref.name)
             if _refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") not in _TERMINAL
         ]
-        if not pending:
-            return None, 0, []
         pending.sort(
             key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
         )
+        refused: list[JobAction] = []
+        while pending and (reason := self._refusal(kind, pending[0])) is not None:
+            refused.append(
+                JobAction(kind=kind, name=pending.pop(0)["metadata"]["name"], succeeded=False,
+                          message=f"{jobs.REFUSED_PREFIX}{reason}")
+            )  # fmt: skip
+        if not pending:
+            return None, 0, [], refused
         fresh = [i["metadata"]["name"] for i in pending if not (i.get("status") or {}).get("phase")]
         oldest = pending[0]
-        return self._describe(kind, oldest), len(pending), fresh
+        return self._describe(kind, oldest), len(pending), fresh, refused
+
+    def _refusal(self, kind: JobKind, item: dict[str, Any]) -> str | None:
+        """Why a job resource not started yet cannot run; None when it can (or started)."""
+        if (item.get("status") or {}).get("jobName"):
+            return None  # started, or refused by jobs.start: its state says the rest
+        try:
+            work.check(self._kube, kind, item)
+        except work.Refused as refused:
+            return str(refused)
+        return None
 
     def _describe(self, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
         name = item["metadata"]["name"]

@@ -111,7 +111,9 @@ class StatusActivities:
     def _record(self, input: RecordStatusInput) -> None:
         kube, ref = self._kube, input.ref
         for action in input.finish_jobs:
-            jobs.finish(kube, ref.namespace, action)
+            jobs.finish(
+                kube, ref.namespace, action, reporting_instance=self._config.reporting_instance
+            )
         for kind in sorted({action.kind for action in input.finish_jobs}):
             jobs.prune_history(kube, ref, kind, self._config.job_history_limit)
         if input.restart_web:

@@ -11,8 +11,12 @@ message of each kind. Copies carry an owner reference to the job resource:
 they go away with it.
 
 A resource that cannot work as written raises `Refused` with a message
-naming the field; jobs.start marks the resource Failed with it instead of
-starting a Job whose Pod would wait forever for a missing Secret.
+naming the field. `check()` asks the same questions without writing
+anything: the snapshot (activities.snapshot) uses it to refuse such a
+resource before the phase machine moves the instance (no scale down for a
+Job that never starts); jobs.start still marks the resource Failed when
+`batch_job()` refuses it (a Secret deleted in between) instead of starting
+a Job whose Pod would wait forever for a missing Secret.
 """
 
 from __future__ import annotations
@@ -34,13 +38,36 @@ from odoo_operator.model.crds import (
 from odoo_operator.model.crds.common import S3Config
 from odoo_operator.model.payloads import JobKind
 
-__all__ = ["Refused", "batch_job", "success_message"]
+__all__ = ["Refused", "batch_job", "check", "success_message"]
 
 _S3_KEYS = ("accessKey", "secretKey")
 
 
 class Refused(Exception):
     """The job resource cannot run as written; the message says which field to fix."""
+
+
+def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
+    """Raise `Refused` when the job resource `body` of `kind` cannot run as written.
+
+    Only reads (the spec, the Secrets it names): the same refusals as
+    `batch_job()`, which also makes the Job's inputs. OdooInitJob needs
+    nothing beyond its spec, which the CRD schema has checked.
+    """
+    try:
+        if kind is JobKind.UPGRADE:
+            OdooUpgradeJobSpec.model_validate(body.get("spec") or {})
+        elif kind is JobKind.BACKUP:
+            backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
+            _s3_secret(kube, body, backup.destination, "spec.destination")
+        elif kind is JobKind.RESTORE:
+            restore = OdooRestoreJobSpec.model_validate(body.get("spec") or {})
+            if restore.source.type is RestoreSourceType.S3 and restore.source.s3 is not None:
+                _s3_secret(kube, body, restore.source.s3, "spec.source.s3")
+            else:
+                _master_password_ref(kube, body, restore)
+    except ValidationError as err:
+        raise Refused(f"invalid {kind.resource_kind} spec: {err.errors()[0]['msg']}") from err
 
 
 def batch_job(
@@ -143,14 +170,10 @@ def _create_or_replace(kube: api.KubeApi, namespace: str, body: dict[str, Any]) 
         kube.merge_patch(api.SECRET, namespace, body["metadata"]["name"], {"data": body["data"]})
 
 
-def _s3_credentials(
-    kube: api.KubeApi,
-    inst: manifests.Instance,
-    body: dict[str, Any],
-    location: S3Config,
-    field: str,
-) -> str | None:
-    """The name of a Secret in the instance's namespace holding accessKey and secretKey."""
+def _s3_secret(
+    kube: api.KubeApi, body: dict[str, Any], location: S3Config, field: str
+) -> tuple[str, str, dict[str, str]] | None:
+    """(namespace, name, data) of the S3 credentials Secret; None for an anonymous bucket."""
     ref = location.s3_credentials_secret_ref
     if ref is None:
         return None  # an anonymous (public) bucket
@@ -163,17 +186,33 @@ def _s3_credentials(
     missing = [key for key in _S3_KEYS if key not in data]
     if missing:
         raise Refused(f"{where}: Secret {namespace}/{ref.name} has no key {', '.join(missing)}")
+    return namespace, ref.name, data
+
+
+def _s3_credentials(
+    kube: api.KubeApi,
+    inst: manifests.Instance,
+    body: dict[str, Any],
+    location: S3Config,
+    field: str,
+) -> str | None:
+    """The name of a Secret in the instance's namespace holding accessKey and secretKey."""
+    found = _s3_secret(kube, body, location, field)
+    if found is None:
+        return None
+    namespace, secret_name, data = found
     if namespace == inst.namespace:
-        return ref.name
+        return secret_name
     name = naming.s3_credentials_secret_name(body["metadata"]["name"])
     copy = _owned_secret(inst, body, name, {key: data[key] for key in _S3_KEYS})
     _create_or_replace(kube, inst.namespace, copy)
     return name
 
 
-def _master_password(
-    kube: api.KubeApi, inst: manifests.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
-) -> tuple[str, str]:
+def _master_password_ref(
+    kube: api.KubeApi, body: dict[str, Any], spec: OdooRestoreJobSpec
+) -> tuple[str, str] | None:
+    """(Secret, key) of masterPasswordSecretRef, checked; None for an inline masterPassword."""
     source = spec.source.odoo
     assert source is not None
     if source.master_password_secret_ref is not None:
@@ -186,13 +225,22 @@ def _master_password(
             raise Refused(f"{where}: Secret {ref.name} has no key {ref.key}")
         return ref.name, ref.key
     if source.master_password:
-        name = naming.master_password_secret_name(body["metadata"]["name"])
-        encoded = base64.b64encode(source.master_password.encode()).decode()
-        _create_or_replace(
-            kube, inst.namespace, _owned_secret(inst, body, name, {"password": encoded})
-        )
-        return name, "password"
+        return None
     raise Refused(
         "spec.source.odoo.masterPasswordSecretRef (or masterPassword) is required to back "
         "up a live Odoo"
     )
+
+
+def _master_password(
+    kube: api.KubeApi, inst: manifests.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
+) -> tuple[str, str]:
+    found = _master_password_ref(kube, body, spec)
+    if found is not None:
+        return found
+    password = spec.source.odoo.master_password if spec.source.odoo is not None else None
+    assert password  # _master_password_ref refused a source without one
+    name = naming.master_password_secret_name(body["metadata"]["name"])
+    encoded = base64.b64encode(password.encode()).decode()
+    _create_or_replace(kube, inst.namespace, _owned_secret(inst, body, name, {"password": encoded}))
+    return name, "password"

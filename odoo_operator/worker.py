@@ -29,9 +29,19 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from activities import backups, children, cleanup, databases, scaling, snapshot, status
+from activities import (
+    backups,
+    children,
+    cleanup,
+    databases,
+    references,
+    scaling,
+    snapshot,
+    status,
+)
 from odoo_operator.settings import Settings
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
+from workflows.job_references import JobReferencesWorkflow
 from workflows.scheduled_backup import ScheduledBackupWorkflow
 
 __all__ = [
@@ -128,6 +138,7 @@ def activities(
         backup.prune_backups,
         backup.sync_backup_schedule,
         backup.post_event,
+        references.ReferenceActivities(api_client, config).check_job_references,
     ]
 
 
@@ -148,7 +159,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow],
+        workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow, JobReferencesWorkflow],
         activities=[*activities(api_client, settings, postgres), *extra_activities],
         activity_executor=ThreadPoolExecutor(
             max_workers=settings.max_concurrent_activities,

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from odoo_operator.model import naming
-from odoo_operator.model.crds import instance
+from odoo_operator.model.crds import instance, jobs
 
 __all__ = [
     "InstanceExists",
@@ -245,17 +245,15 @@ def review_job_resource(
     if not spec_changed:
         return problems
     ref = _get(new, "spec", "odooInstanceRef")
-    name = _get(ref, "name")
-    ref_namespace = _get(ref, "namespace")
-    if ref_namespace and ref_namespace != namespace:
-        problems.append(
-            "spec.odooInstanceRef.namespace: must be the job's own namespace "
-            f"{_shown(namespace)}, not {ref_namespace}"
-        )
-    elif name and namespace and not instance_exists(str(namespace), str(name)):
-        problems.append(
-            f"spec.odooInstanceRef.name: no OdooInstance named {name} in namespace {namespace}"
-        )
+    name, ref_namespace = _get(ref, "name"), _get(ref, "namespace")
+    problem = jobs.reference_problem(
+        str(namespace or ""),
+        str(name) if name else None,
+        str(ref_namespace) if ref_namespace else None,
+        instance_exists,
+    )
+    if problem is not None:
+        problems.append(problem)
     kind = _get(new, "kind")
     if kind == "OdooBackupJob":
         problems += _s3_complete(_get(new, "spec", "destination"), "spec.destination")

@@ -13,6 +13,11 @@ No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
   workflow's snapshot reads and at most one poke in flight per instance
   (watcher.pokes); a change of the clusters Secret pokes every instance
   workflow.
+- An unfinished job resource whose event reaches no instance workflow (its
+  reference names another namespace, or no workflow runs under that name),
+  and an instance disappearing, start the OdooJobReferences check
+  (workflows.job_references), which marks Failed the job resources whose
+  reference does not resolve: nothing else would ever give them a phase.
 
 Temporal unreachable: create/update/resume raise `kopf.TemporaryError`
 with a doubling delay (Kopf retries and keeps its progress); event handlers,
@@ -26,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import pydantic
@@ -44,6 +49,8 @@ INSTANCES = (naming.API_GROUP, naming.API_VERSION, "odooinstances")
 JOB_RESOURCES = tuple((naming.API_GROUP, naming.API_VERSION, kind.plural) for kind in JobKind)
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_FINISHED = ("Completed", "Failed")
 
 
 class InvalidSpec(kopf.PermanentError):
@@ -109,6 +116,12 @@ class InstanceHandlers:
             await self._until_sent(
                 lambda: self.signals.poke(meta["namespace"], meta["name"], "instance deleted")
             )
+            # Its queued job resources would wait forever: have them marked Failed.
+            await self._until_sent(
+                lambda: self.signals.check_job_references(
+                    meta["namespace"], meta["name"], "instance deleted"
+                )
+            )
         elif meta.get("deletionTimestamp"):
             try:
                 update = self._parse(body)
@@ -132,12 +145,22 @@ class InstanceHandlers:
             await self._pokes.poke(namespace, instance, f"{kind} {name} changed")
 
     async def job_resource_changed(self, event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        """A job resource appeared, changed its spec or went away: wake its instance."""
+        """A job resource appeared, changed its spec or went away: wake the instance it
+        references, or have the reference checked when no instance workflow can take it."""
         target = instance_of_job_resource(body)
-        if target is not None and self._changes.changed(event.get("type"), body):
-            kind = body.get("kind") or "job resource"
-            name = body.get("metadata", {}).get("name")
-            await self._pokes.poke(*target, f"{kind} {name} changed")
+        if target is None or not self._changes.changed(event.get("type"), body):
+            return
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        reason = f"{body.get('kind') or 'job resource'} {name} changed"
+        poked = False
+        if target[0] == namespace:  # another namespace's workflow never takes it
+            poked = await self._pokes.poke(*target, reason)
+        phase = (body.get("status") or {}).get("phase")
+        if not poked and namespace and phase not in _FINISHED:
+            await self._until_sent(
+                lambda: self.signals.check_job_references(namespace, target[1], reason)
+            )
 
     async def clusters_secret_changed(self, **_: Any) -> None:
         """The clusters Secret changed: every instance re-checks (Error may clear)."""
@@ -154,8 +177,8 @@ class InstanceHandlers:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    async def _send_poke(self, namespace: str, name: str, reason: str) -> None:
-        await self._until_sent(lambda: self.signals.poke(namespace, name, reason))
+    async def _send_poke(self, namespace: str, name: str, reason: str) -> bool:
+        return await self._until_sent(lambda: self.signals.poke(namespace, name, reason))
 
     def _parse(self, body: kopf.Body) -> SpecUpdate:
         try:
@@ -170,13 +193,12 @@ class InstanceHandlers:
         except TemporalUnavailable as err:
             raise kopf.TemporaryError(str(err), delay=self.config.backoff(retry)) from err
 
-    async def _until_sent(self, call: Callable[[], Awaitable[object]]) -> None:
+    async def _until_sent(self, call: Callable[[], Awaitable[_T]]) -> _T:
         # Kopf never retries event handlers; a lost signal would wait for the resync timer.
         attempt = 0
         while True:
             try:
-                await call()
-                return
+                return await call()
             except TemporalUnavailable as err:
                 await self._wait(attempt, err)
                 attempt += 1

@@ -120,8 +120,8 @@ class ChangeFilter:
         return len(self._seen)
 
 
-Send = Callable[[str, str, str], Awaitable[object]]
-"""Sends one poke: (namespace, instance name, reason)."""
+Send = Callable[[str, str, str], Awaitable[bool]]
+"""Sends one poke: (namespace, instance name, reason); False when no workflow runs."""
 
 
 class PokeCoalescer:
@@ -131,18 +131,25 @@ class PokeCoalescer:
         self._send = send
         self._pending: dict[tuple[str, str], str | None] = {}
 
-    async def poke(self, namespace: str, name: str, reason: str) -> None:
-        """Poke the instance, or fold the poke into the one in flight for it."""
+    async def poke(self, namespace: str, name: str, reason: str) -> bool:
+        """Poke the instance, or fold the poke into the one in flight for it.
+
+        False when the last poke sent found no workflow for the instance. A
+        folded poke answers True: the caller in flight answers for it (and
+        what it does about a missing workflow covers every caller).
+        """
         key = (namespace, name)
         if key in self._pending:
             self._pending[key] = reason
-            return
+            return True
         self._pending[key] = None
+        delivered = True
         try:
             next_reason: str | None = reason
             while next_reason is not None:
-                await self._send(namespace, name, next_reason)
+                delivered = await self._send(namespace, name, next_reason)
                 next_reason = self._pending[key]
                 self._pending[key] = None
         finally:
             del self._pending[key]
+        return delivered

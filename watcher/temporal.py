@@ -19,6 +19,7 @@ from temporalio import service as temporal_service
 
 from odoo_operator.model import naming
 from odoo_operator.model.payloads import (
+    CheckJobReferencesInput,
     DeleteRequest,
     InstanceWorkflowInput,
     MachineState,
@@ -28,7 +29,9 @@ from odoo_operator.model.payloads import (
 from watcher.config import WatcherConfig
 
 __all__ = [
+    "CHECK_REFERENCES_SIGNAL",
     "DELETE_SIGNAL",
+    "JOB_REFERENCES_WORKFLOW_TYPE",
     "POKE_SIGNAL",
     "SET_SPEC_SIGNAL",
     "WORKFLOW_TYPE",
@@ -44,6 +47,9 @@ WORKFLOW_TYPE = "OdooInstance"
 SET_SPEC_SIGNAL = "set_spec"
 POKE_SIGNAL = "poke"
 DELETE_SIGNAL = "delete_instance"
+# Of workflows.job_references.JobReferencesWorkflow, pinned the same way.
+JOB_REFERENCES_WORKFLOW_TYPE = "OdooJobReferences"
+CHECK_REFERENCES_SIGNAL = "check"
 
 ClientFactory = Callable[[], Awaitable[temporal_client.Client]]
 """Connects to Temporal; called again after a failed connection."""
@@ -118,6 +124,24 @@ class InstanceSignals:
                 return False
             raise _mapped(err) from err
         return True
+
+    async def check_job_references(self, namespace: str, instance: str, reason: str) -> None:
+        """Signal-with-start `check` of the OdooJobReferences workflow for the job
+        resources of `namespace` that name `instance`: it marks Failed those whose
+        reference does not resolve (a run already going checks once more)."""
+        client = await self.client()
+        try:
+            await client.start_workflow(
+                JOB_REFERENCES_WORKFLOW_TYPE,
+                CheckJobReferencesInput(namespace=namespace, instance=instance),
+                id=naming.job_references_workflow_id(namespace, instance),
+                task_queue=self._config.task_queue,
+                start_signal=CHECK_REFERENCES_SIGNAL,
+                start_signal_args=[Poke(reason=reason)],
+                id_conflict_policy=temporal_common.WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except temporal_service.RPCError as err:
+            raise _mapped(err) from err
 
     async def poke_all(self, reason: str) -> int:
         """Poke every running instance workflow of our task queue; return how many."""

@@ -19,6 +19,8 @@ with workflow.unsafe.imports_passed_through():
         AppliedChildren,
         ApplyChildrenInput,
         BackupRequested,
+        CheckJobReferencesInput,
+        CheckJobReferencesResult,
         CleanupInput,
         ConvergePhaseInput,
         CreateBackupJobInput,
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "apply_children",
+    "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
@@ -51,6 +54,17 @@ _API_RETRY = RetryPolicy(
     non_retryable_error_types=list(failures.NON_RETRYABLE),
 )
 _SHORT = timedelta(seconds=30)
+
+
+def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
+    """_API_RETRY, with more error types that are refused for good, or a last attempt."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=maximum_attempts,
+        non_retryable_error_types=[*failures.NON_RETRYABLE, *refused_types],
+    )
 
 
 async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
@@ -134,12 +148,7 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
         signatures.create_backup_job,
         input,
         start_to_close_timeout=_SHORT,
-        retry_policy=RetryPolicy(
-            initial_interval=timedelta(seconds=1),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=1),
-            non_retryable_error_types=[*failures.NON_RETRYABLE, "BackupRequestInvalid"],
-        ),
+        retry_policy=_api_retry("BackupRequestInvalid"),
     )
 
 
@@ -171,4 +180,15 @@ async def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
 async def post_event(input: PostEventInput) -> None:
     await workflow.execute_activity(
         signatures.post_event, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )
+
+
+async def check_job_references(input: CheckJobReferencesInput) -> CheckJobReferencesResult:
+    # Transient API errors retry with backoff, but not forever: the next event
+    # of the job resource (or of the instance) starts another check.
+    return await workflow.execute_activity(
+        signatures.check_job_references,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_api_retry(maximum_attempts=10),
     )

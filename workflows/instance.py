@@ -314,6 +314,8 @@ class OdooInstanceWorkflow:
             # what a snapshot reads: look again.
             if row.actions or not self._lean:
                 snap = None
+            else:
+                snap = snap.model_copy(update={"refused_jobs": ()})  # failed just now
         # Still moving after many steps: look again on the next timer, not now.
 
     def _reapply_due(self) -> bool:
@@ -355,7 +357,10 @@ class OdooInstanceWorkflow:
         state = self._state
         phase = row.to if row is not None else state.phase
         db_initialized: bool | None = None
-        finish: list[JobAction] = []
+        # Job resources that cannot run are failed without moving the phase
+        # (the snapshot refused them). Data-driven: histories recorded before
+        # snapshots had refused_jobs replay with none.
+        finish: list[JobAction] = list(snap.refused_jobs)
         restart_web = False
         prune = False
         for action in row.actions if row is not None else ():
@@ -395,7 +400,7 @@ class OdooInstanceWorkflow:
             digest = _status_digest(record, snap.db_initialized)
         else:
             digest = _digest(record, snap.db_initialized)
-        if row is None and digest == state.recorded_status:
+        if row is None and not finish and digest == state.recorded_status:
             return
         await calls.record_status(record, local=self._lean)
         update: dict[str, object] = {"recorded_status": digest, "phase": phase}
@@ -562,6 +567,11 @@ class OdooInstanceWorkflow:
             snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
             self._snapshot = snap
             active: ActiveJob | None = snap.backup
+            refused = next((job for job in snap.refused_jobs if job.name == name), None)
+            if snap.refused_jobs:  # cannot run: mark them Failed (data-driven, as in _record)
+                await self._finish_backing_up(snap, snap.refused_jobs)
+            if refused is not None:
+                return False, refused.message or "the backup cannot run"
             if active is None:
                 return False, "the backup resource was deleted before it finished"
             if active.job_name is None:
@@ -573,28 +583,32 @@ class OdooInstanceWorkflow:
             if active.state in (JobState.SUCCEEDED, JobState.FAILED):
                 succeeded = active.state is JobState.SUCCEEDED
                 message = active.message or "the backup failed"
-                await calls.record_status(
-                    RecordStatusInput(
-                        ref=state.ref,
-                        phase=Phase.BACKING_UP,
-                        generation=state.generation,
-                        spec=state.spec,
-                        ready_replicas=snap.web.ready,
-                        finish_jobs=(
-                            JobAction(
-                                kind=active.kind,
-                                name=active.name,
-                                succeeded=succeeded,
-                                message=None if succeeded else message,
-                            ),
-                        ),
-                    ),
-                    local=self._lean,
+                action = JobAction(
+                    kind=active.kind,
+                    name=active.name,
+                    succeeded=succeeded,
+                    message=None if succeeded else message,
                 )
+                await self._finish_backing_up(snap, (action,))
                 if active.name == name:
                     return succeeded, message
                 continue
             await self._nap(self._settings.job_poll_interval)
+
+    async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
+        """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
+        state = self._state
+        await calls.record_status(
+            RecordStatusInput(
+                ref=state.ref,
+                phase=Phase.BACKING_UP,
+                generation=state.generation,
+                spec=state.spec,
+                ready_replicas=snap.web.ready,
+                finish_jobs=actions,
+            ),
+            local=self._lean,
+        )
 
     def _upsert_search_attributes(self) -> None:
         state = self._state

@@ -220,6 +220,12 @@ def backup_schedule_id(namespace: str, name: str) -> str:
     return f"odoo-backup/{namespace}/{name}"
 
 
+def job_references_workflow_id(namespace: str, instance: str) -> str:
+    """The workflow checking the job resources of `namespace` that name `instance`
+    in spec.odooInstanceRef: `odoo-jobrefs/<namespace>/<instance>`."""
+    return f"odoo-jobrefs/{namespace}/{instance}"
+
+
 def scheduled_backup_workflow_id(namespace: str, name: str) -> str:
     """Id of the workflows that Schedule starts (Temporal appends the run time)."""
     return f"odoo-backup/{namespace}/{name}"

@@ -27,6 +27,8 @@ __all__ = [
     "ApplyChildrenInput",
     "BackupRequest",
     "BackupRequested",
+    "CheckJobReferencesInput",
+    "CheckJobReferencesResult",
     "CleanupInput",
     "ConvergePhaseInput",
     "CreateBackupJobInput",
@@ -167,6 +169,13 @@ class Snapshot(Payload):
         default=None,
         description="When the next scheduled upgrade becomes due (the workflow wakes "
         "then; the snapshot activity, not the workflow clock, decides it is due).",
+    )
+    refused_jobs: tuple[JobAction, ...] = Field(
+        default=(),
+        description="Queued job resources that cannot run as written (a missing "
+        "credentials Secret...), each a failed JobAction whose message names the field. "
+        "Never an active job: the phase machine does not move for them, and the "
+        "workflow marks them Failed.",
     )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
@@ -448,3 +457,17 @@ class PostEventInput(Payload):
     reason: str
     message: str
     warning: bool = False
+
+
+class CheckJobReferencesInput(Payload):
+    """Input of the OdooJobReferences workflow and its `check_job_references` activity:
+    the job resources of `namespace` whose spec.odooInstanceRef names `instance`."""
+
+    namespace: str
+    instance: str
+
+
+class CheckJobReferencesResult(Payload):
+    """The job resources marked Failed, as `<Kind>/<name>`."""
+
+    failed: tuple[str, ...] = ()

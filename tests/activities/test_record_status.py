@@ -166,9 +166,13 @@ def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, names
         acts, ref, spec, Phase.INIT_FAILED, previous_phase=Phase.INITIALIZING, finish_jobs=(action,)
     )
 
-    [warning] = _events(acts, namespace, "JobFailed")
-    assert warning["type"] == "Warning"
-    assert warning["message"] == "OdooInitJob shop-auto-init failed: OdooInitJob failed"
+    # One on the instance, one on the job resource itself (kubectl describe of either).
+    warnings = {e["involvedObject"]["kind"]: e for e in _events(acts, namespace, "JobFailed")}
+    assert sorted(warnings) == ["OdooInitJob", "OdooInstance"]
+    for warning in warnings.values():
+        assert warning["type"] == "Warning"
+        assert warning["message"] == "OdooInitJob shop-auto-init failed: OdooInitJob failed"
+    assert warnings["OdooInitJob"]["involvedObject"]["name"] == "shop-auto-init"
     resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     assert resource["status"]["phase"] == "Failed"
 

@@ -106,35 +106,37 @@ async def test_a_burst_of_pokes_while_one_is_in_flight_becomes_one_more_with_the
     release = asyncio.Event()
     two_sent = asyncio.Event()
 
-    async def send(namespace: str, name: str, reason: str) -> None:
+    async def send(namespace: str, name: str, reason: str) -> bool:
         sent.append((namespace, name, reason))
         if len(sent) == 2:
             two_sent.set()
         await release.wait()
+        return name == "shop"  # no workflow runs for erp
 
     pokes = PokeCoalescer(send)
     first = asyncio.create_task(pokes.poke("ns", "shop", "a"))
     await asyncio.sleep(0)  # let it start: it is now in flight, held by `release`
     assert sent == [("ns", "shop", "a")]
     for reason in ("b", "c", "d"):
-        await pokes.poke("ns", "shop", reason)  # folded: returns at once
+        assert await pokes.poke("ns", "shop", reason)  # folded: returns at once
     other = asyncio.create_task(pokes.poke("ns", "erp", "x"))  # another instance is not held
     await asyncio.wait_for(two_sent.wait(), timeout=5)
     release.set()
-    await asyncio.gather(first, other)
+    assert await asyncio.gather(first, other) == [True, False]  # erp has no workflow
     assert sent == [("ns", "shop", "a"), ("ns", "erp", "x"), ("ns", "shop", "d")]
-    await pokes.poke("ns", "shop", "e")  # nothing in flight: sent at once
+    assert await pokes.poke("ns", "shop", "e")  # nothing in flight: sent at once
     assert sent[-1] == ("ns", "shop", "e")
 
 
 async def test_a_failed_send_does_not_leave_the_instance_held() -> None:
     calls = 0
 
-    async def send(namespace: str, name: str, reason: str) -> None:
+    async def send(namespace: str, name: str, reason: str) -> bool:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("refused")
+        return True
 
     pokes = PokeCoalescer(send)
     with pytest.raises(RuntimeError):

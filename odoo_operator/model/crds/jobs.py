@@ -6,6 +6,7 @@ by that instance's workflow, which mirrors the batch Job into `status`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
@@ -26,6 +27,7 @@ __all__ = [
     "OdooUpgradeJobSpec",
     "RestoreSource",
     "RestoreSourceType",
+    "reference_problem",
 ]
 
 IMMUTABLE_REF_RULE = "self == oldSelf"
@@ -39,6 +41,35 @@ _IMMUTABLE_REF: dict[str, Any] = {
     "x-kubernetes-validations": [{"rule": IMMUTABLE_REF_RULE, "message": IMMUTABLE_REF_MESSAGE}]
 }
 _WEBHOOK_DESCRIPTION = "Called when the job completes or fails."
+
+
+def reference_problem(
+    job_namespace: str,
+    ref_name: str | None,
+    ref_namespace: str | None,
+    instance_exists: Callable[[str, str], bool],
+) -> str | None:
+    """Why a job resource's `spec.odooInstanceRef` does not resolve, or None when it does.
+
+    `instance_exists(namespace, name)` says whether that OdooInstance exists.
+    The one rule shared by the admission webhook (watcher.admission) and the
+    workflow side that marks such a resource Failed when the webhook is absent
+    or the instance went away later (activities.references). A job works on
+    an instance of its own namespace only (SPEC "Jobs"; the instance workflow
+    lists job resources there), so another namespace is refused even when
+    that instance exists. The message names the field and both values.
+    """
+    if ref_namespace and ref_namespace != job_namespace:
+        return (
+            "spec.odooInstanceRef.namespace: must be the job's own namespace "
+            f"{job_namespace or '(unset)'}, not {ref_namespace}"
+        )
+    if ref_name and job_namespace and not instance_exists(job_namespace, ref_name):
+        return (
+            f"spec.odooInstanceRef.name: no OdooInstance named {ref_name} "
+            f"in namespace {job_namespace}"
+        )
+    return None
 
 
 # --- OdooInitJob --------------------------------------------------------------------
