@@ -59,10 +59,7 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     deleting = bool(meta.get("deletionTimestamp"))
     kind = body.get("kind")
     if kind == "Deployment":
-        replicas = spec.get("replicas", 1)
-        ours = (meta.get("annotations") or {}).get(naming.REPLICAS_ANNOTATION)
-        # The operator's own scaling is no news to the workflow; a hand-made one is.
-        scaled = None if ours == str(replicas) else replicas
+        scaled = _hand_scaled(body)
         instance = (meta.get("labels") or {}).get(naming.INSTANCE_LABEL)
         if instance is not None and meta.get("name") == naming.cron_deployment_name(instance):
             return (scaled, deleting)
@@ -72,6 +69,14 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     if body.get("apiVersion", "").startswith(f"{naming.API_GROUP}/"):
         return (meta.get("generation"), deleting)
     return meta.get("resourceVersion")
+
+
+def _hand_scaled(body: Mapping[str, Any]) -> int | None:
+    """spec.replicas when someone other than the operator set it, else None: the
+    operator's own scaling is no news to the workflow, a hand-made one is."""
+    replicas = int((body.get("spec") or {}).get("replicas", 1))
+    ours = ((body.get("metadata") or {}).get("annotations") or {}).get(naming.REPLICAS_ANNOTATION)
+    return None if ours == str(replicas) else replicas
 
 
 def _job_outcome(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
@@ -87,10 +92,16 @@ def _job_outcome(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
 
 
 def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
-    """Deployments, batch Jobs and job resources an OdooInstance controls (the auto
-    OdooInitJob): the workflow made them and looks at them right after."""
-    if body.get("kind") in ("Deployment", "Job"):
-        return True
+    """A Deployment, batch Job or job resource an OdooInstance controls (the auto
+    OdooInitJob), as the workflow made it: it looks at them right after. One that
+    is already ready or finished when first seen (the watch may deliver its
+    creation together with later changes) is news."""
+    kind = body.get("kind")
+    status = body.get("status") or {}
+    if kind == "Deployment":
+        return not status.get("readyReplicas") and _hand_scaled(body) is None
+    if kind == "Job":
+        return _job_outcome(body.get("spec") or {}, status) == "running"
     owners = (body.get("metadata") or {}).get("ownerReferences") or []
     return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 

@@ -14,7 +14,7 @@ def deployment(replicas: int = 1, ready: int = 0, **status: Any) -> dict[str, An
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "shop", "uid": "d1"},
+        "metadata": {"name": "shop", "uid": "d1", "annotations": {"bemade.org/replicas": "1"}},
         "spec": {"replicas": replicas},
         "status": {"readyReplicas": ready, **status},
     }
@@ -47,6 +47,9 @@ def test_the_creation_of_a_deployment_or_job_does_not_poke_but_first_sight_does(
     assert changes.changed("MODIFIED", deployment(ready=1))
     assert not ChangeFilter().changed("ADDED", job())
     assert ChangeFilter().changed(None, job(succeeded=1))  # listed after a watcher restart
+    # A creation delivered together with later changes (one batch of events): news.
+    assert ChangeFilter().changed("ADDED", job(succeeded=1))
+    assert ChangeFilter().changed("ADDED", deployment(ready=1))
 
 
 def test_a_job_pokes_when_it_finishes_not_while_it_runs() -> None:
