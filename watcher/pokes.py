@@ -45,9 +45,8 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
       status.readyReplicas (the table's health guards); the cron Deployment:
       the same without readiness (no guard reads it);
     - a batch Job: running, succeeded or failed, the way
-      activities.snapshot.job_state decides it (the Job controller's
-      intermediate writes, status.succeeded then SuccessCriteriaMet then
-      Complete, are one change);
+      activities.snapshot.job_state decides it (the Job controller's several
+      writes of one outcome are one change);
     - a job resource: its spec (metadata.generation); its status is the
       workflow's own writing.
     Any kind also counts its deletionTimestamp; an unknown kind counts its
@@ -80,13 +79,18 @@ def _hand_scaled(body: Mapping[str, Any]) -> int | None:
 
 
 def _job_outcome(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """What activities.snapshot.job_state makes of a Job (kept in step with it):
+    succeeded once status.succeeded counts a Pod or Complete is set; failed on
+    Failed or more failures than backoffLimit. SuccessCriteriaMet and
+    FailureTarget come first and are not terminal yet for the snapshot: a poke
+    then would see the Job still running, and the final write would not poke."""
     conditions = {
         c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"
     }
-    if int(status.get("succeeded") or 0) > 0 or conditions & {"Complete", "SuccessCriteriaMet"}:
+    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
         return "succeeded"
     failed = int(status.get("failed") or 0) > int(spec.get("backoffLimit", 6))
-    if failed or conditions & {"Failed", "FailureTarget"}:
+    if failed or "Failed" in conditions:
         return "failed"
     return "running"
 

@@ -59,11 +59,12 @@ def test_a_job_pokes_when_it_finishes_not_while_it_runs() -> None:
     assert not changes.changed(
         "MODIFIED", job(active=1, conditions=[{"type": "Suspended", "status": "False"}])
     )
-    # The Job controller's three writes of one success are one change.
-    assert changes.changed("MODIFIED", job(succeeded=1))
-    done = [{"type": "SuccessCriteriaMet", "status": "True"}]
-    assert not changes.changed("MODIFIED", job(conditions=done, succeeded=1))
-    complete = [*done, {"type": "Complete", "status": "True"}]
+    # SuccessCriteriaMet comes first, with the Pod not yet counted: the snapshot
+    # still sees the Job running, so no poke yet; the count and Complete are one.
+    met = [{"type": "SuccessCriteriaMet", "status": "True"}]
+    assert not changes.changed("MODIFIED", job(conditions=met, uncountedTerminatedPods={}))
+    assert changes.changed("MODIFIED", job(conditions=met, succeeded=1))
+    complete = [*met, {"type": "Complete", "status": "True"}]
     assert not changes.changed("MODIFIED", job(conditions=complete, succeeded=1, ready=0))
 
 
