@@ -7,7 +7,9 @@ the cluster is back); errors typed non-retryable (model.failures) do not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -54,6 +56,7 @@ _API_RETRY = RetryPolicy(
     non_retryable_error_types=list(failures.NON_RETRYABLE),
 )
 _SHORT = timedelta(seconds=30)
+_In = TypeVar("_In")
 
 
 def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
@@ -94,38 +97,26 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
 # activities and must replay as such: the workflow decides (a patch).
 
 
-async def converge_phase(input: ConvergePhaseInput, *, local: bool = False) -> None:
+async def _api_write(
+    fn: Callable[[_In], None], input: _In, timeout: timedelta, *, local: bool
+) -> None:
+    """Run a write activity with _API_RETRY, as a local or a regular activity."""
     if local:
         await workflow.execute_local_activity(
-            signatures.converge_phase,
-            input,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=_API_RETRY,
+            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
         )
-        return
-    await workflow.execute_activity(
-        signatures.converge_phase,
-        input,
-        start_to_close_timeout=timedelta(minutes=1),
-        retry_policy=_API_RETRY,
-    )
+    else:
+        await workflow.execute_activity(
+            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
+        )
+
+
+async def converge_phase(input: ConvergePhaseInput, *, local: bool = False) -> None:
+    await _api_write(signatures.converge_phase, input, timedelta(minutes=1), local=local)
 
 
 async def record_status(input: RecordStatusInput, *, local: bool = False) -> None:
-    if local:
-        await workflow.execute_local_activity(
-            signatures.record_status,
-            input,
-            start_to_close_timeout=_SHORT,
-            retry_policy=_API_RETRY,
-        )
-        return
-    await workflow.execute_activity(
-        signatures.record_status,
-        input,
-        start_to_close_timeout=_SHORT,
-        retry_policy=_API_RETRY,
-    )
+    await _api_write(signatures.record_status, input, _SHORT, local=local)
 
 
 async def cleanup_instance(input: CleanupInput) -> None:
