@@ -90,9 +90,17 @@ def instance_lookup(api_client: kubernetes.client.ApiClient) -> webhook.Instance
     return exists
 
 
-def kube_api_client(kubeconfig: Path | None = None) -> kubernetes.client.ApiClient:
-    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config)."""
+def kube_api_client(
+    kubeconfig: Path | None = None, *, connections: int = 10
+) -> kubernetes.client.ApiClient:
+    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config).
+
+    `connections`: the size of urllib3's connection pool (its default is 10).
+    A thread that finds the pool full opens a connection of its own and drops
+    it afterwards: a TLS handshake per request for the API server to pay.
+    """
     configuration = kubernetes.client.Configuration()
+    configuration.connection_pool_maxsize = connections
     if kubeconfig is None:
         try:
             kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -156,7 +164,10 @@ async def run(
             readiness.append(watcher.ready)
             tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
         if work:
-            api_client = stack.enter_context(kube_api_client(kubeconfig))
+            # One pooled connection per activity thread.
+            api_client = stack.enter_context(
+                kube_api_client(kubeconfig, connections=settings.max_concurrent_activities)
+            )
             tasks.append(asyncio.create_task(_work(settings, client, api_client), name="worker"))
         if settings.probe_port:
             await stack.enter_async_context(probes.serve(settings.probe_port, metrics, readiness))

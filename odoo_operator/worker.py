@@ -5,9 +5,9 @@ classes, one `activities.databases.Databases` (PostgreSQL roles and
 databases, always present: the clusters Secret says where each cluster is),
 the workflow class and the bound activity methods, on a thread pool (the
 activities are synchronous and block on the API and PostgreSQL).
-`build_worker` is what the tests use; `run` is what the `worker` subcommand
-calls. `register_search_attributes` adds the workflow's search attributes to
-the Temporal namespace when they are missing (at every worker start-up, so a
+`build_worker` builds it (odoo_operator.runner runs it, the tests too).
+`register_search_attributes` adds the workflow's search attributes to the
+Temporal namespace when they are missing (at every worker start-up, so a
 fresh Temporal server needs no manual step).
 """
 
@@ -50,7 +50,6 @@ __all__ = [
     "build_worker",
     "connect",
     "register_search_attributes",
-    "run",
 ]
 
 _log = logging.getLogger(__name__)
@@ -191,23 +190,3 @@ async def connect(settings: Settings) -> Client:
 
 def _read(path: Any) -> bytes | None:
     return None if path is None else bytes(path.read_bytes())
-
-
-async def run(settings: Settings | None = None) -> None:
-    """Run the worker until cancelled (in-cluster or kubeconfig credentials)."""
-    from kubernetes import client as kube_client
-    from kubernetes import config as kube_config
-
-    settings = settings or Settings.from_env()
-    try:
-        kube_config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kube_config.ConfigException:
-        kube_config.load_kube_config()  # type: ignore[no-untyped-call]
-    client = await connect(settings)
-    await register_search_attributes(client)
-    configuration = kube_client.Configuration.get_default_copy()
-    # One pooled connection per activity thread (the default pool holds 10).
-    configuration.connection_pool_maxsize = settings.max_concurrent_activities
-    with ApiClient(configuration) as api_client:
-        worker = build_worker(client, settings, api_client)
-        await worker.run()
