@@ -94,7 +94,9 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
 # transition: as local activities (`local`) they cost one marker event and no
 # round trip through the server's task queue (a regular activity costs three
 # events and a workflow task more). Runs that began before ran them as regular
-# activities and must replay as such: the workflow decides (a patch).
+# activities and must replay as such: the workflow decides (a patch). A status
+# write with edge effects (a job finished) is always regular: a local
+# activity's result is lost with its workflow task (instance._DURABLE_EDGES).
 
 
 async def _api_write(

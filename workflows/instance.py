@@ -92,6 +92,16 @@ _MAX_STEPS_PER_WAKE = 8
 # thing in run(), so the marker sits at the same place in every run's history;
 # runs that began before keep their old command sequence to the end.
 _LEAN = "lean-wakes-2026-11"
+# A status write with edge effects (a job resource finished, dbInitialized
+# set, the web Deployment restarted) runs as a regular activity: a local
+# activity's result is lost with its workflow task (a worker crash, a task
+# timed out under load or evicted from the cache), the retried task reads the
+# world again, sees the job finished but still believes the phase before
+# (Initializing with its init job gone became Uninitialized for good). A
+# regular activity's completion is in the history. Plain status writes and
+# converge_phase stay local: what they change, the next snapshot reads and
+# ensure() redoes level-based. Checked first in run(), like _LEAN.
+_DURABLE_EDGES = "durable-edge-writes-2026-11"
 
 
 @workflow.defn(name="OdooInstance")
@@ -107,6 +117,7 @@ class OdooInstanceWorkflow:
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
         self._lean = False  # run() decides (the _LEAN patch)
+        self._durable_edges = False  # and _DURABLE_EDGES
 
     # --- messages -------------------------------------------------------------
 
@@ -184,6 +195,7 @@ class OdooInstanceWorkflow:
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._lean = workflow.patched(_LEAN)
+        self._durable_edges = workflow.patched(_DURABLE_EDGES)
         self._upsert_search_attributes()
         while True:
             timed_out = False
@@ -402,7 +414,7 @@ class OdooInstanceWorkflow:
             digest = _digest(record, snap.db_initialized)
         if row is None and not finish and digest == state.recorded_status:
             return
-        await calls.record_status(record, local=self._lean)
+        await calls.record_status(record, local=self._local_record(record))
         update: dict[str, object] = {"recorded_status": digest, "phase": phase}
         if row is not None:
             entry = TransitionRecord(
@@ -607,8 +619,13 @@ class OdooInstanceWorkflow:
                 ready_replicas=snap.web.ready,
                 finish_jobs=actions,
             ),
-            local=self._lean,
+            local=self._lean and not self._durable_edges,
         )
+
+    def _local_record(self, record: RecordStatusInput) -> bool:
+        """Whether record_status may run as a local activity (see _DURABLE_EDGES)."""
+        edges = bool(record.finish_jobs) or record.db_initialized is not None or record.restart_web
+        return self._lean and not (self._durable_edges and edges)
 
     def _upsert_search_attributes(self) -> None:
         state = self._state

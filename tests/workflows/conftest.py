@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
@@ -59,7 +59,12 @@ async def register_search_attributes(client: Client) -> None:
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, world: World, task_queue: str, *, cache: bool = True
+    client: Client,
+    world: World,
+    task_queue: str,
+    *,
+    cache: bool = True,
+    interceptors: Sequence[Interceptor] = (),
 ) -> AsyncIterator[Worker]:
     """A worker over the world's fake activities. cache=False disables sticky
     workflow caching, so every workflow task replays the history from scratch
@@ -72,6 +77,7 @@ async def running_worker(
             activities=world.activities(),
             activity_executor=executor,
             max_cached_workflows=0 if not cache else 1000,
+            interceptors=interceptors,
         )
         async with worker:
             yield worker

@@ -13,12 +13,22 @@ completes; a new incarnation (new uid) takes over after cleanup.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from odoo_operator.model import failures, naming
 from odoo_operator.model.payloads import (
@@ -28,6 +38,7 @@ from odoo_operator.model.payloads import (
     JobKind,
     MachineState,
     Poke,
+    RecordStatusInput,
     Replicas,
     SpecUpdate,
     WorkflowSettings,
@@ -45,6 +56,13 @@ from tests.workflows.conftest import (
 from tests.workflows.world import World
 from workflows import machine
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
+
+AUTO_INIT_PATH = [
+    "Provisioning->Uninitialized:db_not_initialized",
+    "Uninitialized->Initializing:init_present",
+    "Initializing->Starting:init_succeeded",
+    "Starting->Running:all_ready",
+]
 
 
 async def transitions_of(handle: Handle) -> list[str]:
@@ -137,12 +155,7 @@ async def test_reaches_running_through_auto_init_when_created(
         world.set_ready(1)
         await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="deployment"))
         await wait_phase(handle, Phase.RUNNING)
-        assert await transitions_of(handle) == [
-            "Provisioning->Uninitialized:db_not_initialized",
-            "Uninitialized->Initializing:init_present",
-            "Initializing->Starting:init_succeeded",
-            "Starting->Running:all_ready",
-        ]
+        assert await transitions_of(handle) == AUTO_INIT_PATH
         assert world.statuses[-1].phase is Phase.RUNNING
         await handle.terminate()
     assert world.calls["apply_children"] == 1
@@ -510,6 +523,80 @@ async def test_worker_restart_resumes_without_repeating_a_completed_step(
         await handle.terminate()
     assert world.calls["converge_phase"] >= 1
     assert dict(world.batch_jobs_created) == {naming.batch_job_name("manual-init", "init"): 1}
+
+
+async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    # The status write that finishes the init job (OdooInitJob Completed,
+    # dbInitialized true) is done, then the workflow task crashes before the
+    # worker reports it (a worker killed, or a task timed out under load). The
+    # retried task must know the write happened: as a local activity its
+    # result was lost with the task, the snapshot taken again saw the job
+    # finished but not the phase, and Initializing became Uninitialized for
+    # good (seen with an evicting workflow cache at N = 100).
+    world = World()
+    crash = _CrashAfterJobFinished()
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue, interceptors=[crash]):
+        handle = await start_instance(client, task_queue, make_spec())
+        await wait_phase(handle, Phase.INITIALIZING)
+        await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
+        world.finish_batch_job(JobKind.INIT, succeeded=True)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
+        await eventually(
+            lambda: asyncio.sleep(0, crash.crashed), bool, what="the crashed workflow task"
+        )
+        await wait_phase(handle, Phase.STARTING)
+        world.set_ready(1)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="deployment"))
+        await wait_phase(handle, Phase.RUNNING)
+        assert await transitions_of(handle) == AUTO_INIT_PATH
+        await handle.terminate()
+
+
+class _CrashAfterJobFinished(Interceptor):
+    """Fails the workflow task once, right after the activity that finished a job
+    returned: what a worker crash does to a task in flight."""
+
+    def __init__(self) -> None:
+        self.crashed = False
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        interceptor = self
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+                return interceptor.crash_after(input.args, super().start_activity(input))
+
+            def start_local_activity(
+                self, input: StartLocalActivityInput
+            ) -> workflow.ActivityHandle[Any]:
+                return interceptor.crash_after(input.args, super().start_local_activity(input))
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
+
+    def crash_after(
+        self, args: Sequence[Any], handle: workflow.ActivityHandle[Any]
+    ) -> workflow.ActivityHandle[Any]:
+        finishing = any(isinstance(a, RecordStatusInput) and a.finish_jobs for a in args)
+        if not finishing or self.crashed:
+            return handle
+
+        async def then_crash() -> Any:
+            result = await handle
+            if not workflow.unsafe.is_replaying() and not self.crashed:
+                self.crashed = True
+                raise RuntimeError("worker crashed")  # fails the task, not the workflow
+            return result
+
+        return cast(workflow.ActivityHandle[Any], asyncio.ensure_future(then_crash()))
 
 
 async def _recorded(world: World) -> int:
