@@ -110,7 +110,7 @@ class BackupActivities:
 
     # --- create ---------------------------------------------------------------
 
-    @activity.defn(name="create_backup_job")
+    @activity.defn(name="create_backup_job", no_thread_cancel_exception=True)
     def create_backup_job(self, input: CreateBackupJobInput) -> BackupRequested:
         with failures.boundary():
             return self._create(input)
@@ -141,7 +141,7 @@ class BackupActivities:
 
     # --- prune ----------------------------------------------------------------
 
-    @activity.defn(name="prune_backups")
+    @activity.defn(name="prune_backups", no_thread_cancel_exception=True)
     def prune_backups(self, input: PruneBackupsInput) -> PruneBackupsResult:
         with failures.boundary():
             return self._prune(input)
@@ -203,7 +203,7 @@ class BackupActivities:
 
     # --- events ---------------------------------------------------------------
 
-    @activity.defn(name="post_event")
+    @activity.defn(name="post_event", no_thread_cancel_exception=True)
     def post_event(self, input: PostEventInput) -> None:
         with failures.boundary():
             info = activity.info()
@@ -221,7 +221,7 @@ class BackupActivities:
 
     # --- the Temporal Schedule -------------------------------------------------
 
-    @activity.defn(name="sync_backup_schedule")
+    @activity.defn(name="sync_backup_schedule", no_thread_cancel_exception=True)
     async def sync_backup_schedule(self, input: SyncBackupScheduleInput) -> None:
         client = activity.client()
         ref = input.ref

@@ -104,7 +104,7 @@ class ChildrenActivities:
         self._config = config
         self._postgres = postgres
 
-    @activity.defn(name="apply_children")
+    @activity.defn(name="apply_children", no_thread_cancel_exception=True)
     def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
         with failures.boundary():
             try:

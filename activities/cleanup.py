@@ -62,7 +62,7 @@ class CleanupActivities:
         self._config = config
         self._postgres = postgres
 
-    @activity.defn(name="cleanup_instance")
+    @activity.defn(name="cleanup_instance", no_thread_cancel_exception=True)
     def cleanup_instance(self, input: CleanupInput) -> None:
         with failures.boundary():
             try:

@@ -41,7 +41,7 @@ class ReferenceActivities:
         self._kube = api.KubeApi(client)
         self._config = config
 
-    @activity.defn(name="check_job_references")
+    @activity.defn(name="check_job_references", no_thread_cancel_exception=True)
     def check_job_references(self, input: CheckJobReferencesInput) -> CheckJobReferencesResult:
         with failures.boundary():
             return self._check(input)

@@ -48,7 +48,7 @@ class ScalingActivities:
         self._kube = api.KubeApi(client)
         self._config = config
 
-    @activity.defn(name="converge_phase")
+    @activity.defn(name="converge_phase", no_thread_cancel_exception=True)
     def converge_phase(self, input: ConvergePhaseInput) -> None:
         with failures.boundary():
             self._converge(input)

@@ -5,6 +5,16 @@ hints are the contract); the implementations in this package register under
 the same names. tests/unit/test_activity_contract.py checks that every stub
 has exactly one implementation with the same name and type hints. Wire names
 are public: never rename one.
+
+Every implementation is declared `no_thread_cancel_exception=True`. The
+activities are synchronous and run on the worker's threads; by default the
+SDK cancels one (a local activity of a workflow evicted from the cache or
+whose task failed, a deletion cancelling a wake) by raising an exception
+asynchronously in its thread, at any bytecode. Landing inside urllib3's
+connection-pool lock, it left the lock held: every activity thread then
+waited on it for ever (seen at N = 100 with an evicting workflow cache). A
+cancelled activity runs to its end instead (each makes a few API calls, with
+timeouts) and its result is dropped.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class SnapshotActivities:
         self._postgres = postgres
         self._extra_checks = tuple(extra_checks)
 
-    @activity.defn(name="gather_snapshot")
+    @activity.defn(name="gather_snapshot", no_thread_cancel_exception=True)
     def gather_snapshot(self, input: GatherSnapshotInput) -> Snapshot:
         with failures.boundary():
             return self._gather(input)

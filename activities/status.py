@@ -103,7 +103,7 @@ class StatusActivities:
         self._kube = api.KubeApi(client)
         self._config = config
 
-    @activity.defn(name="record_status")
+    @activity.defn(name="record_status", no_thread_cancel_exception=True)
     def record_status(self, input: RecordStatusInput) -> None:
         with failures.boundary():
             self._record(input)

@@ -2,7 +2,7 @@
 
 Covers: same wire name; same parameter and return type hints as the stub in
 activities.signatures; no implementation without a stub; no stub registered
-twice.
+twice; no implementation interrupted by the SDK's thread-cancel exception.
 """
 
 from __future__ import annotations
@@ -20,11 +20,16 @@ from odoo_operator import worker
 from odoo_operator.settings import Settings
 
 
-def _name(fn: Callable[..., Any]) -> str:
+def _definition(fn: Callable[..., Any]) -> activity._Definition:
     definition = activity._Definition.from_callable(fn)
     assert definition is not None
-    assert definition.name is not None
-    return definition.name
+    return definition
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    name = _definition(fn).name
+    assert name is not None
+    return name
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -58,3 +63,15 @@ def test_type_hints_match_the_stub_when_implemented(
     assert _hints(impl) == _hints(stub)
     params = [p for p in typing.get_type_hints(impl) if p not in ("return", "self")]
     assert params == [p for p in typing.get_type_hints(stub) if p != "return"]
+
+
+def test_no_activity_thread_is_interrupted_when_its_activity_is_cancelled(
+    implementations: list[Callable[..., Any]],
+) -> None:
+    # An exception raised asynchronously in an activity thread can leave the
+    # connection pool's lock held, and every activity thread then hangs
+    # (activities.signatures says when this happened).
+    interrupted = [
+        _name(fn) for fn in implementations if not _definition(fn).no_thread_cancel_exception
+    ]
+    assert interrupted == []
