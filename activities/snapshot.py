@@ -24,12 +24,9 @@ older than it that cannot run are reported in `Snapshot.refused_jobs` for
 the workflow to mark Failed. So a restore or upgrade that would never start
 never moves the phase, and the Deployments keep their replicas.
 
-Job state rules (reference §2.2, with the retry-budget fix the SPEC asks for):
-no `status.jobName` -> Active; the Job has succeeded pods or a Complete
-condition -> Succeeded; a Failed condition True -> Failed; the Job is gone
-(404) or being deleted -> Failed; `status.failed` beyond `backoffLimit` ->
-Failed (a Job controller sets the condition then anyway); anything else ->
-Active. A pod failure within the Job's own retry budget is not a failure.
+Job state: no `status.jobName` -> Active; otherwise what the batch Job says
+(`odoo_operator.model.phases.batch_job_state`, reference §2.2: succeeded,
+failed, gone or being deleted, or within its retry budget and still Active).
 """
 
 from __future__ import annotations
@@ -66,9 +63,9 @@ from odoo_operator.model.payloads import (
     Replicas,
     Snapshot,
 )
-from odoo_operator.model.phases import JobPhase, JobState
+from odoo_operator.model.phases import JobPhase, JobState, batch_job_state
 
-__all__ = ["ProblemCheck", "SnapshotActivities", "job_state"]
+__all__ = ["ProblemCheck", "SnapshotActivities"]
 
 _log = logging.getLogger(__name__)
 
@@ -233,7 +230,7 @@ class SnapshotActivities:
         else:
             namespace = item["metadata"]["namespace"]
             job = self._kube.find(api.JOB, namespace, job_name)
-            state, message = job_state(job)
+            state, message = batch_job_state(job)
             recorded = (item.get("status") or {}).get("message") or ""
             if job is None and recorded.startswith(jobs.REFUSED_PREFIX):
                 message = recorded  # never started: the reason is on the resource
@@ -269,27 +266,6 @@ class SnapshotActivities:
         for check in self._extra_checks:
             problems.extend(check(input))
         return problems
-
-
-def job_state(job: dict[str, Any] | None) -> tuple[JobState, str | None]:
-    """The state of a job resource whose batch Job is `job` (None: not found)."""
-    if job is None:
-        return JobState.FAILED, "the batch Job disappeared before it finished"
-    status = job.get("status") or {}
-    conditions = {
-        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
-    }
-    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
-        return JobState.SUCCEEDED, None
-    if "Failed" in conditions:
-        failed = conditions["Failed"]
-        return JobState.FAILED, failed.get("message") or failed.get("reason") or "the Job failed"
-    if (job.get("metadata") or {}).get("deletionTimestamp"):
-        return JobState.FAILED, "the batch Job was deleted before it finished"
-    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))
-    if int(status.get("failed") or 0) > backoff_limit:
-        return JobState.FAILED, "the Job's pods failed more often than its backoffLimit allows"
-    return JobState.ACTIVE, None
 
 
 def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 from odoo_operator.model import naming
+from odoo_operator.model.phases import JobState, batch_job_state
 
 __all__ = ["ChangeFilter", "PokeCoalescer", "relevant_state"]
 
@@ -44,16 +45,15 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
       set it (it differs from naming.REPLICAS_ANNOTATION) and
       status.readyReplicas (the table's health guards); the cron Deployment:
       the same without readiness (no guard reads it);
-    - a batch Job: running, succeeded or failed, the way
-      activities.snapshot.job_state decides it (the Job controller's several
-      writes of one outcome are one change);
+    - a batch Job: running, succeeded or failed, as the snapshot decides it
+      (phases.batch_job_state; the Job controller's several writes of one
+      outcome are one change);
     - a job resource: its spec (metadata.generation); its status is the
       workflow's own writing.
     Any kind also counts its deletionTimestamp; an unknown kind counts its
     resourceVersion (every change).
     """
     meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
     status = body.get("status") or {}
     deleting = bool(meta.get("deletionTimestamp"))
     kind = body.get("kind")
@@ -64,7 +64,7 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
             return (scaled, deleting)
         return (scaled, status.get("readyReplicas") or 0, deleting)
     if kind == "Job":
-        return (_job_outcome(spec, status), deleting)
+        return (batch_job_state(body)[0], deleting)
     if body.get("apiVersion", "").startswith(f"{naming.API_GROUP}/"):
         return (meta.get("generation"), deleting)
     return meta.get("resourceVersion")
@@ -78,23 +78,6 @@ def _hand_scaled(body: Mapping[str, Any]) -> int | None:
     return None if ours == str(replicas) else replicas
 
 
-def _job_outcome(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
-    """What activities.snapshot.job_state makes of a Job (kept in step with it):
-    succeeded once status.succeeded counts a Pod or Complete is set; failed on
-    Failed or more failures than backoffLimit. SuccessCriteriaMet and
-    FailureTarget come first and are not terminal yet for the snapshot: a poke
-    then would see the Job still running, and the final write would not poke."""
-    conditions = {
-        c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"
-    }
-    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
-        return "succeeded"
-    failed = int(status.get("failed") or 0) > int(spec.get("backoffLimit", 6))
-    if failed or "Failed" in conditions:
-        return "failed"
-    return "running"
-
-
 def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
     """A Deployment, batch Job or job resource an OdooInstance controls (the auto
     OdooInitJob), as the workflow made it: it looks at them right after. One that
@@ -105,7 +88,7 @@ def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
     if kind == "Deployment":
         return not status.get("readyReplicas") and _hand_scaled(body) is None
     if kind == "Job":
-        return _job_outcome(body.get("spec") or {}, status) == "running"
+        return batch_job_state(body)[0] is JobState.ACTIVE
     owners = (body.get("metadata") or {}).get("ownerReferences") or []
     return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 

@@ -1,14 +1,18 @@
 """Phases of an OdooInstance and states of a job resource.
 
-Owns the string values written to `status.phase`; nothing here decides when a
+Owns the string values written to `status.phase`, and what a batch Job's
+status means for its job resource (`batch_job_state`, read by the snapshot
+and by the watcher, which pokes when it changes); nothing here decides when a
 phase changes (that is workflows.machine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["JobPhase", "JobState", "Phase"]
+__all__ = ["JobPhase", "JobState", "Phase", "batch_job_state"]
 
 
 class Phase(StrEnum):
@@ -56,3 +60,34 @@ class JobState(StrEnum):
     @property
     def present(self) -> bool:
         return self is not JobState.ABSENT
+
+
+def batch_job_state(job: Mapping[str, Any] | None) -> tuple[JobState, str | None]:
+    """The state of a job resource whose batch Job is `job` (None: not found), and
+    why it failed.
+
+    Reference §2.2, with the retry-budget fix the SPEC asks for: succeeded
+    once `status.succeeded` counts a Pod or the Complete condition is True;
+    failed on the Failed condition, when the Job is gone or being deleted, or
+    when `status.failed` exceeds `spec.backoffLimit` (default 6, as the Job
+    controller's); otherwise still running (ACTIVE): a Pod failure within the
+    Job's retry budget is not a failure. SuccessCriteriaMet and FailureTarget
+    come before the final conditions and are not final here.
+    """
+    if job is None:
+        return JobState.FAILED, "the batch Job disappeared before it finished"
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    if int(status.get("succeeded") or 0) > 0 or "Complete" in conditions:
+        return JobState.SUCCEEDED, None
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return JobState.FAILED, failed.get("message") or failed.get("reason") or "the Job failed"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return JobState.FAILED, "the batch Job was deleted before it finished"
+    backoff_limit = int((job.get("spec") or {}).get("backoffLimit", 6))
+    if int(status.get("failed") or 0) > backoff_limit:
+        return JobState.FAILED, "the Job's pods failed more often than its backoffLimit allows"
+    return JobState.ACTIVE, None

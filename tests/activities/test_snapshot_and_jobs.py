@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import api, snapshot
+from activities import api
 from odoo_operator.model import failures, naming
 from odoo_operator.model.payloads import (
     ApplyChildrenInput,
@@ -30,7 +30,7 @@ from odoo_operator.model.payloads import (
     JobKind,
     Snapshot,
 )
-from odoo_operator.model.phases import JobState
+from odoo_operator.model.phases import JobState, batch_job_state
 from odoo_operator.sandbox import kubelet
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
@@ -63,7 +63,7 @@ def _true(kind: str) -> dict[str, Any]:
     ],
 )
 def test_job_state_follows_the_job_when_mapped(job: dict[str, Any] | None, state: JobState) -> None:
-    assert snapshot.job_state(job)[0] is state
+    assert batch_job_state(job)[0] is state
 
 
 def _gather(acts: ki.Activities, ref: Any, spec: Any) -> Snapshot:
