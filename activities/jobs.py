@@ -34,6 +34,7 @@ from activities.config import OperatorConfig
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
+from odoo_operator.model.phases import FINISHED_JOB_PHASES
 
 __all__ = [
     "FINISHED_JOB_TTL_SECONDS",
@@ -55,8 +56,6 @@ SCHEDULED_LABEL = "bemade.org/scheduled-backup"
 history limit, decides when they go."""
 
 FINISHED_JOB_TTL_SECONDS = 900
-
-_TERMINAL = ("Completed", "Failed")
 
 
 def _now() -> str:
@@ -83,7 +82,7 @@ def create_auto_init(kube: api.KubeApi, inst: manifests.Instance) -> None:
     else:
         return
     status = (existing or {}).get("status") or {}
-    if existing is not None and status.get("phase") not in _TERMINAL:
+    if existing is not None and status.get("phase") not in FINISHED_JOB_PHASES:
         return  # active: the next snapshot sees it
     if existing is not None:
         if status.get("jobName"):
@@ -173,7 +172,7 @@ def finish(
     if body is None:
         return  # the user deleted it: nothing to record
     current = body.get("status") or {}
-    if current.get("phase") not in _TERMINAL:
+    if current.get("phase") not in FINISHED_JOB_PHASES:
         status: dict[str, Any] = {
             "phase": "Completed" if action.succeeded else "Failed",
             "completionTime": _now(),
@@ -255,7 +254,7 @@ def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int
         item
         for item in kube.list_of(resource, ref.namespace)
         if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
-        and (item.get("status") or {}).get("phase") in _TERMINAL
+        and (item.get("status") or {}).get("phase") in FINISHED_JOB_PHASES
         and not _kept_by_retention(item)
     ]
     finished.sort(

@@ -30,10 +30,9 @@ from odoo_operator.model.payloads import (
     JobAction,
     JobKind,
 )
+from odoo_operator.model.phases import FINISHED_JOB_PHASES
 
 __all__ = ["ReferenceActivities"]
-
-_TERMINAL = ("Completed", "Failed")
 
 
 class ReferenceActivities:
@@ -58,7 +57,7 @@ class ReferenceActivities:
         failed: list[str] = []
         for kind in JobKind:
             for item in jobs.referencing(kube, kind, input.namespace, input.instance):
-                if (item.get("status") or {}).get("phase") in _TERMINAL:
+                if (item.get("status") or {}).get("phase") in FINISHED_JOB_PHASES:
                     continue
                 ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
                 problem = job_crds.reference_problem(

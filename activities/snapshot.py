@@ -63,7 +63,7 @@ from odoo_operator.model.payloads import (
     Replicas,
     Snapshot,
 )
-from odoo_operator.model.phases import JobPhase, JobState, batch_job_state
+from odoo_operator.model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
 
 __all__ = ["ProblemCheck", "SnapshotActivities"]
 
@@ -72,7 +72,6 @@ _log = logging.getLogger(__name__)
 ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
 """An extra source of configuration problems (the PostgreSQL side plugs in here)."""
 
-_TERMINAL = {JobPhase.COMPLETED.value, JobPhase.FAILED.value}
 POD = api.Resource("v1", "pods")
 
 
@@ -194,7 +193,7 @@ class SnapshotActivities:
             item
             for item in jobs.referencing(self._kube, kind, ref.namespace, ref.name)
             if _refers_to(item, ref.namespace, ref.name)
-            and (item.get("status") or {}).get("phase") not in _TERMINAL
+            and (item.get("status") or {}).get("phase") not in FINISHED_JOB_PHASES
         ]
         pending.sort(
             key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])

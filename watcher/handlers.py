@@ -39,6 +39,7 @@ import pydantic
 from odoo_operator.model import naming
 from odoo_operator.model.crds import OdooInstanceSpec
 from odoo_operator.model.payloads import InstanceRef, JobKind, SpecUpdate
+from odoo_operator.model.phases import FINISHED_JOB_PHASES
 from watcher.config import WatcherConfig
 from watcher.pokes import ChangeFilter, PokeCoalescer
 from watcher.temporal import InstanceSignals, TemporalUnavailable
@@ -50,7 +51,6 @@ JOB_RESOURCES = tuple((naming.API_GROUP, naming.API_VERSION, kind.plural) for ki
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_FINISHED = ("Completed", "Failed")
 
 
 class InvalidSpec(kopf.PermanentError):
@@ -157,7 +157,7 @@ class InstanceHandlers:
         if target[0] == namespace:  # another namespace's workflow never takes it
             poked = await self._pokes.poke(*target, reason)
         phase = (body.get("status") or {}).get("phase")
-        if not poked and namespace and phase not in _FINISHED:
+        if not poked and namespace and phase not in FINISHED_JOB_PHASES:
             await self._until_sent(
                 lambda: self.signals.check_job_references(namespace, target[1], reason)
             )

@@ -48,19 +48,14 @@ __all__ = [
     "sync_backup_schedule",
 ]
 
-# Kubernetes writes: back off up to a minute between attempts, never give up.
-_API_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=list(failures.NON_RETRYABLE),
-)
 _SHORT = timedelta(seconds=30)
 _In = TypeVar("_In")
 
 
 def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
-    """_API_RETRY, with more error types that are refused for good, or a last attempt."""
+    """Kubernetes API calls: back off up to a minute between attempts, until
+    `maximum_attempts` (0: never give up); errors typed non-retryable, and
+    `refused_types`, fail at once."""
     return RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
@@ -68,6 +63,9 @@ def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
         maximum_attempts=maximum_attempts,
         non_retryable_error_types=[*failures.NON_RETRYABLE, *refused_types],
     )
+
+
+_API_RETRY = _api_retry()
 
 
 async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:

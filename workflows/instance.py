@@ -610,17 +610,15 @@ class OdooInstanceWorkflow:
     async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
         """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
         state = self._state
-        await calls.record_status(
-            RecordStatusInput(
-                ref=state.ref,
-                phase=Phase.BACKING_UP,
-                generation=state.generation,
-                spec=state.spec,
-                ready_replicas=snap.web.ready,
-                finish_jobs=actions,
-            ),
-            local=self._lean and not self._durable_edges,
+        record = RecordStatusInput(
+            ref=state.ref,
+            phase=Phase.BACKING_UP,
+            generation=state.generation,
+            spec=state.spec,
+            ready_replicas=snap.web.ready,
+            finish_jobs=actions,
         )
+        await calls.record_status(record, local=self._local_record(record))
 
     def _local_record(self, record: RecordStatusInput) -> bool:
         """Whether record_status may run as a local activity (see _DURABLE_EDGES)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["JobPhase", "JobState", "Phase", "batch_job_state"]
+__all__ = ["FINISHED_JOB_PHASES", "JobPhase", "JobState", "Phase", "batch_job_state"]
 
 
 class Phase(StrEnum):
@@ -43,6 +43,11 @@ class JobPhase(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobPhase.COMPLETED, JobPhase.FAILED)
+
+
+FINISHED_JOB_PHASES = frozenset(phase for phase in JobPhase if phase.terminal)
+"""The terminal job-resource phases, to test a raw `status.phase` string against
+(a StrEnum member equals its string)."""
 
 
 class JobState(StrEnum):

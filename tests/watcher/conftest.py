@@ -153,6 +153,31 @@ async def workflow_started(
 
 # --- the admission webhook, called by the API server ----------------------------------------
 
+_S3 = {
+    "bucket": "backups",
+    "objectKey": "shop.zip",
+    "endpoint": "http://127.0.0.1:9",
+    "s3CredentialsSecretRef": {"name": "s3-credentials"},
+}
+JOB_SPECS: dict[str, dict[str, Any]] = {
+    "OdooInitJob": {},
+    "OdooUpgradeJob": {"modules": ["sale"]},
+    "OdooBackupJob": {"destination": _S3},
+    "OdooRestoreJob": {"source": {"type": "s3", "s3": _S3}},
+}
+"""A spec the CRD schema accepts for each job kind, but for its odooInstanceRef."""
+
+
+def job_resource(kind: str, name: str, ref: dict[str, str]) -> dict[str, Any]:
+    """A job resource of `kind` (JOB_SPECS) whose spec.odooInstanceRef is `ref`."""
+    return {
+        "apiVersion": naming.GROUP_VERSION,
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {"odooInstanceRef": ref, **JOB_SPECS[kind]},
+    }
+
+
 WEBHOOK_HOSTS = ["127.0.0.1", "localhost"]
 PROBE_JOB = "webhook-probe"
 """Name of the dry-run job resources that probe the webhook (never stored)."""

@@ -30,24 +30,11 @@ from odoo_operator.model import naming
 from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
 from tests.activities import kube_instance as ki
-from tests.watcher.conftest import RunWatcher, eventually
+from tests.watcher.conftest import JOB_SPECS, RunWatcher, eventually, job_resource
 from watcher import temporal as watcher_temporal
 from workflows.job_references import JobReferencesWorkflow
 
 pytestmark = pytest.mark.timeout(300)
-
-_S3 = {
-    "bucket": "backups",
-    "objectKey": "shop.zip",
-    "endpoint": "http://127.0.0.1:9",
-    "s3CredentialsSecretRef": {"name": "s3-credentials"},
-}
-_SPECS: dict[str, dict[str, Any]] = {
-    "OdooInitJob": {},
-    "OdooUpgradeJob": {"modules": ["sale"]},
-    "OdooBackupJob": {"destination": _S3},
-    "OdooRestoreJob": {"source": {"type": "s3", "s3": _S3}},
-}
 
 
 @pytest.fixture
@@ -73,13 +60,7 @@ def operator(
 def _create_job(
     kube: api.KubeApi, namespace: str, kind: str, name: str, ref: dict[str, str]
 ) -> None:
-    body = {
-        "apiVersion": naming.GROUP_VERSION,
-        "kind": kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"odooInstanceRef": ref, **_SPECS[kind]},
-    }
-    kube.create(api.job_resource(kind.lower() + "s"), namespace, body)
+    kube.create(api.job_resource(kind.lower() + "s"), namespace, job_resource(kind, name, ref))
 
 
 async def _status_in(
@@ -131,13 +112,13 @@ async def test_every_job_kind_failed_naming_the_reference_when_its_instance_does
         return description.status == WorkflowExecutionStatus.COMPLETED
 
     async with operator():
-        for kind in _SPECS:
+        for kind in JOB_SPECS:
             await asyncio.to_thread(
                 _create_job, kube, namespace, kind, f"{kind.lower()}-1", {"name": "ghost"}
             )
         statuses = {
             kind: await _status_in(kube, namespace, kind, f"{kind.lower()}-1", "Failed")
-            for kind in _SPECS
+            for kind in JOB_SPECS
         }
         await eventually(ended, "the reference check ended")
     for kind, status in statuses.items():

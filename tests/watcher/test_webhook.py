@@ -32,7 +32,14 @@ import pytest
 
 from odoo_operator.model import naming
 from odoo_operator.sandbox import controlplane, processes
-from tests.watcher.conftest import CustomObjects, eventually, indexed, refusal
+from tests.watcher.conftest import (
+    JOB_SPECS,
+    CustomObjects,
+    eventually,
+    indexed,
+    job_resource,
+    refusal,
+)
 from watcher import webhook, webhook_configuration
 from watcher.config import WatcherConfig
 
@@ -46,29 +53,6 @@ def _instance(name: str, **spec: Any) -> dict[str, Any]:
         "kind": "OdooInstance",
         "metadata": {"name": name},
         "spec": {"adminPassword": "x", "ingress": {"hosts": [f"{name}.example.com"]}, **spec},
-    }
-
-
-_S3 = {
-    "bucket": "b",
-    "objectKey": "k.zip",
-    "endpoint": "http://minio:9000",
-    "s3CredentialsSecretRef": {"name": "s3"},
-}
-_JOB_SPECS: dict[str, dict[str, Any]] = {
-    "OdooInitJob": {},
-    "OdooUpgradeJob": {},
-    "OdooBackupJob": {"destination": _S3},
-    "OdooRestoreJob": {"source": {"type": "s3", "s3": _S3}},
-}
-
-
-def _job(kind: str, name: str, instance: str) -> dict[str, Any]:
-    return {
-        "apiVersion": naming.GROUP_VERSION,
-        "kind": kind,
-        "metadata": {"name": name},
-        "spec": {"odooInstanceRef": {"name": instance}, **_JOB_SPECS[kind]},
     }
 
 
@@ -111,17 +95,19 @@ async def test_job_allowed_when_its_instance_exists_and_refused_when_not(
 ) -> None:
     await objects.create(_instance("shop"))
     await indexed(objects, "shop")
-    created = await objects.create(_job("OdooInitJob", "init-shop", "shop"))
+    created = await objects.create(job_resource("OdooInitJob", "init-shop", {"name": "shop"}))
     refusals = {
-        kind: await _refused(objects.create(_job(kind, f"{kind.lower()}-nope", "nope")))
-        for kind in _JOB_SPECS
+        kind: await _refused(
+            objects.create(job_resource(kind, f"{kind.lower()}-nope", {"name": "nope"}))
+        )
+        for kind in JOB_SPECS
     }
 
     assert created["spec"]["odooInstanceRef"] == {"name": "shop"}
     expected = DENIED_JOB + (
         f"spec.odooInstanceRef.name: no OdooInstance named nope in namespace {namespace}"
     )
-    assert refusals == {kind: (422, expected) for kind in _JOB_SPECS}
+    assert refusals == {kind: (422, expected) for kind in JOB_SPECS}
 
 
 async def test_job_metadata_update_allowed_when_its_instance_is_gone(
@@ -129,12 +115,14 @@ async def test_job_metadata_update_allowed_when_its_instance_is_gone(
 ) -> None:
     await objects.create(_instance("shop"))
     await indexed(objects, "shop")
-    await objects.create(_job("OdooBackupJob", "nightly", "shop"))
+    await objects.create(job_resource("OdooBackupJob", "nightly", {"name": "shop"}))
     await objects.delete("odooinstances", "shop")
 
     async def forgotten() -> bool:  # the index drops the instance: a new job is refused
         try:
-            await objects.create(_job("OdooInitJob", "probe", "shop"), dry_run=True)
+            await objects.create(
+                job_resource("OdooInitJob", "probe", {"name": "shop"}), dry_run=True
+            )
         except kubernetes.client.ApiException as err:
             return "no OdooInstance named shop" in refusal(err)[1]
         return False
