@@ -7,10 +7,12 @@
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY odoo_operator ./odoo_operator
-COPY workflows ./workflows
+COPY model ./model
+COPY specs ./specs
 COPY activities ./activities
+COPY workflows ./workflows
 COPY watcher ./watcher
+COPY odoo_operator ./odoo_operator
 # Wheels of the operator and of its pinned dependencies (all published as binary wheels:
 # this stage has no compiler either).
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -1,8 +1,11 @@
-"""The activities' whole interface to the Kubernetes API: JSON in, JSON out.
+"""The operator's whole interface to the Kubernetes API: JSON in, JSON out.
 
-Owns the REST calls (get, list, create, server-side apply, merge and JSON
-patches, delete) on top of the official client's `ApiClient` (its
-configuration, authentication and connection pool), and the mapping of
+The only module that imports the official `kubernetes` client (an import
+contract says so): everything else takes a `KubeApi`. Owns the credentials
+(`connect`: in-cluster, else a kubeconfig), the REST calls (get, list,
+create, replace, server-side apply, merge and JSON patches, delete) on top
+of the client's `ApiClient` (its configuration, authentication and
+connection pool), Kubernetes quantities (`quantity`), and the mapping of
 `ApiException` and urllib3 errors onto `activities.failures`. Bodies stay
 plain dicts (the wire form the builders in `manifests` produce) so nothing
 is lost or renamed by the client's model classes.
@@ -14,15 +17,20 @@ what a 404 means), no logging of bodies (they may hold a Secret).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+import kubernetes
 import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from activities import failures
-from odoo_operator.model import naming
+from model import naming
 
 __all__ = [
     "CONFIG_MAP",
@@ -32,6 +40,7 @@ __all__ = [
     "INGRESS",
     "INSTANCE",
     "JOB",
+    "LEASE",
     "PVC",
     "ROLE",
     "ROLE_BINDING",
@@ -40,7 +49,9 @@ __all__ = [
     "SERVICE_ACCOUNT",
     "KubeApi",
     "Resource",
+    "connect",
     "job_resource",
+    "quantity",
 ]
 
 _TIMEOUT = (5.0, 30.0)  # (connect, read) seconds; activities have their own deadline
@@ -82,6 +93,7 @@ HTTP_ROUTE = Resource("gateway.networking.k8s.io/v1", "httproutes")
 ROLE = Resource("rbac.authorization.k8s.io/v1", "roles")
 ROLE_BINDING = Resource("rbac.authorization.k8s.io/v1", "rolebindings")
 INSTANCE = Resource(naming.GROUP_VERSION, "odooinstances")
+LEASE = Resource("coordination.k8s.io/v1", "leases")
 
 
 def job_resource(plural: str) -> Resource:
@@ -94,6 +106,21 @@ class KubeApi:
 
     def __init__(self, client: ApiClient) -> None:
         self._client = client
+
+    def close(self) -> None:
+        """Close the connection pool (and the client's thread pool, if it made one)."""
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> KubeApi:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # --- reads ------------------------------------------------------------------
 
@@ -135,6 +162,12 @@ class KubeApi:
 
     def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", res.path(namespace), body=body)
+
+    def replace(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT: an optimistic write; a stale metadata.resourceVersion is a Conflict."""
+        name = body["metadata"]["name"]
+        query = [("fieldManager", naming.FIELD_MANAGER)]
+        return self._call("PUT", res.path(namespace, name), body=body, query=query)
 
     def apply(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under our field manager, forcing ownership."""
@@ -217,6 +250,32 @@ class KubeApi:
             return {}
         parsed = json.loads(data)
         return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+
+def connect(kubeconfig: Path | None = None, *, connections: int = 10) -> KubeApi:
+    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config).
+
+    `connections`: the size of urllib3's connection pool (its default is 10).
+    A thread that finds the pool full opens a connection of its own and drops
+    it afterwards: a TLS handshake per request for the API server to pay.
+    """
+    configuration = kubernetes.client.Configuration()
+    configuration.connection_pool_maxsize = connections
+    if kubeconfig is None:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return KubeApi(ApiClient(configuration))
+        except kubernetes.config.ConfigException:
+            pass
+    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
+    kubernetes.config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return KubeApi(ApiClient(configuration))
+
+
+def quantity(value: str) -> Decimal:
+    """A Kubernetes quantity (`2Gi`, `500M`, `1.5`) as a number; ValueError when malformed."""
+    parsed: Decimal = kubernetes.utils.parse_quantity(value)  # type: ignore[no-untyped-call]
+    return parsed
 
 
 def _mapped(method: str, path: str, status: int, reason: str, body: object) -> failures.ApiError:

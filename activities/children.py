@@ -68,17 +68,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.client import ApiClient
-from kubernetes.utils import parse_quantity
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, clusters, context, databases, events, failures, manifests, status
+from activities import api, clusters, databases, failures, lookup, recorder, status
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
-from odoo_operator.model.phases import Phase
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
+from model.phases import Phase
+from specs import manifests
 
 __all__ = [
     "UNAVAILABLE_PREFIX",
@@ -98,9 +97,9 @@ UNAVAILABLE_SUFFIX = "; retrying"
 
 class ChildrenActivities:
     def __init__(
-        self, client: ApiClient, config: OperatorConfig, postgres: databases.Databases
+        self, kube: api.KubeApi, config: OperatorConfig, postgres: databases.Databases
     ) -> None:
-        self._kube = api.KubeApi(client)
+        self._kube = kube
         self._config = config
         self._postgres = postgres
 
@@ -118,10 +117,10 @@ class ChildrenActivities:
                 raise
 
     def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
-        events.post(
+        recorder.post(
             self._kube,
             input.ref,
-            name=events.event_name(input.ref, "applyrefused", input.generation, unique=message),
+            name=recorder.event_name(input.ref, "applyrefused", input.generation, unique=message),
             reason="ApplyRefused",
             message=message,
             warning=True,
@@ -131,7 +130,7 @@ class ChildrenActivities:
     def _apply(self, input: ApplyChildrenInput) -> int:
         """Apply everything; the generation applied (see AppliedChildren)."""
         kube, ref = self._kube, input.ref
-        live = context.read_instance(kube, ref)
+        live = lookup.read_instance(kube, ref)
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
         applied = input.generation
@@ -147,9 +146,9 @@ class ChildrenActivities:
         problems = naming.instance_name_problems(ref.name)
         if problems:
             raise failures.ConfigProblem("; ".join(problems))
-        cluster = context.load_cluster(kube, self._config, spec)
+        cluster = lookup.load_cluster(kube, self._config, spec)
         self._check_database_claim(ref, spec, cluster)
-        inst = context.instance_facts(ref, spec, cluster)
+        inst = lookup.instance_facts(ref, spec, cluster)
 
         credentials_version, password = self._ensure_secret(
             inst, str(live_spec.get("adminPassword") or "")
@@ -253,10 +252,10 @@ class ChildrenActivities:
             f"{UNAVAILABLE_PREFIX}cluster {cluster.name!r} ({cluster.address}) unreachable: "
             f"{reason}{UNAVAILABLE_SUFFIX}"
         )
-        events.post(
+        recorder.post(
             self._kube,
             ref,
-            name=events.event_name(ref, "databaseunavailable", generation),
+            name=recorder.event_name(ref, "databaseunavailable", generation),
             reason="DatabaseUnavailable",
             message=message,
             warning=True,
@@ -367,10 +366,10 @@ class ChildrenActivities:
                 {"spec": {"resources": {"requests": {"storage": wanted}}}},
             )
             return
-        events.post(
+        recorder.post(
             kube,
             ref,
-            name=events.event_name(ref, "pvc-shrink-refused", generation),
+            name=recorder.event_name(ref, "pvc-shrink-refused", generation),
             reason="StorageShrinkRefused",
             message=(
                 f"spec.filestore.storageSize {wanted} is smaller than the volume ({have}); "
@@ -537,8 +536,7 @@ def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any
 
 
 def _bytes(value: str) -> Decimal:
-    parsed: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
-    return parsed
+    return api.quantity(value)
 
 
 def _version(secret: Mapping[str, Any]) -> str:

@@ -38,15 +38,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any, NoReturn
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, clusters, context, databases, events, failures, scaling
+from activities import api, clusters, converge, databases, failures, lookup, recorder
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import ReclaimPolicy
-from odoo_operator.model.payloads import CleanupInput, InstanceRef
+from model import naming
+from model.crds import ReclaimPolicy
+from model.payloads import CleanupInput, InstanceRef
 
 __all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
 
@@ -56,9 +55,9 @@ CLEANUP_FAILED = "CleanupFailed"
 
 class CleanupActivities:
     def __init__(
-        self, client: ApiClient, config: OperatorConfig, postgres: databases.Databases
+        self, kube: api.KubeApi, config: OperatorConfig, postgres: databases.Databases
     ) -> None:
-        self._kube = api.KubeApi(client)
+        self._kube = kube
         self._config = config
         self._postgres = postgres
 
@@ -79,11 +78,11 @@ class CleanupActivities:
     def _cleanup(self, input: CleanupInput) -> None:
         kube, ref, spec = self._kube, input.ref, input.spec
         try:
-            live = context.read_instance(kube, ref)
+            live = lookup.read_instance(kube, ref)
         except failures.InstanceGone:
             return  # already gone: nothing holds it any more
-        scaling.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 0)
-        scaling.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 0)
+        converge.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 0)
+        converge.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 0)
         role = naming.role_name(ref.namespace, ref.name)
         database = naming.database_name(ref.uid, spec.database.name)
         status = live.get("status") or {}
@@ -100,7 +99,7 @@ class CleanupActivities:
             remove_finalizer(kube, live)
             return
         try:
-            cluster = context.load_cluster(kube, self._config, spec)
+            cluster = lookup.load_cluster(kube, self._config, spec)
         except clusters.ClusterConfigError as err:
             self._failed(
                 ref,
@@ -130,10 +129,10 @@ class CleanupActivities:
         remove_finalizer(kube, live)
 
     def _report(self, ref: InstanceRef, reason: str, message: str, warning: bool = False) -> None:
-        events.post(
+        recorder.post(
             self._kube,
             ref,
-            name=events.event_name(ref, reason),
+            name=recorder.event_name(ref, reason),
             reason=reason,
             message=message,
             warning=warning,
@@ -147,10 +146,10 @@ class CleanupActivities:
             # The uid makes it a precondition: never a new incarnation's status.
             patch = {"metadata": {"uid": ref.uid}, "status": {"message": message}}
             self._kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, patch, sub="status")
-        events.post(
+        recorder.post(
             self._kube,
             ref,
-            name=events.event_name(ref, "cleanupfailed", unique=message),
+            name=recorder.event_name(ref, "cleanupfailed", unique=message),
             reason=CLEANUP_FAILED,
             message=message,
             warning=True,

@@ -23,8 +23,8 @@ defaults, unknown cluster). Any other failure reading the Secret is an
 
 Public API::
 
-    load_cluster(kube_or_api_client, operator_namespace, secret_name, cluster_name) -> Cluster
-    load_clusters(kube_or_api_client, operator_namespace, secret_name) -> dict[str, Cluster]
+    read_cluster(kube, operator_namespace, secret_name, cluster_name) -> Cluster
+    read_clusters(kube, operator_namespace, secret_name) -> dict[str, Cluster]
     parse_clusters(text, source) -> dict[str, Cluster]
     select_cluster(clusters, cluster_name, source) -> Cluster
 """
@@ -36,20 +36,17 @@ import binascii
 from collections.abc import Mapping
 
 import yaml
-from kubernetes.client import ApiClient
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from odoo_operator.model import failures
+from model import failures
 
 __all__ = [
     "CLUSTERS_KEY",
     "DEFAULT_PORT",
     "Cluster",
     "ClusterConfigError",
-    "load_cluster",
-    "load_clusters",
     "parse_clusters",
     "read_cluster",
     "read_clusters",
@@ -183,33 +180,12 @@ def read_clusters(kube: api.KubeApi, namespace: str, secret_name: str) -> dict[s
     return parse_clusters(text, source)
 
 
-def _kube(client: api.KubeApi | ApiClient) -> api.KubeApi:
-    return client if isinstance(client, api.KubeApi) else api.KubeApi(client)
-
-
-def load_clusters(
-    client: api.KubeApi | ApiClient, namespace: str, secret_name: str
-) -> dict[str, Cluster]:
-    """read_clusters() through a KubeApi or a plain `kubernetes.client.ApiClient`."""
-    return read_clusters(_kube(client), namespace, secret_name)
-
-
 def read_cluster(
     kube: api.KubeApi, namespace: str, secret_name: str, cluster_name: str | None
 ) -> Cluster:
     """The cluster an instance uses (`spec.database.cluster`, else the default)."""
     found = read_clusters(kube, namespace, secret_name)
     return select_cluster(found, cluster_name, f"Secret {namespace}/{secret_name}")
-
-
-def load_cluster(
-    client: api.KubeApi | ApiClient,
-    namespace: str,
-    secret_name: str,
-    cluster_name: str | None,
-) -> Cluster:
-    """read_cluster() through a KubeApi or a plain `kubernetes.client.ApiClient`."""
-    return read_cluster(_kube(client), namespace, secret_name, cluster_name)
 
 
 # --- messages (never echo an input value: it could be a password) ---------------------

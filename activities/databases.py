@@ -23,7 +23,7 @@ Public API (the activities in children/snapshot/... call these)::
     database_name_for(uid, explicit) -> str      # spec.database.name or odoo_<uid>, checked
     check_identifier(what, value, fix) -> str    # <= 63 bytes, no NUL
 
-`cluster` is an activities.clusters.Cluster (see clusters.load_cluster).
+`cluster` is an activities.clusters.Cluster (see clusters.read_cluster).
 
 Errors, all ApplicationErrors so an activity may let them propagate::
 
@@ -59,7 +59,7 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.clusters import Cluster
-from odoo_operator.model import failures, naming
+from model import failures, naming
 
 __all__ = [
     "ADMIN_DATABASE",

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 
 from temporalio.exceptions import ApplicationError
 
-from odoo_operator.model import failures
+from model import failures
 
 __all__ = [
     "ApiError",

@@ -1,7 +1,7 @@
 """The `check_job_references` activity: job resources whose instance does not resolve.
 
 Owns marking Failed (status.phase, status.message naming the reference, a
-Warning `JobFailed` Event on the resource, its webhook: jobs.finish) every
+Warning `JobFailed` Event on the resource, its webhook: job_lifecycle.finish) every
 unfinished job resource whose `spec.odooInstanceRef` names an OdooInstance
 that does not exist, or one in another namespace. The rule is
 `crds.jobs.reference_problem`, the one the admission webhook refuses with;
@@ -18,26 +18,25 @@ resource is never written again, and the Event has a deterministic name.
 
 from __future__ import annotations
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, failures, jobs
+from activities import api, failures, job_lifecycle
 from activities.config import OperatorConfig
-from odoo_operator.model.crds import jobs as job_crds
-from odoo_operator.model.payloads import (
+from model.crds import job_resources as job_crds
+from model.payloads import (
     CheckJobReferencesInput,
     CheckJobReferencesResult,
     JobAction,
     JobKind,
 )
-from odoo_operator.model.phases import FINISHED_JOB_PHASES
+from model.phases import FINISHED_JOB_PHASES
 
 __all__ = ["ReferenceActivities"]
 
 
 class ReferenceActivities:
-    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
-        self._kube = api.KubeApi(client)
+    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+        self._kube = kube
         self._config = config
 
     @activity.defn(name="check_job_references", no_thread_cancel_exception=True)
@@ -56,7 +55,7 @@ class ReferenceActivities:
 
         failed: list[str] = []
         for kind in JobKind:
-            for item in jobs.referencing(kube, kind, input.namespace, input.instance):
+            for item in job_lifecycle.referencing(kube, kind, input.namespace, input.instance):
                 if (item.get("status") or {}).get("phase") in FINISHED_JOB_PHASES:
                     continue
                 ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
@@ -67,7 +66,7 @@ class ReferenceActivities:
                     continue
                 name = item["metadata"]["name"]
                 action = JobAction(kind=kind, name=name, succeeded=False, message=problem)
-                jobs.finish(
+                job_lifecycle.finish(
                     kube,
                     input.namespace,
                     action,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from odoo_operator.model.payloads import (
+from model.payloads import (
     AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,

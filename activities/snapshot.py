@@ -17,7 +17,7 @@ Runs as a local activity (cheap, no history events of its own). It only
 reads, except for that one Event (a report, not a state change); it never
 writes to PostgreSQL.
 
-Job resources that cannot run (activities.work.check: a missing credentials
+Job resources that cannot run (activities.job_inputs.check: a missing credentials
 Secret, a spec the model refuses) are refused here, before they can become
 active: the oldest runnable resource of a kind is the active one, and those
 older than it that cannot run are reported in `Snapshot.refused_jobs` for
@@ -25,7 +25,7 @@ the workflow to mark Failed. So a restore or upgrade that would never start
 never moves the phase, and the Deployments keep their replicas.
 
 Job state: no `status.jobName` -> Active; otherwise what the batch Job says
-(`odoo_operator.model.phases.batch_job_state`, reference §2.2: succeeded,
+(`model.phases.batch_job_state`, reference §2.2: succeeded,
 failed, gone or being deleted, or within its retry budget and still Active).
 """
 
@@ -36,25 +36,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 
 from activities import (
     api,
     clusters,
-    context,
     databases,
-    events,
     failures,
-    job_outcome,
-    jobs,
+    job_inputs,
+    job_lifecycle,
+    lookup,
+    recorder,
     status,
-    work,
 )
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import MissingPolicy
-from odoo_operator.model.payloads import (
+from model import naming
+from model.crds import MissingPolicy
+from model.payloads import (
     ActiveJob,
     GatherSnapshotInput,
     JobAction,
@@ -63,7 +61,8 @@ from odoo_operator.model.payloads import (
     Replicas,
     Snapshot,
 )
-from odoo_operator.model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
+from model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
+from specs import job_outcome
 
 __all__ = ["ProblemCheck", "SnapshotActivities"]
 
@@ -78,12 +77,12 @@ POD = api.Resource("v1", "pods")
 class SnapshotActivities:
     def __init__(
         self,
-        client: ApiClient,
+        kube: api.KubeApi,
         config: OperatorConfig,
         postgres: databases.Databases,
         extra_checks: Sequence[ProblemCheck] = (),
     ) -> None:
-        self._kube = api.KubeApi(client)
+        self._kube = kube
         self._config = config
         self._postgres = postgres
         self._extra_checks = tuple(extra_checks)
@@ -95,7 +94,7 @@ class SnapshotActivities:
 
     def _gather(self, input: GatherSnapshotInput) -> Snapshot:
         ref = input.ref
-        instance = context.read_instance(self._kube, ref)
+        instance = lookup.read_instance(self._kube, ref)
         jobs: dict[str, ActiveJob] = {}
         pending_backups = 0
         unmarked: list[JobRef] = []
@@ -114,7 +113,7 @@ class SnapshotActivities:
         problems: list[str] = []
         cluster: clusters.Cluster | None = None
         try:
-            cluster = context.load_cluster(self._kube, self._config, input.spec)
+            cluster = lookup.load_cluster(self._kube, self._config, input.spec)
         except clusters.ClusterConfigError as err:
             problems.append(err.message)
         problems.extend(self._problems(input))
@@ -161,10 +160,10 @@ class SnapshotActivities:
         policy = spec.database.missing_policy
         if policy is MissingPolicy.RECREATE:
             return True
-        events.post(
+        recorder.post(
             self._kube,
             ref,
-            name=events.event_name(ref, "databasemissing", generation),
+            name=recorder.event_name(ref, "databasemissing", generation),
             reason="DatabaseMissing",
             message=status.missing_message(database, cluster.name, policy),
             warning=True,
@@ -191,7 +190,7 @@ class SnapshotActivities:
         ref = input.ref
         pending = [
             item
-            for item in jobs.referencing(self._kube, kind, ref.namespace, ref.name)
+            for item in job_lifecycle.referencing(self._kube, kind, ref.namespace, ref.name)
             if _refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") not in FINISHED_JOB_PHASES
         ]
@@ -202,7 +201,7 @@ class SnapshotActivities:
         while pending and (reason := self._refusal(kind, pending[0])) is not None:
             refused.append(
                 JobAction(kind=kind, name=pending.pop(0)["metadata"]["name"], succeeded=False,
-                          message=f"{jobs.REFUSED_PREFIX}{reason}")
+                          message=f"{job_lifecycle.REFUSED_PREFIX}{reason}")
             )  # fmt: skip
         if not pending:
             return None, 0, [], refused
@@ -213,10 +212,10 @@ class SnapshotActivities:
     def _refusal(self, kind: JobKind, item: dict[str, Any]) -> str | None:
         """Why a job resource not started yet cannot run; None when it can (or started)."""
         if (item.get("status") or {}).get("jobName"):
-            return None  # started, or refused by jobs.start: its state says the rest
+            return None  # started, or refused by job_lifecycle.start: its state says the rest
         try:
-            work.check(self._kube, kind, item)
-        except work.Refused as refused:
+            job_inputs.check(self._kube, kind, item)
+        except job_inputs.Refused as refused:
             return str(refused)
         return None
 
@@ -231,7 +230,7 @@ class SnapshotActivities:
             job = self._kube.find(api.JOB, namespace, job_name)
             state, message = batch_job_state(job)
             recorded = (item.get("status") or {}).get("message") or ""
-            if job is None and recorded.startswith(jobs.REFUSED_PREFIX):
+            if job is None and recorded.startswith(job_lifecycle.REFUSED_PREFIX):
                 message = recorded  # never started: the reason is on the resource
             elif state is JobState.FAILED and job is not None:
                 # The failing step and its log tail, for the resource's status.message.
@@ -249,7 +248,9 @@ class SnapshotActivities:
             due=due,
             message=message,
             scheduled_time=None if due else scheduled,
-            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(jobs.SCHEDULED_LABEL)
+            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(
+                job_lifecycle.SCHEDULED_LABEL
+            )
             == "true",
         )
 

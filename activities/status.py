@@ -22,15 +22,15 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, clusters, context, events, failures, jobs, manifests
+from activities import api, clusters, failures, job_lifecycle, lookup, recorder
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import MissingPolicy
-from odoo_operator.model.payloads import RecordStatusInput
-from odoo_operator.model.phases import Phase
+from model import naming
+from model.crds import MissingPolicy
+from model.payloads import RecordStatusInput
+from model.phases import Phase
+from specs import manifests
 
 __all__ = ["PROGRESSING_PHASES", "StatusActivities", "conditions", "missing_message", "now"]
 
@@ -99,8 +99,8 @@ def conditions(
 
 
 class StatusActivities:
-    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
-        self._kube = api.KubeApi(client)
+    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+        self._kube = kube
         self._config = config
 
     @activity.defn(name="record_status", no_thread_cancel_exception=True)
@@ -111,14 +111,14 @@ class StatusActivities:
     def _record(self, input: RecordStatusInput) -> None:
         kube, ref = self._kube, input.ref
         for action in input.finish_jobs:
-            jobs.finish(
+            job_lifecycle.finish(
                 kube, ref.namespace, action, reporting_instance=self._config.reporting_instance
             )
         for kind in sorted({action.kind for action in input.finish_jobs}):
-            jobs.prune_history(kube, ref, kind, self._config.job_history_limit)
+            job_lifecycle.prune_history(kube, ref, kind, self._config.job_history_limit)
         if input.restart_web:
             self._restart_web(input)
-        live = context.read_instance(kube, ref)
+        live = lookup.read_instance(kube, ref)
         status: dict[str, Any] = {
             "phase": input.phase.value,
             "ready": input.phase is Phase.RUNNING,
@@ -160,20 +160,22 @@ class StatusActivities:
         info = activity.info()
         # Unique per activity execution, identical across its attempts.
         unique = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
-        events.post(
+        recorder.post(
             self._kube,
             ref,
-            name=events.event_name(ref, f"{before}-{input.phase}", input.generation, unique=unique),
+            name=recorder.event_name(
+                ref, f"{before}-{input.phase}", input.generation, unique=unique
+            ),
             reason="PhaseChanged",
             message=f"Phase changed from {before} to {input.phase}",
             reporting_instance=self._config.reporting_instance,
         )
         for action in input.finish_jobs:
             if not action.succeeded:
-                events.post(
+                recorder.post(
                     self._kube,
                     ref,
-                    name=events.event_name(
+                    name=recorder.event_name(
                         ref, f"failed-{action.name}", input.generation, unique=unique
                     ),
                     reason="JobFailed",
@@ -183,20 +185,20 @@ class StatusActivities:
                     reporting_instance=self._config.reporting_instance,
                 )
         if input.database_lost:
-            events.post(
+            recorder.post(
                 self._kube,
                 ref,
-                name=events.event_name(ref, "databasemissing", input.generation, unique=unique),
+                name=recorder.event_name(ref, "databasemissing", input.generation, unique=unique),
                 reason="DatabaseMissing",
                 message=self._missing_message(input),
                 warning=True,
                 reporting_instance=self._config.reporting_instance,
             )
         if input.phase is Phase.ERROR:
-            events.post(
+            recorder.post(
                 self._kube,
                 ref,
-                name=events.event_name(ref, "configerror", input.generation, unique=unique),
+                name=recorder.event_name(ref, "configerror", input.generation, unique=unique),
                 reason="ConfigError",
                 message=input.message or "configuration error",
                 warning=True,
@@ -207,7 +209,7 @@ class StatusActivities:
         ref, spec = input.ref, input.spec
         database = naming.database_name(ref.uid, spec.database.name)
         try:
-            cluster = context.load_cluster(self._kube, self._config, spec).name
+            cluster = lookup.load_cluster(self._kube, self._config, spec).name
         except clusters.ClusterConfigError:
             cluster = spec.database.cluster or "(default)"
         return missing_message(database, cluster, spec.database.missing_policy)

@@ -27,12 +27,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres, s3
+from model import naming
+from sandbox import postgres, s3
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts" / "jobs"
-STANDINS = ROOT / "odoo_operator" / "sandbox" / "standins"
+STANDINS = ROOT / "sandbox" / "standins"
 
 
 def run(step: str, env: dict[str, str]) -> float:

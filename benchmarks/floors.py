@@ -32,13 +32,14 @@ from typing import Any
 import kubernetes
 from pydantic import SecretStr
 
-from activities import api, children, clusters, context, databases, manifests, scaling
+from activities import api, children, clusters, converge, databases, lookup
 from activities.config import OperatorConfig
 from benchmarks import observe, stack
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import InstanceRef
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import InstanceRef
 from odoo_operator.settings import Settings
+from specs import manifests
 
 __all__ = ["StraightLine", "finish_temporal_alone", "start_temporal_alone"]
 
@@ -145,7 +146,7 @@ class StraightLine:
         if patch:
             live = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
         spec = OdooInstanceSpec.model_validate(live["spec"]).redacted()
-        inst = context.instance_facts(ref, spec, self._cluster)
+        inst = lookup.instance_facts(ref, spec, self._cluster)
         item.inst = inst
         password = secrets.token_hex(24)
         secret = kube.create(
@@ -203,8 +204,8 @@ class StraightLine:
             {"status": {"phase": "Completed"}},
             sub="status",
         )
-        scaling.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 1)
-        scaling.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 1)
+        converge.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 1)
+        converge.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 1)
 
     def _running(self, item: _Instance) -> None:
         self._kube.merge_patch(

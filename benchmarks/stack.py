@@ -33,9 +33,8 @@ from psycopg import sql
 
 from activities import api
 from benchmarks import meters
-from odoo_operator import rbac
 from odoo_operator.cli import DEFAULT_CRD_DIR
-from odoo_operator.sandbox import controlplane, kubelet, podrunner, postgres, temporal
+from sandbox import controlplane, kubelet, operator_rbac, podrunner, postgres, temporal
 from tests.e2e.cluster import OperatorProcess, wait_until_granted
 
 __all__ = [
@@ -334,11 +333,11 @@ def _prepare_kubernetes(stack: Stack) -> None:
             "data": {"clusters.yaml": base64.b64encode(clusters.encode()).decode()},
         },
     )
-    rules = rbac.load_rules()
+    rules = operator_rbac.load_rules()
     for account in (WATCHER_ACCOUNT, WORKER_ACCOUNT, FLOOR_ACCOUNT):
-        rbac.install(stack.admin, account, OPERATOR_NAMESPACE, rules)
+        operator_rbac.install(stack.admin, account, OPERATOR_NAMESPACE, rules)
     for account in (WATCHER_ACCOUNT, WORKER_ACCOUNT, FLOOR_ACCOUNT):
         wait_until_granted(stack.admin, account_user(account), rules)
-        stack.tokens[account] = rbac.request_token(
+        stack.tokens[account] = operator_rbac.request_token(
             stack.admin, account, OPERATOR_NAMESPACE, seconds=TOKEN_SECONDS
         )

@@ -52,9 +52,9 @@ import psycopg
 from temporalio.client import Client
 
 from benchmarks import floors, meters, observe, report, stack
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import Poke, WorkflowSettings
-from odoo_operator.sandbox import processes
+from model import naming
+from model.payloads import Poke, WorkflowSettings
+from sandbox import processes
 
 __all__ = ["main"]
 

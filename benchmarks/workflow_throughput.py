@@ -27,9 +27,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from odoo_operator.model.payloads import JobKind, Poke
-from odoo_operator.model.phases import Phase
-from odoo_operator.sandbox.temporal import TemporalDevServer
+from model.payloads import JobKind, Poke
+from model.phases import Phase
+from sandbox.temporal import TemporalDevServer
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import Handle, new_ref, start_instance
 from tests.workflows.world import World

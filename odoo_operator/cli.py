@@ -46,12 +46,6 @@ def _state_machine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sandbox(args: argparse.Namespace) -> int:
-    from odoo_operator.sandbox import run
-
-    return run.main(args)
-
-
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting (`--temporal-address` for temporal_address); a flag wins
     over its environment variable, which wins over the default."""
@@ -131,82 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
         work=True,
     )
 
-    p = sub.add_parser(
-        "sandbox",
-        help="run everything on one machine: Temporal with its UI, a Kubernetes control "
-        "plane, PostgreSQL and the operator",
-        description="Start the Temporal dev server with its UI, a real Kubernetes control "
-        "plane (etcd, kube-apiserver, kube-controller-manager) with a simulated kubelet, "
-        "an embedded PostgreSQL and the operator (watcher and worker), until Ctrl-C. "
-        "Everything is kept in --state-dir: started again on it, every instance is still "
-        "there and the operator picks it up again.",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(".sandbox"),
-        metavar="DIR",
-        help="where Temporal's history, the PostgreSQL cluster, the control plane's etcd "
-        "data and certificates, the kubeconfig and the logs are kept across runs "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--kube-port",
-        type=int,
-        metavar="PORT",
-        default=6443,
-        help="the kube-apiserver's HTTPS port on 127.0.0.1, written into the kubeconfig "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--temporal-port",
-        type=int,
-        metavar="PORT",
-        default=7233,
-        help="the Temporal frontend's gRPC port on 127.0.0.1, for workers and the "
-        "temporal CLI (default: %(default)s)",
-    )
-    p.add_argument(
-        "--ui-port",
-        type=int,
-        metavar="PORT",
-        default=8233,
-        help="the Temporal web UI's HTTP port on 127.0.0.1 (default: %(default)s)",
-    )
-    p.add_argument(
-        "--postgres-port",
-        type=int,
-        metavar="PORT",
-        default=15432,
-        help="the embedded PostgreSQL server's port on 127.0.0.1, the cluster the "
-        "clusters Secret names (default: %(default)s)",
-    )
-    p.add_argument(
-        "--crd-dir",
-        type=Path,
-        default=DEFAULT_CRD_DIR,
-        metavar="DIR",
-        help="the CustomResourceDefinition YAML files installed into the control plane "
-        "(default: the chart's crds/)",
-    )
-    p.add_argument(
-        "--kubelet-delay",
-        type=float,
-        default=0.5,
-        metavar="SECONDS",
-        help="how long the simulated kubelet takes before a Deployment's Pod is Ready or "
-        "a Job's Pod finishes, so phases such as Starting can be watched "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--s3-port",
-        type=int,
-        metavar="PORT",
-        default=19000,
-        help="the embedded S3-compatible server's port on 127.0.0.1, where the sandbox's "
-        "backups go (default: %(default)s)",
-    )
-    p.set_defaults(func=_sandbox)
     return parser
 
 

@@ -5,7 +5,7 @@ this module, outside the model so the model never imports PyYAML, turns them
 into files for `charts/odoo-operator/crds/`.
 
 `python -m odoo_operator.crdgen --vendor` refreshes
-`odoo_operator/model/crds/_kube_openapi.py` from the Kubernetes OpenAPI schemas
+`model/crds/_kube_openapi.py` from the Kubernetes OpenAPI schemas
 shipped in kubernetes-validate (a dev dependency, imported only then).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from odoo_operator.model import crds
+from model import crds
 
 __all__ = [
     "KUBE_SCHEMA_VERSION",

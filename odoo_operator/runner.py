@@ -15,19 +15,20 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import kopf
-import kubernetes
 import prometheus_client
 from temporalio import client as temporal_client
 
+from activities import api, failures
 from odoo_operator import probes, worker
-from odoo_operator.model import naming
 from odoo_operator.settings import Settings
 from watcher import webhook
 from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
-from watcher.leader import LeaderElector
+from watcher.leader import LeaderElector, LeaseUnavailable
 from watcher.startup import Watcher
 
 __all__ = ["run", "watcher_config"]
@@ -68,48 +69,55 @@ def watcher_config(settings: Settings) -> WatcherConfig:
     )
 
 
-def instance_lookup(api_client: kubernetes.client.ApiClient) -> webhook.InstanceLookup:
+def instance_lookup(kube: api.KubeApi) -> webhook.InstanceLookup:
     """The admission webhook's check with the API server for an instance its index
     does not know yet (a GET; the ClusterRole grants get on odooinstances)."""
-    objects = kubernetes.client.CustomObjectsApi(api_client)
-
-    def get(namespace: str, name: str) -> bool:
-        try:
-            objects.get_namespaced_custom_object(
-                naming.API_GROUP, naming.API_VERSION, namespace, "odooinstances", name
-            )
-        except kubernetes.client.ApiException as err:
-            if err.status == 404:
-                return False
-            raise
-        return True
 
     async def exists(namespace: str, name: str) -> bool:
-        return await asyncio.to_thread(get, namespace, name)
+        found = await asyncio.to_thread(kube.find, api.INSTANCE, namespace, name)
+        return found is not None
 
     return exists
 
 
-def kube_api_client(
-    kubeconfig: Path | None = None, *, connections: int = 10
-) -> kubernetes.client.ApiClient:
-    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config).
+class KubeLeaseStore:
+    """watcher.leader.LeaseStore over the operator's Kubernetes client."""
 
-    `connections`: the size of urllib3's connection pool (its default is 10).
-    A thread that finds the pool full opens a connection of its own and drops
-    it afterwards: a TLS handshake per request for the API server to pay.
-    """
-    configuration = kubernetes.client.Configuration()
-    configuration.connection_pool_maxsize = connections
-    if kubeconfig is None:
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return kubernetes.client.ApiClient(configuration)
-        except kubernetes.config.ConfigException:
-            pass
-    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
-    kubernetes.config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return kubernetes.client.ApiClient(configuration)
+    def __init__(self, kube: api.KubeApi) -> None:
+        self._kube = kube
+
+    def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with _lease_errors():
+            return self._kube.find(api.LEASE, namespace, name)
+
+    def create(self, namespace: str, body: dict[str, Any]) -> bool:
+        return self._write(self._kube.create, namespace, body)
+
+    def replace(self, namespace: str, body: dict[str, Any]) -> bool:
+        return self._write(self._kube.replace, namespace, body)
+
+    @staticmethod
+    def _write(
+        call: Callable[[api.Resource, str, dict[str, Any]], dict[str, Any]],
+        namespace: str,
+        body: dict[str, Any],
+    ) -> bool:
+        with _lease_errors():
+            try:
+                call(api.LEASE, namespace, body)
+            except failures.Conflict:
+                return False
+        return True
+
+
+@contextlib.contextmanager
+def _lease_errors() -> Iterator[None]:
+    try:
+        yield
+    except failures.Conflict:
+        raise
+    except failures.ApiError as err:
+        raise LeaseUnavailable(str(err)) from err
 
 
 async def run(
@@ -148,9 +156,9 @@ async def run(
             elector: LeaderElector | None = None
             lookup: webhook.InstanceLookup | None = None
             if config.election is not None or config.webhook is not None:
-                watch_client = stack.enter_context(kube_api_client(kubeconfig))
+                watch_client = stack.enter_context(api.connect(kubeconfig))
                 if config.election is not None:
-                    elector = LeaderElector(watch_client, config.election)
+                    elector = LeaderElector(KubeLeaseStore(watch_client), config.election)
                 if config.webhook is not None:
                     lookup = instance_lookup(watch_client)
             watcher = Watcher(
@@ -165,10 +173,10 @@ async def run(
             tasks.append(asyncio.create_task(watcher.run(), name="watcher"))
         if work:
             # One pooled connection per activity thread.
-            api_client = stack.enter_context(
-                kube_api_client(kubeconfig, connections=settings.max_concurrent_activities)
+            kube = stack.enter_context(
+                api.connect(kubeconfig, connections=settings.max_concurrent_activities)
             )
-            tasks.append(asyncio.create_task(_work(settings, client, api_client), name="worker"))
+            tasks.append(asyncio.create_task(_work(settings, client, kube), name="worker"))
         if settings.probe_port:
             await stack.enter_async_context(probes.serve(settings.probe_port, metrics, readiness))
         try:
@@ -216,7 +224,7 @@ async def run_until_signalled(settings: Settings, *, watch: bool = True, work: b
 async def _work(
     settings: Settings,
     client: probes.ClientFactory,
-    api_client: kubernetes.client.ApiClient,
+    kube: api.KubeApi,
 ) -> None:
     connected: temporal_client.Client | None = None
     delay = 1.0
@@ -230,4 +238,4 @@ async def _work(
             delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
     # Before polling: the workflows upsert these from their first task on.
     await worker.register_search_attributes(connected)
-    await worker.build_worker(connected, settings, api_client).run()
+    await worker.build_worker(connected, settings, kube).run()

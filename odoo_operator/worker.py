@@ -1,8 +1,8 @@
 """The Temporal worker: the client (pydantic converter) and every registration.
 
-Owns wiring: one `kubernetes.client.ApiClient` shared by the activity
-classes, one `activities.databases.Databases` (PostgreSQL roles and
-databases, always present: the clusters Secret says where each cluster is),
+Owns wiring: one `activities.api.KubeApi` shared by the activity classes,
+one `activities.databases.Databases` (PostgreSQL roles and databases, always
+present: the clusters Secret says where each cluster is),
 the workflow class and the bound activity methods, on a thread pool (the
 activities are synchronous and block on the API and PostgreSQL).
 `build_worker` builds it (odoo_operator.runner runs it, the tests too).
@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kubernetes.client import ApiClient
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -30,12 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import (
-    backups,
+    api,
+    backup_resources,
     children,
     cleanup,
+    converge,
     databases,
     references,
-    scaling,
     snapshot,
     status,
 )
@@ -118,33 +118,33 @@ async def register_search_attributes(client: Client) -> tuple[str, ...]:
 
 
 def activities(
-    api_client: ApiClient,
+    kube: api.KubeApi,
     settings: Settings,
     postgres: databases.Databases | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity implementation, as bound methods sharing one ApiClient and
+    """Every activity implementation, as bound methods sharing one KubeApi and
     one Databases (a default one connecting over TCP when not given)."""
     config = settings.operator_config()
     postgres = postgres or databases.Databases()
-    backup = backups.BackupActivities(api_client, config)
+    backup = backup_resources.BackupActivities(kube, config)
     return [
-        snapshot.SnapshotActivities(api_client, config, postgres).gather_snapshot,
-        children.ChildrenActivities(api_client, config, postgres).apply_children,
-        scaling.ScalingActivities(api_client, config).converge_phase,
-        status.StatusActivities(api_client, config).record_status,
-        cleanup.CleanupActivities(api_client, config, postgres).cleanup_instance,
+        snapshot.SnapshotActivities(kube, config, postgres).gather_snapshot,
+        children.ChildrenActivities(kube, config, postgres).apply_children,
+        converge.ConvergeActivities(kube, config).converge_phase,
+        status.StatusActivities(kube, config).record_status,
+        cleanup.CleanupActivities(kube, config, postgres).cleanup_instance,
         backup.create_backup_job,
         backup.prune_backups,
         backup.sync_backup_schedule,
         backup.post_event,
-        references.ReferenceActivities(api_client, config).check_job_references,
+        references.ReferenceActivities(kube, config).check_job_references,
     ]
 
 
 def build_worker(
     client: Client,
     settings: Settings,
-    api_client: ApiClient,
+    kube: api.KubeApi,
     *,
     postgres: databases.Databases | None = None,
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -159,7 +159,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow, JobReferencesWorkflow],
-        activities=[*activities(api_client, settings, postgres), *extra_activities],
+        activities=[*activities(kube, settings, postgres), *extra_activities],
         activity_executor=ThreadPoolExecutor(
             max_workers=settings.max_concurrent_activities,
             thread_name_prefix="odoo-activity",

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import ActiveJob, JobKind, Replicas, Snapshot
-from odoo_operator.model.phases import JobState, Phase
+from model.crds import OdooInstanceSpec
+from model.payloads import ActiveJob, JobKind, Replicas, Snapshot
+from model.phases import JobState, Phase
 
 
 def make_spec(**overrides: Any) -> OdooInstanceSpec:

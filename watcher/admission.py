@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from odoo_operator.model import naming
-from odoo_operator.model.crds import instance, jobs
+from model import naming
+from model.crds import instance, job_resources
 
 __all__ = [
     "InstanceExists",
@@ -246,7 +246,7 @@ def review_job_resource(
         return problems
     ref = _get(new, "spec", "odooInstanceRef")
     name, ref_namespace = _get(ref, "name"), _get(ref, "namespace")
-    problem = jobs.reference_problem(
+    problem = job_resources.reference_problem(
         str(namespace or ""),
         str(name) if name else None,
         str(ref_namespace) if ref_namespace else None,

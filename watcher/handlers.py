@@ -36,13 +36,13 @@ from typing import Any, TypeVar
 import kopf
 import pydantic
 
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import InstanceRef, JobKind, SpecUpdate
-from odoo_operator.model.phases import FINISHED_JOB_PHASES
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import InstanceRef, JobKind, SpecUpdate
+from model.phases import FINISHED_JOB_PHASES
 from watcher.config import WatcherConfig
 from watcher.pokes import ChangeFilter, PokeCoalescer
-from watcher.temporal import InstanceSignals, TemporalUnavailable
+from watcher.signals import InstanceSignals, TemporalUnavailable
 
 __all__ = ["INSTANCES", "JOB_RESOURCES", "InstanceHandlers", "parse_spec_update", "register"]
 

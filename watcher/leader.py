@@ -22,8 +22,10 @@ A standby therefore takes over from a leader that died without releasing
 Kopf needs to start its watches, and from one that stopped cleanly within
 `retry_period` plus that start time.
 
-It talks to the API through the official client (synchronous, run in a
-thread) and makes no decision about instances.
+It talks to the API through a `LeaseStore` (synchronous, run in a thread)
+that the composition root hands in (odoo_operator.runner adapts the
+operator's one Kubernetes client to it), and makes no decision about
+instances.
 """
 
 from __future__ import annotations
@@ -35,20 +37,49 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import kubernetes
-import urllib3
+from typing import Any, Protocol
 
 from watcher.config import LEASE_NAME, ElectionConfig
 
-__all__ = ["LEASE_NAME", "ElectionConfig", "LeaderElector", "LeadershipLost"]
+__all__ = [
+    "LEASE_NAME",
+    "ElectionConfig",
+    "LeaderElector",
+    "LeadershipLost",
+    "LeaseStore",
+    "LeaseUnavailable",
+]
 
 _log = logging.getLogger(__name__)
 
 
 class LeadershipLost(RuntimeError):
     """The Lease could not be renewed within the renew deadline (or another took it)."""
+
+
+class LeaseUnavailable(Exception):
+    """A LeaseStore call failed for another reason than a conflict (API down, 5xx, 403)."""
+
+
+class LeaseStore(Protocol):
+    """The Lease objects of coordination.k8s.io/v1, as JSON bodies.
+
+    Every method raises `LeaseUnavailable` when the API cannot answer.
+    """
+
+    def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease, or None when there is none."""
+
+    def create(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create it; False when one of that name exists already (409)."""
+
+    def replace(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Write it back (PUT, optimistic on metadata.resourceVersion); False on 409."""
+
+
+def _micro_time(at: datetime.datetime) -> str:
+    """A MicroTime as the API server writes it (RFC 3339, microseconds, UTC)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -63,11 +94,11 @@ def _now() -> datetime.datetime:
 
 
 class LeaderElector:
-    """Competes for one Lease through `api_client` (an official-client ApiClient)."""
+    """Competes for one Lease through `store`."""
 
     def __init__(
         self,
-        api_client: kubernetes.client.ApiClient,
+        store: LeaseStore,
         config: ElectionConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -75,7 +106,7 @@ class LeaderElector:
         if not config.renew_deadline_seconds < config.lease_duration_seconds:
             raise ValueError("the renew deadline must be shorter than the lease duration")
         self.config = config
-        self._api = kubernetes.client.CoordinationV1Api(api_client)
+        self._store = store
         self._clock = clock
         self._observed: _Observed | None = None
         self._observed_at = 0.0
@@ -95,7 +126,7 @@ class LeaderElector:
             try:
                 if await asyncio.to_thread(self._try_acquire_or_renew):
                     break
-            except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+            except LeaseUnavailable as err:
                 _log.warning("reading the Lease %s/%s failed: %s", config.namespace,
                              config.name, err)  # fmt: skip
             await asyncio.sleep(config.retry_period_seconds)  # client-go's retry period
@@ -111,7 +142,7 @@ class LeaderElector:
             await asyncio.sleep(config.retry_period_seconds)  # client-go's retry period
             try:
                 renewed = await asyncio.to_thread(self._try_acquire_or_renew)
-            except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+            except LeaseUnavailable as err:
                 _log.warning("renewing the Lease %s/%s failed: %s", config.namespace,
                              config.name, err)  # fmt: skip
                 renewed = False
@@ -131,7 +162,7 @@ class LeaderElector:
         self.leading = False
         try:
             await asyncio.to_thread(self._release)
-        except (kubernetes.client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+        except LeaseUnavailable as err:
             _log.warning("releasing the Lease failed (a standby waits it out): %s", err)
         else:
             _log.info("released the Lease %s/%s", self.config.namespace, self.config.name)
@@ -144,93 +175,81 @@ class LeaderElector:
 
     def _attempt(self) -> bool:
         config = self.config
-        now = _now()
-        try:
-            lease = self._api.read_namespaced_lease(config.name, config.namespace)
-        except kubernetes.client.ApiException as err:
-            if err.status != 404:
-                raise
+        now = _micro_time(_now())
+        lease = self._store.read(config.namespace, config.name)
+        if lease is None:
             return self._create(now)
-        spec = lease.spec or kubernetes.client.V1LeaseSpec()
+        spec: dict[str, Any] = lease.get("spec") or {}
         observed = _Observed(
-            holder=spec.holder_identity or None,
-            renew_time=str(spec.renew_time) if spec.renew_time else None,
-            transitions=int(spec.lease_transitions or 0),
+            holder=spec.get("holderIdentity") or None,
+            renew_time=spec.get("renewTime") or None,
+            transitions=int(spec.get("leaseTransitions") or 0),
         )
         if observed != self._observed:
             self._observed, self._observed_at = observed, self._clock()
-        duration = float(spec.lease_duration_seconds or config.lease_duration_seconds)
+        duration = float(spec.get("leaseDurationSeconds") or config.lease_duration_seconds)
         ours = observed.holder == config.identity
         expired = self._clock() - self._observed_at >= duration
         if observed.holder is not None and not ours and not expired:
             return False
         transitions = observed.transitions if ours else observed.transitions + 1
-        lease.spec = kubernetes.client.V1LeaseSpec(
-            holder_identity=config.identity,
-            lease_duration_seconds=int(config.lease_duration_seconds),
-            acquire_time=spec.acquire_time if ours else now,
-            renew_time=now,
-            lease_transitions=transitions,
-        )
-        try:
-            self._api.replace_namespaced_lease(config.name, config.namespace, lease)
-        except kubernetes.client.ApiException as err:
-            if err.status == 409:  # someone else wrote it since we read it
-                return False
-            raise
-        self._observed = _Observed(config.identity, str(now), transitions)
+        lease["spec"] = {
+            "holderIdentity": config.identity,
+            "leaseDurationSeconds": int(config.lease_duration_seconds),
+            "acquireTime": spec.get("acquireTime") if ours else now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+        if not self._store.replace(config.namespace, lease):
+            return False  # someone else wrote it since we read it
+        self._observed = _Observed(config.identity, now, transitions)
         self._observed_at = self._clock()
         return True
 
-    def _create(self, now: datetime.datetime) -> bool:
+    def _create(self, now: str) -> bool:
         config = self.config
-        body = kubernetes.client.V1Lease(
-            metadata=kubernetes.client.V1ObjectMeta(
-                name=config.name,
-                namespace=config.namespace,
-                labels={"app.kubernetes.io/name": "odoo-operator"},
-            ),
-            spec=kubernetes.client.V1LeaseSpec(
-                holder_identity=config.identity,
-                lease_duration_seconds=int(config.lease_duration_seconds),
-                acquire_time=now,
-                renew_time=now,
-                lease_transitions=0,
-            ),
-        )
-        try:
-            self._api.create_namespaced_lease(config.namespace, body)
-        except kubernetes.client.ApiException as err:
-            if err.status == 409:  # another candidate created it first
-                return False
-            raise
-        self._observed = _Observed(config.identity, str(now), 0)
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": config.name,
+                "namespace": config.namespace,
+                "labels": {"app.kubernetes.io/name": "odoo-operator"},
+            },
+            "spec": {
+                "holderIdentity": config.identity,
+                "leaseDurationSeconds": int(config.lease_duration_seconds),
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseTransitions": 0,
+            },
+        }
+        if not self._store.create(config.namespace, body):
+            return False  # another candidate created it first
+        self._observed = _Observed(config.identity, now, 0)
         self._observed_at = self._clock()
         return True
 
     def _release(self) -> None:
         with self._exchange:
-            for _ in range(3):  # 409: a write raced ours; read again
-                try:
-                    self._release_once()
+            for _ in range(3):  # False: a write raced ours; read again
+                if self._release_once():
                     return
-                except kubernetes.client.ApiException as err:
-                    if err.status != 409:
-                        raise
             self._release_once()
 
-    def _release_once(self) -> None:
+    def _release_once(self) -> bool:
+        """Clear the holder if it is us; False when another write raced ours (409)."""
         config = self.config
-        lease: Any = self._api.read_namespaced_lease(config.name, config.namespace)
-        spec = lease.spec or kubernetes.client.V1LeaseSpec()
-        if spec.holder_identity != config.identity:
-            return  # already taken over: nothing of ours to release
-        now = _now()
-        lease.spec = kubernetes.client.V1LeaseSpec(
-            holder_identity=None,
-            lease_duration_seconds=1,
-            acquire_time=now,
-            renew_time=now,
-            lease_transitions=spec.lease_transitions,
-        )
-        self._api.replace_namespaced_lease(config.name, config.namespace, lease)
+        lease = self._store.read(config.namespace, config.name)
+        spec: dict[str, Any] = (lease or {}).get("spec") or {}
+        if lease is None or spec.get("holderIdentity") != config.identity:
+            return True  # already taken over: nothing of ours to release
+        now = _micro_time(_now())
+        lease["spec"] = {
+            "holderIdentity": None,
+            "leaseDurationSeconds": 1,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": spec.get("leaseTransitions"),
+        }
+        return self._store.replace(config.namespace, lease)

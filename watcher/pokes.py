@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
-from odoo_operator.model import naming
-from odoo_operator.model.phases import JobState, batch_job_state
+from model import naming
+from model.phases import JobState, batch_job_state
 
 __all__ = ["ChangeFilter", "PokeCoalescer", "relevant_state"]
 

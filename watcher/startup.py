@@ -35,7 +35,7 @@ from watcher import handlers, webhook
 from watcher.config import WatcherConfig
 from watcher.leader import LeaderElector
 from watcher.metrics import PhaseMetrics
-from watcher.temporal import ClientFactory, InstanceSignals
+from watcher.signals import ClientFactory, InstanceSignals
 
 __all__ = ["CertificateChanged", "Watcher", "configure"]
 

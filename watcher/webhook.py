@@ -21,7 +21,7 @@ from typing import Any
 
 import kopf
 
-from odoo_operator.model import naming
+from model import naming
 from watcher import admission, webhook_configuration
 from watcher.handlers import INSTANCES, JOB_RESOURCES, instance_of_job_resource
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import JobKind
+from model import naming
+from model.payloads import JobKind
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",

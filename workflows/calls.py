@@ -16,8 +16,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
-    from odoo_operator.model import failures
-    from odoo_operator.model.payloads import (
+    from model import failures
+    from model.payloads import (
         AppliedChildren,
         ApplyChildrenInput,
         BackupRequested,

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import JobKind, Snapshot
-from odoo_operator.model.phases import Phase
+from model.crds import OdooInstanceSpec
+from model.payloads import JobKind, Snapshot
+from model.phases import Phase
 
 __all__ = ["ENSURE", "Desired", "EnsureFn", "ensure"]
 

@@ -34,9 +34,9 @@ from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from odoo_operator.model import failures, naming
-    from odoo_operator.model.crds import BackupFormat, ScheduledBackups
-    from odoo_operator.model.payloads import (
+    from model import failures, naming
+    from model.crds import BackupFormat, ScheduledBackups
+    from model.payloads import (
         ActiveJob,
         ApplyChildrenInput,
         BackupRequest,
@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionRecord,
         WorkflowSettings,
     )
-    from odoo_operator.model.phases import JobState, Phase
+    from model.phases import JobState, Phase
     from workflows import calls, machine
     from workflows.ensure import Desired, ensure
 

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from odoo_operator.model.payloads import (
+    from model.payloads import (
         CheckJobReferencesInput,
         CheckJobReferencesResult,
         Poke,

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import JobKind, Snapshot
-from odoo_operator.model.phases import JobState, Phase
+from model.crds import OdooInstanceSpec
+from model.payloads import JobKind, Snapshot
+from model.phases import JobState, Phase
 
 __all__ = ["TABLE", "Action", "Guard", "Transition", "evaluate", "rows_from"]
 

@@ -3,7 +3,7 @@
 One short run per scheduled time: it signals `backup` (scheduled) to the
 instance workflow `odoo/<namespace>/<name>`, which makes the OdooBackupJob,
 runs it when its phase allows, and applies the retention afterwards. It
-does no I/O of its own; the Schedule (activities.backups) decides when it
+does no I/O of its own; the Schedule (activities.backup_resources) decides when it
 runs, and `temporal schedule list` shows it.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from odoo_operator.model import naming
-    from odoo_operator.model.payloads import BackupRequest, ScheduledBackupInput
+    from model import naming
+    from model.payloads import BackupRequest, ScheduledBackupInput
 
 __all__ = ["ScheduledBackupWorkflow"]
 

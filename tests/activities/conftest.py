@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import kubernetes
 import pytest
 
-from odoo_operator.sandbox import postgres
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 
 

@@ -30,17 +30,18 @@ import yaml
 from psycopg import sql
 from temporalio.testing import ActivityEnvironment
 
-from activities import api, databases, manifests
+from activities import api, databases
 from activities.children import ChildrenActivities
 from activities.cleanup import CleanupActivities
 from activities.config import OperatorConfig
-from activities.scaling import ScalingActivities
+from activities.converge import ConvergeActivities
 from activities.snapshot import SnapshotActivities
 from activities.status import StatusActivities
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import InstanceRef
-from odoo_operator.sandbox import controlplane, kubelet, postgres
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import InstanceRef
+from sandbox import controlplane, kubelet, postgres
+from specs import manifests
 from tests.fixtures.kube import wait_for
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -221,12 +222,12 @@ def redacted_spec(body: dict[str, Any]) -> OdooInstanceSpec:
 
 @dataclass
 class Activities:
-    """Every real activity, bound to one ApiClient, plus an ActivityEnvironment."""
+    """Every real activity, bound to one KubeApi, plus an ActivityEnvironment."""
 
     kube: api.KubeApi
     snapshot: SnapshotActivities
     children: ChildrenActivities
-    scaling: ScalingActivities
+    converge: ConvergeActivities
     status: StatusActivities
     cleanup: CleanupActivities
     env: ActivityEnvironment
@@ -235,13 +236,14 @@ class Activities:
 def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activities:
     config = OperatorConfig(operator_namespace=namespace, reporting_instance="test-worker")
     pg = databases.Databases()
+    kube = api.KubeApi(client)
     return Activities(
-        kube=api.KubeApi(client),
-        snapshot=SnapshotActivities(client, config, pg),
-        children=ChildrenActivities(client, config, pg),
-        scaling=ScalingActivities(client, config),
-        status=StatusActivities(client, config),
-        cleanup=CleanupActivities(client, config, pg),
+        kube=kube,
+        snapshot=SnapshotActivities(kube, config, pg),
+        children=ChildrenActivities(kube, config, pg),
+        converge=ConvergeActivities(kube, config),
+        status=StatusActivities(kube, config),
+        cleanup=CleanupActivities(kube, config, pg),
         env=ActivityEnvironment(),
     )
 

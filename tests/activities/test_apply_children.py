@@ -25,8 +25,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from odoo_operator.model import failures, naming
-from odoo_operator.model.payloads import ApplyChildrenInput, ConvergePhaseInput
+from model import failures, naming
+from model.payloads import ApplyChildrenInput, ConvergePhaseInput
 from tests.activities import kube_instance as ki
 
 
@@ -130,7 +130,7 @@ def test_replicas_set_by_the_phase_machine_survive_when_apply_runs_again(
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     _apply(acts, ref, spec)
     acts.env.run(
-        acts.scaling.converge_phase,
+        acts.converge.converge_phase,
         ConvergePhaseInput(ref=ref, spec=spec, web_replicas=3, cron_replicas=1),
     )
 

@@ -29,9 +29,9 @@ from psycopg import sql
 from temporalio.exceptions import ApplicationError
 
 from activities import api, cleanup
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import ApplyChildrenInput, CleanupInput, ConvergePhaseInput
-from odoo_operator.sandbox import controlplane, postgres
+from model import naming
+from model.payloads import ApplyChildrenInput, CleanupInput, ConvergePhaseInput
+from sandbox import controlplane, postgres
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
 
@@ -41,7 +41,7 @@ def _deleted_instance(acts: ki.Activities, namespace: str) -> tuple[Any, Any]:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
     acts.env.run(
-        acts.scaling.converge_phase,
+        acts.converge.converge_phase,
         ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
     )
     acts.kube.delete(api.INSTANCE, namespace, "shop")

@@ -14,8 +14,8 @@ import textwrap
 import kubernetes
 import pytest
 
-from activities import clusters
-from odoo_operator.model import failures
+from activities import api, clusters
+from model import failures
 
 SECRET = "postgres-clusters"
 PASSWORD = "s3cret-admin-password"
@@ -52,7 +52,7 @@ def test_config_invalid_asks_to_create_the_secret_when_it_is_missing(
     api_client: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     with pytest.raises(clusters.ClusterConfigError) as caught:
-        clusters.load_cluster(api_client, namespace, SECRET, None)
+        clusters.read_cluster(api.KubeApi(api_client), namespace, SECRET, None)
 
     assert caught.value.message == (
         f"Secret {namespace}/{SECRET} not found: create it with a clusters.yaml key"
@@ -66,7 +66,7 @@ def test_config_invalid_names_the_keys_when_clusters_yaml_key_is_missing(
     _create_secret(api_client, namespace, {"clusters.yml": CLUSTERS_YAML, "other": "x"})
 
     with pytest.raises(clusters.ClusterConfigError) as caught:
-        clusters.load_cluster(api_client, namespace, SECRET, None)
+        clusters.read_cluster(api.KubeApi(api_client), namespace, SECRET, None)
 
     assert caught.value.message == (
         f"Secret {namespace}/{SECRET} has no clusters.yaml key (keys: clusters.yml, other); add it"
@@ -79,7 +79,7 @@ def test_config_invalid_gives_the_line_when_the_secret_holds_invalid_yaml(
     _create_secret(api_client, namespace, {"clusters.yaml": "main:\n  host: [pg\n"})
 
     with pytest.raises(clusters.ClusterConfigError) as caught:
-        clusters.load_cluster(api_client, namespace, SECRET, None)
+        clusters.read_cluster(api.KubeApi(api_client), namespace, SECRET, None)
 
     assert (
         f"clusters.yaml in Secret {namespace}/{SECRET} is not valid YAML: line "
@@ -92,8 +92,8 @@ def test_cluster_is_loaded_when_the_secret_is_valid(
 ) -> None:
     _create_secret(api_client, namespace, {"clusters.yaml": CLUSTERS_YAML})
 
-    default = clusters.load_cluster(api_client, namespace, SECRET, None)
-    named = clusters.load_cluster(api_client, namespace, SECRET, "reports")
+    default = clusters.read_cluster(api.KubeApi(api_client), namespace, SECRET, None)
+    named = clusters.read_cluster(api.KubeApi(api_client), namespace, SECRET, "reports")
 
     assert (default.name, default.address) == ("main", "pg-main.databases.svc:5432")
     assert default.admin_password.get_secret_value() == PASSWORD

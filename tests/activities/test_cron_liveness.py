@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from activities import manifests
-from odoo_operator.sandbox import postgres
+from sandbox import postgres
+from specs import manifests
 from tests.unit.test_manifests import container, make
 
 

@@ -35,8 +35,8 @@ from pydantic import SecretStr
 
 from activities import databases
 from activities.clusters import Cluster
-from odoo_operator.model import failures
-from odoo_operator.sandbox import postgres, processes
+from model import failures
+from sandbox import postgres, processes
 
 NameMaker = Callable[[str], str]
 Conn = psycopg.Connection[tuple[Any, ...]]

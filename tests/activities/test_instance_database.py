@@ -29,8 +29,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import api, databases
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import (
+from model import naming
+from model.payloads import (
     ApplyChildrenInput,
     ConvergePhaseInput,
     GatherSnapshotInput,
@@ -38,8 +38,8 @@ from odoo_operator.model.payloads import (
     RecordStatusInput,
     Snapshot,
 )
-from odoo_operator.model.phases import Phase
-from odoo_operator.sandbox import kubelet, postgres, processes
+from model.phases import Phase
+from sandbox import kubelet, postgres, processes
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
 
@@ -173,7 +173,7 @@ def test_database_missing_is_flagged_when_it_vanished_under_recreate(
     assert _snapshot(acts, ref, spec).database_missing
     assert _events(acts, namespace, "DatabaseMissing") == []  # record_status reports it
     acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
     )
     during_init = _snapshot(acts, ref, spec)
     assert during_init.init is not None
@@ -204,13 +204,13 @@ def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     _apply(acts, ref, spec)
     want_init = ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
-    acts.env.run(acts.scaling.converge_phase, want_init)
+    acts.env.run(acts.converge.converge_phase, want_init)
     first = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     snap = _snapshot(acts, ref, spec)
     acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
     )
-    acts.env.run(acts.scaling.converge_phase, want_init)  # active: kept as it is
+    acts.env.run(acts.converge.converge_phase, want_init)  # active: kept as it is
     kept = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     assert kept["metadata"]["uid"] == first["metadata"]["uid"]
     # The kubelet ran its Pod: the Job controller says Complete; the workflow
@@ -227,7 +227,7 @@ def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
         sub="status",
     )
 
-    acts.env.run(acts.scaling.converge_phase, want_init)
+    acts.env.run(acts.converge.converge_phase, want_init)
 
     fresh = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     assert fresh["metadata"]["uid"] != first["metadata"]["uid"]
@@ -238,7 +238,8 @@ def test_finished_auto_init_is_replaced_when_a_new_one_is_wanted(
     assert snap.init.job_name is None
     with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace)):  # the new Job's Pod waits
         acts.env.run(
-            acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
+            acts.converge.converge_phase,
+            ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init),
         )
         job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
         assert job["metadata"]["ownerReferences"][0]["uid"] == fresh["metadata"]["uid"]

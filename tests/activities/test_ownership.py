@@ -30,9 +30,9 @@ from psycopg import sql
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from odoo_operator.model import failures, naming
-from odoo_operator.model.payloads import ApplyChildrenInput, CleanupInput, InstanceRef
-from odoo_operator.sandbox import postgres
+from model import failures, naming
+from model.payloads import ApplyChildrenInput, CleanupInput, InstanceRef
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities import api, jobs
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import (
+from activities import api, job_lifecycle
+from model import naming
+from model.payloads import (
     ApplyChildrenInput,
     CleanupInput,
     ConvergePhaseInput,
@@ -25,7 +25,7 @@ from odoo_operator.model.payloads import (
     RecordStatusInput,
     Snapshot,
 )
-from odoo_operator.model.phases import Phase
+from model.phases import Phase
 from tests.activities import kube_instance as ki
 
 
@@ -132,12 +132,12 @@ def test_job_resource_is_completed_and_its_job_expires_when_finished(
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
     acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
     )
     snap = acts.env.run(acts.snapshot.gather_snapshot, GatherSnapshotInput(ref=ref, spec=spec))
     assert isinstance(snap, Snapshot)
     acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=snap.init)
     )
 
     action = JobAction(kind=JobKind.INIT, name="shop-auto-init", succeeded=True)
@@ -149,14 +149,14 @@ def test_job_resource_is_completed_and_its_job_expires_when_finished(
     assert resource["status"]["phase"] == "Completed"
     assert resource["status"]["completionTime"]
     job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
-    assert job["spec"]["ttlSecondsAfterFinished"] == jobs.FINISHED_JOB_TTL_SECONDS
+    assert job["spec"]["ttlSecondsAfterFinished"] == job_lifecycle.FINISHED_JOB_TTL_SECONDS
 
 
 def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, namespace: str) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
     acts.env.run(
-        acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True)
     )
     action = JobAction(
         kind=JobKind.INIT, name="shop-auto-init", succeeded=False, message="OdooInitJob failed"
@@ -193,7 +193,7 @@ def test_cleanup_scales_down_and_releases_the_instance_when_deleted(
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
     acts.env.run(
-        acts.scaling.converge_phase,
+        acts.converge.converge_phase,
         ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
     )
     acts.kube.delete(api.INSTANCE, namespace, "shop")

@@ -22,16 +22,16 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from odoo_operator.model import failures, naming
-from odoo_operator.model.payloads import (
+from model import failures, naming
+from model.payloads import (
     ApplyChildrenInput,
     ConvergePhaseInput,
     GatherSnapshotInput,
     JobKind,
     Snapshot,
 )
-from odoo_operator.model.phases import JobState, batch_job_state
-from odoo_operator.sandbox import kubelet
+from model.phases import JobState, batch_job_state
+from sandbox import kubelet
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
 
@@ -107,7 +107,7 @@ def test_snapshot_reads_deployments_when_applied_and_ready(
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
     with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace, "shop-cron-")):  # cron Pending
         acts.env.run(
-            acts.scaling.converge_phase,
+            acts.converge.converge_phase,
             ConvergePhaseInput(ref=ref, spec=spec, web_replicas=2, cron_replicas=1),
         )
         wait_for(lambda: ki.ready_replicas(acts.kube, namespace, "shop") == 2, timeout=ki.DEADLINE)
@@ -183,7 +183,7 @@ def test_one_init_job_runs_when_converge_runs_twice(
     with ki.holding(kube_kubelet, kubelet.pod_matcher(namespace)):  # the Job's Pod waits
         for _ in range(2):
             acts.env.run(
-                acts.scaling.converge_phase,
+                acts.converge.converge_phase,
                 ConvergePhaseInput(ref=ref, spec=spec, web_replicas=0, create_auto_init=True),
             )
         init = _gather(acts, ref, spec).init
@@ -192,7 +192,7 @@ def test_one_init_job_runs_when_converge_runs_twice(
 
         for _ in range(2):
             acts.env.run(
-                acts.scaling.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=init)
+                acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=init)
             )
 
         jobs = acts.kube.list_of(api.JOB, namespace)

@@ -29,7 +29,7 @@ import kubernetes
 import pytest
 import yaml
 
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, s3
+from sandbox import controlplane, kubelet, postgres, processes, s3
 from tests.fixtures.jobs import local_runner
 
 ROOT = Path(__file__).resolve().parents[2]

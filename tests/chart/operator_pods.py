@@ -26,7 +26,7 @@ from typing import Any
 
 import kubernetes
 
-from odoo_operator.sandbox import processes
+from sandbox import processes
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0

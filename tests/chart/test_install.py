@@ -51,8 +51,8 @@ import yaml
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, s3, temporal
+from model import naming
+from sandbox import controlplane, kubelet, postgres, processes, s3, temporal
 from tests.chart.conftest import CHART, Helm, create_namespace, kubectl
 from tests.chart.operator_pods import OperatorPod, host_address, serve_service_locally
 from tests.fixtures.kube import wait_for, wait_for_phase

@@ -29,7 +29,7 @@ code, four sources:
    and CustomResourceDefinitions (its scanning, `settings.scanning`).
 5. Owner references: every batch Job, Deployment and other child carries an
    ownerReference with blockOwnerDeletion to its instance or to its job
-   resource (activities/manifests.py, job_manifests.py, work.py), which the
+   resource (specs/manifests.py, job_manifests.py, work.py), which the
    OwnerReferencesPermissionEnforcement admission plugin allows only to who
    may update the owner kind's finalizers.
 4. The official client's typed calls outside the activities, found with
@@ -50,10 +50,11 @@ from typing import Any
 import kopf
 import pytest
 
-from activities import api, manifests
-from odoo_operator import rbac
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import JobKind
+from activities import api
+from model.crds import OdooInstanceSpec
+from model.payloads import JobKind
+from sandbox import operator_rbac
+from specs import manifests
 from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher
 
@@ -318,10 +319,10 @@ def uses() -> set[Use]:
 
 
 def test_every_call_the_code_makes_has_a_rule(uses: set[Use]) -> None:
-    granted = set(expand(rbac.load_rules()))
+    granted = set(expand(operator_rbac.load_rules()))
     assert sorted(uses - granted) == []
 
 
 def test_every_rule_is_used_by_the_code(uses: set[Use]) -> None:
-    granted = set(expand(rbac.load_rules()))
+    granted = set(expand(operator_rbac.load_rules()))
     assert sorted(granted - uses) == []

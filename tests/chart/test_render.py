@@ -29,7 +29,7 @@ import kubernetes
 import pytest
 import yaml
 
-from odoo_operator import rbac
+from sandbox import operator_rbac
 from tests.chart.conftest import (
     CHART,
     CommandFailed,
@@ -213,7 +213,7 @@ def test_rbac_is_the_rules_file_with_the_lease_in_the_release_namespace_when_clu
     helm: Helm,
 ) -> None:
     docs = helm.template({}, namespace="ops")
-    rules = triples(rbac.load_rules())
+    rules = triples(operator_rbac.load_rules())
     lease = {t for t in rules if t[1] == "leases"}
 
     assert granted(docs, "ClusterRole") == {"": rules - lease}
@@ -226,7 +226,7 @@ def test_rbac_is_the_rules_file_with_the_lease_in_the_release_namespace_when_clu
 
 def test_rbac_is_roles_in_the_watched_namespaces_only_when_given_a_list(helm: Helm) -> None:
     docs = helm.template({"watchNamespaces": ["shop", "crm"]}, namespace="ops")
-    rules = triples(rbac.load_rules())
+    rules = triples(operator_rbac.load_rules())
     cluster_scoped = {t for t in rules if t[1] in ("namespaces", "customresourcedefinitions")}
     lease = {t for t in rules if t[1] == "leases"}
     secrets = {t for t in rules if t[1] == "secrets"}

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
-from odoo_operator.sandbox import controlplane, processes
+from sandbox import controlplane, processes
 from tests.fixtures.kube import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

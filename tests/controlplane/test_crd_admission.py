@@ -22,7 +22,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from odoo_operator.model import crds
+from model import crds
 
 PLURALS = {
     manifest["spec"]["names"]["kind"]: manifest["spec"]["names"]["plural"]

@@ -27,7 +27,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from odoo_operator.sandbox import controlplane, kubelet, podrunner
+from sandbox import controlplane, kubelet, podrunner
 from tests.fixtures.kube import wait_for
 
 DEADLINE = 30.0

@@ -5,7 +5,7 @@ Not a test module. `OperatorProcess` runs `odoo-operator watch|worker` as a
 child process (flags for every setting, KUBECONFIG in its environment, its
 output appended to one log file across restarts). `running_operator` starts
 both with a kubeconfig carrying a token of a ServiceAccount bound to
-charts/odoo-operator/files/rbac-rules.yaml (odoo_operator.rbac) and, when
+charts/odoo-operator/files/rbac-rules.yaml (sandbox.operator_rbac) and, when
 they stop, fails on any request the API server refused (`denials`).
 `OdooInit` is the session kubelet's job runner: init Job Pods of the e2e
 namespaces run their real command with a stand-in `odoo` (tests/e2e/fake_odoo.py)
@@ -31,8 +31,8 @@ from typing import Any
 import kubernetes
 
 from activities import api
-from odoo_operator import rbac, runner
-from odoo_operator.sandbox import controlplane, kubelet, podrunner, postgres, processes, temporal
+from odoo_operator import runner
+from sandbox import controlplane, kubelet, operator_rbac, podrunner, postgres, processes, temporal
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
 
@@ -295,12 +295,12 @@ def running_operator(
     ClusterRole and ClusterRoleBinding are deleted.
     """
     name = account_name(operator_namespace)
-    rules = rbac.load_rules()
-    rbac.install(admin, name, operator_namespace, rules)
+    rules = operator_rbac.load_rules()
+    operator_rbac.install(admin, name, operator_namespace, rules)
     try:
         user = f"system:serviceaccount:{operator_namespace}:{name}"
         wait_until_granted(admin, user, rules)
-        token = rbac.request_token(admin, name, operator_namespace)
+        token = operator_rbac.request_token(admin, name, operator_namespace)
         kubeconfig = control_plane.write_kubeconfig(
             directory / "operator.kubeconfig", user=name, token=token
         )
@@ -344,4 +344,4 @@ def running_operator(
         refused = [f"{p.name}: {line}" for p in operator.log_files for line in denials(p)]
         assert not refused, refused_report(refused)
     finally:
-        rbac.uninstall(admin, name)
+        operator_rbac.uninstall(admin, name)

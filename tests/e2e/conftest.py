@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import api
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
+from sandbox import controlplane, kubelet, postgres, processes, temporal
 from tests.e2e import cluster
 
 LOGS = pytest.StashKey[list[Path]]()

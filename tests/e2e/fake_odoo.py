@@ -1,7 +1,7 @@
 """A stand-in for the `odoo` binary of init Job Pods: what `odoo -i ... -d <db>` does to PostgreSQL.
 
 Not a test module. The simulated kubelet runs an init Job's Pod with
-`odoo_operator.sandbox.podrunner.LocalPodRunner`: the Pod's command
+`sandbox.podrunner.LocalPodRunner`: the Pod's command
 (`/entrypoint.sh odoo -i base -d <db> ...`) runs locally with the Pod's
 environment resolved from its ConfigMap and Secret (HOST, PORT, USER,
 PASSWORD). Like Odoo's init, this logs in as the instance's role with that

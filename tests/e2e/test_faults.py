@@ -24,8 +24,8 @@ import pytest
 from temporalio.client import Client
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.sandbox import kubelet, temporal
+from model import naming
+from sandbox import kubelet, temporal
 from tests.activities import kube_instance as ki
 from tests.e2e.cluster import Operator
 from tests.lifecycle.driver import eventually

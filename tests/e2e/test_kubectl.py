@@ -46,8 +46,8 @@ import pytest
 import yaml
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, kubelet, postgres, processes, temporal
+from model import naming
+from sandbox import controlplane, kubelet, postgres, processes, temporal
 from tests.activities import kube_instance as ki
 from tests.e2e import cluster
 from tests.e2e.conftest import LOGS, operator_env

@@ -30,8 +30,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities import api, failures
-from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres
+from model import naming
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.e2e.cluster import Operator
 from tests.lifecycle.driver import eventually

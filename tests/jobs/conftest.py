@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from odoo_operator.sandbox import podrunner, postgres, s3
+from sandbox import podrunner, postgres, s3
 from tests.jobs import harness
 
 

@@ -29,10 +29,9 @@ import yaml
 from temporalio.client import Client, WorkflowHandle
 
 from activities import api
-from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import (
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import (
     InstanceRef,
     InstanceWorkflowInput,
     InstanceWorkflowResult,
@@ -41,8 +40,9 @@ from odoo_operator.model.payloads import (
     SpecUpdate,
     WorkflowSettings,
 )
-from odoo_operator.sandbox import podrunner, postgres, s3
+from odoo_operator import worker
 from odoo_operator.settings import Settings
+from sandbox import podrunner, postgres, s3
 from workflows.instance import OdooInstanceWorkflow
 
 _T = TypeVar("_T")
@@ -281,5 +281,5 @@ async def operator(
         tools_image=TOOLS_IMAGE,
         **settings,
     )
-    async with worker.build_worker(client, config, api_client):
+    async with worker.build_worker(client, config, api.KubeApi(api_client)):
         yield Operator(client, api_client, namespace, task_queue, server, s3_server, runner)

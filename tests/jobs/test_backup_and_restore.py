@@ -21,7 +21,7 @@ import os
 
 import pytest
 
-from odoo_operator.model import naming
+from model import naming
 from tests.jobs import harness
 
 pytestmark = pytest.mark.timeout(600)

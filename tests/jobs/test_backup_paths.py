@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import DeleteRequest
-from odoo_operator.sandbox import processes, temporal
+from model import naming
+from model.payloads import DeleteRequest
+from sandbox import processes, temporal
 from tests.jobs import harness
 from workflows.instance import OdooInstanceWorkflow
 

@@ -27,7 +27,7 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from activities import api
-from odoo_operator.sandbox import podrunner, postgres, s3
+from sandbox import podrunner, postgres, s3
 from tests.jobs import harness
 
 pytestmark = pytest.mark.timeout(600)

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from activities import api, manifests
+from activities import api
+from specs import manifests
 from tests.jobs import harness
 
 pytestmark = pytest.mark.timeout(600)

@@ -27,7 +27,7 @@ import pytest
 from temporalio.client import Client
 
 from activities import api
-from odoo_operator.sandbox import kubelet, podrunner, postgres, processes, s3, temporal
+from sandbox import kubelet, podrunner, postgres, processes, s3, temporal
 from tests.jobs import harness
 
 pytestmark = pytest.mark.timeout(600)

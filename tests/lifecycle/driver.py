@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import (
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import (
     InstanceRef,
     InstanceWorkflowInput,
     InstanceWorkflowResult,

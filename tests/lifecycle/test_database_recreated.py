@@ -21,10 +21,10 @@ from psycopg import sql
 from temporalio.client import Client
 
 from activities import api
+from model import naming
 from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.sandbox import kubelet, postgres
 from odoo_operator.settings import Settings
+from sandbox import kubelet, postgres
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import Watcher, eventually, eventually_async, start_workflow
 from workflows.instance import OdooInstanceWorkflow
@@ -92,7 +92,7 @@ async def test_instance_is_initialized_again_when_its_database_vanishes_under_re
 
     init_pods = kubelet.pod_matcher(namespace, "shop-auto-init-init-")
 
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
         await eventually(in_phase("Uninitialized"), "Uninitialized")

@@ -28,11 +28,11 @@ import pytest
 from temporalio.client import Client
 
 from activities import api
+from model import naming
+from model.payloads import DeleteRequest, InstanceWorkflowResult
 from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import DeleteRequest, InstanceWorkflowResult
-from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import (
     DEADLINE,
@@ -131,7 +131,7 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
         assert not await call(exists, "pg_database", "datname", database)
 
     started = time.monotonic()
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         for first in range(0, CYCLES, BATCH):
             await asyncio.gather(*(cycle(n) for n in range(first, first + BATCH)))
     # The garbage collector deletes the children in the background: wait for it.

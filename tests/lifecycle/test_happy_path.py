@@ -33,8 +33,8 @@ from temporalio.client import Client
 
 from activities import api
 from odoo_operator import worker
-from odoo_operator.sandbox import kubelet, postgres
 from odoo_operator.settings import Settings
+from sandbox import kubelet, postgres
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import (
     Watcher,
@@ -92,7 +92,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
     # The init Job's Pod waits until the test has played Odoo's init.
     kube_kubelet.hold(kubelet.pod_matcher(namespace, "shop-auto-init-init-"))
 
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
 

@@ -29,11 +29,11 @@ from psycopg import sql
 from temporalio.client import Client
 
 from activities import api
+from model import naming
+from model.payloads import DeleteRequest
 from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import DeleteRequest
-from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.lifecycle.driver import Watcher, eventually, start_workflow
 from workflows.instance import OdooInstanceWorkflow
@@ -97,7 +97,7 @@ async def test_error_shown_stop_applied_and_deletion_done_when_the_volume_cannot
     pvc = naming.pvc_name("shop")
     settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
 
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
         await eventually(lambda: _status(kube, namespace).get("phase") == "Uninitialized", "Uninit")
@@ -206,7 +206,7 @@ async def test_delete_acted_on_and_namespace_gone_when_it_is_deleted_under_the_i
     database = naming.database_name(ref.uid)
     settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
 
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
         watcher = Watcher(kube, ref, handle)
         await eventually(lambda: ki.role_exists(postgres_server, role), "the role")

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from odoo_operator.sandbox import postgres
+from sandbox import postgres
 from tests.fixtures.jobs import SCRIPTS, STANDINS
 
 

@@ -23,11 +23,12 @@ import kubernetes
 import psycopg
 from psycopg import sql
 
-from activities import api, job_outcome, manifests
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.sandbox import podrunner, postgres
-from odoo_operator.sandbox import s3 as s3_server
+from activities import api
+from model import naming
+from model.crds import OdooInstanceSpec
+from sandbox import podrunner, postgres
+from sandbox import s3 as s3_server
+from specs import job_outcome, manifests
 
 JOB_TIMEOUT_SECONDS = 120.0
 

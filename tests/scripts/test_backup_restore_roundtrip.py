@@ -1,6 +1,6 @@
 """Backups and restores for real: the step scripts in Job Pods, PostgreSQL, S3, a filestore.
 
-Each test runs batch Jobs built by activities.job_manifests on the control
+Each test runs batch Jobs built by specs.jobs on the control
 plane; the simulated kubelet runs their containers as local processes
 (scripts/jobs/ and the stand-in odoo) against the embedded PostgreSQL and
 the versitygw S3 server. No operator runs: the job resources only own the
@@ -28,10 +28,10 @@ import zipfile
 import kubernetes
 import pytest
 
-from activities import job_manifests
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooBackupJobSpec, OdooRestoreJobSpec
-from odoo_operator.sandbox import podrunner, postgres, s3
+from model import naming
+from model.crds import OdooBackupJobSpec, OdooRestoreJobSpec
+from sandbox import podrunner, postgres, s3
+from specs import jobs
 from tests.scripts import tenants as t
 
 TOOLS_IMAGE = "ghcr.io/bemade/odoo-operator-tools:test"
@@ -58,7 +58,7 @@ def backup(
     }
     name = f"backup-{uuid.uuid4().hex[:6]}"
     uid = t.create_resource(client, tenant.namespace, "OdooBackupJob", name, spec)
-    job = job_manifests.backup_job(
+    job = jobs.backup_job(
         tenant.inst,
         resource_name=name,
         resource_uid=uid,
@@ -96,7 +96,7 @@ def restore(
     }
     name = f"restore-{uuid.uuid4().hex[:6]}"
     uid = t.create_resource(client, tenant.namespace, "OdooRestoreJob", name, spec)
-    job = job_manifests.restore_job(
+    job = jobs.restore_job(
         tenant.inst,
         resource_name=name,
         resource_uid=uid,

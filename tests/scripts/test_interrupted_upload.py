@@ -16,7 +16,7 @@ import uuid
 import kubernetes
 
 from activities import api
-from odoo_operator.sandbox import podrunner, postgres, s3
+from sandbox import podrunner, postgres, s3
 from tests.scripts import tenants as t
 from tests.scripts.test_backup_restore_roundtrip import TOOLS_IMAGE
 
@@ -28,8 +28,8 @@ def test_killed_upload_leaves_no_partial_object(
     postgres_server: postgres.EmbeddedPostgres,
     s3_server: s3.S3Server,
 ) -> None:
-    from activities import job_manifests
-    from odoo_operator.model.crds import OdooBackupJobSpec
+    from model.crds import OdooBackupJobSpec
+    from specs import jobs
 
     bucket = f"partial-{uuid.uuid4().hex[:8]}"
     s3_server.create_bucket(bucket)
@@ -50,7 +50,7 @@ def test_killed_upload_leaves_no_partial_object(
         },
     }
     uid = t.create_resource(api_client, namespace, "OdooBackupJob", "big", spec)
-    job = job_manifests.backup_job(
+    job = jobs.backup_job(
         source.inst,
         resource_name="big",
         resource_uid=uid,

@@ -24,8 +24,8 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import podrunner, postgres, s3
+from model import naming
+from sandbox import podrunner, postgres, s3
 from tests.fixtures import jobs as job_fixtures
 from tests.scripts import tenants as t
 from tests.scripts.artifacts import make_artifacts

@@ -23,9 +23,10 @@ from email.message import Message
 import kubernetes
 import pytest
 
-from activities import api, job_manifests
-from odoo_operator.model.crds import OdooRestoreJobSpec
-from odoo_operator.sandbox import podrunner, postgres
+from activities import api
+from model.crds import OdooRestoreJobSpec
+from sandbox import podrunner, postgres
+from specs import jobs
 from tests.scripts import tenants as t
 from tests.scripts.artifacts import make_artifacts
 
@@ -103,7 +104,7 @@ def _restore_from(
     }
     name = f"restore-{uuid.uuid4().hex[:6]}"
     uid = t.create_resource(client, tenant.namespace, "OdooRestoreJob", name, spec)
-    job = job_manifests.restore_job(
+    job = jobs.restore_job(
         tenant.inst,
         resource_name=name,
         resource_uid=uid,

@@ -46,7 +46,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from odoo_operator.sandbox import postgres, processes, temporal
+from sandbox import postgres, processes, temporal
 from tests.services.sleeping_workflow import SleepInput, SleepResult, SleepThenReport
 
 DEADLINE_SECONDS = 30.0
@@ -292,7 +292,7 @@ def test_cluster_starts_when_its_directory_is_private_to_root(tmp_path: Path) ->
 
 _OWNER_SCRIPT = """
 import json, pathlib, sys, time
-from odoo_operator.sandbox import controlplane, postgres, temporal
+from sandbox import controlplane, postgres, temporal
 pg = postgres.EmbeddedPostgres()
 pg.start()
 dev = temporal.TemporalDevServer()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from activities import s3 as s3_client
-from odoo_operator.sandbox import s3
+from sandbox import s3
 
 
 def _aws(server: s3.S3Server, *args: str) -> subprocess.CompletedProcess[str]:

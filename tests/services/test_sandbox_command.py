@@ -1,4 +1,4 @@
-"""`odoo-operator sandbox` run as a separate process.
+"""The sandbox (`scripts/dev/sandbox`, `python -m sandbox`) run as a separate process.
 
 Covers:
 - the banner appears, the Temporal UI answers HTTP 200, the kubeconfig and
@@ -38,8 +38,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres, processes, run
+from model import naming
+from sandbox import postgres, processes, run
 from workflows.instance import OdooInstanceWorkflow
 
 STARTUP_DEADLINE_SECONDS = 180.0
@@ -56,7 +56,7 @@ INSTANCE = {
 
 
 def sandbox_command(state_dir: Path, ports: dict[str, int]) -> list[str]:
-    cmd = [sys.executable, "-m", "odoo_operator.cli", "sandbox", "--state-dir", str(state_dir)]
+    cmd = [sys.executable, "-m", "sandbox", "--state-dir", str(state_dir)]
     for flag, port in ports.items():
         cmd += [flag, str(port)]
     return cmd
@@ -97,6 +97,7 @@ def running_sandbox(
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
             sandbox_command(state_dir, ports),
+            cwd=Path(run.__file__).resolve().parents[1],  # the sandbox is not installed
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,

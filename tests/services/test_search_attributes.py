@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from odoo_operator import worker
-from odoo_operator.sandbox import temporal
+from sandbox import temporal
 
 NAMES = ("OdooImage", "OdooInstance", "OdooNamespace", "OdooPhase")
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD

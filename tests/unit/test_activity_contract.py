@@ -15,7 +15,7 @@ import kubernetes
 import pytest
 from temporalio import activity
 
-from activities import signatures
+from activities import api, signatures
 from odoo_operator import worker
 from odoo_operator.settings import Settings
 
@@ -40,8 +40,8 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def implementations() -> list[Callable[..., Any]]:
-    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
-    return worker.activities(client, Settings(operator_namespace="ops", pod_name="test"))
+    kube = api.KubeApi(kubernetes.client.ApiClient(kubernetes.client.Configuration()))
+    return worker.activities(kube, Settings(operator_namespace="ops", pod_name="test"))
 
 
 def test_every_stub_has_one_implementation_when_worker_registers(

@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from activities import clusters
-from odoo_operator.model import failures
+from model import failures
 
 SOURCE = "Secret operators/postgres-clusters"
 PASSWORD = "hunter2-very-secret"

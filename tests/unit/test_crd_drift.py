@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from model.crds import _kube_openapi
 from odoo_operator import crdgen
-from odoo_operator.model.crds import _kube_openapi
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "charts" / "odoo-operator" / "crds"
 HINT = "the CRD YAML is out of date: run `make crds` and commit charts/odoo-operator/crds/"
@@ -51,6 +51,6 @@ def test_stream_holds_every_crd_when_rendered_as_one() -> None:
 
 def test_vendored_kube_definitions_match_kubernetes_validate_when_extracted() -> None:
     assert crdgen.extract_kube_definitions() == _kube_openapi.DEFINITIONS, (
-        "odoo_operator/model/crds/_kube_openapi.py is stale: "
+        "model/crds/_kube_openapi.py is stale: "
         "run `python -m odoo_operator.crdgen --vendor`, then `make crds`"
     )

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from odoo_operator.model import crds, naming, phases
+from model import crds, naming, phases
 
 UID = "4f1c2b7e-8a9d-4e6f-b1c2-3d4e5f6a7b8c"
 

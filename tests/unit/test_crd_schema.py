@@ -23,8 +23,8 @@ import kubernetes_validate
 import pytest
 from pydantic import BaseModel
 
-from odoo_operator.model import crds, naming, phases
-from odoo_operator.model.crds import common, instance, schema
+from model import crds, naming, phases
+from model.crds import common, instance, schema
 
 KINDS = ["OdooInstance", "OdooInitJob", "OdooUpgradeJob", "OdooBackupJob", "OdooRestoreJob"]
 JOB_KINDS = KINDS[1:]

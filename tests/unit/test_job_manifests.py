@@ -1,4 +1,4 @@
-"""The batch Jobs of upgrade, backup and restore resources (activities.job_manifests).
+"""The batch Jobs of upgrade, backup and restore resources (specs.jobs).
 
 Covers: the steps in order, each in its image (tools image for tooling, the
 instance's image for Odoo steps); names fit 63 characters; credentials only
@@ -6,7 +6,7 @@ through secretKeyRef env or a mounted Secret file, never a literal value or an
 argument; every container keeps its log tail as termination message; odoo's
 upgrade arguments (-u/-i, -u all when both are empty); restore loads into
 `<db>_restoring` (63 bytes at most); failure messages name the failing step
-first (activities.job_outcome); backup requests accept the CLI's camelCase.
+first (specs.job_outcome); backup requests accept the CLI's camelCase.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from activities import job_manifests, job_outcome, manifests
-from odoo_operator.model import naming
-from odoo_operator.model.crds import (
+from model import naming
+from model.crds import (
     OdooBackupJobSpec,
     OdooInstanceSpec,
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
 )
-from odoo_operator.model.payloads import BackupRequest
+from model.payloads import BackupRequest
+from specs import job_outcome, jobs, manifests
 
 TOOLS = "registry.example/tools:1.2.3"
 S3 = {"bucket": "bkt", "objectKey": "a/b.zip", "endpoint": "https://s3.example"}
@@ -57,7 +57,7 @@ def backup() -> dict[str, Any]:
     spec = OdooBackupJobSpec.model_validate(
         {"odooInstanceRef": {"name": "shop"}, "destination": S3}
     )
-    return job_manifests.backup_job(
+    return jobs.backup_job(
         instance(),
         resource_name="nightly",
         resource_uid="u1",
@@ -73,7 +73,7 @@ def restore(neutralize: bool = True, source: str = "s3") -> dict[str, Any]:
         raw["source"] = {"type": "s3", "s3": S3}
     else:
         raw["source"] = {"type": "odoo", "odoo": {"url": "https://prod.example"}}
-    return job_manifests.restore_job(
+    return jobs.restore_job(
         instance(),
         resource_name="copy",
         resource_uid="u2",
@@ -90,7 +90,7 @@ def test_backup_runs_dump_package_upload_in_the_tools_image() -> None:
     assert [c["name"] for c in containers(job)] == ["dump", "package", "upload"]
     assert {c["image"] for c in containers(job)} == {TOOLS}
     assert [c["command"] for c in containers(job)] == [
-        [f"{job_manifests.SCRIPTS_DIR}/backup-{step}.sh"] for step in ("dump", "package", "upload")
+        [f"{jobs.SCRIPTS_DIR}/backup-{step}.sh"] for step in ("dump", "package", "upload")
     ]
     filestore = next(
         v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "filestore"
@@ -148,7 +148,7 @@ def test_upgrade_arguments(modules: list[str], install: list[str], expected: lis
     spec = OdooUpgradeJobSpec.model_validate(
         {"odooInstanceRef": {"name": "shop"}, "modules": modules, "modulesInstall": install}
     )
-    job = job_manifests.upgrade_job(instance(), resource_name="up", resource_uid="u", spec=spec)
+    job = jobs.upgrade_job(instance(), resource_name="up", resource_uid="u", spec=spec)
     command = containers(job)[0]["command"]
     assert command[:2] == ["/entrypoint.sh", "odoo"]
     assert command[2:] == [*expected, "-d", "odoo_1234_abcd", "--no-http", "--stop-after-init"]

@@ -15,11 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import kubernetes
 import pytest
 import yaml
 
-from odoo_operator import runner
+from activities import api
 
 THREADS = 16
 
@@ -81,12 +80,11 @@ def _kubeconfig(tmp_path: Path, port: int) -> Path:
     return path
 
 
-def _connections_after_rounds(server: _Server, client: kubernetes.client.ApiClient) -> int:
+def _connections_after_rounds(server: _Server, kube: api.KubeApi) -> int:
     """Connections the server accepted for two rounds of THREADS concurrent GETs."""
-    core = kubernetes.client.CoreV1Api(client)
 
     def get(_: int) -> None:
-        core.read_namespace("x")
+        kube.get(api.CONFIG_MAP, "x", "y")
 
     with ThreadPoolExecutor(THREADS) as pool:
         for _ in range(2):
@@ -98,8 +96,8 @@ def test_a_pool_sized_to_the_threads_reuses_every_connection(
     server: _Server, tmp_path: Path
 ) -> None:
     path = _kubeconfig(tmp_path, server.server_address[1])
-    with runner.kube_api_client(path, connections=THREADS) as client:
-        assert _connections_after_rounds(server, client) == THREADS
+    with api.connect(path, connections=THREADS) as kube:
+        assert _connections_after_rounds(server, kube) == THREADS
 
 
 def test_the_default_pool_drops_connections_under_more_threads(
@@ -108,5 +106,5 @@ def test_the_default_pool_drops_connections_under_more_threads(
     # The failure mode the sized pool avoids: the second round reconnects
     # THREADS - 10 times.
     path = _kubeconfig(tmp_path, server.server_address[1])
-    with runner.kube_api_client(path) as client:
-        assert _connections_after_rounds(server, client) == THREADS + (THREADS - 10)
+    with api.connect(path) as kube:
+        assert _connections_after_rounds(server, kube) == THREADS + (THREADS - 10)

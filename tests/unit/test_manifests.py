@@ -1,4 +1,4 @@
-"""The pure builders of activities.manifests, field by field.
+"""The pure builders of specs.manifests, field by field.
 
 Covers: web and cron command lines, ports, probes and their timings;
 volumes and mounts; pod security; labels, selectors and owner references;
@@ -21,9 +21,9 @@ from typing import Any
 import pydantic
 import pytest
 
-from activities import manifests, odoo_cli
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
+from model import naming
+from model.crds import OdooInstanceSpec
+from specs import manifests, odoo
 
 ADMIN = "s3cr3t-admin"
 
@@ -513,12 +513,12 @@ def test_init_job_demo_flag_follows_the_odoo_version_of_the_image(
     ],
 )
 def test_odoo_version_read_from_the_image_tag(image: str, version: int) -> None:
-    assert odoo_cli.odoo_version(image) == version
+    assert odoo.odoo_version(image) == version
 
 
 @pytest.mark.parametrize("version", [16, 17, 18, 19])
 def test_upgrade_command_updates_modules_and_stops_for_every_version(version: int) -> None:
-    assert odoo_cli.upgrade_args(version, ["sale", "stock"], "db") == [
+    assert odoo.upgrade_args(version, ["sale", "stock"], "db") == [
         "-u",
         "sale,stock",
         "-d",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from odoo_operator.model import naming
+from model import naming
 from watcher import admission
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

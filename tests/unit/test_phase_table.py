@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from odoo_operator.model.payloads import JobKind, Snapshot
-from odoo_operator.model.phases import JobState, Phase
+from model.payloads import JobKind, Snapshot
+from model.phases import JobState, Phase
 from tests.phase_cases import CASES, RESTING, job, make_spec, web
 from workflows import machine
 from workflows.ensure import ENSURE, ensure

@@ -17,7 +17,7 @@ import pathlib
 import subprocess
 from typing import Any
 
-from activities import manifests
+from specs import manifests
 from tests.unit.test_manifests import make
 
 

@@ -1,4 +1,4 @@
-"""spec.backup.retention as a pure rule (odoo_operator.model.retention).
+"""spec.backup.retention as a pure rule (model.retention).
 
 Covers: keepLast alone; daily, weekly (ISO weeks) and monthly keep the newest
 backup of each of the last N periods that have one (empty periods do not
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from odoo_operator.model.retention import Backup, Policy, retained
+from model.retention import Backup, Policy, retained
 
 
 def daily_backups(first: datetime, days: int) -> list[Backup]:

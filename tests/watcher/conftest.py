@@ -37,8 +37,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, pki, processes
+from model import naming
+from sandbox import controlplane, pki, processes
 from watcher import webhook_configuration
 from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher

@@ -33,8 +33,8 @@ from temporalio import client as temporal_client
 
 from activities import api, failures
 from odoo_operator import worker
-from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import CustomObjects, eventually, indexed, refusal
 
@@ -275,7 +275,7 @@ async def test_bad_instances_in_error_and_good_one_converges_when_references_are
 
     # The watcher (its webhook called for every write, the worker's too) runs
     # until the fixture's teardown, after the worker stops.
-    async with worker.build_worker(temporal_client, settings, api_client):
+    async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         await asyncio.to_thread(
             ki.create_instance, kube, namespace, "bad", database={"cluster": "nowhere"}
         )

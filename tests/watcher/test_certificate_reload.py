@@ -18,7 +18,7 @@ import kopf
 import pytest
 from temporalio import client as temporal_client
 
-from odoo_operator.sandbox import controlplane, pki, processes
+from sandbox import controlplane, pki, processes
 from tests.watcher.conftest import eventually
 from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
 from watcher.startup import CertificateChanged, Watcher
@@ -57,10 +57,12 @@ async def test_the_watcher_ends_when_its_certificate_files_change(
     config = WatcherConfig(**{**watcher_config.__dict__, "webhook": hook})
     elector = None
     if elected:
+        from activities import api
+        from odoo_operator import runner
         from watcher.leader import LeaderElector
 
         elector = LeaderElector(
-            api_client,  # type: ignore[arg-type]
+            runner.KubeLeaseStore(api.KubeApi(api_client)),
             ElectionConfig(namespace=namespace, identity="reload", retry_period_seconds=0.2),
         )
 

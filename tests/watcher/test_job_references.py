@@ -25,13 +25,13 @@ from temporalio import client as temporal_client
 from temporalio.client import WorkflowExecutionStatus
 
 from activities import api
+from model import naming
 from odoo_operator import worker
-from odoo_operator.model import naming
-from odoo_operator.sandbox import postgres
 from odoo_operator.settings import Settings
+from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import JOB_SPECS, RunWatcher, eventually, job_resource
-from watcher import temporal as watcher_temporal
+from watcher import signals as watcher_temporal
 from workflows.job_references import JobReferencesWorkflow
 
 pytestmark = pytest.mark.timeout(300)
@@ -51,7 +51,10 @@ def operator(
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:
-        async with run_watcher(), worker.build_worker(temporal_client, settings, api_client):
+        async with (
+            run_watcher(),
+            worker.build_worker(temporal_client, settings, api.KubeApi(api_client)),
+        ):
             yield
 
     return running

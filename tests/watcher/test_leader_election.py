@@ -31,8 +31,10 @@ import kubernetes
 import pytest
 from temporalio import client as temporal_client
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import processes, temporal
+from activities import api
+from model import naming
+from odoo_operator import runner
+from sandbox import processes, temporal
 from tests.fixtures.kube import wait_for
 from tests.watcher.conftest import workflow_started
 from watcher.config import LEASE_NAME, ElectionConfig
@@ -46,7 +48,7 @@ KOPF_START_MARGIN_SECONDS = 30.0
 
 def elector(api_client: kubernetes.client.ApiClient, namespace: str, who: str) -> LeaderElector:
     return LeaderElector(
-        api_client,
+        runner.KubeLeaseStore(api.KubeApi(api_client)),
         ElectionConfig(
             namespace=namespace,
             identity=who,

@@ -13,7 +13,7 @@ import prometheus_client
 import pytest
 
 from odoo_operator import cli, probes, runner
-from odoo_operator.sandbox import processes
+from sandbox import processes
 from watcher.metrics import PhaseMetrics
 
 

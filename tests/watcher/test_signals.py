@@ -18,11 +18,11 @@ from typing import Any
 from temporalio import client as temporal_client
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import DeleteRequest, Poke, SpecUpdate
+from model import naming
+from model.payloads import DeleteRequest, Poke, SpecUpdate
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually, signals_of, workflow_started
-from watcher import temporal as watcher_temporal
+from watcher import signals as watcher_temporal
 from workflows.instance import OdooInstanceWorkflow
 
 

@@ -18,8 +18,8 @@ from temporalio import client as temporal_client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import api
-from odoo_operator.model import naming
-from odoo_operator.sandbox import temporal
+from model import naming
+from sandbox import temporal
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually, signals_of, workflow_started
 from watcher.config import WatcherConfig

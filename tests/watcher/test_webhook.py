@@ -30,8 +30,8 @@ import aiohttp
 import kubernetes
 import pytest
 
-from odoo_operator.model import naming
-from odoo_operator.sandbox import controlplane, processes
+from model import naming
+from sandbox import controlplane, processes
 from tests.watcher.conftest import (
     JOB_SPECS,
     CustomObjects,

@@ -19,16 +19,16 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
 
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import (
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import (
     InstanceRef,
     InstanceWorkflowInput,
     InstanceWorkflowResult,
     MachineState,
     WorkflowSettings,
 )
-from odoo_operator.model.phases import Phase
+from model.phases import Phase
 from tests.workflows.world import World
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from odoo_operator.model.payloads import JobKind, Poke
-from odoo_operator.model.phases import Phase
-from odoo_operator.sandbox import processes
+from model.payloads import JobKind, Poke
+from model.phases import Phase
+from sandbox import processes
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
     register_search_attributes,

@@ -2,7 +2,7 @@
 
 Time-skipping server, the World's fake activities plus same-named fakes of
 create_backup_job and prune_backups (the latter applies the real retention
-rule, odoo_operator.model.retention, to the World's completed scheduled
+rule, model.retention, to the World's completed scheduled
 backups, by the time in their names). The schedule's workflow is played by
 the test: one `backup` signal (scheduled) per day, as OdooScheduledBackup
 sends. Covers:
@@ -33,9 +33,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from odoo_operator.model import retention
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import (
+from model import retention
+from model.crds import OdooInstanceSpec
+from model.payloads import (
     BackupRequest,
     BackupRequested,
     CreateBackupJobInput,
@@ -49,7 +49,7 @@ from odoo_operator.model.payloads import (
     SyncBackupScheduleInput,
     WorkflowSettings,
 )
-from odoo_operator.model.phases import JobPhase, Phase
+from model.phases import JobPhase, Phase
 from tests.workflows.conftest import eventually, start_instance, wait_phase
 from tests.workflows.world import JobResource, World
 from workflows.instance import OdooInstanceWorkflow

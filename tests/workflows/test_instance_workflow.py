@@ -30,8 +30,8 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from odoo_operator.model import failures, naming
-from odoo_operator.model.payloads import (
+from model import failures, naming
+from model.payloads import (
     DeleteRequest,
     InstanceRef,
     InstanceWorkflowInput,
@@ -43,7 +43,7 @@ from odoo_operator.model.payloads import (
     SpecUpdate,
     WorkflowSettings,
 )
-from odoo_operator.model.phases import JobPhase, Phase
+from model.phases import JobPhase, Phase
 from tests.phase_cases import CASES, RESTING, make_spec
 from tests.workflows.conftest import (
     Handle,

@@ -18,8 +18,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from odoo_operator.model import failures, naming
-from odoo_operator.model.payloads import (
+from model import failures, naming
+from model.payloads import (
     ActiveJob,
     AppliedChildren,
     ApplyChildrenInput,
@@ -31,7 +31,7 @@ from odoo_operator.model.payloads import (
     Replicas,
     Snapshot,
 )
-from odoo_operator.model.phases import JobPhase, JobState, Phase
+from model.phases import JobPhase, JobState, Phase
 
 
 @dataclass

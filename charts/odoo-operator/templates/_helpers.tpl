@@ -71,7 +71,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-RBAC: the rules of files/rbac-rules.yaml (one list, shared with odoo_operator/rbac.py
+RBAC: the rules of files/rbac-rules.yaml (one list, shared with sandbox/operator_rbac.py
 and the tests), split by where the chart grants them. Resources named here are
 compared without their subresource (odooinstances/status counts as odooinstances).
 */}}

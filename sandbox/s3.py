@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from activities import s3 as s3_client
-from odoo_operator.sandbox import processes
+from sandbox import processes
 
 __all__ = ["BIN_DIR_VARIABLE", "S3Server", "binaries_dir"]
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from odoo_operator.sandbox import processes
+from sandbox import processes
 
 __all__ = [
     "NAMESPACE",

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from odoo_operator.model import naming
-from odoo_operator.model.crds import common, instance, jobs, schema
+from model import naming
+from model.crds import common, instance, job_resources, schema
 
 __all__ = [
     "CATEGORY",
@@ -126,8 +126,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         ),
     ),
     ResourceInfo(
-        model=jobs.OdooInitJob,
-        spec=jobs.OdooInitJobSpec,
+        model=job_resources.OdooInitJob,
+        spec=job_resources.OdooInitJobSpec,
         status=common.JobStatus,
         plural="odooinitjobs",
         short_names=("initjob",),
@@ -136,8 +136,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         selectable_fields=_JOB_SELECTABLE,
     ),
     ResourceInfo(
-        model=jobs.OdooUpgradeJob,
-        spec=jobs.OdooUpgradeJobSpec,
+        model=job_resources.OdooUpgradeJob,
+        spec=job_resources.OdooUpgradeJobSpec,
         status=common.JobStatus,
         plural="odooupgradejobs",
         short_names=("upgradejob",),
@@ -146,8 +146,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         selectable_fields=_JOB_SELECTABLE,
     ),
     ResourceInfo(
-        model=jobs.OdooBackupJob,
-        spec=jobs.OdooBackupJobSpec,
+        model=job_resources.OdooBackupJob,
+        spec=job_resources.OdooBackupJobSpec,
         status=common.JobStatus,
         plural="odoobackupjobs",
         short_names=("backupjob",),
@@ -161,8 +161,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         selectable_fields=_JOB_SELECTABLE,
     ),
     ResourceInfo(
-        model=jobs.OdooRestoreJob,
-        spec=jobs.OdooRestoreJobSpec,
+        model=job_resources.OdooRestoreJob,
+        spec=job_resources.OdooRestoreJobSpec,
         status=common.JobStatus,
         plural="odoorestorejobs",
         short_names=("restore",),

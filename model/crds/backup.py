@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from odoo_operator.model.crds import common
+from model.crds import common
 
 __all__ = ["BackupDestination", "BackupRetention", "ScheduledBackups"]
 

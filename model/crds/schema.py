@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from odoo_operator.model.crds import _kube_openapi, kube
+from model.crds import _kube_openapi, kube
 
 __all__ = [
     "QUANTITY_PATTERN",

@@ -32,7 +32,7 @@ from types import TracebackType
 
 from psycopg import conninfo
 
-from odoo_operator.sandbox import processes
+from sandbox import processes
 
 __all__ = ["ADMIN_USER", "SYSTEM_USER", "EmbeddedPostgres"]
 

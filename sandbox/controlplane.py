@@ -35,7 +35,7 @@ from types import TracebackType
 
 import yaml
 
-from odoo_operator.sandbox import pki, processes
+from sandbox import pki, processes
 
 __all__ = [
     "BIN_DIR_VARIABLE",

@@ -26,17 +26,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from activities import api, failures, job_manifests, manifests
+from activities import api, failures
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import (
+from model import naming
+from model.crds import (
     OdooBackupJobSpec,
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     RestoreSourceType,
 )
-from odoo_operator.model.crds.common import S3Config
-from odoo_operator.model.payloads import JobKind
+from model.crds.common import S3Config
+from model.payloads import JobKind
+from specs import jobs, manifests
 
 __all__ = ["Refused", "batch_job", "check", "success_message"]
 
@@ -83,13 +84,11 @@ def batch_job(
     try:
         if kind is JobKind.UPGRADE:
             upgrade = OdooUpgradeJobSpec.model_validate(body.get("spec") or {})
-            return job_manifests.upgrade_job(
-                inst, resource_name=name, resource_uid=uid, spec=upgrade
-            )
+            return jobs.upgrade_job(inst, resource_name=name, resource_uid=uid, spec=upgrade)
         if kind is JobKind.BACKUP:
             backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
             credentials = _s3_credentials(kube, inst, body, backup.destination, "spec.destination")
-            return job_manifests.backup_job(
+            return jobs.backup_job(
                 inst,
                 resource_name=name,
                 resource_uid=uid,
@@ -105,7 +104,7 @@ def batch_job(
                 credentials = _s3_credentials(kube, inst, body, restore.source.s3, "spec.source.s3")
             else:
                 master = _master_password(kube, inst, body, restore)
-            return job_manifests.restore_job(
+            return jobs.restore_job(
                 inst,
                 resource_name=name,
                 resource_uid=uid,

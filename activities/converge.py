@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 
-from activities import api, context, failures, jobs
+from activities import api, failures, job_lifecycle, lookup
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import ConvergePhaseInput
+from model import naming
+from model.payloads import ConvergePhaseInput
 
-__all__ = ["ScalingActivities", "scale"]
+__all__ = ["ConvergeActivities", "scale"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,9 +42,9 @@ def scale(kube: api.KubeApi, namespace: str, name: str, replicas: int) -> bool:
     return True
 
 
-class ScalingActivities:
-    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
-        self._kube = api.KubeApi(client)
+class ConvergeActivities:
+    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+        self._kube = kube
         self._config = config
 
     @activity.defn(name="converge_phase", no_thread_cancel_exception=True)
@@ -60,9 +59,9 @@ class ScalingActivities:
         if input.cron_replicas is not None:
             scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), input.cron_replicas)
         for pending in input.mark_pending:
-            jobs.mark_pending(kube, ref.namespace, pending.kind, pending.name)
+            job_lifecycle.mark_pending(kube, ref.namespace, pending.kind, pending.name)
         if input.create_auto_init:
-            cluster = context.load_cluster(kube, self._config, input.spec)
-            jobs.create_auto_init(kube, context.instance_facts(ref, input.spec, cluster))
+            cluster = lookup.load_cluster(kube, self._config, input.spec)
+            job_lifecycle.create_auto_init(kube, lookup.instance_facts(ref, input.spec, cluster))
         if input.start_job is not None:
-            jobs.start(kube, self._config, ref, input.spec, input.start_job)
+            job_lifecycle.start(kube, self._config, ref, input.spec, input.start_job)

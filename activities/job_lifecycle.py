@@ -10,7 +10,7 @@ be garbage-collected before the workflow has read it; `finish()` sets the
 TTL (900 s) once the outcome is written to the job resource.
 
 OdooInitJob's batch Job comes from manifests.init_job; upgrade, backup and
-restore ones from activities.work (which also prepares their Secrets). A
+restore ones from activities.job_inputs (which also prepares their Secrets). A
 resource that cannot run as written (a missing credentials Secret) is marked
 Failed with a message naming the field instead of starting a Job.
 
@@ -29,12 +29,13 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import api, context, events, failures, manifests, notify, work
+from activities import api, failures, job_inputs, lookup, notify, recorder
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
-from odoo_operator.model.phases import FINISHED_JOB_PHASES
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
+from model.phases import FINISHED_JOB_PHASES
+from specs import manifests
 
 __all__ = [
     "FINISHED_JOB_TTL_SECONDS",
@@ -106,8 +107,8 @@ def start(
     status = body.get("status") or {}
     if status.get("jobName"):
         return  # started by an earlier attempt
-    cluster = context.load_cluster(kube, config, spec)
-    inst = context.instance_facts(ref, spec, cluster)
+    cluster = lookup.load_cluster(kube, config, spec)
+    inst = lookup.instance_facts(ref, spec, cluster)
     if active.kind is JobKind.INIT:
         job_spec: dict[str, Any] = body.get("spec") or {}
         job = manifests.init_job(
@@ -119,8 +120,8 @@ def start(
         )
     else:
         try:
-            job = work.batch_job(kube, config, inst, active.kind, body)
-        except work.Refused as refused:
+            job = job_inputs.batch_job(kube, config, inst, active.kind, body)
+        except job_inputs.Refused as refused:
             # No Job: the resource records the Job it would have run and why
             # it did not; the snapshot reports it Failed with that message, so
             # the phase machine takes its failure edge (and finish() notifies).
@@ -178,7 +179,9 @@ def finish(
             "completionTime": _now(),
         }
         message = (
-            action.message if not action.succeeded else work.success_message(action.kind, body)
+            action.message
+            if not action.succeeded
+            else job_inputs.success_message(action.kind, body)
         )
         if message:
             status["message"] = message
@@ -202,10 +205,10 @@ def _failed_event(
 ) -> None:
     meta = body["metadata"]
     about = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
-    events.post(
+    recorder.post(
         kube,
         about,
-        name=events.event_name(about, "failed", unique=meta["uid"]),
+        name=recorder.event_name(about, "failed", unique=meta["uid"]),
         reason="JobFailed",
         message=f"{body.get('kind') or 'job'} {meta['name']} failed: {message}",
         warning=True,

@@ -8,7 +8,7 @@ Owns four activities:
   labelled `bemade.org/scheduled-backup` when the schedule asked (its
   retention then decides when it goes, not the history limit).
 - `prune_backups`: spec.backup.retention over the completed scheduled
-  backups of an instance (odoo_operator.model.retention); each one not kept
+  backups of an instance (model.retention); each one not kept
   loses its S3 object first (with the credentials its own spec names), then
   its resource. An object already gone is fine; an S3 error is retried.
 - `sync_backup_schedule` (async: it talks to Temporal through the worker's
@@ -27,7 +27,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes.client import ApiClient
 from temporalio import activity
 from temporalio.client import (
     Schedule,
@@ -43,11 +42,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import api, events, failures, jobs, s3
+from activities import api, failures, job_lifecycle, recorder, s3
 from activities.config import OperatorConfig
-from odoo_operator.model import naming, retention
-from odoo_operator.model.crds import BackupFormat, S3Config
-from odoo_operator.model.payloads import (
+from model import naming, retention
+from model.crds import BackupFormat, S3Config
+from model.payloads import (
     BackupRequested,
     CreateBackupJobInput,
     JobKind,
@@ -104,8 +103,8 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
 
 
 class BackupActivities:
-    def __init__(self, client: ApiClient, config: OperatorConfig) -> None:
-        self._kube = api.KubeApi(client)
+    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+        self._kube = kube
         self._config = config
 
     # --- create ---------------------------------------------------------------
@@ -120,7 +119,7 @@ class BackupActivities:
         spec, destination = backup_spec(input)
         labels = {naming.INSTANCE_LABEL: ref.name}
         if queued.request.scheduled:
-            labels[jobs.SCHEDULED_LABEL] = "true"
+            labels[job_lifecycle.SCHEDULED_LABEL] = "true"
         if queued.final:
             labels[FINAL_LABEL] = "true"
         body = {
@@ -151,7 +150,7 @@ class BackupActivities:
         completed = [
             item
             for item in kube.list_of(
-                _BACKUPS, ref.namespace, label_selector=f"{jobs.SCHEDULED_LABEL}=true"
+                _BACKUPS, ref.namespace, label_selector=f"{job_lifecycle.SCHEDULED_LABEL}=true"
             )
             if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
             and (item.get("status") or {}).get("phase") == "Completed"
@@ -207,10 +206,10 @@ class BackupActivities:
     def post_event(self, input: PostEventInput) -> None:
         with failures.boundary():
             info = activity.info()
-            events.post(
+            recorder.post(
                 self._kube,
                 input.ref,
-                name=events.event_name(
+                name=recorder.event_name(
                     input.ref, input.key, unique=f"{info.workflow_id}/{info.workflow_run_id}"
                 ),
                 reason=input.reason,

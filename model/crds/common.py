@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from odoo_operator.model import phases
+from model import phases
 
 __all__ = [
     "CONDITIONS_LIST",

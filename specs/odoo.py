@@ -2,7 +2,7 @@
 
 Owns reading the Odoo major version from an image reference, the command
 line of the init and upgrade runs per version, and which port serves
-`/websocket`. No I/O; activities.manifests calls these.
+`/websocket`. No I/O; specs.manifests calls these.
 
 Versions (verified against Odoo's `odoo/tools/config.py` of each series):
 

@@ -1,4 +1,4 @@
-"""`odoo-operator sandbox`: everything on one machine, until Ctrl-C.
+"""`scripts/dev/sandbox` (`python -m sandbox`): everything on one machine, until Ctrl-C.
 
 Owns the sandbox's start order, its state directory layout, the banner and a
 clean shutdown in reverse order. It starts the Temporal dev server with its
@@ -53,7 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from odoo_operator.sandbox import (
+from odoo_operator import cli
+from sandbox import (
     controlplane,
     kubelet,
     podrunner,
@@ -63,17 +64,95 @@ from odoo_operator.sandbox import (
     temporal,
 )
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 KUBE_NAMESPACE = "default"
 """The kubeconfig's namespace: where `kubectl apply` puts an instance."""
 BACKUP_BUCKET = "backups"
 S3_SECRET = "s3-credentials"
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_NAMESPACE = "odoo-operator"
 READY_LINE = "Press Ctrl-C to stop."
 """The banner's last line; tests wait for it."""
 OPERATOR_STOP_SECONDS = 10.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of `scripts/dev/sandbox` (python -m sandbox)."""
+    p = argparse.ArgumentParser(
+        prog="scripts/dev/sandbox",
+        description="Start the Temporal dev server with its UI, a real Kubernetes control "
+        "plane (etcd, kube-apiserver, kube-controller-manager) with a simulated kubelet, "
+        "an embedded PostgreSQL and the operator (watcher and worker), until Ctrl-C. "
+        "Everything is kept in --state-dir: started again on it, every instance is still "
+        "there and the operator picks it up again.",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".sandbox"),
+        metavar="DIR",
+        help="where Temporal's history, the PostgreSQL cluster, the control plane's etcd "
+        "data and certificates, the kubeconfig and the logs are kept across runs "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--kube-port",
+        type=int,
+        metavar="PORT",
+        default=6443,
+        help="the kube-apiserver's HTTPS port on 127.0.0.1, written into the kubeconfig "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--temporal-port",
+        type=int,
+        metavar="PORT",
+        default=7233,
+        help="the Temporal frontend's gRPC port on 127.0.0.1, for workers and the "
+        "temporal CLI (default: %(default)s)",
+    )
+    p.add_argument(
+        "--ui-port",
+        type=int,
+        metavar="PORT",
+        default=8233,
+        help="the Temporal web UI's HTTP port on 127.0.0.1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--postgres-port",
+        type=int,
+        metavar="PORT",
+        default=15432,
+        help="the embedded PostgreSQL server's port on 127.0.0.1, the cluster the "
+        "clusters Secret names (default: %(default)s)",
+    )
+    p.add_argument(
+        "--crd-dir",
+        type=Path,
+        default=cli.DEFAULT_CRD_DIR,
+        metavar="DIR",
+        help="the CustomResourceDefinition YAML files installed into the control plane "
+        "(default: the chart's crds/)",
+    )
+    p.add_argument(
+        "--kubelet-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how long the simulated kubelet takes before a Deployment's Pod is Ready or "
+        "a Job's Pod finishes, so phases such as Starting can be watched "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--s3-port",
+        type=int,
+        metavar="PORT",
+        default=19000,
+        help="the embedded S3-compatible server's port on 127.0.0.1, where the sandbox's "
+        "backups go (default: %(default)s)",
+    )
+    return p
 
 
 def main(args: argparse.Namespace) -> int:
@@ -88,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
     }
     problem = _port_problem(ports)
     if problem is not None:
-        print(f"odoo-operator sandbox: {problem}", file=sys.stderr)
+        print(f"sandbox: {problem}", file=sys.stderr)
         return 2
 
     stop_requested = threading.Event()
@@ -141,7 +220,7 @@ def main(args: argparse.Namespace) -> int:
             running.callback(operator.stop)
             operator.start()
         except processes.ServiceError as error:
-            print(f"odoo-operator sandbox: {error}", file=sys.stderr)
+            print(f"sandbox: {error}", file=sys.stderr)
             return 1
 
         print(
@@ -260,7 +339,7 @@ class _OperatorThread:
                 return
             problem = "ended by itself"
         self.failed = True
-        print(f"odoo-operator sandbox: the operator {problem}; stopping", file=sys.stderr)
+        print(f"sandbox: the operator {problem}; stopping", file=sys.stderr)
         self._on_failure()
 
     async def _main(self) -> None:
@@ -295,13 +374,13 @@ def _pod_runner(
     """Job Pods run for real: the Job scripts, the stand-in odoo (its init creates
     the database as the instance's role, as Odoo does), PostgreSQL's client tools
     and the aws CLI on PATH."""
-    from activities import job_manifests
+    from specs import jobs
 
     standins = Path(__file__).resolve().parent / "standins"
     return podrunner.LocalPodRunner(
         state_dir / "pods",
         path_map={
-            job_manifests.SCRIPTS_DIR: _ROOT / "scripts" / "jobs",
+            jobs.SCRIPTS_DIR: _ROOT / "scripts" / "jobs",
             "/entrypoint.sh": standins / "entrypoint.sh",
         },
         extra_path=[standins, database.bin_dir, storage.client_path],
@@ -359,7 +438,7 @@ def _banner(
     password_file = database.password_file
     return "\n".join(
         [
-            f"odoo-operator sandbox is up; state in {state_dir}",
+            f"the sandbox is up; state in {state_dir}",
             f"  Temporal UI        {dev_server.ui_url}",
             f"  Temporal address   {dev_server.address} (namespace {dev_server.namespace})",
             f"  Kubernetes API     {kube.url} (kube-apiserver, etcd, kube-controller-manager)",

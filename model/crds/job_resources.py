@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from odoo_operator.model.crds import common
+from model.crds import common
 
 __all__ = [
     "OdooBackupJob",

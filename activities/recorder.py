@@ -17,9 +17,10 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from activities import api, failures, manifests
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import InstanceRef
+from activities import api, failures
+from model import naming
+from model.payloads import InstanceRef
+from specs import manifests
 
 __all__ = ["event_name", "post"]
 

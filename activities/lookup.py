@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities import api, clusters, failures, manifests
+from activities import api, clusters, failures
 from activities.config import OperatorConfig
-from odoo_operator.model import naming
-from odoo_operator.model.crds import OdooInstanceSpec
-from odoo_operator.model.payloads import InstanceRef
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import InstanceRef
+from specs import manifests
 
 __all__ = ["instance_facts", "load_cluster", "read_instance"]
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from odoo_operator.model import phases
-from odoo_operator.model.crds import backup as backups
-from odoo_operator.model.crds import common, kube, schema
+from model import phases
+from model.crds import backup as backups
+from model.crds import common, kube, schema
 
 __all__ = [
     "CronConfig",

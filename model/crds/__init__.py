@@ -11,12 +11,12 @@ kinds), `schema` (pydantic → structural schema), `manifests` (CRD documents).
 
 from __future__ import annotations
 
-from odoo_operator.model.crds.backup import (
+from model.crds.backup import (
     BackupDestination,
     BackupRetention,
     ScheduledBackups,
 )
-from odoo_operator.model.crds.common import (
+from model.crds.common import (
     BackupFormat,
     Condition,
     ConditionStatus,
@@ -31,7 +31,18 @@ from odoo_operator.model.crds.common import (
     SecretReference,
     WebhookConfig,
 )
-from odoo_operator.model.crds.instance import (
+from model.crds.definitions import (
+    CATEGORY,
+    RESOURCES,
+    PrinterColumn,
+    ResourceInfo,
+    crd_manifest,
+    crd_manifests,
+    open_api_schema,
+    parse_resource,
+    resource_info,
+)
+from model.crds.instance import (
     CronConfig,
     DatabaseConfig,
     DeploymentStrategy,
@@ -50,7 +61,7 @@ from odoo_operator.model.crds.instance import (
     RollingUpdateConfig,
     StrategyType,
 )
-from odoo_operator.model.crds.jobs import (
+from model.crds.job_resources import (
     OdooBackupJob,
     OdooBackupJobSpec,
     OdooInitJob,
@@ -63,24 +74,13 @@ from odoo_operator.model.crds.jobs import (
     RestoreSource,
     RestoreSourceType,
 )
-from odoo_operator.model.crds.kube import (
+from model.crds.kube import (
     KUBE_ROOTS,
     Affinity,
     EnvFromSource,
     EnvVar,
     ResourceRequirements,
     Toleration,
-)
-from odoo_operator.model.crds.manifests import (
-    CATEGORY,
-    RESOURCES,
-    PrinterColumn,
-    ResourceInfo,
-    crd_manifest,
-    crd_manifests,
-    open_api_schema,
-    parse_resource,
-    resource_info,
 )
 
 __all__ = [

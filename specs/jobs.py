@@ -1,7 +1,7 @@
 """Pure builders of the batch Jobs of OdooUpgradeJob, OdooBackupJob and OdooRestoreJob.
 
 Owns the exact shape of those Jobs: which step runs in which image, with
-which environment, volumes and limits. No I/O, no clock: activities.work
+which environment, volumes and limits. No I/O, no clock: activities.job_inputs
 reads what a builder needs (the job resource, which Secrets exist) and
 creates what it returns.
 
@@ -32,15 +32,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from activities import manifests, odoo_cli
-from odoo_operator.model import naming
-from odoo_operator.model.crds import (
+from model import naming
+from model.crds import (
     OdooBackupJobSpec,
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     RestoreSourceType,
 )
-from odoo_operator.model.crds.common import S3Config
+from model.crds.common import S3Config
+from specs import manifests, odoo
 
 __all__ = [
     "FILESTORE_MOUNT",
@@ -259,8 +259,8 @@ def upgrade_job(
     inst: manifests.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
 ) -> dict[str, Any]:
     name = naming.batch_job_name(resource_name, "upgrade")
-    args = odoo_cli.upgrade_args(
-        odoo_cli.odoo_version(inst.image),
+    args = odoo.upgrade_args(
+        odoo.odoo_version(inst.image),
         spec.modules,
         inst.database.name,
         install=spec.modules_install,

@@ -17,8 +17,8 @@ from temporalio import client as temporal_client
 from temporalio import common as temporal_common
 from temporalio import service as temporal_service
 
-from odoo_operator.model import naming
-from odoo_operator.model.payloads import (
+from model import naming
+from model.payloads import (
     CheckJobReferencesInput,
     DeleteRequest,
     InstanceWorkflowInput,

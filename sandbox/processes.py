@@ -78,7 +78,7 @@ def built_binaries(variable: str, script: str, names: Sequence[str]) -> Path:
     if configured:
         directory = Path(configured)
     else:
-        path = Path(__file__).resolve().parents[2] / "scripts" / "dev" / script
+        path = Path(__file__).resolve().parents[1] / "scripts" / "dev" / script
         if not path.is_file():
             raise ServiceError(
                 f"${variable} is not set and {path} is missing: "

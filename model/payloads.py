@@ -13,14 +13,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from odoo_operator.model.crds import (
+from model.crds import (
     BackupFormat,
     BackupRetention,
     OdooInstanceSpec,
     S3Config,
     ScheduledBackups,
 )
-from odoo_operator.model.phases import JobState, Phase
+from model.phases import JobState, Phase
 
 __all__ = [
     "ActiveJob",
