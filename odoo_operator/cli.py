@@ -46,6 +46,23 @@ def _state_machine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox(argv: Sequence[str]) -> int:
+    """Hand over to the development wing's sandbox (python -m sandbox) when this is a
+    checkout that has it; the wheel and the image do not ship it."""
+    if not (_REPO_ROOT / "sandbox" / "__main__.py").is_file():
+        print(
+            "odoo-operator sandbox: the sandbox is a development tool, not part of the "
+            "installed operator; run scripts/dev/sandbox from a checkout of the repository",
+            file=sys.stderr,
+        )
+        return 2
+    import os
+
+    path = os.pathsep.join(filter(None, (str(_REPO_ROOT), os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": path}
+    os.execve(sys.executable, [sys.executable, "-m", "sandbox", *argv], env)
+
+
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting (`--temporal-address` for temporal_address); a flag wins
     over its environment variable, which wins over the default."""
@@ -125,10 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
         work=True,
     )
 
+    p = sub.add_parser(
+        "sandbox",
+        help="development checkout only: run the sandbox (scripts/dev/sandbox); "
+        "`odoo-operator sandbox --help` lists its flags",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sandbox"]:  # its flags are the sandbox's own (python -m sandbox)
+        return _sandbox(argv[1:])
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result
