@@ -63,6 +63,8 @@ CONTROLLERS = (
     # PVCs carry the kubernetes.io/pvc-protection finalizer (admission adds
     # it); without this controller a namespace with a PVC never goes away.
     "persistentvolumeclaim-protection-controller",
+    # A ResourceQuota's status.used: without one, admission refuses every create it covers.
+    "resourcequota-controller",
 )
 """kube-controller-manager's --controllers: what owner references, namespaces,
 Deployments, Jobs and ServiceAccounts need; nothing that needs a cloud or nodes."""

@@ -11,7 +11,10 @@ Covers:
 - the garbage collector deletes an object whose owner does not exist, and a
   Foreground deletion of a Deployment removes its ReplicaSets and Pods first;
 - server-side apply keeps a field another manager changed (field ownership
-  across apply and patch), and a conflicting apply is refused with 409.
+  across apply and patch), and a conflicting apply is refused with 409;
+- a ResourceQuota works as on a real cluster: its controller counts what the
+  namespace already holds into status.used (and counts a deletion back), and
+  admission refuses a create beyond it with 403.
 """
 
 from __future__ import annotations
@@ -229,3 +232,34 @@ def test_server_side_apply_keeps_a_field_another_manager_changed(
     assert conflict.value.status == 409
     apply({"a": "3", "b": "1"}, force=True)
     assert core.read_namespaced_config_map("settings", namespace).data == {"a": "3", "b": "1"}
+
+
+def test_a_resource_quota_is_counted_and_enforced(
+    api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    core = kubernetes.client.CoreV1Api(api_client)
+
+    def secret(name: str) -> dict[str, object]:
+        return {"metadata": {"name": name}, "stringData": {"key": "value"}}
+
+    def used() -> str | None:
+        quota = core.read_namespaced_resource_quota("secrets", namespace)
+        return ((quota.status and quota.status.used) or {}).get("secrets")
+
+    # Made before the quota: only the resourcequota controller counts it
+    # (admission counts the creates it admits, not what was already there).
+    core.create_namespaced_secret(namespace, secret("first"))
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "secrets"}, "spec": {"hard": {"secrets": "1"}}}
+    )
+    wait_for(lambda: used() == "1", 60.0, 0.1)
+
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        core.create_namespaced_secret(namespace, secret("second"))
+    assert refused.value.status == 403
+    assert "exceeded quota" in str(refused.value.body)
+
+    # A deletion frees the quota only once the controller has counted it.
+    core.delete_namespaced_secret("first", namespace)
+    wait_for(lambda: used() == "0", 60.0, 0.1)
+    core.create_namespaced_secret(namespace, secret("second"))
