@@ -275,7 +275,7 @@ def test_a_bin_dir_the_user_set_without_a_program_is_refused(
 COMMANDS = {
     "test": ".venv/bin/pytest",
     "bench": ".venv/bin/python",
-    "sandbox": ".venv/bin/odoo-operator",
+    "sandbox": ".venv/bin/python",
 }
 
 
