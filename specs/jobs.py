@@ -40,7 +40,7 @@ from model.crds import (
     RestoreSourceType,
 )
 from model.crds.common import S3Config
-from specs import manifests, odoo
+from specs import manifests, odoo_cli
 
 __all__ = [
     "FILESTORE_MOUNT",
@@ -259,8 +259,8 @@ def upgrade_job(
     inst: manifests.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
 ) -> dict[str, Any]:
     name = naming.batch_job_name(resource_name, "upgrade")
-    args = odoo.upgrade_args(
-        odoo.odoo_version(inst.image),
+    args = odoo_cli.upgrade_args(
+        odoo_cli.odoo_version(inst.image),
         spec.modules,
         inst.database.name,
         install=spec.modules_install,

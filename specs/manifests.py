@@ -55,7 +55,7 @@ from typing import Any
 
 from model import naming
 from model.crds import OdooInstanceSpec, StrategyType
-from specs import odoo
+from specs import odoo_cli
 
 __all__ = [
     "ADMIN_PASSWORD_KEY",
@@ -560,7 +560,7 @@ def _backend(inst: Instance, port: int) -> dict[str, Any]:
 
 def websocket_port(inst: Instance) -> int:
     """Where `/websocket` is served: 8069 threaded (workers 0), 8072 with workers > 0."""
-    return odoo.websocket_port(inst.spec.config_options)
+    return odoo_cli.websocket_port(inst.spec.config_options)
 
 
 def ingress(inst: Instance) -> dict[str, Any]:
@@ -712,14 +712,14 @@ def init_job(
 ) -> dict[str, Any]:
     """The batch Job of an OdooInitJob: `odoo -i <modules> -d <db> --stop-after-init`.
 
-    The demo flag follows the image's Odoo version (specs.odoo).
+    The demo flag follows the image's Odoo version (specs.odoo_cli).
 
     No ttlSecondsAfterFinished: the outcome must survive until the workflow
     has mirrored it into the job resource; record_status then sets the TTL.
     """
     name = naming.batch_job_name(resource_name, "init")
-    version = odoo.odoo_version(inst.image)
-    args = odoo.init_args(version, modules, inst.database.name, demo=demo)
+    version = odoo_cli.odoo_version(inst.image)
+    args = odoo_cli.init_args(version, modules, inst.database.name, demo=demo)
     container: dict[str, Any] = {
         "name": "init",
         "image": inst.image,

@@ -23,7 +23,7 @@ import pytest
 
 from model import naming
 from model.crds import OdooInstanceSpec
-from specs import manifests, odoo
+from specs import manifests, odoo_cli
 
 ADMIN = "s3cr3t-admin"
 
@@ -513,12 +513,12 @@ def test_init_job_demo_flag_follows_the_odoo_version_of_the_image(
     ],
 )
 def test_odoo_version_read_from_the_image_tag(image: str, version: int) -> None:
-    assert odoo.odoo_version(image) == version
+    assert odoo_cli.odoo_version(image) == version
 
 
 @pytest.mark.parametrize("version", [16, 17, 18, 19])
 def test_upgrade_command_updates_modules_and_stops_for_every_version(version: int) -> None:
-    assert odoo.upgrade_args(version, ["sale", "stock"], "db") == [
+    assert odoo_cli.upgrade_args(version, ["sale", "stock"], "db") == [
         "-u",
         "sale,stock",
         "-d",
