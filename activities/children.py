@@ -3,8 +3,10 @@
 Owns, for one generation of an instance: the finalizer, the operator
 defaults written into a new spec, the credentials Secret, the image pull
 Secret copy, ServiceAccount/Role/RoleBinding, ConfigMap, filestore PVC,
-Service, Ingress or HTTPRoute, and both Deployments. It does not scale
-anything: the phase machine (converge_phase) owns replica counts.
+Service, Ingress or HTTPRoute, and both Deployments. The bodies come from
+the pure builders (specs.config, rbac, network, storage, workloads); this
+module reads, decides how to write, and writes. It does not scale anything:
+the phase machine (converge_phase) owns replica counts.
 
 How each object is written:
 
@@ -77,7 +79,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from model.phases import Phase
-from specs import manifests
+from specs import config, facts, network, rbac, storage, workloads
 
 __all__ = [
     "UNAVAILABLE_PREFIX",
@@ -155,19 +157,19 @@ class ChildrenActivities:
         )
         self._ensure_pull_secret(inst)
         for res, body in (
-            (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
-            (api.ROLE, manifests.role(inst)),
-            (api.ROLE_BINDING, manifests.role_binding(inst)),
-            (api.CONFIG_MAP, manifests.config_map(inst)),
-            (api.SERVICE, manifests.service(inst)),
+            (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
+            (api.ROLE, rbac.role(inst)),
+            (api.ROLE_BINDING, rbac.role_binding(inst)),
+            (api.CONFIG_MAP, config.config_map(inst)),
+            (api.SERVICE, network.service(inst)),
         ):
             ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
             kube.apply(res, ref.namespace, body)
         self._ensure_pvc(inst, ref, input.generation)
         self._ensure_routing(inst)
         for name, build in (
-            (naming.web_deployment_name(ref.name), manifests.web_deployment),
-            (naming.cron_deployment_name(ref.name), manifests.cron_deployment),
+            (naming.web_deployment_name(ref.name), workloads.web_deployment),
+            (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
         ):
             current = kube.find(api.DEPLOYMENT, ref.namespace, name)
             ensure_owned(current, ref)
@@ -287,9 +289,7 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(
-        self, inst: manifests.Instance, admin_password: str
-    ) -> tuple[str, SecretStr]:
+    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
         """Create the credentials Secret once; keep admin-password in sync.
 
         Returns the Secret's resourceVersion (a pod-template annotation, so a
@@ -298,9 +298,7 @@ class ChildrenActivities:
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
-        body = manifests.db_secret(
-            inst, password=secrets.token_hex(24), admin_password=admin_password
-        )
+        body = config.db_secret(inst, password=secrets.token_hex(24), admin_password=admin_password)
         try:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
@@ -310,16 +308,16 @@ class ChildrenActivities:
             return _version(created), _password(created)
         wanted = base64.b64encode(admin_password.encode()).decode()
         data = existing.get("data") or {}
-        if data.get(manifests.ADMIN_PASSWORD_KEY, "") != wanted:
+        if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
             existing = kube.merge_patch(
                 api.SECRET,
                 inst.namespace,
                 name,
-                {"data": {manifests.ADMIN_PASSWORD_KEY: wanted}},
+                {"data": {config.ADMIN_PASSWORD_KEY: wanted}},
             )
         return _version(existing), _password(existing)
 
-    def _ensure_pull_secret(self, inst: manifests.Instance) -> None:
+    def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
         pull = inst.spec.image_pull_secret
         operator_ns = self._config.operator_namespace
@@ -344,9 +342,9 @@ class ChildrenActivities:
         with contextlib.suppress(failures.Conflict):
             self._kube.create(api.SECRET, inst.namespace, copy)
 
-    def _ensure_pvc(self, inst: manifests.Instance, ref: InstanceRef, generation: int) -> None:
+    def _ensure_pvc(self, inst: facts.Instance, ref: InstanceRef, generation: int) -> None:
         kube = self._kube
-        body = manifests.pvc(inst)
+        body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
         ensure_owned(current, ref)
@@ -379,17 +377,17 @@ class ChildrenActivities:
             reporting_instance=self._config.reporting_instance,
         )
 
-    def _ensure_routing(self, inst: manifests.Instance) -> None:
+    def _ensure_routing(self, inst: facts.Instance) -> None:
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
             ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
-            kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
+            kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
             return
         try:
             ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
-            kube.apply(api.HTTP_ROUTE, inst.namespace, manifests.http_route(inst))
+            kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
@@ -452,7 +450,7 @@ def _generation(body: Mapping[str, Any]) -> int:
     return int((body.get("metadata") or {}).get("generation") or 0)
 
 
-def _ref(inst: manifests.Instance) -> InstanceRef:
+def _ref(inst: facts.Instance) -> InstanceRef:
     return InstanceRef(namespace=inst.namespace, name=inst.name, uid=inst.uid)
 
 
@@ -544,5 +542,5 @@ def _version(secret: Mapping[str, Any]) -> str:
 
 
 def _password(secret: Mapping[str, Any]) -> SecretStr:
-    raw = (secret.get("data") or {}).get(manifests.DB_PASSWORD_KEY, "")
+    raw = (secret.get("data") or {}).get(config.DB_PASSWORD_KEY, "")
     return SecretStr(base64.b64decode(raw).decode())

@@ -1,7 +1,7 @@
 """What starting an upgrade, backup or restore Job needs besides the Job itself.
 
 Owns reading a job resource's spec and making the batch Job's inputs exist
-in the instance's namespace before job_manifests builds it: the S3
+in the instance's namespace before specs.jobs builds it: the S3
 credentials Secret (checked for its `accessKey` and `secretKey` keys, and
 copied next to the Job when it lives in another namespace: a Pod's
 secretKeyRef only reaches its own), the Odoo master password of a restore
@@ -37,7 +37,7 @@ from model.crds import (
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
-from specs import jobs, manifests
+from specs import facts, jobs
 
 __all__ = ["Refused", "batch_job", "check", "success_message"]
 
@@ -74,7 +74,7 @@ def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
 def batch_job(
     kube: api.KubeApi,
     config: OperatorConfig,
-    inst: manifests.Instance,
+    inst: facts.Instance,
     kind: JobKind,
     body: dict[str, Any],
 ) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
 
 
 def _owned_secret(
-    inst: manifests.Instance, body: dict[str, Any], name: str, data: dict[str, str]
+    inst: facts.Instance, body: dict[str, Any], name: str, data: dict[str, str]
 ) -> dict[str, Any]:
     meta = body["metadata"]
     return {
@@ -146,16 +146,7 @@ def _owned_secret(
             "name": name,
             "namespace": inst.namespace,
             "labels": inst.labels(),
-            "ownerReferences": [
-                {
-                    "apiVersion": naming.GROUP_VERSION,
-                    "kind": body["kind"],
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [facts.owner(body["kind"], meta["name"], meta["uid"])],
         },
         "type": "Opaque",
         "data": data,
@@ -190,7 +181,7 @@ def _s3_secret(
 
 def _s3_credentials(
     kube: api.KubeApi,
-    inst: manifests.Instance,
+    inst: facts.Instance,
     body: dict[str, Any],
     location: S3Config,
     field: str,
@@ -232,7 +223,7 @@ def _master_password_ref(
 
 
 def _master_password(
-    kube: api.KubeApi, inst: manifests.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
+    kube: api.KubeApi, inst: facts.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
 ) -> tuple[str, str]:
     found = _master_password_ref(kube, body, spec)
     if found is not None:

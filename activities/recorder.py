@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from activities import api, failures
 from model import naming
 from model.payloads import InstanceRef
-from specs import manifests
+from specs import events
 
 __all__ = ["event_name", "post"]
 
@@ -54,7 +54,7 @@ def post(
     will read it: it would go too), or when the namespace refuses it for good
     (see the module docstring)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = manifests.event(
+    body = events.event(
         name=name,
         namespace=ref.namespace,
         involved={

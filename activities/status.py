@@ -30,7 +30,7 @@ from model import naming
 from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
-from specs import manifests
+from specs import workloads
 
 __all__ = ["PROGRESSING_PHASES", "StatusActivities", "conditions", "missing_message", "now"]
 
@@ -147,7 +147,7 @@ class StatusActivities:
         at = activity.info().scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {
             "spec": {
-                "template": {"metadata": {"annotations": {manifests.RESTARTED_AT_ANNOTATION: at}}}
+                "template": {"metadata": {"annotations": {workloads.RESTARTED_AT_ANNOTATION: at}}}
             }
         }
         with_ns = input.ref.namespace
