@@ -4,9 +4,9 @@ Owns, for one generation of an instance: the finalizer, the operator
 defaults written into a new spec, the credentials Secret, the image pull
 Secret copy, ServiceAccount/Role/RoleBinding, ConfigMap, filestore PVC,
 Service, Ingress or HTTPRoute, and both Deployments. The bodies come from
-the pure builders (specs.config, rbac, network, storage, workloads); this
-module reads, decides how to write, and writes. It does not scale anything:
-the phase machine (converge_phase) owns replica counts.
+the pure builders (specs.defaults, config, rbac, network, storage,
+workloads); this module reads, decides how to write, and writes. It does not
+scale anything: the phase machine (converge_phase) owns replica counts.
 
 How each object is written:
 
@@ -79,13 +79,12 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from model.phases import Phase
-from specs import config, facts, network, rbac, storage, workloads
+from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
 
 __all__ = [
     "UNAVAILABLE_PREFIX",
     "UNAVAILABLE_SUFFIX",
     "ChildrenActivities",
-    "defaults_patch",
     "delete_if_owned",
     "ensure_finalizer",
     "ensure_owned",
@@ -122,7 +121,7 @@ class ChildrenActivities:
         recorder.post(
             self._kube,
             input.ref,
-            name=recorder.event_name(input.ref, "applyrefused", input.generation, unique=message),
+            name=events.event_name(input.ref, "applyrefused", input.generation, unique=message),
             reason="ApplyRefused",
             message=message,
             warning=True,
@@ -136,7 +135,7 @@ class ChildrenActivities:
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
         applied = input.generation
-        patch = defaults_patch(live_spec, self._config)
+        patch = defaults.defaults_patch(live_spec, self._config)
         if patch:
             before = _generation(live)
             patched = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
@@ -144,7 +143,7 @@ class ChildrenActivities:
                 # The defaults went onto the very spec applied here: the new
                 # generation is this spec with them, applied below.
                 applied = _generation(patched)
-        spec = _with_defaults(input.spec, patch)
+        spec = defaults.with_defaults(input.spec, patch)
         problems = naming.instance_name_problems(ref.name)
         if problems:
             raise failures.ConfigProblem("; ".join(problems))
@@ -257,7 +256,7 @@ class ChildrenActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(ref, "databaseunavailable", generation),
+            name=events.event_name(ref, "databaseunavailable", generation),
             reason="DatabaseUnavailable",
             message=message,
             warning=True,
@@ -278,7 +277,7 @@ class ChildrenActivities:
             phase = Phase(current.get("phase") or Phase.PROVISIONING)
         except ValueError:
             phase = Phase.PROVISIONING
-        patch["conditions"] = status.conditions(
+        patch["conditions"] = conditions.for_phase(
             phase,
             message,
             int(current.get("observedGeneration") or 0),
@@ -367,7 +366,7 @@ class ChildrenActivities:
         recorder.post(
             kube,
             ref,
-            name=recorder.event_name(ref, "pvc-shrink-refused", generation),
+            name=events.event_name(ref, "pvc-shrink-refused", generation),
             reason="StorageShrinkRefused",
             message=(
                 f"spec.filestore.storageSize {wanted} is smaller than the volume ({have}); "
@@ -471,66 +470,6 @@ def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:
             }
         },
     )
-
-
-def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any]:
-    """The operator defaults missing from a live spec, as a merge patch of `spec`.
-
-    Written once, the first time the instance is seen ("self-describing
-    spec"); the watcher then sends the new generation.
-    """
-    patch: dict[str, Any] = {}
-    if not spec.get("image"):
-        patch["image"] = config.default_image
-    filestore = spec.get("filestore") or {}
-    fs_patch: dict[str, Any] = {}
-    if not filestore.get("storageClass") and config.default_storage_class:
-        fs_patch["storageClass"] = config.default_storage_class
-    if not filestore.get("storageSize") and config.default_storage_size:
-        fs_patch["storageSize"] = config.default_storage_size
-    if fs_patch:
-        patch["filestore"] = fs_patch
-    ingress = spec.get("ingress") or {}
-    in_patch: dict[str, Any] = {}
-    gateway_default = config.default_gateway_name and config.default_gateway_namespace
-    if not ingress.get("gatewayRef") and gateway_default:
-        in_patch["gatewayRef"] = {
-            "name": config.default_gateway_name,
-            "namespace": config.default_gateway_namespace,
-        }
-    if not ingress.get("issuer") and config.default_ingress_issuer:
-        in_patch["issuer"] = config.default_ingress_issuer
-    if not ingress.get("class") and config.default_ingress_class:
-        in_patch["class"] = config.default_ingress_class
-    if in_patch:
-        patch["ingress"] = in_patch
-    if not spec.get("resources") and config.default_resources:
-        patch["resources"] = config.default_resources
-    cron = spec.get("cron") or {}
-    if not cron.get("resources") and config.default_resources:
-        patch["cron"] = {"resources": config.default_resources}
-    if not spec.get("affinity") and config.default_affinity:
-        patch["affinity"] = config.default_affinity
-    if not spec.get("tolerations") and config.default_tolerations:
-        patch["tolerations"] = list(config.default_tolerations)
-    return patch
-
-
-def _with_defaults(spec: OdooInstanceSpec, patch: Mapping[str, Any]) -> OdooInstanceSpec:
-    if not patch:
-        return spec
-    merged = _deep_merge(spec.model_dump(mode="json", by_alias=True, exclude_none=True), patch)
-    return OdooInstanceSpec.model_validate(merged)
-
-
-def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in patch.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _bytes(value: str) -> Decimal:

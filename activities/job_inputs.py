@@ -6,9 +6,8 @@ credentials Secret (checked for its `accessKey` and `secretKey` keys, and
 copied next to the Job when it lives in another namespace: a Pod's
 secretKeyRef only reaches its own), the Odoo master password of a restore
 from a live Odoo (a Secret key, or the inline value put into a Secret owned
-by the resource, so it never becomes a Job env literal), and the success
-message of each kind. Copies carry an owner reference to the job resource:
-they go away with it.
+by the resource, so it never becomes a Job env literal). Copies carry an
+owner reference to the job resource: they go away with it.
 
 A resource that cannot work as written raises `Refused` with a message
 naming the field. `check()` asks the same questions without writing
@@ -39,7 +38,7 @@ from model.crds.common import S3Config
 from model.payloads import JobKind
 from specs import facts, jobs
 
-__all__ = ["Refused", "batch_job", "check", "success_message"]
+__all__ = ["Refused", "batch_job", "check"]
 
 _S3_KEYS = ("accessKey", "secretKey")
 
@@ -116,23 +115,6 @@ def batch_job(
     except ValidationError as err:
         raise Refused(f"invalid {kind.resource_kind} spec: {err.errors()[0]['msg']}") from err
     raise ValueError(f"no batch Job builder here for {kind}")
-
-
-def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
-    """What a completed resource's status.message says (None: nothing to add)."""
-    spec = body.get("spec") or {}
-    if kind is JobKind.BACKUP:
-        dest = spec.get("destination") or {}
-        return f"backup uploaded to s3://{dest.get('bucket')}/{dest.get('objectKey')}"
-    if kind is JobKind.RESTORE:
-        source = spec.get("source") or {}
-        if source.get("type") == RestoreSourceType.S3.value:
-            s3 = source.get("s3") or {}
-            return f"restored from s3://{s3.get('bucket')}/{s3.get('objectKey')}"
-        return f"restored from {(source.get('odoo') or {}).get('url')}"
-    if kind is JobKind.UPGRADE:
-        return "modules updated; web restarted"
-    return None
 
 
 def _owned_secret(

@@ -36,7 +36,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
 from model.phases import FINISHED_JOB_PHASES
-from specs import facts, jobs
+from specs import events, facts, job_outcome, jobs
 
 __all__ = [
     "FINISHED_JOB_TTL_SECONDS",
@@ -182,7 +182,7 @@ def finish(
         message = (
             action.message
             if not action.succeeded
-            else job_inputs.success_message(action.kind, body)
+            else job_outcome.success_message(action.kind, body)
         )
         if message:
             status["message"] = message
@@ -209,7 +209,7 @@ def _failed_event(
     recorder.post(
         kube,
         about,
-        name=recorder.event_name(about, "failed", unique=meta["uid"]),
+        name=events.event_name(about, "failed", unique=meta["uid"]),
         reason="JobFailed",
         message=f"{body.get('kind') or 'job'} {meta['name']} failed: {message}",
         warning=True,

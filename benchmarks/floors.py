@@ -39,7 +39,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
 from odoo_operator.settings import Settings
-from specs import config, facts, jobs, network, rbac, storage, workloads
+from specs import config, defaults, facts, jobs, network, rbac, storage, workloads
 
 __all__ = ["StraightLine", "finish_temporal_alone", "start_temporal_alone"]
 
@@ -142,7 +142,7 @@ class StraightLine:
     def _provision(self, item: _Instance) -> None:
         kube, ref = self._kube, item.ref
         live = children.ensure_finalizer(kube, item.body)
-        patch = children.defaults_patch(live.get("spec") or {}, self._config)
+        patch = defaults.defaults_patch(live.get("spec") or {}, self._config)
         if patch:
             live = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
         spec = OdooInstanceSpec.model_validate(live["spec"]).redacted()
