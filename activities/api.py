@@ -7,7 +7,7 @@ create, replace, server-side apply, merge and JSON patches, delete) on top
 of the client's `ApiClient` (its configuration, authentication and
 connection pool), Kubernetes quantities (`quantity`), and the mapping of
 `ApiException` and urllib3 errors onto `activities.failures`. Bodies stay
-plain dicts (the wire form the builders in `manifests` produce) so nothing
+plain dicts (the wire form the builders in `specs` produce) so nothing
 is lost or renamed by the client's model classes.
 
 Must not decide anything: no retries, no "404 means absent" (callers say

@@ -56,6 +56,7 @@ from model.payloads import (
     ScheduledBackupInput,
     SyncBackupScheduleInput,
 )
+from specs import events
 
 __all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
 
@@ -209,7 +210,7 @@ class BackupActivities:
             recorder.post(
                 self._kube,
                 input.ref,
-                name=recorder.event_name(
+                name=events.event_name(
                     input.ref, input.key, unique=f"{info.workflow_id}/{info.workflow_run_id}"
                 ),
                 reason=input.reason,

@@ -3,8 +3,10 @@
 Owns, for one generation of an instance: the finalizer, the operator
 defaults written into a new spec, the credentials Secret, the image pull
 Secret copy, ServiceAccount/Role/RoleBinding, ConfigMap, filestore PVC,
-Service, Ingress or HTTPRoute, and both Deployments. It does not scale
-anything: the phase machine (converge_phase) owns replica counts.
+Service, Ingress or HTTPRoute, and both Deployments. The bodies come from
+the pure builders (specs.defaults, config, rbac, network, storage,
+workloads); this module reads, decides how to write, and writes. It does not
+scale anything: the phase machine (converge_phase) owns replica counts.
 
 How each object is written:
 
@@ -77,13 +79,12 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from model.phases import Phase
-from specs import manifests
+from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
 
 __all__ = [
     "UNAVAILABLE_PREFIX",
     "UNAVAILABLE_SUFFIX",
     "ChildrenActivities",
-    "defaults_patch",
     "delete_if_owned",
     "ensure_finalizer",
     "ensure_owned",
@@ -120,7 +121,7 @@ class ChildrenActivities:
         recorder.post(
             self._kube,
             input.ref,
-            name=recorder.event_name(input.ref, "applyrefused", input.generation, unique=message),
+            name=events.event_name(input.ref, "applyrefused", input.generation, unique=message),
             reason="ApplyRefused",
             message=message,
             warning=True,
@@ -134,7 +135,7 @@ class ChildrenActivities:
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
         applied = input.generation
-        patch = defaults_patch(live_spec, self._config)
+        patch = defaults.defaults_patch(live_spec, self._config)
         if patch:
             before = _generation(live)
             patched = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
@@ -142,7 +143,7 @@ class ChildrenActivities:
                 # The defaults went onto the very spec applied here: the new
                 # generation is this spec with them, applied below.
                 applied = _generation(patched)
-        spec = _with_defaults(input.spec, patch)
+        spec = defaults.with_defaults(input.spec, patch)
         problems = naming.instance_name_problems(ref.name)
         if problems:
             raise failures.ConfigProblem("; ".join(problems))
@@ -155,19 +156,19 @@ class ChildrenActivities:
         )
         self._ensure_pull_secret(inst)
         for res, body in (
-            (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
-            (api.ROLE, manifests.role(inst)),
-            (api.ROLE_BINDING, manifests.role_binding(inst)),
-            (api.CONFIG_MAP, manifests.config_map(inst)),
-            (api.SERVICE, manifests.service(inst)),
+            (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
+            (api.ROLE, rbac.role(inst)),
+            (api.ROLE_BINDING, rbac.role_binding(inst)),
+            (api.CONFIG_MAP, config.config_map(inst)),
+            (api.SERVICE, network.service(inst)),
         ):
             ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
             kube.apply(res, ref.namespace, body)
         self._ensure_pvc(inst, ref, input.generation)
         self._ensure_routing(inst)
         for name, build in (
-            (naming.web_deployment_name(ref.name), manifests.web_deployment),
-            (naming.cron_deployment_name(ref.name), manifests.cron_deployment),
+            (naming.web_deployment_name(ref.name), workloads.web_deployment),
+            (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
         ):
             current = kube.find(api.DEPLOYMENT, ref.namespace, name)
             ensure_owned(current, ref)
@@ -255,7 +256,7 @@ class ChildrenActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(ref, "databaseunavailable", generation),
+            name=events.event_name(ref, "databaseunavailable", generation),
             reason="DatabaseUnavailable",
             message=message,
             warning=True,
@@ -276,7 +277,7 @@ class ChildrenActivities:
             phase = Phase(current.get("phase") or Phase.PROVISIONING)
         except ValueError:
             phase = Phase.PROVISIONING
-        patch["conditions"] = status.conditions(
+        patch["conditions"] = conditions.for_phase(
             phase,
             message,
             int(current.get("observedGeneration") or 0),
@@ -287,9 +288,7 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(
-        self, inst: manifests.Instance, admin_password: str
-    ) -> tuple[str, SecretStr]:
+    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
         """Create the credentials Secret once; keep admin-password in sync.
 
         Returns the Secret's resourceVersion (a pod-template annotation, so a
@@ -298,9 +297,7 @@ class ChildrenActivities:
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
-        body = manifests.db_secret(
-            inst, password=secrets.token_hex(24), admin_password=admin_password
-        )
+        body = config.db_secret(inst, password=secrets.token_hex(24), admin_password=admin_password)
         try:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
@@ -310,16 +307,16 @@ class ChildrenActivities:
             return _version(created), _password(created)
         wanted = base64.b64encode(admin_password.encode()).decode()
         data = existing.get("data") or {}
-        if data.get(manifests.ADMIN_PASSWORD_KEY, "") != wanted:
+        if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
             existing = kube.merge_patch(
                 api.SECRET,
                 inst.namespace,
                 name,
-                {"data": {manifests.ADMIN_PASSWORD_KEY: wanted}},
+                {"data": {config.ADMIN_PASSWORD_KEY: wanted}},
             )
         return _version(existing), _password(existing)
 
-    def _ensure_pull_secret(self, inst: manifests.Instance) -> None:
+    def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
         pull = inst.spec.image_pull_secret
         operator_ns = self._config.operator_namespace
@@ -344,9 +341,9 @@ class ChildrenActivities:
         with contextlib.suppress(failures.Conflict):
             self._kube.create(api.SECRET, inst.namespace, copy)
 
-    def _ensure_pvc(self, inst: manifests.Instance, ref: InstanceRef, generation: int) -> None:
+    def _ensure_pvc(self, inst: facts.Instance, ref: InstanceRef, generation: int) -> None:
         kube = self._kube
-        body = manifests.pvc(inst)
+        body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
         ensure_owned(current, ref)
@@ -369,7 +366,7 @@ class ChildrenActivities:
         recorder.post(
             kube,
             ref,
-            name=recorder.event_name(ref, "pvc-shrink-refused", generation),
+            name=events.event_name(ref, "pvc-shrink-refused", generation),
             reason="StorageShrinkRefused",
             message=(
                 f"spec.filestore.storageSize {wanted} is smaller than the volume ({have}); "
@@ -379,17 +376,17 @@ class ChildrenActivities:
             reporting_instance=self._config.reporting_instance,
         )
 
-    def _ensure_routing(self, inst: manifests.Instance) -> None:
+    def _ensure_routing(self, inst: facts.Instance) -> None:
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
             ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
-            kube.apply(api.INGRESS, inst.namespace, manifests.ingress(inst))
+            kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
             return
         try:
             ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
-            kube.apply(api.HTTP_ROUTE, inst.namespace, manifests.http_route(inst))
+            kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
@@ -452,7 +449,7 @@ def _generation(body: Mapping[str, Any]) -> int:
     return int((body.get("metadata") or {}).get("generation") or 0)
 
 
-def _ref(inst: manifests.Instance) -> InstanceRef:
+def _ref(inst: facts.Instance) -> InstanceRef:
     return InstanceRef(namespace=inst.namespace, name=inst.name, uid=inst.uid)
 
 
@@ -475,66 +472,6 @@ def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any]:
-    """The operator defaults missing from a live spec, as a merge patch of `spec`.
-
-    Written once, the first time the instance is seen ("self-describing
-    spec"); the watcher then sends the new generation.
-    """
-    patch: dict[str, Any] = {}
-    if not spec.get("image"):
-        patch["image"] = config.default_image
-    filestore = spec.get("filestore") or {}
-    fs_patch: dict[str, Any] = {}
-    if not filestore.get("storageClass") and config.default_storage_class:
-        fs_patch["storageClass"] = config.default_storage_class
-    if not filestore.get("storageSize") and config.default_storage_size:
-        fs_patch["storageSize"] = config.default_storage_size
-    if fs_patch:
-        patch["filestore"] = fs_patch
-    ingress = spec.get("ingress") or {}
-    in_patch: dict[str, Any] = {}
-    gateway_default = config.default_gateway_name and config.default_gateway_namespace
-    if not ingress.get("gatewayRef") and gateway_default:
-        in_patch["gatewayRef"] = {
-            "name": config.default_gateway_name,
-            "namespace": config.default_gateway_namespace,
-        }
-    if not ingress.get("issuer") and config.default_ingress_issuer:
-        in_patch["issuer"] = config.default_ingress_issuer
-    if not ingress.get("class") and config.default_ingress_class:
-        in_patch["class"] = config.default_ingress_class
-    if in_patch:
-        patch["ingress"] = in_patch
-    if not spec.get("resources") and config.default_resources:
-        patch["resources"] = config.default_resources
-    cron = spec.get("cron") or {}
-    if not cron.get("resources") and config.default_resources:
-        patch["cron"] = {"resources": config.default_resources}
-    if not spec.get("affinity") and config.default_affinity:
-        patch["affinity"] = config.default_affinity
-    if not spec.get("tolerations") and config.default_tolerations:
-        patch["tolerations"] = list(config.default_tolerations)
-    return patch
-
-
-def _with_defaults(spec: OdooInstanceSpec, patch: Mapping[str, Any]) -> OdooInstanceSpec:
-    if not patch:
-        return spec
-    merged = _deep_merge(spec.model_dump(mode="json", by_alias=True, exclude_none=True), patch)
-    return OdooInstanceSpec.model_validate(merged)
-
-
-def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in patch.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _bytes(value: str) -> Decimal:
     return api.quantity(value)
 
@@ -544,5 +481,5 @@ def _version(secret: Mapping[str, Any]) -> str:
 
 
 def _password(secret: Mapping[str, Any]) -> SecretStr:
-    raw = (secret.get("data") or {}).get(manifests.DB_PASSWORD_KEY, "")
+    raw = (secret.get("data") or {}).get(config.DB_PASSWORD_KEY, "")
     return SecretStr(base64.b64decode(raw).decode())

@@ -46,6 +46,7 @@ from activities.config import OperatorConfig
 from model import naming
 from model.crds import ReclaimPolicy
 from model.payloads import CleanupInput, InstanceRef
+from specs import events
 
 __all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
 
@@ -132,7 +133,7 @@ class CleanupActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(ref, reason),
+            name=events.event_name(ref, reason),
             reason=reason,
             message=message,
             warning=warning,
@@ -149,7 +150,7 @@ class CleanupActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(ref, "cleanupfailed", unique=message),
+            name=events.event_name(ref, "cleanupfailed", unique=message),
             reason=CLEANUP_FAILED,
             message=message,
             warning=True,

@@ -1,14 +1,13 @@
 """What starting an upgrade, backup or restore Job needs besides the Job itself.
 
 Owns reading a job resource's spec and making the batch Job's inputs exist
-in the instance's namespace before job_manifests builds it: the S3
+in the instance's namespace before specs.jobs builds it: the S3
 credentials Secret (checked for its `accessKey` and `secretKey` keys, and
 copied next to the Job when it lives in another namespace: a Pod's
 secretKeyRef only reaches its own), the Odoo master password of a restore
 from a live Odoo (a Secret key, or the inline value put into a Secret owned
-by the resource, so it never becomes a Job env literal), and the success
-message of each kind. Copies carry an owner reference to the job resource:
-they go away with it.
+by the resource, so it never becomes a Job env literal). Copies carry an
+owner reference to the job resource: they go away with it.
 
 A resource that cannot work as written raises `Refused` with a message
 naming the field. `check()` asks the same questions without writing
@@ -37,9 +36,9 @@ from model.crds import (
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
-from specs import jobs, manifests
+from specs import facts, jobs
 
-__all__ = ["Refused", "batch_job", "check", "success_message"]
+__all__ = ["Refused", "batch_job", "check"]
 
 _S3_KEYS = ("accessKey", "secretKey")
 
@@ -74,7 +73,7 @@ def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
 def batch_job(
     kube: api.KubeApi,
     config: OperatorConfig,
-    inst: manifests.Instance,
+    inst: facts.Instance,
     kind: JobKind,
     body: dict[str, Any],
 ) -> dict[str, Any]:
@@ -118,25 +117,8 @@ def batch_job(
     raise ValueError(f"no batch Job builder here for {kind}")
 
 
-def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
-    """What a completed resource's status.message says (None: nothing to add)."""
-    spec = body.get("spec") or {}
-    if kind is JobKind.BACKUP:
-        dest = spec.get("destination") or {}
-        return f"backup uploaded to s3://{dest.get('bucket')}/{dest.get('objectKey')}"
-    if kind is JobKind.RESTORE:
-        source = spec.get("source") or {}
-        if source.get("type") == RestoreSourceType.S3.value:
-            s3 = source.get("s3") or {}
-            return f"restored from s3://{s3.get('bucket')}/{s3.get('objectKey')}"
-        return f"restored from {(source.get('odoo') or {}).get('url')}"
-    if kind is JobKind.UPGRADE:
-        return "modules updated; web restarted"
-    return None
-
-
 def _owned_secret(
-    inst: manifests.Instance, body: dict[str, Any], name: str, data: dict[str, str]
+    inst: facts.Instance, body: dict[str, Any], name: str, data: dict[str, str]
 ) -> dict[str, Any]:
     meta = body["metadata"]
     return {
@@ -146,16 +128,7 @@ def _owned_secret(
             "name": name,
             "namespace": inst.namespace,
             "labels": inst.labels(),
-            "ownerReferences": [
-                {
-                    "apiVersion": naming.GROUP_VERSION,
-                    "kind": body["kind"],
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [facts.owner(body["kind"], meta["name"], meta["uid"])],
         },
         "type": "Opaque",
         "data": data,
@@ -190,7 +163,7 @@ def _s3_secret(
 
 def _s3_credentials(
     kube: api.KubeApi,
-    inst: manifests.Instance,
+    inst: facts.Instance,
     body: dict[str, Any],
     location: S3Config,
     field: str,
@@ -232,7 +205,7 @@ def _master_password_ref(
 
 
 def _master_password(
-    kube: api.KubeApi, inst: manifests.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
+    kube: api.KubeApi, inst: facts.Instance, body: dict[str, Any], spec: OdooRestoreJobSpec
 ) -> tuple[str, str]:
     found = _master_password_ref(kube, body, spec)
     if found is not None:

@@ -9,8 +9,9 @@ A batch Job is created without ttlSecondsAfterFinished so its outcome cannot
 be garbage-collected before the workflow has read it; `finish()` sets the
 TTL (900 s) once the outcome is written to the job resource.
 
-OdooInitJob's batch Job comes from manifests.init_job; upgrade, backup and
-restore ones from activities.job_inputs (which also prepares their Secrets). A
+Every batch Job comes from specs.jobs: OdooInitJob's directly; upgrade,
+backup and restore ones through activities.job_inputs (which also prepares
+their Secrets). A
 resource that cannot run as written (a missing credentials Secret) is marked
 Failed with a message naming the field instead of starting a Job.
 
@@ -35,7 +36,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
 from model.phases import FINISHED_JOB_PHASES
-from specs import manifests
+from specs import events, facts, job_outcome, jobs
 
 __all__ = [
     "FINISHED_JOB_TTL_SECONDS",
@@ -63,7 +64,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_auto_init(kube: api.KubeApi, inst: manifests.Instance) -> None:
+def create_auto_init(kube: api.KubeApi, inst: facts.Instance) -> None:
     """Create `<name>-auto-init`; an active one already there is fine.
 
     A finished one (Completed or Failed) is replaced: the workflow asks for an
@@ -75,7 +76,7 @@ def create_auto_init(kube: api.KubeApi, inst: manifests.Instance) -> None:
     is still being deleted, the create's 409 propagates and is retried.
     """
     resource = api.job_resource(JobKind.INIT.plural)
-    body = manifests.auto_init_job(inst)
+    body = jobs.auto_init_job(inst)
     try:
         kube.create(resource, inst.namespace, body)
     except failures.Conflict:
@@ -111,7 +112,7 @@ def start(
     inst = lookup.instance_facts(ref, spec, cluster)
     if active.kind is JobKind.INIT:
         job_spec: dict[str, Any] = body.get("spec") or {}
-        job = manifests.init_job(
+        job = jobs.init_job(
             inst,
             resource_name=active.name,
             resource_uid=body["metadata"]["uid"],
@@ -181,7 +182,7 @@ def finish(
         message = (
             action.message
             if not action.succeeded
-            else job_inputs.success_message(action.kind, body)
+            else job_outcome.success_message(action.kind, body)
         )
         if message:
             status["message"] = message
@@ -208,7 +209,7 @@ def _failed_event(
     recorder.post(
         kube,
         about,
-        name=recorder.event_name(about, "failed", unique=meta["uid"]),
+        name=events.event_name(about, "failed", unique=meta["uid"]),
         reason="JobFailed",
         message=f"{body.get('kind') or 'job'} {meta['name']} failed: {message}",
         warning=True,

@@ -2,7 +2,7 @@
 
 Owns turning an `InstanceRef` into the live OdooInstance object (gone or
 replaced by a new incarnation: `InstanceGone`) and into the
-`manifests.Instance` facts the builders need (database host, port, name and
+`specs.facts.Instance` facts the builders need (database host, port, name and
 role). Writes nothing.
 """
 
@@ -15,7 +15,7 @@ from activities.config import OperatorConfig
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
-from specs import manifests
+from specs import facts
 
 __all__ = ["instance_facts", "load_cluster", "read_instance"]
 
@@ -44,13 +44,13 @@ def load_cluster(
 
 def instance_facts(
     ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
-) -> manifests.Instance:
-    return manifests.Instance(
+) -> facts.Instance:
+    return facts.Instance(
         name=ref.name,
         namespace=ref.namespace,
         uid=ref.uid,
         spec=spec,
-        database=manifests.Database(
+        database=facts.Database(
             host=cluster.host,
             port=cluster.port,
             name=naming.database_name(ref.uid, spec.database.name),

@@ -1,9 +1,10 @@
 """Kubernetes Events about an instance (or one of its job resources), posted at most once each.
 
-Owns posting core/v1 Events with deterministic names, so that a retried
-activity finds its Event already there (409) instead of posting a second
-one. Callers choose names from facts that do not change between attempts
-(generation, phases, the activity id) and never put a secret in a message.
+Owns posting core/v1 Events with deterministic names (specs.events builds
+the body and the name), so that a retried activity finds its Event already
+there (409) instead of posting a second one. Callers choose names from facts
+that do not change between attempts (generation, phases, the activity id)
+and never put a secret in a message.
 
 An Event is a report, never a step: when the API refuses it for good (403,
 e.g. its namespace is being terminated; 404, the namespace is gone) it is
@@ -12,29 +13,17 @@ logged and skipped, so that a deletion in a terminating namespace finishes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from datetime import UTC, datetime
 
 from activities import api, failures
 from model import naming
 from model.payloads import InstanceRef
-from specs import manifests
+from specs import events
 
-__all__ = ["event_name", "post"]
+__all__ = ["post"]
 
-_NOT_NAME = re.compile(r"[^a-z0-9.-]+")
 _log = logging.getLogger(__name__)
-
-
-def event_name(ref: InstanceRef, *parts: object, unique: str = "") -> str:
-    """`<instance>.<parts>[.<hash of unique>]`, lower case, DNS-subdomain safe."""
-    text = ".".join([ref.name, *(str(p) for p in parts)]).lower()
-    text = _NOT_NAME.sub("-", text)
-    if unique:
-        text += "." + hashlib.sha256(unique.encode()).hexdigest()[:10]
-    return text[-253:].lstrip(".-")
 
 
 def post(
@@ -54,7 +43,7 @@ def post(
     will read it: it would go too), or when the namespace refuses it for good
     (see the module docstring)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = manifests.event(
+    body = events.event(
         name=name,
         namespace=ref.namespace,
         involved={

@@ -62,7 +62,7 @@ from model.payloads import (
     Snapshot,
 )
 from model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
-from specs import job_outcome
+from specs import events, job_outcome
 
 __all__ = ["ProblemCheck", "SnapshotActivities"]
 
@@ -163,7 +163,7 @@ class SnapshotActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(ref, "databasemissing", generation),
+            name=events.event_name(ref, "databasemissing", generation),
             reason="DatabaseMissing",
             message=status.missing_message(database, cluster.name, policy),
             warning=True,

@@ -30,72 +30,14 @@ from model import naming
 from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
-from specs import manifests
+from specs import conditions, events, workloads
 
-__all__ = ["PROGRESSING_PHASES", "StatusActivities", "conditions", "missing_message", "now"]
-
-PROGRESSING_PHASES = frozenset(
-    {
-        Phase.PROVISIONING,
-        Phase.INITIALIZING,
-        Phase.STARTING,
-        Phase.UPGRADING,
-        Phase.RESTORING,
-        Phase.BACKING_UP,
-    }
-)
-
-_MESSAGES = {
-    Phase.PROVISIONING: "Creating the instance's resources",
-    Phase.UNINITIALIZED: "Waiting for database initialization",
-    Phase.INITIALIZING: "Database initialization in progress",
-    Phase.INIT_FAILED: "Database initialization failed",
-    Phase.STARTING: "Waiting for web pods to become ready",
-    Phase.RUNNING: "Instance is running",
-    Phase.DEGRADED: "Ready replicas below desired count",
-    Phase.STOPPED: "Instance is stopped (replicas=0)",
-    Phase.UPGRADING: "Module upgrade in progress",
-    Phase.RESTORING: "Database restore in progress",
-    Phase.BACKING_UP: "Backup in progress",
-    Phase.ERROR: "Configuration error",
-}
+__all__ = ["StatusActivities", "missing_message", "now"]
 
 
 def now() -> str:
     """The current time as Kubernetes writes it (conditions, Events)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def conditions(
-    phase: Phase,
-    message: str | None,
-    generation: int,
-    current: list[dict[str, Any]],
-    now: str,
-) -> list[dict[str, Any]]:
-    """Ready and Progressing for `phase`; lastTransitionTime kept unless status changes."""
-    previous = {c.get("type"): c for c in current}
-    text = message or _MESSAGES[phase]
-    wanted = {
-        "Ready": phase is Phase.RUNNING,
-        "Progressing": phase in PROGRESSING_PHASES,
-    }
-    out: list[dict[str, Any]] = []
-    for type_, true in wanted.items():
-        status = "True" if true else "False"
-        before = previous.get(type_)
-        changed = before is None or before.get("status") != status
-        out.append(
-            {
-                "type": type_,
-                "status": status,
-                "observedGeneration": generation,
-                "lastTransitionTime": now if changed else before["lastTransitionTime"],  # type: ignore[index]
-                "reason": phase.value,
-                "message": text,
-            }
-        )
-    return out
 
 
 class StatusActivities:
@@ -128,7 +70,7 @@ class StatusActivities:
             "selector": f"app={naming.web_deployment_name(ref.name)}",
             "observedGeneration": input.generation,
             "message": input.message,  # None clears an old message
-            "conditions": conditions(
+            "conditions": conditions.for_phase(
                 input.phase,
                 input.message,
                 input.generation,
@@ -147,7 +89,7 @@ class StatusActivities:
         at = activity.info().scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {
             "spec": {
-                "template": {"metadata": {"annotations": {manifests.RESTARTED_AT_ANNOTATION: at}}}
+                "template": {"metadata": {"annotations": {workloads.RESTARTED_AT_ANNOTATION: at}}}
             }
         }
         with_ns = input.ref.namespace
@@ -163,9 +105,7 @@ class StatusActivities:
         recorder.post(
             self._kube,
             ref,
-            name=recorder.event_name(
-                ref, f"{before}-{input.phase}", input.generation, unique=unique
-            ),
+            name=events.event_name(ref, f"{before}-{input.phase}", input.generation, unique=unique),
             reason="PhaseChanged",
             message=f"Phase changed from {before} to {input.phase}",
             reporting_instance=self._config.reporting_instance,
@@ -175,7 +115,7 @@ class StatusActivities:
                 recorder.post(
                     self._kube,
                     ref,
-                    name=recorder.event_name(
+                    name=events.event_name(
                         ref, f"failed-{action.name}", input.generation, unique=unique
                     ),
                     reason="JobFailed",
@@ -188,7 +128,7 @@ class StatusActivities:
             recorder.post(
                 self._kube,
                 ref,
-                name=recorder.event_name(ref, "databasemissing", input.generation, unique=unique),
+                name=events.event_name(ref, "databasemissing", input.generation, unique=unique),
                 reason="DatabaseMissing",
                 message=self._missing_message(input),
                 warning=True,
@@ -198,7 +138,7 @@ class StatusActivities:
             recorder.post(
                 self._kube,
                 ref,
-                name=recorder.event_name(ref, "configerror", input.generation, unique=unique),
+                name=events.event_name(ref, "configerror", input.generation, unique=unique),
                 reason="ConfigError",
                 message=input.message or "configuration error",
                 warning=True,

@@ -39,7 +39,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
 from odoo_operator.settings import Settings
-from specs import manifests
+from specs import config, defaults, facts, jobs, network, rbac, storage, workloads
 
 __all__ = ["StraightLine", "finish_temporal_alone", "start_temporal_alone"]
 
@@ -86,7 +86,7 @@ class _Instance:
         meta = body["metadata"]
         self.body = body
         self.ref = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
-        self.inst: manifests.Instance | None = None
+        self.inst: facts.Instance | None = None
         self.init_resource = ""
 
 
@@ -142,7 +142,7 @@ class StraightLine:
     def _provision(self, item: _Instance) -> None:
         kube, ref = self._kube, item.ref
         live = children.ensure_finalizer(kube, item.body)
-        patch = children.defaults_patch(live.get("spec") or {}, self._config)
+        patch = defaults.defaults_patch(live.get("spec") or {}, self._config)
         if patch:
             live = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
         spec = OdooInstanceSpec.model_validate(live["spec"]).redacted()
@@ -152,22 +152,22 @@ class StraightLine:
         secret = kube.create(
             api.SECRET,
             ref.namespace,
-            manifests.db_secret(
+            config.db_secret(
                 inst, password=password, admin_password=str(live["spec"]["adminPassword"])
             ),
         )
         version = str(secret["metadata"]["resourceVersion"])
         for res, body in (
-            (api.SERVICE_ACCOUNT, manifests.service_account(inst)),
-            (api.ROLE, manifests.role(inst)),
-            (api.ROLE_BINDING, manifests.role_binding(inst)),
-            (api.CONFIG_MAP, manifests.config_map(inst)),
-            (api.SERVICE, manifests.service(inst)),
+            (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
+            (api.ROLE, rbac.role(inst)),
+            (api.ROLE_BINDING, rbac.role_binding(inst)),
+            (api.CONFIG_MAP, config.config_map(inst)),
+            (api.SERVICE, network.service(inst)),
         ):
             kube.apply(res, ref.namespace, body)
-        kube.create(api.PVC, ref.namespace, manifests.pvc(inst))
-        kube.apply(api.INGRESS, ref.namespace, manifests.ingress(inst))
-        for build in (manifests.web_deployment, manifests.cron_deployment):
+        kube.create(api.PVC, ref.namespace, storage.pvc(inst))
+        kube.apply(api.INGRESS, ref.namespace, network.ingress(inst))
+        for build in (workloads.web_deployment, workloads.cron_deployment):
             kube.apply(
                 api.DEPLOYMENT, ref.namespace, build(inst, replicas=0, credentials_version=version)
             )
@@ -180,13 +180,13 @@ class StraightLine:
             sub="status",
         )
         resource = kube.create(
-            api.job_resource("odooinitjobs"), ref.namespace, manifests.auto_init_job(inst)
+            api.job_resource("odooinitjobs"), ref.namespace, jobs.auto_init_job(inst)
         )
         item.init_resource = str(resource["metadata"]["name"])
         kube.create(
             api.JOB,
             ref.namespace,
-            manifests.init_job(
+            jobs.init_job(
                 inst,
                 resource_name=item.init_resource,
                 resource_uid=str(resource["metadata"]["uid"]),

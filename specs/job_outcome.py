@@ -1,10 +1,11 @@
 """What a finished batch Job says about itself, in words for a job resource's status.
 
-Owns turning a Job and its Pods into the `status.message` of a failed job
-resource: which step (container) failed, its exit code, and the last lines
+Owns the `status.message` of a finished job resource: for a completed one,
+what was done (`success_message`); for a failed one, turning its Job and
+Pods into which step (container) failed, its exit code, and the last lines
 of its log (the termination message the kubelet keeps with
-terminationMessagePolicy FallbackToLogsOnError). Pure: the caller reads the
-objects.
+terminationMessagePolicy FallbackToLogsOnError, set by specs.jobs). Pure:
+the caller reads the objects.
 
 The step scripts end a failure with `<step>: error: <what to do>`; that line
 leads the message, so the first thing a user reads is the cause, then the
@@ -17,13 +18,33 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MESSAGE_LIMIT", "failure_message"]
+from model.crds import RestoreSourceType
+from model.payloads import JobKind
+
+__all__ = ["MESSAGE_LIMIT", "failure_message", "success_message"]
 
 MESSAGE_LIMIT = 2000
 """status.message is for people, not for whole logs."""
 
 _TAIL_LINES = 12
 _ERROR_LINE = re.compile(r"^[\w.-]+: error: .+$", re.MULTILINE)
+
+
+def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
+    """What a completed resource's status.message says (None: nothing to add)."""
+    spec = body.get("spec") or {}
+    if kind is JobKind.BACKUP:
+        dest = spec.get("destination") or {}
+        return f"backup uploaded to s3://{dest.get('bucket')}/{dest.get('objectKey')}"
+    if kind is JobKind.RESTORE:
+        source = spec.get("source") or {}
+        if source.get("type") == RestoreSourceType.S3.value:
+            s3 = source.get("s3") or {}
+            return f"restored from s3://{s3.get('bucket')}/{s3.get('objectKey')}"
+        return f"restored from {(source.get('odoo') or {}).get('url')}"
+    if kind is JobKind.UPGRADE:
+        return "modules updated; web restarted"
+    return None
 
 
 def failure_message(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]]) -> str:

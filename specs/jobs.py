@@ -1,13 +1,26 @@
-"""Pure builders of the batch Jobs of OdooUpgradeJob, OdooBackupJob and OdooRestoreJob.
+"""The batch Jobs of every job resource, built around one skeleton, and the auto OdooInitJob.
 
-Owns the exact shape of those Jobs: which step runs in which image, with
-which environment, volumes and limits. No I/O, no clock: activities.job_inputs
-reads what a builder needs (the job resource, which Secrets exist) and
-creates what it returns.
+Owns the exact shape of the Jobs of OdooInitJob, OdooUpgradeJob,
+OdooBackupJob and OdooRestoreJob: which step runs in which image, with which
+environment, volumes and limits; and the OdooInitJob `<name>-auto-init` an
+instance gets in Uninitialized. No I/O, no clock: activities.job_lifecycle
+and activities.job_inputs read what a builder needs (the job resource,
+which Secrets exist) and create what it returns.
+
+Every kind goes through `_batch_job`, as CloudNativePG's pkg/specs/jobs.go
+builds every Job role through one function: metadata with the instance's
+labels and `app=<job name>` (so a Job pod never matches the web Service),
+a controller owner reference to the job resource, the instance's pod
+fields (specs.workloads.pod_spec: service account, security context, pull
+secret, affinity, tolerations), restartPolicy Never, backoffLimit 0 and
+the kind's activeDeadlineSeconds. No ttlSecondsAfterFinished at creation:
+the outcome must survive until the workflow has mirrored it into the job
+resource; activities.job_lifecycle.finish then sets the TTL.
 
 Steps and images (one script per step, scripts/jobs/, run from the pinned
 tools image at SCRIPTS_DIR; Odoo steps run the instance's own image):
 
+    init      init (Odoo)          odoo -i <modules> -d <db> --stop-after-init
     upgrade   upgrade (Odoo)       odoo -d <db> -u <modules> -i <modules> --stop-after-init
     backup    dump -> package ->   backup-dump.sh, backup-package.sh (init containers)
               upload               backup-upload.sh
@@ -16,15 +29,13 @@ tools image at SCRIPTS_DIR; Odoo steps run the instance's own image):
               -> neutralize (Odoo) odoo neutralize -d <db>_restoring (when asked)
               -> finalize          restore-finalize.sh: verify, swap in, move the filestore
 
-Credentials reach the containers only as secretKeyRef env (PGPASSWORD from the
-instance's `<name>-db-password`, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from
-the S3 credentials Secret) or as a mounted Secret file (the Odoo master
-password): never as a literal value or an argument. Every container keeps
+Credentials reach the containers only as secretKeyRef env (the database
+password from the instance's `<name>-db-password`, specs.config.db_env;
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the S3 credentials Secret) or
+as a mounted Secret file (the Odoo master password): never as a literal
+value or an argument. Every container of upgrade, backup and restore keeps
 its log tail as termination message (FallbackToLogsOnError), which the
-operator copies into the job resource's status.message.
-
-No ttlSecondsAfterFinished at creation (see jobs.py): the outcome must
-survive until the workflow mirrored it.
+operator copies into the job resource's status.message (specs.job_outcome).
 """
 
 from __future__ import annotations
@@ -40,13 +51,15 @@ from model.crds import (
     RestoreSourceType,
 )
 from model.crds.common import S3Config
-from specs import manifests, odoo_cli
+from model.payloads import JobKind
+from specs import config, facts, odoo_cli, workloads
 
 __all__ = [
-    "FILESTORE_MOUNT",
     "SCRIPTS_DIR",
     "WORKSPACE",
+    "auto_init_job",
     "backup_job",
+    "init_job",
     "restore_job",
     "upgrade_job",
 ]
@@ -54,13 +67,15 @@ __all__ = [
 SCRIPTS_DIR = "/opt/odoo-operator/scripts"
 """Where the tools image holds scripts/jobs/ (the local pod runner maps it back)."""
 WORKSPACE = "/workspace"
-FILESTORE_MOUNT = "/var/lib/odoo"
 _MASTER_PASSWORD_DIR = "/run/secrets/odoo-master"
 _MASTER_PASSWORD_FILE = f"{_MASTER_PASSWORD_DIR}/password"
 
-_UPGRADE_DEADLINE_SECONDS = 3600
-_BACKUP_DEADLINE_SECONDS = 5400
-_RESTORE_DEADLINE_SECONDS = 3600
+_DEADLINE_SECONDS = {
+    JobKind.INIT: 3600,
+    JobKind.UPGRADE: 3600,
+    JobKind.BACKUP: 5400,
+    JobKind.RESTORE: 3600,
+}
 
 # Odoo's `neutralize` runs in the instance's image, which holds no script of
 # ours: its output goes to the workspace, a failure is marked there, and the
@@ -72,35 +87,85 @@ _NEUTRALIZE = (
 )
 
 
-# --- shared pieces -----------------------------------------------------------------
+# --- the skeleton ------------------------------------------------------------------------
+
+
+def _batch_job(
+    inst: facts.Instance,
+    kind: JobKind,
+    *,
+    resource_name: str,
+    resource_uid: str,
+    pod: dict[str, Any],
+) -> dict[str, Any]:
+    """The Job of the job resource `resource_name` of `kind`, running `pod` (its
+    containers and volumes) with everything every batch Job shares."""
+    name = naming.batch_job_name(resource_name, kind.value)
+    labels = inst.labels(app=name)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": inst.namespace,
+            "labels": labels,
+            "ownerReferences": [facts.owner(kind.resource_kind, resource_name, resource_uid)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": _DEADLINE_SECONDS[kind],
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {**workloads.pod_spec(inst), "restartPolicy": "Never", **pod},
+            },
+        },
+    }
+
+
+# --- containers --------------------------------------------------------------------------
 
 
 def _value(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
-def _pg_env(inst: manifests.Instance) -> list[dict[str, Any]]:
-    """libpq's variables for the instance's own role (host/port/user from the ConfigMap)."""
-    cm = naming.config_map_name(inst.name)
+def _odoo_container(
+    inst: facts.Instance, name: str, command: list[str], extra_env: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """A container of the instance's own image, configured like its pods."""
+    container: dict[str, Any] = {
+        "name": name,
+        "image": inst.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": config.odoo_env(inst, *extra_env),
+        "volumeMounts": workloads.mounts(),
+    }
+    if inst.spec.extra_env_from:
+        container["envFrom"] = list(inst.spec.extra_env_from)
+    if inst.spec.resources:
+        container["resources"] = inst.spec.resources
+    return container
 
-    def from_cm(name: str, key: str) -> dict[str, Any]:
-        return {"name": name, "valueFrom": {"configMapKeyRef": {"name": cm, "key": key}}}
 
-    return [
-        from_cm("PGHOST", "db_host"),
-        from_cm("PGPORT", "db_port"),
-        from_cm("PGUSER", "db_user"),
+def _step(container: dict[str, Any]) -> dict[str, Any]:
+    """`container` keeping its log tail as termination message (see the module docstring)."""
+    return {**container, "terminationMessagePolicy": "FallbackToLogsOnError"}
+
+
+def _tool(
+    name: str, image: str, script: str, env: Sequence[dict[str, Any]], mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return _step(
         {
-            "name": "PGPASSWORD",
-            "valueFrom": {
-                "secretKeyRef": {
-                    "name": naming.db_password_secret_name(inst.name),
-                    "key": manifests.DB_PASSWORD_KEY,
-                }
-            },
-        },
-        _value("DB_NAME", inst.database.name),
-    ]
+            "name": name,
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [f"{SCRIPTS_DIR}/{script}"],
+            "env": [*env],
+            "volumeMounts": mounts,
+        }
+    )
 
 
 def _s3_env(location: S3Config, credentials_secret: str | None) -> list[dict[str, Any]]:
@@ -126,170 +191,85 @@ def _s3_env(location: S3Config, credentials_secret: str | None) -> list[dict[str
     return env
 
 
-def _tool(
-    name: str, image: str, script: str, env: Sequence[dict[str, Any]], mounts: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": [f"{SCRIPTS_DIR}/{script}"],
-        "env": [*env],
-        "volumeMounts": mounts,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-
-
-def _odoo_container(
-    inst: manifests.Instance, name: str, command: list[str], extra_env: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
-    """A container of the instance's own image, configured like its pods."""
-    container: dict[str, Any] = {
-        "name": name,
-        "image": inst.image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": command,
-        "env": manifests.merge_env([*_odoo_base_env(inst), *extra_env], inst.spec.extra_env),
-        "volumeMounts": [
-            {"name": "filestore", "mountPath": FILESTORE_MOUNT},
-            {"name": "odoo-conf", "mountPath": "/etc/odoo", "readOnly": True},
-        ],
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-    if inst.spec.extra_env_from:
-        container["envFrom"] = list(inst.spec.extra_env_from)
-    if inst.spec.resources:
-        container["resources"] = inst.spec.resources
-    return container
-
-
-def _odoo_base_env(inst: manifests.Instance) -> list[dict[str, Any]]:
-    cm = naming.config_map_name(inst.name)
-
-    def from_cm(name: str, key: str) -> dict[str, Any]:
-        return {"name": name, "valueFrom": {"configMapKeyRef": {"name": cm, "key": key}}}
-
-    return [
-        from_cm("HOST", "db_host"),
-        from_cm("PORT", "db_port"),
-        from_cm("USER", "db_user"),
-        {
-            "name": "PASSWORD",
-            "valueFrom": {
-                "secretKeyRef": {
-                    "name": naming.db_password_secret_name(inst.name),
-                    "key": manifests.DB_PASSWORD_KEY,
-                }
-            },
-        },
-        _value("PGDATABASE", inst.database.name),
-    ]
-
-
-def _job(
-    inst: manifests.Instance,
-    *,
-    name: str,
-    owner_kind: str,
-    owner_name: str,
-    owner_uid: str,
-    pod: dict[str, Any],
-    deadline: int,
-) -> dict[str, Any]:
-    labels = inst.labels(app=name)
-    spec: dict[str, Any] = {
-        "serviceAccountName": inst.name,
-        "automountServiceAccountToken": False,
-        "securityContext": {"runAsUser": 100, "runAsGroup": 101, "fsGroup": 101},
-        "restartPolicy": "Never",
-        **pod,
-    }
-    if inst.spec.image_pull_secret:
-        spec["imagePullSecrets"] = [{"name": inst.spec.image_pull_secret}]
-    if inst.spec.affinity:
-        spec["affinity"] = inst.spec.affinity
-    if inst.spec.tolerations:
-        spec["tolerations"] = list(inst.spec.tolerations)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": inst.namespace,
-            "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": naming.GROUP_VERSION,
-                    "kind": owner_kind,
-                    "name": owner_name,
-                    "uid": owner_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": deadline,
-            "template": {"metadata": {"labels": labels}, "spec": spec},
-        },
-    }
-
-
-def _standard_volumes(
-    inst: manifests.Instance, *, filestore_read_only: bool
+def _workspace_volumes(
+    inst: facts.Instance, *, filestore_read_only: bool = False
 ) -> list[dict[str, Any]]:
     return [
         {"name": "workspace", "emptyDir": {}},
-        {
-            "name": "filestore",
-            "persistentVolumeClaim": {
-                "claimName": naming.pvc_name(inst.name),
-                "readOnly": filestore_read_only,
-            },
-        },
-        {"name": "odoo-conf", "configMap": {"name": naming.config_map_name(inst.name)}},
+        *workloads.volumes(inst, filestore_read_only=filestore_read_only),
     ]
 
 
-# --- upgrade ------------------------------------------------------------------------
+# --- init --------------------------------------------------------------------------------
+
+
+def auto_init_job(inst: facts.Instance) -> dict[str, Any]:
+    """The OdooInitJob `<name>-auto-init` created in Uninitialized."""
+    init = inst.spec.init
+    spec: dict[str, Any] = {
+        "odooInstanceRef": {"name": inst.name},
+        "modules": list(init.modules),
+        "demo": init.demo,
+    }
+    if init.webhook is not None:
+        spec["webhook"] = init.webhook.model_dump(mode="json", exclude_none=True)
+    return {
+        "apiVersion": naming.GROUP_VERSION,
+        "kind": "OdooInitJob",
+        "metadata": facts.metadata(inst, naming.auto_init_job_name(inst.name)),
+        "spec": spec,
+    }
+
+
+def init_job(
+    inst: facts.Instance,
+    *,
+    resource_name: str,
+    resource_uid: str,
+    modules: Sequence[str],
+    demo: bool,
+) -> dict[str, Any]:
+    """The batch Job of an OdooInitJob: `odoo -i <modules> -d <db> --stop-after-init`.
+
+    The demo flag follows the image's Odoo version (specs.odoo_cli). With
+    spec.configSecretRef its odoo.conf is rendered like the cron pod's.
+    """
+    args = odoo_cli.init_args(
+        odoo_cli.odoo_version(inst.image), modules, inst.database.name, demo=demo
+    )
+    container = {**_odoo_container(inst, "init", ["/entrypoint.sh", "odoo"]), "args": args}
+    pod = workloads.with_secret_conf(
+        inst, {"containers": [container], "volumes": workloads.volumes(inst)}
+    )
+    return _batch_job(
+        inst, JobKind.INIT, resource_name=resource_name, resource_uid=resource_uid, pod=pod
+    )
+
+
+# --- upgrade -----------------------------------------------------------------------------
 
 
 def upgrade_job(
-    inst: manifests.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
+    inst: facts.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
 ) -> dict[str, Any]:
-    name = naming.batch_job_name(resource_name, "upgrade")
     args = odoo_cli.upgrade_args(
         odoo_cli.odoo_version(inst.image),
         spec.modules,
         inst.database.name,
         install=spec.modules_install,
     )
-    container = _odoo_container(inst, "upgrade", ["/entrypoint.sh", "odoo", *args], ())
-    pod = {
-        "containers": [container],
-        "volumes": [
-            v
-            for v in _standard_volumes(inst, filestore_read_only=False)
-            if v["name"] != "workspace"
-        ],
-    }
-    return _job(
-        inst,
-        name=name,
-        owner_kind="OdooUpgradeJob",
-        owner_name=resource_name,
-        owner_uid=resource_uid,
-        pod=pod,
-        deadline=_UPGRADE_DEADLINE_SECONDS,
+    container = _step(_odoo_container(inst, "upgrade", ["/entrypoint.sh", "odoo", *args]))
+    pod = {"containers": [container], "volumes": workloads.volumes(inst)}
+    return _batch_job(
+        inst, JobKind.UPGRADE, resource_name=resource_name, resource_uid=resource_uid, pod=pod
     )
 
 
-# --- backup -------------------------------------------------------------------------
+# --- backup ------------------------------------------------------------------------------
 
 
 def backup_job(
-    inst: manifests.Instance,
+    inst: facts.Instance,
     *,
     resource_name: str,
     resource_uid: str,
@@ -298,20 +278,23 @@ def backup_job(
     credentials_secret: str | None,
 ) -> dict[str, Any]:
     """dump -> package -> upload; the filestore is mounted read-only, nothing is scaled."""
-    name = naming.batch_job_name(resource_name, "backup")
     workspace: dict[str, Any] = {"name": "workspace", "mountPath": WORKSPACE}
     filestore: dict[str, Any] = {
         "name": "filestore",
-        "mountPath": FILESTORE_MOUNT,
+        "mountPath": config.FILESTORE_MOUNT,
         "readOnly": True,
     }
     common = [_value("WORKSPACE", WORKSPACE), _value("BACKUP_FORMAT", spec.format.value)]
-    version = _odoo_version(inst.image)
+    series = odoo_cli.series(inst.image)
     dump = _tool(
         "dump",
         tools_image,
         "backup-dump.sh",
-        [*_pg_env(inst), *common, *([_value("ODOO_VERSION", version)] if version else [])],
+        [
+            *config.db_env(inst, config.TOOLS_DB_ENV),
+            *common,
+            *([_value("ODOO_VERSION", series)] if series else []),
+        ],
         [workspace],
     )
     package = _tool(
@@ -320,7 +303,7 @@ def backup_job(
         "backup-package.sh",
         [
             *common,
-            _value("FILESTORE", f"{FILESTORE_MOUNT}/filestore/{inst.database.name}"),
+            _value("FILESTORE", f"{config.FILESTORE_MOUNT}/filestore/{inst.database.name}"),
             _value("WITH_FILESTORE", "true" if spec.with_filestore else "false"),
         ],
         [workspace, filestore],
@@ -336,33 +319,21 @@ def backup_job(
         "initContainers": [dump, package],
         "containers": [upload],
         "volumes": [
-            v for v in _standard_volumes(inst, filestore_read_only=True) if v["name"] != "odoo-conf"
+            v
+            for v in _workspace_volumes(inst, filestore_read_only=True)
+            if v["name"] != "odoo-conf"
         ],
     }
-    return _job(
-        inst,
-        name=name,
-        owner_kind="OdooBackupJob",
-        owner_name=resource_name,
-        owner_uid=resource_uid,
-        pod=pod,
-        deadline=_BACKUP_DEADLINE_SECONDS,
+    return _batch_job(
+        inst, JobKind.BACKUP, resource_name=resource_name, resource_uid=resource_uid, pod=pod
     )
 
 
-def _odoo_version(image: str) -> str:
-    """`18.0` from `odoo:18.0` (or `.../odoo:18.0-20250101`); empty when the tag says nothing."""
-    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
-    head = tag.split("-", 1)[0]
-    parts = head.split(".")
-    return head if len(parts) == 2 and all(p.isdigit() for p in parts) else ""
-
-
-# --- restore ------------------------------------------------------------------------
+# --- restore -----------------------------------------------------------------------------
 
 
 def restore_job(
-    inst: manifests.Instance,
+    inst: facts.Instance,
     *,
     resource_name: str,
     resource_uid: str,
@@ -375,15 +346,14 @@ def restore_job(
 
     `master_password` is (Secret name, key) for a live-Odoo source.
     """
-    name = naming.batch_job_name(resource_name, "restore")
     temp = naming.restore_database_name(inst.database.name)
     workspace: dict[str, Any] = {"name": "workspace", "mountPath": WORKSPACE}
-    filestore: dict[str, Any] = {"name": "filestore", "mountPath": FILESTORE_MOUNT}
+    filestore: dict[str, Any] = {"name": "filestore", "mountPath": config.FILESTORE_MOUNT}
     common = [_value("WORKSPACE", WORKSPACE), _value("BACKUP_FORMAT", spec.format.value)]
     source = spec.source
     download_env = [*common, _value("SOURCE_TYPE", source.type.value)]
     download_mounts: list[dict[str, Any]] = [workspace]
-    volumes = _standard_volumes(inst, filestore_read_only=False)
+    volumes = _workspace_volumes(inst)
     if source.type is RestoreSourceType.S3 and source.s3 is not None:
         download_env += _s3_env(source.s3, credentials_secret)
     elif source.odoo is not None:
@@ -407,7 +377,7 @@ def restore_job(
                     },
                 }
             )
-    database = [*_pg_env(inst), _value("TEMP_DB", temp)]
+    database = [*config.db_env(inst, config.TOOLS_DB_ENV), _value("TEMP_DB", temp)]
     neutralize = "true" if spec.neutralize else "false"
     init = [
         _tool("download", tools_image, "restore-download.sh", download_env, download_mounts),
@@ -418,7 +388,7 @@ def restore_job(
             [
                 *common,
                 _value("DB_NAME", inst.database.name),
-                _value("FILESTORE_ROOT", FILESTORE_MOUNT),
+                _value("FILESTORE_ROOT", config.FILESTORE_MOUNT),
             ],
             [workspace, filestore],
         ),
@@ -431,17 +401,19 @@ def restore_job(
         ),
     ]
     if spec.neutralize:
-        odoo = _odoo_container(
-            inst,
-            "neutralize",
-            ["/bin/sh", "-c", _NEUTRALIZE],
-            [_value("TEMP_DB", temp), _value("WORKSPACE", WORKSPACE)],
+        neutralize_step = _step(
+            _odoo_container(
+                inst,
+                "neutralize",
+                ["/bin/sh", "-c", _NEUTRALIZE],
+                [_value("TEMP_DB", temp), _value("WORKSPACE", WORKSPACE)],
+            )
         )
-        odoo["volumeMounts"] = [
+        neutralize_step["volumeMounts"] = [
             workspace,
-            {"name": "odoo-conf", "mountPath": "/etc/odoo", "readOnly": True},
+            {"name": "odoo-conf", "mountPath": workloads.CONF_MOUNT, "readOnly": True},
         ]
-        init.append(odoo)
+        init.append(neutralize_step)
     finalize = _tool(
         "finalize",
         tools_image,
@@ -450,17 +422,11 @@ def restore_job(
             *database,
             _value("WORKSPACE", WORKSPACE),
             _value("NEUTRALIZE", neutralize),
-            _value("FILESTORE_ROOT", FILESTORE_MOUNT),
+            _value("FILESTORE_ROOT", config.FILESTORE_MOUNT),
         ],
         [workspace, filestore],
     )
     pod = {"initContainers": init, "containers": [finalize], "volumes": volumes}
-    return _job(
-        inst,
-        name=name,
-        owner_kind="OdooRestoreJob",
-        owner_name=resource_name,
-        owner_uid=resource_uid,
-        pod=pod,
-        deadline=_RESTORE_DEADLINE_SECONDS,
+    return _batch_job(
+        inst, JobKind.RESTORE, resource_name=resource_name, resource_uid=resource_uid, pod=pod
     )

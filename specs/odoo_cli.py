@@ -1,8 +1,8 @@
 """Odoo facts that depend on the Odoo version or on odoo.conf: pure functions.
 
-Owns reading the Odoo major version from an image reference, the command
-line of the init and upgrade runs per version, and which port serves
-`/websocket`. No I/O; specs.manifests calls these.
+Owns reading the Odoo version from an image reference, the command line of
+the init and upgrade runs per version, and which port serves `/websocket`.
+No I/O; specs.config, specs.workloads, specs.network and specs.jobs call these.
 
 Versions (verified against Odoo's `odoo/tools/config.py` of each series):
 
@@ -16,6 +16,9 @@ Versions (verified against Odoo's `odoo/tools/config.py` of each series):
 The version is the leading number of the image tag (`odoo:19.0`,
 `registry:5000/odoo:17`, `odoo:18.0-20250101`); a tag without one (`latest`,
 a digest only, a custom name) counts as DEFAULT_VERSION, the default image's.
+The series (`18.0`) is known only when the tag starts with one
+(`odoo:18.0`, `odoo:18.0-20250101`): a backup's manifest.json falls back to
+it, and claims nothing when the tag does not say.
 
 Websocket (the bus, Odoo 16+): with `workers` 0 (the default: odoo.conf sets
 none) Odoo runs threaded and serves `/websocket` on the HTTP port 8069; with
@@ -34,6 +37,7 @@ __all__ = [
     "HTTP_PORT",
     "init_args",
     "odoo_version",
+    "series",
     "upgrade_args",
     "websocket_port",
     "workers",
@@ -45,16 +49,25 @@ HTTP_PORT = 8069
 GEVENT_PORT = 8072
 
 _LEADING_NUMBER = re.compile(r"^(\d+)(?:\.|-|$)")
+_SERIES = re.compile(r"^(\d+\.\d+)(?:-|$)")
+
+
+def _tag(image: str) -> str:
+    """The tag of an image reference (`18.0-20250101`), without a digest; empty when none."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
 
 
 def odoo_version(image: str) -> int:
     """The Odoo major version of an image reference (see the module docstring)."""
-    reference = image.split("@", 1)[0]
-    last = reference.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return DEFAULT_VERSION
-    match = _LEADING_NUMBER.match(last.rsplit(":", 1)[1])
+    match = _LEADING_NUMBER.match(_tag(image))
     return int(match.group(1)) if match else DEFAULT_VERSION
+
+
+def series(image: str) -> str:
+    """`18.0` from `odoo:18.0` or `.../odoo:18.0-20250101`; empty when the tag says nothing."""
+    match = _SERIES.match(_tag(image))
+    return match.group(1) if match else ""
 
 
 def _demo_flags(version: int, demo: bool) -> list[str]:

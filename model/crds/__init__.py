@@ -5,8 +5,9 @@ One source of truth: the pydantic models here parse Kubernetes bodies
 (`crd_manifests()`, rendered to YAML by `odoo_operator.crdgen`).
 
 Modules: `common` (shared sub-types, metadata, conditions, job status), `kube`
-(Kubernetes-native sub-objects), `instance` (OdooInstance), `jobs` (the four job
-kinds), `schema` (pydantic → structural schema), `manifests` (CRD documents).
+(Kubernetes-native sub-objects), `instance` (OdooInstance), `backup`
+(spec.backup), `job_resources` (the four job kinds), `schema` (pydantic →
+structural schema), `definitions` (CRD documents).
 """
 
 from __future__ import annotations

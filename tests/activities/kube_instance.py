@@ -41,7 +41,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
 from sandbox import controlplane, kubelet, postgres
-from specs import manifests
+from specs import config
 from tests.fixtures.kube import wait_for
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -129,7 +129,7 @@ def database_exists(server: postgres.EmbeddedPostgres, database: str) -> bool:
 def db_password(kube: api.KubeApi, namespace: str, name: str) -> str:
     """The generated role password, from the `<name>-db-password` Secret."""
     secret = kube.get(api.SECRET, namespace, naming.db_password_secret_name(name))
-    return base64.b64decode(secret["data"][manifests.DB_PASSWORD_KEY]).decode()
+    return base64.b64decode(secret["data"][config.DB_PASSWORD_KEY]).decode()
 
 
 def create_database_as_role(

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from sandbox import postgres
-from specs import manifests
-from tests.unit.test_manifests import container, make
+from specs import workloads
+from tests.unit.specs.shop import container, make
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def cron_database(postgres_server: postgres.EmbeddedPostgres) -> Iterator[str]:
 
 
 def _probe(server: postgres.EmbeddedPostgres, database: str, port: int | None = None) -> int:
-    command = container(manifests.cron_deployment(make(), replicas=0))["livenessProbe"]["exec"]
+    command = container(workloads.cron_deployment(make(), replicas=0))["livenessProbe"]["exec"]
     env = {
         "PATH": f"{server.bin_dir}:/usr/bin:/bin",
         "HOST": server.host,
@@ -67,14 +67,14 @@ def test_cron_probe_passes_when_actions_are_on_time_and_fails_when_one_is_overdu
     _add(postgres_server, cron_database, 1, True)
     _add(postgres_server, cron_database, 600, False)  # inactive: never runs
     assert _probe(postgres_server, cron_database) == 0
-    _add(postgres_server, cron_database, manifests.CRON_OVERDUE_MINUTES + 5, True)
+    _add(postgres_server, cron_database, workloads.CRON_OVERDUE_MINUTES + 5, True)
     assert _probe(postgres_server, cron_database) != 0
 
 
 def test_cron_probe_passes_when_the_overdue_action_is_running(
     postgres_server: postgres.EmbeddedPostgres, cron_database: str
 ) -> None:
-    _add(postgres_server, cron_database, manifests.CRON_OVERDUE_MINUTES + 5, True)
+    _add(postgres_server, cron_database, workloads.CRON_OVERDUE_MINUTES + 5, True)
     with psycopg.connect(postgres_server.dsn(cron_database)) as runner:
         # What Odoo's cron runner holds while it runs a job.
         runner.execute("SELECT id FROM ir_cron FOR NO KEY UPDATE SKIP LOCKED").fetchall()

@@ -20,7 +20,7 @@ code, four sources:
    resource cannot be resolved fails the test: keep the code analyzable.
 2. RBAC escalation: the instance Role the activities create grants its
    rules, which the API server allows only to a creator holding them
-   (manifests.role()).
+   (specs.rbac.role()).
 3. Kopf, from the registries the watcher really builds: a changing handler
    (create, update, resume) needs list and watch, and patch for its
    progress and last-handled-configuration annotations; event and index
@@ -29,9 +29,8 @@ code, four sources:
    and CustomResourceDefinitions (its scanning, `settings.scanning`).
 5. Owner references: every batch Job, Deployment and other child carries an
    ownerReference with blockOwnerDeletion to its instance or to its job
-   resource (specs/manifests.py, job_manifests.py, work.py), which the
-   OwnerReferencesPermissionEnforcement admission plugin allows only to who
-   may update the owner kind's finalizers.
+   resource (specs.facts.owner), which the OwnerReferencesPermissionEnforcement
+   admission plugin allows only to who may update the owner kind's finalizers.
 4. The official client's typed calls outside the activities, found with
    `ast` the same way: the watcher's Lease (watcher/leader.py) and the
    webhook's instance lookup (odoo_operator/runner.py).
@@ -54,7 +53,7 @@ from activities import api
 from model.crds import OdooInstanceSpec
 from model.payloads import JobKind
 from sandbox import operator_rbac
-from specs import manifests
+from specs import facts, rbac
 from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher
 
@@ -223,16 +222,16 @@ def activity_uses() -> set[Use]:
 
 
 def escalation_uses() -> set[Use]:
-    instance = manifests.Instance(
+    instance = facts.Instance(
         name="shop",
         namespace="prod",
         uid="uid-1",
         spec=OdooInstanceSpec.model_validate(
             {"adminPassword": "x", "ingress": {"hosts": ["shop.example.com"]}}
         ),
-        database=manifests.Database(host="pg", port=5432, name="odoo_uid_1", user="u"),
+        database=facts.Database(host="pg", port=5432, name="odoo_uid_1", user="u"),
     )
-    return set(expand(manifests.role(instance)["rules"]))
+    return set(expand(rbac.role(instance)["rules"]))
 
 
 def kopf_uses() -> set[Use]:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from activities import api
-from specs import manifests
+from specs import workloads
 from tests.jobs import harness
 
 pytestmark = pytest.mark.timeout(600)
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(600)
 def _restarted_at(op: harness.Operator, name: str) -> str | None:
     body = op.kube.get(api.DEPLOYMENT, op.namespace, name)
     annotations = body["spec"]["template"]["metadata"].get("annotations") or {}
-    return annotations.get(manifests.RESTARTED_AT_ANNOTATION)
+    return annotations.get(workloads.RESTARTED_AT_ANNOTATION)
 
 
 async def test_upgrade_keeps_web_serving_then_restarts_it(op: harness.Operator) -> None:

@@ -28,7 +28,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from sandbox import podrunner, postgres
 from sandbox import s3 as s3_server
-from specs import job_outcome, manifests
+from specs import config, facts, job_outcome, jobs, rbac
 
 JOB_TIMEOUT_SECONDS = 120.0
 
@@ -38,7 +38,7 @@ class Tenant:
     name: str
     namespace: str
     uid: str
-    inst: manifests.Instance
+    inst: facts.Instance
     password: str
     server: postgres.EmbeddedPostgres
     filestore_root: Path
@@ -93,12 +93,12 @@ def make_tenant(
         },
     )
     uid = body["metadata"]["uid"]
-    inst = manifests.Instance(
+    inst = facts.Instance(
         name=name,
         namespace=namespace,
         uid=uid,
         spec=OdooInstanceSpec.model_validate(spec),
-        database=manifests.Database(
+        database=facts.Database(
             host=server.host,
             port=server.port,
             name=naming.database_name(uid),
@@ -106,10 +106,10 @@ def make_tenant(
         ),
     )
     password = secrets.token_hex(16)
-    kube.create(api.SERVICE_ACCOUNT, namespace, manifests.service_account(inst))
-    kube.create(api.CONFIG_MAP, namespace, manifests.config_map(inst))
+    kube.create(api.SERVICE_ACCOUNT, namespace, rbac.service_account(inst))
+    kube.create(api.CONFIG_MAP, namespace, config.config_map(inst))
     kube.create(
-        api.SECRET, namespace, manifests.db_secret(inst, password=password, admin_password="admin")
+        api.SECRET, namespace, config.db_secret(inst, password=password, admin_password="admin")
     )
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(
@@ -185,7 +185,7 @@ def init_database(
         resource,
         {"odooInstanceRef": {"name": tenant.name}, "modules": modules.split(",")},
     )
-    job = manifests.init_job(
+    job = jobs.init_job(
         tenant.inst,
         resource_name=resource,
         resource_uid=uid,
