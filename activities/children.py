@@ -72,11 +72,11 @@ from pydantic import SecretStr
 from temporalio import activity
 
 from activities import api, clusters, databases, failures, lookup, recorder, status
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from model.phases import Phase
+from model.settings import InstanceDefaults, OperatorSettings
 from specs import manifests
 
 __all__ = [
@@ -97,10 +97,15 @@ UNAVAILABLE_SUFFIX = "; retrying"
 
 class ChildrenActivities:
     def __init__(
-        self, kube: api.KubeApi, config: OperatorConfig, postgres: databases.Databases
+        self,
+        kube: api.KubeApi,
+        operator: OperatorSettings,
+        defaults: InstanceDefaults,
+        postgres: databases.Databases,
     ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
+        self._defaults = defaults
         self._postgres = postgres
 
     @activity.defn(name="apply_children", no_thread_cancel_exception=True)
@@ -124,7 +129,7 @@ class ChildrenActivities:
             reason="ApplyRefused",
             message=message,
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
 
     def _apply(self, input: ApplyChildrenInput) -> int:
@@ -134,7 +139,7 @@ class ChildrenActivities:
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
         applied = input.generation
-        patch = defaults_patch(live_spec, self._config)
+        patch = defaults_patch(live_spec, self._defaults)
         if patch:
             before = _generation(live)
             patched = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
@@ -146,7 +151,7 @@ class ChildrenActivities:
         problems = naming.instance_name_problems(ref.name)
         if problems:
             raise failures.ConfigProblem("; ".join(problems))
-        cluster = lookup.load_cluster(kube, self._config, spec)
+        cluster = lookup.load_cluster(kube, self._operator, spec)
         self._check_database_claim(ref, spec, cluster)
         inst = lookup.instance_facts(ref, spec, cluster)
 
@@ -221,8 +226,8 @@ class ChildrenActivities:
                 if default is None:
                     default = clusters.read_cluster(
                         self._kube,
-                        self._config.operator_namespace,
-                        self._config.clusters_secret,
+                        self._operator.namespace,
+                        self._operator.clusters_secret,
                         None,
                     ).name
                 other_cluster = default
@@ -259,7 +264,7 @@ class ChildrenActivities:
             reason="DatabaseUnavailable",
             message=message,
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
         self._write_message(ref, live, message)
 
@@ -322,7 +327,7 @@ class ChildrenActivities:
     def _ensure_pull_secret(self, inst: manifests.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
         pull = inst.spec.image_pull_secret
-        operator_ns = self._config.operator_namespace
+        operator_ns = self._operator.namespace
         if not pull or operator_ns == inst.namespace:
             return
         if self._kube.find(api.SECRET, inst.namespace, pull) is not None:
@@ -376,7 +381,7 @@ class ChildrenActivities:
                 "a filestore volume never shrinks, so it stays at its current size"
             ),
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
 
     def _ensure_routing(self, inst: manifests.Instance) -> None:
@@ -475,7 +480,7 @@ def ensure_finalizer(kube: api.KubeApi, live: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str, Any]:
+def defaults_patch(spec: Mapping[str, Any], defaults: InstanceDefaults) -> dict[str, Any]:
     """The operator defaults missing from a live spec, as a merge patch of `spec`.
 
     Written once, the first time the instance is seen ("self-describing
@@ -483,38 +488,38 @@ def defaults_patch(spec: Mapping[str, Any], config: OperatorConfig) -> dict[str,
     """
     patch: dict[str, Any] = {}
     if not spec.get("image"):
-        patch["image"] = config.default_image
+        patch["image"] = defaults.image
     filestore = spec.get("filestore") or {}
     fs_patch: dict[str, Any] = {}
-    if not filestore.get("storageClass") and config.default_storage_class:
-        fs_patch["storageClass"] = config.default_storage_class
-    if not filestore.get("storageSize") and config.default_storage_size:
-        fs_patch["storageSize"] = config.default_storage_size
+    if not filestore.get("storageClass") and defaults.storage_class:
+        fs_patch["storageClass"] = defaults.storage_class
+    if not filestore.get("storageSize") and defaults.storage_size:
+        fs_patch["storageSize"] = defaults.storage_size
     if fs_patch:
         patch["filestore"] = fs_patch
     ingress = spec.get("ingress") or {}
     in_patch: dict[str, Any] = {}
-    gateway_default = config.default_gateway_name and config.default_gateway_namespace
+    gateway_default = defaults.gateway_name and defaults.gateway_namespace
     if not ingress.get("gatewayRef") and gateway_default:
         in_patch["gatewayRef"] = {
-            "name": config.default_gateway_name,
-            "namespace": config.default_gateway_namespace,
+            "name": defaults.gateway_name,
+            "namespace": defaults.gateway_namespace,
         }
-    if not ingress.get("issuer") and config.default_ingress_issuer:
-        in_patch["issuer"] = config.default_ingress_issuer
-    if not ingress.get("class") and config.default_ingress_class:
-        in_patch["class"] = config.default_ingress_class
+    if not ingress.get("issuer") and defaults.ingress_issuer:
+        in_patch["issuer"] = defaults.ingress_issuer
+    if not ingress.get("class") and defaults.ingress_class:
+        in_patch["class"] = defaults.ingress_class
     if in_patch:
         patch["ingress"] = in_patch
-    if not spec.get("resources") and config.default_resources:
-        patch["resources"] = config.default_resources
+    if not spec.get("resources") and defaults.resources:
+        patch["resources"] = defaults.resources
     cron = spec.get("cron") or {}
-    if not cron.get("resources") and config.default_resources:
-        patch["cron"] = {"resources": config.default_resources}
-    if not spec.get("affinity") and config.default_affinity:
-        patch["affinity"] = config.default_affinity
-    if not spec.get("tolerations") and config.default_tolerations:
-        patch["tolerations"] = list(config.default_tolerations)
+    if not cron.get("resources") and defaults.resources:
+        patch["cron"] = {"resources": defaults.resources}
+    if not spec.get("affinity") and defaults.affinity:
+        patch["affinity"] = defaults.affinity
+    if not spec.get("tolerations") and defaults.tolerations:
+        patch["tolerations"] = list(defaults.tolerations)
     return patch
 
 

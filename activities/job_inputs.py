@@ -27,7 +27,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities import api, failures
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import (
     OdooBackupJobSpec,
@@ -37,6 +36,7 @@ from model.crds import (
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
+from model.settings import JobSettings
 from specs import jobs, manifests
 
 __all__ = ["Refused", "batch_job", "check", "success_message"]
@@ -73,7 +73,7 @@ def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
 
 def batch_job(
     kube: api.KubeApi,
-    config: OperatorConfig,
+    job_settings: JobSettings,
     inst: manifests.Instance,
     kind: JobKind,
     body: dict[str, Any],
@@ -93,7 +93,7 @@ def batch_job(
                 resource_name=name,
                 resource_uid=uid,
                 spec=backup,
-                tools_image=config.tools_image,
+                tools_image=job_settings.tools_image,
                 credentials_secret=credentials,
             )
         if kind is JobKind.RESTORE:
@@ -109,7 +109,7 @@ def batch_job(
                 resource_name=name,
                 resource_uid=uid,
                 spec=restore,
-                tools_image=config.tools_image,
+                tools_image=job_settings.tools_image,
                 credentials_secret=credentials,
                 master_password=master,
             )

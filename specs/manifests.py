@@ -53,7 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model import naming
+from model import naming, settings
 from model.crds import OdooInstanceSpec, StrategyType
 from specs import odoo
 
@@ -164,7 +164,7 @@ class Instance:
 
     @property
     def image(self) -> str:
-        return self.spec.image or "odoo:18.0"
+        return self.spec.image or settings.DEFAULT_IMAGE
 
     @property
     def environment(self) -> str:
@@ -633,7 +633,9 @@ def pvc(inst: Instance) -> dict[str, Any]:
     filestore = inst.spec.filestore
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteMany"],
-        "resources": {"requests": {"storage": filestore.storage_size or "2Gi"}},
+        "resources": {
+            "requests": {"storage": filestore.storage_size or settings.DEFAULT_STORAGE_SIZE}
+        },
     }
     if filestore.storage_class:
         spec["storageClassName"] = filestore.storage_class

@@ -53,9 +53,10 @@ import pytest
 from activities import api
 from model.crds import OdooInstanceSpec
 from model.payloads import JobKind
+from model.settings import Settings, WatcherSettings
+from odoo_operator import runner
 from sandbox import operator_rbac
 from specs import manifests
-from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,12 +240,13 @@ def kopf_uses() -> set[Use]:
     async def no_client() -> Any:
         raise AssertionError("not called")
 
-    config = WatcherConfig(webhook=WebhookConfig(), scanning_namespaces=True)
+    settings = Settings(watcher=WatcherSettings(scanning_namespaces=True))
+    config = runner.watcher_config(settings)
     # Elected: both registries (the leading handlers, the serving webhook and index).
     watcher = Watcher(config, no_client, elector=object())  # type: ignore[arg-type]
     assert watcher.serving_registry is not None
     uses: set[Use] = {("", "events", "create")}  # kopf.warn and Kopf's own warnings
-    if config.scanning_namespaces:  # globs: Kopf follows Namespaces and CRDs
+    if config.watcher.scanning_namespaces:  # globs: Kopf follows Namespaces and CRDs
         uses |= {
             ("", "namespaces", "list"),
             ("", "namespaces", "watch"),

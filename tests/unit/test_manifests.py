@@ -21,7 +21,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from model import naming
+from model import naming, settings
 from model.crds import OdooInstanceSpec
 from specs import manifests, odoo
 
@@ -514,6 +514,10 @@ def test_init_job_demo_flag_follows_the_odoo_version_of_the_image(
 )
 def test_odoo_version_read_from_the_image_tag(image: str, version: int) -> None:
     assert odoo.odoo_version(image) == version
+
+
+def test_an_untagged_image_counts_as_the_default_images_series() -> None:
+    assert odoo.odoo_version(settings.DEFAULT_IMAGE) == odoo.DEFAULT_VERSION
 
 
 @pytest.mark.parametrize("version", [16, 17, 18, 19])
