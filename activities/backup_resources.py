@@ -43,7 +43,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import api, failures, job_lifecycle, recorder, s3
-from activities.config import OperatorConfig
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
 from model.payloads import (
@@ -56,6 +55,7 @@ from model.payloads import (
     ScheduledBackupInput,
     SyncBackupScheduleInput,
 )
+from model.settings import OperatorSettings
 from specs import events
 
 __all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
@@ -104,9 +104,9 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
 
 
 class BackupActivities:
-    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+    def __init__(self, kube: api.KubeApi, operator: OperatorSettings) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
 
     # --- create ---------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class BackupActivities:
                 reason=input.reason,
                 message=input.message,
                 warning=input.warning,
-                reporting_instance=self._config.reporting_instance,
+                reporting_instance=self._operator.reporting_instance,
             )
 
     # --- the Temporal Schedule -------------------------------------------------

@@ -74,11 +74,11 @@ from pydantic import SecretStr
 from temporalio import activity
 
 from activities import api, clusters, databases, failures, lookup, recorder, status
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
 from model.phases import Phase
+from model.settings import InstanceDefaults, OperatorSettings
 from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
 
 __all__ = [
@@ -98,10 +98,15 @@ UNAVAILABLE_SUFFIX = "; retrying"
 
 class ChildrenActivities:
     def __init__(
-        self, kube: api.KubeApi, config: OperatorConfig, postgres: databases.Databases
+        self,
+        kube: api.KubeApi,
+        operator: OperatorSettings,
+        defaults: InstanceDefaults,
+        postgres: databases.Databases,
     ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
+        self._defaults = defaults
         self._postgres = postgres
 
     @activity.defn(name="apply_children", no_thread_cancel_exception=True)
@@ -125,7 +130,7 @@ class ChildrenActivities:
             reason="ApplyRefused",
             message=message,
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
 
     def _apply(self, input: ApplyChildrenInput) -> int:
@@ -135,7 +140,7 @@ class ChildrenActivities:
         live = ensure_finalizer(kube, live)
         live_spec: dict[str, Any] = live.get("spec") or {}
         applied = input.generation
-        patch = defaults.defaults_patch(live_spec, self._config)
+        patch = defaults.defaults_patch(live_spec, self._defaults)
         if patch:
             before = _generation(live)
             patched = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
@@ -147,7 +152,7 @@ class ChildrenActivities:
         problems = naming.instance_name_problems(ref.name)
         if problems:
             raise failures.ConfigProblem("; ".join(problems))
-        cluster = lookup.load_cluster(kube, self._config, spec)
+        cluster = lookup.load_cluster(kube, self._operator, spec)
         self._check_database_claim(ref, spec, cluster)
         inst = lookup.instance_facts(ref, spec, cluster)
 
@@ -222,8 +227,8 @@ class ChildrenActivities:
                 if default is None:
                     default = clusters.read_cluster(
                         self._kube,
-                        self._config.operator_namespace,
-                        self._config.clusters_secret,
+                        self._operator.namespace,
+                        self._operator.clusters_secret,
                         None,
                     ).name
                 other_cluster = default
@@ -260,7 +265,7 @@ class ChildrenActivities:
             reason="DatabaseUnavailable",
             message=message,
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
         self._write_message(ref, live, message)
 
@@ -319,7 +324,7 @@ class ChildrenActivities:
     def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
         pull = inst.spec.image_pull_secret
-        operator_ns = self._config.operator_namespace
+        operator_ns = self._operator.namespace
         if not pull or operator_ns == inst.namespace:
             return
         if self._kube.find(api.SECRET, inst.namespace, pull) is not None:
@@ -373,7 +378,7 @@ class ChildrenActivities:
                 "a filestore volume never shrinks, so it stays at its current size"
             ),
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
 
     def _ensure_routing(self, inst: facts.Instance) -> None:

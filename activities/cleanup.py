@@ -42,10 +42,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import api, clusters, converge, databases, failures, lookup, recorder
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import ReclaimPolicy
 from model.payloads import CleanupInput, InstanceRef
+from model.settings import OperatorSettings
 from specs import events
 
 __all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
@@ -56,10 +56,10 @@ CLEANUP_FAILED = "CleanupFailed"
 
 class CleanupActivities:
     def __init__(
-        self, kube: api.KubeApi, config: OperatorConfig, postgres: databases.Databases
+        self, kube: api.KubeApi, operator: OperatorSettings, postgres: databases.Databases
     ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
         self._postgres = postgres
 
     @activity.defn(name="cleanup_instance", no_thread_cancel_exception=True)
@@ -100,7 +100,7 @@ class CleanupActivities:
             remove_finalizer(kube, live)
             return
         try:
-            cluster = lookup.load_cluster(kube, self._config, spec)
+            cluster = lookup.load_cluster(kube, self._operator, spec)
         except clusters.ClusterConfigError as err:
             self._failed(
                 ref,
@@ -137,7 +137,7 @@ class CleanupActivities:
             reason=reason,
             message=message,
             warning=warning,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
 
     def _failed(self, ref: InstanceRef, message: str) -> NoReturn:
@@ -154,7 +154,7 @@ class CleanupActivities:
             reason=CLEANUP_FAILED,
             message=message,
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
         # Retryable whatever the cause (even a privilege problem): the finalizer
         # holds the instance until someone fixes it, and then we must finish.

@@ -14,9 +14,9 @@ import logging
 from temporalio import activity
 
 from activities import api, failures, job_lifecycle, lookup
-from activities.config import OperatorConfig
 from model import naming
 from model.payloads import ConvergePhaseInput
+from model.settings import JobSettings, OperatorSettings
 
 __all__ = ["ConvergeActivities", "scale"]
 
@@ -43,9 +43,12 @@ def scale(kube: api.KubeApi, namespace: str, name: str, replicas: int) -> bool:
 
 
 class ConvergeActivities:
-    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+    def __init__(
+        self, kube: api.KubeApi, operator: OperatorSettings, job_settings: JobSettings
+    ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
+        self._job_settings = job_settings
 
     @activity.defn(name="converge_phase", no_thread_cancel_exception=True)
     def converge_phase(self, input: ConvergePhaseInput) -> None:
@@ -61,7 +64,9 @@ class ConvergeActivities:
         for pending in input.mark_pending:
             job_lifecycle.mark_pending(kube, ref.namespace, pending.kind, pending.name)
         if input.create_auto_init:
-            cluster = lookup.load_cluster(kube, self._config, input.spec)
+            cluster = lookup.load_cluster(kube, self._operator, input.spec)
             job_lifecycle.create_auto_init(kube, lookup.instance_facts(ref, input.spec, cluster))
         if input.start_job is not None:
-            job_lifecycle.start(kube, self._config, ref, input.spec, input.start_job)
+            job_lifecycle.start(
+                kube, self._operator, self._job_settings, ref, input.spec, input.start_job
+            )

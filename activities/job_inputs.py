@@ -26,7 +26,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from activities import api, failures
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import (
     OdooBackupJobSpec,
@@ -36,6 +35,7 @@ from model.crds import (
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
+from model.settings import JobSettings
 from specs import facts, jobs
 
 __all__ = ["Refused", "batch_job", "check"]
@@ -72,7 +72,7 @@ def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
 
 def batch_job(
     kube: api.KubeApi,
-    config: OperatorConfig,
+    job_settings: JobSettings,
     inst: facts.Instance,
     kind: JobKind,
     body: dict[str, Any],
@@ -92,7 +92,7 @@ def batch_job(
                 resource_name=name,
                 resource_uid=uid,
                 spec=backup,
-                tools_image=config.tools_image,
+                tools_image=job_settings.tools_image,
                 credentials_secret=credentials,
             )
         if kind is JobKind.RESTORE:
@@ -108,7 +108,7 @@ def batch_job(
                 resource_name=name,
                 resource_uid=uid,
                 spec=restore,
-                tools_image=config.tools_image,
+                tools_image=job_settings.tools_image,
                 credentials_secret=credentials,
                 master_password=master,
             )

@@ -31,11 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activities import api, failures, job_inputs, lookup, notify, recorder
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
 from model.phases import FINISHED_JOB_PHASES
+from model.settings import JobSettings, OperatorSettings
 from specs import events, facts, job_outcome, jobs
 
 __all__ = [
@@ -95,7 +95,8 @@ def create_auto_init(kube: api.KubeApi, inst: facts.Instance) -> None:
 
 def start(
     kube: api.KubeApi,
-    config: OperatorConfig,
+    operator: OperatorSettings,
+    job_settings: JobSettings,
     ref: InstanceRef,
     spec: OdooInstanceSpec,
     active: ActiveJob,
@@ -108,7 +109,7 @@ def start(
     status = body.get("status") or {}
     if status.get("jobName"):
         return  # started by an earlier attempt
-    cluster = lookup.load_cluster(kube, config, spec)
+    cluster = lookup.load_cluster(kube, operator, spec)
     inst = lookup.instance_facts(ref, spec, cluster)
     if active.kind is JobKind.INIT:
         job_spec: dict[str, Any] = body.get("spec") or {}
@@ -121,7 +122,7 @@ def start(
         )
     else:
         try:
-            job = job_inputs.batch_job(kube, config, inst, active.kind, body)
+            job = job_inputs.batch_job(kube, job_settings, inst, active.kind, body)
         except job_inputs.Refused as refused:
             # No Job: the resource records the Job it would have run and why
             # it did not; the snapshot reports it Failed with that message, so

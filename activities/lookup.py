@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from activities import api, clusters, failures
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
+from model.settings import OperatorSettings
 from specs import facts
 
 __all__ = ["instance_facts", "load_cluster", "read_instance"]
@@ -34,11 +34,11 @@ def read_instance(kube: api.KubeApi, ref: InstanceRef) -> dict[str, Any]:
 
 
 def load_cluster(
-    kube: api.KubeApi, config: OperatorConfig, spec: OdooInstanceSpec
+    kube: api.KubeApi, operator: OperatorSettings, spec: OdooInstanceSpec
 ) -> clusters.Cluster:
     """The PostgreSQL cluster of an instance; ClusterConfigError says what to fix."""
     return clusters.read_cluster(
-        kube, config.operator_namespace, config.clusters_secret, spec.database.cluster
+        kube, operator.namespace, operator.clusters_secret, spec.database.cluster
     )
 
 

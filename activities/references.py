@@ -21,7 +21,6 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities import api, failures, job_lifecycle
-from activities.config import OperatorConfig
 from model.crds import job_resources as job_crds
 from model.payloads import (
     CheckJobReferencesInput,
@@ -30,14 +29,15 @@ from model.payloads import (
     JobKind,
 )
 from model.phases import FINISHED_JOB_PHASES
+from model.settings import OperatorSettings
 
 __all__ = ["ReferenceActivities"]
 
 
 class ReferenceActivities:
-    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+    def __init__(self, kube: api.KubeApi, operator: OperatorSettings) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
 
     @activity.defn(name="check_job_references", no_thread_cancel_exception=True)
     def check_job_references(self, input: CheckJobReferencesInput) -> CheckJobReferencesResult:
@@ -70,7 +70,7 @@ class ReferenceActivities:
                     kube,
                     input.namespace,
                     action,
-                    reporting_instance=self._config.reporting_instance,
+                    reporting_instance=self._operator.reporting_instance,
                 )
                 failed.append(f"{kind.resource_kind}/{name}")
         return CheckJobReferencesResult(failed=tuple(failed))

@@ -49,7 +49,6 @@ from activities import (
     recorder,
     status,
 )
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import MissingPolicy
 from model.payloads import (
@@ -62,6 +61,7 @@ from model.payloads import (
     Snapshot,
 )
 from model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
+from model.settings import OperatorSettings
 from specs import events, job_outcome
 
 __all__ = ["ProblemCheck", "SnapshotActivities"]
@@ -78,12 +78,12 @@ class SnapshotActivities:
     def __init__(
         self,
         kube: api.KubeApi,
-        config: OperatorConfig,
+        operator: OperatorSettings,
         postgres: databases.Databases,
         extra_checks: Sequence[ProblemCheck] = (),
     ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
         self._postgres = postgres
         self._extra_checks = tuple(extra_checks)
 
@@ -113,7 +113,7 @@ class SnapshotActivities:
         problems: list[str] = []
         cluster: clusters.Cluster | None = None
         try:
-            cluster = lookup.load_cluster(self._kube, self._config, input.spec)
+            cluster = lookup.load_cluster(self._kube, self._operator, input.spec)
         except clusters.ClusterConfigError as err:
             problems.append(err.message)
         problems.extend(self._problems(input))
@@ -167,7 +167,7 @@ class SnapshotActivities:
             reason="DatabaseMissing",
             message=status.missing_message(database, cluster.name, policy),
             warning=True,
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
         return False
 
@@ -256,12 +256,12 @@ class SnapshotActivities:
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:
         problems: list[str] = []
-        config = self._config
+        operator = self._operator
         pull = input.spec.image_pull_secret
-        if pull and self._kube.find(api.SECRET, config.operator_namespace, pull) is None:
+        if pull and self._kube.find(api.SECRET, operator.namespace, pull) is None:
             problems.append(
                 f"spec.imagePullSecret: Secret {pull} not found in the operator namespace "
-                f"{config.operator_namespace}; create it there or remove the field"
+                f"{operator.namespace}; create it there or remove the field"
             )
         for check in self._extra_checks:
             problems.extend(check(input))

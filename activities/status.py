@@ -25,11 +25,11 @@ from typing import Any
 from temporalio import activity
 
 from activities import api, clusters, failures, job_lifecycle, lookup, recorder
-from activities.config import OperatorConfig
 from model import naming
 from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
+from model.settings import JobSettings, OperatorSettings
 from specs import conditions, events, workloads
 
 __all__ = ["StatusActivities", "missing_message", "now"]
@@ -41,9 +41,12 @@ def now() -> str:
 
 
 class StatusActivities:
-    def __init__(self, kube: api.KubeApi, config: OperatorConfig) -> None:
+    def __init__(
+        self, kube: api.KubeApi, operator: OperatorSettings, job_settings: JobSettings
+    ) -> None:
         self._kube = kube
-        self._config = config
+        self._operator = operator
+        self._job_settings = job_settings
 
     @activity.defn(name="record_status", no_thread_cancel_exception=True)
     def record_status(self, input: RecordStatusInput) -> None:
@@ -54,10 +57,10 @@ class StatusActivities:
         kube, ref = self._kube, input.ref
         for action in input.finish_jobs:
             job_lifecycle.finish(
-                kube, ref.namespace, action, reporting_instance=self._config.reporting_instance
+                kube, ref.namespace, action, reporting_instance=self._operator.reporting_instance
             )
         for kind in sorted({action.kind for action in input.finish_jobs}):
-            job_lifecycle.prune_history(kube, ref, kind, self._config.job_history_limit)
+            job_lifecycle.prune_history(kube, ref, kind, self._job_settings.history_limit)
         if input.restart_web:
             self._restart_web(input)
         live = lookup.read_instance(kube, ref)
@@ -108,7 +111,7 @@ class StatusActivities:
             name=events.event_name(ref, f"{before}-{input.phase}", input.generation, unique=unique),
             reason="PhaseChanged",
             message=f"Phase changed from {before} to {input.phase}",
-            reporting_instance=self._config.reporting_instance,
+            reporting_instance=self._operator.reporting_instance,
         )
         for action in input.finish_jobs:
             if not action.succeeded:
@@ -122,7 +125,7 @@ class StatusActivities:
                     message=f"{action.kind.resource_kind} {action.name} failed"
                     + (f": {action.message}" if action.message else ""),
                     warning=True,
-                    reporting_instance=self._config.reporting_instance,
+                    reporting_instance=self._operator.reporting_instance,
                 )
         if input.database_lost:
             recorder.post(
@@ -132,7 +135,7 @@ class StatusActivities:
                 reason="DatabaseMissing",
                 message=self._missing_message(input),
                 warning=True,
-                reporting_instance=self._config.reporting_instance,
+                reporting_instance=self._operator.reporting_instance,
             )
         if input.phase is Phase.ERROR:
             recorder.post(
@@ -142,14 +145,14 @@ class StatusActivities:
                 reason="ConfigError",
                 message=input.message or "configuration error",
                 warning=True,
-                reporting_instance=self._config.reporting_instance,
+                reporting_instance=self._operator.reporting_instance,
             )
 
     def _missing_message(self, input: RecordStatusInput) -> str:
         ref, spec = input.ref, input.spec
         database = naming.database_name(ref.uid, spec.database.name)
         try:
-            cluster = lookup.load_cluster(self._kube, self._config, spec).name
+            cluster = lookup.load_cluster(self._kube, self._operator, spec).name
         except clusters.ClusterConfigError:
             cluster = spec.database.cluster or "(default)"
         return missing_message(database, cluster, spec.database.missing_policy)

@@ -33,12 +33,11 @@ import kubernetes
 from pydantic import SecretStr
 
 from activities import api, children, clusters, converge, databases, lookup
-from activities.config import OperatorConfig
 from benchmarks import observe, stack
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
-from odoo_operator.settings import Settings
+from model.settings import InstanceDefaults
 from specs import config, defaults, facts, jobs, network, rbac, storage, workloads
 
 __all__ = ["StraightLine", "finish_temporal_alone", "start_temporal_alone"]
@@ -96,12 +95,7 @@ class StraightLine:
     def __init__(self, run: stack.Stack, jobs: observe.Watch, deployments: observe.Watch) -> None:
         self._jobs = jobs
         self._deployments = deployments
-        settings = Settings(
-            operator_namespace=stack.OPERATOR_NAMESPACE,
-            clusters_secret=stack.CLUSTERS_SECRET,
-            pod_name="bench-floor",
-        )
-        self._config: OperatorConfig = settings.operator_config()
+        self._defaults = InstanceDefaults()
         self._cluster = clusters.Cluster.model_validate(
             {"name": "main", **run.cluster_entry(stack.FLOOR_PG_USER)}
         )
@@ -142,7 +136,7 @@ class StraightLine:
     def _provision(self, item: _Instance) -> None:
         kube, ref = self._kube, item.ref
         live = children.ensure_finalizer(kube, item.body)
-        patch = defaults.defaults_patch(live.get("spec") or {}, self._config)
+        patch = defaults.defaults_patch(live.get("spec") or {}, self._defaults)
         if patch:
             live = kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"spec": patch})
         spec = OdooInstanceSpec.model_validate(live["spec"]).redacted()

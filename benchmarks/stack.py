@@ -33,6 +33,7 @@ from psycopg import sql
 
 from activities import api
 from benchmarks import meters
+from model.settings import DEFAULT_CLUSTERS_SECRET, WorkerSettings
 from odoo_operator.cli import DEFAULT_CRD_DIR
 from sandbox import controlplane, kubelet, operator_rbac, podrunner, postgres, temporal
 from tests.e2e.cluster import OperatorProcess, wait_until_granted
@@ -58,7 +59,7 @@ WORKER_ACCOUNT = "bench-worker"
 FLOOR_ACCOUNT = "bench-floor"
 OPERATOR_PG_USER = "bench_operator"
 FLOOR_PG_USER = "bench_floor"
-CLUSTERS_SECRET = "postgres-clusters"
+CLUSTERS_SECRET = DEFAULT_CLUSTERS_SECRET
 TASK_QUEUE = "odoo-operator"
 TOKEN_SECONDS = 48 * 3600
 """The ServiceAccount tokens outlive the longest run (500 instances, every scenario)."""
@@ -77,7 +78,7 @@ class StackOptions:
     kube-controller-manager's client rate (requests/s, burst)."""
 
     workers: int = 1
-    max_cached_workflows: int = 1000
+    max_cached_workflows: int = field(default_factory=lambda: WorkerSettings().max_cached_workflows)
     kcm_qps: int = 20
     kcm_burst: int = 30
     log_level: str = "info"

@@ -54,6 +54,7 @@ from temporalio.client import Client
 from benchmarks import floors, meters, observe, report, stack
 from model import naming
 from model.payloads import Poke, WorkflowSettings
+from model.settings import WorkerSettings
 from sandbox import processes
 
 __all__ = ["main"]
@@ -509,10 +510,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cache",
         type=_ints,
-        default=[1000],
+        default=[WorkerSettings().max_cached_workflows],
         metavar="C,C",
         help="the worker's max cached workflows; the first is the full run, "
-        "others convergence only (default: 1000, the SDK's; e.g. 1000,20)",
+        "others convergence only (default: the operator's, %(default)s; e.g. 1000,20)",
     )
     p.add_argument(
         "--variant-sizes",

@@ -1,7 +1,7 @@
 """Naming rules: the one place that turns an instance into names.
 
-Workflow ids, child object names, PostgreSQL role and database names, labels
-and the field manager. Scripts, templates and tests call these; nothing
+Workflow ids, child object names, PostgreSQL role and database names, labels,
+the field manager and the watchers' Lease. Scripts, templates and tests call these; nothing
 re-implements them.
 
 Limits (where each comes from):
@@ -34,6 +34,7 @@ __all__ = [
     "INSTANCE_LABEL",
     "INSTANCE_NAME_MAX",
     "LABEL_VALUE_MAX",
+    "LEASE_NAME",
     "POSTGRES_IDENTIFIER_MAX",
     "REPLICAS_ANNOTATION",
     "auto_init_job_name",
@@ -66,6 +67,9 @@ GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 FIELD_MANAGER = "odoo-operator"
 FINALIZER = "bemade.org/postgres-cleanup"
 INSTANCE_LABEL = "bemade.org/instance"
+LEASE_NAME = "odoo-operator-watcher"
+"""The Lease the watchers of one operator namespace compete for (also named in
+charts/odoo-operator/files/rbac-rules.yaml, which grants get/update on it only)."""
 REPLICAS_ANNOTATION = "bemade.org/replicas"
 """On the web and cron Deployments: the spec.replicas the operator last wrote. A
 spec.replicas that differs was changed by someone else (the watcher pokes then);

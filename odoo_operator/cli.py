@@ -1,7 +1,8 @@
 """The `odoo-operator` command: the composition root.
 
 Each subcommand imports what it needs lazily, so `odoo-operator crds` never
-loads Temporal or the Kubernetes client.
+loads Temporal or the Kubernetes client; the settings' flags and variables are
+odoo_operator.environment's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from odoo_operator import environment
 
 __all__ = ["main"]
 
@@ -63,32 +66,6 @@ def _sandbox(argv: Sequence[str]) -> int:
     os.execve(sys.executable, [sys.executable, "-m", "sandbox", *argv], env)
 
 
-def _settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting (`--temporal-address` for temporal_address); a flag wins
-    over its environment variable, which wins over the default."""
-    from odoo_operator.settings import Settings
-
-    group = parser.add_argument_group("settings (each also read from its environment variable)")
-    for name, field in Settings.model_fields.items():
-        group.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=f"setting_{name}",
-            metavar="VALUE",
-            default=None,
-            help=field.description,
-        )
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from odoo_operator.settings import Settings
-
-    values = Settings.from_env().model_dump(exclude_unset=True)
-    for key, value in vars(args).items():
-        if key.startswith("setting_") and value is not None:
-            values[key.removeprefix("setting_")] = value
-    return Settings.model_validate(values)
-
-
 def _operator(args: argparse.Namespace, *, watch: bool, work: bool) -> int:
     import asyncio
     import logging
@@ -98,7 +75,7 @@ def _operator(args: argparse.Namespace, *, watch: bool, work: bool) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = _settings(args)
+    settings = environment.from_arguments(args)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner.run_until_signalled(settings, watch=watch, work=work))
     return 0
@@ -107,7 +84,7 @@ def _operator(args: argparse.Namespace, *, watch: bool, work: bool) -> int:
 def _add_operator_command(sub: Any, name: str, help: str, *, watch: bool, work: bool) -> None:
     p = sub.add_parser(name, help=help)
     p.add_argument("--log-level", default="info", help="Python log level (%(default)s)")
-    _settings_flags(p)
+    environment.add_flags(p)
     p.set_defaults(func=lambda args: _operator(args, watch=watch, work=work))
 
 

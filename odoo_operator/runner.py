@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,48 +24,49 @@ import prometheus_client
 from temporalio import client as temporal_client
 
 from activities import api, failures
+from model.settings import Settings
 from odoo_operator import probes, worker
-from odoo_operator.settings import Settings
 from watcher import webhook
 from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
 from watcher.leader import LeaderElector, LeaseUnavailable
 from watcher.startup import Watcher
 
-__all__ = ["run", "watcher_config"]
+__all__ = ["election_config", "run", "watcher_config"]
 
 _log = logging.getLogger(__name__)
 _CONNECT_BACKOFF_MAX_SECONDS = 30.0
 
 
 def watcher_config(settings: Settings) -> WatcherConfig:
-    """The watcher's part of the settings."""
+    """The watcher's part of the settings, with the webhook's certificate files
+    looked up now (Kopf generates a self-signed one when they are missing)."""
     webhook: WebhookConfig | None = None
-    if settings.webhook_enabled:
-        have_files = settings.webhook_tls_cert.is_file() and settings.webhook_tls_key.is_file()
+    hook = settings.webhook
+    if hook.enabled:
+        have_files = hook.tls_cert.is_file() and hook.tls_key.is_file()
         webhook = WebhookConfig(
-            port=settings.webhook_port,
-            certfile=settings.webhook_tls_cert if have_files else None,
-            pkeyfile=settings.webhook_tls_key if have_files else None,
-        )
-    election: ElectionConfig | None = None
-    if settings.leader_election:
-        election = ElectionConfig(
-            namespace=settings.operator_namespace,
-            # Unique per process, as client-go's: a restarted container waits the
-            # Lease out instead of assuming it still holds it.
-            identity=f"{settings.pod_name}_{uuid.uuid4().hex[:8]}",
-            lease_duration_seconds=settings.leader_election_lease_seconds,
-            renew_deadline_seconds=settings.leader_election_renew_seconds,
-            retry_period_seconds=settings.leader_election_retry_seconds,
+            settings=hook,
+            certfile=hook.tls_cert if have_files else None,
+            pkeyfile=hook.tls_key if have_files else None,
         )
     return WatcherConfig(
-        task_queue=settings.task_queue,
-        namespaces=settings.watch_namespaces,
-        operator_namespace=settings.operator_namespace,
-        clusters_secret=settings.clusters_secret,
-        retry_delay_max_seconds=settings.temporal_retry_max_seconds,
+        watcher=settings.watcher,
+        operator=settings.operator,
+        task_queue=settings.temporal.task_queue,
         webhook=webhook,
-        election=election,
+    )
+
+
+def election_config(settings: Settings) -> ElectionConfig | None:
+    """Who this process is in the leader election; None when it is not enabled."""
+    if not settings.leader_election.enabled:
+        return None
+    return ElectionConfig(
+        settings=settings.leader_election,
+        namespace=settings.operator.namespace,
+        # Unique per process, as client-go's: a restarted container waits the
+        # Lease out instead of assuming it still holds it.
+        identity=f"{settings.operator.reporting_instance}_{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -91,22 +92,19 @@ class KubeLeaseStore:
             return self._kube.find(api.LEASE, namespace, name)
 
     def create(self, namespace: str, body: dict[str, Any]) -> bool:
-        return self._write(self._kube.create, namespace, body)
-
-    def replace(self, namespace: str, body: dict[str, Any]) -> bool:
-        return self._write(self._kube.replace, namespace, body)
-
-    @staticmethod
-    def _write(
-        call: Callable[[api.Resource, str, dict[str, Any]], dict[str, Any]],
-        namespace: str,
-        body: dict[str, Any],
-    ) -> bool:
         with _lease_errors():
             try:
-                call(api.LEASE, namespace, body)
+                self._kube.create(api.LEASE, namespace, body)
             except failures.Conflict:
-                return False
+                return False  # another candidate created it first
+        return True
+
+    def replace(self, namespace: str, body: dict[str, Any]) -> bool:
+        with _lease_errors():
+            try:
+                self._kube.replace(api.LEASE, namespace, body)
+            except failures.Conflict:
+                return False  # written by someone else since it was read
         return True
 
 
@@ -138,7 +136,7 @@ async def run(
         nonlocal shared
         async with lock:
             if shared is None:
-                connected = await worker.connect(settings)
+                connected = await worker.connect(settings.temporal)
                 shared = probes.with_interceptor(connected, activity_metrics)
             return shared
 
@@ -153,12 +151,13 @@ async def run(
     async with contextlib.AsyncExitStack() as stack:
         if watch:
             config = watcher_config(settings)
+            election = election_config(settings)
             elector: LeaderElector | None = None
             lookup: webhook.InstanceLookup | None = None
-            if config.election is not None or config.webhook is not None:
+            if election is not None or config.webhook is not None:
                 watch_client = stack.enter_context(api.connect(kubeconfig))
-                if config.election is not None:
-                    elector = LeaderElector(KubeLeaseStore(watch_client), config.election)
+                if election is not None:
+                    elector = LeaderElector(KubeLeaseStore(watch_client), election)
                 if config.webhook is not None:
                     lookup = instance_lookup(watch_client)
             watcher = Watcher(
@@ -174,11 +173,11 @@ async def run(
         if work:
             # One pooled connection per activity thread.
             kube = stack.enter_context(
-                api.connect(kubeconfig, connections=settings.max_concurrent_activities)
+                api.connect(kubeconfig, connections=settings.worker.max_concurrent_activities)
             )
             tasks.append(asyncio.create_task(_work(settings, client, kube), name="worker"))
-        if settings.probe_port:
-            await stack.enter_async_context(probes.serve(settings.probe_port, metrics, readiness))
+        if settings.probes.port:
+            await stack.enter_async_context(probes.serve(settings.probes.port, metrics, readiness))
         try:
             # The first task to end (with an error) ends the process; others are cancelled.
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -233,7 +232,7 @@ async def _work(
             connected = await client()
         except (RuntimeError, OSError) as err:
             _log.warning("Temporal at %s unreachable (%s); retrying in %.0f s",
-                         settings.temporal_address, err, delay)  # fmt: skip
+                         settings.temporal.address, err, delay)  # fmt: skip
             await asyncio.sleep(delay)  # backoff while Temporal is down
             delay = min(delay * 2, _CONNECT_BACKOFF_MAX_SECONDS)
     # Before polling: the workflows upsert these from their first task on.

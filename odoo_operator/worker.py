@@ -39,7 +39,7 @@ from activities import (
     snapshot,
     status,
 )
-from odoo_operator.settings import Settings
+from model.settings import Settings, TemporalSettings
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 from workflows.job_references import JobReferencesWorkflow
 from workflows.scheduled_backup import ScheduledBackupWorkflow
@@ -124,20 +124,20 @@ def activities(
 ) -> list[Callable[..., Any]]:
     """Every activity implementation, as bound methods sharing one KubeApi and
     one Databases (a default one connecting over TCP when not given)."""
-    config = settings.operator_config()
+    operator, jobs = settings.operator, settings.jobs
     postgres = postgres or databases.Databases()
-    backup = backup_resources.BackupActivities(kube, config)
+    backup = backup_resources.BackupActivities(kube, operator)
     return [
-        snapshot.SnapshotActivities(kube, config, postgres).gather_snapshot,
-        children.ChildrenActivities(kube, config, postgres).apply_children,
-        converge.ConvergeActivities(kube, config).converge_phase,
-        status.StatusActivities(kube, config).record_status,
-        cleanup.CleanupActivities(kube, config, postgres).cleanup_instance,
+        snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
+        children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
+        converge.ConvergeActivities(kube, operator, jobs).converge_phase,
+        status.StatusActivities(kube, operator, jobs).record_status,
+        cleanup.CleanupActivities(kube, operator, postgres).cleanup_instance,
         backup.create_backup_job,
         backup.prune_backups,
         backup.sync_backup_schedule,
         backup.post_event,
-        references.ReferenceActivities(kube, config).check_job_references,
+        references.ReferenceActivities(kube, operator).check_job_references,
     ]
 
 
@@ -157,31 +157,31 @@ def build_worker(
     """
     return Worker(
         client,
-        task_queue=settings.task_queue,
+        task_queue=settings.temporal.task_queue,
         workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow, JobReferencesWorkflow],
         activities=[*activities(kube, settings, postgres), *extra_activities],
         activity_executor=ThreadPoolExecutor(
-            max_workers=settings.max_concurrent_activities,
+            max_workers=settings.worker.max_concurrent_activities,
             thread_name_prefix="odoo-activity",
         ),
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_activities=settings.worker.max_concurrent_activities,
+        max_cached_workflows=settings.worker.max_cached_workflows,
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: TemporalSettings) -> Client:
     """The Temporal client, speaking pydantic, with TLS or an API key when configured."""
     tls: TLSConfig | bool = False
-    if settings.temporal_tls_cert or settings.temporal_tls_ca or settings.temporal_api_key:
+    if settings.tls_cert or settings.tls_ca or settings.api_key:
         tls = TLSConfig(
-            server_root_ca_cert=_read(settings.temporal_tls_ca),
-            client_cert=_read(settings.temporal_tls_cert),
-            client_private_key=_read(settings.temporal_tls_key),
+            server_root_ca_cert=_read(settings.tls_ca),
+            client_cert=_read(settings.tls_cert),
+            client_private_key=_read(settings.tls_key),
         )
-    api_key = settings.temporal_api_key
+    api_key = settings.api_key
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        settings.address,
+        namespace=settings.namespace,
         data_converter=pydantic_data_converter,
         tls=tls,
         api_key=api_key.get_secret_value() if api_key is not None else None,

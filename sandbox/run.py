@@ -240,6 +240,8 @@ def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgr
     import kubernetes
     import yaml
 
+    from model.settings import DEFAULT_CLUSTERS_SECRET
+
     client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
     with client:
         core = kubernetes.client.CoreV1Api(client)
@@ -264,7 +266,7 @@ def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgr
         }
         data = base64.b64encode(yaml.safe_dump(clusters).encode()).decode()
         body = kubernetes.client.V1Secret(
-            metadata=kubernetes.client.V1ObjectMeta(name="postgres-clusters"),
+            metadata=kubernetes.client.V1ObjectMeta(name=DEFAULT_CLUSTERS_SECRET),
             data={"clusters.yaml": data},
         )
         try:
@@ -272,7 +274,7 @@ def _install_clusters_secret(kubeconfig: Path, database: postgres.EmbeddedPostgr
         except kubernetes.client.ApiException as err:
             if err.status != 409:
                 raise
-            core.replace_namespaced_secret("postgres-clusters", OPERATOR_NAMESPACE, body)
+            core.replace_namespaced_secret(DEFAULT_CLUSTERS_SECRET, OPERATOR_NAMESPACE, body)
 
 
 class _NotMainThreadNotice(logging.Filter):
@@ -345,15 +347,20 @@ class _OperatorThread:
     async def _main(self) -> None:
         import kopf
 
+        from model.settings import (
+            OperatorSettings,
+            ProbeSettings,
+            Settings,
+            TemporalSettings,
+            WebhookSettings,
+        )
         from odoo_operator import runner
-        from odoo_operator.settings import Settings
 
         settings = Settings(
-            temporal_address=self._temporal_address,
-            operator_namespace=OPERATOR_NAMESPACE,
-            webhook_enabled=False,
-            probe_port=0,
-            pod_name="sandbox",
+            temporal=TemporalSettings(address=self._temporal_address),
+            operator=OperatorSettings(namespace=OPERATOR_NAMESPACE, reporting_instance="sandbox"),
+            webhook=WebhookSettings(enabled=False),
+            probes=ProbeSettings(port=0),
         )
         login = kopf.ConnectionInfo(
             server=self._kube.url,

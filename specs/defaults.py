@@ -2,43 +2,24 @@
 
 Owns which defaults a live spec lacks (`defaults_patch`: a merge patch of
 `spec`, so the instance describes itself after its first apply) and the
-spec the builders see once that patch is in (`with_defaults`), and the
-defaults themselves (`SpecDefaults`, which activities.config.OperatorConfig
-extends; odoo_operator.settings fills it from the environment). Pure:
-activities.children writes the patch.
+spec the builders see once that patch is in (`with_defaults`). The defaults
+themselves are settings (`model.settings.InstanceDefaults`, read from the
+environment by the composition root). Pure: activities.children writes the
+patch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from model.crds import OdooInstanceSpec
+from model.settings import InstanceDefaults
 
-__all__ = ["SpecDefaults", "defaults_patch", "with_defaults"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SpecDefaults:
-    """The operator-level defaults of a new spec (activities.config.OperatorConfig has them)."""
-
-    default_image: str = "odoo:18.0"
-    default_storage_class: str = "standard"
-    default_storage_size: str = "2Gi"
-    default_ingress_class: str = ""
-    """Empty: no default (the cluster's default IngressClass applies)."""
-    default_ingress_issuer: str = ""
-    """Empty: no cert-manager annotation."""
-    default_gateway_name: str = ""
-    default_gateway_namespace: str = ""
-    """Both set: new instances get an HTTPRoute to this Gateway instead of an Ingress."""
-    default_resources: dict[str, Any] | None = None
-    default_affinity: dict[str, Any] | None = None
-    default_tolerations: tuple[dict[str, Any], ...] = field(default=())
+__all__ = ["defaults_patch", "with_defaults"]
 
 
-def defaults_patch(spec: Mapping[str, Any], config: SpecDefaults) -> dict[str, Any]:
+def defaults_patch(spec: Mapping[str, Any], defaults: InstanceDefaults) -> dict[str, Any]:
     """The operator defaults missing from a live spec, as a merge patch of `spec`.
 
     Written once, the first time the instance is seen ("self-describing
@@ -46,38 +27,38 @@ def defaults_patch(spec: Mapping[str, Any], config: SpecDefaults) -> dict[str, A
     """
     patch: dict[str, Any] = {}
     if not spec.get("image"):
-        patch["image"] = config.default_image
+        patch["image"] = defaults.image
     filestore = spec.get("filestore") or {}
     fs_patch: dict[str, Any] = {}
-    if not filestore.get("storageClass") and config.default_storage_class:
-        fs_patch["storageClass"] = config.default_storage_class
-    if not filestore.get("storageSize") and config.default_storage_size:
-        fs_patch["storageSize"] = config.default_storage_size
+    if not filestore.get("storageClass") and defaults.storage_class:
+        fs_patch["storageClass"] = defaults.storage_class
+    if not filestore.get("storageSize") and defaults.storage_size:
+        fs_patch["storageSize"] = defaults.storage_size
     if fs_patch:
         patch["filestore"] = fs_patch
     ingress = spec.get("ingress") or {}
     in_patch: dict[str, Any] = {}
-    gateway_default = config.default_gateway_name and config.default_gateway_namespace
+    gateway_default = defaults.gateway_name and defaults.gateway_namespace
     if not ingress.get("gatewayRef") and gateway_default:
         in_patch["gatewayRef"] = {
-            "name": config.default_gateway_name,
-            "namespace": config.default_gateway_namespace,
+            "name": defaults.gateway_name,
+            "namespace": defaults.gateway_namespace,
         }
-    if not ingress.get("issuer") and config.default_ingress_issuer:
-        in_patch["issuer"] = config.default_ingress_issuer
-    if not ingress.get("class") and config.default_ingress_class:
-        in_patch["class"] = config.default_ingress_class
+    if not ingress.get("issuer") and defaults.ingress_issuer:
+        in_patch["issuer"] = defaults.ingress_issuer
+    if not ingress.get("class") and defaults.ingress_class:
+        in_patch["class"] = defaults.ingress_class
     if in_patch:
         patch["ingress"] = in_patch
-    if not spec.get("resources") and config.default_resources:
-        patch["resources"] = config.default_resources
+    if not spec.get("resources") and defaults.resources:
+        patch["resources"] = defaults.resources
     cron = spec.get("cron") or {}
-    if not cron.get("resources") and config.default_resources:
-        patch["cron"] = {"resources": config.default_resources}
-    if not spec.get("affinity") and config.default_affinity:
-        patch["affinity"] = config.default_affinity
-    if not spec.get("tolerations") and config.default_tolerations:
-        patch["tolerations"] = list(config.default_tolerations)
+    if not cron.get("resources") and defaults.resources:
+        patch["cron"] = {"resources": defaults.resources}
+    if not spec.get("affinity") and defaults.affinity:
+        patch["affinity"] = defaults.affinity
+    if not spec.get("tolerations") and defaults.tolerations:
+        patch["tolerations"] = list(defaults.tolerations)
     return patch
 
 

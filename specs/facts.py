@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from model import naming
+from model import naming, settings
 from model.crds import OdooInstanceSpec
 
 __all__ = [
@@ -50,7 +50,7 @@ class Instance:
 
     @property
     def image(self) -> str:
-        return self.spec.image or "odoo:18.0"
+        return self.spec.image or settings.DEFAULT_IMAGE
 
     @property
     def environment(self) -> str:

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_VERSION = 18
-"""The series of the operator's default image (odoo:18.0)."""
+"""The series of the operator's default image (model.settings.DEFAULT_IMAGE)."""
 HTTP_PORT = 8069
 GEVENT_PORT = 8072
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from model import naming
+from model import naming, settings
 from specs import facts
 
 __all__ = ["pvc"]
@@ -19,7 +19,9 @@ def pvc(inst: facts.Instance) -> dict[str, Any]:
     filestore = inst.spec.filestore
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteMany"],
-        "resources": {"requests": {"storage": filestore.storage_size or "2Gi"}},
+        "resources": {
+            "requests": {"storage": filestore.storage_size or settings.DEFAULT_STORAGE_SIZE}
+        },
     }
     if filestore.storage_class:
         spec["storageClassName"] = filestore.storage_class

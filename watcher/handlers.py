@@ -191,7 +191,7 @@ class InstanceHandlers:
         try:
             await call()
         except TemporalUnavailable as err:
-            raise kopf.TemporaryError(str(err), delay=self.config.backoff(retry)) from err
+            raise kopf.TemporaryError(str(err), delay=self.config.watcher.backoff(retry)) from err
 
     async def _until_sent(self, call: Callable[[], Awaitable[_T]]) -> _T:
         # Kopf never retries event handlers; a lost signal would wait for the resync timer.
@@ -204,7 +204,7 @@ class InstanceHandlers:
                 attempt += 1
 
     async def _wait(self, attempt: int, err: Exception) -> None:
-        delay = self.config.backoff(attempt)
+        delay = self.config.watcher.backoff(attempt)
         _log.warning("%s; retrying in %.1f s", err, delay)
         await asyncio.sleep(delay)  # backoff while Temporal is unreachable
 
@@ -230,7 +230,7 @@ def register(registry: kopf.OperatorRegistry, handlers: InstanceHandlers) -> Non
         )
 
     def is_clusters_secret(name: str | None, namespace: str | None, **_: Any) -> bool:
-        return name == config.clusters_secret and namespace == config.operator_namespace
+        return name == config.operator.clusters_secret and namespace == config.operator.namespace
 
     kopf.on.event("v1", "secrets", when=is_clusters_secret, id="poke-all", registry=registry)(
         handlers.clusters_secret_changed

@@ -1,6 +1,6 @@
 """Leader election of the watcher: one coordination.k8s.io Lease, as client-go does it.
 
-Owns acquiring, renewing and releasing the Lease `LEASE_NAME` in the operator
+Owns acquiring, renewing and releasing the Lease `model.naming.LEASE_NAME` in the operator
 namespace, so exactly one of several watcher processes (the chart's watcher
 Deployment runs two) handles events while the others stand by. The algorithm
 is client-go's `leaderelection` package:
@@ -39,11 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from watcher.config import LEASE_NAME, ElectionConfig
+from model.naming import LEASE_NAME
+from watcher.config import ElectionConfig
 
 __all__ = [
-    "LEASE_NAME",
-    "ElectionConfig",
     "LeaderElector",
     "LeadershipLost",
     "LeaseStore",
@@ -103,7 +102,7 @@ class LeaderElector:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not config.renew_deadline_seconds < config.lease_duration_seconds:
+        if not config.settings.renew_deadline_seconds < config.settings.lease_duration_seconds:
             raise ValueError("the renew deadline must be shorter than the lease duration")
         self.config = config
         self._store = store
@@ -121,17 +120,17 @@ class LeaderElector:
         """Return once we hold the Lease (retrying every retry period)."""
         config = self.config
         _log.info("waiting for the Lease %s/%s (we are %s)",
-                  config.namespace, config.name, config.identity)  # fmt: skip
+                  config.namespace, LEASE_NAME, config.identity)  # fmt: skip
         while True:
             try:
                 if await asyncio.to_thread(self._try_acquire_or_renew):
                     break
             except LeaseUnavailable as err:
                 _log.warning("reading the Lease %s/%s failed: %s", config.namespace,
-                             config.name, err)  # fmt: skip
-            await asyncio.sleep(config.retry_period_seconds)  # client-go's retry period
+                             LEASE_NAME, err)  # fmt: skip
+            await asyncio.sleep(config.settings.retry_period_seconds)  # client-go's retry period
         self.leading = True
-        _log.info("leading: holding the Lease %s/%s", config.namespace, config.name)
+        _log.info("leading: holding the Lease %s/%s", config.namespace, LEASE_NAME)
 
     async def hold(self) -> None:
         """Renew the Lease every retry period; raise LeadershipLost when that fails for
@@ -139,20 +138,20 @@ class LeaderElector:
         config = self.config
         last_renewal = self._clock()
         while True:
-            await asyncio.sleep(config.retry_period_seconds)  # client-go's retry period
+            await asyncio.sleep(config.settings.retry_period_seconds)  # client-go's retry period
             try:
                 renewed = await asyncio.to_thread(self._try_acquire_or_renew)
             except LeaseUnavailable as err:
                 _log.warning("renewing the Lease %s/%s failed: %s", config.namespace,
-                             config.name, err)  # fmt: skip
+                             LEASE_NAME, err)  # fmt: skip
                 renewed = False
             if renewed:
                 last_renewal = self._clock()
-            elif self._clock() - last_renewal >= config.renew_deadline_seconds:
+            elif self._clock() - last_renewal >= config.settings.renew_deadline_seconds:
                 self.leading = False
                 raise LeadershipLost(
-                    f"Lease {config.namespace}/{config.name} not renewed for "
-                    f"{config.renew_deadline_seconds:.0f} s"
+                    f"Lease {config.namespace}/{LEASE_NAME} not renewed for "
+                    f"{config.settings.renew_deadline_seconds:.0f} s"
                 )
 
     async def release(self) -> None:
@@ -165,7 +164,7 @@ class LeaderElector:
         except LeaseUnavailable as err:
             _log.warning("releasing the Lease failed (a standby waits it out): %s", err)
         else:
-            _log.info("released the Lease %s/%s", self.config.namespace, self.config.name)
+            _log.info("released the Lease %s/%s", self.config.namespace, LEASE_NAME)
 
     # --- one attempt (in a thread) ---------------------------------------------------
 
@@ -176,7 +175,7 @@ class LeaderElector:
     def _attempt(self) -> bool:
         config = self.config
         now = _micro_time(_now())
-        lease = self._store.read(config.namespace, config.name)
+        lease = self._store.read(config.namespace, LEASE_NAME)
         if lease is None:
             return self._create(now)
         spec: dict[str, Any] = lease.get("spec") or {}
@@ -187,7 +186,7 @@ class LeaderElector:
         )
         if observed != self._observed:
             self._observed, self._observed_at = observed, self._clock()
-        duration = float(spec.get("leaseDurationSeconds") or config.lease_duration_seconds)
+        duration = float(spec.get("leaseDurationSeconds") or config.settings.lease_duration_seconds)
         ours = observed.holder == config.identity
         expired = self._clock() - self._observed_at >= duration
         if observed.holder is not None and not ours and not expired:
@@ -195,7 +194,7 @@ class LeaderElector:
         transitions = observed.transitions if ours else observed.transitions + 1
         lease["spec"] = {
             "holderIdentity": config.identity,
-            "leaseDurationSeconds": int(config.lease_duration_seconds),
+            "leaseDurationSeconds": int(config.settings.lease_duration_seconds),
             "acquireTime": spec.get("acquireTime") if ours else now,
             "renewTime": now,
             "leaseTransitions": transitions,
@@ -212,13 +211,13 @@ class LeaderElector:
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {
-                "name": config.name,
+                "name": LEASE_NAME,
                 "namespace": config.namespace,
                 "labels": {"app.kubernetes.io/name": "odoo-operator"},
             },
             "spec": {
                 "holderIdentity": config.identity,
-                "leaseDurationSeconds": int(config.lease_duration_seconds),
+                "leaseDurationSeconds": int(config.settings.lease_duration_seconds),
                 "acquireTime": now,
                 "renewTime": now,
                 "leaseTransitions": 0,
@@ -240,7 +239,7 @@ class LeaderElector:
     def _release_once(self) -> bool:
         """Clear the holder if it is us; False when another write raced ours (409)."""
         config = self.config
-        lease = self._store.read(config.namespace, config.name)
+        lease = self._store.read(config.namespace, LEASE_NAME)
         spec: dict[str, Any] = (lease or {}).get("spec") or {}
         if lease is None or spec.get("holderIdentity") != config.identity:
             return True  # already taken over: nothing of ours to release

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from pathlib import Path
@@ -52,9 +53,9 @@ def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
     settings.posting.level = logging.WARNING  # Events only for problems, not every handler
     settings.peering.standalone = True
     settings.peering.mandatory = False
-    settings.scanning.disabled = not config.scanning_namespaces
-    settings.watching.server_timeout = config.server_timeout_seconds
-    settings.watching.client_timeout = config.server_timeout_seconds + 30
+    settings.scanning.disabled = not config.watcher.scanning_namespaces
+    settings.watching.server_timeout = config.watcher.server_timeout_seconds
+    settings.watching.client_timeout = config.watcher.server_timeout_seconds + 30
     settings.watching.connect_timeout = 30
     settings.watching.reconnect_backoff = 1.0
     settings.persistence.finalizer = KOPF_FINALIZER
@@ -66,9 +67,9 @@ def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
     if config.webhook is not None:
         hook = config.webhook
         settings.admission.server = kopf.WebhookServer(
-            addr=hook.addr,
-            port=hook.port,
-            host=hook.host,
+            addr=hook.settings.addr,
+            port=hook.settings.port,
+            host=hook.settings.host,
             certfile=str(hook.certfile) if hook.certfile else None,
             pkeyfile=str(hook.pkeyfile) if hook.pkeyfile else None,
         )
@@ -162,7 +163,7 @@ class Watcher:
         if hook is None or hook.certfile is None or hook.pkeyfile is None:
             return set()
         files = (hook.certfile, hook.pkeyfile)
-        return {asyncio.create_task(_until_changed(files, hook.reload_poll_seconds))}
+        return {asyncio.create_task(_until_changed(files, hook.settings.reload_poll_seconds))}
 
     async def _run_elected(self, elector: LeaderElector) -> None:
         tasks: set[asyncio.Task[None]] = self._certificate_watch()
@@ -204,8 +205,8 @@ class Watcher:
         await kopf.operator(
             registry=registry,
             standalone=True,
-            clusterwide=not self.config.namespaces,
-            namespaces=self.config.namespaces,
+            clusterwide=not self.config.watcher.namespaces,
+            namespaces=self.config.watcher.namespaces,
             ready_flag=ready_flag,
         )
 
@@ -216,7 +217,7 @@ class Watcher:
         if not self.ready_flag.is_set():
             return False
         hook = self.config.webhook
-        if hook is not None and not await _accepts(hook.addr, hook.port):
+        if hook is not None and not await _accepts(hook.settings.addr, hook.settings.port):
             return False
         return await self.signals.reachable()
 
@@ -258,4 +259,4 @@ async def _until_changed(files: tuple[Path, ...], period: float) -> None:
 
 
 def _without_webhook(config: WatcherConfig) -> WatcherConfig:
-    return WatcherConfig(**{**config.__dict__, "webhook": None})
+    return dataclasses.replace(config, webhook=None)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from model import phases
+from model import phases, settings
 from model.crds import backup as backups
 from model.crds import common, kube, schema
 
@@ -195,7 +195,8 @@ class FilestoreConfig(common.SpecModel):
         default=None,
         description=(
             "Size of the filestore volume, a Kubernetes quantity such as 2Gi. It can grow but "
-            "never shrink. Defaults to the operator's default storage size (2Gi)."
+            "never shrink. Defaults to the operator's default storage size "
+            f"({settings.DEFAULT_STORAGE_SIZE})."
         ),
     )
     storage_class: str | None = Field(
@@ -351,9 +352,10 @@ class OdooInstanceSpec(common.SpecModel):
         max_length=1024,
         description=(
             "Odoo container image for the web and cron pods and every Job. Defaults to the "
-            "operator's default image (odoo:18.0); an empty string is refused. The tag's "
-            "major version (16.0, 17, 18.0-20250101, 19.0) picks the Odoo command-line "
-            "flags. Changing it rolls the pods; run an OdooUpgradeJob to update modules."
+            f"operator's default image ({settings.DEFAULT_IMAGE}); an empty string is refused. "
+            "The tag's major version (16.0, 17, 18.0-20250101, 19.0) picks the Odoo "
+            "command-line flags. Changing it rolls the pods; run an OdooUpgradeJob to update "
+            "modules."
         ),
     )
     image_pull_secret: str | None = Field(

@@ -33,13 +33,18 @@ from temporalio.testing import ActivityEnvironment
 from activities import api, databases
 from activities.children import ChildrenActivities
 from activities.cleanup import CleanupActivities
-from activities.config import OperatorConfig
 from activities.converge import ConvergeActivities
 from activities.snapshot import SnapshotActivities
 from activities.status import StatusActivities
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef
+from model.settings import (
+    DEFAULT_CLUSTERS_SECRET,
+    InstanceDefaults,
+    JobSettings,
+    OperatorSettings,
+)
 from sandbox import controlplane, kubelet, postgres
 from specs import config
 from tests.fixtures.kube import wait_for
@@ -49,7 +54,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 DEADLINE = 30.0
 """Seconds a controller may take to report what the Pods did (a loaded machine is slow)."""
 ADMIN_PASSWORD = "very-secret-admin"
-CLUSTERS_SECRET = "postgres-clusters"
+CLUSTERS_SECRET = DEFAULT_CLUSTERS_SECRET
 POD = api.Resource("v1", "pods")
 GATEWAY_API_CRD = pathlib.Path(__file__).with_name("gateway-api-httproute.yaml")
 STORAGE_CLASS = "standard"
@@ -234,16 +239,17 @@ class Activities:
 
 
 def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activities:
-    config = OperatorConfig(operator_namespace=namespace, reporting_instance="test-worker")
+    operator = OperatorSettings(namespace=namespace, reporting_instance="test-worker")
+    jobs, defaults = JobSettings(), InstanceDefaults()
     pg = databases.Databases()
     kube = api.KubeApi(client)
     return Activities(
         kube=kube,
-        snapshot=SnapshotActivities(kube, config, pg),
-        children=ChildrenActivities(kube, config, pg),
-        converge=ConvergeActivities(kube, config),
-        status=StatusActivities(kube, config),
-        cleanup=CleanupActivities(kube, config, pg),
+        snapshot=SnapshotActivities(kube, operator, pg),
+        children=ChildrenActivities(kube, operator, defaults, pg),
+        converge=ConvergeActivities(kube, operator, jobs),
+        status=StatusActivities(kube, operator, jobs),
+        cleanup=CleanupActivities(kube, operator, pg),
         env=ActivityEnvironment(),
     )
 

@@ -4,8 +4,9 @@ The grants are files/rbac-rules.yaml (the chart's ClusterRole and Roles are
 built from it: tests/chart/test_render.py). The uses are derived from the
 code, four sources:
 
-1. The activities: every call on `activities.api.KubeApi` (the activities'
-   only way to the API) found in the source with `ast`. The resource is the
+1. Every call on `activities.api.KubeApi` (the operator's only way to the
+   API: the activities, the watcher's Lease and the webhook's instance
+   lookup through odoo_operator/runner.py) found in the source with `ast`. The resource is the
    call's first argument: an `api.<RESOURCE>` constant, a local or
    module-level name bound to one (an assignment, or a `for` over a literal
    tuple of them), `api.Resource("<apiVersion>", "<plural>")`,
@@ -14,7 +15,7 @@ code, four sources:
    `sub="status"` keyword
    makes it the status subresource. The verb is what the method sends: get
    and find GET (get), list_of GETs a collection (list), create POSTs
-   (create), merge_patch and json_patch PATCH (patch), delete DELETEs
+   (create), replace PUTs (update), merge_patch and json_patch PATCH (patch), delete DELETEs
    (delete), and apply is a server-side apply PATCH, which RBAC checks as
    patch and, when the object does not exist yet, as create. A call whose
    resource cannot be resolved fails the test: keep the code analyzable.
@@ -27,13 +28,10 @@ code, four sources:
    handlers need list and watch; Kopf posts Events (create) for warnings.
    With a glob in --watch-namespaces Kopf also lists and watches Namespaces
    and CustomResourceDefinitions (its scanning, `settings.scanning`).
-5. Owner references: every batch Job, Deployment and other child carries an
+4. Owner references: every batch Job, Deployment and other child carries an
    ownerReference with blockOwnerDeletion to its instance or to its job
    resource (specs.facts.owner), which the OwnerReferencesPermissionEnforcement
    admission plugin allows only to who may update the owner kind's finalizers.
-4. The official client's typed calls outside the activities, found with
-   `ast` the same way: the watcher's Lease (watcher/leader.py) and the
-   webhook's instance lookup (odoo_operator/runner.py).
 
 A grant no source uses, or a use no grant covers, fails with the list.
 """
@@ -41,7 +39,6 @@ A grant no source uses, or a use no grant covers, fails with the list.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +49,10 @@ import pytest
 from activities import api
 from model.crds import OdooInstanceSpec
 from model.payloads import JobKind
+from model.settings import Settings, WatcherSettings
+from odoo_operator import runner
 from sandbox import operator_rbac
 from specs import facts, rbac
-from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,20 +63,12 @@ KUBE_API_VERBS = {
     "find": ("get",),
     "list_of": ("list",),
     "create": ("create",),
+    "replace": ("update",),
     "apply": ("patch", "create"),
     "merge_patch": ("patch",),
     "json_patch": ("patch",),
     "delete": ("delete",),
 }
-TYPED_CLIENT_VERBS = {
-    "read": "get",
-    "list": "list",
-    "create": "create",
-    "replace": "update",
-    "patch": "patch",
-    "delete": "delete",
-}
-TYPED_CLIENT_KINDS = {"lease": ("coordination.k8s.io", "leases")}
 
 
 def group_of(resource: api.Resource) -> str:
@@ -183,7 +173,8 @@ def functions(tree: ast.Module) -> Iterator[ast.AST]:
 def activity_uses() -> set[Use]:
     uses: set[Use] = set()
     unresolved: list[str] = []
-    for path in sorted((ROOT / "activities").glob("*.py")):
+    sources = [*sorted((ROOT / "activities").glob("*.py")), ROOT / "odoo_operator" / "runner.py"]
+    for path in sources:
         if path.name == "api.py":
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -238,12 +229,13 @@ def kopf_uses() -> set[Use]:
     async def no_client() -> Any:
         raise AssertionError("not called")
 
-    config = WatcherConfig(webhook=WebhookConfig(), scanning_namespaces=True)
+    settings = Settings(watcher=WatcherSettings(scanning_namespaces=True))
+    config = runner.watcher_config(settings)
     # Elected: both registries (the leading handlers, the serving webhook and index).
     watcher = Watcher(config, no_client, elector=object())  # type: ignore[arg-type]
     assert watcher.serving_registry is not None
     uses: set[Use] = {("", "events", "create")}  # kopf.warn and Kopf's own warnings
-    if config.scanning_namespaces:  # globs: Kopf follows Namespaces and CRDs
+    if config.watcher.scanning_namespaces:  # globs: Kopf follows Namespaces and CRDs
         uses |= {
             ("", "namespaces", "list"),
             ("", "namespaces", "watch"),
@@ -266,28 +258,6 @@ def kopf_uses() -> set[Use]:
     return uses
 
 
-def typed_client_uses() -> set[Use]:
-    uses: set[Use] = set()
-    pattern = re.compile(r"^(read|list|create|replace|patch|delete)_namespaced_(\w+)$")
-    for path in (ROOT / "watcher" / "leader.py", ROOT / "odoo_operator" / "runner.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            name = node.func.attr
-            if name == "get_namespaced_custom_object":
-                group = node.args[0]
-                plural = node.args[3]
-                assert isinstance(plural, ast.Constant), ast.unparse(node)
-                assert ast.unparse(group).endswith("API_GROUP"), ast.unparse(node)
-                uses.add(("bemade.org", str(plural.value), "get"))
-                continue
-            match = pattern.match(name)
-            if match:
-                group, plural = TYPED_CLIENT_KINDS[match.group(2)]
-                uses.add((group, plural, TYPED_CLIENT_VERBS[match.group(1)]))
-    return uses
-
-
 def expand(rules: Iterable[dict[str, Any]]) -> Iterator[Use]:
     for rule in rules:
         for group in rule["apiGroups"]:
@@ -303,18 +273,19 @@ def test_the_analysis_finds_the_calls_it_must_find() -> None:
     assert ("bemade.org", "odooinstances/status", "patch") in uses  # record_status
     assert ("", "serviceaccounts", "create") in uses  # apply in a for loop
     assert ("bemade.org", "odoobackupjobs/status", "patch") in uses  # job_resource(...)
-    assert ("coordination.k8s.io", "leases", "update") in typed_client_uses()
+    assert ("coordination.k8s.io", "leases", "update") in uses  # the runner's Lease store
+    assert ("bemade.org", "odooinstances", "get") in uses  # the webhook's instance lookup
 
 
 def owner_uses() -> set[Use]:
-    """Update on the finalizers of every kind that owns a child (source 5)."""
+    """Update on the finalizers of every kind that owns a child (source 4)."""
     owners = ["odooinstances", *(kind.plural for kind in JobKind)]
     return {("bemade.org", f"{plural}/finalizers", "update") for plural in owners}
 
 
 @pytest.fixture(scope="module")
 def uses() -> set[Use]:
-    return activity_uses() | escalation_uses() | kopf_uses() | typed_client_uses() | owner_uses()
+    return activity_uses() | escalation_uses() | kopf_uses() | owner_uses()
 
 
 def test_every_call_the_code_makes_has_a_rule(uses: set[Use]) -> None:

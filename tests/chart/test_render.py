@@ -15,8 +15,10 @@ files/rbac-rules.yaml and nothing else (a ClusterRole for the whole cluster,
 the Lease only in the release namespace; Roles only, in each watched
 namespace, for a list); both containers non-root, read-only root
 filesystem, no privilege escalation; the Temporal and operator settings
-reaching the ConfigMap and the API key only through secretKeyRef; a change
-of values changing the pods' config checksum.
+reaching the ConfigMap and the API key only through secretKeyRef; the
+default values' ConfigMap read as the operator's defaults (model/settings.py)
+but where the chart means otherwise; a change of values changing the pods'
+config checksum.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import kubernetes
 import pytest
 import yaml
 
+from model.settings import Settings
+from odoo_operator import environment
 from sandbox import operator_rbac
 from tests.chart.conftest import (
     CHART,
@@ -289,6 +293,30 @@ def test_temporal_settings_reach_the_operator_and_the_api_key_only_by_reference_
             "secretKeyRef": {"name": "temporal-api-key", "key": "key"}
         }
         assert container["image"] == "ghcr.io/bemade/odoo-operator-temporal@sha256:" + "a" * 64
+
+
+CHART_DIFFERS = {
+    ("temporal", "address"): "the frontend Service of the official Temporal chart",
+    ("operator", "namespace"): "the release namespace",
+    ("leader_election", "enabled"): "the watcher Deployment runs two replicas: one leads",
+}
+"""Settings whose chart default differs from the operator's on purpose, and why."""
+
+
+def test_the_default_values_are_the_operators_defaults_but_where_the_chart_differs(
+    helm: Helm,
+) -> None:
+    [config] = objects_of(helm.template({}, namespace="ops"), "ConfigMap")
+    rendered, defaults = environment.from_environment(config["data"]), Settings()
+
+    differ = {
+        (source.group, source.field)
+        for source in environment.sources()
+        if getattr(getattr(rendered, source.group), source.field)
+        != getattr(getattr(defaults, source.group), source.field)
+    }
+
+    assert differ == set(CHART_DIFFERS)
 
 
 def test_the_pods_config_checksum_changes_when_a_value_changes(helm: Helm) -> None:

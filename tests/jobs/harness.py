@@ -40,9 +40,10 @@ from model.payloads import (
     SpecUpdate,
     WorkflowSettings,
 )
+from model.settings import DEFAULT_CLUSTERS_SECRET
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import podrunner, postgres, s3
+from tests.fixtures import operator_settings
 from workflows.instance import OdooInstanceWorkflow
 
 _T = TypeVar("_T")
@@ -256,7 +257,7 @@ def clusters_secret(server: postgres.EmbeddedPostgres) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "postgres-clusters"},
+        "metadata": {"name": DEFAULT_CLUSTERS_SECRET},
         "data": {"clusters.yaml": base64.b64encode(text.encode()).decode()},
     }
 
@@ -270,16 +271,13 @@ async def operator(
     server: postgres.EmbeddedPostgres,
     s3_server: s3.S3Server,
     runner: podrunner.LocalPodRunner,
-    **settings: Any,
+    **jobs: Any,
 ) -> AsyncIterator[Operator]:
+    """The worker over the test's namespace and task queue; `jobs` are JobSettings."""
     kube = api.KubeApi(api_client)
     await asyncio.to_thread(kube.create, api.SECRET, namespace, clusters_secret(server))
-    config = Settings(
-        operator_namespace=namespace,
-        task_queue=task_queue,
-        pod_name="test-worker",
-        tools_image=TOOLS_IMAGE,
-        **settings,
+    config = operator_settings.for_test(
+        namespace, task_queue, reporting_instance="test-worker", tools_image=TOOLS_IMAGE, **jobs
     )
     async with worker.build_worker(client, config, api.KubeApi(api_client)):
         yield Operator(client, api_client, namespace, task_queue, server, s3_server, runner)

@@ -81,7 +81,7 @@ async def limited(
         postgres_server,
         s3_server,
         job_pods,
-        job_history_limit=2,
+        history_limit=2,
     ) as running:
         yield running
 

@@ -23,9 +23,9 @@ from temporalio.client import Client
 from activities import api
 from model import naming
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import kubelet, postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.lifecycle.driver import Watcher, eventually, eventually_async, start_workflow
 from workflows.instance import OdooInstanceWorkflow
 
@@ -47,7 +47,7 @@ async def test_instance_is_initialized_again_when_its_database_vanishes_under_re
     ref, spec = await asyncio.to_thread(
         ki.create_instance, kube, namespace, "shop", database={"missingPolicy": "Recreate"}
     )
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     def in_phase(phase: str) -> Callable[[], dict[str, Any] | None]:
         def check() -> dict[str, Any] | None:

@@ -31,9 +31,9 @@ from activities import api
 from model import naming
 from model.payloads import DeleteRequest, InstanceWorkflowResult
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.lifecycle.driver import (
     DEADLINE,
     Handle,
@@ -78,7 +78,7 @@ async def test_nothing_is_left_behind_when_instances_are_created_and_deleted_50_
     await asyncio.to_thread(
         ki.create_clusters_secret, kube, namespace, ki.ClusterAddress.of(postgres_server)
     )
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
     secrets: list[str] = [ki.ADMIN_PASSWORD, postgres_server.admin_password]
     config_maps: list[str] = []
     handles: list[Handle] = []

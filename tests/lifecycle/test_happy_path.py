@@ -33,9 +33,9 @@ from temporalio.client import Client
 
 from activities import api
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import kubelet, postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.lifecycle.driver import (
     Watcher,
     decoded_payloads,
@@ -75,7 +75,7 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
     ref, spec = await asyncio.to_thread(
         ki.create_instance, kube, namespace, "shop", configSecretRef="mail"
     )
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     def status() -> dict[str, Any]:
         return dict(kube.get(api.INSTANCE, namespace, "shop").get("status") or {})

@@ -32,9 +32,9 @@ from activities import api
 from model import naming
 from model.payloads import DeleteRequest
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.lifecycle.driver import Watcher, eventually, start_workflow
 from workflows.instance import OdooInstanceWorkflow
 
@@ -95,7 +95,7 @@ async def test_error_shown_stop_applied_and_deletion_done_when_the_volume_cannot
     role = naming.role_name(namespace, "shop")
     database = naming.database_name(ref.uid)
     pvc = naming.pvc_name("shop")
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)
@@ -204,7 +204,7 @@ async def test_delete_acted_on_and_namespace_gone_when_it_is_deleted_under_the_i
     )
     role = naming.role_name(doomed, "shop")
     database = naming.database_name(ref.uid)
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     async with worker.build_worker(temporal_client, settings, api.KubeApi(api_client)):
         handle = await start_workflow(temporal_client, task_queue, ref, spec)

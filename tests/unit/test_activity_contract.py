@@ -16,8 +16,8 @@ import pytest
 from temporalio import activity
 
 from activities import api, signatures
+from model.settings import OperatorSettings, Settings
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 
 
 def _definition(fn: Callable[..., Any]) -> activity._Definition:
@@ -41,7 +41,9 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def implementations() -> list[Callable[..., Any]]:
     kube = api.KubeApi(kubernetes.client.ApiClient(kubernetes.client.Configuration()))
-    return worker.activities(kube, Settings(operator_namespace="ops", pod_name="test"))
+    return worker.activities(
+        kube, Settings(operator=OperatorSettings(namespace="ops", reporting_instance="test"))
+    )
 
 
 def test_every_stub_has_one_implementation_when_worker_registers(

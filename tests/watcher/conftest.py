@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +39,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities import api
 from model import naming
+from model.settings import OperatorSettings, WatcherSettings, WebhookSettings
 from sandbox import controlplane, pki, processes
 from watcher import webhook_configuration
 from watcher.config import WatcherConfig, WebhookConfig
@@ -69,11 +71,12 @@ def kube(api_client: kubernetes.client.ApiClient) -> api.KubeApi:
 @pytest.fixture
 def watcher_config(namespace: str, task_queue: str) -> WatcherConfig:
     return WatcherConfig(
+        watcher=WatcherSettings(
+            namespaces=(namespace,), retry_delay_seconds=0.2, retry_delay_max_seconds=1.0
+        ),
+        operator=OperatorSettings(namespace=namespace),
         task_queue=task_queue,
-        namespaces=(namespace,),
-        operator_namespace=namespace,
-        retry_delay_seconds=0.2,
-        retry_delay_max_seconds=1.0,
+        webhook=None,
     )
 
 
@@ -196,13 +199,11 @@ def webhook_config(
 ) -> WatcherConfig:
     """The watcher's configuration with its HTTPS admission server on a free port."""
     hook = WebhookConfig(
-        port=processes.free_port(),
-        addr="127.0.0.1",
-        host="127.0.0.1",
+        settings=WebhookSettings(port=processes.free_port(), addr="127.0.0.1", host="127.0.0.1"),
         certfile=webhook_certificate.cert,
         pkeyfile=webhook_certificate.key,
     )
-    return WatcherConfig(**{**watcher_config.__dict__, "webhook": hook})
+    return dataclasses.replace(watcher_config, webhook=hook)
 
 
 def refusal(err: kubernetes.client.ApiException) -> tuple[int, str]:
@@ -298,7 +299,7 @@ async def admission_webhook(
     """A watcher whose webhook the API server calls for the test namespace."""
     assert webhook_config.webhook is not None
     assert control_plane.ca is not None
-    port = webhook_config.webhook.port
+    port = webhook_config.webhook.settings.port
     registration = kubernetes.client.AdmissionregistrationV1Api(api_client)
     body = webhook_configuration.validating_webhook_configuration(
         f"odoo-operator-{namespace}",

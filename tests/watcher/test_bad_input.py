@@ -33,9 +33,9 @@ from temporalio import client as temporal_client
 
 from activities import api, failures
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.watcher.conftest import CustomObjects, eventually, indexed, refusal
 
 
@@ -267,7 +267,7 @@ async def test_bad_instances_in_error_and_good_one_converges_when_references_are
 ) -> None:
     address = ki.ClusterAddress.of(postgres_server)
     await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     def phase_of(name: str) -> tuple[str | None, str | None]:
         status = kube.get(api.INSTANCE, namespace, name).get("status") or {}

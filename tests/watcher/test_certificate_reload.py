@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import kopf
 import pytest
 from temporalio import client as temporal_client
 
+from model.settings import LeaderElectionSettings, WebhookSettings
 from sandbox import controlplane, pki, processes
 from tests.watcher.conftest import eventually
 from watcher.config import ElectionConfig, WatcherConfig, WebhookConfig
@@ -48,13 +50,13 @@ async def test_the_watcher_ends_when_its_certificate_files_change(
 ) -> None:
     served = copied(webhook_certificate, tmp_path / "serving-certs")
     hook = WebhookConfig(
-        port=processes.free_port(),
-        addr="127.0.0.1",
+        settings=WebhookSettings(
+            port=processes.free_port(), addr="127.0.0.1", reload_poll_seconds=POLL_SECONDS
+        ),
         certfile=served.cert,
         pkeyfile=served.key,
-        reload_poll_seconds=POLL_SECONDS,
     )
-    config = WatcherConfig(**{**watcher_config.__dict__, "webhook": hook})
+    config = dataclasses.replace(watcher_config, webhook=hook)
     elector = None
     if elected:
         from activities import api
@@ -63,7 +65,11 @@ async def test_the_watcher_ends_when_its_certificate_files_change(
 
         elector = LeaderElector(
             runner.KubeLeaseStore(api.KubeApi(api_client)),
-            ElectionConfig(namespace=namespace, identity="reload", retry_period_seconds=0.2),
+            ElectionConfig(
+                settings=LeaderElectionSettings(retry_period_seconds=0.2),
+                namespace=namespace,
+                identity="reload",
+            ),
         )
 
     async def same_client() -> temporal_client.Client:

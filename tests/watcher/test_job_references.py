@@ -27,9 +27,9 @@ from temporalio.client import WorkflowExecutionStatus
 from activities import api
 from model import naming
 from odoo_operator import worker
-from odoo_operator.settings import Settings
 from sandbox import postgres
 from tests.activities import kube_instance as ki
+from tests.fixtures import operator_settings
 from tests.watcher.conftest import JOB_SPECS, RunWatcher, eventually, job_resource
 from watcher import signals as watcher_temporal
 from workflows.job_references import JobReferencesWorkflow
@@ -47,7 +47,7 @@ def operator(
 ) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
     """The watcher, and inside it the worker: the worker stops first (stopping
     Kopf cancels what runs on the loop, an activity of the worker included)."""
-    settings = Settings(operator_namespace=namespace, task_queue=task_queue, pod_name="test")
+    settings = operator_settings.for_test(namespace, task_queue)
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:

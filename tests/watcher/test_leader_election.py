@@ -33,11 +33,13 @@ from temporalio import client as temporal_client
 
 from activities import api
 from model import naming
+from model.naming import LEASE_NAME
+from model.settings import LeaderElectionSettings
 from odoo_operator import runner
 from sandbox import processes, temporal
 from tests.fixtures.kube import wait_for
 from tests.watcher.conftest import workflow_started
-from watcher.config import LEASE_NAME, ElectionConfig
+from watcher.config import ElectionConfig
 from watcher.leader import LeaderElector, LeadershipLost
 
 LEASE_SECONDS = 15.0
@@ -50,11 +52,11 @@ def elector(api_client: kubernetes.client.ApiClient, namespace: str, who: str) -
     return LeaderElector(
         runner.KubeLeaseStore(api.KubeApi(api_client)),
         ElectionConfig(
+            settings=LeaderElectionSettings(
+                lease_duration_seconds=3.0, renew_deadline_seconds=1.0, retry_period_seconds=0.2
+            ),
             namespace=namespace,
             identity=who,
-            lease_duration_seconds=3.0,
-            renew_deadline_seconds=1.0,
-            retry_period_seconds=0.2,
         ),
     )
 

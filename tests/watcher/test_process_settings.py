@@ -12,7 +12,7 @@ import aiohttp
 import prometheus_client
 import pytest
 
-from odoo_operator import cli, probes, runner
+from odoo_operator import cli, environment, probes, runner
 from sandbox import processes
 from watcher.metrics import PhaseMetrics
 
@@ -21,13 +21,13 @@ def test_flag_wins_over_environment_when_both_given(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ODOO_OPERATOR_TASK_QUEUE", "from-env")
     monkeypatch.setenv("ODOO_OPERATOR_WATCH_NAMESPACES", "a, b")
     args = cli.build_parser().parse_args(["watch", "--task-queue", "from-flag"])
-    settings = cli._settings(args)
-    assert settings.task_queue == "from-flag"
-    assert settings.watch_namespaces == ("a", "b")
+    settings = environment.from_arguments(args)
+    assert settings.temporal.task_queue == "from-flag"
+    assert settings.watcher.namespaces == ("a", "b")
     config = runner.watcher_config(settings)
-    assert (config.task_queue, config.namespaces) == ("from-flag", ("a", "b"))
+    assert (config.task_queue, config.watcher.namespaces) == ("from-flag", ("a", "b"))
     assert config.webhook is not None
-    assert config.webhook.port == 9443
+    assert config.webhook.settings.port == 9443
 
 
 async def test_probes_answer_when_served() -> None:

@@ -20,6 +20,7 @@ from temporalio import client as temporal_client
 from activities import api
 from model import naming
 from model.payloads import DeleteRequest, Poke, SpecUpdate
+from model.settings import DEFAULT_CLUSTERS_SECRET
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually, signals_of, workflow_started
 from watcher import signals as watcher_temporal
@@ -202,7 +203,7 @@ async def test_every_instance_poked_when_clusters_secret_changes(
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "postgres-clusters"},
+            "metadata": {"name": DEFAULT_CLUSTERS_SECRET},
             "stringData": {"clusters.yaml": "main: {host: pg, port: 5432, default: true}\n"},
         }
         await asyncio.to_thread(kube.create, api.SECRET, namespace, secret)

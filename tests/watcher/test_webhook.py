@@ -239,7 +239,7 @@ async def test_production_instance_refused_when_it_names_a_production_ref(
             "dryRun": False,
         },
     }
-    url = f"https://127.0.0.1:{webhook_config.webhook.port}/{webhook.INSTANCE_WEBHOOK}"
+    url = f"https://127.0.0.1:{webhook_config.webhook.settings.port}/{webhook.INSTANCE_WEBHOOK}"
     trust = ssl.create_default_context(cafile=str(control_plane.ca_file))
     async with (
         aiohttp.ClientSession() as session,

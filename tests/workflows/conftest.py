@@ -29,6 +29,7 @@ from model.payloads import (
     WorkflowSettings,
 )
 from model.phases import Phase
+from model.settings import WorkerSettings
 from tests.workflows.world import World
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
@@ -76,7 +77,7 @@ async def running_worker(
             workflows=[OdooInstanceWorkflow],
             activities=world.activities(),
             activity_executor=executor,
-            max_cached_workflows=0 if not cache else 1000,
+            max_cached_workflows=0 if not cache else WorkerSettings().max_cached_workflows,
             interceptors=interceptors,
         )
         async with worker:

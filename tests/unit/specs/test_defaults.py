@@ -12,20 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from model.crds import OdooInstanceSpec
+from model.settings import InstanceDefaults
 from specs import defaults
 
 RESOURCES = {"requests": {"cpu": "100m"}}
-CONFIG = defaults.SpecDefaults(
-    default_image="odoo:18.0",
-    default_storage_class="fast",
-    default_storage_size="5Gi",
-    default_ingress_class="nginx",
-    default_ingress_issuer="le",
-    default_gateway_name="gw",
-    default_gateway_namespace="infra",
-    default_resources=RESOURCES,
-    default_affinity={"nodeAffinity": {}},
-    default_tolerations=({"key": "k", "operator": "Exists"},),
+CONFIG = InstanceDefaults(
+    image="odoo:18.0",
+    storage_class="fast",
+    storage_size="5Gi",
+    ingress_class="nginx",
+    ingress_issuer="le",
+    gateway_name="gw",
+    gateway_namespace="infra",
+    resources=RESOURCES,
+    affinity={"nodeAffinity": {}},
+    tolerations=({"key": "k", "operator": "Exists"},),
 )
 SPEC: dict[str, Any] = {"adminPassword": "x", "ingress": {"hosts": ["a.example"]}}
 
@@ -51,12 +52,12 @@ def test_nothing_is_patched_when_the_spec_sets_everything_or_no_default_is_confi
     complete["ingress"] = {**SPEC["ingress"], **complete["ingress"]}
 
     assert defaults.defaults_patch(complete, CONFIG) == {}
-    bare = defaults.SpecDefaults(default_storage_class="", default_storage_size="")
+    bare = InstanceDefaults(storage_class="", storage_size="")
     assert defaults.defaults_patch({**SPEC, "image": "odoo:17.0"}, bare) == {}
 
 
 def test_gateway_is_no_default_when_only_its_name_is_configured() -> None:
-    half = defaults.SpecDefaults(default_gateway_name="gw")
+    half = InstanceDefaults(gateway_name="gw")
 
     assert "ingress" not in defaults.defaults_patch(SPEC, half)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from model import settings
 from specs import odoo_cli
 
 
@@ -55,3 +56,7 @@ def test_upgrade_command_updates_modules_and_stops_for_every_version(version: in
 )
 def test_series_read_from_the_image_tag_only_when_it_names_one(image: str, series: str) -> None:
     assert odoo_cli.series(image) == series
+
+
+def test_an_untagged_image_counts_as_the_default_images_series() -> None:
+    assert odoo_cli.odoo_version(settings.DEFAULT_IMAGE) == odoo_cli.DEFAULT_VERSION
