@@ -44,6 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import api, failures, job_lifecycle, recorder, s3
 from activities.config import OperatorConfig
+from model import failures as failure_types
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
 from model.payloads import (
@@ -86,7 +87,7 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
     else:
         raise ApplicationError(
             "a backup request needs a destination: give one, or set spec.backup",
-            type="BackupRequestInvalid",
+            type=failure_types.BACKUP_REQUEST_INVALID,
             non_retryable=True,
         )
     fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
@@ -184,10 +185,10 @@ class BackupActivities:
             if err.status != 404:
                 raise ApplicationError(
                     f"cannot delete s3://{target.bucket}/{target.object_key}: {err.message}",
-                    type="S3Error",
+                    type=failure_types.S3_ERROR,
                 ) from err
         except s3.S3Unavailable as err:
-            raise ApplicationError(str(err), type="S3Unavailable") from err
+            raise ApplicationError(str(err), type=failure_types.S3_UNAVAILABLE) from err
 
     def _credentials(self, namespace: str, target: S3Config) -> tuple[str, str]:
         ref = target.s3_credentials_secret_ref

@@ -139,7 +139,7 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
         signatures.create_backup_job,
         input,
         start_to_close_timeout=_SHORT,
-        retry_policy=_api_retry("BackupRequestInvalid"),
+        retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
     )
 
 

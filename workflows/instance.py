@@ -490,7 +490,7 @@ class OdooInstanceWorkflow:
                     CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
                 )
             except _ACTIVITY_FAILED as err:
-                if _error_type(err) != "BackupRequestInvalid":
+                if _error_type(err) != failures.BACKUP_REQUEST_INVALID:
                     raise
                 await calls.post_event(
                     PostEventInput(
