@@ -200,20 +200,6 @@ def none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.web.ready == 0 and spec.replicas > 0
 
 
-def _both(
-    job: Callable[[OdooInstanceSpec, Snapshot], bool],
-    health: Callable[[OdooInstanceSpec, Snapshot], bool],
-    name: str,
-) -> Guard:
-    """A guard that holds when a job guard and a health guard both hold."""
-
-    def guard(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
-        return job(spec, snap) and health(spec, snap)
-
-    guard.__name__ = guard.__qualname__ = name
-    return guard
-
-
 def backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.BACKUP) is JobState.SUCCEEDED
 
@@ -224,6 +210,54 @@ def backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
 
 def backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.BACKUP) is JobState.ABSENT
+
+
+def backup_succeeded_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and stopped(spec, snap)
+
+
+def backup_succeeded_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and all_ready(spec, snap)
+
+
+def backup_succeeded_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_succeeded_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and none_ready(spec, snap)
+
+
+def backup_failed_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and stopped(spec, snap)
+
+
+def backup_failed_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and all_ready(spec, snap)
+
+
+def backup_failed_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_failed_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and none_ready(spec, snap)
+
+
+def backup_absent_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and stopped(spec, snap)
+
+
+def backup_absent_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and all_ready(spec, snap)
+
+
+def backup_absent_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_absent_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and none_ready(spec, snap)
 
 
 # --- the table ----------------------------------------------------------------
@@ -243,11 +277,6 @@ _SERVING_ROWS = (
     (P.UPGRADING, upgrade_due),
     (P.BACKING_UP, backup_present),
 )
-
-_BACKUP_DONE = {
-    "succeeded": (backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
-    "failed": (backup_failed, (A.FAIL_BACKUP_JOB,)),
-}
 
 TABLE: tuple[Transition, ...] = (
     # A permanent configuration problem wins everywhere; Error leaves by itself.
@@ -289,27 +318,19 @@ TABLE: tuple[Transition, ...] = (
     # BackingUp: self-loops first, so queued backups do not make the phase flap.
     Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, (A.COMPLETE_BACKUP_JOB,)),
     Transition(P.BACKING_UP, P.BACKING_UP, backup_failed_more_queued, (A.FAIL_BACKUP_JOB,)),
-    *(
-        Transition(
-            P.BACKING_UP, to, _both(job, health, f"backup_{outcome}_{health.__name__}"), acts
-        )
-        for to, health in (
-            (P.STOPPED, stopped),
-            (P.RUNNING, all_ready),
-            (P.DEGRADED, partly_ready),
-            (P.STARTING, none_ready),
-        )
-        for outcome, (job, acts) in _BACKUP_DONE.items()
-    ),
+    Transition(P.BACKING_UP, P.STOPPED, backup_succeeded_stopped, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STOPPED, backup_failed_stopped, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.RUNNING, backup_succeeded_all_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.RUNNING, backup_failed_all_ready, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_succeeded_partly_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_failed_partly_ready, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STARTING, backup_succeeded_none_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STARTING, backup_failed_none_ready, (A.FAIL_BACKUP_JOB,)),
     # The backup resource was deleted mid-flight: back to the health phase.
-    Transition(P.BACKING_UP, P.RUNNING, _both(backup_absent, all_ready, "backup_absent_all_ready")),
-    Transition(
-        P.BACKING_UP, P.DEGRADED, _both(backup_absent, partly_ready, "backup_absent_partly_ready")
-    ),
-    Transition(
-        P.BACKING_UP, P.STARTING, _both(backup_absent, none_ready, "backup_absent_none_ready")
-    ),
-    Transition(P.BACKING_UP, P.STOPPED, _both(backup_absent, stopped, "backup_absent_stopped")),
+    Transition(P.BACKING_UP, P.RUNNING, backup_absent_all_ready),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_absent_partly_ready),
+    Transition(P.BACKING_UP, P.STARTING, backup_absent_none_ready),
+    Transition(P.BACKING_UP, P.STOPPED, backup_absent_stopped),
     # Upgrading: success or failure, Starting brings cron back.
     Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB,)),
     Transition(P.UPGRADING, P.STARTING, upgrade_failed, (A.FAIL_UPGRADE_JOB,)),
