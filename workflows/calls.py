@@ -7,9 +7,7 @@ the cluster is back); errors typed non-retryable (model.failures) do not.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -49,7 +47,6 @@ __all__ = [
 ]
 
 _SHORT = timedelta(seconds=30)
-_In = TypeVar("_In")
 
 
 def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
@@ -88,35 +85,37 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
     )
 
 
-# converge_phase and record_status are a few API writes each, run on every
-# transition: as local activities (`local`) they cost one marker event and no
+# converge_phase and plain status writes are a few API writes each, run on
+# every transition: as local activities they cost one marker event and no
 # round trip through the server's task queue (a regular activity costs three
-# events and a workflow task more). Runs that began before ran them as regular
-# activities and must replay as such: the workflow decides (a patch). A status
-# write with edge effects (a job finished) is always regular: a local
-# activity's result is lost with its workflow task (instance._DURABLE_EDGES).
+# events and a workflow task more). What a lost local write did (its result
+# is lost with its workflow task), the next snapshot reads and ensure() redoes
+# level-based. A status write with edge effects (a job finished, dbInitialized
+# set, the web Deployment restarted) must not be lost: the retried task would
+# read the job finished but still believe the phase before (Initializing with
+# its init job gone became Uninitialized for good, seen with an evicting
+# workflow cache at N = 100). It runs as a regular activity, whose completion
+# is in the history.
 
 
-async def _api_write(
-    fn: Callable[[_In], None], input: _In, timeout: timedelta, *, local: bool
-) -> None:
-    """Run a write activity with _API_RETRY, as a local or a regular activity."""
+async def converge_phase(input: ConvergePhaseInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.converge_phase,
+        input,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=_API_RETRY,
+    )
+
+
+async def record_status(input: RecordStatusInput, *, local: bool) -> None:
     if local:
         await workflow.execute_local_activity(
-            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
+            signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
         )
     else:
         await workflow.execute_activity(
-            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
+            signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
         )
-
-
-async def converge_phase(input: ConvergePhaseInput, *, local: bool = False) -> None:
-    await _api_write(signatures.converge_phase, input, timedelta(minutes=1), local=local)
-
-
-async def record_status(input: RecordStatusInput, *, local: bool = False) -> None:
-    await _api_write(signatures.record_status, input, _SHORT, local=local)
 
 
 async def cleanup_instance(input: CleanupInput) -> None:

@@ -85,23 +85,6 @@ _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, P
 # A wake follows at most this many transitions before waiting again, so a
 # table bug can never spin a workflow.
 _MAX_STEPS_PER_WAKE = 8
-# One patch for the changes that made a run cheaper (fewer history events,
-# API requests and wakes): status and scaling writes as local activities, a
-# plain transition reusing its snapshot, a status digest without the edge
-# fields, re-applying children only every reapply_interval. Checked once, first
-# thing in run(), so the marker sits at the same place in every run's history;
-# runs that began before keep their old command sequence to the end.
-_LEAN = "lean-wakes-2026-11"
-# A status write with edge effects (a job resource finished, dbInitialized
-# set, the web Deployment restarted) runs as a regular activity: a local
-# activity's result is lost with its workflow task (a worker crash, a task
-# timed out under load or evicted from the cache), the retried task reads the
-# world again, sees the job finished but still believes the phase before
-# (Initializing with its init job gone became Uninitialized for good). A
-# regular activity's completion is in the history. Plain status writes and
-# converge_phase stay local: what they change, the next snapshot reads and
-# ensure() redoes level-based. Checked first in run(), like _LEAN.
-_DURABLE_EDGES = "durable-edge-writes-2026-11"
 
 
 @workflow.defn(name="OdooInstance")
@@ -116,8 +99,6 @@ class OdooInstanceWorkflow:
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
-        self._lean = False  # run() decides (the _LEAN patch)
-        self._durable_edges = False  # and _DURABLE_EDGES
 
     # --- messages -------------------------------------------------------------
 
@@ -134,7 +115,7 @@ class OdooInstanceWorkflow:
             self._state = state.model_copy(
                 update={"spec": update.spec, "generation": update.generation}
             )
-            if self._lean and update.generation <= state.applied_generation:
+            if update.generation <= state.applied_generation:
                 return  # applied already (the operator's own defaults patch)
             if not self._wake:
                 self._spec_only = True  # see _apply_children
@@ -194,8 +175,6 @@ class OdooInstanceWorkflow:
 
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
-        self._lean = workflow.patched(_LEAN)
-        self._durable_edges = workflow.patched(_DURABLE_EDGES)
         self._upsert_search_attributes()
         while True:
             timed_out = False
@@ -209,10 +188,7 @@ class OdooInstanceWorkflow:
                 return await self._finish()
             try:
                 await self._create_requested_backups()
-                if workflow.patched("delete-cancels-tick"):
-                    await self._tick_until_deleted(resync=timed_out)
-                else:
-                    await self._tick(resync=timed_out)
+                await self._tick_until_deleted(resync=timed_out)
             except _ACTIVITY_FAILED as err:
                 if _error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
@@ -296,17 +272,13 @@ class OdooInstanceWorkflow:
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
                             mark_pending=snap.unmarked_jobs,
-                        ),
-                        local=self._lean,
+                        )
                     )
                 except _ACTIVITY_FAILED as err:
                     # Refused for good (a create in a terminating namespace, RBAC):
                     # a problem of this wake, so the table goes to Error and the
                     # status says why, instead of failing the wake over and over.
-                    # Guarded: older histories failed the wake here.
-                    if _error_type(err) not in failures.PERMANENT or not workflow.patched(
-                        "converge-refusal-is-a-problem"
-                    ):
+                    if _error_type(err) not in failures.PERMANENT:
                         raise
                     problem = _error_message(err)
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
@@ -324,15 +296,11 @@ class OdooInstanceWorkflow:
             # phase is evaluated on what was just read (one snapshot less per
             # step). Edge actions (a job finished, dbInitialized written) change
             # what a snapshot reads: look again.
-            if row.actions or not self._lean:
-                snap = None
-            else:
-                snap = snap.model_copy(update={"refused_jobs": ()})  # failed just now
+            # (refused_jobs were failed just now.)
+            snap = None if row.actions else snap.model_copy(update={"refused_jobs": ()})
         # Still moving after many steps: look again on the next timer, not now.
 
     def _reapply_due(self) -> bool:
-        if not self._lean:
-            return True  # runs that began before applied on every resync
         applied_at = self._state.applied_at
         return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
 
@@ -354,15 +322,13 @@ class OdooInstanceWorkflow:
         self._state = self._state.model_copy(
             update={"applied_generation": generation, "applied_at": workflow.now()}
         )
-        if self._lean and self._spec_only and self._state.generation <= generation:
+        if self._spec_only and self._state.generation <= generation:
             # Woken only by the set_spec of the generation just applied (the
             # defaults patch arrives while the apply runs): nothing new to see.
             self._wake = self._spec_only = False
         await self._sync_backup_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
-        # Guarded: histories recorded before this upsert existed must replay.
-        if workflow.patched("search-attributes-after-apply"):
-            self._upsert_search_attributes()
+        self._upsert_search_attributes()
 
     async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
         """Write status; on a transition run its edge actions and move the phase."""
@@ -370,8 +336,7 @@ class OdooInstanceWorkflow:
         phase = row.to if row is not None else state.phase
         db_initialized: bool | None = None
         # Job resources that cannot run are failed without moving the phase
-        # (the snapshot refused them). Data-driven: histories recorded before
-        # snapshots had refused_jobs replay with none.
+        # (the snapshot refused them).
         finish: list[JobAction] = list(snap.refused_jobs)
         restart_web = False
         prune = False
@@ -408,10 +373,7 @@ class OdooInstanceWorkflow:
             # (a new input field only; the command sequence is unchanged).
             database_lost=db_initialized is False and snap.database_missing,
         )
-        if self._lean:
-            digest = _status_digest(record, snap.db_initialized)
-        else:
-            digest = _digest(record, snap.db_initialized)
+        digest = _status_digest(record, snap.db_initialized)
         if row is None and not finish and digest == state.recorded_status:
             return
         await calls.record_status(record, local=self._local_record(record))
@@ -588,8 +550,7 @@ class OdooInstanceWorkflow:
                 return False, "the backup resource was deleted before it finished"
             if active.job_name is None:
                 await calls.converge_phase(
-                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active),
-                    local=self._lean,
+                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active)
                 )
                 continue
             if active.state in (JobState.SUCCEEDED, JobState.FAILED):
@@ -621,9 +582,10 @@ class OdooInstanceWorkflow:
         await calls.record_status(record, local=self._local_record(record))
 
     def _local_record(self, record: RecordStatusInput) -> bool:
-        """Whether record_status may run as a local activity (see _DURABLE_EDGES)."""
+        """Whether record_status may run as a local activity: not with edge effects
+        (calls.record_status says why)."""
         edges = bool(record.finish_jobs) or record.db_initialized is not None or record.restart_web
-        return self._lean and not (self._durable_edges and edges)
+        return not edges
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
@@ -666,11 +628,6 @@ def _backup_digest(backup: ScheduledBackups | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
-    text = record.model_dump_json() + str(db_initialized)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _status_digest(record: RecordStatusInput, db_initialized: bool) -> str:
     """Digest of the status a record writes, without its edge fields (previous
     phase, jobs finished, ...): the step after a transition writes nothing new."""
@@ -684,7 +641,8 @@ def _status_digest(record: RecordStatusInput, db_initialized: bool) -> str:
             "database_lost": False,
         }
     )
-    return _digest(status, written)
+    text = status.model_dump_json() + str(written)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _error_type(err: ActivityError | ApplicationError) -> str | None:

@@ -1,16 +1,19 @@
-"""Records the workflow histories that test_replay.py replays.
+"""Records the workflow history that test_replay.py replays.
 
-Run after a deliberate, patched change of the workflow's command sequence:
-`.venv/bin/python -m tests.workflows.record_histories <label>` writes
-histories/happy_path_<label>.json beside the older ones, which stay: each is
-a workflow that may still run somewhere. Never re-record to silence a replay
-failure: that failure means running workflows would break.
+`.venv/bin/python -m tests.workflows.record_histories` writes
+histories/happy_path.json: the command sequence of the current code, which
+the replay test then pins. Until the first release the workflow changes
+directly and this history is re-recorded with the change (one history, no
+patches); from the first release on a change of a running workflow's
+command sequence goes through `workflow.patched()` and the histories of
+released versions stay beside the new one (README, "Changing the
+workflow"). Never re-record to silence a replay failure of a released
+history: that failure means running workflows would break.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from pathlib import Path
 
@@ -50,17 +53,18 @@ async def record_happy_path(env: WorkflowEnvironment) -> str:
     return history.to_json()
 
 
-async def main(label: str) -> None:
+async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(processes.find_binary("temporal-test-server")),
         data_converter=pydantic_data_converter,
     )
     try:
         await register_search_attributes(env.client)
-        (HISTORIES / f"happy_path_{label}.json").write_text(await record_happy_path(env))
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / "happy_path.json").write_text(await record_happy_path(env))
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main())
