@@ -1,16 +1,17 @@
 """Backups asked for outside kubectl: from the temporal CLI, spec.backup's schedule, deletion.
 
-Owns four activities:
+Owns three activities and the prune that run_edge_actions runs:
 
 - `create_backup_job`: the OdooBackupJob of a backup request, under the
   fixed name the workflow chose (a retry finds it: 409 is success), with
   spec.backup's destination and a generated key when the request names none;
   labelled `bemade.org/scheduled-backup` when the schedule asked (its
   retention then decides when it goes, not the history limit).
-- `prune_backups`: spec.backup.retention over the completed scheduled
-  backups of an instance (model.retention); each one not kept
-  loses its S3 object first (with the credentials its own spec names), then
-  its resource. An object already gone is fine; an S3 error is retried.
+- `prune_backups` (not an activity of its own: the PruneScheduledBackups
+  edge action, activities.edge_actions): spec.backup.retention over the
+  completed scheduled backups of an instance (model.retention); each one not
+  kept loses its S3 object first (with the credentials its own spec names),
+  then its resource. An object already gone is fine; an S3 error is retried.
 - `sync_backup_schedule` (async: it talks to Temporal through the worker's
   client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
   OdooScheduledBackup workflow on spec.backup.schedule; paused while
@@ -141,7 +142,6 @@ class BackupActivities:
 
     # --- prune ----------------------------------------------------------------
 
-    @activity.defn(name="prune_backups", no_thread_cancel_exception=True)
     def prune_backups(self, input: PruneBackupsInput) -> PruneBackupsResult:
         with failures.boundary():
             return self._prune(input)

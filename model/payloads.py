@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConvergePhaseInput",
     "CreateBackupJobInput",
     "DeleteRequest",
+    "EdgeAction",
     "GatherSnapshotInput",
     "InstanceRef",
     "InstanceWorkflowInput",
@@ -41,13 +43,17 @@ __all__ = [
     "JobKind",
     "JobRef",
     "MachineState",
+    "MarkDatabase",
     "Poke",
     "PostEventInput",
     "PruneBackupsInput",
     "PruneBackupsResult",
+    "PruneScheduledBackups",
     "QueuedBackup",
     "RecordStatusInput",
     "Replicas",
+    "RestartWeb",
+    "RunEdgeActionsInput",
     "ScheduledBackupInput",
     "Snapshot",
     "SpecUpdate",
@@ -377,18 +383,58 @@ class ConvergePhaseInput(Payload):
     mark_pending: tuple[JobRef, ...] = ()
 
 
+# --- edge actions: one-shot effects of a transition (workflows.machine.Action) ---
+# Typed data the workflow hands to the run_edge_actions activity, which runs
+# them in order; `edge` tells them apart on the wire.
+
+
 class JobAction(Payload):
     """Finish a job resource: write its terminal phase (and fire its webhook)."""
 
+    edge: Literal["finish_job"] = "finish_job"
     kind: JobKind
     name: str
     succeeded: bool
     message: str | None = None
 
 
+class MarkDatabase(Payload):
+    """Write status.dbInitialized (MarkDbInitialized, MarkDbUninitialized)."""
+
+    edge: Literal["mark_database"] = "mark_database"
+    initialized: bool
+
+
+class RestartWeb(Payload):
+    """Rollout-restart the web Deployment (after an upgrade: new modules loaded)."""
+
+    edge: Literal["restart_web"] = "restart_web"
+
+
+class PruneScheduledBackups(Payload):
+    """Apply spec.backup.retention to the completed scheduled backups (after one completed)."""
+
+    edge: Literal["prune_scheduled_backups"] = "prune_scheduled_backups"
+    retention: BackupRetention
+
+
+EdgeAction = Annotated[
+    JobAction | MarkDatabase | RestartWeb | PruneScheduledBackups,
+    Field(discriminator="edge"),
+]
+
+
+class RunEdgeActionsInput(Payload):
+    """The edge actions of one transition (and the job resources the snapshot
+    refused), run in order before the status is written."""
+
+    ref: InstanceRef
+    actions: tuple[EdgeAction, ...]
+
+
 class RecordStatusInput(Payload):
-    """Write the instance status; on a phase change also run the edge actions
-    and emit a PhaseChanged Event."""
+    """Write the instance status; on a phase change also post a PhaseChanged Event
+    (and the Warnings the transition calls for). Its edge actions ran before."""
 
     ref: InstanceRef
     phase: Phase
@@ -397,12 +443,10 @@ class RecordStatusInput(Payload):
     spec: OdooInstanceSpec
     ready_replicas: int = 0
     message: str | None = None
-    db_initialized: bool | None = Field(
-        default=None, description="Set by MarkDbInitialized / MarkDbUninitialized."
-    )
-    finish_jobs: tuple[JobAction, ...] = ()
-    restart_web: bool = Field(
-        default=False, description="Rollout-restart the web Deployment (after an upgrade)."
+    failed_jobs: tuple[JobAction, ...] = Field(
+        default=(),
+        description="Job resources the transition marked Failed: a JobFailed Warning "
+        "Event on the instance for each.",
     )
     database_lost: bool = Field(
         default=False,

@@ -26,9 +26,8 @@ with workflow.unsafe.imports_passed_through():
         CreateBackupJobInput,
         GatherSnapshotInput,
         PostEventInput,
-        PruneBackupsInput,
-        PruneBackupsResult,
         RecordStatusInput,
+        RunEdgeActionsInput,
         Snapshot,
         SyncBackupScheduleInput,
     )
@@ -41,8 +40,8 @@ __all__ = [
     "create_backup_job",
     "gather_snapshot",
     "post_event",
-    "prune_backups",
     "record_status",
+    "run_edge_actions",
     "sync_backup_schedule",
 ]
 
@@ -85,17 +84,13 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
     )
 
 
-# converge_phase and plain status writes are a few API writes each, run on
-# every transition: as local activities they cost one marker event and no
-# round trip through the server's task queue (a regular activity costs three
-# events and a workflow task more). What a lost local write did (its result
-# is lost with its workflow task), the next snapshot reads and ensure() redoes
-# level-based. A status write with edge effects (a job finished, dbInitialized
-# set, the web Deployment restarted) must not be lost: the retried task would
-# read the job finished but still believe the phase before (Initializing with
-# its init job gone became Uninitialized for good, seen with an evicting
-# workflow cache at N = 100). It runs as a regular activity, whose completion
-# is in the history.
+# converge_phase and record_status are a few API writes each, run on every
+# transition: as local activities they cost one marker event and no round
+# trip through the server's task queue (a regular activity costs three events
+# and a workflow task more). A local activity's result is lost with its
+# workflow task (a worker killed, a task timed out under load or evicted from
+# the cache); what a lost scaling or status write did, the next snapshot
+# reads and ensure() redoes level-based.
 
 
 async def converge_phase(input: ConvergePhaseInput) -> None:
@@ -107,15 +102,25 @@ async def converge_phase(input: ConvergePhaseInput) -> None:
     )
 
 
-async def record_status(input: RecordStatusInput, *, local: bool) -> None:
-    if local:
-        await workflow.execute_local_activity(
-            signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
-        )
-    else:
-        await workflow.execute_activity(
-            signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
-        )
+async def record_status(input: RecordStatusInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )
+
+
+async def run_edge_actions(input: RunEdgeActionsInput) -> None:
+    # A regular activity: its completion is in the history. As a local one, a
+    # job it finished was forgotten with a lost workflow task: the retried task
+    # read the job finished but still believed the phase before (Initializing
+    # with its init job gone became Uninitialized for good, seen with an
+    # evicting workflow cache at N = 100). Up to 2 minutes: webhooks (10 s
+    # each) and the S3 deletes of a prune.
+    await workflow.execute_activity(
+        signatures.run_edge_actions,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_API_RETRY,
+    )
 
 
 async def cleanup_instance(input: CleanupInput) -> None:
@@ -139,22 +144,6 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
-    )
-
-
-async def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
-    # S3 may be down: retry, but give up after a while (the next backup prunes again).
-    return await workflow.execute_activity(
-        signatures.prune_backups,
-        input,
-        start_to_close_timeout=timedelta(minutes=5),
-        retry_policy=RetryPolicy(
-            initial_interval=timedelta(seconds=2),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=2),
-            maximum_attempts=8,
-            non_retryable_error_types=list(failures.NON_RETRYABLE),
-        ),
     )
 
 

@@ -52,10 +52,10 @@ with workflow.unsafe.imports_passed_through():
         MachineState,
         Poke,
         PostEventInput,
-        PruneBackupsInput,
         QueuedBackup,
         RecordStatusInput,
         Replicas,
+        RunEdgeActionsInput,
         Snapshot,
         SpecUpdate,
         SyncBackupScheduleInput,
@@ -331,33 +331,15 @@ class OdooInstanceWorkflow:
         self._upsert_search_attributes()
 
     async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
-        """Write status; on a transition run its edge actions and move the phase."""
+        """Run a transition's edge actions, write the status, move the phase."""
         state = self._state
         phase = row.to if row is not None else state.phase
-        db_initialized: bool | None = None
+        actions = row.actions if row is not None else ()
         # Job resources that cannot run are failed without moving the phase
         # (the snapshot refused them).
-        finish: list[JobAction] = list(snap.refused_jobs)
-        restart_web = False
-        prune = False
-        for action in row.actions if row is not None else ():
-            if action is machine.Action.MARK_DB_INITIALIZED:
-                db_initialized = True
-            elif action is machine.Action.MARK_DB_UNINITIALIZED:
-                db_initialized = False
-            elif (kind := action.job_kind) is not None and (active := snap.job(kind)):
-                finish.append(
-                    JobAction(
-                        kind=kind,
-                        name=active.name,
-                        succeeded=action.succeeded,
-                        message=None
-                        if action.succeeded
-                        else active.message or f"{kind.resource_kind} failed",
-                    )
-                )
-                restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
-                prune |= action is machine.Action.COMPLETE_BACKUP_JOB and active.scheduled
+        edges = (*snap.refused_jobs, *machine.edge_actions(actions, state.spec, snap))
+        if edges:
+            await calls.run_edge_actions(RunEdgeActionsInput(ref=state.ref, actions=edges))
         record = RecordStatusInput(
             ref=state.ref,
             phase=phase,
@@ -366,17 +348,14 @@ class OdooInstanceWorkflow:
             spec=state.spec,
             ready_replicas=snap.web.ready,
             message="; ".join(snap.problems) or None,
-            db_initialized=db_initialized,
-            finish_jobs=tuple(finish),
-            restart_web=restart_web,
-            # Uninitialized because the database vanished: record_status says so
-            # (a new input field only; the command sequence is unchanged).
-            database_lost=db_initialized is False and snap.database_missing,
+            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
+            # Uninitialized because the database vanished: record_status says so.
+            database_lost=machine.Action.MARK_DB_UNINITIALIZED in actions and snap.database_missing,
         )
-        digest = _status_digest(record, snap.db_initialized)
-        if row is None and not finish and digest == state.recorded_status:
+        digest = _status_digest(record)
+        if row is None and digest == state.recorded_status:
             return
-        await calls.record_status(record, local=self._local_record(record))
+        await calls.record_status(record)
         update: dict[str, object] = {"recorded_status": digest, "phase": phase}
         if row is not None:
             entry = TransitionRecord(
@@ -393,8 +372,6 @@ class OdooInstanceWorkflow:
         self._state = self._state.model_copy(update=update)
         if row is not None and row.to is not row.from_:
             self._upsert_search_attributes()
-        if prune and state.spec.backup is not None:
-            await self._prune_backups(state.spec.backup)
 
     async def _finish(self) -> InstanceWorkflowResult:
         """Clean up a deleted instance; hand over to a successor if one waits.
@@ -476,15 +453,6 @@ class OdooInstanceWorkflow:
         self._state = self._state.model_copy(
             update={"schedule_synced": backup is not None, "schedule_digest": digest}
         )
-
-    async def _prune_backups(self, backup: ScheduledBackups) -> None:
-        try:
-            await calls.prune_backups(
-                PruneBackupsInput(ref=self._state.ref, retention=backup.retention)
-            )
-        except _ACTIVITY_FAILED as err:
-            # Pruning again after the next scheduled backup catches up.
-            workflow.logger.warning("pruning backups failed: %s", _error_message(err))
 
     async def _final_backup(self) -> None:
         while True:
@@ -571,21 +539,15 @@ class OdooInstanceWorkflow:
     async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
         """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
         state = self._state
+        await calls.run_edge_actions(RunEdgeActionsInput(ref=state.ref, actions=actions))
         record = RecordStatusInput(
             ref=state.ref,
             phase=Phase.BACKING_UP,
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
-            finish_jobs=actions,
         )
-        await calls.record_status(record, local=self._local_record(record))
-
-    def _local_record(self, record: RecordStatusInput) -> bool:
-        """Whether record_status may run as a local activity: not with edge effects
-        (calls.record_status says why)."""
-        edges = bool(record.finish_jobs) or record.db_initialized is not None or record.restart_web
-        return not edges
+        await calls.record_status(record)
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
@@ -628,21 +590,14 @@ def _backup_digest(backup: ScheduledBackups | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _status_digest(record: RecordStatusInput, db_initialized: bool) -> str:
-    """Digest of the status a record writes, without its edge fields (previous
-    phase, jobs finished, ...): the step after a transition writes nothing new."""
-    written = record.db_initialized if record.db_initialized is not None else db_initialized
+def _status_digest(record: RecordStatusInput) -> str:
+    """Digest of the status a record writes, without what it reports once (the
+    previous phase, the jobs failed, a lost database): the step after a
+    transition writes nothing new."""
     status = record.model_copy(
-        update={
-            "previous_phase": None,
-            "db_initialized": None,
-            "finish_jobs": (),
-            "restart_web": False,
-            "database_lost": False,
-        }
+        update={"previous_phase": None, "failed_jobs": (), "database_lost": False}
     )
-    text = status.model_dump_json() + str(written)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(status.model_dump_json().encode()).hexdigest()[:16]
 
 
 def _error_type(err: ActivityError | ApplicationError) -> str | None:

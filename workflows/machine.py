@@ -9,30 +9,44 @@ upgrade > backup > health).
 Guards are pure functions of (spec, snapshot): no clock, no I/O. Anything that
 depends on time (an upgrade's scheduledTime) is decided by the snapshot
 activity and arrives here as data. Edge actions are one-shot effects of a
-transition; level-triggered outputs of a phase live in its ensure()
-(workflows.phases).
+transition: `edge_actions()` turns a row's into the typed payloads the
+run_edge_actions activity runs; level-triggered outputs of a phase live in
+its ensure() (workflows.ensure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from model.crds import OdooInstanceSpec
-from model.payloads import JobKind, Snapshot
+from model.payloads import (
+    EdgeAction,
+    JobAction,
+    JobKind,
+    MarkDatabase,
+    PruneScheduledBackups,
+    RestartWeb,
+    Snapshot,
+)
 from model.phases import JobState, Phase
 
-__all__ = ["TABLE", "Action", "Guard", "Transition", "evaluate", "rows_from"]
+__all__ = ["TABLE", "Action", "Guard", "Transition", "edge_actions", "evaluate", "rows_from"]
 
 Guard = Callable[[OdooInstanceSpec, Snapshot], bool]
 
 
 class Action(StrEnum):
-    """One-shot effects that belong to an edge, run before the phase is written."""
+    """One-shot effects that belong to an edge, run in row order before the phase
+    is written."""
 
     MARK_DB_INITIALIZED = "MarkDbInitialized"
     MARK_DB_UNINITIALIZED = "MarkDbUninitialized"
+    RESTART_WEB = "RestartWeb"
+    """The web pods load the upgraded modules."""
+    PRUNE_SCHEDULED_BACKUPS = "PruneScheduledBackups"
+    """spec.backup.retention, after a backup of its schedule completed."""
     COMPLETE_INIT_JOB = "CompleteInitJob"
     FAIL_INIT_JOB = "FailInitJob"
     COMPLETE_UPGRADE_JOB = "CompleteUpgradeJob"
@@ -270,6 +284,10 @@ A = Action
 # Error in each phase that serves or holds an initialized database.
 _LOST = (A.MARK_DB_UNINITIALIZED,)
 
+# A backup completed: the retention of spec.backup's schedule applies (to a
+# scheduled one; edge_actions() leaves the prune out for any other).
+_BACKUP_DONE = (A.COMPLETE_BACKUP_JOB, A.PRUNE_SCHEDULED_BACKUPS)
+
 # Rows shared by Running and Degraded: user intent first, then queued work.
 _SERVING_ROWS = (
     (P.STOPPED, stopped),
@@ -316,15 +334,15 @@ TABLE: tuple[Transition, ...] = (
     Transition(P.DEGRADED, P.RUNNING, all_ready),
     Transition(P.DEGRADED, P.STARTING, none_ready),
     # BackingUp: self-loops first, so queued backups do not make the phase flap.
-    Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.BACKING_UP, backup_failed_more_queued, (A.FAIL_BACKUP_JOB,)),
-    Transition(P.BACKING_UP, P.STOPPED, backup_succeeded_stopped, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STOPPED, backup_succeeded_stopped, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.STOPPED, backup_failed_stopped, (A.FAIL_BACKUP_JOB,)),
-    Transition(P.BACKING_UP, P.RUNNING, backup_succeeded_all_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.RUNNING, backup_succeeded_all_ready, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.RUNNING, backup_failed_all_ready, (A.FAIL_BACKUP_JOB,)),
-    Transition(P.BACKING_UP, P.DEGRADED, backup_succeeded_partly_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_succeeded_partly_ready, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.DEGRADED, backup_failed_partly_ready, (A.FAIL_BACKUP_JOB,)),
-    Transition(P.BACKING_UP, P.STARTING, backup_succeeded_none_ready, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STARTING, backup_succeeded_none_ready, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.STARTING, backup_failed_none_ready, (A.FAIL_BACKUP_JOB,)),
     # The backup resource was deleted mid-flight: back to the health phase.
     Transition(P.BACKING_UP, P.RUNNING, backup_absent_all_ready),
@@ -332,7 +350,7 @@ TABLE: tuple[Transition, ...] = (
     Transition(P.BACKING_UP, P.STARTING, backup_absent_none_ready),
     Transition(P.BACKING_UP, P.STOPPED, backup_absent_stopped),
     # Upgrading: success or failure, Starting brings cron back.
-    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB,)),
+    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB, A.RESTART_WEB)),
     Transition(P.UPGRADING, P.STARTING, upgrade_failed, (A.FAIL_UPGRADE_JOB,)),
     Transition(P.UPGRADING, P.STARTING, upgrade_absent),
     # Restoring: a failed restore leaves no database (the scripts drop it).
@@ -366,3 +384,31 @@ def rows_from(phase: Phase) -> Iterator[Transition]:
 def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition | None:
     """The first row leaving `phase` whose guard holds, or None."""
     return next((row for row in rows_from(phase) if row.guard(spec, snap)), None)
+
+
+def edge_actions(
+    actions: Iterable[Action], spec: OdooInstanceSpec, snap: Snapshot
+) -> tuple[EdgeAction, ...]:
+    """The payloads run_edge_actions runs for a row's `actions`, read on `snap`.
+
+    A job action finishes the active resource of its kind (none active: nothing
+    to finish); a failure carries the Job's message. The prune applies only
+    after a backup of spec.backup's schedule.
+    """
+    edges: list[EdgeAction] = []
+    for action in actions:
+        if action is Action.MARK_DB_INITIALIZED:
+            edges.append(MarkDatabase(initialized=True))
+        elif action is Action.MARK_DB_UNINITIALIZED:
+            edges.append(MarkDatabase(initialized=False))
+        elif action is Action.RESTART_WEB:
+            edges.append(RestartWeb())
+        elif action is Action.PRUNE_SCHEDULED_BACKUPS:
+            if spec.backup is not None and snap.backup is not None and snap.backup.scheduled:
+                edges.append(PruneScheduledBackups(retention=spec.backup.retention))
+        elif (kind := action.job_kind) is not None and (active := snap.job(kind)) is not None:
+            message = None if action.succeeded else active.message or f"{kind.resource_kind} failed"
+            edges.append(
+                JobAction(kind=kind, name=active.name, succeeded=action.succeeded, message=message)
+            )
+    return tuple(edges)

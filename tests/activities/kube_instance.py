@@ -31,10 +31,12 @@ from psycopg import sql
 from temporalio.testing import ActivityEnvironment
 
 from activities import api, databases
+from activities.backup_resources import BackupActivities
 from activities.children import ChildrenActivities
 from activities.cleanup import CleanupActivities
 from activities.config import OperatorConfig
 from activities.converge import ConvergeActivities
+from activities.edge_actions import EdgeActivities
 from activities.snapshot import SnapshotActivities
 from activities.status import StatusActivities
 from model import naming
@@ -228,6 +230,7 @@ class Activities:
     snapshot: SnapshotActivities
     children: ChildrenActivities
     converge: ConvergeActivities
+    edges: EdgeActivities
     status: StatusActivities
     cleanup: CleanupActivities
     env: ActivityEnvironment
@@ -242,6 +245,7 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         snapshot=SnapshotActivities(kube, config, pg),
         children=ChildrenActivities(kube, config, pg),
         converge=ConvergeActivities(kube, config),
+        edges=EdgeActivities(kube, config, BackupActivities(kube, config)),
         status=StatusActivities(kube, config),
         cleanup=CleanupActivities(kube, config, pg),
         env=ActivityEnvironment(),

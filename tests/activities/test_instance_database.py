@@ -17,7 +17,8 @@ Covers:
   runs; a PostgreSQL outage never flags it;
 - converge_phase replaces a finished auto OdooInitJob (and its batch Job)
   when asked for a new one (reference QUIRK §2.12), and keeps an active one;
-- record_status posts a DatabaseMissing Warning for a Recreate transition.
+- record_status posts a DatabaseMissing Warning for a Recreate transition
+  (whose MarkDatabase edge action wrote dbInitialized false).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from model.payloads import (
     ConvergePhaseInput,
     GatherSnapshotInput,
     InstanceRef,
+    MarkDatabase,
     RecordStatusInput,
+    RunEdgeActionsInput,
     Snapshot,
 )
 from model.phases import Phase
@@ -255,6 +258,10 @@ def test_warning_names_database_and_cluster_when_a_recreate_transition_is_record
     )
 
     acts.env.run(
+        acts.edges.run_edge_actions,
+        RunEdgeActionsInput(ref=ref, actions=(MarkDatabase(initialized=False),)),
+    )
+    acts.env.run(
         acts.status.record_status,
         RecordStatusInput(
             ref=ref,
@@ -262,7 +269,6 @@ def test_warning_names_database_and_cluster_when_a_recreate_transition_is_record
             previous_phase=Phase.RUNNING,
             generation=1,
             spec=spec,
-            db_initialized=False,
             database_lost=True,
         ),
     )

@@ -1,9 +1,10 @@
 """Scheduled backups and their retention in the instance workflow, over five weeks.
 
 Time-skipping server, the World's fake activities plus same-named fakes of
-create_backup_job and prune_backups (the latter applies the real retention
-rule, model.retention, to the World's completed scheduled
-backups, by the time in their names). The schedule's workflow is played by
+create_backup_job, sync_backup_schedule and post_event; the World's
+run_edge_actions applies the real retention rule (model.retention) to its
+completed scheduled backups, by the time in their names, when the workflow
+asks for a PruneScheduledBackups. The schedule's workflow is played by
 the test: one `backup` signal (scheduled) per day, as OdooScheduledBackup
 sends. Covers:
 - each signal becomes exactly one OdooBackupJob, named from workflow time
@@ -42,8 +43,7 @@ from model.payloads import (
     JobKind,
     Poke,
     PostEventInput,
-    PruneBackupsInput,
-    PruneBackupsResult,
+    PruneScheduledBackups,
     Replicas,
     Snapshot,
     SyncBackupScheduleInput,
@@ -87,6 +87,24 @@ class BackupWorld(World):
                 if j.name in self.scheduled and j.phase is JobPhase.COMPLETED
             )
 
+    def prune(self, action: PruneScheduledBackups) -> None:
+        """The real retention rule over the completed scheduled backups (lock held)."""
+        policy = retention.Policy(
+            keep_last=action.retention.keep_last,
+            daily=action.retention.daily,
+            weekly=action.retention.weekly,
+            monthly=action.retention.monthly,
+        )
+        done = [
+            retention.Backup(j.name, self.scheduled[j.name])
+            for j in self.jobs
+            if j.name in self.scheduled and j.phase is JobPhase.COMPLETED
+        ]
+        keep = retention.retained(done, policy)
+        gone = [b.name for b in done if b.name not in keep]
+        self.jobs = [j for j in self.jobs if j.name not in gone]
+        self.pruned.extend(gone)
+
     def activities(self) -> Sequence[Callable[..., Any]]:
         world = self
 
@@ -110,26 +128,6 @@ class BackupWorld(World):
                 name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
             )
 
-        @activity.defn(name="prune_backups")
-        def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
-            policy = retention.Policy(
-                keep_last=input.retention.keep_last,
-                daily=input.retention.daily,
-                weekly=input.retention.weekly,
-                monthly=input.retention.monthly,
-            )
-            with world.lock:
-                done = [
-                    retention.Backup(j.name, world.scheduled[j.name])
-                    for j in world.jobs
-                    if j.name in world.scheduled and j.phase is JobPhase.COMPLETED
-                ]
-                keep = retention.retained(done, policy)
-                gone = [b.name for b in done if b.name not in keep]
-                world.jobs = [j for j in world.jobs if j.name not in gone]
-                world.pruned.extend(gone)
-            return PruneBackupsResult(deleted=tuple(sorted(gone)))
-
         @activity.defn(name="sync_backup_schedule")
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
@@ -141,7 +139,6 @@ class BackupWorld(World):
         return [
             *super().activities(),
             create_backup_job,
-            prune_backups,
             sync_backup_schedule,
             post_event,
         ]

@@ -35,11 +35,12 @@ from model.payloads import (
     DeleteRequest,
     InstanceRef,
     InstanceWorkflowInput,
+    JobAction,
     JobKind,
     MachineState,
     Poke,
-    RecordStatusInput,
     Replicas,
+    RunEdgeActionsInput,
     SpecUpdate,
     WorkflowSettings,
 )
@@ -528,8 +529,8 @@ async def test_worker_restart_resumes_without_repeating_a_completed_step(
 async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    # The status write that finishes the init job (OdooInitJob Completed,
-    # dbInitialized true) is done, then the workflow task crashes before the
+    # The edge actions that finish the init job (OdooInitJob Completed,
+    # dbInitialized true) are done, then the workflow task crashes before the
     # worker reports it (a worker killed, or a task timed out under load). The
     # retried task must know the write happened: as a local activity its
     # result was lost with the task, the snapshot taken again saw the job
@@ -585,7 +586,11 @@ class _CrashAfterJobFinished(Interceptor):
     def crash_after(
         self, args: Sequence[Any], handle: workflow.ActivityHandle[Any]
     ) -> workflow.ActivityHandle[Any]:
-        finishing = any(isinstance(a, RecordStatusInput) and a.finish_jobs for a in args)
+        finishing = any(
+            isinstance(a, RunEdgeActionsInput)
+            and any(isinstance(edge, JobAction) for edge in a.actions)
+            for a in args
+        )
         if not finishing or self.crashed:
             return handle
 

@@ -25,10 +25,16 @@ from model.payloads import (
     ApplyChildrenInput,
     CleanupInput,
     ConvergePhaseInput,
+    EdgeAction,
     GatherSnapshotInput,
+    JobAction,
     JobKind,
+    MarkDatabase,
+    PruneScheduledBackups,
     RecordStatusInput,
     Replicas,
+    RestartWeb,
+    RunEdgeActionsInput,
     Snapshot,
 )
 from model.phases import JobPhase, JobState, Phase
@@ -56,6 +62,7 @@ class World:
     batch_jobs: dict[str, JobState] = field(default_factory=dict)
     phase: Phase | None = None
     statuses: list[RecordStatusInput] = field(default_factory=list)
+    edges: list[EdgeAction] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     batch_jobs_created: Counter[str] = field(default_factory=Counter)
     cleaned_up: list[str] = field(default_factory=list)
@@ -115,6 +122,23 @@ class World:
     def set_ready(self, ready: int) -> None:
         with self.lock:
             self.web = self.web.model_copy(update={"ready": ready})
+
+    def run_edge_action(self, action: EdgeAction) -> None:
+        """What run_edge_actions does to the world for one action (lock held)."""
+        if isinstance(action, JobAction):
+            resource = next(j for j in self.jobs if j.name == action.name)
+            resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
+        elif isinstance(action, MarkDatabase):
+            self.db_initialized = action.initialized
+            if action.initialized:
+                self.database_missing = False  # initialized again
+        elif isinstance(action, PruneScheduledBackups):
+            self.prune(action)
+        else:
+            assert isinstance(action, RestartWeb)
+
+    def prune(self, action: PruneScheduledBackups) -> None:
+        """Apply a retention (lock held): nothing to prune in a plain world."""
 
     # --- the fake activities ------------------------------------------------------
 
@@ -216,6 +240,14 @@ class World:
                     resource.job_name = job_name
                     resource.phase = JobPhase.RUNNING
 
+        @activity.defn(name="run_edge_actions")
+        def run_edge_actions(input: RunEdgeActionsInput) -> None:
+            world.calls["run_edge_actions"] += 1
+            with world.lock:
+                for action in input.actions:
+                    world.run_edge_action(action)
+                    world.edges.append(action)
+
         @activity.defn(name="record_status")
         def record_status(input: RecordStatusInput) -> None:
             world.calls["record_status"] += 1
@@ -225,13 +257,6 @@ class World:
                 world.record_status_waiting.set()
                 world.release_record_status.wait(timeout=10)
             with world.lock:
-                for action in input.finish_jobs:
-                    resource = next(j for j in world.jobs if j.name == action.name)
-                    resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
-                if input.db_initialized is not None:
-                    world.db_initialized = input.db_initialized
-                    if input.db_initialized:
-                        world.database_missing = False  # initialized again
                 world.phase = input.phase
                 world.statuses.append(input)
 
@@ -240,4 +265,11 @@ class World:
             world.calls["cleanup_instance"] += 1
             world.cleaned_up.append(input.ref.uid)
 
-        return [gather_snapshot, apply_children, converge_phase, record_status, cleanup_instance]
+        return [
+            gather_snapshot,
+            apply_children,
+            converge_phase,
+            run_edge_actions,
+            record_status,
+            cleanup_instance,
+        ]
