@@ -6,7 +6,10 @@ conditions Ready and Progressing), and on a phase change a `PhaseChanged`
 Event (plus a Warning `ConfigError` Event when entering Error, a Warning
 `JobFailed` Event for each job resource the transition marked failed, and a
 Warning `DatabaseMissing` Event when the database vanished under
-missingPolicy Recreate). It runs no edge action: run_edge_actions
+missingPolicy Recreate). It also reports what the snapshot found but left
+alone: a database gone under missingPolicy Ignore gets a Warning
+`DatabaseMissing` Event once per generation (whether or not the phase
+changes; gather_snapshot only reads). It runs no edge action: run_edge_actions
 (activities.edge_actions) did them before, and writes status.dbInitialized.
 Replacing the finished auto-init of an instance whose database vanished is
 converge_phase's job (job_lifecycle).
@@ -129,6 +132,10 @@ class StatusActivities:
         kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"status": status}, sub="status")
         if input.previous_phase is not None and input.previous_phase is not input.phase:
             self._phase_events(input)
+        if input.database_missing_ignored:
+            # Named by generation only: once per generation, whichever write posts it.
+            missing = self._missing_message(input)
+            self._post(input, "databasemissing", "DatabaseMissing", missing)
 
     def _phase_events(self, input: RecordStatusInput) -> None:
         before = input.previous_phase

@@ -166,6 +166,12 @@ class Snapshot(Payload):
         "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
         "PostgreSQL could not answer (unknown is not missing).",
     )
+    database_missing_ignored: bool = Field(
+        default=False,
+        description="The database of an initialized instance is gone and "
+        "spec.database.missingPolicy is Ignore: nothing changes but the report (the "
+        "status write posts a DatabaseMissing Warning Event, once per generation).",
+    )
     unmarked_jobs: tuple[JobRef, ...] = Field(
         default=(),
         description="Job resources of this instance without any status yet: marked "
@@ -452,6 +458,11 @@ class RecordStatusInput(Payload):
         default=False,
         description="The transition marks the database uninitialized because it "
         "disappeared (missingPolicy Recreate): post a DatabaseMissing Warning Event.",
+    )
+    database_missing_ignored: bool = Field(
+        default=False,
+        description="The snapshot found the database gone under missingPolicy Ignore: "
+        "post a DatabaseMissing Warning Event, once per generation (phase change or not).",
     )
 
 

@@ -351,6 +351,8 @@ class OdooInstanceWorkflow:
             failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
             # Uninitialized because the database vanished: record_status says so.
             database_lost=machine.Action.MARK_DB_UNINITIALIZED in actions and snap.database_missing,
+            # Reported once: in the digest, so the next write comes with a new generation.
+            database_missing_ignored=snap.database_missing_ignored,
         )
         digest = _status_digest(record)
         if row is None and digest == state.recorded_status:

@@ -57,6 +57,8 @@ class World:
     # The database is gone (missingPolicy Recreate); reported only while the
     # instance believes it initialized and no init runs, like gather_snapshot.
     database_missing: bool = False
+    # The same, under missingPolicy Ignore: only reported.
+    database_missing_ignored: bool = False
     problems: tuple[str, ...] = ()
     jobs: list[JobResource] = field(default_factory=list)
     batch_jobs: dict[str, JobState] = field(default_factory=dict)
@@ -172,9 +174,8 @@ class World:
                 for j in self.jobs
                 if j.kind is JobKind.BACKUP and (j.phase is None or not j.phase.terminal)
             )
-            missing = (
-                self.database_missing
-                and self.db_initialized
+            checked = (
+                self.db_initialized
                 and JobKind.INIT.value not in active
                 and JobKind.RESTORE.value not in active
             )
@@ -182,7 +183,8 @@ class World:
                 web=self.web,
                 cron=self.cron,
                 db_initialized=self.db_initialized,
-                database_missing=missing,
+                database_missing=checked and self.database_missing,
+                database_missing_ignored=checked and self.database_missing_ignored,
                 problems=self.problems,
                 pending_backups=pending,
                 **active,
