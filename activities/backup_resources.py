@@ -64,7 +64,7 @@ __all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
 SCHEDULED_BACKUP_WORKFLOW = "OdooScheduledBackup"
 """Workflow type the Schedule starts (workflows.scheduled_backup)."""
 
-FINAL_LABEL = "bemade.org/final-backup"
+FINAL_LABEL = job_lifecycle.FINAL_LABEL
 _log = logging.getLogger(__name__)
 _BACKUPS = api.job_resource(JobKind.BACKUP.plural)
 

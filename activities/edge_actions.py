@@ -2,14 +2,15 @@
 
 Owns running, in the order given, the typed edge actions of one transition
 (model.payloads.EdgeAction; workflows.machine.Action names them in the
-table): finishing a job resource (job_lifecycle.finish: webhook, terminal
+tables): finishing a job resource (job_lifecycle.finish: webhook, terminal
 phase, the batch Job's TTL, a JobFailed Warning on a failed one) and then
 keeping the newest `job_history_limit` finished ones of its kind, writing
-status.dbInitialized, the rollout restart of the web Deployment, and
-pruning the completed scheduled backups by spec.backup.retention
-(backup_resources.prune_backups). It decides nothing: the workflow chose
-the actions from its table. It writes no other status field and posts no
-Event about the instance (record_status does, after it).
+status.dbInitialized, the rollout restart of the web Deployment, pruning
+the completed scheduled backups by spec.backup.retention, and for a
+deletion making its final OdooBackupJob and posting the FinalBackupFailed
+Warning (the last three through backup_resources). It decides nothing: the
+workflow chose the actions from its tables. It writes no other status field
+and posts no other Event about the instance (record_status does, after it).
 
 The workflow runs it as a regular activity, never a local one: its
 completion must be in the history, or a worker crash after it would leave a
@@ -36,10 +37,14 @@ from activities import api, backup_resources, failures, job_lifecycle, lookup
 from activities.config import OperatorConfig
 from model import naming
 from model.payloads import (
+    CreateBackup,
+    CreateBackupJobInput,
     EdgeAction,
     InstanceRef,
     JobAction,
     MarkDatabase,
+    PostEventInput,
+    PostWarning,
     PruneBackupsInput,
     PruneScheduledBackups,
     RestartWeb,
@@ -70,14 +75,15 @@ class EdgeActivities:
     def run_edge_actions(self, input: RunEdgeActionsInput) -> None:
         with failures.boundary():
             for action in input.actions:
-                self._run(input.ref, action)
+                self._run(input, action)
             finished = {action.kind for action in input.actions if isinstance(action, JobAction)}
             for kind in sorted(finished):
                 job_lifecycle.prune_history(
                     self._kube, input.ref, kind, self._config.job_history_limit
                 )
 
-    def _run(self, ref: InstanceRef, action: EdgeAction) -> None:
+    def _run(self, input: RunEdgeActionsInput, action: EdgeAction) -> None:
+        ref = input.ref
         match action:
             case JobAction():
                 job_lifecycle.finish(
@@ -94,6 +100,15 @@ class EdgeActivities:
                 self._restart_web(ref)
             case PruneScheduledBackups():
                 self._prune(ref, action)
+            case CreateBackup(queued=queued):
+                # A fixed name: a retry finds the one an earlier attempt made.
+                self._backups.create_backup_job(
+                    CreateBackupJobInput(ref=ref, spec=input.spec, queued=queued)
+                )
+            case PostWarning(key=key, reason=reason, message=message):
+                self._backups.post_event(
+                    PostEventInput(ref=ref, key=key, reason=reason, message=message, warning=True)
+                )
 
     def _restart_web(self, ref: InstanceRef) -> None:
         # The same value on every attempt, so a retry does not restart twice.

@@ -38,6 +38,7 @@ from model.phases import FINISHED_JOB_PHASES
 from specs import manifests
 
 __all__ = [
+    "FINAL_LABEL",
     "FINISHED_JOB_TTL_SECONDS",
     "REFUSED_PREFIX",
     "SCHEDULED_LABEL",
@@ -55,6 +56,10 @@ REFUSED_PREFIX = "not started: "
 SCHEDULED_LABEL = "bemade.org/scheduled-backup"
 """On OdooBackupJobs made by spec.backup's schedule: their retention, not the
 history limit, decides when they go."""
+
+FINAL_LABEL = "bemade.org/final-backup"
+"""On the OdooBackupJob made for an instance's deletion (spec.backup.finalBackup):
+the snapshot reports it `final`, and the deletion waits for it."""
 
 FINISHED_JOB_TTL_SECONDS = 900
 

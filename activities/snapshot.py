@@ -218,6 +218,7 @@ class SnapshotActivities:
                 # The failing step and its log tail, for the resource's status.message.
                 pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
                 message = job_outcome.failure_message(job, pods)
+        labels = (item.get("metadata") or {}).get("labels") or {}
         due, scheduled = True, None
         if kind is JobKind.UPGRADE:
             scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
@@ -230,10 +231,8 @@ class SnapshotActivities:
             due=due,
             message=message,
             scheduled_time=None if due else scheduled,
-            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(
-                job_lifecycle.SCHEDULED_LABEL
-            )
-            == "true",
+            scheduled=labels.get(job_lifecycle.SCHEDULED_LABEL) == "true",
+            final=labels.get(job_lifecycle.FINAL_LABEL) == "true",
         )
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:

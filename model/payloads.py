@@ -32,6 +32,7 @@ __all__ = [
     "CheckJobReferencesResult",
     "CleanupInput",
     "ConvergePhaseInput",
+    "CreateBackup",
     "CreateBackupJobInput",
     "DeleteRequest",
     "EdgeAction",
@@ -46,6 +47,7 @@ __all__ = [
     "MarkDatabase",
     "Poke",
     "PostEventInput",
+    "PostWarning",
     "PruneBackupsInput",
     "PruneBackupsResult",
     "PruneScheduledBackups",
@@ -130,6 +132,11 @@ class ActiveJob(Payload):
     )
     scheduled: bool = Field(
         default=False, description="A backup made by spec.backup's schedule (retention applies)."
+    )
+    final: bool = Field(
+        default=False,
+        description="A backup made for the instance's deletion (spec.backup.finalBackup): "
+        "the database is dropped only once it completed.",
     )
 
 
@@ -424,8 +431,24 @@ class PruneScheduledBackups(Payload):
     retention: BackupRetention
 
 
+class CreateBackup(Payload):
+    """Make the OdooBackupJob of a queued request (CreateFinalBackup: a deletion's)."""
+
+    edge: Literal["create_backup"] = "create_backup"
+    queued: QueuedBackup
+
+
+class PostWarning(Payload):
+    """Post a Warning Event about the instance (WarnFinalBackupFailed); `key` names it."""
+
+    edge: Literal["post_warning"] = "post_warning"
+    key: str
+    reason: str
+    message: str
+
+
 EdgeAction = Annotated[
-    JobAction | MarkDatabase | RestartWeb | PruneScheduledBackups,
+    JobAction | MarkDatabase | RestartWeb | PruneScheduledBackups | CreateBackup | PostWarning,
     Field(discriminator="edge"),
 ]
 
@@ -435,6 +458,7 @@ class RunEdgeActionsInput(Payload):
     refused), run in order before the status is written."""
 
     ref: InstanceRef
+    spec: OdooInstanceSpec
     actions: tuple[EdgeAction, ...]
 
 

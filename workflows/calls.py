@@ -1,8 +1,11 @@
 """One typed wrapper per activity, with its timeouts and retry policy.
 
-The only module that calls `workflow.execute_activity`. Transient API and
-database errors retry with backoff forever (an operator must converge once
-the cluster is back); errors typed non-retryable (model.failures) do not.
+The only module that calls `workflow.execute_activity` and
+`workflow.execute_local_activity`. Transient API and database errors retry
+with backoff forever (an operator must converge once the cluster is back);
+errors typed non-retryable (model.failures) do not. How such a failure
+reaches the workflow (`ACTIVITY_FAILED`, `error_type`, `error_message`) is
+read here too.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
@@ -33,11 +37,14 @@ with workflow.unsafe.imports_passed_through():
     )
 
 __all__ = [
+    "ACTIVITY_FAILED",
     "apply_children",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
+    "error_message",
+    "error_type",
     "gather_snapshot",
     "post_event",
     "record_status",
@@ -46,6 +53,22 @@ __all__ = [
 ]
 
 _SHORT = timedelta(seconds=30)
+
+# How a failed activity reaches the workflow: a regular one as ActivityError
+# (its cause the activity's ApplicationError), a local one that failed for
+# good as the ApplicationError itself.
+ACTIVITY_FAILED = (ActivityError, ApplicationError)
+
+
+def error_type(err: ActivityError | ApplicationError) -> str | None:
+    """The model.failures type of a failed activity (None: not an ApplicationError)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def error_message(err: ActivityError | ApplicationError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
@@ -74,8 +97,7 @@ async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     )
 
 
-async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
-    # None from histories recorded before the activity answered.
+async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
     return await workflow.execute_activity(
         signatures.apply_children,
         input,

@@ -6,10 +6,12 @@ signals only mutate it and set `_wake`, the main loop waits on
 continues-as-new carrying only `MachineState` when the SDK suggests it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
-converge the phase's ensure() output, evaluate the table, record status (and
-run the edge actions of a transition). A transition is followed at once by
-the next phase's step: on the same snapshot when the row had no edge
-action (only the phase changed), on a new one otherwise.
+converge the phase's ensure() output, evaluate the table, run the edge
+actions of a transition (one regular activity, run_edge_actions, so the
+history keeps that they ran) and record the status (a local activity). A
+transition is followed at once by the next phase's step: on the same
+snapshot when the row had no edge action (only the phase changed), on a new
+one otherwise.
 
 Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
@@ -19,7 +21,12 @@ on the next wake. A refused apply stays a problem until an apply succeeds; a
 refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
 being terminated) is a problem of the wake it happened in, which then
 records Error. A delete_instance signal cancels a wake whose activity is
-still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
+still retrying (e.g. the API answering 5xx) and goes to the deletion.
+
+The deletion (the final backup of machine.DELETION_TABLE), backup requests
+and the backup Schedule are workflows.backups' (`Backups`, which sees this
+workflow through its `Instance` protocol: state, settings, look, write_status,
+nap); this class keeps the message handlers, whose wire names never change.
 """
 
 from __future__ import annotations
@@ -27,43 +34,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from model import failures, naming
-    from model.crds import BackupFormat, ScheduledBackups
+    from model import failures
     from model.payloads import (
-        ActiveJob,
         ApplyChildrenInput,
         BackupRequest,
         BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
-        CreateBackupJobInput,
         DeleteRequest,
+        EdgeAction,
         GatherSnapshotInput,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
         JobAction,
         MachineState,
+        MarkDatabase,
         Poke,
-        PostEventInput,
-        QueuedBackup,
         RecordStatusInput,
         Replicas,
         RunEdgeActionsInput,
         Snapshot,
         SpecUpdate,
-        SyncBackupScheduleInput,
         TransitionRecord,
         WorkflowSettings,
     )
-    from model.phases import JobState, Phase
-    from workflows import calls, machine
+    from model.phases import Phase
+    from workflows import backups, calls, machine
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -73,11 +76,6 @@ NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
 INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
 SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
-
-# How a failed activity reaches the workflow: a regular one as ActivityError
-# (its cause the activity's ApplicationError), a local one that failed for
-# good as the ApplicationError itself.
-_ACTIVITY_FAILED = (ActivityError, ApplicationError)
 
 # Phases in which a batch Job runs: poll at job_poll_interval in case a Job
 # event is missed. Every other phase waits for events and the resync timer.
@@ -99,6 +97,7 @@ class OdooInstanceWorkflow:
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
+        self._backups = backups.Backups(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -134,30 +133,19 @@ class OdooInstanceWorkflow:
     @workflow.signal(name="backup")
     def backup(self, request: BackupRequest) -> None:
         """Back up now: the main loop makes the request an OdooBackupJob."""
-        if self._state.deleting:
-            return
-        queued = (*self._state.backup_requests, self._queue_backup(request))
-        self._state = self._state.model_copy(update={"backup_requests": queued})
-        self._wake, self._spec_only = True, False
+        if self._backups.request(request):
+            self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
     async def request_backup(self, request: BackupRequest) -> BackupRequested:
         """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
-        state = self._state
-        result = await calls.create_backup_job(
-            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self._queue_backup(request))
-        )
+        result = await self._backups.create_now(request)
         self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
     def _validate_backup(self, request: BackupRequest) -> None:
-        if self._state.deleting:
-            raise ValueError("the instance is being deleted")
-        if request.destination is None and self._state.spec.backup is None:
-            raise ValueError(
-                "no destination: give one in the request, or set spec.backup on the instance"
-            )
+        self._backups.validate(request)
 
     @workflow.query(name="phase")
     def phase(self) -> Phase:
@@ -187,19 +175,19 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._create_requested_backups()
+                await self._backups.create_requested()
                 await self._tick_until_deleted(resync=timed_out)
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) == failures.INSTANCE_GONE:
+            except calls.ACTIVITY_FAILED as err:
+                if calls.error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
                     # nothing is left to clean up.
                     return InstanceWorkflowResult(
                         ref=self._state.ref, phase=self._state.phase, cleaned_up=False
                     )
-                if _error_type(err) not in failures.PERMANENT:
+                if calls.error_type(err) not in failures.PERMANENT:
                     raise
                 # Shown on the next wake (status.message, Error); never fatal.
-                self._apply_problem = _error_message(err)
+                self._apply_problem = calls.error_message(err)
                 self._wake, self._spec_only = True, False
             if self._state.deleting:
                 return await self._finish()
@@ -215,7 +203,7 @@ class OdooInstanceWorkflow:
         await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *_ACTIVITY_FAILED):
+            with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
                 await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
@@ -274,13 +262,13 @@ class OdooInstanceWorkflow:
                             mark_pending=snap.unmarked_jobs,
                         )
                     )
-                except _ACTIVITY_FAILED as err:
+                except calls.ACTIVITY_FAILED as err:
                     # Refused for good (a create in a terminating namespace, RBAC):
                     # a problem of this wake, so the table goes to Error and the
                     # status says why, instead of failing the wake over and over.
-                    if _error_type(err) not in failures.PERMANENT:
+                    if calls.error_type(err) not in failures.PERMANENT:
                         raise
-                    problem = _error_message(err)
+                    problem = calls.error_message(err)
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
                     self._snapshot = snap
                 else:
@@ -310,15 +298,15 @@ class OdooInstanceWorkflow:
             applied = await calls.apply_children(
                 ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
             )
-        except _ACTIVITY_FAILED as err:
-            if _error_type(err) not in failures.PERMANENT:
+        except calls.ACTIVITY_FAILED as err:
+            if calls.error_type(err) not in failures.PERMANENT:
                 raise
-            self._apply_problem = _error_message(err)
+            self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
-        generation = max(state.generation, applied.generation if applied else 0)
+        generation = max(state.generation, applied.generation)
         self._state = self._state.model_copy(
             update={"applied_generation": generation, "applied_at": workflow.now()}
         )
@@ -326,67 +314,31 @@ class OdooInstanceWorkflow:
             # Woken only by the set_spec of the generation just applied (the
             # defaults patch arrives while the apply runs): nothing new to see.
             self._wake = self._spec_only = False
-        await self._sync_backup_schedule(state.spec.backup)
+        await self._backups.sync_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
         self._upsert_search_attributes()
 
-    async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
+    async def _record(self, snap: Snapshot, row: machine.Transition[Phase] | None) -> None:
         """Run a transition's edge actions, write the status, move the phase."""
         state = self._state
-        phase = row.to if row is not None else state.phase
         actions = row.actions if row is not None else ()
         # Job resources that cannot run are failed without moving the phase
         # (the snapshot refused them).
         edges = (*snap.refused_jobs, *machine.edge_actions(actions, state.spec, snap))
         if edges:
-            await calls.run_edge_actions(RunEdgeActionsInput(ref=state.ref, actions=edges))
-        record = RecordStatusInput(
-            ref=state.ref,
-            phase=phase,
-            previous_phase=state.phase if row is not None else None,
-            generation=state.generation,
-            spec=state.spec,
-            ready_replicas=snap.web.ready,
-            message="; ".join(snap.problems) or None,
-            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
-            # Uninitialized because the database vanished: record_status says so.
-            database_lost=machine.Action.MARK_DB_UNINITIALIZED in actions and snap.database_missing,
-            # Reported once: in the digest, so the next write comes with a new generation.
-            database_missing_ignored=snap.database_missing_ignored,
-        )
-        digest = _status_digest(record)
-        if row is None and digest == state.recorded_status:
-            return
-        await calls.record_status(record)
-        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
-        if row is not None:
-            entry = TransitionRecord(
-                from_phase=row.from_,
-                to_phase=row.to,
-                guard=row.guard_name,
-                at=workflow.now().isoformat(),
-                generation=state.generation,
+            await calls.run_edge_actions(
+                RunEdgeActionsInput(ref=state.ref, spec=state.spec, actions=edges)
             )
-            limit = self._settings.history_limit
-            update["transitions"] = (*self._state.transitions, entry)[-limit:]
-        # Merge into the current state: a signal may have brought a new spec
-        # while record_status ran, and it must not be lost.
-        self._state = self._state.model_copy(update=update)
-        if row is not None and row.to is not row.from_:
-            self._upsert_search_attributes()
+        if row is None:
+            await self.write_status(snap, state.phase, None, edges)
+        else:
+            await self.write_status(snap, row.to, row.guard_name, edges)
 
     async def _finish(self) -> InstanceWorkflowResult:
-        """Clean up a deleted instance; hand over to a successor if one waits.
-
-        With spec.backup (finalBackup true) and an initialized database, a
-        final backup runs first; the database is dropped only once it
-        completed. While it fails, the database stays, a FinalBackupFailed
-        Warning says why, and another one is tried on each resync or spec
-        change (setting finalBackup false lets the deletion proceed).
-        """
-        if self._state.schedule_synced:
-            await self._sync_backup_schedule(None)
-        await self._final_backup()
+        """Clean up a deleted instance (after its final backup: workflows.backups);
+        hand over to a successor if one waits."""
+        await self._backups.sync_schedule(None)
+        await self._backups.final_backup()
         state = self._state
         await calls.cleanup_instance(CleanupInput(ref=state.ref, spec=state.spec))
         # Read after the await: a new incarnation may have signalled meanwhile.
@@ -403,153 +355,79 @@ class OdooInstanceWorkflow:
             )
         return InstanceWorkflowResult(ref=state.ref, phase=state.phase, cleaned_up=True)
 
-    # --- backups asked for by signal, Update, schedule and deletion -----------
+    # --- what workflows.backups sees (backups.Instance) -------------------------
 
-    def _queue_backup(self, request: BackupRequest, *, final: bool = False) -> QueuedBackup:
-        """Deterministic names for a request: workflow time and workflow randomness."""
+    @property
+    def state(self) -> MachineState:
+        return self._state
+
+    @property
+    def settings(self) -> WorkflowSettings:
+        return self._settings
+
+    def merge_state(self, **changes: object) -> None:
+        self._state = self._state.model_copy(update=changes)
+
+    async def look(self) -> Snapshot:
         state = self._state
-        scheduled = state.spec.backup
-        stamp = workflow.now().strftime("%Y%m%d%H%M%S")
-        suffix = workflow.uuid4().hex[:4]
-        fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
-        prefix = scheduled.destination.prefix if scheduled else ""
-        return QueuedBackup(
-            request=request,
-            name=naming.backup_resource_name(state.ref.name, stamp, suffix, final=final),
-            object_key=naming.backup_object_key(
-                prefix, state.ref.namespace, state.ref.name, stamp, suffix, fmt.value
-            ),
-            final=final,
+        snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+        self._snapshot = snap
+        return snap
+
+    async def write_status(
+        self, snap: Snapshot, phase: Phase, guard: str | None, edges: Sequence[EdgeAction] = ()
+    ) -> None:
+        """Write the status of `phase` read on `snap` and move the phase there.
+
+        `guard` names the row of a transition (recorded for the `transitions`
+        query, and the status is written whatever it was); without one the
+        write is skipped when it would write what the last one did. `edges`
+        are what the transition ran: the jobs it failed and a database it found
+        lost get their Warnings.
+        """
+        state = self._state
+        record = RecordStatusInput(
+            ref=state.ref,
+            phase=phase,
+            previous_phase=state.phase if guard is not None else None,
+            generation=state.generation,
+            spec=state.spec,
+            ready_replicas=snap.web.ready,
+            message="; ".join(snap.problems) or None,
+            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
+            # Uninitialized because the database vanished: record_status says so.
+            database_lost=snap.database_missing
+            and any(isinstance(e, MarkDatabase) and not e.initialized for e in edges),
+            # Reported once: in the digest, so the next write comes with a new generation.
+            database_missing_ignored=snap.database_missing_ignored,
         )
-
-    async def _create_requested_backups(self) -> None:
-        while self._state.backup_requests:
-            queued = self._state.backup_requests[0]
-            state = self._state
-            try:
-                await calls.create_backup_job(
-                    CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
-                )
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) != failures.BACKUP_REQUEST_INVALID:
-                    raise
-                await calls.post_event(
-                    PostEventInput(
-                        ref=state.ref,
-                        key=f"refused-{queued.name}",
-                        reason="BackupRequestRefused",
-                        message=f"backup request {queued.name} refused: {_error_message(err)}",
-                        warning=True,
-                    )
-                )
-            # Signals only append: the first request is still the one just made.
-            rest = self._state.backup_requests[1:]
-            self._state = self._state.model_copy(update={"backup_requests": rest})
-
-    async def _sync_backup_schedule(self, backup: ScheduledBackups | None) -> None:
-        digest = _backup_digest(backup)
-        state = self._state
-        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+        digest = _status_digest(record)
+        if guard is None and digest == state.recorded_status:
             return
-        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
-        self._state = self._state.model_copy(
-            update={"schedule_synced": backup is not None, "schedule_digest": digest}
-        )
-
-    async def _final_backup(self) -> None:
-        while True:
-            state = self._state
-            backup = state.spec.backup
-            if backup is None or not backup.final_backup:
-                return
-            try:
-                snap = await calls.gather_snapshot(
-                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
-                )
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) == failures.INSTANCE_GONE:
-                    return
-                raise
-            if not snap.db_initialized:
-                return  # nothing to lose
-            queued = self._queue_backup(BackupRequest(), final=True)
-            await calls.create_backup_job(
-                CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+        await calls.record_status(record)
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        if guard is not None:
+            entry = TransitionRecord(
+                from_phase=state.phase,
+                to_phase=phase,
+                guard=guard,
+                at=workflow.now().isoformat(),
+                generation=state.generation,
             )
-            succeeded, message = await self._run_backups_until(queued.name)
-            if succeeded:
-                return
-            database = naming.database_name(state.ref.uid, state.spec.database.name)
-            await calls.post_event(
-                PostEventInput(
-                    ref=state.ref,
-                    key=f"finalbackupfailed-{queued.name}",
-                    reason="FinalBackupFailed",
-                    message=(
-                        f"final backup {queued.name} failed, so database {database} is kept: "
-                        f"{message}. Another is tried in {self._settings.resync_interval} or "
-                        "on a spec change; set spec.backup.finalBackup to false to delete "
-                        "without one."
-                    ),
-                    warning=True,
-                )
-            )
-            await self._nap(self._settings.resync_interval)
+            limit = self._settings.history_limit
+            update["transitions"] = (*self._state.transitions, entry)[-limit:]
+        # Merge into the current state: a signal may have brought a new spec
+        # while record_status ran, and it must not be lost.
+        self.merge_state(**update)
+        if phase is not state.phase:
+            self._upsert_search_attributes()
 
-    async def _nap(self, timeout: timedelta) -> None:
-        """Wait for a signal or `timeout`, whichever comes first."""
+    async def nap(self, timeout: timedelta) -> None:
         self._wake = False
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timeout)
         except TimeoutError:
             return
-
-    async def _run_backups_until(self, name: str) -> tuple[bool, str]:
-        """Run queued backups (oldest first) until `name` finished; its outcome."""
-        while True:
-            state = self._state
-            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
-            self._snapshot = snap
-            active: ActiveJob | None = snap.backup
-            refused = next((job for job in snap.refused_jobs if job.name == name), None)
-            if snap.refused_jobs:  # cannot run: mark them Failed (data-driven, as in _record)
-                await self._finish_backing_up(snap, snap.refused_jobs)
-            if refused is not None:
-                return False, refused.message or "the backup cannot run"
-            if active is None:
-                return False, "the backup resource was deleted before it finished"
-            if active.job_name is None:
-                await calls.converge_phase(
-                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active)
-                )
-                continue
-            if active.state in (JobState.SUCCEEDED, JobState.FAILED):
-                succeeded = active.state is JobState.SUCCEEDED
-                message = active.message or "the backup failed"
-                action = JobAction(
-                    kind=active.kind,
-                    name=active.name,
-                    succeeded=succeeded,
-                    message=None if succeeded else message,
-                )
-                await self._finish_backing_up(snap, (action,))
-                if active.name == name:
-                    return succeeded, message
-                continue
-            await self._nap(self._settings.job_poll_interval)
-
-    async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
-        """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
-        state = self._state
-        await calls.run_edge_actions(RunEdgeActionsInput(ref=state.ref, actions=actions))
-        record = RecordStatusInput(
-            ref=state.ref,
-            phase=Phase.BACKING_UP,
-            generation=state.generation,
-            spec=state.spec,
-            ready_replicas=snap.web.ready,
-        )
-        await calls.record_status(record)
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
@@ -587,11 +465,6 @@ def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
     return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
 
 
-def _backup_digest(backup: ScheduledBackups | None) -> str:
-    text = backup.model_dump_json() if backup is not None else "none"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _status_digest(record: RecordStatusInput) -> str:
     """Digest of the status a record writes, without what it reports once (the
     previous phase, the jobs failed, a lost database): the step after a
@@ -600,13 +473,3 @@ def _status_digest(record: RecordStatusInput) -> str:
         update={"previous_phase": None, "failed_jobs": (), "database_lost": False}
     )
     return hashlib.sha256(status.model_dump_json().encode()).hexdigest()[:16]
-
-
-def _error_type(err: ActivityError | ApplicationError) -> str | None:
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _error_message(err: ActivityError | ApplicationError) -> str:
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return cause.message if isinstance(cause, ApplicationError) else str(err)

@@ -1,10 +1,16 @@
-"""The phase machine as data: guards, edge actions and the transition table.
+"""The phase machine as data: guards, edge actions and the transition tables.
 
 `TABLE` is the single source of truth for phase changes: STATE_MACHINE.md is
 generated from it (workflows.diagram) and every row has a unit test. Rows are
 grouped by `from_`; inside a group the first row whose guard holds wins, so
 the order is the priority (config error > lost database > stop > restore >
 upgrade > backup > health).
+
+`DELETION_TABLE` is the same for an instance being deleted, over the steps of
+its deletion (`DeletionStep`): the final backup that spec.backup.finalBackup
+asks for, its failures (the database is kept, tried again later), and the
+cleanup; workflows.backups runs it. Only its FinalBackup step shows in
+status.phase (BackingUp).
 
 Guards are pure functions of (spec, snapshot): no clock, no I/O. Anything that
 depends on time (an upgrade's scheduledTime) is decided by the snapshot
@@ -19,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from model.crds import OdooInstanceSpec
 from model.payloads import (
@@ -32,7 +39,19 @@ from model.payloads import (
 )
 from model.phases import JobState, Phase
 
-__all__ = ["TABLE", "Action", "Guard", "Transition", "edge_actions", "evaluate", "rows_from"]
+__all__ = [
+    "DELETION_TABLE",
+    "TABLE",
+    "Action",
+    "DeletionStep",
+    "Guard",
+    "StateT",
+    "Transition",
+    "edge_actions",
+    "evaluate",
+    "evaluate_deletion",
+    "rows_from",
+]
 
 Guard = Callable[[OdooInstanceSpec, Snapshot], bool]
 
@@ -55,6 +74,10 @@ class Action(StrEnum):
     FAIL_RESTORE_JOB = "FailRestoreJob"
     COMPLETE_BACKUP_JOB = "CompleteBackupJob"
     FAIL_BACKUP_JOB = "FailBackupJob"
+    CREATE_FINAL_BACKUP = "CreateFinalBackup"
+    """The OdooBackupJob of a deletion (named from workflow time: workflows.backups)."""
+    WARN_FINAL_BACKUP_FAILED = "WarnFinalBackupFailed"
+    """A FinalBackupFailed Warning: the database is kept (workflows.backups words it)."""
 
     @property
     def job_kind(self) -> JobKind | None:
@@ -78,12 +101,34 @@ _ACTION_JOBS = {
 }
 
 
-@dataclass(frozen=True)
-class Transition:
-    """A row: in phase `from_`, when `guard` holds, run `actions`, go to `to`."""
+class DeletionStep(StrEnum):
+    """Where the deletion of an instance is (DELETION_TABLE)."""
 
-    from_: Phase
-    to: Phase
+    DELETING = "Deleting"
+    """Asked to delete: a final backup, or straight to the cleanup."""
+    FINAL_BACKUP = "FinalBackup"
+    """The final backup runs (after the backups queued before it)."""
+    FINAL_BACKUP_FAILED = "FinalBackupFailed"
+    """The database is kept; another final backup is tried on the next resync or
+    spec change."""
+    CLEANING_UP = "CleaningUp"
+    """Drop the database and the role, release the instance (cleanup_instance)."""
+
+    @property
+    def phase(self) -> Phase | None:
+        """The status.phase this step shows; None: the phase stays as it was."""
+        return Phase.BACKING_UP if self is DeletionStep.FINAL_BACKUP else None
+
+
+StateT = TypeVar("StateT", Phase, DeletionStep)
+
+
+@dataclass(frozen=True)
+class Transition(Generic[StateT]):
+    """A row: in `from_`, when `guard` holds, run `actions`, go to `to`."""
+
+    from_: StateT
+    to: StateT
     guard: Guard
     actions: tuple[Action, ...] = ()
 
@@ -274,7 +319,41 @@ def backup_absent_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return backup_absent(spec, snap) and none_ready(spec, snap)
 
 
-# --- the table ----------------------------------------------------------------
+# Deletion guards: the final backup is the OdooBackupJob labelled final. Backups
+# queued before it run first (the snapshot's active backup is the oldest).
+
+
+def final_backup_wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """spec.backup.finalBackup, and a database that was set up (something to lose)."""
+    return spec.backup is not None and spec.backup.final_backup and snap.db_initialized
+
+
+def final_backup_not_wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return not final_backup_wanted(spec, snap)
+
+
+def earlier_backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and not snap.backup.final and backup_succeeded(spec, snap)
+
+
+def earlier_backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and not snap.backup.final and backup_failed(spec, snap)
+
+
+def final_backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and snap.backup.final and backup_succeeded(spec, snap)
+
+
+def final_backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and snap.backup.final and backup_failed(spec, snap)
+
+
+def final_backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """No backup to wait for: the final one was deleted, or refused (it cannot run)."""
+    return snap.backup is None
+
+
+# --- the tables ---------------------------------------------------------------
 
 P = Phase
 A = Action
@@ -296,7 +375,7 @@ _SERVING_ROWS = (
     (P.BACKING_UP, backup_present),
 )
 
-TABLE: tuple[Transition, ...] = (
+TABLE: tuple[Transition[Phase], ...] = (
     # A permanent configuration problem wins everywhere; Error leaves by itself.
     *(Transition(p, P.ERROR, has_config_problem) for p in Phase if p is not P.ERROR),
     Transition(P.ERROR, P.STARTING, config_fixed_db_initialized),
@@ -376,14 +455,52 @@ TABLE: tuple[Transition, ...] = (
 )
 
 
-def rows_from(phase: Phase) -> Iterator[Transition]:
+D = DeletionStep
+
+# A deletion: the final backup first when one is wanted. FinalBackupFailed is
+# entered after a Warning and left after a wait (a resync or a spec change),
+# by the same rows as Deleting.
+DELETION_TABLE: tuple[Transition[DeletionStep], ...] = (
+    # Deleting
+    Transition(D.DELETING, D.FINAL_BACKUP, final_backup_wanted, (A.CREATE_FINAL_BACKUP,)),
+    Transition(D.DELETING, D.CLEANING_UP, final_backup_not_wanted),
+    # FinalBackup: self-loops first, for the backups queued before the final one.
+    Transition(D.FINAL_BACKUP, D.FINAL_BACKUP, earlier_backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(D.FINAL_BACKUP, D.FINAL_BACKUP, earlier_backup_failed, (A.FAIL_BACKUP_JOB,)),
+    Transition(D.FINAL_BACKUP, D.CLEANING_UP, final_backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(
+        D.FINAL_BACKUP,
+        D.FINAL_BACKUP_FAILED,
+        final_backup_failed,
+        (A.FAIL_BACKUP_JOB, A.WARN_FINAL_BACKUP_FAILED),
+    ),
+    Transition(
+        D.FINAL_BACKUP, D.FINAL_BACKUP_FAILED, final_backup_absent, (A.WARN_FINAL_BACKUP_FAILED,)
+    ),
+    # FinalBackupFailed: try again, unless finalBackup was set false meanwhile.
+    Transition(
+        D.FINAL_BACKUP_FAILED, D.FINAL_BACKUP, final_backup_wanted, (A.CREATE_FINAL_BACKUP,)
+    ),
+    Transition(D.FINAL_BACKUP_FAILED, D.CLEANING_UP, final_backup_not_wanted),
+)
+
+
+def rows_from(phase: Phase) -> Iterator[Transition[Phase]]:
     """The rows leaving `phase`, in priority order."""
     return (row for row in TABLE if row.from_ is phase)
 
 
-def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition | None:
+def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition[Phase] | None:
     """The first row leaving `phase` whose guard holds, or None."""
     return next((row for row in rows_from(phase) if row.guard(spec, snap)), None)
+
+
+def evaluate_deletion(
+    step: DeletionStep, spec: OdooInstanceSpec, snap: Snapshot
+) -> Transition[DeletionStep] | None:
+    """The first row of DELETION_TABLE leaving `step` whose guard holds, or None."""
+    rows = (row for row in DELETION_TABLE if row.from_ is step)
+    return next((row for row in rows if row.guard(spec, snap)), None)
 
 
 def edge_actions(
@@ -393,7 +510,10 @@ def edge_actions(
 
     A job action finishes the active resource of its kind (none active: nothing
     to finish); a failure carries the Job's message. The prune applies only
-    after a backup of spec.backup's schedule.
+    after a backup of spec.backup's schedule. CreateFinalBackup and
+    WarnFinalBackupFailed need what only the workflow knows (names from its
+    clock, its resync interval): workflows.backups makes their payloads, and
+    they give none here.
     """
     edges: list[EdgeAction] = []
     for action in actions:

@@ -279,7 +279,7 @@ def test_warning_names_database_and_cluster_when_a_recreate_transition_is_record
 
     acts.env.run(
         acts.edges.run_edge_actions,
-        RunEdgeActionsInput(ref=ref, actions=(MarkDatabase(initialized=False),)),
+        RunEdgeActionsInput(ref=ref, spec=spec, actions=(MarkDatabase(initialized=False),)),
     )
     acts.env.run(
         acts.status.record_status,

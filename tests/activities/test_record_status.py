@@ -53,8 +53,9 @@ def _record(acts: ki.Activities, ref: Any, spec: Any, phase: Phase, **kw: Any) -
     return dict(acts.kube.get(api.INSTANCE, ref.namespace, ref.name)["status"])
 
 
-def _run_edges(acts: ki.Activities, ref: Any, *actions: EdgeAction) -> None:
-    acts.env.run(acts.edges.run_edge_actions, RunEdgeActionsInput(ref=ref, actions=actions))
+def _run_edges(acts: ki.Activities, ref: Any, spec: Any, *actions: EdgeAction) -> None:
+    edges = RunEdgeActionsInput(ref=ref, spec=spec, actions=actions)
+    acts.env.run(acts.edges.run_edge_actions, edges)
 
 
 def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -68,7 +69,7 @@ def _events(acts: ki.Activities, namespace: str, reason: str) -> list[dict[str, 
 def test_status_fields_are_written_when_recorded(acts: ki.Activities, namespace: str) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop", replicas=2)
 
-    _run_edges(acts, ref, MarkDatabase(initialized=True))
+    _run_edges(acts, ref, spec, MarkDatabase(initialized=True))
     status = _record(acts, ref, spec, Phase.RUNNING, ready_replicas=2, generation=3)
 
     assert status["phase"] == "Running"
@@ -158,8 +159,8 @@ def test_job_resource_is_completed_and_its_job_expires_when_finished(
     )
 
     action = JobAction(kind=JobKind.INIT, name="shop-auto-init", succeeded=True)
-    _run_edges(acts, ref, action, MarkDatabase(initialized=True))
-    _run_edges(acts, ref, action, MarkDatabase(initialized=True))  # a retry changes nothing
+    _run_edges(acts, ref, spec, action, MarkDatabase(initialized=True))
+    _run_edges(acts, ref, spec, action, MarkDatabase(initialized=True))  # a retry changes nothing
     status = _record(acts, ref, spec, Phase.STARTING, previous_phase=Phase.INITIALIZING)
 
     resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
@@ -180,7 +181,7 @@ def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, names
         kind=JobKind.INIT, name="shop-auto-init", succeeded=False, message="OdooInitJob failed"
     )
 
-    _run_edges(acts, ref, action)
+    _run_edges(acts, ref, spec, action)
     _record(
         acts, ref, spec, Phase.INIT_FAILED, previous_phase=Phase.INITIALIZING, failed_jobs=(action,)
     )
@@ -200,7 +201,7 @@ def test_web_pods_restart_when_requested(acts: ki.Activities, namespace: str) ->
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
 
-    _run_edges(acts, ref, RestartWeb())
+    _run_edges(acts, ref, spec, RestartWeb())
 
     web = acts.kube.get(api.DEPLOYMENT, namespace, "shop")
     assert "kubectl.kubernetes.io/restartedAt" in web["spec"]["template"]["metadata"]["annotations"]
@@ -209,7 +210,7 @@ def test_web_pods_restart_when_requested(acts: ki.Activities, namespace: str) ->
 def test_prune_is_retried_then_left_to_the_next_backup_when_s3_is_unreachable(
     acts: ki.Activities, namespace: str
 ) -> None:
-    ref, _ = ki.create_instance(acts.kube, namespace, "shop")
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     backups = api.job_resource(JobKind.BACKUP.plural)
     nowhere = f"http://127.0.0.1:{processes.free_port()}"
     acts.kube.create(
@@ -234,11 +235,11 @@ def test_prune_is_retried_then_left_to_the_next_backup_when_s3_is_unreachable(
     prune = PruneScheduledBackups(retention=BackupRetention(keep_last=0))
 
     with pytest.raises(ApplicationError) as caught:
-        _run_edges(acts, ref, prune)
+        _run_edges(acts, ref, spec, prune)
     assert (caught.value.type, caught.value.non_retryable) == (failures.S3_UNAVAILABLE, False)
 
     acts.env.info = dataclasses.replace(acts.env.info, attempt=edge_actions.PRUNE_ATTEMPTS)
-    _run_edges(acts, ref, prune)  # the last attempt gives up: the object may still be there
+    _run_edges(acts, ref, spec, prune)  # the last attempt gives up: the object may still be there
 
     assert acts.kube.find(backups, namespace, "shop-backup-1") is not None
 

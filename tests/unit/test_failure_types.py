@@ -2,7 +2,7 @@
 
 Covers: no `type="..."` string literal in a call, no string literal among a
 retry policy's `non_retryable_error_types` or the arguments of
-`_api_retry(...)`, and no comparison of `_error_type(...)` with a string
+`_api_retry(...)`, and no comparison of `error_type(...)` with a string
 literal, anywhere in the shipped packages outside model/failures.py (a
 renamed type then cannot leave a stale copy behind that no test notices).
 """
@@ -55,7 +55,7 @@ def literal_type_names(tree: ast.AST) -> Iterator[tuple[int, str]]:
                 yield from ((s.lineno, s.value) for s in _strings(arg))
         elif isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
-            if any(_called(side, "_error_type") for side in sides):
+            if any(_called(side, "error_type") for side in sides):
                 for side in sides:
                     if isinstance(side, ast.Constant) and isinstance(side.value, str):
                         yield side.lineno, side.value
@@ -66,7 +66,7 @@ def test_the_scan_finds_a_literal_when_one_is_written() -> None:
         ast.parse(
             'raise ApplicationError("no", type="Oops")\n'
             'policy = _api_retry("Refused")\n'
-            'if _error_type(err) != "Other": pass\n'
+            'if calls.error_type(err) != "Other": pass\n'
             'RetryPolicy(non_retryable_error_types=["Nope"])\n'
         )
     )

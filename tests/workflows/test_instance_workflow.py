@@ -54,6 +54,7 @@ from tests.workflows.conftest import (
     new_ref,
     running_worker,
     start_instance,
+    transitions_of,
     wait_phase,
 )
 from tests.workflows.world import World
@@ -66,11 +67,6 @@ AUTO_INIT_PATH = [
     "Initializing->Starting:init_succeeded",
     "Starting->Running:all_ready",
 ]
-
-
-async def transitions_of(handle: Handle) -> list[str]:
-    records = await handle.query(OdooInstanceWorkflow.transitions)
-    return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]
 
 
 @pytest.mark.parametrize("row", machine.TABLE, ids=lambda row: row.id)

@@ -1,10 +1,10 @@
 """An in-memory cluster for workflow tests, with same-named fake activities.
 
 The World holds what the real activities would read and write (Deployments,
-job resources and their batch Jobs, the instance status) and counts every
-activity call, so tests can assert "exactly one Job was created". Its
-snapshot is derived from that state, so the fakes are consistent with each
-other the way a real cluster is.
+job resources and their batch Jobs, the instance status, the backups made
+and the Events posted) and counts every activity call, so tests can assert
+"exactly one Job was created". Its snapshot is derived from that state, so
+the fakes are consistent with each other the way a real cluster is.
 """
 
 from __future__ import annotations
@@ -23,19 +23,26 @@ from model.payloads import (
     ActiveJob,
     AppliedChildren,
     ApplyChildrenInput,
+    BackupRequested,
     CleanupInput,
     ConvergePhaseInput,
+    CreateBackup,
+    CreateBackupJobInput,
     EdgeAction,
     GatherSnapshotInput,
     JobAction,
     JobKind,
     MarkDatabase,
+    PostEventInput,
+    PostWarning,
     PruneScheduledBackups,
+    QueuedBackup,
     RecordStatusInput,
     Replicas,
     RestartWeb,
     RunEdgeActionsInput,
     Snapshot,
+    SyncBackupScheduleInput,
 )
 from model.phases import JobPhase, JobState, Phase
 
@@ -47,6 +54,7 @@ class JobResource:
     phase: JobPhase | None = None
     job_name: str | None = None
     due: bool = True
+    final: bool = False
 
 
 @dataclass
@@ -68,6 +76,11 @@ class World:
     calls: Counter[str] = field(default_factory=Counter)
     batch_jobs_created: Counter[str] = field(default_factory=Counter)
     cleaned_up: list[str] = field(default_factory=list)
+    # OdooBackupJobs made (create_backup_job, CreateBackup), their object keys,
+    # and the Events posted (post_event, PostWarning).
+    created: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+    events: list[PostEventInput] = field(default_factory=list)
     apply_problem: str | None = None
     # apply_children answers this many generations more (a defaults patch).
     defaults_bump: int = 0
@@ -125,9 +138,21 @@ class World:
         with self.lock:
             self.web = self.web.model_copy(update={"ready": ready})
 
-    def run_edge_action(self, action: EdgeAction) -> None:
+    def run_edge_action(self, input: RunEdgeActionsInput, action: EdgeAction) -> None:
         """What run_edge_actions does to the world for one action (lock held)."""
-        if isinstance(action, JobAction):
+        if isinstance(action, CreateBackup):
+            self.create_backup(action.queued)
+        elif isinstance(action, PostWarning):
+            self.events.append(
+                PostEventInput(
+                    ref=input.ref,
+                    key=action.key,
+                    reason=action.reason,
+                    message=action.message,
+                    warning=True,
+                )
+            )
+        elif isinstance(action, JobAction):
             resource = next(j for j in self.jobs if j.name == action.name)
             resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
         elif isinstance(action, MarkDatabase):
@@ -141,6 +166,13 @@ class World:
 
     def prune(self, action: PruneScheduledBackups) -> None:
         """Apply a retention (lock held): nothing to prune in a plain world."""
+
+    def create_backup(self, queued: QueuedBackup) -> None:
+        """Make the OdooBackupJob of `queued` unless it exists (lock held)."""
+        if not any(j.name == queued.name for j in self.jobs):
+            self.jobs.append(JobResource(JobKind.BACKUP, queued.name, final=queued.final))
+            self.created.append(queued.name)
+            self.keys[queued.name] = queued.object_key
 
     # --- the fake activities ------------------------------------------------------
 
@@ -168,6 +200,7 @@ class World:
                     state=state,
                     job_name=resource.job_name,
                     due=resource.due,
+                    final=resource.final,
                 )
             pending = sum(
                 1
@@ -247,7 +280,7 @@ class World:
             world.calls["run_edge_actions"] += 1
             with world.lock:
                 for action in input.actions:
-                    world.run_edge_action(action)
+                    world.run_edge_action(input, action)
                     world.edges.append(action)
 
         @activity.defn(name="record_status")
@@ -267,6 +300,27 @@ class World:
             world.calls["cleanup_instance"] += 1
             world.cleaned_up.append(input.ref.uid)
 
+        @activity.defn(name="create_backup_job")
+        def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+            queued = input.queued
+            if queued.request.destination is None and input.spec.backup is None:
+                raise ApplicationError(
+                    "no destination", type=failures.BACKUP_REQUEST_INVALID, non_retryable=True
+                )
+            with world.lock:
+                world.create_backup(queued)
+            return BackupRequested(
+                name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
+            )
+
+        @activity.defn(name="sync_backup_schedule")
+        def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+            world.calls["sync_backup_schedule"] += 1
+
+        @activity.defn(name="post_event")
+        def post_event(input: PostEventInput) -> None:
+            world.events.append(input)
+
         return [
             gather_snapshot,
             apply_children,
@@ -274,4 +328,7 @@ class World:
             run_edge_actions,
             record_status,
             cleanup_instance,
+            create_backup_job,
+            sync_backup_schedule,
+            post_event,
         ]
