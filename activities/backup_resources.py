@@ -1,16 +1,17 @@
 """Backups asked for outside kubectl: from the temporal CLI, spec.backup's schedule, deletion.
 
-Owns four activities:
+Owns three activities and the prune that run_edge_actions runs:
 
 - `create_backup_job`: the OdooBackupJob of a backup request, under the
   fixed name the workflow chose (a retry finds it: 409 is success), with
   spec.backup's destination and a generated key when the request names none;
   labelled `bemade.org/scheduled-backup` when the schedule asked (its
   retention then decides when it goes, not the history limit).
-- `prune_backups`: spec.backup.retention over the completed scheduled
-  backups of an instance (model.retention); each one not kept
-  loses its S3 object first (with the credentials its own spec names), then
-  its resource. An object already gone is fine; an S3 error is retried.
+- `prune_backups` (not an activity of its own: the PruneScheduledBackups
+  edge action, activities.edge_actions): spec.backup.retention over the
+  completed scheduled backups of an instance (model.retention); each one not
+  kept loses its S3 object first (with the credentials its own spec names),
+  then its resource. An object already gone is fine; an S3 error is retried.
 - `sync_backup_schedule` (async: it talks to Temporal through the worker's
   client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
   OdooScheduledBackup workflow on spec.backup.schedule; paused while
@@ -43,6 +44,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import api, failures, job_lifecycle, recorder, s3
+from model import failures as failure_types
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
 from model.payloads import (
@@ -63,7 +65,7 @@ __all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
 SCHEDULED_BACKUP_WORKFLOW = "OdooScheduledBackup"
 """Workflow type the Schedule starts (workflows.scheduled_backup)."""
 
-FINAL_LABEL = "bemade.org/final-backup"
+FINAL_LABEL = job_lifecycle.FINAL_LABEL
 _log = logging.getLogger(__name__)
 _BACKUPS = api.job_resource(JobKind.BACKUP.plural)
 
@@ -87,7 +89,7 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
     else:
         raise ApplicationError(
             "a backup request needs a destination: give one, or set spec.backup",
-            type="BackupRequestInvalid",
+            type=failure_types.BACKUP_REQUEST_INVALID,
             non_retryable=True,
         )
     fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
@@ -141,7 +143,6 @@ class BackupActivities:
 
     # --- prune ----------------------------------------------------------------
 
-    @activity.defn(name="prune_backups", no_thread_cancel_exception=True)
     def prune_backups(self, input: PruneBackupsInput) -> PruneBackupsResult:
         with failures.boundary():
             return self._prune(input)
@@ -185,10 +186,10 @@ class BackupActivities:
             if err.status != 404:
                 raise ApplicationError(
                     f"cannot delete s3://{target.bucket}/{target.object_key}: {err.message}",
-                    type="S3Error",
+                    type=failure_types.S3_ERROR,
                 ) from err
         except s3.S3Unavailable as err:
-            raise ApplicationError(str(err), type="S3Unavailable") from err
+            raise ApplicationError(str(err), type=failure_types.S3_UNAVAILABLE) from err
 
     def _credentials(self, namespace: str, target: S3Config) -> tuple[str, str]:
         ref = target.s3_credentials_secret_ref

@@ -42,6 +42,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import api, clusters, converge, databases, failures, lookup, recorder
+from model import failures as failure_types
 from model import naming
 from model.crds import ReclaimPolicy
 from model.payloads import CleanupInput, InstanceRef
@@ -50,7 +51,7 @@ from specs import events
 
 __all__ = ["CLEANUP_FAILED", "CleanupActivities", "remove_finalizer"]
 
-CLEANUP_FAILED = "CleanupFailed"
+CLEANUP_FAILED = failure_types.CLEANUP_FAILED
 """ApplicationError type (retryable) and Event reason of a cleanup that must be retried."""
 
 

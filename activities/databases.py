@@ -96,8 +96,8 @@ MAX_IDENTIFIER_BYTES = 63
 
 APPLICATION_NAME = "odoo-operator"
 
-POSTGRES_UNAVAILABLE = "PostgresUnavailable"
-POSTGRES_ERROR = "PostgresError"
+POSTGRES_UNAVAILABLE = failures.POSTGRES_UNAVAILABLE
+POSTGRES_ERROR = failures.POSTGRES_ERROR
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ Failed with a message naming the field instead of starting a Job.
 terminal phase is written, so a retry after a crash calls it again), posts
 a Warning `JobFailed` Event on a resource it marks Failed (so `kubectl
 describe` of the job says why, whatever the instance does), and
-`prune_history()` keeps the newest `job_history_limit` finished resources
+`prune_history()` keeps the newest `history_limit` (JobSettings) finished resources
 per instance and kind, deleting older ones (their batch Jobs go with them);
 backups made by spec.backup's schedule are left to its retention instead.
 """
@@ -39,6 +39,7 @@ from model.settings import JobSettings, OperatorSettings
 from specs import events, facts, job_outcome, jobs
 
 __all__ = [
+    "FINAL_LABEL",
     "FINISHED_JOB_TTL_SECONDS",
     "REFUSED_PREFIX",
     "SCHEDULED_LABEL",
@@ -56,6 +57,10 @@ REFUSED_PREFIX = "not started: "
 SCHEDULED_LABEL = "bemade.org/scheduled-backup"
 """On OdooBackupJobs made by spec.backup's schedule: their retention, not the
 history limit, decides when they go."""
+
+FINAL_LABEL = "bemade.org/final-backup"
+"""On the OdooBackupJob made for an instance's deletion (spec.backup.finalBackup):
+the snapshot reports it `final`, and the deletion waits for it."""
 
 FINISHED_JOB_TTL_SECONDS = 900
 

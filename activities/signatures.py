@@ -32,9 +32,8 @@ from model.payloads import (
     CreateBackupJobInput,
     GatherSnapshotInput,
     PostEventInput,
-    PruneBackupsInput,
-    PruneBackupsResult,
     RecordStatusInput,
+    RunEdgeActionsInput,
     Snapshot,
     SyncBackupScheduleInput,
 )
@@ -48,8 +47,8 @@ __all__ = [
     "create_backup_job",
     "gather_snapshot",
     "post_event",
-    "prune_backups",
     "record_status",
+    "run_edge_actions",
     "sync_backup_schedule",
 ]
 
@@ -73,9 +72,16 @@ def converge_phase(input: ConvergePhaseInput) -> None:
     raise NotImplementedError
 
 
+@activity.defn(name="run_edge_actions")
+def run_edge_actions(input: RunEdgeActionsInput) -> None:
+    """Run a transition's edge actions in order: finish job resources, mark the
+    database (un)initialized, restart the web Deployment, prune scheduled backups."""
+    raise NotImplementedError
+
+
 @activity.defn(name="record_status")
 def record_status(input: RecordStatusInput) -> None:
-    """Run edge actions, write the instance status, emit a PhaseChanged Event."""
+    """Write the instance status; post PhaseChanged (and the transition's Warnings)."""
     raise NotImplementedError
 
 
@@ -88,12 +94,6 @@ def cleanup_instance(input: CleanupInput) -> None:
 @activity.defn(name="create_backup_job")
 def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     """Make the OdooBackupJob of a backup request (signal, Update, schedule, deletion)."""
-    raise NotImplementedError
-
-
-@activity.defn(name="prune_backups")
-def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
-    """Delete the scheduled backups spec.backup.retention does not keep (objects first)."""
     raise NotImplementedError
 
 
@@ -119,10 +119,10 @@ STUBS = (
     gather_snapshot,
     apply_children,
     converge_phase,
+    run_edge_actions,
     record_status,
     cleanup_instance,
     create_backup_job,
-    prune_backups,
     sync_backup_schedule,
     post_event,
     check_job_references,

@@ -9,13 +9,13 @@ Database missing check (reference §2.1 step 9): when status.dbInitialized is
 true and no init or restore resource is active, it asks PostgreSQL whether
 the database exists. Missing under missingPolicy Recreate sets
 `Snapshot.database_missing` (the phase machine goes back to Uninitialized);
-under Ignore it posts a Warning `DatabaseMissing` Event, at most once per
-generation (a deterministic name; 409 means already posted), and changes
-nothing. A PostgreSQL error is logged and read as "unknown", never as missing.
+under Ignore it sets `Snapshot.database_missing_ignored`, and the status
+write reports it (record_status posts the Warning `DatabaseMissing` Event,
+once per generation). A PostgreSQL error is logged and read as "unknown",
+never as missing.
 
 Runs as a local activity (cheap, no history events of its own). It only
-reads, except for that one Event (a report, not a state change); it never
-writes to PostgreSQL.
+reads: it writes nothing, posts no Event, and never writes to PostgreSQL.
 
 Job resources that cannot run (activities.job_inputs.check: a missing credentials
 Secret, a spec the model refuses) are refused here, before they can become
@@ -46,8 +46,6 @@ from activities import (
     job_inputs,
     job_lifecycle,
     lookup,
-    recorder,
-    status,
 )
 from model import naming
 from model.crds import MissingPolicy
@@ -62,7 +60,7 @@ from model.payloads import (
 )
 from model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
 from model.settings import OperatorSettings
-from specs import events, job_outcome
+from specs import job_outcome
 
 __all__ = ["ProblemCheck", "SnapshotActivities"]
 
@@ -118,36 +116,33 @@ class SnapshotActivities:
             problems.append(err.message)
         problems.extend(self._problems(input))
         db_initialized = bool((instance.get("status") or {}).get("dbInitialized", False))
-        missing = False
-        if (
+        gone = (
             db_initialized
             and cluster is not None
             and not {JobKind.INIT.value, JobKind.RESTORE.value} & jobs.keys()
-        ):
-            generation = int((instance.get("metadata") or {}).get("generation") or 0)
-            missing = self._database_missing(input, cluster, generation)
+            and self._database_gone(input, cluster)
+        )
+        recreate = input.spec.database.missing_policy is MissingPolicy.RECREATE
         return Snapshot(
             web=self._replicas(ref.namespace, ref.name),
             cron=self._replicas(ref.namespace, naming.cron_deployment_name(ref.name)),
             db_initialized=db_initialized,
             pending_backups=pending_backups,
             problems=tuple(problems),
-            database_missing=missing,
+            database_missing=gone and recreate,
+            database_missing_ignored=gone and not recreate,
             unmarked_jobs=tuple(unmarked),
             wake_at=wake_at,
             refused_jobs=tuple(refused),
             **jobs,
         )
 
-    def _database_missing(
-        self, input: GatherSnapshotInput, cluster: clusters.Cluster, generation: int
-    ) -> bool:
-        """True when the database is gone and the policy is Recreate (see the docstring)."""
+    def _database_gone(self, input: GatherSnapshotInput, cluster: clusters.Cluster) -> bool:
+        """True when PostgreSQL says the database does not exist (see the docstring)."""
         ref, spec = input.ref, input.spec
         try:
             database = databases.database_name_for(ref.uid, spec.database.name)
-            if self._postgres.database_exists(cluster, database):
-                return False
+            return not self._postgres.database_exists(cluster, database)
         except databases.PostgresError as err:
             # Unknown is not missing: a PostgreSQL outage must never re-initialize.
             _log.warning(
@@ -157,19 +152,6 @@ class SnapshotActivities:
                 err.message,
             )
             return False
-        policy = spec.database.missing_policy
-        if policy is MissingPolicy.RECREATE:
-            return True
-        recorder.post(
-            self._kube,
-            ref,
-            name=events.event_name(ref, "databasemissing", generation),
-            reason="DatabaseMissing",
-            message=status.missing_message(database, cluster.name, policy),
-            warning=True,
-            reporting_instance=self._operator.reporting_instance,
-        )
-        return False
 
     def _replicas(self, namespace: str, name: str) -> Replicas:
         body = self._kube.find(api.DEPLOYMENT, namespace, name)
@@ -236,6 +218,7 @@ class SnapshotActivities:
                 # The failing step and its log tail, for the resource's status.message.
                 pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
                 message = job_outcome.failure_message(job, pods)
+        labels = (item.get("metadata") or {}).get("labels") or {}
         due, scheduled = True, None
         if kind is JobKind.UPGRADE:
             scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
@@ -248,10 +231,8 @@ class SnapshotActivities:
             due=due,
             message=message,
             scheduled_time=None if due else scheduled,
-            scheduled=((item.get("metadata") or {}).get("labels") or {}).get(
-                job_lifecycle.SCHEDULED_LABEL
-            )
-            == "true",
+            scheduled=labels.get(job_lifecycle.SCHEDULED_LABEL) == "true",
+            final=labels.get(job_lifecycle.FINAL_LABEL) == "true",
         )
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:

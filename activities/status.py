@@ -1,36 +1,38 @@
-"""The `record_status` activity: edge actions, the instance status, Events.
+"""The `record_status` activity: the instance status and the Events about it.
 
-Owns, in this order: finishing job resources (JobActions), the rollout
-restart of the web Deployment after an upgrade, the merge patch of the
-instance's `/status` (phase, ready, readyReplicas, url, targetReplicas,
-selector, dbInitialized, observedGeneration, message, conditions Ready and
-Progressing), and on a phase change a `PhaseChanged` Event (plus a Warning
-`ConfigError` Event when entering Error, a Warning `JobFailed` Event for
-each job resource finished as failed, and a Warning `DatabaseMissing` Event
-when the database vanished under missingPolicy Recreate). Replacing the
-finished auto-init of such an instance is converge_phase's job (jobs.py).
+Owns the merge patch of the instance's `/status` (phase, ready,
+readyReplicas, url, targetReplicas, selector, observedGeneration, message,
+conditions Ready and Progressing), and on a phase change a `PhaseChanged`
+Event (plus a Warning `ConfigError` Event when entering Error, a Warning
+`JobFailed` Event for each job resource the transition marked failed, and a
+Warning `DatabaseMissing` Event when the database vanished under
+missingPolicy Recreate). It also reports what the snapshot found but left
+alone: a database gone under missingPolicy Ignore gets a Warning
+`DatabaseMissing` Event once per generation (whether or not the phase
+changes; gather_snapshot only reads). It runs no edge action: run_edge_actions
+(activities.edge_actions) did them before, and writes status.dbInitialized.
+Replacing the finished auto-init of an instance whose database vanished is
+converge_phase's job (job_lifecycle).
 
 Retries are harmless: a condition's lastTransitionTime moves only when its
-status changes (the current conditions are read first), the restart
-annotation value is the activity's first scheduled time, and Events have
+status changes (the current conditions are read first), and Events have
 deterministic names (a 409 means an earlier attempt posted it).
 """
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
 
-from activities import api, clusters, failures, job_lifecycle, lookup, recorder
+from activities import api, clusters, failures, lookup, recorder
 from model import naming
 from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
-from model.settings import JobSettings, OperatorSettings
-from specs import conditions, events, workloads
+from model.settings import OperatorSettings
+from specs import conditions, events
 
 __all__ = ["StatusActivities", "missing_message", "now"]
 
@@ -41,12 +43,9 @@ def now() -> str:
 
 
 class StatusActivities:
-    def __init__(
-        self, kube: api.KubeApi, operator: OperatorSettings, job_settings: JobSettings
-    ) -> None:
+    def __init__(self, kube: api.KubeApi, operator: OperatorSettings) -> None:
         self._kube = kube
         self._operator = operator
-        self._job_settings = job_settings
 
     @activity.defn(name="record_status", no_thread_cancel_exception=True)
     def record_status(self, input: RecordStatusInput) -> None:
@@ -55,14 +54,6 @@ class StatusActivities:
 
     def _record(self, input: RecordStatusInput) -> None:
         kube, ref = self._kube, input.ref
-        for action in input.finish_jobs:
-            job_lifecycle.finish(
-                kube, ref.namespace, action, reporting_instance=self._operator.reporting_instance
-            )
-        for kind in sorted({action.kind for action in input.finish_jobs}):
-            job_lifecycle.prune_history(kube, ref, kind, self._job_settings.history_limit)
-        if input.restart_web:
-            self._restart_web(input)
         live = lookup.read_instance(kube, ref)
         status: dict[str, Any] = {
             "phase": input.phase.value,
@@ -81,72 +72,60 @@ class StatusActivities:
                 now(),
             ),
         }
-        if input.db_initialized is not None:
-            status["dbInitialized"] = input.db_initialized
         kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"status": status}, sub="status")
         if input.previous_phase is not None and input.previous_phase is not input.phase:
             self._phase_events(input)
-
-    def _restart_web(self, input: RecordStatusInput) -> None:
-        # The same value on every attempt, so a retry does not restart twice.
-        at = activity.info().scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        patch = {
-            "spec": {
-                "template": {"metadata": {"annotations": {workloads.RESTARTED_AT_ANNOTATION: at}}}
-            }
-        }
-        with_ns = input.ref.namespace
-        name = naming.web_deployment_name(input.ref.name)
-        with contextlib.suppress(failures.NotFound):  # nothing to restart
-            self._kube.merge_patch(api.DEPLOYMENT, with_ns, name, patch)
+        if input.database_missing_ignored:
+            # Named by generation only: once per generation, whichever write posts it.
+            missing = self._missing_message(input)
+            self._post(input, "databasemissing", "DatabaseMissing", missing)
 
     def _phase_events(self, input: RecordStatusInput) -> None:
-        ref, before = input.ref, input.previous_phase
+        before = input.previous_phase
         info = activity.info()
         # Unique per activity execution, identical across its attempts.
         unique = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+        self._post(
+            input,
+            f"{before}-{input.phase}",
+            "PhaseChanged",
+            f"Phase changed from {before} to {input.phase}",
+            warning=False,
+            unique=unique,
+        )
+        for action in input.failed_jobs:
+            message = f"{action.kind.resource_kind} {action.name} failed"
+            if action.message:
+                message += f": {action.message}"
+            self._post(input, f"failed-{action.name}", "JobFailed", message, unique=unique)
+        if input.database_lost:
+            missing = self._missing_message(input)
+            self._post(input, "databasemissing", "DatabaseMissing", missing, unique=unique)
+        if input.phase is Phase.ERROR:
+            problem = input.message or "configuration error"
+            self._post(input, "configerror", "ConfigError", problem, unique=unique)
+
+    def _post(
+        self,
+        input: RecordStatusInput,
+        key: str,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = True,
+        unique: str = "",
+    ) -> None:
+        """An Event about the instance, named from `key`, the generation and `unique`
+        (the same name on a retry: posted once)."""
         recorder.post(
             self._kube,
-            ref,
-            name=events.event_name(ref, f"{before}-{input.phase}", input.generation, unique=unique),
-            reason="PhaseChanged",
-            message=f"Phase changed from {before} to {input.phase}",
+            input.ref,
+            name=events.event_name(input.ref, key, input.generation, unique=unique),
+            reason=reason,
+            message=message,
+            warning=warning,
             reporting_instance=self._operator.reporting_instance,
         )
-        for action in input.finish_jobs:
-            if not action.succeeded:
-                recorder.post(
-                    self._kube,
-                    ref,
-                    name=events.event_name(
-                        ref, f"failed-{action.name}", input.generation, unique=unique
-                    ),
-                    reason="JobFailed",
-                    message=f"{action.kind.resource_kind} {action.name} failed"
-                    + (f": {action.message}" if action.message else ""),
-                    warning=True,
-                    reporting_instance=self._operator.reporting_instance,
-                )
-        if input.database_lost:
-            recorder.post(
-                self._kube,
-                ref,
-                name=events.event_name(ref, "databasemissing", input.generation, unique=unique),
-                reason="DatabaseMissing",
-                message=self._missing_message(input),
-                warning=True,
-                reporting_instance=self._operator.reporting_instance,
-            )
-        if input.phase is Phase.ERROR:
-            recorder.post(
-                self._kube,
-                ref,
-                name=events.event_name(ref, "configerror", input.generation, unique=unique),
-                reason="ConfigError",
-                message=input.message or "configuration error",
-                warning=True,
-                reporting_instance=self._operator.reporting_instance,
-            )
 
     def _missing_message(self, input: RecordStatusInput) -> str:
         ref, spec = input.ref, input.spec

@@ -1,12 +1,28 @@
-"""`ApplicationError` type names shared by activities and workflows.
+"""`ApplicationError` type names shared by activities and workflows: their only home.
 
 Activities raise these (activities.failures maps library errors onto them);
-workflows and retry policies refer to them by these constants only.
+workflows and retry policies refer to them by these constants only. The
+ApiError classes of activities.failures that stay retryable reach a workflow
+typed by their class name (`Unavailable`, `Conflict`, ...); nothing matches
+on those. tests/unit/test_failure_types.py fails when a `type="..."` literal
+appears anywhere else in the shipped packages.
 """
 
 from __future__ import annotations
 
-__all__ = ["API_REJECTED", "CONFIG_INVALID", "INSTANCE_GONE", "NON_RETRYABLE", "PERMANENT"]
+__all__ = [
+    "API_REJECTED",
+    "BACKUP_REQUEST_INVALID",
+    "CLEANUP_FAILED",
+    "CONFIG_INVALID",
+    "INSTANCE_GONE",
+    "NON_RETRYABLE",
+    "PERMANENT",
+    "POSTGRES_ERROR",
+    "POSTGRES_UNAVAILABLE",
+    "S3_ERROR",
+    "S3_UNAVAILABLE",
+]
 
 CONFIG_INVALID = "ConfigInvalid"
 """The spec or something it references is wrong; retrying will not help."""
@@ -18,6 +34,26 @@ API_REJECTED = "ApiRejected"
 """The API server refused a request for good (400, 403, 404 of an object we rely on,
 409 on an immutable field): the same request can never succeed. The message names the
 object and carries the API server's message."""
+
+BACKUP_REQUEST_INVALID = "BackupRequestInvalid"
+"""A backup request without a destination on an instance without spec.backup: refused
+for good (the workflow posts a BackupRequestRefused Event instead)."""
+
+CLEANUP_FAILED = "CleanupFailed"
+"""A deletion step that must be retried (retryable whatever the cause: the finalizer
+holds the instance until someone fixes it)."""
+
+POSTGRES_UNAVAILABLE = "PostgresUnavailable"
+"""A PostgreSQL cluster cannot serve right now (refused, timed out): retried."""
+
+POSTGRES_ERROR = "PostgresError"
+"""Any other PostgreSQL error: retried."""
+
+S3_ERROR = "S3Error"
+"""An S3 server answered with an error (pruning a backup's object): retried."""
+
+S3_UNAVAILABLE = "S3Unavailable"
+"""An S3 server could not be reached: retried."""
 
 PERMANENT = (CONFIG_INVALID, API_REJECTED)
 """Failures the workflow shows as a problem (status.message, Error) instead of retrying;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,8 +32,10 @@ __all__ = [
     "CheckJobReferencesResult",
     "CleanupInput",
     "ConvergePhaseInput",
+    "CreateBackup",
     "CreateBackupJobInput",
     "DeleteRequest",
+    "EdgeAction",
     "GatherSnapshotInput",
     "InstanceRef",
     "InstanceWorkflowInput",
@@ -41,13 +44,18 @@ __all__ = [
     "JobKind",
     "JobRef",
     "MachineState",
+    "MarkDatabase",
     "Poke",
     "PostEventInput",
+    "PostWarning",
     "PruneBackupsInput",
     "PruneBackupsResult",
+    "PruneScheduledBackups",
     "QueuedBackup",
     "RecordStatusInput",
     "Replicas",
+    "RestartWeb",
+    "RunEdgeActionsInput",
     "ScheduledBackupInput",
     "Snapshot",
     "SpecUpdate",
@@ -125,6 +133,11 @@ class ActiveJob(Payload):
     scheduled: bool = Field(
         default=False, description="A backup made by spec.backup's schedule (retention applies)."
     )
+    final: bool = Field(
+        default=False,
+        description="A backup made for the instance's deletion (spec.backup.finalBackup): "
+        "the database is dropped only once it completed.",
+    )
 
 
 class JobRef(Payload):
@@ -159,6 +172,12 @@ class Snapshot(Payload):
         description="The database of an initialized instance is gone and "
         "spec.database.missingPolicy is Recreate. Never set under Ignore, nor when "
         "PostgreSQL could not answer (unknown is not missing).",
+    )
+    database_missing_ignored: bool = Field(
+        default=False,
+        description="The database of an initialized instance is gone and "
+        "spec.database.missingPolicy is Ignore: nothing changes but the report (the "
+        "status write posts a DatabaseMissing Warning Event, once per generation).",
     )
     unmarked_jobs: tuple[JobRef, ...] = Field(
         default=(),
@@ -377,18 +396,75 @@ class ConvergePhaseInput(Payload):
     mark_pending: tuple[JobRef, ...] = ()
 
 
+# --- edge actions: one-shot effects of a transition (workflows.machine.Action) ---
+# Typed data the workflow hands to the run_edge_actions activity, which runs
+# them in order; `edge` tells them apart on the wire.
+
+
 class JobAction(Payload):
     """Finish a job resource: write its terminal phase (and fire its webhook)."""
 
+    edge: Literal["finish_job"] = "finish_job"
     kind: JobKind
     name: str
     succeeded: bool
     message: str | None = None
 
 
+class MarkDatabase(Payload):
+    """Write status.dbInitialized (MarkDbInitialized, MarkDbUninitialized)."""
+
+    edge: Literal["mark_database"] = "mark_database"
+    initialized: bool
+
+
+class RestartWeb(Payload):
+    """Rollout-restart the web Deployment (after an upgrade: new modules loaded)."""
+
+    edge: Literal["restart_web"] = "restart_web"
+
+
+class PruneScheduledBackups(Payload):
+    """Apply spec.backup.retention to the completed scheduled backups (after one completed)."""
+
+    edge: Literal["prune_scheduled_backups"] = "prune_scheduled_backups"
+    retention: BackupRetention
+
+
+class CreateBackup(Payload):
+    """Make the OdooBackupJob of a queued request (CreateFinalBackup: a deletion's)."""
+
+    edge: Literal["create_backup"] = "create_backup"
+    queued: QueuedBackup
+
+
+class PostWarning(Payload):
+    """Post a Warning Event about the instance (WarnFinalBackupFailed); `key` names it."""
+
+    edge: Literal["post_warning"] = "post_warning"
+    key: str
+    reason: str
+    message: str
+
+
+EdgeAction = Annotated[
+    JobAction | MarkDatabase | RestartWeb | PruneScheduledBackups | CreateBackup | PostWarning,
+    Field(discriminator="edge"),
+]
+
+
+class RunEdgeActionsInput(Payload):
+    """The edge actions of one transition (and the job resources the snapshot
+    refused), run in order before the status is written."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    actions: tuple[EdgeAction, ...]
+
+
 class RecordStatusInput(Payload):
-    """Write the instance status; on a phase change also run the edge actions
-    and emit a PhaseChanged Event."""
+    """Write the instance status; on a phase change also post a PhaseChanged Event
+    (and the Warnings the transition calls for). Its edge actions ran before."""
 
     ref: InstanceRef
     phase: Phase
@@ -397,17 +473,20 @@ class RecordStatusInput(Payload):
     spec: OdooInstanceSpec
     ready_replicas: int = 0
     message: str | None = None
-    db_initialized: bool | None = Field(
-        default=None, description="Set by MarkDbInitialized / MarkDbUninitialized."
-    )
-    finish_jobs: tuple[JobAction, ...] = ()
-    restart_web: bool = Field(
-        default=False, description="Rollout-restart the web Deployment (after an upgrade)."
+    failed_jobs: tuple[JobAction, ...] = Field(
+        default=(),
+        description="Job resources the transition marked Failed: a JobFailed Warning "
+        "Event on the instance for each.",
     )
     database_lost: bool = Field(
         default=False,
         description="The transition marks the database uninitialized because it "
         "disappeared (missingPolicy Recreate): post a DatabaseMissing Warning Event.",
+    )
+    database_missing_ignored: bool = Field(
+        default=False,
+        description="The snapshot found the database gone under missingPolicy Ignore: "
+        "post a DatabaseMissing Warning Event, once per generation (phase change or not).",
     )
 
 

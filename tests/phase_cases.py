@@ -1,10 +1,11 @@
 """One case per row of workflows.machine.TABLE, shared by the unit tier (pure
 guard evaluation) and the workflow tier (the same case driven through the
-instance workflow on the time-skipping server).
+instance workflow on the time-skipping server); one per row of
+DELETION_TABLE, for the unit tier.
 
-A case is (spec overrides, snapshot) chosen so that, in the row's from-phase,
-that row is the first whose guard holds. `test_every_row_has_a_case` fails
-when a row is added without a case here.
+A case is (spec overrides, snapshot) chosen so that, in the row's from-phase
+(or deletion step), that row is the first whose guard holds.
+`test_every_row_has_a_case` fails when a row is added without a case here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from model.crds import OdooInstanceSpec
 from model.payloads import ActiveJob, JobKind, Replicas, Snapshot
 from model.phases import JobState, Phase
+from workflows.machine import DeletionStep
 
 
 def make_spec(**overrides: Any) -> OdooInstanceSpec:
@@ -186,4 +188,47 @@ RESTING: dict[Phase, Case] = {
     Phase.RESTORING: Case(snap=S(restore=job(K.RESTORE))),
     Phase.BACKING_UP: Case(snap=S(web=web(1), backup=job(K.BACKUP), pending_backups=1)),
     Phase.ERROR: Case(snap=S(problems=PROBLEM)),
+}
+
+
+# --- the deletion ---------------------------------------------------------------
+
+FINAL = {
+    "backup": {
+        "schedule": "0 2 * * *",
+        "destination": {"bucket": "b", "endpoint": "http://s3.example"},
+    }
+}
+NO_FINAL = {"backup": {**FINAL["backup"], "finalBackup": False}}
+
+
+def backup(state: JobState, *, final: bool) -> ActiveJob:
+    return job(K.BACKUP, state).model_copy(update={"final": final})
+
+
+DELETION_CASES: dict[str, Case] = {
+    "Deleting->FinalBackup:final_backup_wanted": Case(FINAL, S(db_initialized=True)),
+    "Deleting->CleaningUp:final_backup_not_wanted": Case(FINAL, S()),  # nothing to lose
+    "FinalBackup->FinalBackup:earlier_backup_succeeded": Case(
+        FINAL, S(db_initialized=True, backup=backup(J.SUCCEEDED, final=False), pending_backups=2)
+    ),
+    "FinalBackup->FinalBackup:earlier_backup_failed": Case(
+        FINAL, S(db_initialized=True, backup=backup(J.FAILED, final=False), pending_backups=2)
+    ),
+    "FinalBackup->CleaningUp:final_backup_succeeded": Case(
+        FINAL, S(db_initialized=True, backup=backup(J.SUCCEEDED, final=True), pending_backups=1)
+    ),
+    "FinalBackup->FinalBackupFailed:final_backup_failed": Case(
+        FINAL, S(db_initialized=True, backup=backup(J.FAILED, final=True), pending_backups=1)
+    ),
+    "FinalBackup->FinalBackupFailed:final_backup_absent": Case(FINAL, S(db_initialized=True)),
+    "FinalBackupFailed->FinalBackup:final_backup_wanted": Case(FINAL, S(db_initialized=True)),
+    "FinalBackupFailed->CleaningUp:final_backup_not_wanted": Case(NO_FINAL, S(db_initialized=True)),
+}
+
+# Steps in which no deletion row may fire: a backup still runs.
+DELETION_RESTING: dict[DeletionStep, Case] = {
+    DeletionStep.FINAL_BACKUP: Case(
+        FINAL, S(db_initialized=True, backup=backup(J.ACTIVE, final=False), pending_backups=2)
+    ),
 }

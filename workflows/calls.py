@@ -1,18 +1,20 @@
 """One typed wrapper per activity, with its timeouts and retry policy.
 
-The only module that calls `workflow.execute_activity`. Transient API and
-database errors retry with backoff forever (an operator must converge once
-the cluster is back); errors typed non-retryable (model.failures) do not.
+The only module that calls `workflow.execute_activity` and
+`workflow.execute_local_activity`. Transient API and database errors retry
+with backoff forever (an operator must converge once the cluster is back);
+errors typed non-retryable (model.failures) do not. How such a failure
+reaches the workflow (`ACTIVITY_FAILED`, `error_type`, `error_message`) is
+read here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
@@ -28,28 +30,45 @@ with workflow.unsafe.imports_passed_through():
         CreateBackupJobInput,
         GatherSnapshotInput,
         PostEventInput,
-        PruneBackupsInput,
-        PruneBackupsResult,
         RecordStatusInput,
+        RunEdgeActionsInput,
         Snapshot,
         SyncBackupScheduleInput,
     )
 
 __all__ = [
+    "ACTIVITY_FAILED",
     "apply_children",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
+    "error_message",
+    "error_type",
     "gather_snapshot",
     "post_event",
-    "prune_backups",
     "record_status",
+    "run_edge_actions",
     "sync_backup_schedule",
 ]
 
 _SHORT = timedelta(seconds=30)
-_In = TypeVar("_In")
+
+# How a failed activity reaches the workflow: a regular one as ActivityError
+# (its cause the activity's ApplicationError), a local one that failed for
+# good as the ApplicationError itself.
+ACTIVITY_FAILED = (ActivityError, ApplicationError)
+
+
+def error_type(err: ActivityError | ApplicationError) -> str | None:
+    """The model.failures type of a failed activity (None: not an ApplicationError)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def error_message(err: ActivityError | ApplicationError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
@@ -78,8 +97,7 @@ async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     )
 
 
-async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
-    # None from histories recorded before the activity answered.
+async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
     return await workflow.execute_activity(
         signatures.apply_children,
         input,
@@ -89,34 +107,42 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren | None:
 
 
 # converge_phase and record_status are a few API writes each, run on every
-# transition: as local activities (`local`) they cost one marker event and no
-# round trip through the server's task queue (a regular activity costs three
-# events and a workflow task more). Runs that began before ran them as regular
-# activities and must replay as such: the workflow decides (a patch). A status
-# write with edge effects (a job finished) is always regular: a local
-# activity's result is lost with its workflow task (instance._DURABLE_EDGES).
+# transition: as local activities they cost one marker event and no round
+# trip through the server's task queue (a regular activity costs three events
+# and a workflow task more). A local activity's result is lost with its
+# workflow task (a worker killed, a task timed out under load or evicted from
+# the cache); what a lost scaling or status write did, the next snapshot
+# reads and ensure() redoes level-based.
 
 
-async def _api_write(
-    fn: Callable[[_In], None], input: _In, timeout: timedelta, *, local: bool
-) -> None:
-    """Run a write activity with _API_RETRY, as a local or a regular activity."""
-    if local:
-        await workflow.execute_local_activity(
-            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
-        )
-    else:
-        await workflow.execute_activity(
-            fn, input, start_to_close_timeout=timeout, retry_policy=_API_RETRY
-        )
+async def converge_phase(input: ConvergePhaseInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.converge_phase,
+        input,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=_API_RETRY,
+    )
 
 
-async def converge_phase(input: ConvergePhaseInput, *, local: bool = False) -> None:
-    await _api_write(signatures.converge_phase, input, timedelta(minutes=1), local=local)
+async def record_status(input: RecordStatusInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )
 
 
-async def record_status(input: RecordStatusInput, *, local: bool = False) -> None:
-    await _api_write(signatures.record_status, input, _SHORT, local=local)
+async def run_edge_actions(input: RunEdgeActionsInput) -> None:
+    # A regular activity: its completion is in the history. As a local one, a
+    # job it finished was forgotten with a lost workflow task: the retried task
+    # read the job finished but still believed the phase before (Initializing
+    # with its init job gone became Uninitialized for good, seen with an
+    # evicting workflow cache at N = 100). Up to 2 minutes: webhooks (10 s
+    # each) and the S3 deletes of a prune.
+    await workflow.execute_activity(
+        signatures.run_edge_actions,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_API_RETRY,
+    )
 
 
 async def cleanup_instance(input: CleanupInput) -> None:
@@ -139,23 +165,7 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
         signatures.create_backup_job,
         input,
         start_to_close_timeout=_SHORT,
-        retry_policy=_api_retry("BackupRequestInvalid"),
-    )
-
-
-async def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
-    # S3 may be down: retry, but give up after a while (the next backup prunes again).
-    return await workflow.execute_activity(
-        signatures.prune_backups,
-        input,
-        start_to_close_timeout=timedelta(minutes=5),
-        retry_policy=RetryPolicy(
-            initial_interval=timedelta(seconds=2),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=2),
-            maximum_attempts=8,
-            non_retryable_error_types=list(failures.NON_RETRYABLE),
-        ),
+        retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
     )
 
 

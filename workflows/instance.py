@@ -6,10 +6,12 @@ signals only mutate it and set `_wake`, the main loop waits on
 continues-as-new carrying only `MachineState` when the SDK suggests it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
-converge the phase's ensure() output, evaluate the table, record status (and
-run the edge actions of a transition). A transition is followed at once by
-the next phase's step: on the same snapshot when the row had no edge
-action (only the phase changed), on a new one otherwise.
+converge the phase's ensure() output, evaluate the table, run the edge
+actions of a transition (one regular activity, run_edge_actions, so the
+history keeps that they ran) and record the status (a local activity). A
+transition is followed at once by the next phase's step: on the same
+snapshot when the row had no edge action (only the phase changed), on a new
+one otherwise.
 
 Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
@@ -19,7 +21,12 @@ on the next wake. A refused apply stays a problem until an apply succeeds; a
 refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
 being terminated) is a problem of the wake it happened in, which then
 records Error. A delete_instance signal cancels a wake whose activity is
-still retrying (e.g. the API answering 5xx) and goes straight to cleanup.
+still retrying (e.g. the API answering 5xx) and goes to the deletion.
+
+The deletion (the final backup of machine.DELETION_TABLE), backup requests
+and the backup Schedule are workflows.backups' (`Backups`, which sees this
+workflow through its `Instance` protocol: state, settings, look, write_status,
+nap); this class keeps the message handlers, whose wire names never change.
 """
 
 from __future__ import annotations
@@ -27,43 +34,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from model import failures, naming
-    from model.crds import BackupFormat, ScheduledBackups
+    from model import failures
     from model.payloads import (
-        ActiveJob,
         ApplyChildrenInput,
         BackupRequest,
         BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
-        CreateBackupJobInput,
         DeleteRequest,
+        EdgeAction,
         GatherSnapshotInput,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
         JobAction,
         MachineState,
+        MarkDatabase,
         Poke,
-        PostEventInput,
-        PruneBackupsInput,
-        QueuedBackup,
         RecordStatusInput,
         Replicas,
+        RunEdgeActionsInput,
         Snapshot,
         SpecUpdate,
-        SyncBackupScheduleInput,
         TransitionRecord,
         WorkflowSettings,
     )
-    from model.phases import JobState, Phase
-    from workflows import calls, machine
+    from model.phases import Phase
+    from workflows import backups, calls, machine
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -74,34 +77,12 @@ INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
 SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
 
-# How a failed activity reaches the workflow: a regular one as ActivityError
-# (its cause the activity's ApplicationError), a local one that failed for
-# good as the ApplicationError itself.
-_ACTIVITY_FAILED = (ActivityError, ApplicationError)
-
 # Phases in which a batch Job runs: poll at job_poll_interval in case a Job
 # event is missed. Every other phase waits for events and the resync timer.
 _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, Phase.BACKING_UP})
 # A wake follows at most this many transitions before waiting again, so a
 # table bug can never spin a workflow.
 _MAX_STEPS_PER_WAKE = 8
-# One patch for the changes that made a run cheaper (fewer history events,
-# API requests and wakes): status and scaling writes as local activities, a
-# plain transition reusing its snapshot, a status digest without the edge
-# fields, re-applying children only every reapply_interval. Checked once, first
-# thing in run(), so the marker sits at the same place in every run's history;
-# runs that began before keep their old command sequence to the end.
-_LEAN = "lean-wakes-2026-11"
-# A status write with edge effects (a job resource finished, dbInitialized
-# set, the web Deployment restarted) runs as a regular activity: a local
-# activity's result is lost with its workflow task (a worker crash, a task
-# timed out under load or evicted from the cache), the retried task reads the
-# world again, sees the job finished but still believes the phase before
-# (Initializing with its init job gone became Uninitialized for good). A
-# regular activity's completion is in the history. Plain status writes and
-# converge_phase stay local: what they change, the next snapshot reads and
-# ensure() redoes level-based. Checked first in run(), like _LEAN.
-_DURABLE_EDGES = "durable-edge-writes-2026-11"
 
 
 @workflow.defn(name="OdooInstance")
@@ -116,8 +97,7 @@ class OdooInstanceWorkflow:
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
-        self._lean = False  # run() decides (the _LEAN patch)
-        self._durable_edges = False  # and _DURABLE_EDGES
+        self._backups = backups.Backups(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -134,7 +114,7 @@ class OdooInstanceWorkflow:
             self._state = state.model_copy(
                 update={"spec": update.spec, "generation": update.generation}
             )
-            if self._lean and update.generation <= state.applied_generation:
+            if update.generation <= state.applied_generation:
                 return  # applied already (the operator's own defaults patch)
             if not self._wake:
                 self._spec_only = True  # see _apply_children
@@ -153,30 +133,19 @@ class OdooInstanceWorkflow:
     @workflow.signal(name="backup")
     def backup(self, request: BackupRequest) -> None:
         """Back up now: the main loop makes the request an OdooBackupJob."""
-        if self._state.deleting:
-            return
-        queued = (*self._state.backup_requests, self._queue_backup(request))
-        self._state = self._state.model_copy(update={"backup_requests": queued})
-        self._wake, self._spec_only = True, False
+        if self._backups.request(request):
+            self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
     async def request_backup(self, request: BackupRequest) -> BackupRequested:
         """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
-        state = self._state
-        result = await calls.create_backup_job(
-            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self._queue_backup(request))
-        )
+        result = await self._backups.create_now(request)
         self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
     def _validate_backup(self, request: BackupRequest) -> None:
-        if self._state.deleting:
-            raise ValueError("the instance is being deleted")
-        if request.destination is None and self._state.spec.backup is None:
-            raise ValueError(
-                "no destination: give one in the request, or set spec.backup on the instance"
-            )
+        self._backups.validate(request)
 
     @workflow.query(name="phase")
     def phase(self) -> Phase:
@@ -194,8 +163,6 @@ class OdooInstanceWorkflow:
 
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
-        self._lean = workflow.patched(_LEAN)
-        self._durable_edges = workflow.patched(_DURABLE_EDGES)
         self._upsert_search_attributes()
         while True:
             timed_out = False
@@ -208,22 +175,19 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._create_requested_backups()
-                if workflow.patched("delete-cancels-tick"):
-                    await self._tick_until_deleted(resync=timed_out)
-                else:
-                    await self._tick(resync=timed_out)
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) == failures.INSTANCE_GONE:
+                await self._backups.create_requested()
+                await self._tick_until_deleted(resync=timed_out)
+            except calls.ACTIVITY_FAILED as err:
+                if calls.error_type(err) == failures.INSTANCE_GONE:
                     # Deleted without our finalizer (or it was removed by hand):
                     # nothing is left to clean up.
                     return InstanceWorkflowResult(
                         ref=self._state.ref, phase=self._state.phase, cleaned_up=False
                     )
-                if _error_type(err) not in failures.PERMANENT:
+                if calls.error_type(err) not in failures.PERMANENT:
                     raise
                 # Shown on the next wake (status.message, Error); never fatal.
-                self._apply_problem = _error_message(err)
+                self._apply_problem = calls.error_message(err)
                 self._wake, self._spec_only = True, False
             if self._state.deleting:
                 return await self._finish()
@@ -239,7 +203,7 @@ class OdooInstanceWorkflow:
         await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *_ACTIVITY_FAILED):
+            with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
                 await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
@@ -296,19 +260,15 @@ class OdooInstanceWorkflow:
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
                             mark_pending=snap.unmarked_jobs,
-                        ),
-                        local=self._lean,
+                        )
                     )
-                except _ACTIVITY_FAILED as err:
+                except calls.ACTIVITY_FAILED as err:
                     # Refused for good (a create in a terminating namespace, RBAC):
                     # a problem of this wake, so the table goes to Error and the
                     # status says why, instead of failing the wake over and over.
-                    # Guarded: older histories failed the wake here.
-                    if _error_type(err) not in failures.PERMANENT or not workflow.patched(
-                        "converge-refusal-is-a-problem"
-                    ):
+                    if calls.error_type(err) not in failures.PERMANENT:
                         raise
-                    problem = _error_message(err)
+                    problem = calls.error_message(err)
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
                     self._snapshot = snap
                 else:
@@ -324,15 +284,11 @@ class OdooInstanceWorkflow:
             # phase is evaluated on what was just read (one snapshot less per
             # step). Edge actions (a job finished, dbInitialized written) change
             # what a snapshot reads: look again.
-            if row.actions or not self._lean:
-                snap = None
-            else:
-                snap = snap.model_copy(update={"refused_jobs": ()})  # failed just now
+            # (refused_jobs were failed just now.)
+            snap = None if row.actions else snap.model_copy(update={"refused_jobs": ()})
         # Still moving after many steps: look again on the next timer, not now.
 
     def _reapply_due(self) -> bool:
-        if not self._lean:
-            return True  # runs that began before applied on every resync
         applied_at = self._state.applied_at
         return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
 
@@ -342,110 +298,47 @@ class OdooInstanceWorkflow:
             applied = await calls.apply_children(
                 ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
             )
-        except _ACTIVITY_FAILED as err:
-            if _error_type(err) not in failures.PERMANENT:
+        except calls.ACTIVITY_FAILED as err:
+            if calls.error_type(err) not in failures.PERMANENT:
                 raise
-            self._apply_problem = _error_message(err)
+            self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
-        generation = max(state.generation, applied.generation if applied else 0)
+        generation = max(state.generation, applied.generation)
         self._state = self._state.model_copy(
             update={"applied_generation": generation, "applied_at": workflow.now()}
         )
-        if self._lean and self._spec_only and self._state.generation <= generation:
+        if self._spec_only and self._state.generation <= generation:
             # Woken only by the set_spec of the generation just applied (the
             # defaults patch arrives while the apply runs): nothing new to see.
             self._wake = self._spec_only = False
-        await self._sync_backup_schedule(state.spec.backup)
+        await self._backups.sync_schedule(state.spec.backup)
         # Keep OdooImage current when the image changes without a phase change.
-        # Guarded: histories recorded before this upsert existed must replay.
-        if workflow.patched("search-attributes-after-apply"):
-            self._upsert_search_attributes()
+        self._upsert_search_attributes()
 
-    async def _record(self, snap: Snapshot, row: machine.Transition | None) -> None:
-        """Write status; on a transition run its edge actions and move the phase."""
+    async def _record(self, snap: Snapshot, row: machine.Transition[Phase] | None) -> None:
+        """Run a transition's edge actions, write the status, move the phase."""
         state = self._state
-        phase = row.to if row is not None else state.phase
-        db_initialized: bool | None = None
+        actions = row.actions if row is not None else ()
         # Job resources that cannot run are failed without moving the phase
-        # (the snapshot refused them). Data-driven: histories recorded before
-        # snapshots had refused_jobs replay with none.
-        finish: list[JobAction] = list(snap.refused_jobs)
-        restart_web = False
-        prune = False
-        for action in row.actions if row is not None else ():
-            if action is machine.Action.MARK_DB_INITIALIZED:
-                db_initialized = True
-            elif action is machine.Action.MARK_DB_UNINITIALIZED:
-                db_initialized = False
-            elif (kind := action.job_kind) is not None and (active := snap.job(kind)):
-                finish.append(
-                    JobAction(
-                        kind=kind,
-                        name=active.name,
-                        succeeded=action.succeeded,
-                        message=None
-                        if action.succeeded
-                        else active.message or f"{kind.resource_kind} failed",
-                    )
-                )
-                restart_web |= action is machine.Action.COMPLETE_UPGRADE_JOB
-                prune |= action is machine.Action.COMPLETE_BACKUP_JOB and active.scheduled
-        record = RecordStatusInput(
-            ref=state.ref,
-            phase=phase,
-            previous_phase=state.phase if row is not None else None,
-            generation=state.generation,
-            spec=state.spec,
-            ready_replicas=snap.web.ready,
-            message="; ".join(snap.problems) or None,
-            db_initialized=db_initialized,
-            finish_jobs=tuple(finish),
-            restart_web=restart_web,
-            # Uninitialized because the database vanished: record_status says so
-            # (a new input field only; the command sequence is unchanged).
-            database_lost=db_initialized is False and snap.database_missing,
-        )
-        if self._lean:
-            digest = _status_digest(record, snap.db_initialized)
-        else:
-            digest = _digest(record, snap.db_initialized)
-        if row is None and not finish and digest == state.recorded_status:
-            return
-        await calls.record_status(record, local=self._local_record(record))
-        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
-        if row is not None:
-            entry = TransitionRecord(
-                from_phase=row.from_,
-                to_phase=row.to,
-                guard=row.guard_name,
-                at=workflow.now().isoformat(),
-                generation=state.generation,
+        # (the snapshot refused them).
+        edges = (*snap.refused_jobs, *machine.edge_actions(actions, state.spec, snap))
+        if edges:
+            await calls.run_edge_actions(
+                RunEdgeActionsInput(ref=state.ref, spec=state.spec, actions=edges)
             )
-            limit = self._settings.history_limit
-            update["transitions"] = (*self._state.transitions, entry)[-limit:]
-        # Merge into the current state: a signal may have brought a new spec
-        # while record_status ran, and it must not be lost.
-        self._state = self._state.model_copy(update=update)
-        if row is not None and row.to is not row.from_:
-            self._upsert_search_attributes()
-        if prune and state.spec.backup is not None:
-            await self._prune_backups(state.spec.backup)
+        if row is None:
+            await self.write_status(snap, state.phase, None, edges)
+        else:
+            await self.write_status(snap, row.to, row.guard_name, edges)
 
     async def _finish(self) -> InstanceWorkflowResult:
-        """Clean up a deleted instance; hand over to a successor if one waits.
-
-        With spec.backup (finalBackup true) and an initialized database, a
-        final backup runs first; the database is dropped only once it
-        completed. While it fails, the database stays, a FinalBackupFailed
-        Warning says why, and another one is tried on each resync or spec
-        change (setting finalBackup false lets the deletion proceed).
-        """
-        if self._state.schedule_synced:
-            await self._sync_backup_schedule(None)
-        await self._final_backup()
+        """Clean up a deleted instance (after its final backup: workflows.backups);
+        hand over to a successor if one waits."""
+        await self._backups.sync_schedule(None)
+        await self._backups.final_backup()
         state = self._state
         await calls.cleanup_instance(CleanupInput(ref=state.ref, spec=state.spec))
         # Read after the await: a new incarnation may have signalled meanwhile.
@@ -462,168 +355,79 @@ class OdooInstanceWorkflow:
             )
         return InstanceWorkflowResult(ref=state.ref, phase=state.phase, cleaned_up=True)
 
-    # --- backups asked for by signal, Update, schedule and deletion -----------
+    # --- what workflows.backups sees (backups.Instance) -------------------------
 
-    def _queue_backup(self, request: BackupRequest, *, final: bool = False) -> QueuedBackup:
-        """Deterministic names for a request: workflow time and workflow randomness."""
+    @property
+    def state(self) -> MachineState:
+        return self._state
+
+    @property
+    def settings(self) -> WorkflowSettings:
+        return self._settings
+
+    def merge_state(self, **changes: object) -> None:
+        self._state = self._state.model_copy(update=changes)
+
+    async def look(self) -> Snapshot:
         state = self._state
-        scheduled = state.spec.backup
-        stamp = workflow.now().strftime("%Y%m%d%H%M%S")
-        suffix = workflow.uuid4().hex[:4]
-        fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
-        prefix = scheduled.destination.prefix if scheduled else ""
-        return QueuedBackup(
-            request=request,
-            name=naming.backup_resource_name(state.ref.name, stamp, suffix, final=final),
-            object_key=naming.backup_object_key(
-                prefix, state.ref.namespace, state.ref.name, stamp, suffix, fmt.value
-            ),
-            final=final,
+        snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
+        self._snapshot = snap
+        return snap
+
+    async def write_status(
+        self, snap: Snapshot, phase: Phase, guard: str | None, edges: Sequence[EdgeAction] = ()
+    ) -> None:
+        """Write the status of `phase` read on `snap` and move the phase there.
+
+        `guard` names the row of a transition (recorded for the `transitions`
+        query, and the status is written whatever it was); without one the
+        write is skipped when it would write what the last one did. `edges`
+        are what the transition ran: the jobs it failed and a database it found
+        lost get their Warnings.
+        """
+        state = self._state
+        record = RecordStatusInput(
+            ref=state.ref,
+            phase=phase,
+            previous_phase=state.phase if guard is not None else None,
+            generation=state.generation,
+            spec=state.spec,
+            ready_replicas=snap.web.ready,
+            message="; ".join(snap.problems) or None,
+            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
+            # Uninitialized because the database vanished: record_status says so.
+            database_lost=snap.database_missing
+            and any(isinstance(e, MarkDatabase) and not e.initialized for e in edges),
+            # Reported once: in the digest, so the next write comes with a new generation.
+            database_missing_ignored=snap.database_missing_ignored,
         )
-
-    async def _create_requested_backups(self) -> None:
-        while self._state.backup_requests:
-            queued = self._state.backup_requests[0]
-            state = self._state
-            try:
-                await calls.create_backup_job(
-                    CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
-                )
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) != "BackupRequestInvalid":
-                    raise
-                await calls.post_event(
-                    PostEventInput(
-                        ref=state.ref,
-                        key=f"refused-{queued.name}",
-                        reason="BackupRequestRefused",
-                        message=f"backup request {queued.name} refused: {_error_message(err)}",
-                        warning=True,
-                    )
-                )
-            # Signals only append: the first request is still the one just made.
-            rest = self._state.backup_requests[1:]
-            self._state = self._state.model_copy(update={"backup_requests": rest})
-
-    async def _sync_backup_schedule(self, backup: ScheduledBackups | None) -> None:
-        digest = _backup_digest(backup)
-        state = self._state
-        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+        digest = _status_digest(record)
+        if guard is None and digest == state.recorded_status:
             return
-        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
-        self._state = self._state.model_copy(
-            update={"schedule_synced": backup is not None, "schedule_digest": digest}
-        )
-
-    async def _prune_backups(self, backup: ScheduledBackups) -> None:
-        try:
-            await calls.prune_backups(
-                PruneBackupsInput(ref=self._state.ref, retention=backup.retention)
+        await calls.record_status(record)
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        if guard is not None:
+            entry = TransitionRecord(
+                from_phase=state.phase,
+                to_phase=phase,
+                guard=guard,
+                at=workflow.now().isoformat(),
+                generation=state.generation,
             )
-        except _ACTIVITY_FAILED as err:
-            # Pruning again after the next scheduled backup catches up.
-            workflow.logger.warning("pruning backups failed: %s", _error_message(err))
+            limit = self._settings.history_limit
+            update["transitions"] = (*self._state.transitions, entry)[-limit:]
+        # Merge into the current state: a signal may have brought a new spec
+        # while record_status ran, and it must not be lost.
+        self.merge_state(**update)
+        if phase is not state.phase:
+            self._upsert_search_attributes()
 
-    async def _final_backup(self) -> None:
-        while True:
-            state = self._state
-            backup = state.spec.backup
-            if backup is None or not backup.final_backup:
-                return
-            try:
-                snap = await calls.gather_snapshot(
-                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
-                )
-            except _ACTIVITY_FAILED as err:
-                if _error_type(err) == failures.INSTANCE_GONE:
-                    return
-                raise
-            if not snap.db_initialized:
-                return  # nothing to lose
-            queued = self._queue_backup(BackupRequest(), final=True)
-            await calls.create_backup_job(
-                CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
-            )
-            succeeded, message = await self._run_backups_until(queued.name)
-            if succeeded:
-                return
-            database = naming.database_name(state.ref.uid, state.spec.database.name)
-            await calls.post_event(
-                PostEventInput(
-                    ref=state.ref,
-                    key=f"finalbackupfailed-{queued.name}",
-                    reason="FinalBackupFailed",
-                    message=(
-                        f"final backup {queued.name} failed, so database {database} is kept: "
-                        f"{message}. Another is tried in {self._settings.resync_interval} or "
-                        "on a spec change; set spec.backup.finalBackup to false to delete "
-                        "without one."
-                    ),
-                    warning=True,
-                )
-            )
-            await self._nap(self._settings.resync_interval)
-
-    async def _nap(self, timeout: timedelta) -> None:
-        """Wait for a signal or `timeout`, whichever comes first."""
+    async def nap(self, timeout: timedelta) -> None:
         self._wake = False
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timeout)
         except TimeoutError:
             return
-
-    async def _run_backups_until(self, name: str) -> tuple[bool, str]:
-        """Run queued backups (oldest first) until `name` finished; its outcome."""
-        while True:
-            state = self._state
-            snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
-            self._snapshot = snap
-            active: ActiveJob | None = snap.backup
-            refused = next((job for job in snap.refused_jobs if job.name == name), None)
-            if snap.refused_jobs:  # cannot run: mark them Failed (data-driven, as in _record)
-                await self._finish_backing_up(snap, snap.refused_jobs)
-            if refused is not None:
-                return False, refused.message or "the backup cannot run"
-            if active is None:
-                return False, "the backup resource was deleted before it finished"
-            if active.job_name is None:
-                await calls.converge_phase(
-                    ConvergePhaseInput(ref=state.ref, spec=state.spec, start_job=active),
-                    local=self._lean,
-                )
-                continue
-            if active.state in (JobState.SUCCEEDED, JobState.FAILED):
-                succeeded = active.state is JobState.SUCCEEDED
-                message = active.message or "the backup failed"
-                action = JobAction(
-                    kind=active.kind,
-                    name=active.name,
-                    succeeded=succeeded,
-                    message=None if succeeded else message,
-                )
-                await self._finish_backing_up(snap, (action,))
-                if active.name == name:
-                    return succeeded, message
-                continue
-            await self._nap(self._settings.job_poll_interval)
-
-    async def _finish_backing_up(self, snap: Snapshot, actions: tuple[JobAction, ...]) -> None:
-        """Finish job resources while a deletion's final backup runs (phase BackingUp)."""
-        state = self._state
-        record = RecordStatusInput(
-            ref=state.ref,
-            phase=Phase.BACKING_UP,
-            generation=state.generation,
-            spec=state.spec,
-            ready_replicas=snap.web.ready,
-            finish_jobs=actions,
-        )
-        await calls.record_status(record, local=self._local_record(record))
-
-    def _local_record(self, record: RecordStatusInput) -> bool:
-        """Whether record_status may run as a local activity (see _DURABLE_EDGES)."""
-        edges = bool(record.finish_jobs) or record.db_initialized is not None or record.restart_web
-        return self._lean and not (self._durable_edges and edges)
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
@@ -661,37 +465,11 @@ def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
     return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
 
 
-def _backup_digest(backup: ScheduledBackups | None) -> str:
-    text = backup.model_dump_json() if backup is not None else "none"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _digest(record: RecordStatusInput, db_initialized: bool) -> str:
-    text = record.model_dump_json() + str(db_initialized)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _status_digest(record: RecordStatusInput, db_initialized: bool) -> str:
-    """Digest of the status a record writes, without its edge fields (previous
-    phase, jobs finished, ...): the step after a transition writes nothing new."""
-    written = record.db_initialized if record.db_initialized is not None else db_initialized
+def _status_digest(record: RecordStatusInput) -> str:
+    """Digest of the status a record writes, without what it reports once (the
+    previous phase, the jobs failed, a lost database): the step after a
+    transition writes nothing new."""
     status = record.model_copy(
-        update={
-            "previous_phase": None,
-            "db_initialized": None,
-            "finish_jobs": (),
-            "restart_web": False,
-            "database_lost": False,
-        }
+        update={"previous_phase": None, "failed_jobs": (), "database_lost": False}
     )
-    return _digest(status, written)
-
-
-def _error_type(err: ActivityError | ApplicationError) -> str | None:
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _error_message(err: ActivityError | ApplicationError) -> str:
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return cause.message if isinstance(cause, ApplicationError) else str(err)
+    return hashlib.sha256(status.model_dump_json().encode()).hexdigest()[:16]

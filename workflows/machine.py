@@ -1,4 +1,4 @@
-"""The phase machine as data: guards, edge actions and the transition table.
+"""The phase machine as data: guards, edge actions and the transition tables.
 
 `TABLE` is the single source of truth for phase changes: STATE_MACHINE.md is
 generated from it (workflows.diagram) and every row has a unit test. Rows are
@@ -6,33 +6,66 @@ grouped by `from_`; inside a group the first row whose guard holds wins, so
 the order is the priority (config error > lost database > stop > restore >
 upgrade > backup > health).
 
+`DELETION_TABLE` is the same for an instance being deleted, over the steps of
+its deletion (`DeletionStep`): the final backup that spec.backup.finalBackup
+asks for, its failures (the database is kept, tried again later), and the
+cleanup; workflows.backups runs it. Only its FinalBackup step shows in
+status.phase (BackingUp).
+
 Guards are pure functions of (spec, snapshot): no clock, no I/O. Anything that
 depends on time (an upgrade's scheduledTime) is decided by the snapshot
 activity and arrives here as data. Edge actions are one-shot effects of a
-transition; level-triggered outputs of a phase live in its ensure()
-(workflows.phases).
+transition: `edge_actions()` turns a row's into the typed payloads the
+run_edge_actions activity runs; level-triggered outputs of a phase live in
+its ensure() (workflows.ensure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from model.crds import OdooInstanceSpec
-from model.payloads import JobKind, Snapshot
+from model.payloads import (
+    EdgeAction,
+    JobAction,
+    JobKind,
+    MarkDatabase,
+    PruneScheduledBackups,
+    RestartWeb,
+    Snapshot,
+)
 from model.phases import JobState, Phase
 
-__all__ = ["TABLE", "Action", "Guard", "Transition", "evaluate", "rows_from"]
+__all__ = [
+    "DELETION_TABLE",
+    "TABLE",
+    "Action",
+    "DeletionStep",
+    "Guard",
+    "StateT",
+    "Transition",
+    "edge_actions",
+    "evaluate",
+    "evaluate_deletion",
+    "rows_from",
+]
 
 Guard = Callable[[OdooInstanceSpec, Snapshot], bool]
 
 
 class Action(StrEnum):
-    """One-shot effects that belong to an edge, run before the phase is written."""
+    """One-shot effects that belong to an edge, run in row order before the phase
+    is written."""
 
     MARK_DB_INITIALIZED = "MarkDbInitialized"
     MARK_DB_UNINITIALIZED = "MarkDbUninitialized"
+    RESTART_WEB = "RestartWeb"
+    """The web pods load the upgraded modules."""
+    PRUNE_SCHEDULED_BACKUPS = "PruneScheduledBackups"
+    """spec.backup.retention, after a backup of its schedule completed."""
     COMPLETE_INIT_JOB = "CompleteInitJob"
     FAIL_INIT_JOB = "FailInitJob"
     COMPLETE_UPGRADE_JOB = "CompleteUpgradeJob"
@@ -41,6 +74,10 @@ class Action(StrEnum):
     FAIL_RESTORE_JOB = "FailRestoreJob"
     COMPLETE_BACKUP_JOB = "CompleteBackupJob"
     FAIL_BACKUP_JOB = "FailBackupJob"
+    CREATE_FINAL_BACKUP = "CreateFinalBackup"
+    """The OdooBackupJob of a deletion (named from workflow time: workflows.backups)."""
+    WARN_FINAL_BACKUP_FAILED = "WarnFinalBackupFailed"
+    """A FinalBackupFailed Warning: the database is kept (workflows.backups words it)."""
 
     @property
     def job_kind(self) -> JobKind | None:
@@ -64,12 +101,34 @@ _ACTION_JOBS = {
 }
 
 
-@dataclass(frozen=True)
-class Transition:
-    """A row: in phase `from_`, when `guard` holds, run `actions`, go to `to`."""
+class DeletionStep(StrEnum):
+    """Where the deletion of an instance is (DELETION_TABLE)."""
 
-    from_: Phase
-    to: Phase
+    DELETING = "Deleting"
+    """Asked to delete: a final backup, or straight to the cleanup."""
+    FINAL_BACKUP = "FinalBackup"
+    """The final backup runs (after the backups queued before it)."""
+    FINAL_BACKUP_FAILED = "FinalBackupFailed"
+    """The database is kept; another final backup is tried on the next resync or
+    spec change."""
+    CLEANING_UP = "CleaningUp"
+    """Drop the database and the role, release the instance (cleanup_instance)."""
+
+    @property
+    def phase(self) -> Phase | None:
+        """The status.phase this step shows; None: the phase stays as it was."""
+        return Phase.BACKING_UP if self is DeletionStep.FINAL_BACKUP else None
+
+
+StateT = TypeVar("StateT", Phase, DeletionStep)
+
+
+@dataclass(frozen=True)
+class Transition(Generic[StateT]):
+    """A row: in `from_`, when `guard` holds, run `actions`, go to `to`."""
+
+    from_: StateT
+    to: StateT
     guard: Guard
     actions: tuple[Action, ...] = ()
 
@@ -200,20 +259,6 @@ def none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.web.ready == 0 and spec.replicas > 0
 
 
-def _both(
-    job: Callable[[OdooInstanceSpec, Snapshot], bool],
-    health: Callable[[OdooInstanceSpec, Snapshot], bool],
-    name: str,
-) -> Guard:
-    """A guard that holds when a job guard and a health guard both hold."""
-
-    def guard(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
-        return job(spec, snap) and health(spec, snap)
-
-    guard.__name__ = guard.__qualname__ = name
-    return guard
-
-
 def backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.BACKUP) is JobState.SUCCEEDED
 
@@ -226,7 +271,89 @@ def backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.BACKUP) is JobState.ABSENT
 
 
-# --- the table ----------------------------------------------------------------
+def backup_succeeded_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and stopped(spec, snap)
+
+
+def backup_succeeded_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and all_ready(spec, snap)
+
+
+def backup_succeeded_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_succeeded_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_succeeded(spec, snap) and none_ready(spec, snap)
+
+
+def backup_failed_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and stopped(spec, snap)
+
+
+def backup_failed_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and all_ready(spec, snap)
+
+
+def backup_failed_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_failed_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_failed(spec, snap) and none_ready(spec, snap)
+
+
+def backup_absent_stopped(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and stopped(spec, snap)
+
+
+def backup_absent_all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and all_ready(spec, snap)
+
+
+def backup_absent_partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and partly_ready(spec, snap)
+
+
+def backup_absent_none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return backup_absent(spec, snap) and none_ready(spec, snap)
+
+
+# Deletion guards: the final backup is the OdooBackupJob labelled final. Backups
+# queued before it run first (the snapshot's active backup is the oldest).
+
+
+def final_backup_wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """spec.backup.finalBackup, and a database that was set up (something to lose)."""
+    return spec.backup is not None and spec.backup.final_backup and snap.db_initialized
+
+
+def final_backup_not_wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return not final_backup_wanted(spec, snap)
+
+
+def earlier_backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and not snap.backup.final and backup_succeeded(spec, snap)
+
+
+def earlier_backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and not snap.backup.final and backup_failed(spec, snap)
+
+
+def final_backup_succeeded(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and snap.backup.final and backup_succeeded(spec, snap)
+
+
+def final_backup_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    return snap.backup is not None and snap.backup.final and backup_failed(spec, snap)
+
+
+def final_backup_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """No backup to wait for: the final one was deleted, or refused (it cannot run)."""
+    return snap.backup is None
+
+
+# --- the tables ---------------------------------------------------------------
 
 P = Phase
 A = Action
@@ -236,6 +363,10 @@ A = Action
 # Error in each phase that serves or holds an initialized database.
 _LOST = (A.MARK_DB_UNINITIALIZED,)
 
+# A backup completed: the retention of spec.backup's schedule applies (to a
+# scheduled one; edge_actions() leaves the prune out for any other).
+_BACKUP_DONE = (A.COMPLETE_BACKUP_JOB, A.PRUNE_SCHEDULED_BACKUPS)
+
 # Rows shared by Running and Degraded: user intent first, then queued work.
 _SERVING_ROWS = (
     (P.STOPPED, stopped),
@@ -244,12 +375,7 @@ _SERVING_ROWS = (
     (P.BACKING_UP, backup_present),
 )
 
-_BACKUP_DONE = {
-    "succeeded": (backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
-    "failed": (backup_failed, (A.FAIL_BACKUP_JOB,)),
-}
-
-TABLE: tuple[Transition, ...] = (
+TABLE: tuple[Transition[Phase], ...] = (
     # A permanent configuration problem wins everywhere; Error leaves by itself.
     *(Transition(p, P.ERROR, has_config_problem) for p in Phase if p is not P.ERROR),
     Transition(P.ERROR, P.STARTING, config_fixed_db_initialized),
@@ -287,31 +413,23 @@ TABLE: tuple[Transition, ...] = (
     Transition(P.DEGRADED, P.RUNNING, all_ready),
     Transition(P.DEGRADED, P.STARTING, none_ready),
     # BackingUp: self-loops first, so queued backups do not make the phase flap.
-    Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.BACKING_UP, backup_succeeded_more_queued, _BACKUP_DONE),
     Transition(P.BACKING_UP, P.BACKING_UP, backup_failed_more_queued, (A.FAIL_BACKUP_JOB,)),
-    *(
-        Transition(
-            P.BACKING_UP, to, _both(job, health, f"backup_{outcome}_{health.__name__}"), acts
-        )
-        for to, health in (
-            (P.STOPPED, stopped),
-            (P.RUNNING, all_ready),
-            (P.DEGRADED, partly_ready),
-            (P.STARTING, none_ready),
-        )
-        for outcome, (job, acts) in _BACKUP_DONE.items()
-    ),
+    Transition(P.BACKING_UP, P.STOPPED, backup_succeeded_stopped, _BACKUP_DONE),
+    Transition(P.BACKING_UP, P.STOPPED, backup_failed_stopped, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.RUNNING, backup_succeeded_all_ready, _BACKUP_DONE),
+    Transition(P.BACKING_UP, P.RUNNING, backup_failed_all_ready, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_succeeded_partly_ready, _BACKUP_DONE),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_failed_partly_ready, (A.FAIL_BACKUP_JOB,)),
+    Transition(P.BACKING_UP, P.STARTING, backup_succeeded_none_ready, _BACKUP_DONE),
+    Transition(P.BACKING_UP, P.STARTING, backup_failed_none_ready, (A.FAIL_BACKUP_JOB,)),
     # The backup resource was deleted mid-flight: back to the health phase.
-    Transition(P.BACKING_UP, P.RUNNING, _both(backup_absent, all_ready, "backup_absent_all_ready")),
-    Transition(
-        P.BACKING_UP, P.DEGRADED, _both(backup_absent, partly_ready, "backup_absent_partly_ready")
-    ),
-    Transition(
-        P.BACKING_UP, P.STARTING, _both(backup_absent, none_ready, "backup_absent_none_ready")
-    ),
-    Transition(P.BACKING_UP, P.STOPPED, _both(backup_absent, stopped, "backup_absent_stopped")),
+    Transition(P.BACKING_UP, P.RUNNING, backup_absent_all_ready),
+    Transition(P.BACKING_UP, P.DEGRADED, backup_absent_partly_ready),
+    Transition(P.BACKING_UP, P.STARTING, backup_absent_none_ready),
+    Transition(P.BACKING_UP, P.STOPPED, backup_absent_stopped),
     # Upgrading: success or failure, Starting brings cron back.
-    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB,)),
+    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB, A.RESTART_WEB)),
     Transition(P.UPGRADING, P.STARTING, upgrade_failed, (A.FAIL_UPGRADE_JOB,)),
     Transition(P.UPGRADING, P.STARTING, upgrade_absent),
     # Restoring: a failed restore leaves no database (the scripts drop it).
@@ -337,11 +455,80 @@ TABLE: tuple[Transition, ...] = (
 )
 
 
-def rows_from(phase: Phase) -> Iterator[Transition]:
+D = DeletionStep
+
+# A deletion: the final backup first when one is wanted. FinalBackupFailed is
+# entered after a Warning and left after a wait (a resync or a spec change),
+# by the same rows as Deleting.
+DELETION_TABLE: tuple[Transition[DeletionStep], ...] = (
+    # Deleting
+    Transition(D.DELETING, D.FINAL_BACKUP, final_backup_wanted, (A.CREATE_FINAL_BACKUP,)),
+    Transition(D.DELETING, D.CLEANING_UP, final_backup_not_wanted),
+    # FinalBackup: self-loops first, for the backups queued before the final one.
+    Transition(D.FINAL_BACKUP, D.FINAL_BACKUP, earlier_backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(D.FINAL_BACKUP, D.FINAL_BACKUP, earlier_backup_failed, (A.FAIL_BACKUP_JOB,)),
+    Transition(D.FINAL_BACKUP, D.CLEANING_UP, final_backup_succeeded, (A.COMPLETE_BACKUP_JOB,)),
+    Transition(
+        D.FINAL_BACKUP,
+        D.FINAL_BACKUP_FAILED,
+        final_backup_failed,
+        (A.FAIL_BACKUP_JOB, A.WARN_FINAL_BACKUP_FAILED),
+    ),
+    Transition(
+        D.FINAL_BACKUP, D.FINAL_BACKUP_FAILED, final_backup_absent, (A.WARN_FINAL_BACKUP_FAILED,)
+    ),
+    # FinalBackupFailed: try again, unless finalBackup was set false meanwhile.
+    Transition(
+        D.FINAL_BACKUP_FAILED, D.FINAL_BACKUP, final_backup_wanted, (A.CREATE_FINAL_BACKUP,)
+    ),
+    Transition(D.FINAL_BACKUP_FAILED, D.CLEANING_UP, final_backup_not_wanted),
+)
+
+
+def rows_from(phase: Phase) -> Iterator[Transition[Phase]]:
     """The rows leaving `phase`, in priority order."""
     return (row for row in TABLE if row.from_ is phase)
 
 
-def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition | None:
+def evaluate(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Transition[Phase] | None:
     """The first row leaving `phase` whose guard holds, or None."""
     return next((row for row in rows_from(phase) if row.guard(spec, snap)), None)
+
+
+def evaluate_deletion(
+    step: DeletionStep, spec: OdooInstanceSpec, snap: Snapshot
+) -> Transition[DeletionStep] | None:
+    """The first row of DELETION_TABLE leaving `step` whose guard holds, or None."""
+    rows = (row for row in DELETION_TABLE if row.from_ is step)
+    return next((row for row in rows if row.guard(spec, snap)), None)
+
+
+def edge_actions(
+    actions: Iterable[Action], spec: OdooInstanceSpec, snap: Snapshot
+) -> tuple[EdgeAction, ...]:
+    """The payloads run_edge_actions runs for a row's `actions`, read on `snap`.
+
+    A job action finishes the active resource of its kind (none active: nothing
+    to finish); a failure carries the Job's message. The prune applies only
+    after a backup of spec.backup's schedule. CreateFinalBackup and
+    WarnFinalBackupFailed need what only the workflow knows (names from its
+    clock, its resync interval): workflows.backups makes their payloads, and
+    they give none here.
+    """
+    edges: list[EdgeAction] = []
+    for action in actions:
+        if action is Action.MARK_DB_INITIALIZED:
+            edges.append(MarkDatabase(initialized=True))
+        elif action is Action.MARK_DB_UNINITIALIZED:
+            edges.append(MarkDatabase(initialized=False))
+        elif action is Action.RESTART_WEB:
+            edges.append(RestartWeb())
+        elif action is Action.PRUNE_SCHEDULED_BACKUPS:
+            if spec.backup is not None and snap.backup is not None and snap.backup.scheduled:
+                edges.append(PruneScheduledBackups(retention=spec.backup.retention))
+        elif (kind := action.job_kind) is not None and (active := snap.job(kind)) is not None:
+            message = None if action.succeeded else active.message or f"{kind.resource_kind} failed"
+            edges.append(
+                JobAction(kind=kind, name=active.name, succeeded=action.succeeded, message=message)
+            )
+    return tuple(edges)

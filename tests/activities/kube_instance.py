@@ -31,9 +31,11 @@ from psycopg import sql
 from temporalio.testing import ActivityEnvironment
 
 from activities import api, databases
+from activities.backup_resources import BackupActivities
 from activities.children import ChildrenActivities
 from activities.cleanup import CleanupActivities
 from activities.converge import ConvergeActivities
+from activities.edge_actions import EdgeActivities
 from activities.snapshot import SnapshotActivities
 from activities.status import StatusActivities
 from model import naming
@@ -233,6 +235,7 @@ class Activities:
     snapshot: SnapshotActivities
     children: ChildrenActivities
     converge: ConvergeActivities
+    edges: EdgeActivities
     status: StatusActivities
     cleanup: CleanupActivities
     env: ActivityEnvironment
@@ -248,7 +251,8 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         snapshot=SnapshotActivities(kube, operator, pg),
         children=ChildrenActivities(kube, operator, defaults, pg),
         converge=ConvergeActivities(kube, operator, jobs),
-        status=StatusActivities(kube, operator, jobs),
+        edges=EdgeActivities(kube, operator, jobs, BackupActivities(kube, operator)),
+        status=StatusActivities(kube, operator),
         cleanup=CleanupActivities(kube, operator, pg),
         env=ActivityEnvironment(),
     )

@@ -11,13 +11,15 @@ Covers:
   Warning DatabaseUnavailable Event naming host:port per generation, and
   status.message says why; once the clusters Secret points at a live cluster
   the apply succeeds and the message is cleared;
-- the database missing check of gather_snapshot: Ignore posts one Warning
-  DatabaseMissing per generation and flags nothing; Recreate flags
-  database_missing; no check while the database is not initialized or an init
-  runs; a PostgreSQL outage never flags it;
+- the database missing check of gather_snapshot, which posts nothing: Ignore
+  flags database_missing_ignored only, and record_status reports it with one
+  Warning DatabaseMissing per generation; Recreate flags database_missing; no
+  check while the database is not initialized or an init runs; a PostgreSQL
+  outage never flags it;
 - converge_phase replaces a finished auto OdooInitJob (and its batch Job)
   when asked for a new one (reference QUIRK §2.12), and keeps an active one;
-- record_status posts a DatabaseMissing Warning for a Recreate transition.
+- record_status posts a DatabaseMissing Warning for a Recreate transition
+  (whose MarkDatabase edge action wrote dbInitialized false).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from model.payloads import (
     ConvergePhaseInput,
     GatherSnapshotInput,
     InstanceRef,
+    MarkDatabase,
     RecordStatusInput,
+    RunEdgeActionsInput,
     Snapshot,
 )
 from model.phases import Phase
@@ -149,10 +153,29 @@ def test_one_warning_per_generation_and_no_flag_when_database_is_missing_under_i
     snaps = [_snapshot(acts, ref, spec) for _ in range(3)]
 
     assert [s.database_missing for s in snaps] == [False] * 3
-    [warning] = _events(acts, namespace, "DatabaseMissing")
-    database = naming.database_name(ref.uid)
-    assert warning["type"] == "Warning"
-    assert warning["message"] == f"Database {database} not found on cluster main (policy: Ignore)"
+    assert [s.database_missing_ignored for s in snaps] == [True] * 3
+    assert _events(acts, namespace, "DatabaseMissing") == []  # a read posts nothing
+    # The status writes report it: each write of generation 1 (a retry, the next
+    # wake), then the first of generation 2.
+    for generation in (1, 1, 2):
+        acts.env.run(
+            acts.status.record_status,
+            RecordStatusInput(
+                ref=ref,
+                phase=Phase.RUNNING,
+                generation=generation,
+                spec=spec,
+                database_missing_ignored=True,
+            ),
+        )
+        if generation == 1:
+            [warning] = _events(acts, namespace, "DatabaseMissing")
+            database = naming.database_name(ref.uid)
+            assert warning["type"] == "Warning"
+            assert warning["message"] == (
+                f"Database {database} not found on cluster main (policy: Ignore)"
+            )
+    assert len(_events(acts, namespace, "DatabaseMissing")) == 2
 
 
 def test_database_missing_is_flagged_when_it_vanished_under_recreate(
@@ -255,6 +278,10 @@ def test_warning_names_database_and_cluster_when_a_recreate_transition_is_record
     )
 
     acts.env.run(
+        acts.edges.run_edge_actions,
+        RunEdgeActionsInput(ref=ref, spec=spec, actions=(MarkDatabase(initialized=False),)),
+    )
+    acts.env.run(
         acts.status.record_status,
         RecordStatusInput(
             ref=ref,
@@ -262,7 +289,6 @@ def test_warning_names_database_and_cluster_when_a_recreate_transition_is_record
             previous_phase=Phase.RUNNING,
             generation=1,
             spec=spec,
-            db_initialized=False,
             database_lost=True,
         ),
     )

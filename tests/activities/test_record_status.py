@@ -1,31 +1,45 @@
-"""record_status and cleanup_instance against the real kube-apiserver.
+"""record_status, run_edge_actions and cleanup_instance against the real kube-apiserver.
 
 Covers: the instance status fields (phase, ready, readyReplicas, url,
-targetReplicas, selector, observedGeneration, dbInitialized, message);
-conditions Ready/Progressing whose lastTransitionTime moves only when their
-status changes; exactly one PhaseChanged Event when the activity is retried;
-a Warning ConfigError Event on entering Error; finishing a job resource
-(Completed, completionTime, the batch Job's TTL set once mirrored); the web
-rollout restart annotation; cleanup scales to 0 and removes the finalizer.
+targetReplicas, selector, observedGeneration, message; dbInitialized from
+the MarkDatabase edge action); conditions Ready/Progressing whose
+lastTransitionTime moves only when their status changes; exactly one
+PhaseChanged Event when the activity is retried; a Warning ConfigError Event
+on entering Error; finishing a job resource (Completed, completionTime, the
+batch Job's TTL set once mirrored) and the JobFailed Warnings of a failed
+one; the web rollout restart annotation; a prune that cannot reach S3 is
+retried, then left to the next backup; cleanup scales to 0 and removes the
+finalizer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from activities import api, job_lifecycle
-from model import naming
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities import api, edge_actions, job_lifecycle
+from model import failures, naming
+from model.crds import BackupRetention
 from model.payloads import (
     ApplyChildrenInput,
     CleanupInput,
     ConvergePhaseInput,
+    EdgeAction,
     GatherSnapshotInput,
     JobAction,
     JobKind,
+    MarkDatabase,
+    PruneScheduledBackups,
     RecordStatusInput,
+    RestartWeb,
+    RunEdgeActionsInput,
     Snapshot,
 )
 from model.phases import Phase
+from sandbox import processes
 from tests.activities import kube_instance as ki
 
 
@@ -39,6 +53,11 @@ def _record(acts: ki.Activities, ref: Any, spec: Any, phase: Phase, **kw: Any) -
     return dict(acts.kube.get(api.INSTANCE, ref.namespace, ref.name)["status"])
 
 
+def _run_edges(acts: ki.Activities, ref: Any, spec: Any, *actions: EdgeAction) -> None:
+    edges = RunEdgeActionsInput(ref=ref, spec=spec, actions=actions)
+    acts.env.run(acts.edges.run_edge_actions, edges)
+
+
 def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
 
@@ -50,9 +69,8 @@ def _events(acts: ki.Activities, namespace: str, reason: str) -> list[dict[str, 
 def test_status_fields_are_written_when_recorded(acts: ki.Activities, namespace: str) -> None:
     ref, spec = ki.create_instance(acts.kube, namespace, "shop", replicas=2)
 
-    status = _record(
-        acts, ref, spec, Phase.RUNNING, ready_replicas=2, db_initialized=True, generation=3
-    )
+    _run_edges(acts, ref, spec, MarkDatabase(initialized=True))
+    status = _record(acts, ref, spec, Phase.RUNNING, ready_replicas=2, generation=3)
 
     assert status["phase"] == "Running"
     assert status["ready"] is True
@@ -141,15 +159,16 @@ def test_job_resource_is_completed_and_its_job_expires_when_finished(
     )
 
     action = JobAction(kind=JobKind.INIT, name="shop-auto-init", succeeded=True)
-    _record(
-        acts, ref, spec, Phase.STARTING, previous_phase=Phase.INITIALIZING, finish_jobs=(action,)
-    )
+    _run_edges(acts, ref, spec, action, MarkDatabase(initialized=True))
+    _run_edges(acts, ref, spec, action, MarkDatabase(initialized=True))  # a retry changes nothing
+    status = _record(acts, ref, spec, Phase.STARTING, previous_phase=Phase.INITIALIZING)
 
     resource = acts.kube.get(api.job_resource("odooinitjobs"), namespace, "shop-auto-init")
     assert resource["status"]["phase"] == "Completed"
     assert resource["status"]["completionTime"]
     job = acts.kube.get(api.JOB, namespace, "shop-auto-init-init")
     assert job["spec"]["ttlSecondsAfterFinished"] == job_lifecycle.FINISHED_JOB_TTL_SECONDS
+    assert (status["phase"], status["dbInitialized"]) == ("Starting", True)
 
 
 def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, namespace: str) -> None:
@@ -162,8 +181,9 @@ def test_warning_event_names_the_job_when_a_job_fails(acts: ki.Activities, names
         kind=JobKind.INIT, name="shop-auto-init", succeeded=False, message="OdooInitJob failed"
     )
 
+    _run_edges(acts, ref, spec, action)
     _record(
-        acts, ref, spec, Phase.INIT_FAILED, previous_phase=Phase.INITIALIZING, finish_jobs=(action,)
+        acts, ref, spec, Phase.INIT_FAILED, previous_phase=Phase.INITIALIZING, failed_jobs=(action,)
     )
 
     # One on the instance, one on the job resource itself (kubectl describe of either).
@@ -181,10 +201,47 @@ def test_web_pods_restart_when_requested(acts: ki.Activities, namespace: str) ->
     ref, spec = ki.create_instance(acts.kube, namespace, "shop")
     acts.env.run(acts.children.apply_children, ApplyChildrenInput(ref=ref, spec=spec, generation=1))
 
-    _record(acts, ref, spec, Phase.STARTING, restart_web=True)
+    _run_edges(acts, ref, spec, RestartWeb())
 
     web = acts.kube.get(api.DEPLOYMENT, namespace, "shop")
     assert "kubectl.kubernetes.io/restartedAt" in web["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_prune_is_retried_then_left_to_the_next_backup_when_s3_is_unreachable(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    backups = api.job_resource(JobKind.BACKUP.plural)
+    nowhere = f"http://127.0.0.1:{processes.free_port()}"
+    acts.kube.create(
+        backups,
+        namespace,
+        {
+            "apiVersion": naming.GROUP_VERSION,
+            "kind": "OdooBackupJob",
+            "metadata": {
+                "name": "shop-backup-1",
+                "labels": {job_lifecycle.SCHEDULED_LABEL: "true"},
+            },
+            "spec": {
+                "odooInstanceRef": {"name": "shop"},
+                "destination": {"bucket": "b", "objectKey": "k.zip", "endpoint": nowhere},
+            },
+        },
+    )
+    acts.kube.merge_patch(
+        backups, namespace, "shop-backup-1", {"status": {"phase": "Completed"}}, sub="status"
+    )
+    prune = PruneScheduledBackups(retention=BackupRetention(keep_last=0))
+
+    with pytest.raises(ApplicationError) as caught:
+        _run_edges(acts, ref, spec, prune)
+    assert (caught.value.type, caught.value.non_retryable) == (failures.S3_UNAVAILABLE, False)
+
+    acts.env.info = dataclasses.replace(acts.env.info, attempt=edge_actions.PRUNE_ATTEMPTS)
+    _run_edges(acts, ref, spec, prune)  # the last attempt gives up: the object may still be there
+
+    assert acts.kube.find(backups, namespace, "shop-backup-1") is not None
 
 
 def test_cleanup_scales_down_and_releases_the_instance_when_deleted(

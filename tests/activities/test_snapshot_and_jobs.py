@@ -4,7 +4,8 @@ Covers: the batch Job state rules (no jobName -> Active; succeeded ->
 Succeeded; a Failed condition -> Failed; pod failures within backoffLimit ->
 still Active; beyond it -> Failed; Job gone -> Failed; being deleted ->
 Failed); the oldest non-terminal job resource is the active one and pending
-backups are counted; a scheduled upgrade is not due before its time; the
+backups are counted; the OdooBackupJob made for a deletion is reported
+final (the deletion waits for it); a scheduled upgrade is not due before its time; the
 instance being gone is a non-retryable INSTANCE_GONE; configuration problems
 name what to fix; the snapshot counts the ready Pods the Deployment
 controller reports (a Pending Pod and a Pod no longer ready are not);
@@ -22,15 +23,21 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities import api
+from activities.backup_resources import BackupActivities
 from model import failures, naming
+from model.crds import S3Config
 from model.payloads import (
     ApplyChildrenInput,
+    BackupRequest,
     ConvergePhaseInput,
+    CreateBackupJobInput,
     GatherSnapshotInput,
     JobKind,
+    QueuedBackup,
     Snapshot,
 )
 from model.phases import JobState, batch_job_state
+from model.settings import OperatorSettings
 from sandbox import kubelet
 from tests.activities import kube_instance as ki
 from tests.fixtures.kube import wait_for
@@ -148,6 +155,35 @@ def test_oldest_pending_backup_is_active_when_several_are_queued(
     assert snap.backup is not None
     assert snap.backup.name == oldest[1]  # creationTimestamp first, then name
     assert snap.pending_backups == 2
+
+
+def test_the_backup_made_for_a_deletion_is_reported_final(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    destination = S3Config(bucket="b", object_key="k", endpoint="https://s3.example")
+    backups = BackupActivities(acts.kube, OperatorSettings(namespace=namespace))
+    for name, final in (("shop-backup-1", False), ("shop-final-2", True)):
+        queued = QueuedBackup(
+            request=BackupRequest(destination=destination), name=name, object_key="k", final=final
+        )
+        acts.env.run(
+            backups.create_backup_job, CreateBackupJobInput(ref=ref, spec=spec, queued=queued)
+        )
+
+    first = _gather(acts, ref, spec).backup
+    assert first is not None
+    assert (first.name, first.final) == ("shop-backup-1", False)
+    acts.kube.merge_patch(
+        api.job_resource(JobKind.BACKUP.plural),
+        namespace,
+        "shop-backup-1",
+        {"status": {"phase": "Completed"}},
+        sub="status",
+    )
+    final = _gather(acts, ref, spec).backup
+    assert final is not None
+    assert (final.name, final.final) == ("shop-final-2", True)
 
 
 def test_scheduled_upgrade_is_not_due_when_its_time_is_future(

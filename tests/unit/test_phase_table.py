@@ -4,6 +4,10 @@ Covers: each row of TABLE fires first in its from-phase for its case; every
 row has a case; each phase rests (no row fires) in its steady state; every
 phase has an ensure(); ensure() follows SPEC.md's scaling table in every phase;
 the auto OdooInitJob is wanted only when nothing else set the database up.
+The same for DELETION_TABLE: each row fires first in its step for its case,
+every row has a case, FinalBackup rests while a backup runs (also the final
+one), CleaningUp ends it and every other step has rows; only FinalBackup
+shows a phase (BackingUp).
 """
 
 from __future__ import annotations
@@ -12,7 +16,17 @@ import pytest
 
 from model.payloads import JobKind, Snapshot
 from model.phases import JobState, Phase
-from tests.phase_cases import CASES, RESTING, job, make_spec, web
+from tests.phase_cases import (
+    CASES,
+    DELETION_CASES,
+    DELETION_RESTING,
+    FINAL,
+    RESTING,
+    backup,
+    job,
+    make_spec,
+    web,
+)
 from workflows import machine
 from workflows.ensure import ENSURE, ensure
 
@@ -115,3 +129,44 @@ def test_batch_job_started_once_when_resource_has_no_job(phase: Phase, kind: Job
     started = Snapshot.model_validate({kind.value: job(kind, JobState.SUCCEEDED), "web": web(1)})
     assert ensure(phase, make_spec(), waiting).start_job is kind
     assert ensure(phase, make_spec(), started).start_job is None
+
+
+# --- the deletion ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", machine.DELETION_TABLE, ids=lambda row: row.id)
+def test_deletion_row_fires_first_when_its_case_holds(
+    row: machine.Transition[machine.DeletionStep],
+) -> None:
+    case = DELETION_CASES[row.id]
+    chosen = machine.evaluate_deletion(row.from_, case.build_spec(), case.snap)
+    assert chosen is row, f"expected {row.id}, got {chosen.id if chosen else None}"
+
+
+def test_every_deletion_row_has_a_case() -> None:
+    ids = [row.id for row in machine.DELETION_TABLE]
+    assert len(ids) == len(set(ids)), "two rows share from, to and guard"
+    assert set(ids) - DELETION_CASES.keys() == set(), "rows without a case"
+    assert DELETION_CASES.keys() - set(ids) == set(), "cases for rows that no longer exist"
+
+
+@pytest.mark.parametrize("step", list(DELETION_RESTING), ids=str)
+def test_deletion_rests_while_a_backup_runs(step: machine.DeletionStep) -> None:
+    case = DELETION_RESTING[step]
+    assert machine.evaluate_deletion(step, case.build_spec(), case.snap) is None
+
+
+def test_deletion_rests_while_the_final_backup_runs() -> None:
+    running = Snapshot(db_initialized=True, backup=backup(JobState.ACTIVE, final=True))
+    step = machine.DeletionStep.FINAL_BACKUP
+    assert machine.evaluate_deletion(step, make_spec(**FINAL), running) is None
+
+
+def test_every_deletion_step_but_the_last_has_rows_and_only_final_backup_shows_a_phase() -> None:
+    steps = set(machine.DeletionStep)
+    last = machine.DeletionStep.CLEANING_UP
+    assert {row.from_ for row in machine.DELETION_TABLE} == steps - {last}
+    assert {row.to for row in machine.DELETION_TABLE} | {machine.DeletionStep.DELETING} == steps
+    assert {step: step.phase for step in steps if step.phase is not None} == {
+        machine.DeletionStep.FINAL_BACKUP: Phase.BACKING_UP
+    }

@@ -135,3 +135,9 @@ async def wait_phase(handle: Handle, phase: Phase, timeout: float = 10.0) -> Non
         timeout=timeout,
         what=f"phase {phase}",
     )
+
+
+async def transitions_of(handle: Handle) -> list[str]:
+    """The `transitions` query as `<from>-><to>:<guard>` ids."""
+    records = await handle.query(OdooInstanceWorkflow.transitions)
+    return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]

@@ -1,9 +1,10 @@
 """Scheduled backups and their retention in the instance workflow, over five weeks.
 
-Time-skipping server, the World's fake activities plus same-named fakes of
-create_backup_job and prune_backups (the latter applies the real retention
-rule, model.retention, to the World's completed scheduled
-backups, by the time in their names). The schedule's workflow is played by
+Time-skipping server, the World's fake activities (create_backup_job,
+sync_backup_schedule and post_event among them); its run_edge_actions
+applies the real retention rule (model.retention) to the completed scheduled
+backups, by the time in their names, when the workflow asks for a
+PruneScheduledBackups. The schedule's workflow is played by
 the test: one `backup` signal (scheduled) per day, as OdooScheduledBackup
 sends. Covers:
 - each signal becomes exactly one OdooBackupJob, named from workflow time
@@ -19,39 +20,27 @@ sends. Covers:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from temporalio import activity
-from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from model import retention
 from model.crds import OdooInstanceSpec
 from model.payloads import (
     BackupRequest,
-    BackupRequested,
-    CreateBackupJobInput,
     JobKind,
     Poke,
-    PostEventInput,
-    PruneBackupsInput,
-    PruneBackupsResult,
+    PruneScheduledBackups,
+    QueuedBackup,
     Replicas,
     Snapshot,
-    SyncBackupScheduleInput,
     WorkflowSettings,
 )
 from model.phases import JobPhase, Phase
-from tests.workflows.conftest import eventually, start_instance, wait_phase
-from tests.workflows.world import JobResource, World
+from tests.workflows.conftest import eventually, running_worker, start_instance, wait_phase
+from tests.workflows.world import World
 from workflows.instance import OdooInstanceWorkflow
 
 SLOW_RESYNC = WorkflowSettings(
@@ -62,14 +51,10 @@ POLICY = {"keepLast": 2, "daily": 7, "weekly": 4, "monthly": 3}
 
 @dataclass
 class BackupWorld(World):
-    """The World, plus backups asked for by signal and pruned by retention."""
+    """The World, plus the time of each scheduled backup and the retention rule."""
 
     scheduled: dict[str, datetime] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)
     pruned: list[str] = field(default_factory=list)
-    events: list[PostEventInput] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)
-    backup_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> Snapshot:
         snap = super().snapshot()
@@ -87,77 +72,31 @@ class BackupWorld(World):
                 if j.name in self.scheduled and j.phase is JobPhase.COMPLETED
             )
 
-    def activities(self) -> Sequence[Callable[..., Any]]:
-        world = self
+    def create_backup(self, queued: QueuedBackup) -> None:
+        """The World's, remembering when a scheduled one was asked for (lock held)."""
+        super().create_backup(queued)
+        if queued.request.scheduled:
+            stamp = queued.name.split("-")[-2]
+            taken = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+            self.scheduled[queued.name] = taken
 
-        @activity.defn(name="create_backup_job")
-        def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
-            queued = input.queued
-            if queued.request.destination is None and input.spec.backup is None:
-                raise ApplicationError(
-                    "no destination", type="BackupRequestInvalid", non_retryable=True
-                )
-            with world.lock:
-                if not any(j.name == queued.name for j in world.jobs):
-                    world.jobs.append(JobResource(JobKind.BACKUP, queued.name))
-                    world.created.append(queued.name)
-                    stamp = queued.name.split("-")[-2]
-                    taken = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-                    if queued.request.scheduled:
-                        world.scheduled[queued.name] = taken
-                    world.keys[queued.name] = queued.object_key
-            return BackupRequested(
-                name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
-            )
-
-        @activity.defn(name="prune_backups")
-        def prune_backups(input: PruneBackupsInput) -> PruneBackupsResult:
-            policy = retention.Policy(
-                keep_last=input.retention.keep_last,
-                daily=input.retention.daily,
-                weekly=input.retention.weekly,
-                monthly=input.retention.monthly,
-            )
-            with world.lock:
-                done = [
-                    retention.Backup(j.name, world.scheduled[j.name])
-                    for j in world.jobs
-                    if j.name in world.scheduled and j.phase is JobPhase.COMPLETED
-                ]
-                keep = retention.retained(done, policy)
-                gone = [b.name for b in done if b.name not in keep]
-                world.jobs = [j for j in world.jobs if j.name not in gone]
-                world.pruned.extend(gone)
-            return PruneBackupsResult(deleted=tuple(sorted(gone)))
-
-        @activity.defn(name="sync_backup_schedule")
-        def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
-            world.calls["sync_backup_schedule"] += 1
-
-        @activity.defn(name="post_event")
-        def post_event(input: PostEventInput) -> None:
-            world.events.append(input)
-
-        return [
-            *super().activities(),
-            create_backup_job,
-            prune_backups,
-            sync_backup_schedule,
-            post_event,
+    def prune(self, action: PruneScheduledBackups) -> None:
+        """The real retention rule over the completed scheduled backups (lock held)."""
+        policy = retention.Policy(
+            keep_last=action.retention.keep_last,
+            daily=action.retention.daily,
+            weekly=action.retention.weekly,
+            monthly=action.retention.monthly,
+        )
+        done = [
+            retention.Backup(j.name, self.scheduled[j.name])
+            for j in self.jobs
+            if j.name in self.scheduled and j.phase is JobPhase.COMPLETED
         ]
-
-
-@asynccontextmanager
-async def backup_worker(client: Client, world: World, task_queue: str) -> AsyncIterator[Worker]:
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(
-            client,
-            task_queue=task_queue,
-            workflows=[OdooInstanceWorkflow],
-            activities=world.activities(),
-            activity_executor=executor,
-        ) as worker:
-            yield worker
+        keep = retention.retained(done, policy)
+        gone = [b.name for b in done if b.name not in keep]
+        self.jobs = [j for j in self.jobs if j.name not in gone]
+        self.pruned.extend(gone)
 
 
 def running_world() -> BackupWorld:
@@ -183,7 +122,7 @@ async def test_five_weeks_of_daily_backups_leave_exactly_the_retained_set(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     env, world = time_skipping_env, running_world()
-    async with backup_worker(env.client, world, task_queue):
+    async with running_worker(env.client, world, task_queue):
         handle = await start_instance(
             env.client, task_queue, spec_with_backup(), settings=SLOW_RESYNC
         )
@@ -231,7 +170,7 @@ async def test_backup_signal_without_destination_is_refused_with_an_event(
 ) -> None:
     env, world = time_skipping_env, running_world()
     spec = spec_with_backup().model_copy(update={"backup": None})
-    async with backup_worker(env.client, world, task_queue):
+    async with running_worker(env.client, world, task_queue):
         handle = await start_instance(env.client, task_queue, spec, settings=SLOW_RESYNC)
         await wait_phase(handle, Phase.RUNNING)
         await handle.signal(OdooInstanceWorkflow.backup, BackupRequest())

@@ -4,10 +4,12 @@ Covers: every row of the table driven through the workflow (same cases as the
 unit tier); replica counts after ensure() in every resting phase; the happy
 path from Provisioning to Running through auto-init; level-based spec
 signals (stale generations ignored); permanent problems enter Error and
-fixing them leaves it; resync timer wakes without events; continue-as-new
-keeps the phase and the pending work; a worker restart resumes without
-repeating a completed step or creating a second Job; deletion cleans up and
-completes; a new incarnation (new uid) takes over after cleanup.
+fixing them leaves it; a database missing under missingPolicy Ignore is
+reported by one status write per generation; resync timer wakes without
+events; continue-as-new keeps the phase and the pending work; a worker
+restart resumes without repeating a completed step or creating a second Job;
+deletion cleans up and completes; a new incarnation (new uid) takes over
+after cleanup.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from model.payloads import (
     DeleteRequest,
     InstanceRef,
     InstanceWorkflowInput,
+    JobAction,
     JobKind,
     MachineState,
     Poke,
-    RecordStatusInput,
     Replicas,
+    RunEdgeActionsInput,
     SpecUpdate,
     WorkflowSettings,
 )
@@ -51,6 +54,7 @@ from tests.workflows.conftest import (
     new_ref,
     running_worker,
     start_instance,
+    transitions_of,
     wait_phase,
 )
 from tests.workflows.world import World
@@ -63,11 +67,6 @@ AUTO_INIT_PATH = [
     "Initializing->Starting:init_succeeded",
     "Starting->Running:all_ready",
 ]
-
-
-async def transitions_of(handle: Handle) -> list[str]:
-    records = await handle.query(OdooInstanceWorkflow.transitions)
-    return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]
 
 
 @pytest.mark.parametrize("row", machine.TABLE, ids=lambda row: row.id)
@@ -281,6 +280,36 @@ async def test_enters_error_with_message_and_leaves_when_problem_fixed(
         await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="secret fixed"))
         await wait_phase(handle, Phase.UNINITIALIZED)
         assert world.statuses[-1].message is None
+        await handle.terminate()
+
+
+async def test_a_database_missing_under_ignore_is_reported_once_per_generation(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+    client = time_skipping_env.client
+    ref = new_ref()
+
+    async def reported() -> list[int]:
+        return [s.generation for s in world.statuses if s.database_missing_ignored]
+
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec(), ref=ref)
+        await wait_phase(handle, Phase.RUNNING)
+        world.database_missing_ignored = True
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="resync"))
+        await eventually(reported, lambda r: r == [1], what="the report")
+        gathered = world.calls["gather_snapshot"]
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="again"))
+        await eventually(
+            lambda: _count(world, "gather_snapshot"), lambda n: n > gathered, what="a look"
+        )
+        await handle.signal(
+            OdooInstanceWorkflow.set_spec, SpecUpdate(ref=ref, generation=2, spec=make_spec())
+        )
+        await eventually(reported, lambda r: 2 in r, what="the report of generation 2")
+        assert await reported() == [1, 2]
+        assert await handle.query(OdooInstanceWorkflow.phase) is Phase.RUNNING
         await handle.terminate()
 
 
@@ -528,8 +557,8 @@ async def test_worker_restart_resumes_without_repeating_a_completed_step(
 async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    # The status write that finishes the init job (OdooInitJob Completed,
-    # dbInitialized true) is done, then the workflow task crashes before the
+    # The edge actions that finish the init job (OdooInitJob Completed,
+    # dbInitialized true) are done, then the workflow task crashes before the
     # worker reports it (a worker killed, or a task timed out under load). The
     # retried task must know the write happened: as a local activity its
     # result was lost with the task, the snapshot taken again saw the job
@@ -585,7 +614,11 @@ class _CrashAfterJobFinished(Interceptor):
     def crash_after(
         self, args: Sequence[Any], handle: workflow.ActivityHandle[Any]
     ) -> workflow.ActivityHandle[Any]:
-        finishing = any(isinstance(a, RecordStatusInput) and a.finish_jobs for a in args)
+        finishing = any(
+            isinstance(a, RunEdgeActionsInput)
+            and any(isinstance(edge, JobAction) for edge in a.actions)
+            for a in args
+        )
         if not finishing or self.crashed:
             return handle
 

@@ -1,8 +1,10 @@
 """Recorded histories still replay against the current workflow code.
 
 Covers: every history in tests/workflows/histories/ replays without a
-non-determinism error, so a change that would break running workflows
-(without `workflow.patched()`) fails here first.
+non-determinism error: the recorded command sequence is pinned, so a change
+that would break running workflows fails here first (README, "Changing the
+workflow": before the first release the history is re-recorded with the
+change; after it, the change goes through `workflow.patched()`).
 """
 
 from __future__ import annotations

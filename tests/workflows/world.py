@@ -1,10 +1,10 @@
 """An in-memory cluster for workflow tests, with same-named fake activities.
 
 The World holds what the real activities would read and write (Deployments,
-job resources and their batch Jobs, the instance status) and counts every
-activity call, so tests can assert "exactly one Job was created". Its
-snapshot is derived from that state, so the fakes are consistent with each
-other the way a real cluster is.
+job resources and their batch Jobs, the instance status, the backups made
+and the Events posted) and counts every activity call, so tests can assert
+"exactly one Job was created". Its snapshot is derived from that state, so
+the fakes are consistent with each other the way a real cluster is.
 """
 
 from __future__ import annotations
@@ -23,13 +23,26 @@ from model.payloads import (
     ActiveJob,
     AppliedChildren,
     ApplyChildrenInput,
+    BackupRequested,
     CleanupInput,
     ConvergePhaseInput,
+    CreateBackup,
+    CreateBackupJobInput,
+    EdgeAction,
     GatherSnapshotInput,
+    JobAction,
     JobKind,
+    MarkDatabase,
+    PostEventInput,
+    PostWarning,
+    PruneScheduledBackups,
+    QueuedBackup,
     RecordStatusInput,
     Replicas,
+    RestartWeb,
+    RunEdgeActionsInput,
     Snapshot,
+    SyncBackupScheduleInput,
 )
 from model.phases import JobPhase, JobState, Phase
 
@@ -41,6 +54,7 @@ class JobResource:
     phase: JobPhase | None = None
     job_name: str | None = None
     due: bool = True
+    final: bool = False
 
 
 @dataclass
@@ -51,14 +65,22 @@ class World:
     # The database is gone (missingPolicy Recreate); reported only while the
     # instance believes it initialized and no init runs, like gather_snapshot.
     database_missing: bool = False
+    # The same, under missingPolicy Ignore: only reported.
+    database_missing_ignored: bool = False
     problems: tuple[str, ...] = ()
     jobs: list[JobResource] = field(default_factory=list)
     batch_jobs: dict[str, JobState] = field(default_factory=dict)
     phase: Phase | None = None
     statuses: list[RecordStatusInput] = field(default_factory=list)
+    edges: list[EdgeAction] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     batch_jobs_created: Counter[str] = field(default_factory=Counter)
     cleaned_up: list[str] = field(default_factory=list)
+    # OdooBackupJobs made (create_backup_job, CreateBackup), their object keys,
+    # and the Events posted (post_event, PostWarning).
+    created: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+    events: list[PostEventInput] = field(default_factory=list)
     apply_problem: str | None = None
     # apply_children answers this many generations more (a defaults patch).
     defaults_bump: int = 0
@@ -116,6 +138,42 @@ class World:
         with self.lock:
             self.web = self.web.model_copy(update={"ready": ready})
 
+    def run_edge_action(self, input: RunEdgeActionsInput, action: EdgeAction) -> None:
+        """What run_edge_actions does to the world for one action (lock held)."""
+        if isinstance(action, CreateBackup):
+            self.create_backup(action.queued)
+        elif isinstance(action, PostWarning):
+            self.events.append(
+                PostEventInput(
+                    ref=input.ref,
+                    key=action.key,
+                    reason=action.reason,
+                    message=action.message,
+                    warning=True,
+                )
+            )
+        elif isinstance(action, JobAction):
+            resource = next(j for j in self.jobs if j.name == action.name)
+            resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
+        elif isinstance(action, MarkDatabase):
+            self.db_initialized = action.initialized
+            if action.initialized:
+                self.database_missing = False  # initialized again
+        elif isinstance(action, PruneScheduledBackups):
+            self.prune(action)
+        else:
+            assert isinstance(action, RestartWeb)
+
+    def prune(self, action: PruneScheduledBackups) -> None:
+        """Apply a retention (lock held): nothing to prune in a plain world."""
+
+    def create_backup(self, queued: QueuedBackup) -> None:
+        """Make the OdooBackupJob of `queued` unless it exists (lock held)."""
+        if not any(j.name == queued.name for j in self.jobs):
+            self.jobs.append(JobResource(JobKind.BACKUP, queued.name, final=queued.final))
+            self.created.append(queued.name)
+            self.keys[queued.name] = queued.object_key
+
     # --- the fake activities ------------------------------------------------------
 
     def _active(self, kind: JobKind) -> JobResource | None:
@@ -142,15 +200,15 @@ class World:
                     state=state,
                     job_name=resource.job_name,
                     due=resource.due,
+                    final=resource.final,
                 )
             pending = sum(
                 1
                 for j in self.jobs
                 if j.kind is JobKind.BACKUP and (j.phase is None or not j.phase.terminal)
             )
-            missing = (
-                self.database_missing
-                and self.db_initialized
+            checked = (
+                self.db_initialized
                 and JobKind.INIT.value not in active
                 and JobKind.RESTORE.value not in active
             )
@@ -158,7 +216,8 @@ class World:
                 web=self.web,
                 cron=self.cron,
                 db_initialized=self.db_initialized,
-                database_missing=missing,
+                database_missing=checked and self.database_missing,
+                database_missing_ignored=checked and self.database_missing_ignored,
                 problems=self.problems,
                 pending_backups=pending,
                 **active,
@@ -216,6 +275,14 @@ class World:
                     resource.job_name = job_name
                     resource.phase = JobPhase.RUNNING
 
+        @activity.defn(name="run_edge_actions")
+        def run_edge_actions(input: RunEdgeActionsInput) -> None:
+            world.calls["run_edge_actions"] += 1
+            with world.lock:
+                for action in input.actions:
+                    world.run_edge_action(input, action)
+                    world.edges.append(action)
+
         @activity.defn(name="record_status")
         def record_status(input: RecordStatusInput) -> None:
             world.calls["record_status"] += 1
@@ -225,13 +292,6 @@ class World:
                 world.record_status_waiting.set()
                 world.release_record_status.wait(timeout=10)
             with world.lock:
-                for action in input.finish_jobs:
-                    resource = next(j for j in world.jobs if j.name == action.name)
-                    resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
-                if input.db_initialized is not None:
-                    world.db_initialized = input.db_initialized
-                    if input.db_initialized:
-                        world.database_missing = False  # initialized again
                 world.phase = input.phase
                 world.statuses.append(input)
 
@@ -240,4 +300,35 @@ class World:
             world.calls["cleanup_instance"] += 1
             world.cleaned_up.append(input.ref.uid)
 
-        return [gather_snapshot, apply_children, converge_phase, record_status, cleanup_instance]
+        @activity.defn(name="create_backup_job")
+        def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+            queued = input.queued
+            if queued.request.destination is None and input.spec.backup is None:
+                raise ApplicationError(
+                    "no destination", type=failures.BACKUP_REQUEST_INVALID, non_retryable=True
+                )
+            with world.lock:
+                world.create_backup(queued)
+            return BackupRequested(
+                name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
+            )
+
+        @activity.defn(name="sync_backup_schedule")
+        def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
+            world.calls["sync_backup_schedule"] += 1
+
+        @activity.defn(name="post_event")
+        def post_event(input: PostEventInput) -> None:
+            world.events.append(input)
+
+        return [
+            gather_snapshot,
+            apply_children,
+            converge_phase,
+            run_edge_actions,
+            record_status,
+            cleanup_instance,
+            create_backup_job,
+            sync_backup_schedule,
+            post_event,
+        ]

@@ -1,0 +1,253 @@
+"""The backups of the instance workflow: asked for by signal, Update, schedule and deletion.
+
+Owns, for the instance workflow that composes it (`Backups(instance)`):
+- the deterministic names of a request (`queue`: workflow time and workflow
+  randomness, so a replay and a retried activity find the same OdooBackupJob);
+- backup requests: the `backup` signal queues one in MachineState (the main
+  loop makes it an OdooBackupJob, `create_requested`; a request refused for
+  good becomes a BackupRequestRefused Warning Event), the `backup` Update
+  makes it at once and answers with its name (`create_now`, `validate`);
+- keeping the instance's Temporal Schedule in step with spec.backup
+  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it);
+- the deletion's final backup (`final_backup`): machine.DELETION_TABLE, run
+  from Deleting until CleaningUp. With spec.backup.finalBackup and an
+  initialized database a final backup runs first (after any queued before
+  it); the database is dropped only once it completed. While it fails the
+  database stays, a FinalBackupFailed Warning says why, and another is tried
+  on each resync or spec change; setting finalBackup false lets the deletion
+  proceed.
+Pruning by spec.backup.retention is an edge action of the phase table
+(PruneScheduledBackups, built by machine.edge_actions).
+
+Must not: keep state of its own (everything that outlives a wake is in the
+workflow's MachineState, so continue-as-new carries it), decide a phase of
+the living instance (machine.TABLE does), or do I/O other than through
+workflows.calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from model import failures, naming
+    from model.crds import BackupFormat, ScheduledBackups
+    from model.payloads import (
+        BackupRequest,
+        BackupRequested,
+        ConvergePhaseInput,
+        CreateBackup,
+        CreateBackupJobInput,
+        EdgeAction,
+        MachineState,
+        PostEventInput,
+        PostWarning,
+        QueuedBackup,
+        RunEdgeActionsInput,
+        Snapshot,
+        SyncBackupScheduleInput,
+        WorkflowSettings,
+    )
+    from model.phases import Phase
+    from workflows import calls, machine
+    from workflows.ensure import ensure
+
+__all__ = ["Backups", "Instance"]
+
+
+class Instance(Protocol):
+    """The instance workflow, as its backups see it."""
+
+    @property
+    def state(self) -> MachineState:
+        """The current state (signals replace it while an activity runs)."""
+        ...
+
+    @property
+    def settings(self) -> WorkflowSettings: ...
+
+    def merge_state(self, **changes: object) -> None:
+        """Merge `changes` into the current state."""
+
+    async def look(self) -> Snapshot:
+        """A new snapshot, also answered by the `snapshot` query."""
+        ...
+
+    async def write_status(
+        self, snap: Snapshot, phase: Phase, guard: str | None, edges: Sequence[EdgeAction] = ()
+    ) -> None:
+        """Write the status of `phase` read on `snap`; `guard` names the row of a
+        phase change, and `edges` are what that row ran."""
+
+    async def nap(self, timeout: timedelta) -> None:
+        """Wait for a signal or `timeout`, whichever comes first."""
+
+
+class Backups:
+    """The backups of one instance workflow; all state is the workflow's."""
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+
+    # --- requests -------------------------------------------------------------
+
+    def queue(self, request: BackupRequest, *, final: bool = False) -> QueuedBackup:
+        """Deterministic names for a request: workflow time and workflow randomness."""
+        state = self._instance.state
+        scheduled = state.spec.backup
+        stamp = workflow.now().strftime("%Y%m%d%H%M%S")
+        suffix = workflow.uuid4().hex[:4]
+        fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
+        prefix = scheduled.destination.prefix if scheduled else ""
+        return QueuedBackup(
+            request=request,
+            name=naming.backup_resource_name(state.ref.name, stamp, suffix, final=final),
+            object_key=naming.backup_object_key(
+                prefix, state.ref.namespace, state.ref.name, stamp, suffix, fmt.value
+            ),
+            final=final,
+        )
+
+    def request(self, request: BackupRequest) -> bool:
+        """The `backup` signal: queue the request; False while deleting (dropped)."""
+        state = self._instance.state
+        if state.deleting:
+            return False
+        self._instance.merge_state(backup_requests=(*state.backup_requests, self.queue(request)))
+        return True
+
+    def validate(self, request: BackupRequest) -> None:
+        """The `backup` Update's validator: refuse what could never be made."""
+        state = self._instance.state
+        if state.deleting:
+            raise ValueError("the instance is being deleted")
+        if request.destination is None and state.spec.backup is None:
+            raise ValueError(
+                "no destination: give one in the request, or set spec.backup on the instance"
+            )
+
+    async def create_now(self, request: BackupRequest) -> BackupRequested:
+        """The `backup` Update: make the OdooBackupJob, answer with its name."""
+        state = self._instance.state
+        return await calls.create_backup_job(
+            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self.queue(request))
+        )
+
+    async def create_requested(self) -> None:
+        """Make the queued requests OdooBackupJobs, oldest first."""
+        while self._instance.state.backup_requests:
+            state = self._instance.state
+            queued = state.backup_requests[0]
+            try:
+                await calls.create_backup_job(
+                    CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=queued)
+                )
+            except calls.ACTIVITY_FAILED as err:
+                if calls.error_type(err) != failures.BACKUP_REQUEST_INVALID:
+                    raise
+                await calls.post_event(
+                    PostEventInput(
+                        ref=state.ref,
+                        key=f"refused-{queued.name}",
+                        reason="BackupRequestRefused",
+                        message=f"backup request {queued.name} refused: {calls.error_message(err)}",
+                        warning=True,
+                    )
+                )
+            # Signals only append: the first request is still the one just made.
+            self._instance.merge_state(backup_requests=self._instance.state.backup_requests[1:])
+
+    # --- the schedule ---------------------------------------------------------
+
+    async def sync_schedule(self, backup: ScheduledBackups | None) -> None:
+        """Bring the Temporal Schedule in step with `backup` (None: delete it)."""
+        state = self._instance.state
+        digest = _digest(backup)
+        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+            return
+        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
+        self._instance.merge_state(schedule_synced=backup is not None, schedule_digest=digest)
+
+    # --- the deletion ---------------------------------------------------------
+
+    async def final_backup(self) -> None:
+        """Run DELETION_TABLE from Deleting; return at CleaningUp (see the docstring)."""
+        instance = self._instance
+        step = machine.DeletionStep.DELETING
+        final: QueuedBackup | None = None
+        while True:
+            state = instance.state
+            try:
+                snap = await instance.look()
+            except calls.ACTIVITY_FAILED as err:
+                if calls.error_type(err) == failures.INSTANCE_GONE:
+                    return  # nothing left to back up
+                raise
+            row = machine.evaluate_deletion(step, state.spec, snap)
+            edges: list[EdgeAction] = list(snap.refused_jobs)  # they cannot run: Failed
+            for action in row.actions if row is not None else ():
+                if action is machine.Action.CREATE_FINAL_BACKUP:
+                    final = self.queue(BackupRequest(), final=True)
+                    edges.append(CreateBackup(queued=final))
+                elif action is machine.Action.WARN_FINAL_BACKUP_FAILED:
+                    edges.append(self._final_backup_failed(snap, final))
+                else:
+                    edges.extend(machine.edge_actions((action,), state.spec, snap))
+            if edges:
+                await calls.run_edge_actions(
+                    RunEdgeActionsInput(ref=state.ref, spec=state.spec, actions=tuple(edges))
+                )
+            if row is None:
+                # Resting in FinalBackup: start the active backup's Job, or wait for it.
+                start = ensure(Phase.BACKING_UP, state.spec, snap).start_job
+                if start is not None:
+                    await calls.converge_phase(
+                        ConvergePhaseInput(
+                            ref=state.ref, spec=state.spec, start_job=snap.job(start)
+                        )
+                    )
+                else:
+                    await instance.nap(instance.settings.job_poll_interval)
+                continue
+            step = row.to
+            if step.phase is not None and step.phase is not state.phase:
+                await instance.write_status(snap, step.phase, row.guard_name, edges)
+            if step is machine.DeletionStep.CLEANING_UP:
+                return
+            if step is machine.DeletionStep.FINAL_BACKUP_FAILED:
+                await instance.nap(instance.settings.resync_interval)
+
+    def _final_backup_failed(self, snap: Snapshot, final: QueuedBackup | None) -> PostWarning:
+        """The FinalBackupFailed Warning of the final backup `snap` shows failed or gone."""
+        state = self._instance.state
+        active = snap.backup
+        if active is not None:
+            name, why = active.name, active.message or "the backup failed"
+        else:
+            name = final.name if final is not None else "(none)"
+            refused = next((job for job in snap.refused_jobs if job.name == name), None)
+            why = (
+                refused.message or "the backup cannot run"
+                if refused is not None
+                else "the backup resource was deleted before it finished"
+            )
+        database = naming.database_name(state.ref.uid, state.spec.database.name)
+        return PostWarning(
+            key=f"finalbackupfailed-{name}",
+            reason="FinalBackupFailed",
+            message=(
+                f"final backup {name} failed, so database {database} is kept: {why}. "
+                f"Another is tried in {self._instance.settings.resync_interval} or on a "
+                "spec change; set spec.backup.finalBackup to false to delete without one."
+            ),
+        )
+
+
+def _digest(backup: ScheduledBackups | None) -> str:
+    text = backup.model_dump_json() if backup is not None else "none"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
