@@ -73,15 +73,20 @@ IntOrPercent = Annotated[
 """Kubernetes IntOrString as Deployments take it: a count (1) or a percentage ("25%")."""
 
 SECRET_OPTION_WORDS = ("password", "passwd", "secret")
-"""configOptions keys containing one of these are refused: they name a secret value
-(db_password, admin_passwd, smtp_password, ...), which belongs in spec.configSecretRef."""
+"""configOptions keys containing one of these, in any case, are refused: they name a
+secret value (db_password, admin_passwd, smtp_password, ...), which belongs in
+spec.configSecretRef. Odoo lower-cases the keys it reads, so SMTP_PASSWORD is
+smtp_password."""
 
 SECRET_OPTIONS_RULE = (
-    "self.all(k, " + " && ".join(f"!k.contains('{w}')" for w in SECRET_OPTION_WORDS) + ")"
+    "self.all(k, "
+    + " && ".join(f"!k.lowerAscii().contains('{w}')" for w in SECRET_OPTION_WORDS)
+    + ")"
 )
 SECRET_OPTIONS_MESSAGE = (
-    "configOptions must not hold secrets (keys containing password, passwd or secret, such "
-    "as smtp_password, db_password, admin_passwd): the ConfigMap is not secret. Put them in "
+    "configOptions must not hold secrets (keys containing password, passwd or secret in any "
+    "case, such as smtp_password, SMTP_PASSWORD, db_password, admin_passwd): the ConfigMap "
+    "is not secret. Put them in "
     "a Secret and name it in spec.configSecretRef; use spec.adminPassword for admin_passwd"
 )
 

@@ -12,9 +12,12 @@ Covers a table of bad objects, each with where it is stopped:
   namespaces, incomplete S3 locations, a shrinking filestore, a changed
   storage class, a moved database cluster, a database name another instance
   uses or PostgreSQL cannot hold, instance names that collide with another
-  instance's Deployment;
+  instance's Deployment, a backup schedule that never fires or whose range
+  ends before it starts;
 - by the schema's CEL rules (names that do not fit their Service, secrets in
-  configOptions) and transition rules on UPDATE (spec.database.name);
+  configOptions in any case) and transition rules on UPDATE
+  (spec.database.name); by its pattern, a backup schedule field out of range
+  or using syntax Temporal does not read;
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
@@ -64,6 +67,7 @@ def _job(kind: str, **spec: Any) -> dict[str, Any]:
 
 
 _S3 = {"bucket": "b", "objectKey": "k.zip", "endpoint": "http://minio:9000"}
+_S3_DESTINATION = {"bucket": "b", "endpoint": "http://minio:9000"}
 _LONG = "x" * 254
 
 SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -107,6 +111,19 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("db_password in configOptions", _instance(configOptions={"db_password": "x"}), "secrets"),
     ("admin_passwd in configOptions", _instance(configOptions={"admin_passwd": "x"}), "secrets"),
+    # Odoo lower-cases the keys it reads: SMTP_PASSWORD is smtp_password.
+    ("SMTP_PASSWORD in configOptions", _instance(configOptions={"SMTP_PASSWORD": "x"}), "secrets"),
+    ("Db_Passwd in configOptions", _instance(configOptions={"Db_Passwd": "x"}), "secrets"),
+    (
+        "backup schedule minute out of range",
+        _instance(backup={"schedule": "61 2 * * *", "destination": _S3_DESTINATION}),
+        "spec.backup.schedule",
+    ),
+    (
+        "backup schedule with Quartz's L",
+        _instance(backup={"schedule": "0 2 L * *", "destination": _S3_DESTINATION}),
+        "spec.backup.schedule",
+    ),
     (
         "negative maxSurge",
         _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1}}),
@@ -184,6 +201,15 @@ WEBHOOK_CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any], str]] = [
      _instance("shop-cron"),
      "metadata.name: Deployment shop-cron would be both the web Deployment of OdooInstance "
      "shop-cron and the cron Deployment of OdooInstance shop; choose another name"),
+    ("backup schedule that never fires", None,
+     _instance(backup={"schedule": "0 0 31 2 *", "destination": _S3_DESTINATION}),
+     "spec.backup.schedule: '0 0 31 2 *' never fires (no fire time in the next 366 days, "
+     "nor ever: no date has its day-of-month, month and day-of-week, which Temporal "
+     "requires together), so no backup would ever run"),
+    ("backup schedule with a reversed range", None,
+     _instance(backup={"schedule": "0 2 5-1 * *", "destination": _S3_DESTINATION}),
+     "spec.backup.schedule: '0 2 5-1 * *': Bad day-of-month: a range a-b must not end "
+     "before it starts"),
     ("cron collides with another's web",
      _instance("erp-cron"),
      _instance("erp"),
