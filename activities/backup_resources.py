@@ -16,7 +16,9 @@ Owns three activities and the prune that run_edge_actions runs:
   client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
   OdooScheduledBackup workflow on spec.backup.schedule; paused while
   spec.backup.suspend is true; deleted when spec.backup is removed or the
-  instance goes away.
+  instance goes away. Temporal refusing the Schedule (INVALID_ARGUMENT, e.g.
+  a cron field out of range that slipped past admission) is CONFIG_INVALID,
+  never retried with the same input.
 - `post_event`: one Event about the instance (e.g. FinalBackupFailed).
 """
 
@@ -249,16 +251,26 @@ class BackupActivities:
                 note="spec.backup.suspend" if input.backup.suspend else "",
             ),
         )
-        try:
-            await client.create_schedule(handle.id, schedule)
-            return
-        except ScheduleAlreadyRunningError:
-            pass  # it exists: bring it up to date
 
         def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await handle.update(update)
+        try:
+            try:
+                await client.create_schedule(handle.id, schedule)
+            except ScheduleAlreadyRunningError:
+                await handle.update(update)  # it exists: bring it up to date
+        except RPCError as err:
+            if err.status is not RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            # The same input is refused on every retry: a problem for the user
+            # (status.message, Error), not a retry for ever.
+            raise ApplicationError(
+                f"spec.backup.schedule: Temporal refused the backup Schedule "
+                f"({input.backup.schedule!r}): {err.message}",
+                type=failure_types.CONFIG_INVALID,
+                non_retryable=True,
+            ) from err
 
 
 def _dated(item: dict[str, Any]) -> retention.Backup:

@@ -266,6 +266,12 @@ class WorkflowSettings(Payload):
         default=timedelta(seconds=10),
         description="Re-check period while a batch Job runs (events may be missed).",
     )
+    newer_spec_grace: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="How long a wake may still run once a newer generation arrived "
+        "before it is cancelled for the new spec (an activity retrying with the old one "
+        "must not hold it back; a wake normally ends within a second or two).",
+    )
     history_limit: int = Field(
         default=20, description="Transitions kept for the `transitions` query."
     )
@@ -309,6 +315,11 @@ class MachineState(Payload):
     )
     schedule_digest: str = Field(
         default="", description="Digest of the spec.backup the schedule was last synced to."
+    )
+    schedule_problem: str | None = Field(
+        default=None,
+        description="Why Temporal refused the Schedule of that spec.backup: a problem of "
+        "the instance (Error, status.message) until spec.backup changes.",
     )
 
 

@@ -8,7 +8,9 @@ Owns, for the instance workflow that composes it (`Backups(instance)`):
   good becomes a BackupRequestRefused Warning Event), the `backup` Update
   makes it at once and answers with its name (`create_now`, `validate`);
 - keeping the instance's Temporal Schedule in step with spec.backup
-  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it);
+  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it); a
+  Schedule Temporal refuses is MachineState.schedule_problem, shown as the
+  instance's problem until spec.backup changes;
 - the deletion's final backup (`final_backup`): machine.DELETION_TABLE, run
   from Deleting until CleaningUp. With spec.backup.finalBackup and an
   initialized database a final backup runs first (after any queued before
@@ -168,10 +170,26 @@ class Backups:
         """Bring the Temporal Schedule in step with `backup` (None: delete it)."""
         state = self._instance.state
         digest = _digest(backup)
-        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+        if backup is None and not state.schedule_synced:
+            if state.schedule_problem is not None:
+                self._instance.merge_state(schedule_problem=None, schedule_digest=digest)
+            return  # none was made: nothing to delete
+        if digest == state.schedule_digest:
             return
-        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
-        self._instance.merge_state(schedule_synced=backup is not None, schedule_digest=digest)
+        try:
+            await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
+        except calls.ACTIVITY_FAILED as err:
+            if calls.error_type(err) not in failures.PERMANENT:
+                raise
+            # Refused for good (Temporal's INVALID_ARGUMENT): a problem of the
+            # instance until spec.backup changes, not a retry of the same input.
+            self._instance.merge_state(
+                schedule_digest=digest, schedule_problem=calls.error_message(err)
+            )
+            return
+        self._instance.merge_state(
+            schedule_synced=backup is not None, schedule_digest=digest, schedule_problem=None
+        )
 
     # --- the deletion ---------------------------------------------------------
 

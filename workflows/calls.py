@@ -86,6 +86,11 @@ def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
 
 _API_RETRY = _api_retry()
 
+# The activities that may run for minutes heartbeat (activities.heartbeats):
+# a worker killed mid-activity is noticed after this, not after the
+# start-to-close timeout, and another worker retries at once.
+_HEARTBEAT = timedelta(seconds=20)
+
 
 async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     # A local activity: a quick read that does not need its own history events.
@@ -102,6 +107,7 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
         signatures.apply_children,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -141,6 +147,7 @@ async def run_edge_actions(input: RunEdgeActionsInput) -> None:
         signatures.run_edge_actions,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -151,6 +158,7 @@ async def cleanup_instance(input: CleanupInput) -> None:
         signatures.cleanup_instance,
         input,
         start_to_close_timeout=timedelta(minutes=5),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=RetryPolicy(
             initial_interval=timedelta(seconds=2),
             backoff_coefficient=2.0,

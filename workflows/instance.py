@@ -21,7 +21,10 @@ on the next wake. A refused apply stays a problem until an apply succeeds; a
 refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
 being terminated) is a problem of the wake it happened in, which then
 records Error. A delete_instance signal cancels a wake whose activity is
-still retrying (e.g. the API answering 5xx) and goes to the deletion.
+still retrying (e.g. the API answering 5xx) and goes to the deletion; a
+set_spec of a newer generation cancels it after newer_spec_grace and the
+next wake takes the new spec. A backup Schedule Temporal refuses is a
+problem the same way (MachineState.schedule_problem, workflows.backups).
 
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
@@ -175,7 +178,6 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._backups.create_requested()
                 await self._tick_until_deleted(resync=timed_out)
             except calls.ACTIVITY_FAILED as err:
                 if calls.error_type(err) == failures.INSTANCE_GONE:
@@ -198,15 +200,37 @@ class OdooInstanceWorkflow:
                 )
 
     async def _tick_until_deleted(self, *, resync: bool) -> None:
-        """Run one wake, cancelled as soon as the instance is being deleted."""
-        tick = asyncio.ensure_future(self._tick(resync=resync))
-        await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
+        """Run one wake (the requested backups, then the tick), cancelled as soon
+        as the instance is being deleted, or once a newer generation has waited
+        newer_spec_grace for it: an activity retrying with the old spec (one
+        Temporal or the API refuses) must not hold back the spec that fixes or
+        stops it. The cancelled wake's work is level-based: the next one redoes
+        what is still needed."""
+        generation = self._state.generation
+        tick = asyncio.ensure_future(self._wake_once(resync=resync))
+
+        def newer_spec() -> bool:
+            return self._state.generation > generation
+
+        await workflow.wait_condition(lambda: tick.done() or self._state.deleting or newer_spec())
+        if not tick.done() and not self._state.deleting:
+            # A wake usually finishes within the grace (the set_spec of the
+            # operator's own defaults patch arrives during the apply).
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: tick.done() or self._state.deleting,
+                    timeout=self._settings.newer_spec_grace,
+                )
         if not tick.done():
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
                 await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
+
+    async def _wake_once(self, *, resync: bool) -> None:
+        await self._backups.create_requested()
+        await self._tick(resync=resync)
 
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
@@ -245,8 +269,9 @@ class OdooInstanceWorkflow:
                 snap = await calls.gather_snapshot(
                     GatherSnapshotInput(ref=state.ref, spec=state.spec)
                 )
-            if self._apply_problem is not None and self._apply_problem not in snap.problems:
-                snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+            for problem in (self._apply_problem, self._state.schedule_problem):
+                if problem is not None and problem not in snap.problems:
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from model import failures, naming
+from model.crds import ScheduledBackups
 from model.payloads import (
     ActiveJob,
     AppliedChildren,
@@ -90,6 +91,13 @@ class World:
     fail_record_status: threading.Event = field(default_factory=threading.Event)
     # While set, the instance is gone (deleted without our finalizer): reads say so.
     instance_gone: threading.Event = field(default_factory=threading.Event)
+    # sync_backup_schedule refused for good with this message (Temporal's
+    # INVALID_ARGUMENT), for any spec.backup.
+    schedule_refusal: str | None = None
+    # While set, sync_backup_schedule fails with a retryable error.
+    schedule_unavailable: threading.Event = field(default_factory=threading.Event)
+    # The spec.backup each sync_backup_schedule call was given.
+    schedules_synced: list[ScheduledBackups | None] = field(default_factory=list)
     # While set, converge_phase is refused for good (the API answers 403).
     refuse_converge: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
@@ -316,6 +324,13 @@ class World:
         @activity.defn(name="sync_backup_schedule")
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
+            world.schedules_synced.append(input.backup)
+            if world.schedule_unavailable.is_set():
+                raise ApplicationError("Temporal unavailable", type="RPCError")
+            if world.schedule_refusal is not None and input.backup is not None:
+                raise ApplicationError(
+                    world.schedule_refusal, type=failures.CONFIG_INVALID, non_retryable=True
+                )
 
         @activity.defn(name="post_event")
         def post_event(input: PostEventInput) -> None:
