@@ -316,6 +316,11 @@ class MachineState(Payload):
     schedule_digest: str = Field(
         default="", description="Digest of the spec.backup the schedule was last synced to."
     )
+    refused_requests: tuple[PostWarning, ...] = Field(
+        default=(),
+        description="Backup signals that did not parse, as the Warnings the main loop "
+        "posts (a signal cannot answer its sender).",
+    )
     schedule_problem: str | None = Field(
         default=None,
         description="Why Temporal refused the Schedule of that spec.backup: a problem of "

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import kopf
 import pydantic
 
-from model import naming
+from model import naming, validation
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef, JobKind, SpecUpdate
 from model.phases import FINISHED_JOB_PHASES
@@ -64,17 +64,8 @@ def parse_spec_update(body: Mapping[str, Any]) -> SpecUpdate:
     try:
         spec = OdooInstanceSpec.model_validate(body.get("spec") or {}).redacted()
     except pydantic.ValidationError as err:
-        raise InvalidSpec(describe_validation_error(err, prefix="spec")) from None
+        raise InvalidSpec(validation.describe(err, prefix="spec")) from None
     return SpecUpdate(ref=ref, generation=int(meta.get("generation") or 1), spec=spec)
-
-
-def describe_validation_error(err: pydantic.ValidationError, *, prefix: str) -> str:
-    """`spec.field.path: message; ...` without the offending values (they may be secrets)."""
-    parts = []
-    for error in err.errors(include_input=False, include_url=False):
-        path = ".".join([prefix, *(str(p) for p in error["loc"])])
-        parts.append(f"{path}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def instance_of_job_resource(body: Mapping[str, Any]) -> tuple[str, str] | None:

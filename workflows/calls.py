@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = [
     "ACTIVITY_FAILED",
     "apply_children",
+    "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
@@ -171,6 +172,17 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     # A request without a destination and no spec.backup is refused for good.
     return await workflow.execute_activity(
         signatures.create_backup_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+    )
+
+
+async def check_backup_request(input: CreateBackupJobInput) -> None:
+    # Refused for good (no destination, a Secret missing or lacking a key): the
+    # Update fails at once; transient API errors retry.
+    await workflow.execute_activity(
+        signatures.check_backup_request,
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),

@@ -41,13 +41,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from model import failures
     from model.payloads import (
         ApplyChildrenInput,
-        BackupRequest,
         BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
@@ -133,21 +132,25 @@ class OdooInstanceWorkflow:
             self._state = self._state.model_copy(update={"deleting": True})
             self._wake, self._spec_only = True, False
 
+    # The backup signal and Update take the raw payload (a BackupRequest as JSON):
+    # workflows.backups parses it, so what does not parse is reported (an Event,
+    # or the Update's non-retryable error) instead of dropped by the SDK.
+
     @workflow.signal(name="backup")
-    def backup(self, request: BackupRequest) -> None:
+    def backup(self, request: RawValue) -> None:
         """Back up now: the main loop makes the request an OdooBackupJob."""
         if self._backups.request(request):
             self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
-    async def request_backup(self, request: BackupRequest) -> BackupRequested:
+    async def request_backup(self, request: RawValue) -> BackupRequested:
         """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
         result = await self._backups.create_now(request)
         self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
-    def _validate_backup(self, request: BackupRequest) -> None:
+    def _validate_backup(self, request: RawValue) -> None:
         self._backups.validate(request)
 
     @workflow.query(name="phase")

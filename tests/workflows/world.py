@@ -98,6 +98,8 @@ class World:
     schedule_unavailable: threading.Event = field(default_factory=threading.Event)
     # The spec.backup each sync_backup_schedule call was given.
     schedules_synced: list[ScheduledBackups | None] = field(default_factory=list)
+    # S3 credentials Secrets that do not exist (check_backup_request refuses them).
+    missing_secrets: set[str] = field(default_factory=set)
     # While set, converge_phase is refused for good (the API answers 403).
     refuse_converge: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
@@ -321,6 +323,27 @@ class World:
                 name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
             )
 
+        @activity.defn(name="check_backup_request")
+        def check_backup_request(input: CreateBackupJobInput) -> None:
+            world.calls["check_backup_request"] += 1
+            request, scheduled = input.queued.request, input.spec.backup
+            if request.destination is not None:
+                where, ref = "destination", request.destination.s3_credentials_secret_ref
+            elif scheduled is not None:
+                where = "spec.backup.destination"
+                ref = scheduled.destination.s3_credentials_secret_ref
+            else:
+                raise ApplicationError(
+                    "destination: none", type=failures.BACKUP_REQUEST_INVALID, non_retryable=True
+                )
+            if ref is not None and ref.name in world.missing_secrets:
+                raise ApplicationError(
+                    f"{where}.s3CredentialsSecretRef: Secret {input.ref.namespace}/{ref.name} "
+                    "not found",
+                    type=failures.BACKUP_REQUEST_INVALID,
+                    non_retryable=True,
+                )
+
         @activity.defn(name="sync_backup_schedule")
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
@@ -344,6 +367,7 @@ class World:
             record_status,
             cleanup_instance,
             create_backup_job,
+            check_backup_request,
             sync_backup_schedule,
             post_event,
         ]
