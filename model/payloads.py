@@ -233,6 +233,13 @@ class SpecUpdate(Payload):
     ref: InstanceRef
     generation: int
     spec: OdooInstanceSpec
+    problem: str | None = Field(
+        default=None,
+        description="This generation's spec does not parse: why (field paths and "
+        "messages, never values). The workflow shows it (Error, status.message) and "
+        "applies nothing of it; `spec` is then a stand-in (the fields that parse), used "
+        "only to start a workflow that does not run yet.",
+    )
 
 
 class Poke(Payload):
@@ -320,6 +327,12 @@ class MachineState(Payload):
         default=(),
         description="Backup signals that did not parse, as the Warnings the main loop "
         "posts (a signal cannot answer its sender).",
+    )
+    spec_problem: str | None = Field(
+        default=None,
+        description="Why the spec of `generation` does not parse (SpecUpdate.problem): "
+        "a problem of the instance until a generation that parses arrives; `spec` "
+        "stays the last one that parsed and nothing is applied meanwhile.",
     )
     schedule_problem: str | None = Field(
         default=None,

@@ -17,5 +17,7 @@ def describe(err: ValidationError, *, prefix: str = "") -> str:
     parts = []
     for error in err.errors(include_input=False, include_url=False):
         path = ".".join([*([prefix] if prefix else []), *(str(p) for p in error["loc"])])
-        parts.append(f"{path}: {error['msg']}" if path else error["msg"])
+        # A validator's ValueError reads as its own message, without pydantic's prefix.
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{path}: {message}" if path else message)
     return "; ".join(parts)

@@ -24,7 +24,9 @@ records Error. A delete_instance signal cancels a wake whose activity is
 still retrying (e.g. the API answering 5xx) and goes to the deletion; a
 set_spec of a newer generation cancels it after newer_spec_grace and the
 next wake takes the new spec. A backup Schedule Temporal refuses is a
-problem the same way (MachineState.schedule_problem, workflows.backups).
+problem the same way (MachineState.schedule_problem, workflows.backups), and
+so is a spec that does not parse (SpecUpdate.problem, sent by the watcher:
+MachineState.spec_problem; nothing is applied until one that parses comes).
 
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
@@ -111,10 +113,16 @@ class OdooInstanceWorkflow:
             # cleanup first, then the new one takes over (continue-as-new).
             if state.successor is None or update.generation >= state.successor.generation:
                 self._state = state.model_copy(update={"deleting": True, "successor": update})
+        elif update.generation >= state.generation and update.problem is not None:
+            # A spec that does not parse: shown as a problem, nothing of it applied;
+            # `spec` stays the last one that parsed.
+            self._state = state.model_copy(
+                update={"generation": update.generation, "spec_problem": update.problem}
+            )
         elif update.generation >= state.generation:
             # Level based: only the latest generation matters; older ones coalesce.
             self._state = state.model_copy(
-                update={"spec": update.spec, "generation": update.generation}
+                update={"spec": update.spec, "generation": update.generation, "spec_problem": None}
             )
             if update.generation <= state.applied_generation:
                 return  # applied already (the operator's own defaults patch)
@@ -259,7 +267,8 @@ class OdooInstanceWorkflow:
         # Apply on a new generation, while an apply problem is pending (the
         # cause may be fixed outside the spec), and on a resync once the last
         # apply is reapply_interval old (children deleted out of band come back).
-        if (
+        # Nothing is applied while the newest spec does not parse.
+        if state.spec_problem is None and (
             state.applied_generation != state.generation
             or self._apply_problem
             or (resync and self._reapply_due())
@@ -272,7 +281,7 @@ class OdooInstanceWorkflow:
                 snap = await calls.gather_snapshot(
                     GatherSnapshotInput(ref=state.ref, spec=state.spec)
                 )
-            for problem in (self._apply_problem, self._state.schedule_problem):
+            for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
             self._snapshot = snap
@@ -376,7 +385,10 @@ class OdooInstanceWorkflow:
             workflow.continue_as_new(
                 InstanceWorkflowInput(
                     state=MachineState(
-                        ref=successor.ref, spec=successor.spec, generation=successor.generation
+                        ref=successor.ref,
+                        spec=successor.spec,
+                        generation=successor.generation,
+                        spec_problem=successor.problem,
                     ),
                     settings=self._settings,
                 )

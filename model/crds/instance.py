@@ -6,7 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from model import phases, settings
 from model.crds import backup as backups
@@ -489,12 +496,14 @@ class OdooInstanceSpec(common.SpecModel):
         """
         return self.model_copy(update={"admin_password": ""})
 
-    @model_validator(mode="after")
-    def _no_secret_in_config_options(self) -> Self:
-        keys = secret_option_keys(self.config_options)
+    @field_validator("config_options")
+    @classmethod
+    def _no_secret_in_config_options(cls, options: dict[str, str]) -> dict[str, str]:
+        # A field's rule (not the model's): a refusal is located at spec.configOptions.
+        keys = secret_option_keys(options)
         if keys:
-            raise ValueError(f"spec.configOptions {', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
-        return self
+            raise ValueError(f"{', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
+        return options
 
     @model_validator(mode="after")
     def _production_has_no_production_ref(self) -> Self:
