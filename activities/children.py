@@ -73,7 +73,7 @@ from typing import Any
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, clusters, databases, failures, lookup, recorder, status
+from activities import api, clusters, databases, failures, heartbeats, lookup, recorder, status
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
@@ -111,7 +111,7 @@ class ChildrenActivities:
 
     @activity.defn(name="apply_children", no_thread_cancel_exception=True)
     def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             try:
                 return AppliedChildren(generation=self._apply(input))
             except failures.ApiError as err:

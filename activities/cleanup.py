@@ -41,7 +41,7 @@ from typing import Any, NoReturn
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, clusters, converge, databases, failures, lookup, recorder
+from activities import api, clusters, converge, databases, failures, heartbeats, lookup, recorder
 from model import failures as failure_types
 from model import naming
 from model.crds import ReclaimPolicy
@@ -65,7 +65,7 @@ class CleanupActivities:
 
     @activity.defn(name="cleanup_instance", no_thread_cancel_exception=True)
     def cleanup_instance(self, input: CleanupInput) -> None:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             try:
                 self._cleanup(input)
             except failures.ApiError as err:

@@ -33,7 +33,7 @@ from datetime import UTC
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, backup_resources, failures, job_lifecycle, lookup
+from activities import api, backup_resources, failures, heartbeats, job_lifecycle, lookup
 from model import naming
 from model.payloads import (
     CreateBackup,
@@ -75,7 +75,7 @@ class EdgeActivities:
 
     @activity.defn(name="run_edge_actions", no_thread_cancel_exception=True)
     def run_edge_actions(self, input: RunEdgeActionsInput) -> None:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             for action in input.actions:
                 self._run(input, action)
             finished = {action.kind for action in input.actions if isinstance(action, JobAction)}

@@ -41,6 +41,7 @@ from model.payloads import (
 __all__ = [
     "STUBS",
     "apply_children",
+    "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
@@ -97,6 +98,12 @@ def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     raise NotImplementedError
 
 
+@activity.defn(name="check_backup_request")
+def check_backup_request(input: CreateBackupJobInput) -> None:
+    """Refuse a backup request whose OdooBackupJob could not run (BackupRequestInvalid)."""
+    raise NotImplementedError
+
+
 @activity.defn(name="sync_backup_schedule")
 def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
     """Create, update, pause or delete the instance's Temporal Schedule of backups."""
@@ -123,6 +130,7 @@ STUBS = (
     record_status,
     cleanup_instance,
     create_backup_job,
+    check_backup_request,
     sync_backup_schedule,
     post_event,
     check_job_references,

@@ -233,6 +233,13 @@ class SpecUpdate(Payload):
     ref: InstanceRef
     generation: int
     spec: OdooInstanceSpec
+    problem: str | None = Field(
+        default=None,
+        description="This generation's spec does not parse: why (field paths and "
+        "messages, never values). The workflow shows it (Error, status.message) and "
+        "applies nothing of it; `spec` is then a stand-in (the fields that parse), used "
+        "only to start a workflow that does not run yet.",
+    )
 
 
 class Poke(Payload):
@@ -265,6 +272,12 @@ class WorkflowSettings(Payload):
     job_poll_interval: timedelta = Field(
         default=timedelta(seconds=10),
         description="Re-check period while a batch Job runs (events may be missed).",
+    )
+    newer_spec_grace: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="How long a wake may still run once a newer generation arrived "
+        "before it is cancelled for the new spec (an activity retrying with the old one "
+        "must not hold it back; a wake normally ends within a second or two).",
     )
     history_limit: int = Field(
         default=20, description="Transitions kept for the `transitions` query."
@@ -309,6 +322,22 @@ class MachineState(Payload):
     )
     schedule_digest: str = Field(
         default="", description="Digest of the spec.backup the schedule was last synced to."
+    )
+    refused_requests: tuple[PostWarning, ...] = Field(
+        default=(),
+        description="Backup signals that did not parse, as the Warnings the main loop "
+        "posts (a signal cannot answer its sender).",
+    )
+    spec_problem: str | None = Field(
+        default=None,
+        description="Why the spec of `generation` does not parse (SpecUpdate.problem): "
+        "a problem of the instance until a generation that parses arrives; `spec` "
+        "stays the last one that parsed and nothing is applied meanwhile.",
+    )
+    schedule_problem: str | None = Field(
+        default=None,
+        description="Why Temporal refused the Schedule of that spec.backup: a problem of "
+        "the instance (Error, status.message) until spec.backup changes.",
     )
 
 

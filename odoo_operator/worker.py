@@ -136,6 +136,7 @@ def activities(
         status.StatusActivities(kube, operator).record_status,
         cleanup.CleanupActivities(kube, operator, postgres).cleanup_instance,
         backup.create_backup_job,
+        backup.check_backup_request,
         backup.sync_backup_schedule,
         backup.post_event,
         references.ReferenceActivities(kube, operator).check_job_references,

@@ -22,8 +22,13 @@ No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
 Temporal unreachable: create/update/resume raise `kopf.TemporaryError`
 with a doubling delay (Kopf retries and keeps its progress); event handlers,
 which Kopf never retries, retry the poke themselves with the same backoff.
-A spec that does not parse is a `kopf.PermanentError` plus a Warning Event
-naming the fields; no value (the adminPassword could be one) is ever echoed.
+A spec that does not parse (written before a rule existed, or without the
+admission webhook) is still sent, with `SpecUpdate.problem` naming the
+fields and a stand-in spec made of the fields that parse (the workflow
+applies nothing of it and shows the problem: Error, status.message), plus
+an `InvalidSpec` Warning Event; only a spec whose stand-in does not parse
+either is a `kopf.PermanentError`. No value (the adminPassword could be
+one) is ever echoed.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any, TypeVar
 import kopf
 import pydantic
 
-from model import naming
+from model import naming, validation
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef, JobKind, SpecUpdate
 from model.phases import FINISHED_JOB_PHASES
@@ -58,23 +63,36 @@ class InvalidSpec(kopf.PermanentError):
 
 
 def parse_spec_update(body: Mapping[str, Any]) -> SpecUpdate:
-    """The `set_spec` payload of an OdooInstance body: whole spec, redacted."""
+    """The `set_spec` payload of an OdooInstance body: whole spec, redacted; for a
+    spec that does not parse, the problem and a stand-in (see the module docstring)."""
     meta = body.get("metadata") or {}
     ref = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    generation = int(meta.get("generation") or 1)
+    raw = dict(body.get("spec") or {})
     try:
-        spec = OdooInstanceSpec.model_validate(body.get("spec") or {}).redacted()
+        spec = OdooInstanceSpec.model_validate(raw).redacted()
     except pydantic.ValidationError as err:
-        raise InvalidSpec(describe_validation_error(err, prefix="spec")) from None
-    return SpecUpdate(ref=ref, generation=int(meta.get("generation") or 1), spec=spec)
+        problem = validation.describe(err, prefix="spec")
+        stand_in = _stand_in(raw, err)
+        if stand_in is None:
+            raise InvalidSpec(problem) from None
+        return SpecUpdate(ref=ref, generation=generation, spec=stand_in, problem=problem)
+    return SpecUpdate(ref=ref, generation=generation, spec=spec)
 
 
-def describe_validation_error(err: pydantic.ValidationError, *, prefix: str) -> str:
-    """`spec.field.path: message; ...` without the offending values (they may be secrets)."""
-    parts = []
-    for error in err.errors(include_input=False, include_url=False):
-        path = ".".join([prefix, *(str(p) for p in error["loc"])])
-        parts.append(f"{path}: {error['msg']}")
-    return "; ".join(parts)
+def _stand_in(raw: dict[str, Any], err: pydantic.ValidationError) -> OdooInstanceSpec | None:
+    """The spec without the top-level fields `err` names, if that parses (a required
+    field or a rule across fields cannot be left out: None)."""
+    errors = err.errors()
+    if any(not error["loc"] for error in errors):
+        return None
+    fields = {str(error["loc"][0]) for error in errors}
+    try:
+        return OdooInstanceSpec.model_validate(
+            {key: value for key, value in raw.items() if key not in fields}
+        ).redacted()
+    except pydantic.ValidationError:
+        return None
 
 
 def instance_of_job_resource(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -182,10 +200,13 @@ class InstanceHandlers:
 
     def _parse(self, body: kopf.Body) -> SpecUpdate:
         try:
-            return parse_spec_update(body)
+            update = parse_spec_update(body)
         except InvalidSpec as err:
             kopf.warn(body, reason="InvalidSpec", message=str(err))
             raise
+        if update.problem is not None:
+            kopf.warn(body, reason="InvalidSpec", message=update.problem)
+        return update
 
     async def _retrying(self, call: Callable[[], Awaitable[None]], retry: int) -> None:
         try:

@@ -168,7 +168,12 @@ class InstanceSignals:
             await client.start_workflow(
                 WORKFLOW_TYPE,
                 InstanceWorkflowInput(
-                    state=MachineState(ref=ref, spec=update.spec, generation=update.generation)
+                    state=MachineState(
+                        ref=ref,
+                        spec=update.spec,
+                        generation=update.generation,
+                        spec_problem=update.problem,
+                    )
                 ),
                 id=naming.workflow_id(ref.namespace, ref.name),
                 task_queue=self._config.task_queue,

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = [
     "ACTIVITY_FAILED",
     "apply_children",
+    "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
@@ -86,6 +87,11 @@ def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
 
 _API_RETRY = _api_retry()
 
+# The activities that may run for minutes heartbeat (activities.heartbeats):
+# a worker killed mid-activity is noticed after this, not after the
+# start-to-close timeout, and another worker retries at once.
+_HEARTBEAT = timedelta(seconds=20)
+
 
 async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     # A local activity: a quick read that does not need its own history events.
@@ -102,6 +108,7 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
         signatures.apply_children,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -141,6 +148,7 @@ async def run_edge_actions(input: RunEdgeActionsInput) -> None:
         signatures.run_edge_actions,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -151,6 +159,7 @@ async def cleanup_instance(input: CleanupInput) -> None:
         signatures.cleanup_instance,
         input,
         start_to_close_timeout=timedelta(minutes=5),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=RetryPolicy(
             initial_interval=timedelta(seconds=2),
             backoff_coefficient=2.0,
@@ -163,6 +172,17 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     # A request without a destination and no spec.backup is refused for good.
     return await workflow.execute_activity(
         signatures.create_backup_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+    )
+
+
+async def check_backup_request(input: CreateBackupJobInput) -> None:
+    # Refused for good (no destination, a Secret missing or lacking a key): the
+    # Update fails at once; transient API errors retry.
+    await workflow.execute_activity(
+        signatures.check_backup_request,
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),

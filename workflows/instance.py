@@ -21,7 +21,12 @@ on the next wake. A refused apply stays a problem until an apply succeeds; a
 refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
 being terminated) is a problem of the wake it happened in, which then
 records Error. A delete_instance signal cancels a wake whose activity is
-still retrying (e.g. the API answering 5xx) and goes to the deletion.
+still retrying (e.g. the API answering 5xx) and goes to the deletion; a
+set_spec of a newer generation cancels it after newer_spec_grace and the
+next wake takes the new spec. A backup Schedule Temporal refuses is a
+problem the same way (MachineState.schedule_problem, workflows.backups), and
+so is a spec that does not parse (SpecUpdate.problem, sent by the watcher:
+MachineState.spec_problem; nothing is applied until one that parses comes).
 
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
@@ -38,13 +43,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from model import failures
     from model.payloads import (
         ApplyChildrenInput,
-        BackupRequest,
         BackupRequested,
         CleanupInput,
         ConvergePhaseInput,
@@ -109,10 +113,16 @@ class OdooInstanceWorkflow:
             # cleanup first, then the new one takes over (continue-as-new).
             if state.successor is None or update.generation >= state.successor.generation:
                 self._state = state.model_copy(update={"deleting": True, "successor": update})
+        elif update.generation >= state.generation and update.problem is not None:
+            # A spec that does not parse: shown as a problem, nothing of it applied;
+            # `spec` stays the last one that parsed.
+            self._state = state.model_copy(
+                update={"generation": update.generation, "spec_problem": update.problem}
+            )
         elif update.generation >= state.generation:
             # Level based: only the latest generation matters; older ones coalesce.
             self._state = state.model_copy(
-                update={"spec": update.spec, "generation": update.generation}
+                update={"spec": update.spec, "generation": update.generation, "spec_problem": None}
             )
             if update.generation <= state.applied_generation:
                 return  # applied already (the operator's own defaults patch)
@@ -130,21 +140,25 @@ class OdooInstanceWorkflow:
             self._state = self._state.model_copy(update={"deleting": True})
             self._wake, self._spec_only = True, False
 
+    # The backup signal and Update take the raw payload (a BackupRequest as JSON):
+    # workflows.backups parses it, so what does not parse is reported (an Event,
+    # or the Update's non-retryable error) instead of dropped by the SDK.
+
     @workflow.signal(name="backup")
-    def backup(self, request: BackupRequest) -> None:
+    def backup(self, request: RawValue) -> None:
         """Back up now: the main loop makes the request an OdooBackupJob."""
         if self._backups.request(request):
             self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
-    async def request_backup(self, request: BackupRequest) -> BackupRequested:
+    async def request_backup(self, request: RawValue) -> BackupRequested:
         """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
         result = await self._backups.create_now(request)
         self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
-    def _validate_backup(self, request: BackupRequest) -> None:
+    def _validate_backup(self, request: RawValue) -> None:
         self._backups.validate(request)
 
     @workflow.query(name="phase")
@@ -175,7 +189,6 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._backups.create_requested()
                 await self._tick_until_deleted(resync=timed_out)
             except calls.ACTIVITY_FAILED as err:
                 if calls.error_type(err) == failures.INSTANCE_GONE:
@@ -198,15 +211,37 @@ class OdooInstanceWorkflow:
                 )
 
     async def _tick_until_deleted(self, *, resync: bool) -> None:
-        """Run one wake, cancelled as soon as the instance is being deleted."""
-        tick = asyncio.ensure_future(self._tick(resync=resync))
-        await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
+        """Run one wake (the requested backups, then the tick), cancelled as soon
+        as the instance is being deleted, or once a newer generation has waited
+        newer_spec_grace for it: an activity retrying with the old spec (one
+        Temporal or the API refuses) must not hold back the spec that fixes or
+        stops it. The cancelled wake's work is level-based: the next one redoes
+        what is still needed."""
+        generation = self._state.generation
+        tick = asyncio.ensure_future(self._wake_once(resync=resync))
+
+        def newer_spec() -> bool:
+            return self._state.generation > generation
+
+        await workflow.wait_condition(lambda: tick.done() or self._state.deleting or newer_spec())
+        if not tick.done() and not self._state.deleting:
+            # A wake usually finishes within the grace (the set_spec of the
+            # operator's own defaults patch arrives during the apply).
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: tick.done() or self._state.deleting,
+                    timeout=self._settings.newer_spec_grace,
+                )
         if not tick.done():
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
                 await tick  # abandoned for the cleanup
             return
         await tick  # re-raise what it raised
+
+    async def _wake_once(self, *, resync: bool) -> None:
+        await self._backups.create_requested()
+        await self._tick(resync=resync)
 
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
@@ -232,7 +267,8 @@ class OdooInstanceWorkflow:
         # Apply on a new generation, while an apply problem is pending (the
         # cause may be fixed outside the spec), and on a resync once the last
         # apply is reapply_interval old (children deleted out of band come back).
-        if (
+        # Nothing is applied while the newest spec does not parse.
+        if state.spec_problem is None and (
             state.applied_generation != state.generation
             or self._apply_problem
             or (resync and self._reapply_due())
@@ -245,8 +281,9 @@ class OdooInstanceWorkflow:
                 snap = await calls.gather_snapshot(
                     GatherSnapshotInput(ref=state.ref, spec=state.spec)
                 )
-            if self._apply_problem is not None and self._apply_problem not in snap.problems:
-                snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+            for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
+                if problem is not None and problem not in snap.problems:
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):
@@ -348,7 +385,10 @@ class OdooInstanceWorkflow:
             workflow.continue_as_new(
                 InstanceWorkflowInput(
                     state=MachineState(
-                        ref=successor.ref, spec=successor.spec, generation=successor.generation
+                        ref=successor.ref,
+                        spec=successor.spec,
+                        generation=successor.generation,
+                        spec_problem=successor.problem,
                     ),
                     settings=self._settings,
                 )

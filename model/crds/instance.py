@@ -6,7 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from model import phases, settings
 from model.crds import backup as backups
@@ -73,15 +80,20 @@ IntOrPercent = Annotated[
 """Kubernetes IntOrString as Deployments take it: a count (1) or a percentage ("25%")."""
 
 SECRET_OPTION_WORDS = ("password", "passwd", "secret")
-"""configOptions keys containing one of these are refused: they name a secret value
-(db_password, admin_passwd, smtp_password, ...), which belongs in spec.configSecretRef."""
+"""configOptions keys containing one of these, in any case, are refused: they name a
+secret value (db_password, admin_passwd, smtp_password, ...), which belongs in
+spec.configSecretRef. Odoo lower-cases the keys it reads, so SMTP_PASSWORD is
+smtp_password."""
 
 SECRET_OPTIONS_RULE = (
-    "self.all(k, " + " && ".join(f"!k.contains('{w}')" for w in SECRET_OPTION_WORDS) + ")"
+    "self.all(k, "
+    + " && ".join(f"!k.lowerAscii().contains('{w}')" for w in SECRET_OPTION_WORDS)
+    + ")"
 )
 SECRET_OPTIONS_MESSAGE = (
-    "configOptions must not hold secrets (keys containing password, passwd or secret, such "
-    "as smtp_password, db_password, admin_passwd): the ConfigMap is not secret. Put them in "
+    "configOptions must not hold secrets (keys containing password, passwd or secret in any "
+    "case, such as smtp_password, SMTP_PASSWORD, db_password, admin_passwd): the ConfigMap "
+    "is not secret. Put them in "
     "a Secret and name it in spec.configSecretRef; use spec.adminPassword for admin_passwd"
 )
 
@@ -484,12 +496,14 @@ class OdooInstanceSpec(common.SpecModel):
         """
         return self.model_copy(update={"admin_password": ""})
 
-    @model_validator(mode="after")
-    def _no_secret_in_config_options(self) -> Self:
-        keys = secret_option_keys(self.config_options)
+    @field_validator("config_options")
+    @classmethod
+    def _no_secret_in_config_options(cls, options: dict[str, str]) -> dict[str, str]:
+        # A field's rule (not the model's): a refusal is located at spec.configOptions.
+        keys = secret_option_keys(options)
         if keys:
-            raise ValueError(f"spec.configOptions {', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
-        return self
+            raise ValueError(f"{', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
+        return options
 
     @model_validator(mode="after")
     def _production_has_no_production_ref(self) -> Self:

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from model import failures, naming
+from model.crds import ScheduledBackups
 from model.payloads import (
     ActiveJob,
     AppliedChildren,
@@ -90,6 +91,15 @@ class World:
     fail_record_status: threading.Event = field(default_factory=threading.Event)
     # While set, the instance is gone (deleted without our finalizer): reads say so.
     instance_gone: threading.Event = field(default_factory=threading.Event)
+    # sync_backup_schedule refused for good with this message (Temporal's
+    # INVALID_ARGUMENT), for any spec.backup.
+    schedule_refusal: str | None = None
+    # While set, sync_backup_schedule fails with a retryable error.
+    schedule_unavailable: threading.Event = field(default_factory=threading.Event)
+    # The spec.backup each sync_backup_schedule call was given.
+    schedules_synced: list[ScheduledBackups | None] = field(default_factory=list)
+    # S3 credentials Secrets that do not exist (check_backup_request refuses them).
+    missing_secrets: set[str] = field(default_factory=set)
     # While set, converge_phase is refused for good (the API answers 403).
     refuse_converge: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
@@ -313,9 +323,37 @@ class World:
                 name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
             )
 
+        @activity.defn(name="check_backup_request")
+        def check_backup_request(input: CreateBackupJobInput) -> None:
+            world.calls["check_backup_request"] += 1
+            request, scheduled = input.queued.request, input.spec.backup
+            if request.destination is not None:
+                where, ref = "destination", request.destination.s3_credentials_secret_ref
+            elif scheduled is not None:
+                where = "spec.backup.destination"
+                ref = scheduled.destination.s3_credentials_secret_ref
+            else:
+                raise ApplicationError(
+                    "destination: none", type=failures.BACKUP_REQUEST_INVALID, non_retryable=True
+                )
+            if ref is not None and ref.name in world.missing_secrets:
+                raise ApplicationError(
+                    f"{where}.s3CredentialsSecretRef: Secret {input.ref.namespace}/{ref.name} "
+                    "not found",
+                    type=failures.BACKUP_REQUEST_INVALID,
+                    non_retryable=True,
+                )
+
         @activity.defn(name="sync_backup_schedule")
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
+            world.schedules_synced.append(input.backup)
+            if world.schedule_unavailable.is_set():
+                raise ApplicationError("Temporal unavailable", type="RPCError")
+            if world.schedule_refusal is not None and input.backup is not None:
+                raise ApplicationError(
+                    world.schedule_refusal, type=failures.CONFIG_INVALID, non_retryable=True
+                )
 
         @activity.defn(name="post_event")
         def post_event(input: PostEventInput) -> None:
@@ -329,6 +367,7 @@ class World:
             record_status,
             cleanup_instance,
             create_backup_job,
+            check_backup_request,
             sync_backup_schedule,
             post_event,
         ]
