@@ -339,6 +339,12 @@ class MachineState(Payload):
         description="Why Temporal refused the Schedule of that spec.backup: a problem of "
         "the instance (Error, status.message) until spec.backup changes.",
     )
+    failure: str | None = Field(
+        default=None,
+        description="Why a failed job put the instance in its phase (InitFailed: the "
+        "OdooInitJob's failure): status.message while the phase lasts, so a later status "
+        "write does not clear it; dropped by the next transition.",
+    )
 
 
 class BackupRequest(Payload):

@@ -426,6 +426,15 @@ class OdooInstanceWorkflow:
         lost get their Warnings.
         """
         state = self._state
+        failed = tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded)
+        failure = state.failure
+        if guard is not None:
+            # A phase a failed job led to says which job and why, for as long as it lasts.
+            failure = (
+                next((_failure(job) for job in failed), None)
+                if phase is Phase.INIT_FAILED
+                else None
+            )
         record = RecordStatusInput(
             ref=state.ref,
             phase=phase,
@@ -433,8 +442,8 @@ class OdooInstanceWorkflow:
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
-            message="; ".join(snap.problems) or None,
-            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
+            message="; ".join(p for p in (*snap.problems, failure) if p) or None,
+            failed_jobs=failed,
             # Uninitialized because the database vanished: record_status says so.
             database_lost=snap.database_missing
             and any(isinstance(e, MarkDatabase) and not e.initialized for e in edges),
@@ -445,7 +454,7 @@ class OdooInstanceWorkflow:
         if guard is None and digest == state.recorded_status:
             return
         await calls.record_status(record)
-        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase, "failure": failure}
         if guard is not None:
             entry = TransitionRecord(
                 from_phase=state.phase,
@@ -513,3 +522,10 @@ def _status_digest(record: RecordStatusInput) -> str:
         update={"previous_phase": None, "failed_jobs": (), "database_lost": False}
     )
     return hashlib.sha256(status.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _failure(job: JobAction) -> str:
+    """A failed job resource in the words of status.message."""
+    text = f"{job.kind.resource_kind} {job.name} failed"
+    said = job.message and job.message != f"{job.kind.resource_kind} failed"
+    return f"{text}: {job.message}" if said else text
