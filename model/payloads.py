@@ -310,6 +310,11 @@ class MachineState(Payload):
     schedule_digest: str = Field(
         default="", description="Digest of the spec.backup the schedule was last synced to."
     )
+    apply_problem: str | None = Field(
+        default=None,
+        description="Why the last apply (or another activity) was refused for good, carried "
+        "across continue-as-new so the instance stays in Error until an apply succeeds.",
+    )
 
 
 class BackupRequest(Payload):

@@ -3,7 +3,10 @@
 Entity-workflow shape (Temporal samples): all state in one `MachineState`,
 signals only mutate it and set `_wake`, the main loop waits on
 `_wake` with a timer (resync, or job polling while a batch Job runs), and
-continues-as-new carrying only `MachineState` when the SDK suggests it.
+continues-as-new carrying only `MachineState` when the SDK suggests it, even
+with signals pending: what they wrote is in `MachineState`, a pending wake
+is not lost (every run starts awake), so a steady stream of pokes cannot
+grow one run's history until Temporal terminates it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
 converge the phase's ensure() output, evaluate the table, run the edge
@@ -93,7 +96,7 @@ class OdooInstanceWorkflow:
         self._settings: WorkflowSettings = input.settings
         self._wake = True
         self._snapshot: Snapshot | None = None
-        self._apply_problem: str | None = None
+        self._apply_problem: str | None = input.state.apply_problem
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
@@ -193,8 +196,10 @@ class OdooInstanceWorkflow:
                 return await self._finish()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Read after the wait: signals handled meanwhile are in the state.
+                carried = self._state.model_copy(update={"apply_problem": self._apply_problem})
                 workflow.continue_as_new(
-                    InstanceWorkflowInput(state=self._state, settings=self._settings)
+                    InstanceWorkflowInput(state=carried, settings=self._settings)
                 )
 
     async def _tick_until_deleted(self, *, resync: bool) -> None:
@@ -220,8 +225,9 @@ class OdooInstanceWorkflow:
         return period
 
     def _should_continue_as_new(self) -> bool:
-        if self._wake:
-            return False  # finish the pending work first; it is cheap to carry
+        # Whatever is pending: a wake is carried (the next run starts awake) and
+        # so is everything signals wrote (MachineState), so a steady stream of
+        # signals can never hold the run back until the history limit.
         forced = self._settings.continue_as_new_after
         return workflow.info().is_continue_as_new_suggested() or (
             forced > 0 and self._wakes >= forced
