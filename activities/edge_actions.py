@@ -33,7 +33,7 @@ from datetime import UTC
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, backup_resources, failures, job_lifecycle, lookup
+from activities import api, backup_resources, failures, job_lifecycle, lookup, ownership
 from model import naming
 from model.payloads import (
     CreateBackup,
@@ -92,6 +92,7 @@ class EdgeActivities:
                     self._kube,
                     ref.namespace,
                     action,
+                    instance=ref,
                     reporting_instance=self._operator.reporting_instance,
                 )
             case MarkDatabase(initialized=initialized):
@@ -121,8 +122,18 @@ class EdgeActivities:
             }
         }
         name = naming.web_deployment_name(ref.name)
-        with contextlib.suppress(failures.NotFound):  # nothing to restart
-            self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
+        live = self._kube.find(api.DEPLOYMENT, ref.namespace, name)
+        try:
+            ownership.ensure_owned(live, ref, untouched="not restarted")
+        except ownership.NotOwned as err:
+            # Someone else's Deployment of that name: never restarted. A report,
+            # not a failure: the transition's other actions stand.
+            reporting = self._operator.reporting_instance
+            ownership.report(self._kube, ref, err, reporting_instance=reporting)
+            return
+        if live is not None:  # absent: nothing to restart
+            with contextlib.suppress(failures.NotFound):  # deleted since the read
+                self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
 
     def _prune(self, ref: InstanceRef, action: PruneScheduledBackups) -> None:
         try:

@@ -46,6 +46,7 @@ from activities import (
     job_inputs,
     job_lifecycle,
     lookup,
+    ownership,
 )
 from model import naming
 from model.crds import MissingPolicy
@@ -173,7 +174,7 @@ class SnapshotActivities:
         pending = [
             item
             for item in job_lifecycle.referencing(self._kube, kind, ref.namespace, ref.name)
-            if _refers_to(item, ref.namespace, ref.name)
+            if ownership.refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") not in FINISHED_JOB_PHASES
         ]
         pending.sort(
@@ -247,12 +248,6 @@ class SnapshotActivities:
         for check in self._extra_checks:
             problems.extend(check(input))
         return problems
-
-
-def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:
-    ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
-    own_namespace = item.get("metadata", {}).get("namespace", namespace)
-    return bool(ref.get("name") == name and (ref.get("namespace") or own_namespace) == namespace)
 
 
 def _parse_time(scheduled: object) -> datetime | None:

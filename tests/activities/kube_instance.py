@@ -187,6 +187,39 @@ def create_instance(
     return ref, redacted_spec(created)
 
 
+def create_deployment(
+    kube: api.KubeApi, namespace: str, name: str, owner: InstanceRef | None = None
+) -> dict[str, Any]:
+    """What `kubectl create deployment <name> --image=nginx` makes: a user's own
+    Deployment (or, with `owner`, one owned by that instance)."""
+    labels = {"app": name}
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if owner is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": naming.GROUP_VERSION,
+                "kind": "OdooInstance",
+                "name": owner.name,
+                "uid": owner.uid,
+            }
+        ]
+    return kube.create(
+        api.DEPLOYMENT,
+        namespace,
+        {
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx"}]},
+                },
+            },
+        },
+    )
+
+
 @contextlib.contextmanager
 def holding(pods: kubelet.KubeletThread, match: kubelet.PodMatcher) -> Iterator[None]:
     """Matching Pods stay Pending inside the block (the kubelet does not start
