@@ -1,7 +1,8 @@
 """The `converge_phase` activity: make the cluster match one phase's ensure().
 
 Owns scaling the web and cron Deployments (a merge patch of `spec.replicas`,
-only for the counts the phase sets), marking fresh job resources Pending,
+only for the counts the phase sets), marking waiting job resources Pending
+with why they wait,
 creating the auto OdooInitJob and starting the batch Job of an active job
 resource. Every step is idempotent, so a retried activity converges to the
 same state. It decides nothing: the workflow's ensure() says what, this
@@ -82,8 +83,8 @@ class ConvergeActivities:
                     kube, ref, err, reporting_instance=self._operator.reporting_instance
                 )
                 refused.append(err)
-        for pending in input.mark_pending:
-            job_lifecycle.mark_pending(kube, ref, pending.kind, pending.name)
+        for note in input.mark_pending:
+            job_lifecycle.mark_pending(kube, ref, note)
         if input.create_auto_init:
             cluster = lookup.load_cluster(kube, self._operator, input.spec)
             job_lifecycle.create_auto_init(kube, lookup.instance_facts(ref, input.spec, cluster))

@@ -15,6 +15,12 @@ their Secrets). A
 resource that cannot run as written (a missing credentials Secret) is marked
 Failed with a message naming the field instead of starting a Job.
 
+A job resource always says what happens (status.phase and status.message):
+Pending and why it waits (`mark_pending`, the workflow's words: queued
+behind another, scheduled, waiting for the instance), Running as its Job,
+Completed or Failed with the outcome. Only resources whose odooInstanceRef
+names the instance are written (activities.ownership).
+
 `finish()` also fires the resource's webhook (at least once: before the
 terminal phase is written, so a retry after a crash calls it again), posts
 a Warning `JobFailed` Event on a resource it marks Failed (so `kubectl
@@ -33,8 +39,8 @@ from typing import Any
 from activities import api, failures, job_inputs, lookup, notify, ownership, recorder
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
-from model.phases import FINISHED_JOB_PHASES
+from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind, JobRef
+from model.phases import FINISHED_JOB_PHASES, NOT_STARTED_PREFIX, JobPhase
 from model.settings import JobSettings, OperatorSettings
 from specs import events, facts, job_outcome, jobs
 
@@ -51,7 +57,7 @@ __all__ = [
     "start",
 ]
 
-REFUSED_PREFIX = "not started: "
+REFUSED_PREFIX = NOT_STARTED_PREFIX
 """status.message of a resource whose Job was never created (a missing Secret...)."""
 
 SCHEDULED_LABEL = "bemade.org/scheduled-backup"
@@ -158,7 +164,12 @@ def start(
         existing = kube.find(api.JOB, ref.namespace, job_name)
         if existing is None or not ownership.made_by(existing, body["metadata"]["uid"]):
             raise
-    running = {"phase": "Running", "jobName": job_name, "startTime": _now()}
+    running = {
+        "phase": "Running",
+        "jobName": job_name,
+        "startTime": _now(),
+        "message": f"running as Job {job_name}",
+    }
     kube.merge_patch(resource, ref.namespace, active.name, {"status": running}, sub="status")
 
 
@@ -190,16 +201,14 @@ def finish(
             "phase": "Completed" if action.succeeded else "Failed",
             "completionTime": _now(),
         }
-        message = (
-            action.message
-            if not action.succeeded
-            else job_outcome.success_message(action.kind, body)
-        )
-        if message:
-            status["message"] = message
+        # Always a message: it replaces what the resource said while it waited or ran.
+        if action.succeeded:
+            status["message"] = job_outcome.success_message(action.kind, body)
+        else:
+            status["message"] = action.message or f"{action.kind.resource_kind} failed"
         notify.notify(kube, body, {**current, **status})
         if not action.succeeded:  # before the phase: a retry after a crash posts it
-            _failed_event(kube, body, message or "failed", reporting_instance)
+            _failed_event(kube, body, status["message"], reporting_instance)
         kube.merge_patch(resource, namespace, action.name, {"status": status}, sub="status")
     job_name = current.get("jobName")
     job = kube.find(api.JOB, namespace, job_name) if job_name else None
@@ -248,13 +257,20 @@ def referencing(
     ]
 
 
-def mark_pending(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, name: str) -> None:
-    """status.phase Pending for a job resource the instance has seen but not started."""
-    resource = api.job_resource(kind.plural)
-    body = _own_resource(kube, resource, ref, name)
-    if body is None or (body.get("status") or {}).get("phase"):
-        return  # gone, or already Pending/Running/finished
-    kube.merge_patch(resource, ref.namespace, name, {"status": {"phase": "Pending"}}, sub="status")
+def mark_pending(kube: api.KubeApi, ref: InstanceRef, note: JobRef) -> None:
+    """status.phase Pending and why (`note.message`) for a job resource of the instance
+    that waits; nothing over one started or finished meanwhile."""
+    resource = api.job_resource(note.kind.plural)
+    body = _own_resource(kube, resource, ref, note.name)
+    if body is None:
+        return  # gone (or made again for another instance)
+    status = body.get("status") or {}
+    if status.get("jobName") or status.get("phase") in FINISHED_JOB_PHASES:
+        return  # started or finished since the snapshot: its own status says the rest
+    if (status.get("phase"), status.get("message")) == (JobPhase.PENDING, note.message):
+        return  # says it already (a retry)
+    pending = {"phase": JobPhase.PENDING.value, "message": note.message}
+    kube.merge_patch(resource, ref.namespace, note.name, {"status": pending}, sub="status")
 
 
 def _own_resource(

@@ -253,8 +253,13 @@ class OdooInstanceWorkflow:
                 )
             if self._apply_problem is not None and self._apply_problem not in snap.problems:
                 snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
-            self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
+            if desired.refuse:
+                # In Error nothing waits: the waiting job resources fail now, with
+                # the instance's problem (run with the edge actions, in _record).
+                refused = (*snap.refused_jobs, *desired.refuse)
+                snap = snap.model_copy(update={"refused_jobs": refused, "waiting_jobs": ()})
+            self._snapshot = snap
             if _needs_converge(desired, snap):
                 try:
                     await calls.converge_phase(
@@ -265,7 +270,7 @@ class OdooInstanceWorkflow:
                             cron_replicas=_changed(desired.cron, snap.cron),
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
-                            mark_pending=snap.unmarked_jobs,
+                            mark_pending=desired.notes,
                         )
                     )
                 except calls.ACTIVITY_FAILED as err:
@@ -452,7 +457,7 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or (desired.cron is not None and desired.cron != snap.cron.desired)
         or desired.create_auto_init
         or desired.start_job is not None
-        or bool(snap.unmarked_jobs)
+        or bool(desired.notes)
     )
 
 
@@ -462,13 +467,15 @@ def _changed(desired: int | None, current: Replicas) -> int | None:
 
 
 def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
-    """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
+    """`snap` as converge_phase left it: replica counts set, waiting jobs noted."""
     web, cron = snap.web, snap.cron
     if desired.web is not None:
         web = web.model_copy(update={"desired": desired.web})
     if desired.cron is not None:
         cron = cron.model_copy(update={"desired": desired.cron})
-    return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
+    noted = {(note.kind, note.name): note for note in desired.notes}
+    waiting = tuple(noted.get((job.kind, job.name), job) for job in snap.waiting_jobs)
+    return snap.model_copy(update={"web": web, "cron": cron, "waiting_jobs": waiting})
 
 
 def _status_digest(record: RecordStatusInput) -> str:

@@ -51,6 +51,7 @@ from model.payloads import (
     InstanceRef,
     JobAction,
     JobKind,
+    JobRef,
     RestartWeb,
     RunEdgeActionsInput,
 )
@@ -377,7 +378,7 @@ def test_a_job_resource_made_again_for_another_instance_keeps_its_status(
     ref, _ = ki.create_instance(acts.kube, namespace, "shop")
     kind = JobKind.UPGRADE
     _job_resource(acts.kube, kind, _meta(namespace, "up"), _upgrade({"name": "other"}))
-    job_lifecycle.mark_pending(acts.kube, ref, kind, "up")
+    job_lifecycle.mark_pending(acts.kube, ref, JobRef(kind=kind, name="up", message="waiting"))
     action = JobAction(kind=kind, name="up", succeeded=False, message="boom")
     job_lifecycle.finish(acts.kube, namespace, action, instance=ref)
     body = acts.kube.get(api.job_resource(kind.plural), namespace, "up")

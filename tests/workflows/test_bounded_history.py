@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from model.payloads import InstanceRef, Poke, Replicas, SpecUpdate, WorkflowSettings
+from model.payloads import InstanceRef, Poke, SpecUpdate, WorkflowSettings
 from model.phases import Phase
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
@@ -100,18 +100,10 @@ async def _start(
     return NewRuns(latest, started.result_run_id)
 
 
-def _serving_world() -> World:
-    return World(
-        db_initialized=True,
-        web=Replicas(desired=1, ready=1, exists=True),
-        cron=Replicas(desired=1, exists=True),
-    )
-
-
 async def test_runs_continue_as_new_under_a_steady_poke_stream_and_no_spec_or_poke_is_lost(
     temporal_client: Client, task_queue: str
 ) -> None:
-    world = _serving_world()
+    world = World.serving()
     client = temporal_client
     ref = new_ref()
     async with running_worker(client, world, task_queue):
@@ -142,7 +134,7 @@ async def test_an_apply_refused_for_good_survives_a_continue_as_new(
     # timer is refused (a ConfigMap of the same name made by someone else).
     # Nothing in the snapshot says so: only the carried problem keeps the new
     # runs in Error instead of going back to Running.
-    world = _serving_world()
+    world = World.serving()
     world.apply_problem = "ConfigMap shop-odoo-conf exists and was not created by odoo-operator"
     settings = SETTINGS.model_copy(
         update={"resync_interval": timedelta(seconds=1), "reapply_interval": timedelta(0)}
