@@ -30,7 +30,9 @@ concurrently) stays their only writer.
 
 The PostgreSQL role `odoo.<ns>.<name>` (password from the Secret) is
 ensured last, through activities.databases, so the Kubernetes objects
-converge even while PostgreSQL is down. An unreachable cluster
+converge even while PostgreSQL is down; then, once the database is
+initialized, Odoo's report.url and web.base.url (activities.odoo_settings,
+as the role, never fatal). An unreachable cluster
 (`PostgresUnavailable`, retried with backoff by the workflow) is made
 visible before the error propagates: a Warning `DatabaseUnavailable` Event
 naming host:port (once per generation) and `status.message` plus the
@@ -74,7 +76,17 @@ from typing import Any
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, clusters, databases, failures, lookup, ownership, recorder, status
+from activities import (
+    api,
+    clusters,
+    databases,
+    failures,
+    lookup,
+    odoo_settings,
+    ownership,
+    recorder,
+    status,
+)
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
@@ -185,6 +197,11 @@ class ChildrenActivities:
             self._report_unavailable(ref, cluster, err, input.generation, live)
             raise
         self._clear_unavailable(ref, live)
+        if (live.get("status") or {}).get("dbInitialized"):
+            reporting = self._operator.reporting_instance
+            odoo_settings.keep(
+                kube, self._postgres, inst, cluster, password, reporting_instance=reporting
+            )
         if (live.get("status") or {}).get("activeCluster") != cluster.name:
             kube.merge_patch(
                 api.INSTANCE,

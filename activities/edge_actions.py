@@ -5,7 +5,8 @@ Owns running, in the order given, the typed edge actions of one transition
 tables): finishing a job resource (job_lifecycle.finish: webhook, terminal
 phase, the batch Job's TTL, a JobFailed Warning on a failed one) and then
 keeping the newest `history_limit` (JobSettings) finished ones of its kind, writing
-status.dbInitialized, the rollout restart of the web Deployment, pruning
+status.dbInitialized (and, when it becomes true, Odoo's report.url and
+web.base.url: activities.odoo_settings), the rollout restart of the web Deployment, pruning
 the completed scheduled backups by spec.backup.retention, and for a
 deletion making its final OdooBackupJob and posting the FinalBackupFailed
 Warning (the last three through backup_resources). It decides nothing: the
@@ -33,7 +34,16 @@ from datetime import UTC
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, backup_resources, failures, job_lifecycle, lookup, ownership
+from activities import (
+    api,
+    backup_resources,
+    databases,
+    failures,
+    job_lifecycle,
+    lookup,
+    odoo_settings,
+    ownership,
+)
 from model import naming
 from model.payloads import (
     CreateBackup,
@@ -67,11 +77,13 @@ class EdgeActivities:
         operator: OperatorSettings,
         job_settings: JobSettings,
         backups: backup_resources.BackupActivities,
+        postgres: databases.Databases,
     ) -> None:
         self._kube = kube
         self._operator = operator
         self._job_settings = job_settings
         self._backups = backups
+        self._postgres = postgres
 
     @activity.defn(name="run_edge_actions", no_thread_cancel_exception=True)
     def run_edge_actions(self, input: RunEdgeActionsInput) -> None:
@@ -99,6 +111,10 @@ class EdgeActivities:
                 lookup.read_instance(self._kube, ref)  # gone or re-created: InstanceGone
                 patch = {"status": {"dbInitialized": initialized}}
                 self._kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, patch, sub="status")
+                if initialized:  # by an init or a restore: its URLs, now (never fatal)
+                    odoo_settings.keep_live(
+                        self._kube, self._operator, self._postgres, ref, input.spec
+                    )
             case RestartWeb():
                 self._restart_web(ref)
             case PruneScheduledBackups():

@@ -146,24 +146,23 @@ def create_database_as_role(
 
     Returns an open connection to the new database (Odoo would hold several).
     """
-    role = naming.role_name(ref.namespace, ref.name)
     database = naming.database_name(ref.uid)
-    password = db_password(kube, ref.namespace, ref.name)
-    with psycopg.connect(
-        host=server.host,
-        port=server.port,
-        user=role,
-        password=password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with role_connection(server, kube, ref, "postgres") as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return role_connection(server, kube, ref)
+
+
+def role_connection(
+    server: postgres.EmbeddedPostgres, kube: api.KubeApi, ref: InstanceRef, dbname: str = ""
+) -> Connection:
+    """An autocommit connection as the instance's role (its password from its Secret)
+    to `dbname`, by default the instance's database: as Odoo connects."""
     return psycopg.connect(
         host=server.host,
         port=server.port,
-        user=role,
-        password=password,
-        dbname=database,
+        user=naming.role_name(ref.namespace, ref.name),
+        password=db_password(kube, ref.namespace, ref.name),
+        dbname=dbname or naming.database_name(ref.uid),
         autocommit=True,
     )
 
@@ -284,7 +283,7 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         snapshot=SnapshotActivities(kube, operator, pg),
         children=ChildrenActivities(kube, operator, defaults, pg),
         converge=ConvergeActivities(kube, operator, jobs),
-        edges=EdgeActivities(kube, operator, jobs, BackupActivities(kube, operator)),
+        edges=EdgeActivities(kube, operator, jobs, BackupActivities(kube, operator), pg),
         status=StatusActivities(kube, operator),
         cleanup=CleanupActivities(kube, operator, pg),
         env=ActivityEnvironment(),
