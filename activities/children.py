@@ -14,9 +14,11 @@ How each object is written:
   ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
   Deployments; switching Ingress <-> HTTPRoute deletes the other one;
 - create-if-absent for the Secret (its database password is generated once
-  and never rotated; only `admin-password` follows spec.adminPassword, read
-  from the live object because workflow payloads carry no secret) and for the
-  image pull Secret copy;
+  and never rotated; only `admin-password`, Odoo's master password, follows
+  the spec: the key of the Secret spec.adminPasswordSecretRef names, or the
+  inline spec.adminPassword read from the live object because workflow
+  payloads carry no secret, or, with neither, a password generated once) and
+  for the image pull Secret copy;
 - the PVC is created if absent, grown in place when the spec is larger and
   never shrunk (a smaller spec posts a Warning Event and changes nothing).
 
@@ -168,7 +170,7 @@ class ChildrenActivities:
         inst = lookup.instance_facts(ref, spec, cluster)
 
         credentials_version, password = self._ensure_secret(
-            inst, str(live_spec.get("adminPassword") or "")
+            inst, self._master_password(inst, live_spec)
         )
         self._ensure_pull_secret(inst)
         for res, body in (
@@ -309,16 +311,44 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
+    def _master_password(self, inst: facts.Instance, live_spec: dict[str, Any]) -> str | None:
+        """Odoo's master password as the live spec gives it: the key of the Secret
+        spec.adminPasswordSecretRef names, or the inline spec.adminPassword ("" disables
+        it); None when neither is given (the Secret keeps a generated one)."""
+        ref = inst.spec.admin_password_secret_ref
+        if ref is None:
+            inline = live_spec.get("adminPassword")  # read live: payloads carry no secret
+            return None if inline is None else str(inline)
+        secret = self._kube.find(api.SECRET, inst.namespace, ref.name)
+        where = "spec.adminPasswordSecretRef"
+        if secret is None:
+            raise failures.ConfigProblem(
+                f"{where}: Secret {ref.name} not found in namespace {inst.namespace}"
+            )
+        raw = (secret.get("data") or {}).get(ref.key)
+        if raw is None:
+            raise failures.ConfigProblem(f"{where}: Secret {ref.name} has no key {ref.key}")
+        return base64.b64decode(raw).decode()
+
+    def _ensure_secret(
+        self, inst: facts.Instance, admin_password: str | None
+    ) -> tuple[str, SecretStr]:
         """Create the credentials Secret once; keep admin-password in sync.
 
-        Returns the Secret's resourceVersion (a pod-template annotation, so a
-        changed Secret rolls the pods without revealing anything) and the
-        database password, for the PostgreSQL role.
+        admin-password follows `admin_password`; without one (None) it keeps what
+        it holds, or gets a generated password when it holds none. Returns the
+        Secret's resourceVersion (a pod-template annotation, so a changed Secret
+        rolls the pods without revealing anything) and the database password,
+        for the PostgreSQL role.
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
-        body = config.db_secret(inst, password=secrets.token_hex(24), admin_password=admin_password)
+        generated = secrets.token_urlsafe(18)
+        body = config.db_secret(
+            inst,
+            password=secrets.token_hex(24),
+            admin_password=generated if admin_password is None else admin_password,
+        )
         try:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
@@ -326,8 +356,11 @@ class ChildrenActivities:
             ownership.ensure_owned(existing, _ref(inst))
         else:
             return _version(created), _password(created)
-        wanted = base64.b64encode(admin_password.encode()).decode()
         data = existing.get("data") or {}
+        if admin_password is None:
+            admin_password = base64.b64decode(data.get(config.ADMIN_PASSWORD_KEY, "")).decode()
+            admin_password = admin_password or generated
+        wanted = base64.b64encode(admin_password.encode()).decode()
         if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
             existing = kube.merge_patch(
                 api.SECRET,

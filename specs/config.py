@@ -13,7 +13,8 @@ How secrets reach Odoo (the official `odoo` image, 17/18):
   `db_port`, `db_name`, `db_user`) but never a password, even one a user
   put in configOptions.
 - The Secret holds `password` (the PostgreSQL role's) and `admin-password`
-  (spec.adminPassword, Odoo's master password).
+  (Odoo's master password: a copy of the key spec.adminPasswordSecretRef
+  names, the inline spec.adminPassword, or one generated; activities.children).
 - Database password: the image's `/entrypoint.sh` passes
   `--db_password $PASSWORD` to odoo when odoo.conf has no `db_password`, so
   every Odoo container gets `PASSWORD` from a `secretKeyRef` (and

@@ -139,6 +139,16 @@ def db_password(kube: api.KubeApi, namespace: str, name: str) -> str:
     return base64.b64decode(secret["data"][config.DB_PASSWORD_KEY]).decode()
 
 
+ODOO_CONFIG_TABLES = """
+CREATE TABLE ir_config_parameter (
+    id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL,
+    create_uid int, create_date timestamp, write_uid int, write_date timestamp);
+CREATE SEQUENCE base_cache_signaling_default;
+"""
+"""What Odoo's init creates that the operator writes to: its system parameters
+(ir_config_parameter, a unique key) and its cache-signaling sequence."""
+
+
 def create_database_as_role(
     server: postgres.EmbeddedPostgres, kube: api.KubeApi, ref: InstanceRef
 ) -> Connection:
@@ -170,16 +180,17 @@ def role_connection(
 def create_instance(
     kube: api.KubeApi, namespace: str, name: str, **spec: Any
 ) -> tuple[InstanceRef, OdooInstanceSpec]:
-    """Create an OdooInstance; return its ref and its spec as the watcher would send it."""
+    """Create an OdooInstance; return its ref and its spec as the watcher would send it.
+
+    A field given as None is left out (`adminPassword=None`: no inline master password).
+    """
+    fields = {"adminPassword": ADMIN_PASSWORD, "ingress": {"hosts": [f"{name}.example.com"]}}
+    fields.update(spec)
     body = {
         "apiVersion": "bemade.org/v1alpha1",
         "kind": "OdooInstance",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "adminPassword": ADMIN_PASSWORD,
-            "ingress": {"hosts": [f"{name}.example.com"]},
-            **spec,
-        },
+        "spec": {key: value for key, value in fields.items() if value is not None},
     }
     created = kube.create(api.INSTANCE, namespace, body)
     ref = InstanceRef(namespace=namespace, name=name, uid=created["metadata"]["uid"])

@@ -22,13 +22,6 @@ from model.payloads import ApplyChildrenInput, InstanceRef, MarkDatabase, RunEdg
 from sandbox import postgres
 from tests.activities import kube_instance as ki
 
-ODOO_TABLES = """
-CREATE TABLE ir_config_parameter (
-    id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL,
-    create_uid int, create_date timestamp, write_uid int, write_date timestamp);
-CREATE SEQUENCE base_cache_signaling_default;
-"""
-
 
 def _initialized(acts: ki.Activities, ref: InstanceRef) -> None:
     patch = {"status": {"dbInitialized": True}}
@@ -56,7 +49,7 @@ def test_report_url_is_the_web_service_and_base_url_the_public_one_once_initiali
     )
     _apply(acts, ref, spec)  # the role; no database yet: nothing to write
     with ki.create_database_as_role(postgres_server, acts.kube, ref) as conn:
-        conn.execute(ODOO_TABLES)
+        conn.execute(ki.ODOO_CONFIG_TABLES)
     _initialized(acts, ref)
 
     _apply(acts, ref, spec)
@@ -81,7 +74,7 @@ def test_the_database_becoming_initialized_writes_them_at_once(
     _apply(acts, ref, spec)
     # What a restore leaves: the source instance's values.
     with ki.create_database_as_role(postgres_server, acts.kube, ref) as conn:
-        conn.execute(ODOO_TABLES)
+        conn.execute(ki.ODOO_CONFIG_TABLES)
         conn.execute(
             "INSERT INTO ir_config_parameter (key, value) VALUES "
             "('report.url', 'http://prod:8069'), ('web.base.url', 'https://prod.example.com')"

@@ -14,7 +14,8 @@ Covers a table of bad objects, each with where it is stopped:
   uses or PostgreSQL cannot hold, instance names that collide with another
   instance's Deployment;
 - by the schema's CEL rules (names that do not fit their Service, secrets in
-  configOptions) and transition rules on UPDATE (spec.database.name);
+  configOptions, the master password given both inline and by Secret) and
+  transition rules on UPDATE (spec.database.name);
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
@@ -71,7 +72,17 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("replicas as text", _instance(replicas="two"), "spec.replicas"),
     ("negative cron replicas", _instance(cron={"replicas": -2}), "spec.cron.replicas"),
     ("unknown environment", _instance(environment="Prod"), "spec.environment"),
-    ("missing adminPassword", _instance(adminPassword=None), "spec.adminPassword"),
+    (
+        "adminPassword and adminPasswordSecretRef both set",
+        _instance(adminPasswordSecretRef={"name": "admin", "key": "password"}),
+        "spec.adminPasswordSecretRef: Forbidden: spec.adminPassword and "
+        "spec.adminPasswordSecretRef are both set",
+    ),
+    (
+        "adminPasswordSecretRef without key",
+        _instance(adminPassword=None, adminPasswordSecretRef={"name": "admin"}),
+        "spec.adminPasswordSecretRef.key",
+    ),
     ("adminPassword as number", _instance(adminPassword=123), "spec.adminPassword"),
     ("missing ingress", _instance(ingress=None), "spec.ingress"),
     ("no hosts", _instance(ingress={"hosts": []}), "spec.ingress.hosts"),
