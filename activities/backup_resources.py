@@ -51,7 +51,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import api, failures, job_inputs, job_lifecycle, recorder, s3
+from activities import api, failures, job_inputs, job_lifecycle, ownership, recorder, s3
 from model import failures as failure_types
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
@@ -183,7 +183,7 @@ class BackupActivities:
             for item in kube.list_of(
                 _BACKUPS, ref.namespace, label_selector=f"{job_lifecycle.SCHEDULED_LABEL}=true"
             )
-            if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+            if ownership.refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") == "Completed"
         ]
         policy = retention.Policy(
@@ -199,8 +199,10 @@ class BackupActivities:
             if name in keep:
                 continue
             self._delete_object(ref.namespace, item)
-            if kube.delete(_BACKUPS, ref.namespace, name):
-                deleted.append(name)
+            # The uid read: never a resource made again under that name meanwhile.
+            with contextlib.suppress(failures.Conflict):
+                if kube.delete(_BACKUPS, ref.namespace, name, uid=item["metadata"]["uid"]):
+                    deleted.append(name)
         return PruneBackupsResult(deleted=tuple(sorted(deleted)))
 
     def _delete_object(self, namespace: str, item: dict[str, Any]) -> None:

@@ -14,9 +14,11 @@ How each object is written:
   ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
   Deployments; switching Ingress <-> HTTPRoute deletes the other one;
 - create-if-absent for the Secret (its database password is generated once
-  and never rotated; only `admin-password` follows spec.adminPassword, read
-  from the live object because workflow payloads carry no secret) and for the
-  image pull Secret copy;
+  and never rotated; only `admin-password`, Odoo's master password, follows
+  the spec: the key of the Secret spec.adminPasswordSecretRef names, or the
+  inline spec.adminPassword read from the live object because workflow
+  payloads carry no secret, or, with neither, a password generated once) and
+  for the image pull Secret copy;
 - the PVC is created if absent, grown in place when the spec is larger and
   never shrunk (a smaller spec posts a Warning Event and changes nothing).
 
@@ -30,7 +32,9 @@ concurrently) stays their only writer.
 
 The PostgreSQL role `odoo.<ns>.<name>` (password from the Secret) is
 ensured last, through activities.databases, so the Kubernetes objects
-converge even while PostgreSQL is down. An unreachable cluster
+converge even while PostgreSQL is down; then, once the database is
+initialized, Odoo's report.url and web.base.url (activities.odoo_settings,
+as the role, never fatal). An unreachable cluster
 (`PostgresUnavailable`, retried with backoff by the workflow) is made
 visible before the error propagates: a Warning `DatabaseUnavailable` Event
 naming host:port (once per generation) and `status.message` plus the
@@ -39,17 +43,18 @@ unreachable: ...; retrying"). The first successful apply afterwards clears
 that message (record_status may skip an unchanged status, so it cannot be
 left to it).
 
-Ownership (never take over what the instance does not own): before
-writing a named object, the live one (if any) must carry an owner reference
-to this OdooInstance (or to an earlier incarnation of the same name, being
-garbage-collected). An object of another instance (`shop-cron` is both the
-cron Deployment of `shop` and the web Deployment of an instance `shop-cron`)
-or one nobody of ours created is left alone: CONFIG_INVALID naming the
-object and its owner. Likewise spec.database.name must not be claimed by an
-older instance on the same cluster (any namespace; the admission webhook
-refuses it earlier when installed). After the role is ensured,
-`status.activeCluster` records the cluster: an instance without it never got
-a role, and its deletion does not wait for PostgreSQL (cleanup.py).
+Ownership (never take over what the instance does not own; the rule is
+activities.ownership's): before writing a named object, the live one (if
+any) must carry an owner reference to this OdooInstance (or to an earlier
+incarnation of the same name, being garbage-collected). An object of
+another instance (`shop-cron` is both the cron Deployment of `shop` and the
+web Deployment of an instance `shop-cron`) or one nobody of ours created is
+left alone: CONFIG_INVALID naming the object and its owner. Likewise
+spec.database.name must not be claimed by an older instance on the same
+cluster (any namespace; the admission webhook refuses it earlier when
+installed). After the role is ensured, `status.activeCluster` records the
+cluster: an instance without it never got a role, and its deletion does not
+wait for PostgreSQL (cleanup.py).
 
 Permanent problems (a 422 for an object built from the spec, a missing
 cluster or pull Secret, the Gateway API not installed, an admin login the
@@ -73,7 +78,18 @@ from typing import Any
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, clusters, databases, failures, heartbeats, lookup, recorder, status
+from activities import (
+    api,
+    clusters,
+    databases,
+    failures,
+    heartbeats,
+    lookup,
+    odoo_settings,
+    ownership,
+    recorder,
+    status,
+)
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
@@ -87,8 +103,6 @@ __all__ = [
     "ChildrenActivities",
     "delete_if_owned",
     "ensure_finalizer",
-    "ensure_owned",
-    "owned_by",
 ]
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
@@ -157,7 +171,7 @@ class ChildrenActivities:
         inst = lookup.instance_facts(ref, spec, cluster)
 
         credentials_version, password = self._ensure_secret(
-            inst, str(live_spec.get("adminPassword") or "")
+            inst, self._master_password(inst, live_spec)
         )
         self._ensure_pull_secret(inst)
         for res, body in (
@@ -167,7 +181,7 @@ class ChildrenActivities:
             (api.CONFIG_MAP, config.config_map(inst)),
             (api.SERVICE, network.service(inst)),
         ):
-            ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
+            ownership.ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
             kube.apply(res, ref.namespace, body)
         self._ensure_pvc(inst, ref, input.generation)
         self._ensure_routing(inst)
@@ -176,7 +190,7 @@ class ChildrenActivities:
             (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
         ):
             current = kube.find(api.DEPLOYMENT, ref.namespace, name)
-            ensure_owned(current, ref)
+            ownership.ensure_owned(current, ref)
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
             kube.apply(api.DEPLOYMENT, ref.namespace, body)
@@ -186,6 +200,11 @@ class ChildrenActivities:
             self._report_unavailable(ref, cluster, err, input.generation, live)
             raise
         self._clear_unavailable(ref, live)
+        if (live.get("status") or {}).get("dbInitialized"):
+            reporting = self._operator.reporting_instance
+            odoo_settings.keep(
+                kube, self._postgres, inst, cluster, password, reporting_instance=reporting
+            )
         if (live.get("status") or {}).get("activeCluster") != cluster.name:
             kube.merge_patch(
                 api.INSTANCE,
@@ -293,25 +312,56 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
+    def _master_password(self, inst: facts.Instance, live_spec: dict[str, Any]) -> str | None:
+        """Odoo's master password as the live spec gives it: the key of the Secret
+        spec.adminPasswordSecretRef names, or the inline spec.adminPassword ("" disables
+        it); None when neither is given (the Secret keeps a generated one)."""
+        ref = inst.spec.admin_password_secret_ref
+        if ref is None:
+            inline = live_spec.get("adminPassword")  # read live: payloads carry no secret
+            return None if inline is None else str(inline)
+        secret = self._kube.find(api.SECRET, inst.namespace, ref.name)
+        where = "spec.adminPasswordSecretRef"
+        if secret is None:
+            raise failures.ConfigProblem(
+                f"{where}: Secret {ref.name} not found in namespace {inst.namespace}"
+            )
+        raw = (secret.get("data") or {}).get(ref.key)
+        if raw is None:
+            raise failures.ConfigProblem(f"{where}: Secret {ref.name} has no key {ref.key}")
+        return base64.b64decode(raw).decode()
+
+    def _ensure_secret(
+        self, inst: facts.Instance, admin_password: str | None
+    ) -> tuple[str, SecretStr]:
         """Create the credentials Secret once; keep admin-password in sync.
 
-        Returns the Secret's resourceVersion (a pod-template annotation, so a
-        changed Secret rolls the pods without revealing anything) and the
-        database password, for the PostgreSQL role.
+        admin-password follows `admin_password`; without one (None) it keeps what
+        it holds, or gets a generated password when it holds none. Returns the
+        Secret's resourceVersion (a pod-template annotation, so a changed Secret
+        rolls the pods without revealing anything) and the database password,
+        for the PostgreSQL role.
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
-        body = config.db_secret(inst, password=secrets.token_hex(24), admin_password=admin_password)
+        generated = secrets.token_urlsafe(18)
+        body = config.db_secret(
+            inst,
+            password=secrets.token_hex(24),
+            admin_password=generated if admin_password is None else admin_password,
+        )
         try:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
             existing = kube.get(api.SECRET, inst.namespace, name)
-            ensure_owned(existing, _ref(inst))
+            ownership.ensure_owned(existing, _ref(inst))
         else:
             return _version(created), _password(created)
-        wanted = base64.b64encode(admin_password.encode()).decode()
         data = existing.get("data") or {}
+        if admin_password is None:
+            admin_password = base64.b64decode(data.get(config.ADMIN_PASSWORD_KEY, "")).decode()
+            admin_password = admin_password or generated
+        wanted = base64.b64encode(admin_password.encode()).decode()
         if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
             existing = kube.merge_patch(
                 api.SECRET,
@@ -351,7 +401,7 @@ class ChildrenActivities:
         body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
-        ensure_owned(current, ref)
+        ownership.ensure_owned(current, ref)
         if current is None:
             with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
                 kube.create(api.PVC, inst.namespace, body)
@@ -385,12 +435,12 @@ class ChildrenActivities:
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
-            ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
+            ownership.ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
             kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
             return
         try:
-            ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
+            ownership.ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
             kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
@@ -400,24 +450,13 @@ class ChildrenActivities:
         delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
 
 
-def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
-    """Whether `live` carries an owner reference to this instance (or to its own
-    earlier incarnation: same name, another uid, being garbage-collected)."""
-    return any(
-        o.get("kind") == "OdooInstance"
-        and o.get("apiVersion") == naming.GROUP_VERSION
-        and (o.get("uid") == ref.uid or o.get("name") == ref.name)
-        for o in (live.get("metadata") or {}).get("ownerReferences") or []
-    )
-
-
 def delete_if_owned(
     kube: api.KubeApi, res: api.Resource, namespace: str, name: str, ref: InstanceRef
 ) -> bool:
-    """Delete the object when this instance owns it (the ensure_owned rule); an
-    object of another instance or of nobody of ours is left alone. True when deleted."""
+    """Delete the object when this instance owns it (ownership.owned_by); an object of
+    another instance or of nobody of ours is left alone. True when deleted."""
     live = kube.find(res, namespace, name)
-    if live is None or not owned_by(live, ref):
+    if live is None or not ownership.owned_by(live, ref):
         return False
     uid = str((live.get("metadata") or {}).get("uid") or "")
     try:
@@ -425,29 +464,6 @@ def delete_if_owned(
         return kube.delete(res, namespace, name, uid=uid or None)
     except failures.Conflict:
         return False  # replaced since the read: not ours to delete
-
-
-def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
-    """ConfigProblem unless `live` is absent or owned by this instance (owned_by)."""
-    if live is None or owned_by(live, ref):
-        return
-    owners = [
-        o
-        for o in (live.get("metadata") or {}).get("ownerReferences") or []
-        if o.get("kind") == "OdooInstance" and o.get("apiVersion") == naming.GROUP_VERSION
-    ]
-    kind = live.get("kind") or "object"
-    name = (live.get("metadata") or {}).get("name")
-    if owners:
-        owner = owners[0].get("name")
-        raise failures.ConfigProblem(
-            f"{kind} {name} belongs to OdooInstance {owner}, not to {ref.name}: the two "
-            "instances' names collide; rename one of them (nothing was changed)"
-        )
-    raise failures.ConfigProblem(
-        f"{kind} {name} exists and was not created by odoo-operator for OdooInstance "
-        f"{ref.name}: delete or rename it, or rename the instance (nothing was changed)"
-    )
 
 
 def _generation(body: Mapping[str, Any]) -> int:

@@ -32,7 +32,7 @@ from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
 from model.settings import OperatorSettings
-from specs import conditions, events
+from specs import conditions, config, events
 
 __all__ = ["StatusActivities", "missing_message", "now"]
 
@@ -59,7 +59,7 @@ class StatusActivities:
             "phase": input.phase.value,
             "ready": input.phase is Phase.RUNNING,
             "readyReplicas": input.ready_replicas,
-            "url": f"https://{input.spec.ingress.hosts[0]}",
+            "url": config.public_url(input.spec),
             "targetReplicas": input.spec.replicas,
             "selector": f"app={naming.web_deployment_name(ref.name)}",
             "observedGeneration": input.generation,

@@ -21,7 +21,7 @@ from model.crds import (
     S3Config,
     ScheduledBackups,
 )
-from model.phases import JobState, Phase
+from model.phases import JobPhase, JobState, Phase
 
 __all__ = [
     "ActiveJob",
@@ -141,10 +141,13 @@ class ActiveJob(Payload):
 
 
 class JobRef(Payload):
-    """A job resource by kind and name (in the instance's namespace)."""
+    """A job resource by kind and name (in the instance's namespace), and what its
+    status says (the snapshot: as it is; converge_phase: what to write)."""
 
     kind: JobKind
     name: str
+    phase: JobPhase | None = None
+    message: str | None = None
 
 
 class Snapshot(Payload):
@@ -179,10 +182,12 @@ class Snapshot(Payload):
         "spec.database.missingPolicy is Ignore: nothing changes but the report (the "
         "status write posts a DatabaseMissing Warning Event, once per generation).",
     )
-    unmarked_jobs: tuple[JobRef, ...] = Field(
+    waiting_jobs: tuple[JobRef, ...] = Field(
         default=(),
-        description="Job resources of this instance without any status yet: marked "
-        "Pending, so kubectl shows them queued.",
+        description="Job resources of this instance that wait: not started (no "
+        "status.jobName), not finished, not refused; oldest first within a kind, each with "
+        "the phase and message its status shows now. The workflow makes each show "
+        "Pending and why it waits, or, in Error, fails it with the instance's problem.",
     )
     wake_at: datetime | None = Field(
         default=None,
@@ -345,6 +350,11 @@ class MachineState(Payload):
         "OdooInitJob's failure): status.message while the phase lasts, so a later status "
         "write does not clear it; dropped by the next transition.",
     )
+    apply_problem: str | None = Field(
+        default=None,
+        description="Why the last apply (or another activity) was refused for good, carried "
+        "across continue-as-new so the instance stays in Error until an apply succeeds.",
+    )
 
 
 class BackupRequest(Payload):
@@ -428,7 +438,9 @@ class ConvergePhaseInput(Payload):
     cron_replicas: int | None = None
     create_auto_init: bool = False
     start_job: ActiveJob | None = None
-    mark_pending: tuple[JobRef, ...] = ()
+    mark_pending: tuple[JobRef, ...] = Field(
+        default=(), description="Waiting job resources to show Pending with their message."
+    )
 
 
 # --- edge actions: one-shot effects of a transition (workflows.machine.Action) ---

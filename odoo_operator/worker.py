@@ -132,7 +132,7 @@ def activities(
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
         converge.ConvergeActivities(kube, operator, jobs).converge_phase,
-        edge_actions.EdgeActivities(kube, operator, jobs, backup).run_edge_actions,
+        edge_actions.EdgeActivities(kube, operator, jobs, backup, postgres).run_edge_actions,
         status.StatusActivities(kube, operator).record_status,
         cleanup.CleanupActivities(kube, operator, postgres).cleanup_instance,
         backup.create_backup_job,

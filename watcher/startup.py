@@ -6,7 +6,8 @@ watched namespaces (all, or a list), server-side watch timeouts so watches
 reconnect, Kopf's own state in `bemade.org/` annotations, no Kopf finalizer
 (the operator's own finalizer holds deleted instances), and the HTTPS
 admission server. Each Watcher builds fresh registries, so several watchers
-(a restart in a test) never share handlers.
+(a restart in a test) never share handlers. Kopf's last-handled-configuration
+annotation holds no secret (SecretFreeDiffBaseStorage).
 
 Without leader election one Kopf operator runs everything. With it, two run
 in the process: the serving one (the admission webhook and the instance
@@ -26,8 +27,9 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import prometheus_client
@@ -38,7 +40,13 @@ from watcher.leader import LeaderElector
 from watcher.metrics import PhaseMetrics
 from watcher.signals import ClientFactory, InstanceSignals
 
-__all__ = ["CertificateChanged", "Watcher", "configure"]
+__all__ = [
+    "SECRET_FIELDS",
+    "CertificateChanged",
+    "SecretFreeDiffBaseStorage",
+    "Watcher",
+    "configure",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +54,44 @@ KOPF_PREFIX = "bemade.org"
 """Prefix of Kopf's progress and last-handled-configuration annotations."""
 KOPF_FINALIZER = "bemade.org/kopf-watcher"
 """Kopf's finalizer name; never added, since no delete handler is mandatory."""
+
+
+SECRET_FIELDS = (("spec", "adminPassword"),)
+"""Fields of an OdooInstance that may hold a secret value (the inline master password):
+never copied into Kopf's last-handled-configuration annotation. Every other secret
+reaches the operator through a Secret it names (adminPasswordSecretRef,
+configSecretRef, s3CredentialsSecretRef...), and configOptions refuses secret keys."""
+
+
+class SecretFreeDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's last-handled-configuration annotation, without the SECRET_FIELDS.
+
+    Kopf keeps the essence of each object it handled in an annotation, so
+    `kubectl describe odoo` would show the master password a second time. The
+    fields are dropped from the essence and metadata.generation stands in for
+    them: the API server bumps it on every spec change, so a change of a
+    dropped field alone still reaches the update handler (the whole spec is
+    then sent, as always).
+    """
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Iterable[kopf.FieldSpec] | None = None,
+    ) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        stored = cast(dict[str, Any], essence)
+        for *parents, name in SECRET_FIELDS:
+            holder: Any = stored
+            for key in parents:
+                holder = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(holder, dict):
+                holder.pop(name, None)
+        generation = (body.get("metadata") or {}).get("generation")
+        if generation is not None:
+            stored.setdefault("metadata", {})["generation"] = generation
+        return essence
 
 
 def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
@@ -60,7 +106,7 @@ def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
     settings.watching.reconnect_backoff = 1.0
     settings.persistence.finalizer = KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = SecretFreeDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.admission.managed = None  # the Helm chart owns the webhook configuration

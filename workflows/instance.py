@@ -3,7 +3,10 @@
 Entity-workflow shape (Temporal samples): all state in one `MachineState`,
 signals only mutate it and set `_wake`, the main loop waits on
 `_wake` with a timer (resync, or job polling while a batch Job runs), and
-continues-as-new carrying only `MachineState` when the SDK suggests it.
+continues-as-new carrying only `MachineState` when the SDK suggests it, even
+with signals pending: what they wrote is in `MachineState`, a pending wake
+is not lost (every run starts awake), so a steady stream of pokes cannot
+grow one run's history until Temporal terminates it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
 converge the phase's ensure() output, evaluate the table, run the edge
@@ -97,7 +100,7 @@ class OdooInstanceWorkflow:
         self._settings: WorkflowSettings = input.settings
         self._wake = True
         self._snapshot: Snapshot | None = None
-        self._apply_problem: str | None = None
+        self._apply_problem: str | None = input.state.apply_problem
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
@@ -206,8 +209,10 @@ class OdooInstanceWorkflow:
                 return await self._finish()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Read after the wait: signals handled meanwhile are in the state.
+                carried = self._state.model_copy(update={"apply_problem": self._apply_problem})
                 workflow.continue_as_new(
-                    InstanceWorkflowInput(state=self._state, settings=self._settings)
+                    InstanceWorkflowInput(state=carried, settings=self._settings)
                 )
 
     async def _tick_until_deleted(self, *, resync: bool) -> None:
@@ -255,8 +260,9 @@ class OdooInstanceWorkflow:
         return period
 
     def _should_continue_as_new(self) -> bool:
-        if self._wake:
-            return False  # finish the pending work first; it is cheap to carry
+        # Whatever is pending: a wake is carried (the next run starts awake) and
+        # so is everything signals wrote (MachineState), so a steady stream of
+        # signals can never hold the run back until the history limit.
         forced = self._settings.continue_as_new_after
         return workflow.info().is_continue_as_new_suggested() or (
             forced > 0 and self._wakes >= forced
@@ -284,8 +290,13 @@ class OdooInstanceWorkflow:
             for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
-            self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
+            if desired.refuse:
+                # In Error nothing waits: the waiting job resources fail now, with
+                # the instance's problem (run with the edge actions, in _record).
+                refused = (*snap.refused_jobs, *desired.refuse)
+                snap = snap.model_copy(update={"refused_jobs": refused, "waiting_jobs": ()})
+            self._snapshot = snap
             if _needs_converge(desired, snap):
                 try:
                     await calls.converge_phase(
@@ -296,7 +307,7 @@ class OdooInstanceWorkflow:
                             cron_replicas=_changed(desired.cron, snap.cron),
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
-                            mark_pending=snap.unmarked_jobs,
+                            mark_pending=desired.notes,
                         )
                     )
                 except calls.ACTIVITY_FAILED as err:
@@ -495,7 +506,7 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or (desired.cron is not None and desired.cron != snap.cron.desired)
         or desired.create_auto_init
         or desired.start_job is not None
-        or bool(snap.unmarked_jobs)
+        or bool(desired.notes)
     )
 
 
@@ -505,13 +516,15 @@ def _changed(desired: int | None, current: Replicas) -> int | None:
 
 
 def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
-    """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
+    """`snap` as converge_phase left it: replica counts set, waiting jobs noted."""
     web, cron = snap.web, snap.cron
     if desired.web is not None:
         web = web.model_copy(update={"desired": desired.web})
     if desired.cron is not None:
         cron = cron.model_copy(update={"desired": desired.cron})
-    return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
+    noted = {(note.kind, note.name): note for note in desired.notes}
+    waiting = tuple(noted.get((job.kind, job.name), job) for job in snap.waiting_jobs)
+    return snap.model_copy(update={"web": web, "cron": cron, "waiting_jobs": waiting})
 
 
 def _status_digest(record: RecordStatusInput) -> str:

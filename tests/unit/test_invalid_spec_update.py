@@ -66,4 +66,4 @@ def test_invalid_spec_raised_when_even_the_stand_in_does_not_parse() -> None:
 def test_no_problem_when_the_spec_parses() -> None:
     update = parse_spec_update(_body())
     assert update.problem is None
-    assert update.spec.admin_password == ""
+    assert update.spec.admin_password is None  # redacted: no secret in the payload

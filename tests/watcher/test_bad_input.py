@@ -15,9 +15,9 @@ Covers a table of bad objects, each with where it is stopped:
   instance's Deployment, a backup schedule that never fires or whose range
   ends before it starts;
 - by the schema's CEL rules (names that do not fit their Service, secrets in
-  configOptions in any case) and transition rules on UPDATE
-  (spec.database.name); by its pattern, a backup schedule field out of range
-  or using syntax Temporal does not read;
+  configOptions in any case, the master password given both inline and by
+  Secret) and transition rules on UPDATE (spec.database.name); by its pattern,
+  a backup schedule field out of range or using syntax Temporal does not read;
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
@@ -81,7 +81,17 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("replicas as text", _instance(replicas="two"), "spec.replicas"),
     ("negative cron replicas", _instance(cron={"replicas": -2}), "spec.cron.replicas"),
     ("unknown environment", _instance(environment="Prod"), "spec.environment"),
-    ("missing adminPassword", _instance(adminPassword=None), "spec.adminPassword"),
+    (
+        "adminPassword and adminPasswordSecretRef both set",
+        _instance(adminPasswordSecretRef={"name": "admin", "key": "password"}),
+        "spec.adminPasswordSecretRef: Forbidden: spec.adminPassword and "
+        "spec.adminPasswordSecretRef are both set",
+    ),
+    (
+        "adminPasswordSecretRef without key",
+        _instance(adminPassword=None, adminPasswordSecretRef={"name": "admin"}),
+        "spec.adminPasswordSecretRef.key",
+    ),
     ("adminPassword as number", _instance(adminPassword=123), "spec.adminPassword"),
     ("missing ingress", _instance(ingress=None), "spec.ingress"),
     ("no hosts", _instance(ingress={"hosts": []}), "spec.ingress.hosts"),

@@ -33,6 +33,7 @@ from model.payloads import (
     GatherSnapshotInput,
     JobAction,
     JobKind,
+    JobRef,
     MarkDatabase,
     PostEventInput,
     PostWarning,
@@ -56,6 +57,7 @@ class JobResource:
     job_name: str | None = None
     due: bool = True
     final: bool = False
+    message: str | None = None
 
 
 @dataclass
@@ -133,6 +135,15 @@ class World:
             world.jobs.append(JobResource(JobKind.BACKUP, f"backup-queued-{i}"))
         return world
 
+    @classmethod
+    def serving(cls) -> World:
+        """An initialized instance whose one web pod is ready (Running)."""
+        return cls(
+            db_initialized=True,
+            web=Replicas(desired=1, ready=1, exists=True),
+            cron=Replicas(desired=1, exists=True),
+        )
+
     def add_job(self, kind: JobKind, name: str) -> None:
         with self.lock:
             self.jobs.append(JobResource(kind, name))
@@ -163,8 +174,9 @@ class World:
                 )
             )
         elif isinstance(action, JobAction):
-            resource = next(j for j in self.jobs if j.name == action.name)
+            resource = self.job_named(action.name)
             resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
+            resource.message = action.message
         elif isinstance(action, MarkDatabase):
             self.db_initialized = action.initialized
             if action.initialized:
@@ -183,6 +195,9 @@ class World:
             self.jobs.append(JobResource(JobKind.BACKUP, queued.name, final=queued.final))
             self.created.append(queued.name)
             self.keys[queued.name] = queued.object_key
+
+    def job_named(self, name: str) -> JobResource:
+        return next(j for j in self.jobs if j.name == name)
 
     # --- the fake activities ------------------------------------------------------
 
@@ -222,9 +237,15 @@ class World:
                 and JobKind.INIT.value not in active
                 and JobKind.RESTORE.value not in active
             )
+            waiting = tuple(
+                JobRef(kind=j.kind, name=j.name, phase=j.phase, message=j.message)
+                for j in self.jobs
+                if j.job_name is None and (j.phase is None or not j.phase.terminal)
+            )
             return Snapshot(
                 web=self.web,
                 cron=self.cron,
+                waiting_jobs=waiting,
                 db_initialized=self.db_initialized,
                 database_missing=checked and self.database_missing,
                 database_missing_ignored=checked and self.database_missing_ignored,
@@ -276,14 +297,18 @@ class World:
                     name = naming.auto_init_job_name(input.ref.name)
                     if not any(j.name == name for j in world.jobs):
                         world.jobs.append(JobResource(JobKind.INIT, name))
+                for note in input.mark_pending:
+                    resource = world.job_named(note.name)
+                    resource.phase, resource.message = note.phase, note.message
                 if input.start_job is not None:
-                    resource = next(j for j in world.jobs if j.name == input.start_job.name)
+                    resource = world.job_named(input.start_job.name)
                     job_name = naming.batch_job_name(resource.name, resource.kind.value)
                     if job_name not in world.batch_jobs:  # idempotent, like the real one
                         world.batch_jobs[job_name] = JobState.ACTIVE
                         world.batch_jobs_created[job_name] += 1
                     resource.job_name = job_name
                     resource.phase = JobPhase.RUNNING
+                    resource.message = f"running as Job {job_name}"
 
         @activity.defn(name="run_edge_actions")
         def run_edge_actions(input: RunEdgeActionsInput) -> None:
