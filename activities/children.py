@@ -14,9 +14,12 @@ How each object is written:
   ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
   Deployments; switching Ingress <-> HTTPRoute deletes the other one;
 - create-if-absent for the Secret (its database password is generated once
-  and never rotated; only `admin-password` follows spec.adminPassword, read
-  from the live object because workflow payloads carry no secret) and for the
-  image pull Secret copy;
+  and never rotated by the operator; only `admin-password` follows
+  spec.adminPassword, read from the live object because workflow payloads
+  carry no secret) and for the image pull Secret copy. A database password
+  someone else put into the Secret is followed, not reverted: the role gets
+  it and the pods roll (their template carries the Secret's
+  resourceVersion); a Secret without one is a CONFIG_INVALID naming it;
 - the PVC is created if absent, grown in place when the spec is larger and
   never shrunk (a smaller spec posts a Warning Event and changes nothing).
 
@@ -38,6 +41,15 @@ conditions' message ("PostgreSQL cluster 'main' (10.0.0.5:5432)
 unreachable: ...; retrying"). The first successful apply afterwards clears
 that message (record_status may skip an unchanged status, so it cannot be
 left to it).
+
+What was written comes back in `AppliedChildren.children`, each object with
+its fingerprint as the API server answered (model.children): the snapshot
+measures drift against it. An apply that repairs drift
+(`ApplyChildrenInput.restoring`, found by the snapshot) posts, once it
+succeeded, a Normal Event per object: `ChildRestored` ("Restored Service shop
+(it was missing)"), or `CredentialsChanged` for a credentials Secret whose
+password it followed; named by the activity execution, so a retry posts none
+twice.
 
 Ownership (never take over what the instance does not own): before
 writing a named object, the live one (if any) must carry an owner reference
@@ -74,9 +86,10 @@ from pydantic import SecretStr
 from temporalio import activity
 
 from activities import api, clusters, databases, failures, lookup, recorder, status
+from model import children as model_children
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
+from model.payloads import AppliedChild, AppliedChildren, ApplyChildrenInput, Drift, InstanceRef
 from model.phases import Phase
 from model.settings import InstanceDefaults, OperatorSettings
 from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
@@ -90,6 +103,9 @@ __all__ = [
     "ensure_owned",
     "owned_by",
 ]
+
+_WAS = {Drift.MISSING: "missing", Drift.DELETING: "deleted", Drift.CHANGED: "changed"}
+"""How a restore Event words the drift it repaired."""
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
 UNAVAILABLE_SUFFIX = "; retrying"
@@ -113,7 +129,7 @@ class ChildrenActivities:
     def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
         with failures.boundary():
             try:
-                return AppliedChildren(generation=self._apply(input))
+                applied = self._apply(input)
             except failures.ApiError as err:
                 if err.is_permanent() or isinstance(err, failures.Invalid):
                     self._report_refused(input, err.summary)
@@ -121,6 +137,35 @@ class ChildrenActivities:
             except failures.ConfigProblem as err:
                 self._report_refused(input, str(err))
                 raise
+            self._report_restored(input)
+            return applied
+
+    def _report_restored(self, input: ApplyChildrenInput) -> None:
+        """A Normal Event for each child this apply restored (or followed: the
+        credentials Secret), named by the activity execution: once, whatever the retries."""
+        info = activity.info()
+        unique = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+        for drift in input.restoring:
+            what = f"{drift.kind} {drift.name}"
+            if drift.kind in model_children.SOURCE_KINDS and drift.drift is Drift.CHANGED:
+                reason = "CredentialsChanged"
+                message = (
+                    f"{what} changed: the database role now authenticates with its "
+                    "password, and the pods restart to read it"
+                )
+            else:
+                reason = "ChildRestored"
+                message = f"Restored {what} (it was {_WAS[drift.drift]})"
+            recorder.post(
+                self._kube,
+                input.ref,
+                name=events.event_name(
+                    input.ref, "restored", drift.kind, drift.name, unique=unique
+                ),
+                reason=reason,
+                message=message,
+                reporting_instance=self._operator.reporting_instance,
+            )
 
     def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
         recorder.post(
@@ -133,8 +178,9 @@ class ChildrenActivities:
             reporting_instance=self._operator.reporting_instance,
         )
 
-    def _apply(self, input: ApplyChildrenInput) -> int:
-        """Apply everything; the generation applied (see AppliedChildren)."""
+    def _apply(self, input: ApplyChildrenInput) -> AppliedChildren:
+        """Apply everything; the generation applied and what was written (see
+        AppliedChildren)."""
         kube, ref = self._kube, input.ref
         live = lookup.read_instance(kube, ref)
         live = ensure_finalizer(kube, live)
@@ -156,9 +202,15 @@ class ChildrenActivities:
         self._check_database_claim(ref, spec, cluster)
         inst = lookup.instance_facts(ref, spec, cluster)
 
-        credentials_version, password = self._ensure_secret(
-            inst, str(live_spec.get("adminPassword") or "")
-        )
+        secret = self._ensure_secret(inst, str(live_spec.get("adminPassword") or ""))
+        credentials_version, password = _version(secret), _password(secret)
+        if not password.get_secret_value():
+            raise failures.ConfigProblem(
+                f"Secret {naming.db_password_secret_name(ref.name)} has no "
+                f"{config.DB_PASSWORD_KEY!r} key (the database password): put one back, or "
+                "delete the Secret and the operator makes a new one"
+            )
+        written = [secret]
         self._ensure_pull_secret(inst)
         for res, body in (
             (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
@@ -168,9 +220,9 @@ class ChildrenActivities:
             (api.SERVICE, network.service(inst)),
         ):
             ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
-            kube.apply(res, ref.namespace, body)
-        self._ensure_pvc(inst, ref, input.generation)
-        self._ensure_routing(inst)
+            written.append(kube.apply(res, ref.namespace, body))
+        written.append(self._ensure_pvc(inst, ref, input.generation))
+        written.append(self._ensure_routing(inst))
         for name, build in (
             (naming.web_deployment_name(ref.name), workloads.web_deployment),
             (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
@@ -179,7 +231,7 @@ class ChildrenActivities:
             ensure_owned(current, ref)
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
-            kube.apply(api.DEPLOYMENT, ref.namespace, body)
+            written.append(kube.apply(api.DEPLOYMENT, ref.namespace, body))
         try:
             self._postgres.ensure_role(cluster, inst.database.user, password)
         except databases.PostgresUnavailable as err:
@@ -194,7 +246,17 @@ class ChildrenActivities:
                 {"status": {"activeCluster": cluster.name}},
                 sub="status",
             )
-        return applied
+        return AppliedChildren(
+            generation=applied,
+            children=tuple(
+                AppliedChild(
+                    kind=str(body.get("kind") or ""),
+                    name=str(body["metadata"]["name"]),
+                    fingerprint=model_children.fingerprint(body),
+                )
+                for body in written
+            ),
+        )
 
     def _check_database_claim(
         self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
@@ -293,12 +355,12 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
+    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> dict[str, Any]:
         """Create the credentials Secret once; keep admin-password in sync.
 
-        Returns the Secret's resourceVersion (a pod-template annotation, so a
-        changed Secret rolls the pods without revealing anything) and the
-        database password, for the PostgreSQL role.
+        Returns the live Secret: its resourceVersion goes into a pod-template
+        annotation (a changed Secret rolls the pods without revealing anything),
+        its database password to the PostgreSQL role.
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
@@ -309,7 +371,7 @@ class ChildrenActivities:
             existing = kube.get(api.SECRET, inst.namespace, name)
             ensure_owned(existing, _ref(inst))
         else:
-            return _version(created), _password(created)
+            return created
         wanted = base64.b64encode(admin_password.encode()).decode()
         data = existing.get("data") or {}
         if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
@@ -319,7 +381,7 @@ class ChildrenActivities:
                 name,
                 {"data": {config.ADMIN_PASSWORD_KEY: wanted}},
             )
-        return _version(existing), _password(existing)
+        return existing
 
     def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
@@ -346,28 +408,31 @@ class ChildrenActivities:
         with contextlib.suppress(failures.Conflict):
             self._kube.create(api.SECRET, inst.namespace, copy)
 
-    def _ensure_pvc(self, inst: facts.Instance, ref: InstanceRef, generation: int) -> None:
+    def _ensure_pvc(
+        self, inst: facts.Instance, ref: InstanceRef, generation: int
+    ) -> dict[str, Any]:
+        """Create, grow or leave the filestore claim; the live claim."""
         kube = self._kube
         body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
         ensure_owned(current, ref)
         if current is None:
-            with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
-                kube.create(api.PVC, inst.namespace, body)
-            return
+            try:
+                return kube.create(api.PVC, inst.namespace, body)
+            except failures.Conflict:  # created by an earlier attempt
+                return kube.get(api.PVC, inst.namespace, name)
         wanted = body["spec"]["resources"]["requests"]["storage"]
         have = (current.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
         if have is None or _bytes(wanted) == _bytes(have):
-            return
+            return current
         if _bytes(wanted) > _bytes(have):
-            kube.merge_patch(
+            return kube.merge_patch(
                 api.PVC,
                 inst.namespace,
                 name,
                 {"spec": {"resources": {"requests": {"storage": wanted}}}},
             )
-            return
         recorder.post(
             kube,
             ref,
@@ -380,24 +445,27 @@ class ChildrenActivities:
             warning=True,
             reporting_instance=self._operator.reporting_instance,
         )
+        return current
 
-    def _ensure_routing(self, inst: facts.Instance) -> None:
+    def _ensure_routing(self, inst: facts.Instance) -> dict[str, Any]:
+        """Apply the Ingress or the HTTPRoute, delete the other; the one applied."""
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
             ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
-            kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
+            ingress = kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
-            return
+            return ingress
         try:
             ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
-            kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
+            route = kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
                 f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
             ) from err
         delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
+        return route
 
 
 def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
