@@ -15,10 +15,13 @@ the rest), so each change is made alone and its poke awaited before the next.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
 import pytest
+import pytest_asyncio
 from temporalio import client as temporal_client
 
 from activities import api
@@ -150,63 +153,71 @@ async def _poked_for(
     return await eventually(check, f"poke #{count} for {reason}")
 
 
-async def test_instance_poked_saying_children_changed_when_any_child_is_edited_or_deleted(
+@dataclass(frozen=True)
+class Shop:
+    """The instance `shop` under a running watcher, and its workflow's handle."""
+
+    body: dict[str, Any]
+    handle: temporal_client.WorkflowHandle[Any, Any]
+
+
+@pytest_asyncio.fixture
+async def shop(
     run_watcher: RunWatcher,
     temporal_client: temporal_client.Client,
     kube: api.KubeApi,
     namespace: str,
-) -> None:
+) -> AsyncIterator[Shop]:
     async with run_watcher():
-        shop = await _instance(kube, namespace, "shop")
+        body = await _instance(kube, namespace, "shop")
         handle = temporal_client.get_workflow_handle(naming.workflow_id(namespace, "shop"))
 
         async def started() -> bool:
             return any(name == "set_spec" for name, _ in await signals_of(handle))
 
         await eventually(started, "the workflow started")
-        children = _children(shop)
-        for res, body in children:
-            await asyncio.to_thread(kube.create, res, namespace, body)
-
-        edits = {
-            "shop-config": {"data": {"a": "2"}},
-            "shop-db-password": {"stringData": {"password": "changed"}},
-        }
-        for res, body in children:
-            name = body["metadata"]["name"]
-            reason, count = f"{_kind(res)} {name} changed", 1
-            if name in edits:
-                await asyncio.to_thread(kube.merge_patch, res, namespace, name, edits[name])
-                assert (await _poked_for(handle, reason)).children_changed
-                count = 2
-            await asyncio.to_thread(kube.delete, res, namespace, name)
-            assert (await _poked_for(handle, reason, count)).children_changed
+        yield Shop(body, handle)
 
 
-@pytest.mark.usefixtures("gateway_api")
-async def test_an_http_route_child_pokes_where_the_gateway_api_is_installed(
-    run_watcher: RunWatcher,
-    temporal_client: temporal_client.Client,
-    kube: api.KubeApi,
-    namespace: str,
+async def test_instance_poked_saying_children_changed_when_any_child_is_edited_or_deleted(
+    shop: Shop, kube: api.KubeApi, namespace: str
 ) -> None:
-    async with run_watcher():
-        shop = await _instance(kube, namespace, "shop")
-        handle = temporal_client.get_workflow_handle(naming.workflow_id(namespace, "shop"))
-        route = {
-            "apiVersion": api.HTTP_ROUTE.api_version,
-            "kind": "HTTPRoute",
-            "metadata": _meta(shop, "shop"),
-            "spec": {"parentRefs": [{"name": "gateway", "namespace": "infra"}]},
-        }
-        await asyncio.to_thread(kube.create, api.HTTP_ROUTE, namespace, route)
-        await asyncio.to_thread(kube.delete, api.HTTP_ROUTE, namespace, "shop")
-        assert (await _poked_for(handle, "HTTPRoute shop changed")).children_changed
+    children = _children(shop.body)
+    for res, body in children:
+        await asyncio.to_thread(kube.create, res, namespace, body)
+    edits = {
+        "shop-config": {"data": {"a": "2"}},
+        "shop-db-password": {"stringData": {"password": "changed"}},
+    }
+    for res, body in children:
+        name = body["metadata"]["name"]
+        reason, count = f"{_kind(res)} {name} changed", 1
+        if name in edits:
+            await asyncio.to_thread(kube.merge_patch, res, namespace, name, edits[name])
+            assert (await _poked_for(shop.handle, reason)).children_changed
+            count = 2
+        await asyncio.to_thread(kube.delete, res, namespace, name)
+        assert (await _poked_for(shop.handle, reason, count)).children_changed
+
+
+async def test_an_http_route_child_pokes_where_the_gateway_api_is_installed(
+    gateway_api: None, shop: Shop, kube: api.KubeApi, namespace: str
+) -> None:
+    route = {
+        "apiVersion": api.HTTP_ROUTE.api_version,
+        "kind": "HTTPRoute",
+        "metadata": _meta(shop.body, "shop"),
+        "spec": {"parentRefs": [{"name": "gateway", "namespace": "infra"}]},
+    }
+    await asyncio.to_thread(kube.create, api.HTTP_ROUTE, namespace, route)
+    await asyncio.to_thread(kube.delete, api.HTTP_ROUTE, namespace, "shop")
+    assert (await _poked_for(shop.handle, "HTTPRoute shop changed")).children_changed
 
 
 @pytest.fixture
-def gateway_api(api_client: kubernetes.client.ApiClient) -> Any:
-    """The Gateway API's HTTPRoute served for this test (other tests run without it)."""
+def gateway_api(api_client: kubernetes.client.ApiClient) -> Iterator[None]:
+    """The Gateway API's HTTPRoute served for this test, installed before the watcher
+    starts (Kopf finds the resources it serves when it starts); others run without it."""
     name = ki.install_gateway_api(api_client)
     try:
         yield
