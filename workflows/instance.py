@@ -14,8 +14,11 @@ snapshot when the row had no edge action (only the phase changed), on a new
 one otherwise.
 
 Drift (model.children): the snapshot reads the child objects only when asked
-(a poke saying a child changed, a resync, the first wake of a run; an apply
-answers what was asked before it started) and reports those gone, being
+(an API request each): after a poke saying a child changed, on the first
+wake of a run, and before the periodic re-apply of a resync; an apply
+answers what was asked before it started (it wrote them all). A plain
+resync stays one snapshot: the watch pokes, and a restarted watcher pokes
+for every child it lists. The snapshot reports the children gone, being
 deleted or changed; the workflow carries what it found into the snapshots
 that do not read them. Drift is restored by a re-apply told what it repairs
 (apply_children posts a ChildRestored Event per object), at most once per
@@ -236,9 +239,11 @@ class OdooInstanceWorkflow:
         else:
             period = self._settings.resync_interval
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
-        if self._restorable() and self._state.applied_at is not None:
-            # Drift waiting for restore_interval: restore it when that has passed.
-            restore_at = self._state.applied_at + self._settings.restore_interval
+        applied_at = self._state.applied_at
+        if self._restorable() and applied_at is not None and self._apply_problem is None:
+            # Drift waiting for restore_interval: restore it when that has passed
+            # (a refused apply is retried on the next event or resync instead).
+            restore_at = applied_at + self._settings.restore_interval
             wake_at = restore_at if wake_at is None else min(wake_at, restore_at)
         if wake_at is not None:
             # A scheduled upgrade or a restore: look again when due (never a zero timer).
@@ -255,8 +260,6 @@ class OdooInstanceWorkflow:
 
     async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
-        if resync and state.phase not in _JOB_PHASES:
-            self._drift_asked += 1  # the safety net looks at the children too
         # Apply on a new generation and while an apply problem is pending (the
         # cause may be fixed outside the spec); after the first look, when it
         # found a child gone or changed (at most once per restore_interval), and
@@ -265,6 +268,8 @@ class OdooInstanceWorkflow:
         if applied:
             await self._apply_children(self._restorable())
         reapply = resync and not applied and self._reapply_due()
+        if reapply:
+            self._drift_asked += 1  # look first: its Events then say what it restored
         snap: Snapshot | None = None
         for _ in range(_MAX_STEPS_PER_WAKE):
             state = self._state

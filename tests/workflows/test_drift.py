@@ -8,8 +8,9 @@ rate-limited by restore_interval: meanwhile the instance is Degraded and
 status.message names the object, and the restore comes when the interval
 has passed, without another event; a child being deleted is not re-applied
 while it goes, and is restored once it is gone; a changed credentials
-Secret is followed by a re-apply without leaving Running; a resync reads
-the children (a missed deletion event is caught).
+Secret is followed by a re-apply without leaving Running; the periodic
+re-apply of a resync reads the children first (a missed deletion event is
+caught and reported), a plain resync does not.
 """
 
 from __future__ import annotations
@@ -179,13 +180,49 @@ async def test_changed_credentials_secret_followed_by_a_reapply_while_running(
     assert Phase.DEGRADED not in {s.phase for s in world.statuses}
 
 
-async def test_resync_reads_the_children_and_restores_one_whose_deletion_was_missed(
+async def test_reapply_of_a_resync_reads_the_children_and_reports_one_whose_deletion_was_missed(
     own_clock: WorkflowEnvironment, task_queue: str
 ) -> None:
     world = _serving()
-    settings = WorkflowSettings(resync_interval=timedelta(minutes=5))
-    async with running(own_clock, world, task_queue, applied=True, settings=settings):
+    settings = WorkflowSettings(
+        resync_interval=timedelta(minutes=5), reapply_interval=timedelta(minutes=9)
+    )
+    # Applied at start: the resync at 5 minutes only looks, the one at 10 re-applies.
+    async with running(own_clock, world, task_queue, settings=settings):
+        reads, gathered = world.calls["read_children"], world.calls["gather_snapshot"]
         world.delete_child("Service", "erp")  # no poke: the event was missed
+        await own_clock.sleep(timedelta(minutes=5))
+        await eventually(
+            lambda: _count(world, "gather_snapshot"),
+            lambda n: n > gathered,
+            what="the first resync",
+        )
+        assert world.calls["read_children"] == reads
+        assert world.restored == []
         await own_clock.sleep(timedelta(minutes=5))
         restored = await eventually(lambda: _restored(world), bool, what="the restore")
         assert restored == [ChildDrift(kind="Service", name="erp", drift=Drift.MISSING)]
+
+
+async def test_a_refused_restore_is_an_error_retried_on_resyncs_not_in_a_loop(
+    own_clock: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = _serving()
+    # Restores at once (no rate limit), after a first apply at start.
+    settings = WorkflowSettings(resync_interval=timedelta(minutes=5), restore_interval=timedelta())
+    async with running(own_clock, world, task_queue, settings=settings) as handle:
+        world.delete_child("Service", "erp")
+        world.apply_problem = "Service erp exists and was not created by odoo-operator"
+        await handle.signal(OdooInstanceWorkflow.poke, CHANGED)
+        await wait_phase(handle, Phase.ERROR)
+        assert world.statuses[-1].message == (
+            "Service erp exists and was not created by odoo-operator; "
+            "Service erp is missing; restoring it"
+        )
+        tried = world.calls["apply_children"]
+        await own_clock.sleep(timedelta(minutes=10))
+        # One more try per resync (two), not one per restore_interval (60).
+        await eventually(
+            lambda: _count(world, "apply_children"), lambda n: n >= tried + 2, what="retries"
+        )
+        assert world.calls["apply_children"] <= tried + 3
