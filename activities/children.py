@@ -14,11 +14,14 @@ How each object is written:
   ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
   Deployments; switching Ingress <-> HTTPRoute deletes the other one;
 - create-if-absent for the Secret (its database password is generated once
-  and never rotated; only `admin-password`, Odoo's master password, follows
-  the spec: the key of the Secret spec.adminPasswordSecretRef names, or the
-  inline spec.adminPassword read from the live object because workflow
-  payloads carry no secret, or, with neither, a password generated once) and
-  for the image pull Secret copy;
+  and never rotated by the operator; only `admin-password`, Odoo's master
+  password, follows the spec: the key of the Secret spec.adminPasswordSecretRef
+  names, or the inline spec.adminPassword read from the live object because
+  workflow payloads carry no secret, or, with neither, a password generated
+  once) and for the image pull Secret copy. A database password someone else
+  put into the Secret is followed, not reverted: the role gets it and the pods
+  roll (their template carries the Secret's resourceVersion); a Secret without
+  one is a CONFIG_INVALID naming it;
 - the PVC is created if absent, grown in place when the spec is larger and
   never shrunk (a smaller spec posts a Warning Event and changes nothing).
 
@@ -43,13 +46,22 @@ unreachable: ...; retrying"). The first successful apply afterwards clears
 that message (record_status may skip an unchanged status, so it cannot be
 left to it).
 
+What was written comes back in `AppliedChildren.children`, each object with
+its fingerprint as the API server answered (model.children): the snapshot
+measures drift against it. An apply that repairs drift
+(`ApplyChildrenInput.restoring`, found by the snapshot) posts, once it
+succeeded, a Normal Event per object: `ChildRestored` ("Restored Service shop
+(it was missing)"), or `CredentialsChanged` for a credentials Secret whose
+password it followed; named by the activity execution, so a retry posts none
+twice.
+
 Ownership (never take over what the instance does not own; the rule is
 activities.ownership's): before writing a named object, the live one (if
 any) must carry an owner reference to this OdooInstance (or to an earlier
-incarnation of the same name, being garbage-collected). An object of
-another instance (`shop-cron` is both the cron Deployment of `shop` and the
-web Deployment of an instance `shop-cron`) or one nobody of ours created is
-left alone: CONFIG_INVALID naming the object and its owner. Likewise
+incarnation of the same name, being garbage-collected). An object of another
+instance (`shop-cron` is both the cron Deployment of `shop` and the web
+Deployment of an instance `shop-cron`) or one nobody of ours created is left
+alone: CONFIG_INVALID naming the object and its owner. Likewise
 spec.database.name must not be claimed by an older instance on the same
 cluster (any namespace; the admission webhook refuses it earlier when
 installed). After the role is ensured, `status.activeCluster` records the
@@ -90,9 +102,10 @@ from activities import (
     recorder,
     status,
 )
+from model import children as model_children
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
+from model.payloads import AppliedChild, AppliedChildren, ApplyChildrenInput, Drift, InstanceRef
 from model.phases import Phase
 from model.settings import InstanceDefaults, OperatorSettings
 from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
@@ -104,6 +117,9 @@ __all__ = [
     "delete_if_owned",
     "ensure_finalizer",
 ]
+
+_WAS = {Drift.MISSING: "missing", Drift.DELETING: "deleted", Drift.CHANGED: "changed"}
+"""How a restore Event words the drift it repaired."""
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
 UNAVAILABLE_SUFFIX = "; retrying"
@@ -127,7 +143,7 @@ class ChildrenActivities:
     def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
         with heartbeats.heartbeating(), failures.boundary():
             try:
-                return AppliedChildren(generation=self._apply(input))
+                applied = self._apply(input)
             except failures.ApiError as err:
                 if err.is_permanent() or isinstance(err, failures.Invalid):
                     self._report_refused(input, err.summary)
@@ -135,6 +151,35 @@ class ChildrenActivities:
             except failures.ConfigProblem as err:
                 self._report_refused(input, str(err))
                 raise
+            self._report_restored(input)
+            return applied
+
+    def _report_restored(self, input: ApplyChildrenInput) -> None:
+        """A Normal Event for each child this apply restored (or followed: the
+        credentials Secret), named by the activity execution: once, whatever the retries."""
+        info = activity.info()
+        unique = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+        for drift in input.restoring:
+            what = f"{drift.kind} {drift.name}"
+            if drift.kind in model_children.SOURCE_KINDS and drift.drift is Drift.CHANGED:
+                reason = "CredentialsChanged"
+                message = (
+                    f"{what} changed: the database role now authenticates with its "
+                    "password, and the pods restart to read it"
+                )
+            else:
+                reason = "ChildRestored"
+                message = f"Restored {what} (it was {_WAS[drift.drift]})"
+            recorder.post(
+                self._kube,
+                input.ref,
+                name=events.event_name(
+                    input.ref, "restored", drift.kind, drift.name, unique=unique
+                ),
+                reason=reason,
+                message=message,
+                reporting_instance=self._operator.reporting_instance,
+            )
 
     def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
         recorder.post(
@@ -147,8 +192,9 @@ class ChildrenActivities:
             reporting_instance=self._operator.reporting_instance,
         )
 
-    def _apply(self, input: ApplyChildrenInput) -> int:
-        """Apply everything; the generation applied (see AppliedChildren)."""
+    def _apply(self, input: ApplyChildrenInput) -> AppliedChildren:
+        """Apply everything; the generation applied and what was written (see
+        AppliedChildren)."""
         kube, ref = self._kube, input.ref
         live = lookup.read_instance(kube, ref)
         live = ensure_finalizer(kube, live)
@@ -170,9 +216,15 @@ class ChildrenActivities:
         self._check_database_claim(ref, spec, cluster)
         inst = lookup.instance_facts(ref, spec, cluster)
 
-        credentials_version, password = self._ensure_secret(
-            inst, self._master_password(inst, live_spec)
-        )
+        secret = self._ensure_secret(inst, self._master_password(inst, live_spec))
+        credentials_version, password = _version(secret), _password(secret)
+        if not password.get_secret_value():
+            raise failures.ConfigProblem(
+                f"Secret {naming.db_password_secret_name(ref.name)} has no "
+                f"{config.DB_PASSWORD_KEY!r} key (the database password): put one back, or "
+                "delete the Secret and the operator makes a new one"
+            )
+        written = [secret]
         self._ensure_pull_secret(inst)
         for res, body in (
             (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
@@ -182,9 +234,9 @@ class ChildrenActivities:
             (api.SERVICE, network.service(inst)),
         ):
             ownership.ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
-            kube.apply(res, ref.namespace, body)
-        self._ensure_pvc(inst, ref, input.generation)
-        self._ensure_routing(inst)
+            written.append(kube.apply(res, ref.namespace, body))
+        written.append(self._ensure_pvc(inst, ref, input.generation))
+        written.append(self._ensure_routing(inst))
         for name, build in (
             (naming.web_deployment_name(ref.name), workloads.web_deployment),
             (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
@@ -193,7 +245,7 @@ class ChildrenActivities:
             ownership.ensure_owned(current, ref)
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
-            kube.apply(api.DEPLOYMENT, ref.namespace, body)
+            written.append(kube.apply(api.DEPLOYMENT, ref.namespace, body))
         try:
             self._postgres.ensure_role(cluster, inst.database.user, password)
         except databases.PostgresUnavailable as err:
@@ -213,7 +265,17 @@ class ChildrenActivities:
                 {"status": {"activeCluster": cluster.name}},
                 sub="status",
             )
-        return applied
+        return AppliedChildren(
+            generation=applied,
+            children=tuple(
+                AppliedChild(
+                    kind=str(body.get("kind") or ""),
+                    name=str(body["metadata"]["name"]),
+                    fingerprint=model_children.fingerprint(body),
+                )
+                for body in written
+            ),
+        )
 
     def _check_database_claim(
         self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
@@ -331,16 +393,14 @@ class ChildrenActivities:
             raise failures.ConfigProblem(f"{where}: Secret {ref.name} has no key {ref.key}")
         return base64.b64decode(raw).decode()
 
-    def _ensure_secret(
-        self, inst: facts.Instance, admin_password: str | None
-    ) -> tuple[str, SecretStr]:
+    def _ensure_secret(self, inst: facts.Instance, admin_password: str | None) -> dict[str, Any]:
         """Create the credentials Secret once; keep admin-password in sync.
 
         admin-password follows `admin_password`; without one (None) it keeps what
         it holds, or gets a generated password when it holds none. Returns the
-        Secret's resourceVersion (a pod-template annotation, so a changed Secret
-        rolls the pods without revealing anything) and the database password,
-        for the PostgreSQL role.
+        live Secret: its resourceVersion goes into a pod-template annotation (a
+        changed Secret rolls the pods without revealing anything), its database
+        password to the PostgreSQL role.
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
@@ -356,7 +416,7 @@ class ChildrenActivities:
             existing = kube.get(api.SECRET, inst.namespace, name)
             ownership.ensure_owned(existing, _ref(inst))
         else:
-            return _version(created), _password(created)
+            return created
         data = existing.get("data") or {}
         if admin_password is None:
             admin_password = base64.b64decode(data.get(config.ADMIN_PASSWORD_KEY, "")).decode()
@@ -369,7 +429,7 @@ class ChildrenActivities:
                 name,
                 {"data": {config.ADMIN_PASSWORD_KEY: wanted}},
             )
-        return _version(existing), _password(existing)
+        return existing
 
     def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
@@ -396,28 +456,31 @@ class ChildrenActivities:
         with contextlib.suppress(failures.Conflict):
             self._kube.create(api.SECRET, inst.namespace, copy)
 
-    def _ensure_pvc(self, inst: facts.Instance, ref: InstanceRef, generation: int) -> None:
+    def _ensure_pvc(
+        self, inst: facts.Instance, ref: InstanceRef, generation: int
+    ) -> dict[str, Any]:
+        """Create, grow or leave the filestore claim; the live claim."""
         kube = self._kube
         body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
         ownership.ensure_owned(current, ref)
         if current is None:
-            with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
-                kube.create(api.PVC, inst.namespace, body)
-            return
+            try:
+                return kube.create(api.PVC, inst.namespace, body)
+            except failures.Conflict:  # created by an earlier attempt
+                return kube.get(api.PVC, inst.namespace, name)
         wanted = body["spec"]["resources"]["requests"]["storage"]
         have = (current.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
         if have is None or _bytes(wanted) == _bytes(have):
-            return
+            return current
         if _bytes(wanted) > _bytes(have):
-            kube.merge_patch(
+            return kube.merge_patch(
                 api.PVC,
                 inst.namespace,
                 name,
                 {"spec": {"resources": {"requests": {"storage": wanted}}}},
             )
-            return
         recorder.post(
             kube,
             ref,
@@ -430,24 +493,27 @@ class ChildrenActivities:
             warning=True,
             reporting_instance=self._operator.reporting_instance,
         )
+        return current
 
-    def _ensure_routing(self, inst: facts.Instance) -> None:
+    def _ensure_routing(self, inst: facts.Instance) -> dict[str, Any]:
+        """Apply the Ingress or the HTTPRoute, delete the other; the one applied."""
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
             ownership.ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
-            kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
+            ingress = kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
-            return
+            return ingress
         try:
             ownership.ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
-            kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
+            route = kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
                 f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
             ) from err
         delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
+        return route
 
 
 def delete_if_owned(

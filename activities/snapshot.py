@@ -14,6 +14,12 @@ write reports it (record_status posts the Warning `DatabaseMissing` Event,
 once per generation). A PostgreSQL error is logged and read as "unknown",
 never as missing.
 
+Drift (model.children): when the input lists the objects the last apply
+wrote (`GatherSnapshotInput.children`; the workflow asks after a drift poke
+or on a resync, not on every wake), each is read by name and reported in
+`Snapshot.drift` when it is gone, has a deletionTimestamp, or its
+fingerprint differs from the one recorded at the apply.
+
 Runs as a local activity (cheap, no history events of its own). It only
 reads: it writes nothing, posts no Event, and never writes to PostgreSQL.
 
@@ -48,10 +54,13 @@ from activities import (
     lookup,
     ownership,
 )
-from model import naming
+from model import children, naming
 from model.crds import MissingPolicy
 from model.payloads import (
     ActiveJob,
+    AppliedChild,
+    ChildDrift,
+    Drift,
     GatherSnapshotInput,
     JobAction,
     JobKind,
@@ -135,8 +144,44 @@ class SnapshotActivities:
             waiting_jobs=tuple(waiting),
             wake_at=wake_at,
             refused_jobs=tuple(refused),
+            drift=self._drift(ref.namespace, input.children or ()),
             **jobs,
         )
+
+    def _drift(self, namespace: str, applied: Sequence[AppliedChild]) -> tuple[ChildDrift, ...]:
+        """The objects of the last apply that are gone, going or changed (one GET each)."""
+        found: list[ChildDrift] = []
+        for child in applied:
+            live = self._read_child(namespace, child)
+            if live is None:
+                drift: Drift | None = Drift.MISSING
+            elif (live.get("metadata") or {}).get("deletionTimestamp"):
+                drift = Drift.DELETING
+            elif children.fingerprint(live) != child.fingerprint:
+                drift = Drift.CHANGED
+            else:
+                drift = None
+            if drift is not None:
+                found.append(ChildDrift(kind=child.kind, name=child.name, drift=drift))
+        return tuple(found)
+
+    def _read_child(self, namespace: str, child: AppliedChild) -> dict[str, Any] | None:
+        plural = children.KINDS[child.kind].plural
+        for res in (
+            api.SERVICE_ACCOUNT,
+            api.ROLE,
+            api.ROLE_BINDING,
+            api.CONFIG_MAP,
+            api.SECRET,
+            api.SERVICE,
+            api.PVC,
+            api.INGRESS,
+            api.HTTP_ROUTE,
+            api.DEPLOYMENT,
+        ):
+            if res.plural == plural:
+                return self._kube.find(res, namespace, child.name)
+        raise ValueError(f"not a child kind: {child.kind}")
 
     def _database_gone(self, input: GatherSnapshotInput, cluster: clusters.Cluster) -> bool:
         """True when PostgreSQL says the database does not exist (see the docstring)."""

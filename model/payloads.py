@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model import children
 from model.crds import (
     BackupFormat,
     BackupRetention,
@@ -25,16 +26,19 @@ from model.phases import JobPhase, JobState, Phase
 
 __all__ = [
     "ActiveJob",
+    "AppliedChild",
     "ApplyChildrenInput",
     "BackupRequest",
     "BackupRequested",
     "CheckJobReferencesInput",
     "CheckJobReferencesResult",
+    "ChildDrift",
     "CleanupInput",
     "ConvergePhaseInput",
     "CreateBackup",
     "CreateBackupJobInput",
     "DeleteRequest",
+    "Drift",
     "EdgeAction",
     "GatherSnapshotInput",
     "InstanceRef",
@@ -150,6 +154,49 @@ class JobRef(Payload):
     message: str | None = None
 
 
+class Drift(StrEnum):
+    """How a child object differs from what the last apply left."""
+
+    MISSING = "Missing"
+    DELETING = "Deleting"
+    """It has a deletionTimestamp: restored once it is gone (its deletion pokes)."""
+    CHANGED = "Changed"
+    """Someone changed what the operator sets on it (model.children.fingerprint)."""
+
+
+class AppliedChild(Payload):
+    """One object apply_children wrote, with its fingerprint as the API server
+    answered the write (model.children.fingerprint)."""
+
+    kind: str
+    name: str
+    fingerprint: str
+
+
+class ChildDrift(Payload):
+    """A child object the snapshot found missing, being deleted or changed."""
+
+    kind: str
+    name: str
+    drift: Drift
+
+    @property
+    def missing(self) -> bool:
+        """Missing or on its way out: the instance lacks it (not Running)."""
+        return self.drift is not Drift.CHANGED
+
+    def describe(self) -> str:
+        """What status.message says about it until it is restored."""
+        what = f"{self.kind} {self.name}"
+        if self.drift is Drift.MISSING:
+            return f"{what} is missing; restoring it"
+        if self.drift is Drift.DELETING:
+            return f"{what} is being deleted; restoring it once it is gone"
+        if self.kind in children.SOURCE_KINDS:
+            return f"{what} changed; the database role and the pods follow it"
+        return f"{what} was changed; restoring what the operator sets on it"
+
+
 class Snapshot(Payload):
     """Everything the phase machine knows about an instance at one wake.
 
@@ -201,6 +248,12 @@ class Snapshot(Payload):
         "Never an active job: the phase machine does not move for them, and the "
         "workflow marks them Failed.",
     )
+    drift: tuple[ChildDrift, ...] = Field(
+        default=(),
+        description="Child objects not as the last apply left them (read when "
+        "GatherSnapshotInput.children asks; the workflow carries them between reads). "
+        "A missing one keeps the instance out of Running; each is restored by a re-apply.",
+    )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
         return {
@@ -251,6 +304,11 @@ class Poke(Payload):
     """Signal `poke`: something the instance owns changed; look again."""
 
     reason: str = ""
+    children_changed: bool = Field(
+        default=False,
+        description="A child object was deleted, or what the operator sets on it changed "
+        "(its model.children fingerprint): the next snapshot reads the children.",
+    )
 
 
 class DeleteRequest(Payload):
@@ -284,6 +342,12 @@ class WorkflowSettings(Payload):
         "before it is cancelled for the new spec (an activity retrying with the old one "
         "must not hold it back; a wake normally ends within a second or two).",
     )
+    restore_interval: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="A child object found missing or changed is restored by a re-apply at "
+        "most once per this interval (counted from the last apply), so a fight with another "
+        "controller over an object cannot loop hot.",
+    )
     history_limit: int = Field(
         default=20, description="Transitions kept for the `transitions` query."
     )
@@ -306,6 +370,11 @@ class MachineState(Payload):
     )
     applied_at: datetime | None = Field(
         default=None, description="Workflow time of the last successful apply."
+    )
+    children: tuple[AppliedChild, ...] = Field(
+        default=(),
+        description="The objects the last apply wrote, with their fingerprints: what "
+        "the snapshot compares the live ones with.",
     )
     recorded_status: str = Field(
         default="", description="Digest of the last status written, to skip no-op writes."
@@ -410,12 +479,21 @@ class InstanceWorkflowResult(Payload):
 class GatherSnapshotInput(Payload):
     ref: InstanceRef
     spec: OdooInstanceSpec
+    children: tuple[AppliedChild, ...] | None = Field(
+        default=None,
+        description="Read these child objects and report in Snapshot.drift those not "
+        "as applied; None: do not read them (an API request each).",
+    )
 
 
 class ApplyChildrenInput(Payload):
     ref: InstanceRef
     spec: OdooInstanceSpec
     generation: int
+    restoring: tuple[ChildDrift, ...] = Field(
+        default=(),
+        description="The drift this apply repairs: a Normal Event for each once applied.",
+    )
 
 
 class AppliedChildren(Payload):
@@ -424,9 +502,12 @@ class AppliedChildren(Payload):
     Usually the input's; one more when the activity wrote the operator's
     defaults into the spec (a merge patch of spec bumps metadata.generation),
     so the watcher's `set_spec` for that generation needs no second apply.
+    `children`: every object written, with its fingerprint (what drift is
+    measured against).
     """
 
     generation: int
+    children: tuple[AppliedChild, ...] = ()
 
 
 class ConvergePhaseInput(Payload):

@@ -16,6 +16,21 @@ transition is followed at once by the next phase's step: on the same
 snapshot when the row had no edge action (only the phase changed), on a new
 one otherwise.
 
+Drift (model.children): the snapshot reads the child objects only when asked
+(an API request each): after a poke saying a child changed, on the first
+wake of a run, and before the periodic re-apply of a resync; an apply
+answers what was asked before it started (it wrote them all). A plain
+resync stays one snapshot: the watch pokes, and a restarted watcher pokes
+for every child it lists. The snapshot reports the children gone, being
+deleted or changed; the workflow carries what it found into the snapshots
+that do not read them. Drift is restored by a re-apply told what it repairs
+(apply_children posts a ChildRestored Event per object), at most once per
+WorkflowSettings.restore_interval after the last apply (a fight with another
+controller cannot loop hot; a timer wakes the workflow when it is due). Until
+then status.message names each object, and one missing keeps the instance
+out of Running (machine.child_missing). An object being deleted is restored
+once it is gone (its deletion pokes).
+
 Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
 immutable, an object another instance owns) becomes a problem: status.message
@@ -53,9 +68,11 @@ with workflow.unsafe.imports_passed_through():
     from model.payloads import (
         ApplyChildrenInput,
         BackupRequested,
+        ChildDrift,
         CleanupInput,
         ConvergePhaseInput,
         DeleteRequest,
+        Drift,
         EdgeAction,
         GatherSnapshotInput,
         InstanceWorkflowInput,
@@ -104,6 +121,12 @@ class OdooInstanceWorkflow:
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
+        # Drift (model.children): the children are read when asked more often than
+        # read (a drift poke, a resync, the first wake of a run); an apply answers
+        # what was asked before it started. What the last read or apply found is
+        # carried into the snapshots that do not read them.
+        self._drift_asked, self._drift_read = 1, 0
+        self._drift: tuple[ChildDrift, ...] = ()
         self._backups = backups.Backups(self)
 
     # --- messages -------------------------------------------------------------
@@ -135,6 +158,8 @@ class OdooInstanceWorkflow:
 
     @workflow.signal(name="poke")
     def poke(self, poke: Poke) -> None:
+        if poke.children_changed:
+            self._drift_asked += 1
         self._wake, self._spec_only = True, False
 
     @workflow.signal(name="delete_instance")
@@ -254,8 +279,14 @@ class OdooInstanceWorkflow:
         else:
             period = self._settings.resync_interval
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        applied_at = self._state.applied_at
+        if self._restorable() and applied_at is not None and self._apply_problem is None:
+            # Drift waiting for restore_interval: restore it when that has passed
+            # (a refused apply is retried on the next event or resync instead).
+            restore_at = applied_at + self._settings.restore_interval
+            wake_at = restore_at if wake_at is None else min(wake_at, restore_at)
         if wake_at is not None:
-            # A scheduled upgrade: look again when it becomes due (never a zero timer).
+            # A scheduled upgrade or a restore: look again when due (never a zero timer).
             period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
         return period
 
@@ -270,23 +301,31 @@ class OdooInstanceWorkflow:
 
     async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
-        # Apply on a new generation, while an apply problem is pending (the
-        # cause may be fixed outside the spec), and on a resync once the last
-        # apply is reapply_interval old (children deleted out of band come back).
-        # Nothing is applied while the newest spec does not parse.
-        if state.spec_problem is None and (
-            state.applied_generation != state.generation
-            or self._apply_problem
-            or (resync and self._reapply_due())
-        ):
-            await self._apply_children()
+        # Apply on a new generation and while an apply problem is pending (the
+        # cause may be fixed outside the spec); after the first look, when it
+        # found a child gone or changed (at most once per restore_interval), and
+        # on a resync once the last apply is reapply_interval old. Nothing is
+        # applied while the newest spec does not parse.
+        parses = state.spec_problem is None
+        applied = parses and (
+            state.applied_generation != state.generation or self._apply_problem is not None
+        )
+        if applied:
+            await self._apply_children(self._restorable())
+        reapply = parses and resync and not applied and self._reapply_due()
+        if reapply:
+            self._drift_asked += 1  # look first: its Events then say what it restored
         snap: Snapshot | None = None
         for _ in range(_MAX_STEPS_PER_WAKE):
             state = self._state
             if snap is None:
-                snap = await calls.gather_snapshot(
-                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
-                )
+                snap = await self._gather()
+                restoring = self._restorable()
+                if parses and not applied and (reapply or (restoring and self._restore_due())):
+                    applied = True
+                    await self._apply_children(restoring)
+                    if restoring:
+                        snap = await self._gather()  # what the restore left
             for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
@@ -340,11 +379,43 @@ class OdooInstanceWorkflow:
         applied_at = self._state.applied_at
         return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
 
-    async def _apply_children(self) -> None:
+    def _restore_due(self) -> bool:
+        """restore_interval has passed since the last apply (the rate limit of restores)."""
+        applied_at = self._state.applied_at
+        return applied_at is None or workflow.now() - applied_at >= self._settings.restore_interval
+
+    def _restorable(self) -> tuple[ChildDrift, ...]:
+        """Known drift a re-apply repairs (one being deleted waits until it is gone)."""
+        return tuple(d for d in self._drift if d.drift is not Drift.DELETING)
+
+    async def _gather(self) -> Snapshot:
+        """One snapshot; it reads the children when asked since the last read (see
+        __init__), else it carries the drift found before."""
         state = self._state
+        asked = self._drift_asked
+        read = asked > self._drift_read
+        snap = await calls.gather_snapshot(
+            GatherSnapshotInput(
+                ref=state.ref, spec=state.spec, children=state.children if read else None
+            )
+        )
+        if read:
+            self._drift, self._drift_read = snap.drift, max(self._drift_read, asked)
+        elif self._drift:
+            snap = snap.model_copy(update={"drift": self._drift})
+        return snap
+
+    async def _apply_children(self, restoring: tuple[ChildDrift, ...] = ()) -> None:
+        state = self._state
+        asked = self._drift_asked
         try:
             applied = await calls.apply_children(
-                ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
+                ApplyChildrenInput(
+                    ref=state.ref,
+                    spec=state.spec,
+                    generation=state.generation,
+                    restoring=restoring,
+                )
             )
         except calls.ACTIVITY_FAILED as err:
             if calls.error_type(err) not in failures.PERMANENT:
@@ -352,11 +423,19 @@ class OdooInstanceWorkflow:
             self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
+        # It wrote every child: what was asked before it started is answered (an
+        # object being deleted stays so until its deletion pokes).
+        self._drift_read = max(self._drift_read, asked)
+        self._drift = tuple(d for d in self._drift if d.drift is Drift.DELETING)
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
         generation = max(state.generation, applied.generation)
         self._state = self._state.model_copy(
-            update={"applied_generation": generation, "applied_at": workflow.now()}
+            update={
+                "applied_generation": generation,
+                "applied_at": workflow.now(),
+                "children": applied.children,
+            }
         )
         if self._spec_only and self._state.generation <= generation:
             # Woken only by the set_spec of the generation just applied (the
@@ -453,7 +532,10 @@ class OdooInstanceWorkflow:
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
-            message="; ".join(p for p in (*snap.problems, failure) if p) or None,
+            message="; ".join(
+                p for p in (*snap.problems, *(d.describe() for d in snap.drift), failure) if p
+            )
+            or None,
             failed_jobs=failed,
             # Uninitialized because the database vanished: record_status says so.
             database_lost=snap.database_missing

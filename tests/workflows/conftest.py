@@ -30,7 +30,7 @@ from model.payloads import (
 )
 from model.phases import Phase
 from model.settings import WorkerSettings
-from tests.workflows.world import World
+from tests.workflows.world import World, applied_children
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
 T = TypeVar("T")
@@ -100,7 +100,12 @@ async def start_instance(
 ) -> Handle:
     ref = ref or new_ref()
     state = MachineState(
-        ref=ref, spec=spec, generation=1, phase=phase, applied_generation=1 if applied else 0
+        ref=ref,
+        spec=spec,
+        generation=1,
+        phase=phase,
+        applied_generation=1 if applied else 0,
+        children=applied_children() if applied else (),
     )
     return await client.start_workflow(
         OdooInstanceWorkflow.run,

@@ -2,9 +2,10 @@
 
 The World holds what the real activities would read and write (Deployments,
 job resources and their batch Jobs, the instance status, the backups made
-and the Events posted) and counts every activity call, so tests can assert
-"exactly one Job was created". Its snapshot is derived from that state, so
-the fakes are consistent with each other the way a real cluster is.
+and the Events posted, the child objects an apply writes and their drift)
+and counts every activity call, so tests can assert "exactly one Job was
+created". Its snapshot is derived from that state, so the fakes are
+consistent with each other the way a real cluster is.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from model import failures, naming
 from model.crds import ScheduledBackups
 from model.payloads import (
     ActiveJob,
+    AppliedChild,
     AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,
+    ChildDrift,
     CleanupInput,
     ConvergePhaseInput,
     CreateBackup,
     CreateBackupJobInput,
+    Drift,
     EdgeAction,
     GatherSnapshotInput,
     JobAction,
@@ -47,6 +51,22 @@ from model.payloads import (
     SyncBackupScheduleInput,
 )
 from model.phases import JobPhase, JobState, Phase
+
+CHILDREN = (
+    ("ConfigMap", "erp-config"),
+    ("Secret", "erp-db-password"),
+    ("Service", "erp"),
+    ("Deployment", "erp"),
+    ("Deployment", "erp-cron"),
+)
+"""(kind, name) of the child objects the fake apply writes."""
+APPLIED = "as-applied"
+"""The fingerprint of a child as the fake apply left it."""
+
+
+def applied_children() -> tuple[AppliedChild, ...]:
+    """What the fake apply answers: every child, as applied."""
+    return tuple(AppliedChild(kind=k, name=n, fingerprint=APPLIED) for k, n in CHILDREN)
 
 
 @dataclass
@@ -85,6 +105,14 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)
     events: list[PostEventInput] = field(default_factory=list)
     apply_problem: str | None = None
+    # The live child objects: (kind, name) -> fingerprint (absent: deleted), those
+    # being deleted (an apply does not bring them back), the drift each apply
+    # was told it repairs, and how often a snapshot read them.
+    children: dict[tuple[str, str], str] = field(
+        default_factory=lambda: dict.fromkeys(CHILDREN, APPLIED)
+    )
+    deleting: set[tuple[str, str]] = field(default_factory=set)
+    restored: list[ChildDrift] = field(default_factory=list)
     # apply_children answers this many generations more (a defaults patch).
     defaults_bump: int = 0
     apply_problem_type: str = failures.CONFIG_INVALID
@@ -121,6 +149,14 @@ class World:
             database_missing=snap.database_missing,
             problems=snap.problems,
         )
+        for drift in snap.drift:
+            key = (drift.kind, drift.name)
+            if drift.drift is Drift.MISSING:
+                world.children.pop(key, None)
+            elif drift.drift is Drift.DELETING:
+                world.deleting.add(key)
+            else:
+                world.children[key] = "edited"
         for kind in JobKind:
             active = snap.job(kind)
             if active is None:
@@ -158,6 +194,28 @@ class World:
     def set_ready(self, ready: int) -> None:
         with self.lock:
             self.web = self.web.model_copy(update={"ready": ready})
+
+    def delete_child(self, kind: str, name: str) -> None:
+        """Someone deleted a child object (kubectl delete)."""
+        with self.lock:
+            self.children.pop((kind, name), None)
+
+    def drift(self, applied: Sequence[AppliedChild]) -> tuple[ChildDrift, ...]:
+        """What gather_snapshot reports for the children `applied` (lock held)."""
+        found = []
+        for child in applied:
+            key = (child.kind, child.name)
+            if key not in self.children:
+                state: Drift | None = Drift.MISSING
+            elif key in self.deleting:
+                state = Drift.DELETING
+            elif self.children[key] != child.fingerprint:
+                state = Drift.CHANGED
+            else:
+                state = None
+            if state is not None:
+                found.append(ChildDrift(kind=child.kind, name=child.name, drift=state))
+        return tuple(found)
 
     def run_edge_action(self, input: RunEdgeActionsInput, action: EdgeAction) -> None:
         """What run_edge_actions does to the world for one action (lock held)."""
@@ -264,7 +322,12 @@ class World:
                 raise ApplicationError(
                     "the OdooInstance is gone", type=failures.INSTANCE_GONE, non_retryable=True
                 )
-            return world.snapshot()
+            snap = world.snapshot()
+            if input.children is None:
+                return snap
+            world.calls["read_children"] += 1
+            with world.lock:
+                return snap.model_copy(update={"drift": world.drift(input.children)})
 
         @activity.defn(name="apply_children")
         def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
@@ -278,8 +341,14 @@ class World:
             with world.lock:
                 world.web = world.web.model_copy(update={"exists": True})
                 world.cron = world.cron.model_copy(update={"exists": True})
+                for key in CHILDREN:
+                    if key not in world.deleting:  # one being deleted stays so
+                        world.children[key] = APPLIED
+                world.restored.extend(input.restoring)
             # The real one bumps the generation when it writes the operator's defaults.
-            return AppliedChildren(generation=input.generation + world.defaults_bump)
+            return AppliedChildren(
+                generation=input.generation + world.defaults_bump, children=applied_children()
+            )
 
         @activity.defn(name="converge_phase")
         def converge_phase(input: ConvergePhaseInput) -> None:
