@@ -13,7 +13,8 @@ Owns two activities and the queue position every operation Update answers with:
   before a given one (`<Kind>/<name>`), read from the API right after the
   create: the one running now, then those the phase table takes first
   (RUN_ORDER) or that came earlier. A scheduled upgrade not yet due is not in
-  the way.
+  the way. `in_run_order` sorts an instance's unfinished resources so (the
+  plugin's status lists them that way).
 
 Must not decide when anything runs (the phase table does; this only reports
 the order it will take) nor touch an existing resource's spec.
@@ -22,6 +23,7 @@ the order it will take) nor touch an existing resource's spec.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +44,7 @@ from model.payloads import (
 )
 from model.phases import FINISHED_JOB_PHASES, JobPhase
 
-__all__ = ["RUN_ORDER", "OperationActivities", "queued_behind"]
+__all__ = ["RUN_ORDER", "OperationActivities", "in_run_order", "queued_behind"]
 
 RUN_ORDER = (JobKind.INIT, JobKind.RESTORE, JobKind.UPGRADE, JobKind.BACKUP)
 """Which queued kind the instance takes first: an init before anything, then the
@@ -76,10 +78,18 @@ def queued_behind(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, name: str)
             )
         )
     ]
-    ahead.sort(
-        key=lambda pair: (not _running(pair[1]), RUN_ORDER.index(pair[0]), _created(pair[1]))
+    return tuple(f"{k.resource_kind}/{item['metadata']['name']}" for k, item in in_run_order(ahead))
+
+
+def in_run_order(
+    resources: Iterable[tuple[JobKind, dict[str, Any]]],
+) -> list[tuple[JobKind, dict[str, Any]]]:
+    """Unfinished job resources of one instance in the order it takes them: the
+    running one, then by RUN_ORDER, then oldest first."""
+    return sorted(
+        resources,
+        key=lambda pair: (not _running(pair[1]), RUN_ORDER.index(pair[0]), _created(pair[1])),
     )
-    return tuple(f"{k.resource_kind}/{item['metadata']['name']}" for k, item in ahead)
 
 
 def _running(item: dict[str, Any]) -> bool:
