@@ -17,6 +17,7 @@ from activities import operation_resources
 from model import naming
 from model.payloads import JobKind
 from odoo_operator.plugin.reads import InstanceView, JobView
+from specs import conditions
 
 __all__ = ["RECENT_TRANSITIONS", "duration", "history", "moment", "status"]
 
@@ -61,12 +62,17 @@ def status(view: InstanceView, now: datetime) -> str:
     spec, st, flow = view.spec, view.status, view.workflow
     lines = [f"Name:        {view.name}", f"Namespace:   {view.namespace}"]
     phase = st.get("phase") or "(none yet)"
-    if flow.transitions:
-        phase += f", since {moment(_at(flow.transitions[-1].at), now)}"
+    entered = next((r for r in reversed(flow.transitions) if r.to_phase == phase), None)
+    if entered is not None:
+        phase += f", since {moment(_at(entered.at), now)}"
     lines.append(f"Phase:       {phase}")
+    message = st.get("message") or ""
     if flow.hold is not None:
         lines.append(f"Held:        since {moment(flow.hold.since, now)}: {flow.hold.reason}")
-    message = st.get("message")
+        # status.message opens with the hold's words: said just above.
+        said = conditions.hold_message(flow.hold, view.name)
+        if message.startswith(said):
+            message = message.removeprefix(said).removeprefix("; ")
     if message:
         lines.append(f"Message:     {message}")
     lines.append(f"URL:         {st.get('url') or '-'}")

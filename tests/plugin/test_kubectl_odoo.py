@@ -16,7 +16,9 @@ discovery. One Running instance `erp` is shared by the module. Covers:
   running one first;
 - `restore` of that instance's backup into a second instance (the endpoint and
   credentials found from the OdooBackupJob that wrote it) `--wait`s until
-  Completed, and the second instance runs on the restored database;
+  Completed, and the second instance runs on the restored database; one
+  naming a credentials Secret that does not exist is refused at once, naming
+  the field, and nothing is made;
 - `upgrade --modules base --wait`: Completed;
 - `history`: the phase changes and the operations, with how long each took;
 - `psql`: a session as the instance's role on its database; the password is
@@ -211,6 +213,19 @@ async def test_restore_into_a_second_instance_from_a_backup_of_the_first(
         *s3_flags(s3_server), "--wait", "--timeout", WAIT,
     )  # fmt: skip
 
+    # A request that could never run is refused at once, nothing made.
+    refused = await asyncio.to_thread(
+        plugin.run, "restore", "staging", "--from", f"s3://{bucket}/{key}",
+        "--s3-secret", "nope", check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith(
+        "restore request refused: source.s3CredentialsSecretRef: "
+        f"Secret {plugin.namespace}/nope not found"
+    )
+    restores = api.job_resource("odoorestorejobs")
+    assert erp.operator.kube.list_of(restores, plugin.namespace) == []
+
     # No endpoint given: the OdooBackupJob that wrote the object says where it is.
     output = await asyncio.to_thread(
         plugin, "restore", "staging", "--from", f"s3://{bucket}/{key}", "--wait",
@@ -298,6 +313,7 @@ async def test_hold_stops_requests_until_resume(
     assert "incident 42" in condition["message"]
     status = await asyncio.to_thread(plugin, "status", "erp")
     assert "incident 42" in _field("Held:", status)
+    assert "Message:" not in status  # status.message only says the hold: shown once
     assert _field("Workflow:", status).endswith(", on hold)")
 
     refused = await asyncio.to_thread(
