@@ -242,6 +242,8 @@ class OdooInstanceWorkflow:
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._upsert_search_attributes()
+        if self._state.hold is not None:
+            operations.show_details(self._state.hold)  # held across continue-as-new
         while True:
             timed_out = False
             try:

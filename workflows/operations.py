@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls, requests
     from workflows.ensure import Desired
 
-__all__ = ["HELD_ATTR", "Instance", "Operations", "held_desired", "held_view"]
+__all__ = ["HELD_ATTR", "Instance", "Operations", "held_desired", "held_view", "show_details"]
 
 _R = TypeVar("_R")
 
@@ -194,6 +194,12 @@ async def _answer(made: Awaitable[_R], what: str) -> _R:
 def _show(hold: Hold | None) -> None:
     """Where the Temporal UI and CLI show a hold: a search attribute, the current details."""
     workflow.upsert_search_attributes([HELD_ATTR.value_set(hold is not None)])
+    show_details(hold)
+
+
+def show_details(hold: Hold | None) -> None:
+    """The workflow's current details of a hold (a run starts without: continue-as-new
+    calls this again)."""
     if hold is not None:
         since = hold.since.strftime("%Y-%m-%dT%H:%M:%SZ")
         workflow.set_current_details(f"**On hold** since {since}: {hold.reason}")

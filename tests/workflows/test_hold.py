@@ -14,7 +14,9 @@ On the Temporal dev server (Updates need it) over the World's fakes. Covers:
 - `resume` applies the spec again, unpauses the Schedule, starts the queued
   job, clears the hold everywhere and posts a Resumed Event; resuming an
   instance not on hold answers that nothing ended;
-- a deletion is still served while held.
+- a deletion is still served while held;
+- the hold, its search attribute and the current details outlast a
+  continue-as-new.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from model.payloads import (
 from model.phases import Phase
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
+    FAST,
     SPEC_BACKUP,
     Handle,
     eventually,
@@ -49,7 +52,7 @@ from workflows.instance import OdooInstanceWorkflow
 from workflows.operations import HELD_ATTR
 
 _SPEC_BACKUP = SPEC_BACKUP
-_SOURCE = {**SPEC_BACKUP["destination"], "objectKey": "x.zip"}  # type: ignore[dict-item]
+_SOURCE = {**SPEC_BACKUP["destination"], "objectKey": "x.zip"}
 _serving_world = serving_world
 
 
@@ -164,6 +167,30 @@ async def test_stop_and_deletion_are_still_served_while_held(
         assert isinstance(result, InstanceWorkflowResult)
         assert result.cleaned_up
         assert world.cleaned_up == [ref.uid]
+
+
+async def test_hold_lasts_across_continue_as_new(temporal_client: Client, task_queue: str) -> None:
+    world = _serving_world()
+    settings = FAST.model_copy(update={"continue_as_new_after": 2})
+    async with running_worker(temporal_client, world, task_queue):
+        handle = await start_instance(temporal_client, task_queue, make_spec(), settings=settings)
+        await wait_phase(handle, Phase.RUNNING)
+        first_run = (await handle.describe()).run_id
+        await handle.execute_update("hold", {"reason": "migration"}, result_type=HoldResult)
+        for _ in range(3):
+            await handle.signal("poke", {})
+
+        async def run_id() -> str | None:
+            return (await handle.describe()).run_id
+
+        await eventually(run_id, lambda run: run != first_run, what="a continue-as-new")
+        latest = temporal_client.get_workflow_handle(handle.id)
+        hold = await latest.query(OdooInstanceWorkflow.hold)
+        assert hold is not None
+        assert hold.reason == "migration"
+        assert "migration" in await _details(latest)
+        assert await _held(latest) is True
+        await latest.terminate()
 
 
 async def test_hold_refused_when_the_reason_is_missing(

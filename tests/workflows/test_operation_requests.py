@@ -33,7 +33,7 @@ from tests.workflows.conftest import (
 )
 from tests.workflows.world import World
 
-_SOURCE = {**SPEC_BACKUP["destination"], "objectKey": "shop/2026.dump"}  # type: ignore[dict-item]
+_SOURCE = {**SPEC_BACKUP["destination"], "objectKey": "shop/2026.dump"}
 _running = running_instance
 _serving_world = serving_world
 
