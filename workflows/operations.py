@@ -86,11 +86,11 @@ class Operations:
     # --- restore and upgrade --------------------------------------------------
 
     def validate_restore(self, raw: RawValue) -> None:
-        self._refuse_now("restore")
+        self._refuse_now("restore request")
         requests.decoded(raw, RestoreInput, "restore request", failures.REQUEST_INVALID)
 
     def validate_upgrade(self, raw: RawValue) -> None:
-        self._refuse_now("upgrade")
+        self._refuse_now("upgrade request")
         requests.decoded(raw, UpgradeInput, "upgrade request", failures.REQUEST_INVALID)
 
     async def restore(self, raw: RawValue) -> RestoreResult:

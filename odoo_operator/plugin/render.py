@@ -131,7 +131,7 @@ def status(view: InstanceView, now: datetime) -> str:
                 moment(_at(record.at), now),
                 f"{record.from_phase} -> {record.to_phase}",
                 record.guard,
-                widths=(34, 28),
+                widths=(34, 31),
             )
         )
     return "\n".join(lines) + "\n"

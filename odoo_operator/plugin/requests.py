@@ -179,7 +179,12 @@ async def backup(
     if to is not None:
         destination = _s3_config(session, _instance(session, name), to, s3)
     request = BackupRequest(destination=destination, format=fmt, with_filestore=with_filestore)
-    made = await _update(session, name, "backup", request, BackupRequested)
+    try:
+        made = await _update(session, name, "backup", request, BackupRequested)
+    except Refused as err:
+        if to is None and str(err).startswith("destination:"):
+            raise Refused(f"{err} (here: --to s3://BUCKET/KEY)") from err
+        raise
     print(_answer(JobKind.BACKUP, made.name, made.namespace, made.queued_behind), file=out)
     print(f"  to s3://{made.bucket}/{made.object_key}", file=out)
     return made

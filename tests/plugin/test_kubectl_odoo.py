@@ -25,7 +25,8 @@ discovery. One Running instance `erp` is shared by the module. Covers:
   in psql's environment and never on its command line;
 - `hold`: the Held condition and status say so, a backup is refused naming
   the hold (exit 1); `resume` ends it;
-- a missing instance fails with exit 1, naming it.
+- a missing instance fails with exit 1, naming it; a backup without a
+  destination (no spec.backup) is refused saying which flag gives one.
 """
 
 from __future__ import annotations
@@ -336,3 +337,14 @@ async def test_a_missing_instance_fails_naming_it(plugin: Plugin, erp: harness.I
         result = await asyncio.to_thread(plugin.run, *args, check=False)
         assert result.returncode == 1, result
         assert f"no OdooInstance nope in namespace {plugin.namespace}" in result.stderr
+
+
+async def test_backup_without_a_destination_is_refused_saying_how_to_give_one(
+    plugin: Plugin, erp: harness.Instance
+) -> None:
+    result = await asyncio.to_thread(plugin.run, "backup", "erp", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "destination: no destination given and the instance has no spec.backup: give one in "
+        "the request, or set spec.backup on the instance (here: --to s3://BUCKET/KEY)"
+    )
