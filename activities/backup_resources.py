@@ -6,7 +6,9 @@ Owns four activities and the prune that run_edge_actions runs:
   fixed name the workflow chose (a retry finds it: 409 is success), with
   spec.backup's destination and a generated key when the request names none;
   labelled `bemade.org/scheduled-backup` when the schedule asked (its
-  retention then decides when it goes, not the history limit).
+  retention then decides when it goes, not the history limit); the answer
+  names the unfinished job resources it waits for
+  (activities.operation_resources.queued_behind).
 - `check_backup_request`: what the `backup` Update asks before it makes
   anything: a destination (the request's or spec.backup's) and an S3
   credentials Secret that exists with accessKey and secretKey
@@ -21,7 +23,7 @@ Owns four activities and the prune that run_edge_actions runs:
 - `sync_backup_schedule` (async: it talks to Temporal through the worker's
   client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
   OdooScheduledBackup workflow on spec.backup.schedule; paused while
-  spec.backup.suspend is true; deleted when spec.backup is removed or the
+  spec.backup.suspend is true or the instance is on hold; deleted when spec.backup is removed or the
   instance goes away. Temporal refusing the Schedule (INVALID_ARGUMENT, e.g.
   a cron field out of range that slipped past admission) is CONFIG_INVALID,
   never retried with the same input.
@@ -51,7 +53,16 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import api, failures, job_inputs, job_lifecycle, ownership, recorder, s3
+from activities import (
+    api,
+    failures,
+    job_inputs,
+    job_lifecycle,
+    operation_resources,
+    ownership,
+    recorder,
+    s3,
+)
 from model import failures as failure_types
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
@@ -148,6 +159,9 @@ class BackupActivities:
             namespace=ref.namespace,
             bucket=destination.bucket,
             object_key=destination.object_key,
+            queued_behind=operation_resources.queued_behind(
+                self._kube, ref, JobKind.BACKUP, queued.name
+            ),
         )
 
     @activity.defn(name="check_backup_request", no_thread_cancel_exception=True)
@@ -265,6 +279,11 @@ class BackupActivities:
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise
             return
+        note = ""
+        if input.hold is not None:
+            note = f"the instance is on hold: {input.hold.reason}"
+        elif input.backup.suspend:
+            note = "spec.backup.suspend"
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(
                 SCHEDULED_BACKUP_WORKFLOW,
@@ -275,10 +294,7 @@ class BackupActivities:
             ),
             spec=ScheduleSpec(cron_expressions=[input.backup.schedule], time_zone_name="UTC"),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(
-                paused=input.backup.suspend,
-                note="spec.backup.suspend" if input.backup.suspend else "",
-            ),
+            state=ScheduleState(paused=input.backup.suspend or input.hold is not None, note=note),
         )
 
         def update(_: ScheduleUpdateInput) -> ScheduleUpdate:

@@ -30,12 +30,16 @@ from model.payloads import (
     CleanupInput,
     ConvergePhaseInput,
     CreateBackupJobInput,
+    CreateRestoreJobInput,
+    CreateUpgradeJobInput,
     GatherSnapshotInput,
     PostEventInput,
     RecordStatusInput,
+    RestoreResult,
     RunEdgeActionsInput,
     Snapshot,
     SyncBackupScheduleInput,
+    UpgradeResult,
 )
 
 __all__ = [
@@ -46,6 +50,8 @@ __all__ = [
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
+    "create_restore_job",
+    "create_upgrade_job",
     "gather_snapshot",
     "post_event",
     "record_status",
@@ -104,6 +110,18 @@ def check_backup_request(input: CreateBackupJobInput) -> None:
     raise NotImplementedError
 
 
+@activity.defn(name="create_restore_job")
+def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+    """Make the OdooRestoreJob of a `restore` Update (RequestInvalid when it could not run)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="create_upgrade_job")
+def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+    """Make the OdooUpgradeJob of an `upgrade` Update."""
+    raise NotImplementedError
+
+
 @activity.defn(name="sync_backup_schedule")
 def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
     """Create, update, pause or delete the instance's Temporal Schedule of backups."""
@@ -131,6 +149,8 @@ STUBS = (
     cleanup_instance,
     create_backup_job,
     check_backup_request,
+    create_restore_job,
+    create_upgrade_job,
     sync_backup_schedule,
     post_event,
     check_job_references,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model import children
+from model import children, naming
 from model.crds import (
     BackupFormat,
     BackupRetention,
@@ -22,6 +22,7 @@ from model.crds import (
     S3Config,
     ScheduledBackups,
 )
+from model.crds.common import ModuleName
 from model.phases import JobPhase, JobState, Phase
 
 __all__ = [
@@ -37,16 +38,22 @@ __all__ = [
     "ConvergePhaseInput",
     "CreateBackup",
     "CreateBackupJobInput",
+    "CreateRestoreJobInput",
+    "CreateUpgradeJobInput",
     "DeleteRequest",
     "Drift",
     "EdgeAction",
     "GatherSnapshotInput",
+    "Hold",
+    "HoldInput",
+    "HoldResult",
     "InstanceRef",
     "InstanceWorkflowInput",
     "InstanceWorkflowResult",
     "JobAction",
     "JobKind",
     "JobRef",
+    "JobRequested",
     "MachineState",
     "MarkDatabase",
     "Poke",
@@ -59,12 +66,18 @@ __all__ = [
     "RecordStatusInput",
     "Replicas",
     "RestartWeb",
+    "RestoreInput",
+    "RestoreResult",
+    "ResumeInput",
+    "ResumeResult",
     "RunEdgeActionsInput",
     "ScheduledBackupInput",
     "Snapshot",
     "SpecUpdate",
     "SyncBackupScheduleInput",
     "TransitionRecord",
+    "UpgradeInput",
+    "UpgradeResult",
     "WorkflowSettings",
 ]
 
@@ -424,6 +437,15 @@ class MachineState(Payload):
         description="Why the last apply (or another activity) was refused for good, carried "
         "across continue-as-new so the instance stays in Error until an apply succeeds.",
     )
+    hold: Hold | None = Field(
+        default=None,
+        description="The instance is on hold (the `hold` Update) until `resume`: nothing is "
+        "applied, scaled or started but a stop (replicas 0) and the deletion.",
+    )
+    schedule_held: bool = Field(
+        default=False,
+        description="The backup Schedule was paused for the hold (resumed with it).",
+    )
 
 
 class BackupRequest(Payload):
@@ -445,12 +467,93 @@ class BackupRequest(Payload):
 
 
 class BackupRequested(Payload):
-    """Update `backup`'s answer: the OdooBackupJob made for the request."""
+    """Update `backup`'s answer: the OdooBackupJob made for the request, and the
+    unfinished job resources it waits for (see JobRequested)."""
 
     name: str
     namespace: str
     bucket: str
     object_key: str = Field(alias="objectKey")
+    queued_behind: tuple[str, ...] = Field(default=(), alias="queuedBehind")
+
+
+class JobRequested(Payload):
+    """What an operation Update answers: the job resource made for the request, and the
+    unfinished job resources of the instance that run before it (empty: it runs next),
+    each as `<Kind>/<name>`."""
+
+    name: str
+    namespace: str
+    queued_behind: tuple[str, ...] = Field(default=(), alias="queuedBehind")
+
+
+class RestoreInput(Payload):
+    """Update `restore`: replace the instance's database and filestore with a backup
+    from S3 (the request becomes an OdooRestoreJob).
+
+    `format` defaults to what the object key's extension names (`.zip`, `.sql`,
+    `.dump`), else zip. JSON from the temporal CLI may use camelCase, as kubectl does.
+    """
+
+    source: S3Config
+    format: BackupFormat | None = None
+    neutralize: bool = Field(
+        default=True,
+        description="Neutralize the copy and give it a new identity (OdooRestoreJob's "
+        "spec.neutralize); false only for a production restore of the same database.",
+    )
+
+    @property
+    def backup_format(self) -> BackupFormat:
+        if self.format is not None:
+            return self.format
+        return BackupFormat(naming.backup_format_of(self.source.object_key) or "zip")
+
+
+class RestoreResult(JobRequested):
+    """Update `restore`'s answer: the OdooRestoreJob made."""
+
+
+class UpgradeInput(Payload):
+    """Update `upgrade`: update and/or install modules (the request becomes an
+    OdooUpgradeJob). Both lists empty: `-u all`."""
+
+    modules: tuple[ModuleName, ...] = ()
+    modules_install: tuple[ModuleName, ...] = Field(default=(), alias="modulesInstall")
+    scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
+
+
+class UpgradeResult(JobRequested):
+    """Update `upgrade`'s answer: the OdooUpgradeJob made."""
+
+
+class Hold(Payload):
+    """An instance on hold: why, and since when (workflow time)."""
+
+    reason: str
+    since: datetime
+
+
+class HoldInput(Payload):
+    """Update `hold`: stop acting on the instance (a stop and the deletion excepted)
+    until `resume`. Holding a held instance replaces the reason, not the time."""
+
+    reason: str = Field(min_length=1, max_length=1024)
+
+
+class HoldResult(Payload):
+    hold: Hold
+    already_held: bool = Field(default=False, alias="alreadyHeld")
+
+
+class ResumeInput(Payload):
+    """Update `resume`: end a hold; the operator applies the spec again."""
+
+
+class ResumeResult(Payload):
+    """The hold that ended (None: the instance was not on hold)."""
+
+    ended: Hold | None = None
 
 
 class QueuedBackup(Payload):
@@ -616,6 +719,10 @@ class RecordStatusInput(Payload):
         description="The snapshot found the database gone under missingPolicy Ignore: "
         "post a DatabaseMissing Warning Event, once per generation (phase change or not).",
     )
+    hold: Hold | None = Field(
+        default=None,
+        description="The instance is on hold: the Held condition, and status.message says so.",
+    )
 
 
 class CleanupInput(Payload):
@@ -631,6 +738,22 @@ class CreateBackupJobInput(Payload):
     queued: QueuedBackup
 
 
+class CreateRestoreJobInput(Payload):
+    """Make the OdooRestoreJob `name` of a restore request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    name: str
+    request: RestoreInput
+
+
+class CreateUpgradeJobInput(Payload):
+    """Make the OdooUpgradeJob `name` of an upgrade request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    name: str
+    request: UpgradeInput
+
+
 class PruneBackupsInput(Payload):
     """Apply spec.backup.retention to the completed scheduled backups of an instance."""
 
@@ -643,10 +766,12 @@ class PruneBackupsResult(Payload):
 
 
 class SyncBackupScheduleInput(Payload):
-    """Create, update, pause or delete (backup None) the instance's backup Schedule."""
+    """Create, update, pause or delete (backup None) the instance's backup Schedule.
+    Paused while spec.backup.suspend is true or the instance is on hold (`hold`)."""
 
     ref: InstanceRef
     backup: ScheduledBackups | None
+    hold: Hold | None = None
 
 
 class ScheduledBackupInput(Payload):

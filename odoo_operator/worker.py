@@ -36,6 +36,7 @@ from activities import (
     converge,
     databases,
     edge_actions,
+    operation_resources,
     references,
     snapshot,
     status,
@@ -65,7 +66,7 @@ class SearchAttributeConflict(RuntimeError):
 
 async def register_search_attributes(client: Client) -> tuple[str, ...]:
     """Add the instance workflow's search attributes (OdooPhase, OdooNamespace,
-    OdooInstance, OdooImage, all Keyword) that the client's namespace lacks;
+    OdooInstance, OdooImage, all Keyword; OdooHeld, Bool) that the client's namespace lacks;
     return the names added (empty when all were there).
 
     Idempotent, and safe when several workers start at once (ALREADY_EXISTS is
@@ -89,7 +90,8 @@ async def register_search_attributes(client: Client) -> tuple[str, ...]:
     if wrong:
         raise SearchAttributeConflict(
             f"search attributes {', '.join(wrong)} of Temporal namespace {client.namespace} "
-            "are not of type Keyword; remove them (temporal operator search-attribute remove) "
+            "are not of the type the workflow writes (Keyword; OdooHeld: Bool); remove them "
+            "(temporal operator search-attribute remove) "
             "and start the worker again"
         )
     missing = {name: kind for name, kind in wanted.items() if name not in existing}
@@ -105,7 +107,7 @@ async def register_search_attributes(client: Client) -> tuple[str, ...]:
         if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
             _log.warning(
                 "cannot add the search attributes %s to Temporal namespace %s (%s); "
-                "add them as Keyword yourself (Temporal Cloud: tcld namespace "
+                "add them yourself (Temporal Cloud: tcld namespace "
                 "search-attributes add, or the namespace's page in the web UI)",
                 ", ".join(sorted(missing)), client.namespace, err.message,
             )  # fmt: skip
@@ -128,6 +130,7 @@ def activities(
     operator, jobs = settings.operator, settings.jobs
     postgres = postgres or databases.Databases()
     backup = backup_resources.BackupActivities(kube, operator)
+    operations = operation_resources.OperationActivities(kube)
     return [
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
@@ -139,6 +142,8 @@ def activities(
         backup.check_backup_request,
         backup.sync_backup_schedule,
         backup.post_event,
+        operations.create_restore_job,
+        operations.create_upgrade_job,
         references.ReferenceActivities(kube, operator).check_job_references,
     ]
 

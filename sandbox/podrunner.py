@@ -6,7 +6,7 @@ environment resolved as the kubelet resolves it (`value` with `$(VAR)`
 references, `secretKeyRef`, `configMapKeyRef`, `fieldRef`, `envFrom`); the
 volumes made local directories. It must not write to the API: the exit code
 and the log's tail go back to `kubelet.SimulatedKubelet`, which writes the
-Pod status.
+Pod status, and serves the whole log (`container_log`) to the API server.
 
 There are no mount namespaces, so a container sees its volumes at local
 paths: every occurrence of a volume's mountPath (or of a `path_map` prefix,
@@ -79,11 +79,7 @@ class LocalPodRunner:
             return 1, str(error), first
         deadline = spec.get("activeDeadlineSeconds")
         for container in containers:
-            log_file = (
-                self.work_dir
-                / "logs"
-                / f"{meta['namespace']}_{meta['name']}_{container['name']}.log"
-            )
+            log_file = self._log_file(meta["namespace"], meta["name"], container["name"])
             try:
                 code = await self._run(pod, container, volumes, get, log_file, deadline)
             except PodRunError as error:
@@ -91,6 +87,14 @@ class LocalPodRunner:
             if code != 0:
                 return code, _tail(log_file), container["name"]
         return 0, "", ""
+
+    def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
+        """What that container wrote (kubelet.LogSource); None when it never ran here."""
+        path = self._log_file(namespace, pod, container)
+        return path.read_bytes() if path.is_file() else None
+
+    def _log_file(self, namespace: str, pod: str, container: str) -> Path:
+        return self.work_dir / "logs" / f"{namespace}_{pod}_{container}.log"
 
     # --- volumes ------------------------------------------------------------
 

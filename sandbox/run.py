@@ -449,6 +449,7 @@ def _banner(
             f"the sandbox is up; state in {state_dir}",
             f"  Temporal UI        {dev_server.ui_url}",
             f"  Temporal address   {dev_server.address} (namespace {dev_server.namespace})",
+            f"                     export TEMPORAL_ADDRESS={dev_server.address}",
             f"  Kubernetes API     {kube.url} (kube-apiserver, etcd, kube-controller-manager)",
             f"                     export KUBECONFIG={kubeconfig}",
             f"                     export PATH={Path(sys.prefix) / 'bin'}:$PATH",
@@ -462,7 +463,8 @@ def _banner(
             "  Operator           watcher + worker, in this process, and a simulated kubelet",
             f"                     (Node {kubelet.NODE_NAME}: Pods ready and Jobs done after "
             f"{kubelet_delay:g} s);",
-            "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w",
+            "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w;",
+            "                     kubectl odoo status <name>",
             READY_LINE,
         ]
     )

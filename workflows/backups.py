@@ -16,7 +16,8 @@ Owns, for the instance workflow that composes it (`Backups(instance)`):
   check_backup_request (the S3 credentials Secret and its keys) before it
   makes anything;
 - keeping the instance's Temporal Schedule in step with spec.backup
-  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it); a
+  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it;
+  paused while the instance is on hold); a
   Schedule Temporal refuses is MachineState.schedule_problem, shown as the
   instance's problem until spec.backup changes;
 - the deletion's final backup (`final_backup`): machine.DELETION_TABLE, run
@@ -47,9 +48,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import pydantic
-
-    from model import failures, naming, validation
+    from model import failures, naming
     from model.crds import BackupFormat, ScheduledBackups
     from model.payloads import (
         BackupRequest,
@@ -58,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CreateBackup,
         CreateBackupJobInput,
         EdgeAction,
+        Hold,
         MachineState,
         PostEventInput,
         PostWarning,
@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import calls, machine
+    from workflows import calls, machine, requests
     from workflows.ensure import ensure
 
 __all__ = ["Backups", "Instance", "decoded"]
@@ -214,10 +214,13 @@ class Backups:
 
     # --- the schedule ---------------------------------------------------------
 
-    async def sync_schedule(self, backup: ScheduledBackups | None) -> None:
-        """Bring the Temporal Schedule in step with `backup` (None: delete it)."""
+    async def sync_schedule(
+        self, backup: ScheduledBackups | None, hold: Hold | None = None
+    ) -> None:
+        """Bring the Temporal Schedule in step with `backup` (None: delete it),
+        paused while `hold` lasts."""
         state = self._instance.state
-        digest = _digest(backup)
+        digest = _digest(backup, hold)
         if backup is None and not state.schedule_synced:
             if state.schedule_problem is not None:
                 self._instance.merge_state(schedule_problem=None, schedule_digest=digest)
@@ -225,7 +228,9 @@ class Backups:
         if digest == state.schedule_digest:
             return
         try:
-            await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
+            await calls.sync_backup_schedule(
+                SyncBackupScheduleInput(ref=state.ref, backup=backup, hold=hold)
+            )
         except calls.ACTIVITY_FAILED as err:
             if calls.error_type(err) not in failures.PERMANENT:
                 raise
@@ -317,20 +322,15 @@ class Backups:
 def decoded(raw: RawValue) -> BackupRequest:
     """The BackupRequest a `backup` signal or Update carries, or a non-retryable
     BackupRequestInvalid naming the fields that do not parse (never their values)."""
-    try:
-        request = workflow.payload_converter().from_payload(raw.payload, BackupRequest)
-    except pydantic.ValidationError as err:
-        raise _invalid(f"backup request refused: {validation.describe(err)}") from None
-    except (ValueError, RuntimeError) as err:  # not JSON, or an encoding we do not read
-        raise _invalid(f"backup request refused: not a backup request ({err})") from None
-    assert isinstance(request, BackupRequest)
-    return request
+    return requests.decoded(raw, BackupRequest, "backup request", failures.BACKUP_REQUEST_INVALID)
 
 
 def _invalid(message: str) -> ApplicationError:
-    return ApplicationError(message, type=failures.BACKUP_REQUEST_INVALID, non_retryable=True)
+    return requests.refusal(message, failures.BACKUP_REQUEST_INVALID)
 
 
-def _digest(backup: ScheduledBackups | None) -> str:
+def _digest(backup: ScheduledBackups | None, hold: Hold | None = None) -> str:
     text = backup.model_dump_json() if backup is not None else "none"
+    if hold is not None and backup is not None:
+        text += f"; held {hold.model_dump_json()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -28,12 +28,16 @@ with workflow.unsafe.imports_passed_through():
         CleanupInput,
         ConvergePhaseInput,
         CreateBackupJobInput,
+        CreateRestoreJobInput,
+        CreateUpgradeJobInput,
         GatherSnapshotInput,
         PostEventInput,
         RecordStatusInput,
+        RestoreResult,
         RunEdgeActionsInput,
         Snapshot,
         SyncBackupScheduleInput,
+        UpgradeResult,
     )
 
 __all__ = [
@@ -44,6 +48,8 @@ __all__ = [
     "cleanup_instance",
     "converge_phase",
     "create_backup_job",
+    "create_restore_job",
+    "create_upgrade_job",
     "error_message",
     "error_type",
     "gather_snapshot",
@@ -186,6 +192,29 @@ async def check_backup_request(input: CreateBackupJobInput) -> None:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+    )
+
+
+# The restore and upgrade Updates: a request that could never run (a Secret
+# missing, a spec the API refuses) fails the Update at once; API errors retry.
+_REQUEST_RETRY = _api_retry(failures.REQUEST_INVALID)
+
+
+async def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+    return await workflow.execute_activity(
+        signatures.create_restore_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_REQUEST_RETRY,
+    )
+
+
+async def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+    return await workflow.execute_activity(
+        signatures.create_upgrade_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_REQUEST_RETRY,
     )
 
 

@@ -49,7 +49,13 @@ MachineState.spec_problem; nothing is applied until one that parses comes).
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
 workflow through its `Instance` protocol: state, settings, look, write_status,
-nap); this class keeps the message handlers, whose wire names never change.
+nap); the restore, upgrade, hold and resume Updates, and what a held instance
+still does, are workflows.operations' (`Operations`); this class keeps the
+message handlers, whose wire names never change.
+
+A held instance (MachineState.hold) applies nothing and converges only what
+operations.held_desired leaves (a stop), on a snapshot whose queued job
+resources operations.held_view hides; its backup Schedule is paused.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey, SearchAttributeUpdate
@@ -75,6 +82,8 @@ with workflow.unsafe.imports_passed_through():
         Drift,
         EdgeAction,
         GatherSnapshotInput,
+        Hold,
+        HoldResult,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
         JobAction,
@@ -83,14 +92,17 @@ with workflow.unsafe.imports_passed_through():
         Poke,
         RecordStatusInput,
         Replicas,
+        RestoreResult,
+        ResumeResult,
         RunEdgeActionsInput,
         Snapshot,
         SpecUpdate,
         TransitionRecord,
+        UpgradeResult,
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import backups, calls, machine
+    from workflows import backups, calls, machine, operations
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -99,7 +111,7 @@ PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
 NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
 INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
-SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
+SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR, operations.HELD_ATTR)
 
 # Phases in which a batch Job runs: poll at job_poll_interval in case a Job
 # event is missed. Every other phase waits for events and the resync timer.
@@ -128,6 +140,7 @@ class OdooInstanceWorkflow:
         self._drift_asked, self._drift_read = 1, 0
         self._drift: tuple[ChildDrift, ...] = ()
         self._backups = backups.Backups(self)
+        self._operations = operations.Operations(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -188,6 +201,53 @@ class OdooInstanceWorkflow:
     @request_backup.validator
     def _validate_backup(self, request: RawValue) -> None:
         self._backups.validate(request)
+        self._operations.refuse_if_held("backup request")
+
+    # restore, upgrade, hold and resume: workflows.operations parses and answers.
+
+    @workflow.update(name="restore")
+    async def request_restore(self, request: RawValue) -> RestoreResult:
+        """Restore a backup from S3 now: answer with the OdooRestoreJob made."""
+        result = await self._operations.restore(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @request_restore.validator
+    def _validate_restore(self, request: RawValue) -> None:
+        self._operations.validate_restore(request)
+
+    @workflow.update(name="upgrade")
+    async def request_upgrade(self, request: RawValue) -> UpgradeResult:
+        """Update or install modules now: answer with the OdooUpgradeJob made."""
+        result = await self._operations.upgrade(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @request_upgrade.validator
+    def _validate_upgrade(self, request: RawValue) -> None:
+        self._operations.validate_upgrade(request)
+
+    @workflow.update(name="hold")
+    async def hold_instance(self, request: RawValue) -> HoldResult:
+        """Stop acting on the instance (a stop and the deletion excepted) until resume."""
+        result = await self._operations.hold(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @hold_instance.validator
+    def _validate_hold(self, request: RawValue) -> None:
+        self._operations.validate_hold(request)
+
+    @workflow.update(name="resume")
+    async def resume_instance(self, request: RawValue) -> ResumeResult:
+        """End a hold: the spec is applied again and queued work runs."""
+        result = await self._operations.resume(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @resume_instance.validator
+    def _validate_resume(self, request: RawValue) -> None:
+        self._operations.validate_resume(request)
 
     @workflow.query(name="phase")
     def phase(self) -> Phase:
@@ -201,11 +261,17 @@ class OdooInstanceWorkflow:
     def transitions(self) -> list[TransitionRecord]:
         return list(self._state.transitions)
 
+    @workflow.query(name="hold")
+    def hold(self) -> Hold | None:
+        return self._state.hold
+
     # --- main loop ---------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._upsert_search_attributes()
+        if self._state.hold is not None:
+            operations.show_details(self._state.hold)  # held across continue-as-new
         while True:
             timed_out = False
             try:
@@ -301,18 +367,20 @@ class OdooInstanceWorkflow:
 
     async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
+        if state.hold is not None or state.schedule_held:
+            await self._sync_held_schedule()
         # Apply on a new generation and while an apply problem is pending (the
         # cause may be fixed outside the spec); after the first look, when it
         # found a child gone or changed (at most once per restore_interval), and
         # on a resync once the last apply is reapply_interval old. Nothing is
-        # applied while the newest spec does not parse.
-        parses = state.spec_problem is None
-        applied = parses and (
+        # applied while the newest spec does not parse, nor on hold.
+        may_apply = state.spec_problem is None and state.hold is None
+        applied = may_apply and (
             state.applied_generation != state.generation or self._apply_problem is not None
         )
         if applied:
             await self._apply_children(self._restorable())
-        reapply = parses and resync and not applied and self._reapply_due()
+        reapply = may_apply and resync and not applied and self._reapply_due()
         if reapply:
             self._drift_asked += 1  # look first: its Events then say what it restored
         snap: Snapshot | None = None
@@ -321,7 +389,7 @@ class OdooInstanceWorkflow:
             if snap is None:
                 snap = await self._gather()
                 restoring = self._restorable()
-                if parses and not applied and (reapply or (restoring and self._restore_due())):
+                if may_apply and not applied and (reapply or (restoring and self._restore_due())):
                     applied = True
                     await self._apply_children(restoring)
                     if restoring:
@@ -329,7 +397,7 @@ class OdooInstanceWorkflow:
             for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
-            desired = ensure(state.phase, state.spec, snap)
+            desired = _desired(state, snap)
             if desired.refuse:
                 # In Error nothing waits: the waiting job resources fail now, with
                 # the instance's problem (run with the edge actions, in _record).
@@ -363,7 +431,7 @@ class OdooInstanceWorkflow:
                         snap = None  # it created something the snapshot has not seen
                         continue
                     snap = _converged(snap, desired)
-            row = machine.evaluate(state.phase, state.spec, snap)
+            row = machine.evaluate(state.phase, state.spec, _seen(state, snap))
             await self._record(snap, row)
             if row is None:
                 return
@@ -374,6 +442,12 @@ class OdooInstanceWorkflow:
             # (refused_jobs were failed just now.)
             snap = None if row.actions else snap.model_copy(update={"refused_jobs": ()})
         # Still moving after many steps: look again on the next timer, not now.
+
+    async def _sync_held_schedule(self) -> None:
+        """Pause the backup Schedule while on hold; unpause it once resumed."""
+        state = self._state
+        await self._backups.sync_schedule(state.spec.backup, hold=state.hold)
+        self.merge_state(schedule_held=self._state.hold is not None)
 
     def _reapply_due(self) -> bool:
         applied_at = self._state.applied_at
@@ -542,6 +616,7 @@ class OdooInstanceWorkflow:
             and any(isinstance(e, MarkDatabase) and not e.initialized for e in edges),
             # Reported once: in the digest, so the next write comes with a new generation.
             database_missing_ignored=snap.database_missing_ignored,
+            hold=state.hold,
         )
         digest = _status_digest(record)
         if guard is None and digest == state.recorded_status:
@@ -573,13 +648,29 @@ class OdooInstanceWorkflow:
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
-        pairs: list[SearchAttributeUpdate[str]] = [
+        pairs: list[SearchAttributeUpdate[Any]] = [
             PHASE_ATTR.value_set(state.phase.value),
             NAMESPACE_ATTR.value_set(state.ref.namespace),
             INSTANCE_ATTR.value_set(state.ref.name),
             IMAGE_ATTR.value_set(state.spec.image or ""),
+            operations.HELD_ATTR.value_set(state.hold is not None),
         ]
         workflow.upsert_search_attributes(pairs)
+
+
+# On hold, the phase table sees no queued job (none starts) and only a stop is
+# converged; the `snapshot` query still shows what waits.
+
+
+def _seen(state: MachineState, snap: Snapshot) -> Snapshot:
+    return operations.held_view(snap) if state.hold is not None else snap
+
+
+def _desired(state: MachineState, snap: Snapshot) -> Desired:
+    desired = ensure(state.phase, state.spec, _seen(state, snap))
+    if state.hold is not None:
+        desired = operations.held_desired(desired, state.spec)
+    return desired
 
 
 def _needs_converge(desired: Desired, snap: Snapshot) -> bool:

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
 
@@ -26,10 +28,12 @@ from model.payloads import (
     InstanceWorkflowInput,
     InstanceWorkflowResult,
     MachineState,
+    Replicas,
     WorkflowSettings,
 )
 from model.phases import Phase
 from model.settings import WorkerSettings
+from tests.phase_cases import make_spec
 from tests.workflows.world import World, applied_children
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
@@ -52,7 +56,8 @@ async def register_search_attributes(client: Client) -> None:
         AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                for key in SEARCH_ATTRIBUTES
             },
         )
     )
@@ -146,3 +151,36 @@ async def transitions_of(handle: Handle) -> list[str]:
     """The `transitions` query as `<from>-><to>:<guard>` ids."""
     records = await handle.query(OdooInstanceWorkflow.transitions)
     return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]
+
+
+async def update_refusal(handle: Handle, update: str, request: Any) -> ApplicationError:
+    """The ApplicationError an Update fails with, sent as the temporal CLI sends it (JSON)."""
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(update, request)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+S3_CREDENTIALS = {"name": "s3-credentials"}
+SPEC_BACKUP = {
+    "schedule": "0 2 * * *",
+    "destination": {
+        "bucket": "b",
+        "endpoint": "http://s3:9000",
+        "s3CredentialsSecretRef": S3_CREDENTIALS,
+    },
+}
+"""A spec.backup whose destination the requests tests default to."""
+
+
+def serving_world() -> World:
+    """An initialized instance with its one web replica ready."""
+    return World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+
+
+async def running_instance(client: Client, task_queue: str, **spec: Any) -> Handle:
+    """An instance of `make_spec(**spec)`, applied, once Running."""
+    handle = await start_instance(client, task_queue, make_spec(**spec), applied=True)
+    await wait_phase(handle, Phase.RUNNING)
+    return handle

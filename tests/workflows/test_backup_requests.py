@@ -16,14 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from model import failures
-from model.payloads import BackupRequested, Replicas
-from model.phases import Phase
-from tests.phase_cases import make_spec
-from tests.workflows.conftest import Handle, eventually, running_worker, start_instance, wait_phase
+from model.payloads import BackupRequested
+from tests.workflows.conftest import (
+    SPEC_BACKUP,
+    Handle,
+    eventually,
+    running_instance,
+    running_worker,
+    serving_world,
+    update_refusal,
+)
 from tests.workflows.world import World
 
 _DESTINATION = {
@@ -34,22 +40,12 @@ _DESTINATION = {
 }
 
 
-async def _running(client: Client, task_queue: str, **spec: Any) -> Handle:
-    handle = await start_instance(client, task_queue, make_spec(**spec), applied=True)
-    await wait_phase(handle, Phase.RUNNING)
-    return handle
-
-
-def _serving_world() -> World:
-    return World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+_running = running_instance
+_serving_world = serving_world
 
 
 async def _refusal(handle: Handle, request: Any) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await handle.execute_update("backup", request, result_type=BackupRequested)
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
+    return await update_refusal(handle, "backup", request)
 
 
 @pytest.mark.parametrize(
@@ -82,14 +78,7 @@ async def test_update_refused_for_good_naming_the_field_when_the_request_is_wron
         await handle.terminate()
 
 
-_SPEC_BACKUP = {
-    "schedule": "0 2 * * *",
-    "destination": {
-        "bucket": "b",
-        "endpoint": "http://s3:9000",
-        "s3CredentialsSecretRef": {"name": "s3-credentials"},
-    },
-}
+_SPEC_BACKUP = SPEC_BACKUP
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,7 @@ async def test_search_attributes_follow_phase_and_image_when_they_change(
             "OdooNamespace": ref.namespace,
             "OdooInstance": ref.name,
             "OdooImage": "odoo:18.0",
+            "OdooHeld": False,
         }
         new_image = SpecUpdate(ref=ref, generation=2, spec=make_spec(image="odoo:19.0"))
         await handle.signal(OdooInstanceWorkflow.set_spec, new_image)

@@ -32,6 +32,8 @@ from model.payloads import (
     ConvergePhaseInput,
     CreateBackup,
     CreateBackupJobInput,
+    CreateRestoreJobInput,
+    CreateUpgradeJobInput,
     Drift,
     EdgeAction,
     GatherSnapshotInput,
@@ -46,9 +48,11 @@ from model.payloads import (
     RecordStatusInput,
     Replicas,
     RestartWeb,
+    RestoreResult,
     RunEdgeActionsInput,
     Snapshot,
     SyncBackupScheduleInput,
+    UpgradeResult,
 )
 from model.phases import JobPhase, JobState, Phase
 
@@ -126,8 +130,10 @@ class World:
     schedule_refusal: str | None = None
     # While set, sync_backup_schedule fails with a retryable error.
     schedule_unavailable: threading.Event = field(default_factory=threading.Event)
-    # The spec.backup each sync_backup_schedule call was given.
+    # The spec.backup each sync_backup_schedule call was given, and whether it was
+    # paused for a hold.
     schedules_synced: list[ScheduledBackups | None] = field(default_factory=list)
+    schedules_held: list[bool] = field(default_factory=list)
     # S3 credentials Secrets that do not exist (check_backup_request refuses them).
     missing_secrets: set[str] = field(default_factory=set)
     # While set, converge_phase is refused for good (the API answers 403).
@@ -442,6 +448,7 @@ class World:
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
             world.schedules_synced.append(input.backup)
+            world.schedules_held.append(input.hold is not None)
             if world.schedule_unavailable.is_set():
                 raise ApplicationError("Temporal unavailable", type="RPCError")
             if world.schedule_refusal is not None and input.backup is not None:
@@ -452,6 +459,39 @@ class World:
         @activity.defn(name="post_event")
         def post_event(input: PostEventInput) -> None:
             world.events.append(input)
+
+        def make(kind: JobKind, name: str) -> tuple[str, ...]:
+            """Make the job resource `name` once; what runs before it: the other
+            unfinished ones, the running first (the real activity also orders the
+            queued ones by kind and age)."""
+            world.calls[f"create_{kind.value}_job"] += 1
+            with world.lock:
+                if not any(j.name == name for j in world.jobs):
+                    world.jobs.append(JobResource(kind, name))
+                    world.created.append(name)
+                return tuple(
+                    f"{j.kind.resource_kind}/{j.name}"
+                    for j in sorted(world.jobs, key=lambda j: j.job_name is None)
+                    if j.name != name and (j.phase is None or not j.phase.terminal)
+                )
+
+        @activity.defn(name="create_restore_job")
+        def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+            ref = input.request.source.s3_credentials_secret_ref
+            if ref is not None and ref.name in world.missing_secrets:
+                raise ApplicationError(
+                    f"restore request refused: source.s3CredentialsSecretRef: Secret "
+                    f"{input.ref.namespace}/{ref.name} not found",
+                    type=failures.REQUEST_INVALID,
+                    non_retryable=True,
+                )
+            behind = make(JobKind.RESTORE, input.name)
+            return RestoreResult(name=input.name, namespace="shop", queued_behind=behind)
+
+        @activity.defn(name="create_upgrade_job")
+        def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+            behind = make(JobKind.UPGRADE, input.name)
+            return UpgradeResult(name=input.name, namespace="shop", queued_behind=behind)
 
         return [
             gather_snapshot,
@@ -464,4 +504,6 @@ class World:
             check_backup_request,
             sync_backup_schedule,
             post_event,
+            create_restore_job,
+            create_upgrade_job,
         ]
