@@ -163,10 +163,16 @@ class KubeApi:
         items = self._call("GET", f"{prefix}/{res.plural}").get("items") or []
         return [dict(item) for item in items]
 
-    def log(self, namespace: str, pod: str, container: str) -> str:
-        """A container's log, as text (pods/log; the kubelet of the Pod's node answers)."""
+    def log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None
+    ) -> str:
+        """A container's log, as text (pods/log; the kubelet of the Pod's node answers);
+        only its last `tail_lines` lines when given."""
         path = POD.path(namespace, pod, "log")
-        data = self._send("GET", path, query=[("container", container)], accept="*/*")
+        query = [("container", container)]
+        if tail_lines is not None:
+            query.append(("tailLines", str(tail_lines)))
+        data = self._send("GET", path, query=query, accept="*/*")
         return data.decode("utf-8", "replace")
 
     # --- writes ------------------------------------------------------------------

@@ -18,8 +18,9 @@ Failed with a message naming the field instead of starting a Job.
 A job resource always says what happens (status.phase and status.message):
 Pending and why it waits (`mark_pending`, the workflow's words: queued
 behind another, scheduled, waiting for the instance), Running as its Job,
-Completed or Failed with the outcome. Only resources whose odooInstanceRef
-names the instance are written (activities.ownership).
+Completed or Failed with the outcome; while its Job runs, the step and how far
+it came (`show_progress`, from activities.job_follow). Only resources whose
+odooInstanceRef names the instance are written (activities.ownership).
 
 `finish()` also fires the resource's webhook (at least once: before the
 terminal phase is written, so a retry after a crash calls it again), posts
@@ -39,7 +40,7 @@ from typing import Any
 from activities import api, failures, job_inputs, lookup, notify, ownership, recorder
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind, JobRef
+from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind, JobProgress, JobRef
 from model.phases import FINISHED_JOB_PHASES, NOT_STARTED_PREFIX, JobPhase
 from model.settings import JobSettings, OperatorSettings
 from specs import events, facts, job_outcome, jobs
@@ -54,6 +55,7 @@ __all__ = [
     "mark_pending",
     "prune_history",
     "referencing",
+    "show_progress",
     "start",
 ]
 
@@ -271,6 +273,22 @@ def mark_pending(kube: api.KubeApi, ref: InstanceRef, note: JobRef) -> None:
         return  # says it already (a retry)
     pending = {"phase": JobPhase.PENDING.value, "message": note.message}
     kube.merge_patch(resource, ref.namespace, note.name, {"status": pending}, sub="status")
+
+
+def show_progress(
+    kube: api.KubeApi, ref: InstanceRef, kind: JobKind, name: str, job_name: str, shown: JobProgress
+) -> None:
+    """status.step and status.progress of a running job resource (activities.job_follow);
+    nothing over one that finished, or whose batch Job is another one."""
+    resource = api.job_resource(kind.plural)
+    body = _own_resource(kube, resource, ref, name)
+    if body is None:
+        return
+    status = body.get("status") or {}
+    if status.get("jobName") != job_name or status.get("phase") in FINISHED_JOB_PHASES:
+        return
+    progress = {"step": shown.step, "progress": shown.amount() or None}
+    kube.merge_patch(resource, ref.namespace, name, {"status": progress}, sub="status")
 
 
 def _own_resource(

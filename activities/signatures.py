@@ -32,6 +32,8 @@ from model.payloads import (
     CreateBackupJobInput,
     CreateRestoreJobInput,
     CreateUpgradeJobInput,
+    FollowJobInput,
+    FollowJobResult,
     GatherSnapshotInput,
     PostEventInput,
     RecordStatusInput,
@@ -52,6 +54,7 @@ __all__ = [
     "create_backup_job",
     "create_restore_job",
     "create_upgrade_job",
+    "follow_job",
     "gather_snapshot",
     "post_event",
     "record_status",
@@ -140,6 +143,13 @@ def check_job_references(input: CheckJobReferencesInput) -> CheckJobReferencesRe
     raise NotImplementedError
 
 
+@activity.defn(name="follow_job")
+def follow_job(input: FollowJobInput) -> FollowJobResult:
+    """Follow a running batch Job until it ends, reporting its step and progress (the job
+    resource's status, the heartbeat details). Async, on the follower's task queue."""
+    raise NotImplementedError
+
+
 STUBS = (
     gather_snapshot,
     apply_children,
@@ -154,4 +164,5 @@ STUBS = (
     sync_backup_schedule,
     post_event,
     check_job_references,
+    follow_job,
 )

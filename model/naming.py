@@ -47,6 +47,7 @@ __all__ = [
     "cron_deployment_name",
     "database_name",
     "db_password_secret_name",
+    "follow_task_queue",
     "instance_labels",
     "instance_name_problems",
     "master_password_secret_name",
@@ -131,6 +132,12 @@ def instance_name_problems(name: str) -> list[str]:
 def workflow_id(namespace: str, name: str) -> str:
     """The Temporal workflow id of an instance: `odoo/<namespace>/<name>`."""
     return f"{_WORKFLOW_PREFIX}{namespace}/{name}"
+
+
+def follow_task_queue(task_queue: str) -> str:
+    """The task queue of the follow_job activity (activities.job_follow) of the
+    workflows on `task_queue`: its own worker, so long follows take no other slot."""
+    return f"{task_queue}-follow"
 
 
 def parse_workflow_id(value: str) -> tuple[str, str]:

@@ -43,6 +43,8 @@ __all__ = [
     "DeleteRequest",
     "Drift",
     "EdgeAction",
+    "FollowJobInput",
+    "FollowJobResult",
     "GatherSnapshotInput",
     "Hold",
     "HoldInput",
@@ -52,6 +54,7 @@ __all__ = [
     "InstanceWorkflowResult",
     "JobAction",
     "JobKind",
+    "JobProgress",
     "JobRef",
     "JobRequested",
     "MachineState",
@@ -803,3 +806,58 @@ class CheckJobReferencesResult(Payload):
     """The job resources marked Failed, as `<Kind>/<name>`."""
 
     failed: tuple[str, ...] = ()
+
+
+class JobProgress(Payload):
+    """How far a running batch Job has come: its step, and what the step last said of
+    its progress (a `progress:` line of scripts/jobs/, or Odoo's module count)."""
+
+    step: str
+    done: int | None = None
+    total: int | None = None
+    unit: Literal["bytes", "rows", "tables", "modules"] = "bytes"
+
+    def describe(self) -> str:
+        """`upload, 38 MB of 120 MB`: what status.progress and the UI show."""
+        amount = self.amount()
+        return f"{self.step}, {amount}" if amount else self.step
+
+    def amount(self) -> str:
+        """`38 MB of 120 MB`, `3 of 87 modules`; empty before the step said anything."""
+        if self.done is None:
+            return ""
+        if self.unit != "bytes":
+            total = f" of {self.total}" if self.total is not None else ""
+            return f"{self.done}{total} {self.unit}"
+        if self.total is None:
+            return _bytes(self.done)
+        return f"{_bytes(self.done)} of {_bytes(self.total)}"
+
+
+def _bytes(count: int) -> str:
+    """A byte count as people read it: 950 B, 2.0 kB, 38 MB, 12 GB (SI units)."""
+    value, suffix = float(count), "B"
+    for larger in ("kB", "MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, suffix = value / 1000, larger
+    if suffix == "B":
+        return f"{count} B"
+    return f"{value:.1f} {suffix}" if value < 10 else f"{value:.0f} {suffix}"
+
+
+class FollowJobInput(Payload):
+    """Follow the running batch Job `job_name` of the job resource `name` until it ends."""
+
+    ref: InstanceRef
+    kind: JobKind
+    name: str
+    job_name: str
+
+
+class FollowJobResult(Payload):
+    """follow_job's answer: the Job ended (or is gone), or the follow ran its time and
+    the Job still runs (the workflow follows it again)."""
+
+    ended: bool
+    progress: JobProgress | None = None

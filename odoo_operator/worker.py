@@ -4,8 +4,11 @@ Owns wiring: one `activities.api.KubeApi` shared by the activity classes,
 one `activities.databases.Databases` (PostgreSQL roles and databases, always
 present: the clusters Secret says where each cluster is),
 the workflow class and the bound activity methods, on a thread pool (the
-activities are synchronous and block on the API and PostgreSQL).
-`build_worker` builds it (odoo_operator.runner runs it, the tests too).
+activities are synchronous and block on the API and PostgreSQL), and the
+follower of running Jobs: the async follow_job activity on a task queue of
+its own (naming.follow_task_queue), whose slots a Job that runs for hours
+takes from no other activity. `build_worker` builds both as one
+`OperatorWorker` (odoo_operator.runner runs it, the tests too).
 `register_search_attributes` adds the workflow's search attributes to the
 Temporal namespace when they are missing (at every worker start-up, so a
 fresh Temporal server needs no manual step).
@@ -13,9 +16,11 @@ fresh Temporal server needs no manual step).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -36,17 +41,21 @@ from activities import (
     converge,
     databases,
     edge_actions,
+    job_follow,
     operation_resources,
     references,
     snapshot,
     status,
 )
+from model import naming
 from model.settings import Settings, TemporalSettings
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 from workflows.job_references import JobReferencesWorkflow
 from workflows.scheduled_backup import ScheduledBackupWorkflow
 
 __all__ = [
+    "FOLLOWS",
+    "OperatorWorker",
     "SearchAttributeConflict",
     "activities",
     "build_worker",
@@ -55,6 +64,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+FOLLOWS = 1000
+"""Running Jobs the follower follows at once: an async activity each, no thread
+(they wait on timers); more wait their turn in Temporal's task queue."""
+_FOLLOW = "follow_job"
 
 
 class SearchAttributeConflict(RuntimeError):
@@ -145,7 +159,39 @@ def activities(
         operations.create_restore_job,
         operations.create_upgrade_job,
         references.ReferenceActivities(kube, operator).check_job_references,
+        job_follow.FollowActivities(kube).follow_job,
     ]
+
+
+class OperatorWorker:
+    """The worker of the workflows and activities, and the follower of running Jobs:
+    started, run and stopped together (`async with`, or `run()`)."""
+
+    def __init__(self, main: Worker, follower: Worker) -> None:
+        self.main = main
+        self.follower = follower
+
+    async def run(self) -> None:
+        """Run both until one stops (an error, or a shutdown), then stop the other."""
+        async with asyncio.TaskGroup() as group:
+            for worker in (self.main, self.follower):
+                group.create_task(worker.run())
+
+    async def __aenter__(self) -> OperatorWorker:
+        await self.main.__aenter__()
+        await self.follower.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self.follower.__aexit__(exc_type, exc, traceback)
+        finally:
+            await self.main.__aexit__(exc_type, exc, traceback)
 
 
 def build_worker(
@@ -155,18 +201,21 @@ def build_worker(
     *,
     postgres: databases.Databases | None = None,
     extra_activities: Sequence[Callable[..., Any]] = (),
-) -> Worker:
-    """A Worker for the instance workflow and every activity (not started).
+) -> OperatorWorker:
+    """The worker for the instance workflow and every activity, and the follower (not started).
 
     `postgres` defaults to `databases.Databases()` (psycopg over TCP to the
     clusters of the clusters Secret); tests pass their own only to observe or
     break connections.
     """
-    return Worker(
+    every = [*activities(kube, settings, postgres), *extra_activities]
+    follows = [fn for fn in every if _name(fn) == _FOLLOW]
+    task_queue = settings.temporal.task_queue
+    main = Worker(
         client,
-        task_queue=settings.temporal.task_queue,
+        task_queue=task_queue,
         workflows=[OdooInstanceWorkflow, ScheduledBackupWorkflow, JobReferencesWorkflow],
-        activities=[*activities(kube, settings, postgres), *extra_activities],
+        activities=[fn for fn in every if _name(fn) != _FOLLOW],
         activity_executor=ThreadPoolExecutor(
             max_workers=settings.worker.max_concurrent_activities,
             thread_name_prefix="odoo-activity",
@@ -174,6 +223,18 @@ def build_worker(
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_cached_workflows=settings.worker.max_cached_workflows,
     )
+    follower = Worker(
+        client,
+        task_queue=naming.follow_task_queue(task_queue),
+        activities=follows,
+        max_concurrent_activities=FOLLOWS,
+    )
+    return OperatorWorker(main, follower)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    # The implementations are named as their wire names (activities.signatures).
+    return str(getattr(fn, "__name__", ""))
 
 
 async def connect(settings: TemporalSettings) -> Client:

@@ -16,10 +16,15 @@ or Failed from the Pods' phases (so backoffLimit means what it says).
   terminationMessagePolicy FallbackToLogsOnError.
 - A Pod being deleted is confirmed gone (grace period 0), as the kubelet does
   once its containers stopped.
+- While a Job's Pod runs, its status names the container that runs when the
+  job runner tells (`StepSource`: podrunner.LocalPodRunner does): the init
+  containers before it terminated, it running, the rest waiting, as a node
+  shows a Pod going through its init containers.
 - Container logs: the kubelet's read-only HTTPS endpoint serves
-  `/containerLogs/<namespace>/<pod>/<container>` from the job runner when it
-  keeps logs (`LogSource`: podrunner.LocalPodRunner does), so `kubectl logs`
-  and the API's pods/log work; the Node's daemonEndpoints name its port.
+  `/containerLogs/<namespace>/<pod>/<container>` (its last `tailLines` when
+  asked) from the job runner when it keeps logs (`LogSource`:
+  podrunner.LocalPodRunner does), so `kubectl logs` and the API's pods/log
+  work, while the container runs too; the Node's daemonEndpoints name its port.
   The API server does not verify a kubelet's serving certificate unless
   given --kubelet-certificate-authority (the control plane is not): a
   throwaway self-signed one serves.
@@ -33,6 +38,7 @@ Pod deletions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
@@ -54,10 +60,12 @@ from sandbox import pki
 
 __all__ = [
     "NODE_NAME",
+    "STEP_CHECK_SECONDS",
     "KubeletThread",
     "LogSource",
     "PodMatcher",
     "SimulatedKubelet",
+    "StepSource",
     "pod_matcher",
 ]
 
@@ -82,6 +90,19 @@ class LogSource(Protocol):
     def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
         """The log of that container (None: it never ran here)."""
         ...
+
+
+@runtime_checkable
+class StepSource(Protocol):
+    """A job runner that tells which container of a Pod runs now."""
+
+    def running_container(self, namespace: str, pod: str) -> str | None:
+        """The container of that Pod running now (None: none, or not one of ours)."""
+        ...
+
+
+STEP_CHECK_SECONDS = 0.2
+"""How often a running Job Pod's status follows its runner's step (StepSource)."""
 
 
 def pod_matcher(namespace: str | None = None, prefix: str = "") -> PodMatcher:
@@ -212,6 +233,9 @@ class SimulatedKubelet:
         log = None
         if isinstance(runner, LogSource):
             log = runner.container_log(info["namespace"], info["pod"], info["container"])
+        tail = request.query.get("tailLines")
+        if log and tail is not None and tail.isdigit():
+            log = b"".join(log.splitlines(keepends=True)[-int(tail) :]) if int(tail) else b""
         return web.Response(body=log or b"", content_type="text/plain")
 
     # --- what tests steer ---------------------------------------------------
@@ -409,7 +433,19 @@ class SimulatedKubelet:
         if any(match(pod) for match in self._fails):
             code, log = 1, "failed by the test (SimulatedKubelet.fail_jobs)"
         elif self.job_runner is not None:
-            result = await self.job_runner(pod, self._get)
+            runner = self.job_runner
+            steps = (
+                asyncio.create_task(self._show_steps(pod, runner))
+                if isinstance(runner, StepSource)
+                else None
+            )
+            try:
+                result = await runner(pod, self._get)
+            finally:
+                if steps is not None:  # done before the final status is written
+                    steps.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await steps
             code, log = result[0], result[1]
             failed = result[2] if len(result) > 2 else None
         else:
@@ -418,7 +454,46 @@ class SimulatedKubelet:
             code, log = 0, ""
         await self._write_status(pod, self._terminated_status(pod, code, log, failed))
 
+    async def _show_steps(self, pod: dict[str, Any], runner: StepSource) -> None:
+        """Keep the running Pod's status on the container its runner runs now."""
+        meta = pod["metadata"]
+        shown: str | None = None
+        while True:
+            step = runner.running_container(meta["namespace"], meta["name"])
+            if step is not None and step != shown:
+                await self._write_status(pod, self._step_status(pod, step))
+                shown = step
+            await asyncio.sleep(STEP_CHECK_SECONDS)
+
     # --- Pod status, as the kubelet writes it -------------------------------
+
+    def _step_status(self, pod: dict[str, Any], step: str) -> dict[str, Any]:
+        """A running Pod at container `step`: the init containers before it completed,
+        it running, those after it waiting (the containers too while an init one runs)."""
+        status = self._running_status(pod, ready=False)
+        started = status["startTime"]
+        done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started}}
+        waiting = {"waiting": {"reason": "PodInitializing"}}
+        running = {"running": {"startedAt": started}}
+        init = (pod.get("spec") or {}).get("initContainers") or []
+        names = [c["name"] for c in init]
+        at = names.index(step) if step in names else len(names)
+        status["initContainerStatuses"] = [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": i < at,
+                "restartCount": 0,
+                "state": done if i < at else running if i == at else waiting,
+            }
+            for i, c in enumerate(init)
+        ]
+        for container in status["containerStatuses"]:
+            if at < len(names):
+                container["started"] = False
+                container["state"] = waiting
+        return status
 
     @staticmethod
     def _conditions(ready: bool, now: str) -> list[dict[str, Any]]:

@@ -67,6 +67,8 @@ class LocalPodRunner:
         self.work_dir = work_dir
         self.path_map = dict(path_map or {})
         self.extra_path = list(extra_path)
+        # (namespace, pod) -> the container that runs now (kubelet.StepSource).
+        self._running: dict[tuple[str, str], str] = {}
 
     async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str, str]:
         """(exit code, log tail of the failed container, its name); (0, "", "") on success."""
@@ -78,15 +80,24 @@ class LocalPodRunner:
         except PodRunError as error:
             return 1, str(error), first
         deadline = spec.get("activeDeadlineSeconds")
-        for container in containers:
-            log_file = self._log_file(meta["namespace"], meta["name"], container["name"])
-            try:
-                code = await self._run(pod, container, volumes, get, log_file, deadline)
-            except PodRunError as error:
-                return 1, str(error), container["name"]
-            if code != 0:
-                return code, _tail(log_file), container["name"]
+        key = (meta["namespace"], meta["name"])
+        try:
+            for container in containers:
+                self._running[key] = container["name"]
+                log_file = self._log_file(meta["namespace"], meta["name"], container["name"])
+                try:
+                    code = await self._run(pod, container, volumes, get, log_file, deadline)
+                except PodRunError as error:
+                    return 1, str(error), container["name"]
+                if code != 0:
+                    return code, _tail(log_file), container["name"]
+        finally:
+            self._running.pop(key, None)
         return 0, "", ""
+
+    def running_container(self, namespace: str, pod: str) -> str | None:
+        """The container of that Pod that runs now (kubelet.StepSource)."""
+        return self._running.get((namespace, pod))
 
     def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
         """What that container wrote (kubelet.LogSource); None when it never ran here."""

@@ -328,6 +328,21 @@ class JobStatus(StatusModel):
         default=None, description="When the work completed or failed (RFC 3339)."
     )
     message: str | None = Field(default=None, description="Human-readable outcome or error.")
+    step: str | None = Field(
+        default=None,
+        description=(
+            "The step the batch Job is running (backup: dump, package, upload; restore: "
+            "download, extract, load, neutralize, finalize; init; upgrade), read from its "
+            "Pod while it runs; the last one once it ended."
+        ),
+    )
+    progress: str | None = Field(
+        default=None,
+        description=(
+            "How far that step has come, as the step reports it (e.g. 38 MB of 120 MB, "
+            "3 of 87 modules); refreshed every few seconds while the Job runs."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra=CONDITIONS_LIST,

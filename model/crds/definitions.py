@@ -57,6 +57,9 @@ _PHASE = PrinterColumn("Phase", ".status.phase", description="Lifecycle phase.")
 _TARGET = PrinterColumn(
     "Target", ".spec.odooInstanceRef.name", description="The OdooInstance worked on."
 )
+# A running job resource's movement, for `kubectl get odoobackupjob -w`.
+_STEP = PrinterColumn("Step", ".status.step", description="The step the batch Job runs.")
+_PROGRESS = PrinterColumn("Progress", ".status.progress", description="How far the step has come.")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         plural="odooinitjobs",
         short_names=("initjob",),
         description="Initializes the database of an OdooInstance (installs modules).",
-        printer_columns=(_TARGET, _PHASE, _AGE),
+        printer_columns=(_TARGET, _PHASE, _STEP, _PROGRESS, _AGE),
         selectable_fields=_JOB_SELECTABLE,
     ),
     ResourceInfo(
@@ -142,7 +145,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         plural="odooupgradejobs",
         short_names=("upgradejob",),
         description="Updates or installs modules of an OdooInstance, optionally at a set time.",
-        printer_columns=(_TARGET, _PHASE, _AGE),
+        printer_columns=(_TARGET, _PHASE, _STEP, _PROGRESS, _AGE),
         selectable_fields=_JOB_SELECTABLE,
     ),
     ResourceInfo(
@@ -156,6 +159,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             _TARGET,
             PrinterColumn("Format", ".spec.format", description="Backup format."),
             _PHASE,
+            _STEP,
+            _PROGRESS,
             _AGE,
         ),
         selectable_fields=_JOB_SELECTABLE,
@@ -171,6 +176,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
             _TARGET,
             PrinterColumn("Source", ".spec.source.type", description="Backup source type."),
             _PHASE,
+            _STEP,
+            _PROGRESS,
             _AGE,
         ),
         selectable_fields=_JOB_SELECTABLE,

@@ -22,10 +22,14 @@ esac
 
 log "dumping database $DB_NAME (PostgreSQL $SERVER_MAJOR) as $BACKUP_FORMAT"
 # Written under a temporary name: a dump cut short never looks finished.
+watch_size "$out.part"
 pg_dump --format="$pg_format" --no-owner --no-acl --dbname="$DB_NAME" --file="$out.part" ||
-    die "pg_dump of database $DB_NAME failed (see its messages above)"
+    { stop_watch; die "pg_dump of database $DB_NAME failed (see its messages above)"; }
+stop_watch
 mv "$out.part" "$out"
-log "dump written: $(wc -c <"$out") bytes"
+size="$(wc -c <"$out" | tr -d ' ')"
+progress "$size" "$size"
+log "dump written: $size bytes"
 
 if [ "$BACKUP_FORMAT" = zip ]; then
     psql -X -A -t -q -v ON_ERROR_STOP=1 -v fallback="${ODOO_VERSION:-}" -d "$DB_NAME" \

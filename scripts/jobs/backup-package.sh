@@ -29,8 +29,11 @@ zip)
         log "packaging the dump without a filestore"
     fi
     # zip follows the symbolic links: the archive holds the files themselves.
+    # It writes to a temporary file it renames at the end: the workspace's growth shows.
+    watch_size "$artifact.part"
     # shellcheck disable=SC2086
-    (cd "$stage" && zip -q -r -X "$artifact.part" $members) || die "zip failed"
+    (cd "$stage" && zip -q -r -X "$artifact.part" $members) || { stop_watch; die "zip failed"; }
+    stop_watch
     rm -rf "$stage"
     ;;
 sql | dump)
@@ -41,5 +44,7 @@ sql | dump)
 *) die "unknown BACKUP_FORMAT '$BACKUP_FORMAT' (zip, sql or dump)" ;;
 esac
 mv "$artifact.part" "$artifact"
+size="$(wc -c <"$artifact" | tr -d ' ')"
+progress "$size" "$size"
 sha256sum "$artifact" | cut -d' ' -f1 >"$artifact.sha256"
 log "artifact ready: $(wc -c <"$artifact") bytes, sha256 $(cat "$artifact.sha256")"

@@ -19,12 +19,20 @@ sha="$(cat "$artifact.sha256")"
 size="$(wc -c <"$artifact" | tr -d ' ')"
 errors="${TMPDIR:-/tmp}/aws.err.$$"
 
+status="${TMPDIR:-/tmp}/aws.status.$$"
+
 log "uploading $size bytes to s3://$S3_BUCKET/$S3_KEY"
+progress 0 "$size"
+# The aws CLI's progress goes through aws_progress; its exit status, kept apart.
 # shellcheck disable=SC2046
-aws s3 cp --only-show-errors "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors" ||
-    s3_explain "$errors"
+{
+    aws s3 cp "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors"
+    echo $? >"$status"
+} | aws_progress "$size"
+[ "$(cat "$status")" = 0 ] || s3_explain "$errors"
 # shellcheck disable=SC2046
 stored="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \
     --query ContentLength --output text $(s3_args) 2>"$errors")" || s3_explain "$errors"
 [ "$stored" = "$size" ] || die "the endpoint stored $stored bytes instead of $size"
+progress "$size" "$size"
 log "uploaded s3://$S3_BUCKET/$S3_KEY ($size bytes, sha256 $sha)"

@@ -5,7 +5,12 @@
 # only through secretKeyRef env (PGPASSWORD, AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY) or a mounted file (*_FILE), never a command-line
 # argument; every failure ends with one line `<step>: error: <what to do>`,
-# which the operator copies into the job resource's status.message.
+# which the operator copies into the job resource's status.message. A long
+# step says how far it came every PROGRESS_SECONDS (5) with a line
+# `progress: step=<step> bytes=<done> total=<all>` (or rows=, tables=): the
+# Pod has no API credentials, so the operator reads the last of these lines
+# from the container's log (activities.job_follow) into the job resource's
+# status.progress and the Temporal UI.
 
 STEP="${STEP:-$(basename "$0" .sh)}"
 # Never wait for an EC2 metadata service; never read a user's ~/.aws.
@@ -25,6 +30,60 @@ need() {
         eval "_val=\${$_var:-}"
         [ -n "$_val" ] || die "$_var is not set (the Job's environment is incomplete)"
     done
+}
+
+# progress DONE [TOTAL] [UNIT]: how far this step came (UNIT: bytes, rows or tables).
+progress() {
+    printf 'progress: step=%s %s=%s%s\n' "$STEP" "${3:-bytes}" "$1" "${2:+ total=$2}" >&2
+}
+
+# watch_size FILE [TOTAL]: report FILE's size as the step's progress every
+# PROGRESS_SECONDS in the background, while a tool writes it; stop_watch ends it
+# (and it ends with the script, however that ends).
+watch_size() {
+    _script=$$
+    (
+        while kill -0 "$_script" 2>/dev/null; do
+            [ ! -f "$1" ] || progress "$(wc -c <"$1" | tr -d ' ')" "${2:-}"
+            sleep "${PROGRESS_SECONDS:-5}"
+        done
+    ) &
+    WATCHER=$!
+}
+stop_watch() {
+    [ -z "${WATCHER:-}" ] || kill "$WATCHER" 2>/dev/null || true
+    WATCHER=
+}
+
+# aws_progress TOTAL: the aws CLI's own progress output on stdin ("Completed
+# 38.0 MiB/120.0 MiB (...)", carriage-return separated) as progress lines, at
+# most one every PROGRESS_SECONDS.
+aws_progress() {
+    tr '\r' '\n' | LC_ALL=C awk -v total="$1" -v step="$STEP" -v every="${PROGRESS_SECONDS:-5}" '
+        BEGIN { unit["Bytes"] = 1; unit["KiB"] = 1024; unit["MiB"] = 1048576
+                unit["GiB"] = 1073741824; unit["TiB"] = 1099511627776; srand(); last = srand() - every }
+        $1 == "Completed" {
+            split($3, size, "/")
+            done = int($2 * unit[size[1]])
+            srand(); now = srand()
+            if (now - last >= every) {
+                printf "progress: step=%s bytes=%d total=%d\n", step, done, total > "/dev/stderr"
+                last = now
+            }
+        }'
+}
+
+# count_bytes TOTAL: copy stdin to stdout, reporting the bytes passed as progress
+# every PROGRESS_SECONDS (for a stream a tool reads, such as an SQL dump into psql).
+count_bytes() {
+    LC_ALL=C awk -v total="$1" -v step="$STEP" -v every="${PROGRESS_SECONDS:-5}" '
+        BEGIN { srand(); last = srand() }
+        { print; done += length($0) + 1
+          srand(); now = srand()
+          if (now - last >= every) {
+              printf "progress: step=%s bytes=%d total=%d\n", step, done, total > "/dev/stderr"
+              last = now
+          } }'
 }
 
 is_true() {

@@ -22,12 +22,21 @@ from_s3() {
     [ -z "${S3_REGION:-}" ] || export AWS_DEFAULT_REGION="$S3_REGION"
     export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
     # shellcheck disable=SC2046
-    expected="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \
-        --query 'Metadata.sha256' --output text $(s3_args) 2>"$errors")" || s3_explain "$errors"
-    log "downloading s3://$S3_BUCKET/$S3_KEY"
-    # shellcheck disable=SC2046
-    aws s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_KEY" "$artifact.part" $(s3_args) 2>"$errors" ||
+    head="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \
+        --query '[Metadata.sha256, ContentLength]' --output text $(s3_args) 2>"$errors")" ||
         s3_explain "$errors"
+    expected="$(printf '%s\n' "$head" | cut -f1)"
+    total="$(printf '%s\n' "$head" | cut -f2)"
+    log "downloading s3://$S3_BUCKET/$S3_KEY"
+    progress 0 "$total"
+    status="${TMPDIR:-/tmp}/download.status.$$"
+    # The aws CLI's progress goes through aws_progress; its exit status, kept apart.
+    # shellcheck disable=SC2046
+    {
+        aws s3 cp "s3://$S3_BUCKET/$S3_KEY" "$artifact.part" $(s3_args) 2>"$errors"
+        echo $? >"$status"
+    } | aws_progress "$total"
+    [ "$(cat "$status")" = 0 ] || s3_explain "$errors"
     if [ -n "$expected" ] && [ "$expected" != None ]; then
         actual="$(sha256sum "$artifact.part" | cut -d' ' -f1)"
         [ "$actual" = "$expected" ] ||
@@ -56,9 +65,11 @@ from_odoo() {
         esac
     fi
     log "downloading a $odoo_format backup of database $db from $url"
+    watch_size "$artifact.part"
     code="$(curl -sS -o "$artifact.part" -w '%{http_code}' -X POST \
         -F "master_pwd=<$MASTER_PASSWORD_FILE" -F "name=$db" -F "backup_format=$odoo_format" \
-        "$url/web/database/backup" 2>"$errors")" || { cat "$errors" >&2; die "cannot reach $url"; }
+        "$url/web/database/backup" 2>"$errors")" || { stop_watch; cat "$errors" >&2; die "cannot reach $url"; }
+    stop_watch
     magic="$(head -c 5 "$artifact.part" | od -An -c | tr -d ' \n')"
     case "$odoo_format:$magic" in
     zip:PK003004*) ;;
@@ -77,4 +88,6 @@ odoo) from_odoo ;;
 *) die "unknown SOURCE_TYPE '$SOURCE_TYPE' (s3 or odoo)" ;;
 esac
 mv "$artifact.part" "$artifact"
-log "downloaded $(wc -c <"$artifact" | tr -d ' ') bytes"
+size="$(wc -c <"$artifact" | tr -d ' ')"
+progress "$size" "$size"
+log "downloaded $size bytes"

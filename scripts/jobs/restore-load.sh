@@ -52,7 +52,18 @@ printf 'CREATE DATABASE :"temp" TEMPLATE template0 ENCODING %s;\n' "'UTF8'" | ad
 
 log "loading the $BACKUP_FORMAT backup into $TEMP_DB"
 if [ "$BACKUP_FORMAT" = dump ]; then
-    pg_restore --no-owner --no-acl --exit-on-error --dbname="$TEMP_DB" "$dump" ||
+    # How far: the tables whose data pg_restore loaded, of those the archive holds.
+    tables="$(pg_restore --list "$dump" | grep -c ' TABLE DATA ' || true)"
+    progress 0 "$tables" tables
+    restored="${TMPDIR:-/tmp}/pg_restore.status.$$"
+    {
+        pg_restore --verbose --no-owner --no-acl --exit-on-error --dbname="$TEMP_DB" "$dump" 2>&1
+        echo $? >"$restored"
+    } | LC_ALL=C awk -v total="$tables" -v step="$STEP" '
+        /processing data for table/ { printf "progress: step=%s tables=%d total=%d\n", step, ++done, total; next }
+        /^pg_restore: (creating|processing|connecting|executing|dropping)/ { next }
+        { print }' >&2
+    [ "$(cat "$restored")" = 0 ] ||
         die "pg_restore failed (see its messages above): the archive is corrupt or truncated, or needs what this cluster lacks"
 else
     # Statements that name roles or need a superuser have no meaning in another
@@ -62,6 +73,7 @@ else
         -e '/^ALTER [A-Z ]* OWNER TO .*;$/d' \
         -e '/^GRANT .*;$/d' -e '/^REVOKE .*;$/d' \
         -e '/^REASSIGN OWNED BY .*;$/d' -e '/^COMMENT ON EXTENSION .*;$/d' "$dump" |
+        count_bytes "$(wc -c <"$dump" | tr -d ' ')" |
         psql -X -q -v ON_ERROR_STOP=1 -d "$TEMP_DB" >/dev/null ||
         die "loading the SQL dump failed (see the psql message above)"
 fi

@@ -16,7 +16,8 @@ code, four sources:
    makes it the status subresource. The verb is what the method sends: get
    and find GET (get), list_of GETs a collection (list), create POSTs
    (create), replace PUTs (update), merge_patch and json_patch PATCH (patch), delete DELETEs
-   (delete), and apply is a server-side apply PATCH, which RBAC checks as
+   (delete), log GETs pods/log (get; always that resource), and apply is a
+   server-side apply PATCH, which RBAC checks as
    patch and, when the object does not exist yet, as create. A call whose
    resource cannot be resolved fails the test: keep the code analyzable.
 2. RBAC escalation: the instance Role the activities create grants its
@@ -182,6 +183,14 @@ def activity_uses() -> set[Use]:
         for function in functions(tree):
             local = bindings(function, module)
             for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "log"
+                    and "kube" in ast.unparse(node.func.value)
+                ):
+                    uses.add(("", "pods/log", "get"))  # a container's log (namespace, pod)
+                    continue
                 if not (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)

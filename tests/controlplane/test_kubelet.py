@@ -13,7 +13,8 @@ Covers:
 - a Job Pod run by LocalPodRunner gets its environment from a Secret and a
   ConfigMap, its exit code decides Complete or Failed, a failing
   container's last log lines are its termination message, and its whole log
-  is read through the API server (pods/log, served by the kubelet's endpoint).
+  (or its last lines, tailLines) is read through the API server (pods/log,
+  served by the kubelet's endpoint).
 """
 
 from __future__ import annotations
@@ -246,6 +247,9 @@ def test_job_outcome_follows_the_exit_code_when_its_command_runs_locally(
         "password length: 6" if password == "s3cret" else "password length: 5",
     ]
     assert "line 29" in log
+    # Its last lines only, as activities.job_follow reads them (tailLines).
+    tail = core.read_namespaced_pod_log(pod.metadata.name, namespace, container="run", tail_lines=2)
+    assert tail.splitlines() == log.splitlines()[-2:]
     [state] = [c.state for c in pod.status.container_statuses]
     if outcome == "Complete":
         assert pod.status.phase == "Succeeded"

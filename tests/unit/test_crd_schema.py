@@ -139,13 +139,25 @@ def test_printer_columns_match_reference_when_generated() -> None:
         ("URL", ".status.url", "string"),
         age,
     ]
-    assert columns["OdooInitJob"] == [target, phase, age]
-    assert columns["OdooUpgradeJob"] == [target, phase, age]
-    assert columns["OdooBackupJob"] == [target, ("Format", ".spec.format", "string"), phase, age]
+    # Step and Progress: a running job resource's movement (kubectl get -w).
+    step = ("Step", ".status.step", "string")
+    progress = ("Progress", ".status.progress", "string")
+    assert columns["OdooInitJob"] == [target, phase, step, progress, age]
+    assert columns["OdooUpgradeJob"] == [target, phase, step, progress, age]
+    assert columns["OdooBackupJob"] == [
+        target,
+        ("Format", ".spec.format", "string"),
+        phase,
+        step,
+        progress,
+        age,
+    ]
     assert columns["OdooRestoreJob"] == [
         target,
         ("Source", ".spec.source.type", "string"),
         phase,
+        step,
+        progress,
         age,
     ]
 
@@ -433,6 +445,9 @@ def test_status_fields_match_spec_list_when_generated() -> None:
             "completionTime",
             "message",
             "conditions",
+            # Beyond the spec's list: a running Job's step and progress (issue 20).
+            "step",
+            "progress",
         }
 
 
