@@ -145,10 +145,19 @@ class BackupActivities:
             labels[job_lifecycle.SCHEDULED_LABEL] = "true"
         if queued.final:
             labels[FINAL_LABEL] = "true"
+        # What asked for it; the watcher does not poke the workflow for its creation.
+        requested = (
+            "deletion" if queued.final else "schedule" if queued.request.scheduled else "request"
+        )
         body = {
             "apiVersion": naming.GROUP_VERSION,
             "kind": "OdooBackupJob",
-            "metadata": {"name": queued.name, "namespace": ref.namespace, "labels": labels},
+            "metadata": {
+                "name": queued.name,
+                "namespace": ref.namespace,
+                "labels": labels,
+                "annotations": {naming.REQUESTED_ANNOTATION: requested},
+            },
             "spec": spec,
         }
         # A 409 means an earlier attempt made it: the name is ours.

@@ -11,6 +11,7 @@ start or stop anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -19,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from temporalio.client import Client
@@ -29,7 +31,9 @@ __all__ = [
     "HistoryCounts",
     "ProcessSampler",
     "audit_policy",
+    "history_added",
     "history_counts",
+    "history_lengths",
 ]
 
 _SAMPLE_SECONDS = 0.25
@@ -279,3 +283,59 @@ async def history_counts(
         signals=totals["signals"],
         workflow_tasks=totals["workflow_tasks"],
     )
+
+
+async def history_lengths(
+    client: Client, workflow_ids: Iterable[str], *, concurrency: int = 20
+) -> dict[str, tuple[str, int]]:
+    """Each workflow's current run and its history length (a mark for history_added)."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(workflow_id: str) -> tuple[str, tuple[str, int]]:
+        async with limit:
+            described = await client.get_workflow_handle(workflow_id).describe()
+        length = described.raw_description.workflow_execution_info.history_length
+        return workflow_id, (described.run_id, length)
+
+    return dict(await asyncio.gather(*(one(workflow_id) for workflow_id in workflow_ids)))
+
+
+async def history_added(
+    client: Client, since: Mapping[str, tuple[str, int]], *, concurrency: int = 20
+) -> dict[str, list[str]]:
+    """The events each workflow's history gained after the mark `since`, as event type
+    names without their prefix (`MARKER_RECORDED`), activity scheduling events with the
+    activity's name (`ACTIVITY_TASK_SCHEDULED apply_children`). A run that continued
+    as new meanwhile counts from its new run's start."""
+    from temporalio.api.enums.v1 import EventType
+
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(workflow_id: str, mark: tuple[str, int]) -> tuple[str, list[str]]:
+        run_id, length = mark
+        async with limit:
+            handle = client.get_workflow_handle(workflow_id)
+            now_run = (await handle.describe()).run_id
+            history = await handle.fetch_history()
+        events = history.events
+        start = length if now_run == run_id else 0
+        names = []
+        for event in events[start:]:
+            name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                name += " " + event.activity_task_scheduled_event_attributes.activity_type.name
+            if event.HasField("workflow_execution_signaled_event_attributes"):
+                name += " " + _signal(event.workflow_execution_signaled_event_attributes)
+            names.append(name)
+        return workflow_id, names
+
+    return dict(await asyncio.gather(*(one(w, n) for w, n in since.items())))
+
+
+def _signal(attributes: Any) -> str:
+    """A signal's name, and a poke's reason (what the watcher saw)."""
+    name = str(attributes.signal_name)
+    if name == "poke" and attributes.input.payloads:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            name += f" ({json.loads(attributes.input.payloads[0].data)['reason']})"
+    return name

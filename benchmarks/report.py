@@ -288,6 +288,37 @@ def markdown(results: dict[str, Any]) -> str:
         ],
         rows,
     )
+    lines += ["", "## History budget: events an instance adds to its workflow history", ""]
+    rows = []
+    for run in runs:
+        budget = run.get("history_budget") or {}
+        cells = []
+        for key in ("idle_day", "backup_cycle", "spec_change"):
+            entry = budget.get(key) or {}
+            events = entry.get("events")
+            cells.append("-" if events is None else f"{events:g} of {entry['budget']}")
+        backup = run.get("backup") or {}
+        seconds = (backup.get("to_completed") or {}).get("p50")
+        rows.append([str(run["size"]), str(run["workers"]), *cells, _fmt(seconds, " s")])
+    lines += _table(
+        [
+            "N",
+            "workers",
+            "idle day",
+            "backup cycle",
+            "spec change",
+            "backup Completed p50",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        'Events per instance against the budget (README, "History budget"). A backup '
+        "cycle (a `backup` Update until Running again) and a spec change are measured; an "
+        "idle day is the resync measured by a poke (plus the timer it restarts) times the "
+        f"resyncs a day holds ({86400 / resync:g}), plus the apply measured in the change "
+        f"times the re-applies a day holds ({86400 / reapply:g}).",
+    ]
     lines += ["", "## Floors: the same N, without the operator", ""]
     rows = []
     for run in runs:

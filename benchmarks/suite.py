@@ -13,11 +13,17 @@ the operator as separate watcher and worker processes) and, in order:
   counted until the operator made no request for 3 s (its writes right
   after Running included), and Temporal history events (read then);
 - idle (`--idle-seconds`): nothing happens; the same counts per instance per
-  minute;
+  minute; then one resync (a poke), with the history events it added;
 - change: spec.image patched on all N at once; per instance, seconds until
   both its Deployments rolled (the new image in the template, observed
   generation, every replica updated and ready, no old one left), and until
-  the instance is Running at its new generation;
+  the instance is Running at its new generation; the history events added;
+- backup: a `backup` signal to all N at once, as a backup Schedule sends it
+  (the Job Pods succeed at once); per instance, seconds until its
+  OdooBackupJob Completed and the history events the cycle added;
+- the history budget (README, "History budget"), from those: events an idle
+  instance adds a day (the resyncs and the re-apply a day holds, each as
+  measured), a backup cycle, a reconcile after a spec change;
 - floors, with the operator stopped: (a) Temporal alone, N workflows of as
   many trivial activities as an instance needed; (b) the straight line
   (`floors.StraightLine`); and the operator's all-Running time over each.
@@ -62,8 +68,11 @@ __all__ = ["main"]
 INSTANCES = "/apis/bemade.org/v1alpha1/odooinstances"
 DEPLOYMENTS = "/apis/apps/v1/deployments"
 JOBS = "/apis/batch/v1/jobs"
+BACKUPS = f"/apis/{naming.GROUP_VERSION}/odoobackupjobs"
 NEW_IMAGE = "odoo:18.0-bench"
 ADMIN_PASSWORD = "bench-admin-password"
+HISTORY_BUDGET = {"idle_day": 20, "backup_cycle": 25, "spec_change": 15}
+"""Events a history may gain (README, "History budget"; tests/workflows/test_history_budget.py)."""
 QUIET_SECONDS = 3.0
 """A scenario's counts run until the operator made no request for this long
 (what it does right after the last instance is Running belongs to it)."""
@@ -168,6 +177,14 @@ class Meters:
         return by_kind, by_process, pg, {k: v.as_dict() for k, v in figures.items()}
 
 
+def _completed(obj: dict[str, Any]) -> bool:
+    return (obj.get("status") or {}).get("phase") == "Completed"
+
+
+def _events_per(added: dict[str, list[str]], size: int) -> float:
+    return round(sum(len(events) for events in added.values()) / size, 1)
+
+
 def _per(count: float, size: int, minutes: float = 1.0) -> float:
     return round(count / size / minutes, 2)
 
@@ -194,9 +211,10 @@ class Run:
         self.instances = observe.Watch(http, self.server, INSTANCES)
         self.deployments = observe.Watch(http, self.server, DEPLOYMENTS)
         self.jobs = observe.Watch(http, self.server, JOBS)
+        self.backups = observe.Watch(http, self.server, BACKUPS)
 
     async def start(self) -> None:
-        for watch in (self.instances, self.deployments, self.jobs):
+        for watch in (self.instances, self.deployments, self.jobs, self.backups):
             await watch.start()
         sampler = self.meters.sampler
         own = psutil.Process()
@@ -219,7 +237,7 @@ class Run:
 
     async def stop(self) -> None:
         self.meters.sampler.stop()
-        for watch in (self.instances, self.deployments, self.jobs):
+        for watch in (self.instances, self.deployments, self.jobs, self.backups):
             await watch.stop()
 
     async def _wait(self, futures: dict[str, asyncio.Future[float]], what: str) -> dict[str, float]:
@@ -292,6 +310,8 @@ class Run:
         minutes = seconds / 60
         mark = self.meters.mark()
         namespace = stack.INSTANCE_NAMESPACE
+        ids = [naming.workflow_id(namespace, n) for n in self.names]
+        before = await meters.history_lengths(client, ids)
         await asyncio.gather(
             *(
                 client.get_workflow_handle(naming.workflow_id(namespace, n)).signal(
@@ -304,7 +324,11 @@ class Run:
         _, resync_process, resync_pg, _ = self.meters.read(
             mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
         )
+        added = await meters.history_added(client, before)
         return {
+            # A poke's wake; a resync timer's also starts the next timer (one event more).
+            "resync_history_events_per_instance": _events_per(added, self.size) + 1,
+            "resync_history_events_of_one": added[next(iter(added))],
             "seconds": seconds,
             "api_requests_per_instance_per_minute": _per(
                 sum(by_process.values()), self.size, minutes
@@ -318,8 +342,11 @@ class Run:
             "processes": figures,
         }
 
-    async def change(self) -> dict[str, Any]:
+    async def change(self, client: Client) -> dict[str, Any]:
         namespace = stack.INSTANCE_NAMESPACE
+        before = await meters.history_lengths(
+            client, [naming.workflow_id(namespace, n) for n in self.names]
+        )
         rolled = _rolled(NEW_IMAGE)
         web: dict[str, asyncio.Future[float]] = {}
         cron: dict[str, asyncio.Future[float]] = {}
@@ -352,7 +379,15 @@ class Run:
         by_kind, by_process, pg, figures = self.meters.read(
             mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
         )
+        added = await meters.history_added(client, before)
+        applies = sum(
+            e == "ACTIVITY_TASK_SCHEDULED apply_children" for a in added.values() for e in a
+        )
         return {
+            "history_events_per_instance": _events_per(added, self.size),
+            "history_events_of_one": added[next(iter(added))],
+            # An apply: its activity's three events and the workflow task its result starts.
+            "apply_history_events_per_instance": round(6 * applies / self.size, 1),
             "to_rolled": report.seconds_summary([both[n] - patched[n] for n in self.names]),
             "all_rolled_seconds": round(max(both.values()) - started, 2),
             "all_observed_seconds": round(max(observed_at.values()) - started, 2),
@@ -365,6 +400,58 @@ class Run:
             "pg_connections_per_instance": _per(pg, self.size),
             "processes": figures,
         }
+
+    async def backup(self, client: Client) -> dict[str, Any]:
+        """A `backup` signal to every instance at once, as a backup Schedule sends it,
+        until its OdooBackupJob Completed and the instance is back in Running; the
+        history events each cycle added."""
+        namespace = stack.INSTANCE_NAMESPACE
+        ids = {n: naming.workflow_id(namespace, n) for n in self.names}
+        before = await meters.history_lengths(client, ids.values())
+        mark = self.meters.mark()
+        started = time.monotonic()
+
+        async def request(name: str) -> tuple[str, float]:
+            destination = {
+                "bucket": "bench",
+                "objectKey": f"{name}.zip",
+                "endpoint": "http://s3.bench.invalid",
+            }
+            await client.get_workflow_handle(ids[name]).signal(
+                "backup", {"destination": destination}
+            )
+            until = time.monotonic() + deadline(self.size)
+            while not self._backed_up(namespace, name):
+                if time.monotonic() > until:
+                    raise ScenarioTimeout(f"backup: no OdooBackupJob of {name} Completed")
+                await asyncio.sleep(0.1)
+            # Completed, then Running: the transition back is written right after.
+            running = self.instances.until((namespace, name), _running)
+            return name, await asyncio.wait_for(running, deadline(self.size))
+
+        finished = dict(await asyncio.gather(*(request(n) for n in self.names)))
+        quiet = await self.meters.quiet(QUIET_SECONDS, deadline(self.size))
+        _, by_process, _, figures = self.meters.read(
+            mark, ("watcher", "worker"), stack.OPERATOR_PG_USER
+        )
+        added = await meters.history_added(client, before)
+        return {
+            "to_completed": report.seconds_summary([t - started for t in finished.values()]),
+            "quiet_after_seconds": round(quiet, 2),
+            "api_requests_per_instance": _per(sum(by_process.values()), self.size),
+            "history_events_per_instance": _events_per(added, self.size),
+            "history_events_of_one": added[next(iter(added))],
+            "processes": figures,
+        }
+
+    def _backed_up(self, namespace: str, name: str) -> bool:
+        """An OdooBackupJob of instance `name` Completed."""
+        return any(
+            key[0] == namespace
+            and (body.get("spec") or {}).get("odooInstanceRef", {}).get("name") == name
+            and _completed(body)
+            for key, body in self.backups.objects.items()
+        )
 
     async def floors(self, history: dict[str, float], operator_seconds: float) -> dict[str, Any]:
         await asyncio.to_thread(self.stack.stop_operator)
@@ -462,8 +549,13 @@ async def measure(
                     result["idle"] = await scenarios.idle(client, args.idle_seconds)
                 if full and "change" not in args.skip:
                     print("   change ...", flush=True)
-                    result["change"] = await scenarios.change()
+                    result["change"] = await scenarios.change(client)
                     _say(result["change"], "to_rolled", "all_rolled_seconds")
+                if full and "backup" not in args.skip:
+                    print("   backup ...", flush=True)
+                    result["backup"] = await scenarios.backup(client)
+                result["history_budget"] = history_budget(result)
+                _say_budget(result["history_budget"])
                 if full and "floors" not in args.skip:
                     print("   floors ...", flush=True)
                     result["floors"] = await scenarios.floors(
@@ -473,6 +565,45 @@ async def measure(
             finally:
                 await scenarios.stop()
     return result, machine
+
+
+def history_budget(result: dict[str, Any]) -> dict[str, Any]:
+    """Events per instance against the budget: a backup cycle and a spec change as
+    measured; an idle day from the resync measured, as often as a day holds, and the
+    apply measured in the change, as often as a day re-applies."""
+    settings = WorkflowSettings()
+    day = 86_400.0
+    measured: dict[str, float | None] = {
+        "idle_day": None,
+        "backup_cycle": None,
+        "spec_change": None,
+    }
+    idle, change, backup = result.get("idle"), result.get("change"), result.get("backup")
+    if change:
+        measured["spec_change"] = change["history_events_per_instance"]
+    if backup:
+        measured["backup_cycle"] = backup["history_events_per_instance"]
+    if idle and change:
+        resyncs = day / settings.resync_interval.total_seconds()
+        applies = day / settings.reapply_interval.total_seconds()
+        measured["idle_day"] = round(
+            resyncs * idle["resync_history_events_per_instance"]
+            + applies * change["apply_history_events_per_instance"],
+            1,
+        )
+    return {
+        key: {"events": value, "budget": HISTORY_BUDGET[key]} for key, value in measured.items()
+    }
+
+
+def _say_budget(budget: dict[str, Any]) -> None:
+    parts = [
+        f"{key.replace('_', ' ')} {entry['events']} (budget {entry['budget']})"
+        for key, entry in budget.items()
+        if entry["events"] is not None
+    ]
+    if parts:
+        print(f"   history events per instance: {', '.join(parts)}", flush=True)
 
 
 def _say(figures: dict[str, Any], each: str, total: str) -> None:
@@ -527,14 +658,14 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="the idle window (default: %(default)s; a resync, every 2 h, is "
+        help="the idle window (default: %(default)s; a resync, every 12 h, is "
         "measured apart by poking every instance once)",
     )
     p.add_argument(
         "--skip",
         type=lambda s: set(s.split(",")),
         default=set(),
-        metavar="idle,change,floors",
+        metavar="idle,change,backup,floors",
         help="scenarios to leave out",
     )
     p.add_argument(

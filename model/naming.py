@@ -37,6 +37,7 @@ __all__ = [
     "LEASE_NAME",
     "POSTGRES_IDENTIFIER_MAX",
     "REPLICAS_ANNOTATION",
+    "REQUESTED_ANNOTATION",
     "auto_init_job_name",
     "backup_format_of",
     "backup_object_key",
@@ -77,6 +78,11 @@ REPLICAS_ANNOTATION = "bemade.org/replicas"
 """On the web and cron Deployments: the spec.replicas the operator last wrote. A
 spec.replicas that differs was changed by someone else (the watcher pokes then);
 a change that matches is the operator's own (no poke)."""
+
+REQUESTED_ANNOTATION = "bemade.org/requested-by"
+"""On a job resource the instance workflow made on a request (a backup Schedule, the
+`backup` signal or Update): what asked for it. Its creation pokes nobody (the
+workflow reads it right after)."""
 
 LABEL_VALUE_MAX = 63
 """Kubernetes label values (and DNS-1035 labels, Job names): at most 63 characters."""

@@ -57,6 +57,7 @@ __all__ = [
     "JobProgress",
     "JobRef",
     "JobRequested",
+    "LastOperation",
     "MachineState",
     "MarkDatabase",
     "Poke",
@@ -334,23 +335,31 @@ class DeleteRequest(Payload):
 
 
 class WorkflowSettings(Payload):
-    """Timing knobs of the instance workflow (tests shrink them)."""
+    """Timing knobs of the instance workflow (tests shrink them).
+
+    The defaults keep an idle instance's history under 20 events a day (two
+    resyncs of 6 events, one re-apply of 6) and every run under 2,000 events
+    (`history_length_limit`): the UI then shows a run's story in a page or
+    two and a worker replays it quickly.
+    """
 
     resync_interval: timedelta = Field(
-        default=timedelta(hours=2),
+        default=timedelta(hours=12),
         description="Periodic re-check (one snapshot) covering missed events. Changes of "
-        "the Deployments, Jobs and job resources reach the workflow as pokes at once; this "
-        "timer is the safety net (a database dropped out of band, a lost event).",
+        "the Deployments, Jobs and job resources reach the workflow as pokes at once (a "
+        "running Job through the follow_job activity); this timer is the safety net (a "
+        "database dropped out of band, a lost event). Each costs 6 history events.",
     )
     reapply_interval: timedelta = Field(
-        default=timedelta(hours=10),
+        default=timedelta(hours=24),
         description="A resync also applies the child objects again when they were last "
-        "applied this long ago (a child deleted or edited by hand comes back), like "
-        "controller-runtime's default SyncPeriod of 10 hours. A spec change applies at once.",
+        "applied this long ago (a child deleted or edited by hand comes back at once "
+        "anyway: its watch event pokes). A spec change applies at once.",
     )
     job_poll_interval: timedelta = Field(
         default=timedelta(seconds=10),
-        description="Re-check period while a batch Job runs (events may be missed).",
+        description="Re-check period while a batch Job runs that no follow_job activity "
+        "follows (the deletion's final backup while it waits to start).",
     )
     newer_spec_grace: timedelta = Field(
         default=timedelta(seconds=10),
@@ -367,11 +376,30 @@ class WorkflowSettings(Payload):
     history_limit: int = Field(
         default=20, description="Transitions kept for the `transitions` query."
     )
+    history_length_limit: int = Field(
+        default=1_500,
+        description="A run continues as new once its history has this many events (a "
+        "wake adds a few dozen at most, so a run stays under 2,000; Temporal itself "
+        "suggests it only at 4,096 or 4 MB).",
+    )
     continue_as_new_after: int = Field(
         default=0,
         description="Force continue-as-new after this many wakes (0: only when the "
-        "SDK suggests it). A test knob.",
+        "history is long, or the SDK suggests it). A test knob.",
     )
+
+
+class LastOperation(Payload):
+    """The last job resource the instance finished (the workflow's current details)."""
+
+    kind: JobKind
+    name: str
+    succeeded: bool
+    at: datetime = Field(description="Workflow time the workflow saw it finish.")
+
+    @property
+    def outcome(self) -> str:
+        return "Succeeded" if self.succeeded else "Failed"
 
 
 class MachineState(Payload):
@@ -448,6 +476,13 @@ class MachineState(Payload):
     schedule_held: bool = Field(
         default=False,
         description="The backup Schedule was paused for the hold (resumed with it).",
+    )
+    last_backup: datetime | None = Field(
+        default=None,
+        description="Workflow time the last backup completed successfully.",
+    )
+    last_operation: LastOperation | None = Field(
+        default=None, description="The last job resource finished, and how."
     )
 
 

@@ -12,10 +12,12 @@ resource come back as MODIFIED events. So:
   (`relevant_state`) and answers whether an event changed it. DELETED always
   counts (and forgets the uid); so does the first sight of an object in the
   initial listing after a watcher (re)start, which may follow changes missed
-  while it was down. The creation (ADDED) of a Deployment, a batch Job or
-  the auto OdooInitJob does not: the workflow created it and reads it right
-  after, and a new one is neither ready nor finished; the creation of any
-  other job resource does (users create them).
+  while it was down. The creation (ADDED) of a Deployment, a batch Job, the
+  auto OdooInitJob or an OdooBackupJob the workflow made on a request does
+  not: the workflow created it and reads it right after, and a new one is
+  neither ready nor finished; the creation of any other job resource does
+  (users create them). The end of a batch Job the operator made does not
+  either: the workflow's follow_job activity sees it.
 - The same filter over `drift_state` tells which events of an instance's
   own children (every kind of model.children.KINDS, the Deployments
   included) change what the operator set on them (their fingerprint) or
@@ -57,7 +59,10 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
       the same without readiness (no guard reads it);
     - a batch Job: running, succeeded or failed, as the snapshot decides it
       (phases.batch_job_state; the Job controller's several writes of one
-      outcome are one change);
+      outcome are one change); for a Job a job resource controls (one the
+      operator made), nothing: the workflow follows it with the follow_job
+      activity, which wakes it when the Job ends (a poke would cost the
+      history a second wake; its deletion still pokes);
     - a job resource: its spec (metadata.generation); its status is the
       workflow's own writing.
     Any kind also counts its deletionTimestamp; an unknown kind counts its
@@ -74,6 +79,8 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
             return (scaled, deleting)
         return (scaled, status.get("readyReplicas") or 0, deleting)
     if kind == "Job":
+        if _made_for_a_job_resource(body):
+            return (deleting,)
         return (batch_job_state(body)[0], deleting)
     if body.get("apiVersion", "").startswith(f"{naming.API_GROUP}/"):
         return (meta.get("generation"), deleting)
@@ -95,18 +102,32 @@ def _hand_scaled(body: Mapping[str, Any]) -> int | None:
     return None if ours == str(replicas) else replicas
 
 
+def _made_for_a_job_resource(body: Mapping[str, Any]) -> bool:
+    """A batch Job controlled by a job resource (specs.jobs makes them so)."""
+    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    return any(
+        o.get("controller") and str(o.get("apiVersion", "")).startswith(f"{naming.API_GROUP}/")
+        for o in owners
+    )
+
+
 def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
     """A Deployment, batch Job or job resource an OdooInstance controls (the auto
-    OdooInitJob), as the workflow made it: it looks at them right after. One that
-    is already ready or finished when first seen (the watch may deliver its
-    creation together with later changes) is news."""
+    OdooInitJob), or a job resource the workflow made on a request (a backup
+    Schedule, signal or Update: naming.REQUESTED_ANNOTATION), as the workflow made
+    it: it looks at them right after. One that is already ready or finished when
+    first seen (the watch may deliver its creation together with later changes)
+    is news."""
     kind = body.get("kind")
+    meta = body.get("metadata") or {}
     status = body.get("status") or {}
     if kind == "Deployment":
         return not status.get("readyReplicas") and _hand_scaled(body) is None
     if kind == "Job":
         return batch_job_state(body)[0] is JobState.ACTIVE
-    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    if (meta.get("annotations") or {}).get(naming.REQUESTED_ANNOTATION) and not status:
+        return True
+    owners = meta.get("ownerReferences") or []
     return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 
 

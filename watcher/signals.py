@@ -181,9 +181,26 @@ class InstanceSignals:
                 start_signal_args=[argument],
                 memo={"uid": ref.uid},
                 id_conflict_policy=temporal_common.WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"OdooInstance {ref.namespace}/{ref.name}",
+                static_details=_static_details(update),
             )
         except temporal_service.RPCError as err:
             raise _mapped(err) from err
+
+
+def _static_details(update: SpecUpdate) -> str:
+    """What the Temporal UI shows above a started instance workflow (Markdown): what it
+    is and where to read more; its current details say the phase, operation and backups."""
+    ref = update.ref
+    return (
+        f"The operator's workflow of the OdooInstance **{ref.name}** in namespace "
+        f"**{ref.namespace}** (uid {ref.uid}). Its current details say the phase, the "
+        "operation that runs, a hold and the last backup; each event's summary says what "
+        "was done, and a status write that names a phase change (`Running → BackingUp`) "
+        "is a transition. From a shell: "
+        f"`kubectl odoo status {ref.name} -n {ref.namespace}`, "
+        f"`kubectl odoo history {ref.name} -n {ref.namespace}`."
+    )
 
 
 def _mapped(err: temporal_service.RPCError) -> Exception:

@@ -1,4 +1,4 @@
-"""One typed wrapper per activity, with its timeouts and retry policy.
+"""One typed wrapper per activity, with its timeouts, retry policy and summary.
 
 The only module that calls `workflow.execute_activity` and
 `workflow.execute_local_activity`. Transient API and database errors retry
@@ -6,6 +6,12 @@ with backoff forever (an operator must converge once the cluster is back);
 errors typed non-retryable (model.failures) do not. How such a failure
 reaches the workflow (`ACTIVITY_FAILED`, `error_type`, `error_message`) is
 read here too.
+
+Every call carries a summary (workflows.story), which the Temporal UI and
+`temporal workflow show` print in the event list instead of the activity's
+name: by default made from the input; a caller that knows more (the
+transition a status write records, how many objects an apply writes) passes
+its own.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
-    from model import failures
+    from model import failures, naming
     from model.payloads import (
         AppliedChildren,
         ApplyChildrenInput,
@@ -30,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
         CreateBackupJobInput,
         CreateRestoreJobInput,
         CreateUpgradeJobInput,
+        FollowJobInput,
+        FollowJobResult,
         GatherSnapshotInput,
         PostEventInput,
         RecordStatusInput,
@@ -39,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         SyncBackupScheduleInput,
         UpgradeResult,
     )
+    from workflows import story
 
 __all__ = [
     "ACTIVITY_FAILED",
@@ -52,6 +61,7 @@ __all__ = [
     "create_upgrade_job",
     "error_message",
     "error_type",
+    "follow_job",
     "gather_snapshot",
     "post_event",
     "record_status",
@@ -106,16 +116,18 @@ async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_API_RETRY,
+        summary=story.look(input),
     )
 
 
-async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
+async def apply_children(input: ApplyChildrenInput, *, summary: str) -> AppliedChildren:
     return await workflow.execute_activity(
         signatures.apply_children,
         input,
         start_to_close_timeout=timedelta(minutes=2),
         heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
+        summary=summary,
     )
 
 
@@ -134,12 +146,18 @@ async def converge_phase(input: ConvergePhaseInput) -> None:
         input,
         start_to_close_timeout=timedelta(minutes=1),
         retry_policy=_API_RETRY,
+        summary=story.converge(input),
     )
 
 
-async def record_status(input: RecordStatusInput) -> None:
+async def record_status(input: RecordStatusInput, *, transition: str | None = None) -> None:
+    """`transition`: the phase change it records, in words (story.transition)."""
     await workflow.execute_local_activity(
-        signatures.record_status, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+        signatures.record_status,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=story.status(input, transition),
     )
 
 
@@ -156,6 +174,7 @@ async def run_edge_actions(input: RunEdgeActionsInput) -> None:
         start_to_close_timeout=timedelta(minutes=2),
         heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
+        summary=story.edge_actions(input.actions),
     )
 
 
@@ -171,27 +190,37 @@ async def cleanup_instance(input: CleanupInput) -> None:
             backoff_coefficient=2.0,
             maximum_interval=timedelta(minutes=2),
         ),
+        summary="clean up: scale to 0, drop the database and its role, release the instance",
     )
+
+
+# create_backup_job and check_backup_request are one API call or two, made on every
+# backup request: local activities keep a backup cycle within its history budget
+# (README, "History budget"). A result lost with its workflow task is made
+# again: the OdooBackupJob's name is fixed (workflows.backups.queue), so the
+# retried create finds it.
 
 
 async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     # A request without a destination and no spec.backup is refused for good.
-    return await workflow.execute_activity(
+    return await workflow.execute_local_activity(
         signatures.create_backup_job,
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+        summary=story.create_backup_job(input),
     )
 
 
 async def check_backup_request(input: CreateBackupJobInput) -> None:
     # Refused for good (no destination, a Secret missing or lacking a key): the
     # Update fails at once; transient API errors retry.
-    await workflow.execute_activity(
+    await workflow.execute_local_activity(
         signatures.check_backup_request,
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+        summary=story.check_backup_request(input),
     )
 
 
@@ -206,6 +235,7 @@ async def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_REQUEST_RETRY,
+        summary=f"make OdooRestoreJob {input.name}",
     )
 
 
@@ -215,6 +245,7 @@ async def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_REQUEST_RETRY,
+        summary=f"make OdooUpgradeJob {input.name}",
     )
 
 
@@ -224,12 +255,17 @@ async def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_API_RETRY,
+        summary=story.sync_schedule(input),
     )
 
 
 async def post_event(input: PostEventInput) -> None:
     await workflow.execute_activity(
-        signatures.post_event, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+        signatures.post_event,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=f"post a {input.reason} {'Warning' if input.warning else 'Normal'} Event",
     )
 
 
@@ -241,4 +277,23 @@ async def check_job_references(input: CheckJobReferencesInput) -> CheckJobRefere
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(maximum_attempts=10),
+        summary=f"fail the job resources naming {input.instance} that do not resolve",
+    )
+
+
+# follow_job runs for as long as a batch Job does, up to activities.job_follow's
+# FOLLOW_FOR (the workflow then follows it again): its heartbeats carry the
+# Job's progress (the UI's pending activity), and a worker that dies is noticed
+# after the heartbeat timeout, when another worker takes over the follow.
+
+
+async def follow_job(input: FollowJobInput) -> FollowJobResult:
+    return await workflow.execute_activity(
+        signatures.follow_job,
+        input,
+        task_queue=naming.follow_task_queue(workflow.info().task_queue),
+        start_to_close_timeout=timedelta(hours=2),
+        heartbeat_timeout=_HEARTBEAT,
+        retry_policy=_API_RETRY,
+        summary=story.follow_job(input),
     )

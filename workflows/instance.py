@@ -56,22 +56,38 @@ message handlers, whose wire names never change.
 A held instance (MachineState.hold) applies nothing and converges only what
 operations.held_desired leaves (a stop), on a snapshot whose queued job
 resources operations.held_view hides; its backup Schedule is paused.
+
+A running batch Job is followed by the follow_job activity (one at a time,
+started after the wake that saw it running): its heartbeats carry the Job's
+progress, and it returns when the Job ends, which wakes the workflow (the
+end of a Job the operator made does not poke it). One timer is kept across
+wakes (the resync, or an earlier wake-up when one is due: a scheduled
+upgrade, drift to restore, a Job that no follow watches), so a wake by a
+signal costs no timer events.
+
+The history tells the story (workflows.story): every activity and timer has a
+summary, the status write of a transition names it and its guard, and the
+current details say the phase, the operation, a hold, the last backup and
+the last operation. A run continues as new once its history reaches
+WorkflowSettings.history_length_limit; each search attribute (the
+`SEARCH_ATTRIBUTES`) is upserted only when it changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from model import failures
+    from model import failures, naming
     from model.payloads import (
         ApplyChildrenInput,
         BackupRequested,
@@ -81,12 +97,15 @@ with workflow.unsafe.imports_passed_through():
         DeleteRequest,
         Drift,
         EdgeAction,
+        FollowJobInput,
         GatherSnapshotInput,
         Hold,
         HoldResult,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
         JobAction,
+        JobKind,
+        LastOperation,
         MachineState,
         MarkDatabase,
         Poke,
@@ -101,8 +120,8 @@ with workflow.unsafe.imports_passed_through():
         UpgradeResult,
         WorkflowSettings,
     )
-    from model.phases import Phase
-    from workflows import backups, calls, machine, operations
+    from model.phases import JobState, Phase
+    from workflows import backups, calls, machine, operations, story
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -113,9 +132,12 @@ INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
 SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR, operations.HELD_ATTR)
 
-# Phases in which a batch Job runs: poll at job_poll_interval in case a Job
-# event is missed. Every other phase waits for events and the resync timer.
+# Phases in which a batch Job runs: while no follow_job watches it, poll at
+# job_poll_interval. Every other phase waits for events and the resync timer.
 _JOB_PHASES = frozenset({Phase.INITIALIZING, Phase.UPGRADING, Phase.RESTORING, Phase.BACKING_UP})
+# The timer is started again only for a wake-up earlier than this before the one
+# it has (a later resync than needed costs nothing; a timer started again, two events).
+_TIMER_SLACK = timedelta(seconds=1)
 # A wake follows at most this many transitions before waiting again, so a
 # table bug can never spin a workflow.
 _MAX_STEPS_PER_WAKE = 8
@@ -141,6 +163,11 @@ class OdooInstanceWorkflow:
         self._drift: tuple[ChildDrift, ...] = ()
         self._backups = backups.Backups(self)
         self._operations = operations.Operations(self)
+        # The one timer (see the module docstring), when it fires, and the follow
+        # of a running Job (its batch Job's name).
+        self._timer: asyncio.Future[None] | None = None
+        self._timer_due: datetime | None = None
+        self._follow: tuple[str, asyncio.Future[None]] | None = None
 
     # --- messages -------------------------------------------------------------
 
@@ -270,14 +297,9 @@ class OdooInstanceWorkflow:
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._upsert_search_attributes()
-        if self._state.hold is not None:
-            operations.show_details(self._state.hold)  # held across continue-as-new
+        self._show_details()  # a hold, the last backup: across continue-as-new too
         while True:
-            timed_out = False
-            try:
-                await workflow.wait_condition(lambda: self._wake, timeout=self._sleep_for())
-            except TimeoutError:
-                timed_out = True  # resync / job polling timer
+            timed_out = await self._wait()  # True: the resync (or job polling) timer
             self._wake, self._spec_only = False, False
             self._wakes += 1
             if self._state.deleting:
@@ -298,6 +320,8 @@ class OdooInstanceWorkflow:
                 self._wake, self._spec_only = True, False
             if self._state.deleting:
                 return await self._finish()
+            self._follow_running_job(self._snapshot)
+            self._show_details()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # Read after the wait: signals handled meanwhile are in the state.
@@ -327,6 +351,7 @@ class OdooInstanceWorkflow:
                 await workflow.wait_condition(
                     lambda: tick.done() or self._state.deleting,
                     timeout=self._settings.newer_spec_grace,
+                    timeout_summary="give up this wake for the newer spec",
                 )
         if not tick.done():
             tick.cancel()
@@ -339,30 +364,104 @@ class OdooInstanceWorkflow:
         await self._backups.create_requested()
         await self._tick(resync=resync)
 
-    def _sleep_for(self) -> timedelta:
-        if self._state.phase in _JOB_PHASES:
-            period = self._settings.job_poll_interval
+    async def _wait(self) -> bool:
+        """Wait for a wake or the timer; True when the timer fired.
+
+        The timer outlives the wakes (see the module docstring): it is started
+        again only when none runs or a wake-up is due earlier than it fires."""
+        period, why = self._sleep_for()
+        due = workflow.now() + period
+        timer = self._timer
+        if (
+            timer is None
+            or timer.done()
+            or (self._timer_due is not None and due < self._timer_due - _TIMER_SLACK)
+        ):
+            if timer is not None and not timer.done():
+                timer.cancel()
+            timer = asyncio.ensure_future(
+                workflow.sleep(period, summary=story.wait(period, why=why))
+            )
+            self._timer, self._timer_due = timer, due
+        fired = timer
+        await workflow.wait_condition(lambda: self._wake or fired.done())
+        if not fired.done():
+            return False
+        self._timer = self._timer_due = None
+        return True
+
+    def _sleep_for(self) -> tuple[timedelta, str]:
+        """How long until the next look, and why then."""
+        following = self._follow is not None and not self._follow[1].done()
+        if self._state.phase in _JOB_PHASES and not following:
+            period, why = self._settings.job_poll_interval, "look at the running Job"
         else:
-            period = self._settings.resync_interval
+            period, why = self._settings.resync_interval, "resync"
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        if wake_at is not None:
+            why = "look at the scheduled upgrade"
         applied_at = self._state.applied_at
         if self._restorable() and applied_at is not None and self._apply_problem is None:
             # Drift waiting for restore_interval: restore it when that has passed
             # (a refused apply is retried on the next event or resync instead).
             restore_at = applied_at + self._settings.restore_interval
-            wake_at = restore_at if wake_at is None else min(wake_at, restore_at)
+            if wake_at is None or restore_at < wake_at:
+                wake_at, why = restore_at, "restore the drifted child objects"
         if wake_at is not None:
             # A scheduled upgrade or a restore: look again when due (never a zero timer).
-            period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
-        return period
+            soon = max(wake_at - workflow.now(), timedelta(seconds=1))
+            if soon < period:
+                return soon, why
+            why = "resync"
+        return period, why
 
     def _should_continue_as_new(self) -> bool:
         # Whatever is pending: a wake is carried (the next run starts awake) and
         # so is everything signals wrote (MachineState), so a steady stream of
         # signals can never hold the run back until the history limit.
         forced = self._settings.continue_as_new_after
-        return workflow.info().is_continue_as_new_suggested() or (
-            forced > 0 and self._wakes >= forced
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._settings.history_length_limit
+            or (forced > 0 and self._wakes >= forced)
+        )
+
+    def _follow_running_job(self, snap: Snapshot | None) -> None:
+        """Follow the batch Job `snap` shows running, unless a follow runs already
+        (a Job of an instance runs after another: one follow at a time)."""
+        if snap is None or (self._follow is not None and not self._follow[1].done()):
+            return
+        running = next(
+            (
+                job
+                for kind in JobKind
+                if (job := snap.job(kind)) is not None
+                and job.job_name is not None
+                and job.state is JobState.ACTIVE
+            ),
+            None,
+        )
+        if running is None or running.job_name is None:
+            return
+        follow = FollowJobInput(
+            ref=self._state.ref, kind=running.kind, name=running.name, job_name=running.job_name
+        )
+        self._follow = (running.job_name, asyncio.ensure_future(self._follow_job(follow)))
+
+    async def _follow_job(self, follow: FollowJobInput) -> None:
+        """Follow until the Job ends (or the follow's time is up), then wake: look again."""
+        with contextlib.suppress(*calls.ACTIVITY_FAILED):  # refused for good: look again
+            await calls.follow_job(follow)
+        self._wake, self._spec_only = True, False
+
+    def _show_details(self) -> None:
+        """The current details the UI shows (workflows.story.details)."""
+        following = self._follow[0] if self._follow is not None else None
+        if self._follow is not None and self._follow[1].done():
+            following = None
+        workflow.set_current_details(
+            story.details(self._state, self._snapshot, workflow.now(), following=following)
         )
 
     async def _tick(self, *, resync: bool = False) -> None:
@@ -397,7 +496,7 @@ class OdooInstanceWorkflow:
             for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
-            desired = _desired(state, snap)
+            desired = _quiet_notes(state, snap, _desired(state, snap))
             if desired.refuse:
                 # In Error nothing waits: the waiting job resources fail now, with
                 # the instance's problem (run with the edge actions, in _record).
@@ -427,10 +526,11 @@ class OdooInstanceWorkflow:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
                     self._snapshot = snap
                 else:
-                    if desired.create_auto_init or desired.start_job is not None:
-                        snap = None  # it created something the snapshot has not seen
+                    if desired.create_auto_init:
+                        snap = None  # it made a job resource the snapshot has not seen
                         continue
-                    snap = _converged(snap, desired)
+                    snap = _converged(snap, desired)  # the Job it started included
+                    self._snapshot = snap
             row = machine.evaluate(state.phase, state.spec, _seen(state, snap))
             await self._record(snap, row)
             if row is None:
@@ -482,14 +582,12 @@ class OdooInstanceWorkflow:
     async def _apply_children(self, restoring: tuple[ChildDrift, ...] = ()) -> None:
         state = self._state
         asked = self._drift_asked
+        apply = ApplyChildrenInput(
+            ref=state.ref, spec=state.spec, generation=state.generation, restoring=restoring
+        )
         try:
             applied = await calls.apply_children(
-                ApplyChildrenInput(
-                    ref=state.ref,
-                    spec=state.spec,
-                    generation=state.generation,
-                    restoring=restoring,
-                )
+                apply, summary=story.apply(apply, len(state.children))
             )
         except calls.ACTIVITY_FAILED as err:
             if calls.error_type(err) not in failures.PERMANENT:
@@ -576,6 +674,7 @@ class OdooInstanceWorkflow:
         state = self._state
         snap = await calls.gather_snapshot(GatherSnapshotInput(ref=state.ref, spec=state.spec))
         self._snapshot = snap
+        self._follow_running_job(snap)  # the deletion's final backup
         return snap
 
     async def write_status(
@@ -589,6 +688,7 @@ class OdooInstanceWorkflow:
         are what the transition ran: the jobs it failed and a database it found
         lost get their Warnings.
         """
+        self._note_operations(edges)
         state = self._state
         failed = tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded)
         failure = state.failure
@@ -620,8 +720,10 @@ class OdooInstanceWorkflow:
         )
         digest = _status_digest(record)
         if guard is None and digest == state.recorded_status:
+            self._upsert_search_attributes()  # a job finished without a status change
             return
-        await calls.record_status(record)
+        transition = story.transition(state.phase, phase, guard, snap) if guard else None
+        await calls.record_status(record, transition=transition)
         update: dict[str, object] = {"recorded_status": digest, "phase": phase, "failure": failure}
         if guard is not None:
             entry = TransitionRecord(
@@ -636,26 +738,46 @@ class OdooInstanceWorkflow:
         # Merge into the current state: a signal may have brought a new spec
         # while record_status ran, and it must not be lost.
         self.merge_state(**update)
-        if phase is not state.phase:
-            self._upsert_search_attributes()
+        self._upsert_search_attributes()
+
+    def _note_operations(self, edges: Sequence[EdgeAction]) -> None:
+        """The job resources `edges` finish: the last operation, the last good backup."""
+        now = workflow.now().replace(microsecond=0)  # as a Datetime attribute keeps it
+        for edge in edges:
+            if not isinstance(edge, JobAction):
+                continue
+            last = LastOperation(kind=edge.kind, name=edge.name, succeeded=edge.succeeded, at=now)
+            self.merge_state(last_operation=last)
+            if edge.kind is JobKind.BACKUP and edge.succeeded:
+                self.merge_state(last_backup=now)
 
     async def nap(self, timeout: timedelta) -> None:
         self._wake = False
         try:
-            await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self._wake, timeout=timeout, timeout_summary="look at the final backup"
+            )
         except TimeoutError:
             return
 
     def _upsert_search_attributes(self) -> None:
+        """Upsert the search attributes that changed (each upsert is a history event)."""
         state = self._state
-        pairs: list[SearchAttributeUpdate[Any]] = [
-            PHASE_ATTR.value_set(state.phase.value),
-            NAMESPACE_ATTR.value_set(state.ref.namespace),
-            INSTANCE_ATTR.value_set(state.ref.name),
-            IMAGE_ATTR.value_set(state.spec.image or ""),
-            operations.HELD_ATTR.value_set(state.hold is not None),
+        wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
+            (PHASE_ATTR, state.phase.value),
+            (NAMESPACE_ATTR, state.ref.namespace),
+            (INSTANCE_ATTR, state.ref.name),
+            (IMAGE_ATTR, state.spec.image or ""),
+            (operations.HELD_ATTR, state.hold is not None),
         ]
-        workflow.upsert_search_attributes(pairs)
+        current = workflow.info().typed_search_attributes
+        pairs: list[SearchAttributeUpdate[Any]] = [
+            key.value_set(value) if value is not None else key.value_unset()
+            for key, value in wanted
+            if current.get(key) != value
+        ]
+        if pairs:
+            workflow.upsert_search_attributes(pairs)
 
 
 # On hold, the phase table sees no queued job (none starts) and only a stop is
@@ -671,6 +793,17 @@ def _desired(state: MachineState, snap: Snapshot) -> Desired:
     if state.hold is not None:
         desired = operations.held_desired(desired, state.spec)
     return desired
+
+
+def _quiet_notes(state: MachineState, snap: Snapshot, desired: Desired) -> Desired:
+    """`desired` without its notes when the phase changes on `snap` anyway and they are
+    all it would converge: the next phase's say why the job resources wait (a backup
+    requested in Running is started at once, not first shown waiting)."""
+    if not desired.notes or _needs_converge(dataclasses.replace(desired, notes=()), snap):
+        return desired
+    if machine.evaluate(state.phase, state.spec, _seen(state, snap)) is None:
+        return desired
+    return dataclasses.replace(desired, notes=())
 
 
 def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
@@ -689,7 +822,9 @@ def _changed(desired: int | None, current: Replicas) -> int | None:
 
 
 def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
-    """`snap` as converge_phase left it: replica counts set, waiting jobs noted."""
+    """`snap` as converge_phase left it: replica counts set, waiting jobs noted, the
+    Job it started running (under its fixed name; one refused instead is seen when
+    its follow finds no Job)."""
     web, cron = snap.web, snap.cron
     if desired.web is not None:
         web = web.model_copy(update={"desired": desired.web})
@@ -697,7 +832,17 @@ def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
         cron = cron.model_copy(update={"desired": desired.cron})
     noted = {(note.kind, note.name): note for note in desired.notes}
     waiting = tuple(noted.get((job.kind, job.name), job) for job in snap.waiting_jobs)
-    return snap.model_copy(update={"web": web, "cron": cron, "waiting_jobs": waiting})
+    update: dict[str, object] = {"web": web, "cron": cron, "waiting_jobs": waiting}
+    started = snap.job(desired.start_job) if desired.start_job is not None else None
+    if started is not None:
+        job_name = naming.batch_job_name(started.name, started.kind.value)
+        update[started.kind.value] = started.model_copy(
+            update={"job_name": job_name, "state": JobState.ACTIVE}
+        )
+        update["waiting_jobs"] = tuple(
+            job for job in waiting if (job.kind, job.name) != (started.kind, started.name)
+        )
+    return snap.model_copy(update=update)
 
 
 def _status_digest(record: RecordStatusInput) -> str:

@@ -81,6 +81,22 @@ def test_a_job_that_fails_pokes_once_and_backoff_limit_counts() -> None:
     )
 
 
+def test_a_job_a_job_resource_controls_pokes_only_when_deleted_its_follow_sees_the_end() -> None:
+    owner = {
+        "apiVersion": "bemade.org/v1alpha1",
+        "kind": "OdooBackupJob",
+        "name": "nightly",
+        "controller": True,
+    }
+    followed = job()
+    followed["metadata"]["ownerReferences"] = [owner]
+    changes = ChangeFilter()
+    assert changes.changed(None, followed)
+    assert not changes.changed("MODIFIED", {**followed, "status": {"active": 1}})
+    assert not changes.changed("MODIFIED", {**followed, "status": {"succeeded": 1}})
+    assert changes.changed("DELETED", {**followed, "status": {"succeeded": 1}})
+
+
 def test_the_cron_deployment_pokes_on_replicas_not_on_readiness() -> None:
     changes = ChangeFilter()
     cron = deployment()
@@ -181,6 +197,23 @@ def test_the_auto_init_job_resource_does_not_poke_when_created_a_users_one_does(
     assert not changes.changed("ADDED", auto_init)
     assert changes.changed("ADDED", mine)
     assert changes.changed("DELETED", auto_init)
+
+
+def test_a_backup_the_workflow_made_on_request_does_not_poke_when_created() -> None:
+    requested: dict[str, Any] = {
+        "apiVersion": "bemade.org/v1alpha1",
+        "kind": "OdooBackupJob",
+        "metadata": {
+            "name": "shop-backup-20261206020000-a1b2",
+            "uid": "r1",
+            "generation": 1,
+            "annotations": {"bemade.org/requested-by": "schedule"},
+        },
+    }
+    changes = ChangeFilter()
+    assert not changes.changed("ADDED", requested)
+    assert not changes.changed("MODIFIED", {**requested, "status": {"phase": "Running"}})
+    assert changes.changed("DELETED", requested)
 
 
 def _config_map(data: str, **meta: Any) -> dict[str, Any]:

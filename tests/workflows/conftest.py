@@ -24,17 +24,23 @@ from temporalio.worker import Interceptor, Worker
 from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import (
+    BackupRequested,
     InstanceRef,
     InstanceWorkflowInput,
     InstanceWorkflowResult,
+    JobKind,
     MachineState,
     Replicas,
+    SpecUpdate,
     WorkflowSettings,
 )
-from model.phases import Phase
-from model.settings import WorkerSettings
+from model.phases import JobPhase, Phase
+from model.settings import OperatorSettings, WatcherSettings, WorkerSettings
+from sandbox import temporal
 from tests.phase_cases import make_spec
 from tests.workflows.world import World, applied_children
+from watcher.config import WatcherConfig
+from watcher.signals import InstanceSignals
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
 T = TypeVar("T")
@@ -49,6 +55,18 @@ FAST = WorkflowSettings(
 async def _search_attributes_registered(time_skipping_env: WorkflowEnvironment) -> None:
     """The workflow upserts OdooPhase & co.; the test server refuses unknown ones."""
     await register_search_attributes(time_skipping_env.client)
+
+
+@pytest_asyncio.fixture
+async def own_clock() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, whose clock it moves with sleep():
+    on the session's, a sleep may never return once earlier tests' workflows ran."""
+    env = await temporal.start_time_skipping_env()
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 async def register_search_attributes(client: Client) -> None:
@@ -85,7 +103,11 @@ async def running_worker(
             max_cached_workflows=0 if not cache else WorkerSettings().max_cached_workflows,
             interceptors=interceptors,
         )
-        async with worker:
+        # The follower of running Jobs, on its own task queue (odoo_operator.worker).
+        follower = Worker(
+            client, task_queue=naming.follow_task_queue(task_queue), activities=world.follower()
+        )
+        async with worker, follower:
             yield worker
 
 
@@ -184,3 +206,47 @@ async def running_instance(client: Client, task_queue: str, **spec: Any) -> Hand
     handle = await start_instance(client, task_queue, make_spec(**spec), applied=True)
     await wait_phase(handle, Phase.RUNNING)
     return handle
+
+
+async def started_as_the_watcher_starts(
+    client: Client, task_queue: str, ref: InstanceRef, spec: OdooInstanceSpec
+) -> Handle:
+    """The instance's workflow, started by watcher.signals' signal-with-start (with the
+    summary and details it gives a workflow), once Running."""
+
+    async def connect() -> Client:
+        return client
+
+    config = WatcherConfig(
+        watcher=WatcherSettings(namespaces=(ref.namespace,)),
+        operator=OperatorSettings(namespace=ref.namespace),
+        task_queue=task_queue,
+        webhook=None,
+    )
+    await InstanceSignals(connect, config).set_spec(SpecUpdate(ref=ref, generation=1, spec=spec))
+    handle = client.get_workflow_handle_for(
+        OdooInstanceWorkflow.run, naming.workflow_id(ref.namespace, ref.name)
+    )
+    await wait_phase(handle, Phase.RUNNING)
+    return handle
+
+
+async def backup_running(world: World) -> bool:
+    """The active OdooBackupJob's batch Job was started."""
+    active = world.snapshot().backup
+    return active is not None and active.job_name is not None
+
+
+async def backed_up(handle: Handle, world: World) -> str:
+    """Back up with the `backup` Update and let its Job succeed; the OdooBackupJob's
+    name once it is Completed and the instance Running again."""
+    made = await handle.execute_update("backup", {}, result_type=BackupRequested)
+    await eventually(lambda: backup_running(world), bool, what="the backup's Job")
+    world.finish_batch_job(JobKind.BACKUP, succeeded=True)  # its follow_job wakes the workflow
+    await eventually(
+        lambda: asyncio.sleep(0, world.job_named(made.name).phase),
+        lambda phase: phase is JobPhase.COMPLETED,
+        what="the backup Completed",
+    )
+    await wait_phase(handle, Phase.RUNNING)
+    return made.name

@@ -51,7 +51,6 @@ async def record_happy_path(env: WorkflowEnvironment) -> str:
         await wait_phase(handle, Phase.INITIALIZING)
         await _until(lambda: world.batch_jobs_created.total() == 1, "the init Job")
         world.finish_batch_job(JobKind.INIT, succeeded=True)
-        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await wait_phase(handle, Phase.STARTING)
         world.set_ready(1)
         await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="deployment"))
@@ -71,7 +70,6 @@ async def _backed_up(world: World, handle: Handle, *, jobs: int) -> None:
     await _until(lambda: world.batch_jobs_created.total() == jobs, f"batch Job {jobs}")
     await wait_phase(handle, Phase.BACKING_UP)
     world.finish_batch_job(JobKind.BACKUP, succeeded=True)
-    await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
 
 
 async def _until(check: Callable[[], bool], what: str) -> None:

@@ -31,7 +31,6 @@ from model.crds import OdooInstanceSpec
 from model.payloads import (
     BackupRequest,
     JobKind,
-    Poke,
     PruneScheduledBackups,
     QueuedBackup,
     Replicas,
@@ -134,7 +133,6 @@ async def test_five_weeks_of_daily_backups_leave_exactly_the_retained_set(
             await until(lambda n=count: len(world.created) == n, "the OdooBackupJob made")
             await until(lambda: _started(world), "its batch Job started")
             world.finish_batch_job(JobKind.BACKUP, succeeded=True)
-            await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="batch Job finished"))
             await until(
                 lambda: world.created[-1] in world.completed_scheduled(), f"day {day} completed"
             )

@@ -20,17 +20,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from model.payloads import ChildDrift, Drift, Poke, RecordStatusInput, Replicas, WorkflowSettings
 from model.phases import Phase
-from sandbox import temporal
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
     Handle,
     eventually,
-    register_search_attributes,
     running_worker,
     start_instance,
     wait_phase,
@@ -42,18 +39,6 @@ CHANGED = Poke(reason="Service erp changed", children_changed=True)
 SLOW_RESTORES = WorkflowSettings(
     resync_interval=timedelta(hours=2), restore_interval=timedelta(hours=1)
 )
-
-
-@pytest_asyncio.fixture
-async def own_clock() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of the test's own, whose clock it moves with sleep():
-    on the session's, a sleep may never return once earlier tests' workflows ran."""
-    env = await temporal.start_time_skipping_env()
-    await register_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @asynccontextmanager

@@ -64,9 +64,8 @@ async def running(client: Client, task_queue: str, ref: InstanceRef) -> Handle:
 
 
 async def finish_backup(world: World, handle: Handle, *, succeeded: bool) -> None:
-    """The active backup's Job ends; its event pokes the workflow."""
+    """The active backup's Job ends; its follow (follow_job) wakes the workflow."""
     world.finish_batch_job(JobKind.BACKUP, succeeded=succeeded)
-    await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
 
 
 async def test_final_backup_completes_before_the_database_is_dropped_when_deleted(

@@ -147,7 +147,6 @@ async def test_reaches_running_through_auto_init_when_created(
         assert [j.name for j in world.jobs] == [f"{handle.id.split('/')[-1]}-auto-init"]
         await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
         world.finish_batch_job(JobKind.INIT, succeeded=True)
-        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await wait_phase(handle, Phase.STARTING)
         assert world.db_initialized
         assert (world.web.desired, world.cron.desired) == (1, 1)
@@ -516,7 +515,6 @@ async def test_continue_as_new_keeps_phase_and_pending_job(
         )
         assert await follower.query(OdooInstanceWorkflow.phase) is Phase.INITIALIZING
         world.finish_batch_job(JobKind.INIT, succeeded=True)
-        await follower.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await wait_phase(follower, Phase.STARTING)
         transitions = await transitions_of(follower)
         assert transitions[:2] == [
@@ -548,7 +546,6 @@ async def test_worker_restart_resumes_without_repeating_a_completed_step(
         # The retry (backoff 1 s, 2 s, ...) lands on the new worker.
         await eventually(lambda: _recorded(world), bool, timeout=30, what="the status write")
         world.finish_batch_job(JobKind.INIT, succeeded=True)
-        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await wait_phase(handle, Phase.STARTING)
         await handle.terminate()
     assert world.calls["converge_phase"] >= 1
@@ -565,7 +562,6 @@ async def test_init_failed_says_which_job_failed_and_why_for_as_long_as_it_lasts
         await wait_phase(handle, Phase.INITIALIZING)
         await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
         world.finish_batch_job(JobKind.INIT, succeeded=False)
-        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await wait_phase(handle, Phase.INIT_FAILED)
         failed = world.statuses[-1]
         assert failed.phase is Phase.INIT_FAILED
@@ -601,7 +597,6 @@ async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
         await wait_phase(handle, Phase.INITIALIZING)
         await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
         world.finish_batch_job(JobKind.INIT, succeeded=True)
-        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
         await eventually(
             lambda: asyncio.sleep(0, crash.crashed), bool, what="the crashed workflow task"
         )

@@ -10,6 +10,7 @@ consistent with each other the way a real cluster is.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from model.payloads import (
     CreateUpgradeJobInput,
     Drift,
     EdgeAction,
+    FollowJobInput,
+    FollowJobResult,
     GatherSnapshotInput,
     JobAction,
     JobKind,
@@ -507,3 +510,18 @@ class World:
             create_restore_job,
             create_upgrade_job,
         ]
+
+    def follower(self) -> Sequence[Callable[..., Any]]:
+        """The follow_job activity (on its own task queue, as odoo_operator.worker runs it):
+        it returns once the World's batch Job ends or is gone, as the real one does."""
+        world = self
+
+        @activity.defn(name="follow_job")
+        async def follow_job(input: FollowJobInput) -> FollowJobResult:
+            world.calls["follow_job"] += 1
+            while world.batch_jobs.get(input.job_name) is JobState.ACTIVE:
+                activity.heartbeat()
+                await asyncio.sleep(0.02)
+            return FollowJobResult(ended=True)
+
+        return [follow_job]
