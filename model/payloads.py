@@ -390,7 +390,8 @@ class WorkflowSettings(Payload):
 
 
 class LastOperation(Payload):
-    """The last job resource the instance finished (the workflow's current details)."""
+    """The last job resource the instance finished (the OdooLastOperation and
+    OdooLastOutcome search attributes, the workflow's current details)."""
 
     kind: JobKind
     name: str
@@ -479,7 +480,8 @@ class MachineState(Payload):
     )
     last_backup: datetime | None = Field(
         default=None,
-        description="Workflow time the last backup completed successfully.",
+        description="Workflow time the last backup completed successfully (the "
+        "OdooLastBackup search attribute).",
     )
     last_operation: LastOperation | None = Field(
         default=None, description="The last job resource finished, and how."

@@ -41,6 +41,10 @@ SEARCH_ATTRIBUTES: Mapping[str, str] = {
     "OdooInstance": "Keyword",
     "OdooImage": "Keyword",
     "OdooHeld": "Bool",
+    "OdooEnvironment": "Keyword",
+    "OdooLastBackup": "Datetime",
+    "OdooLastOperation": "Keyword",
+    "OdooLastOutcome": "Keyword",
 }
 """Custom search attributes (name -> Temporal type) that make the UI list filterable."""
 

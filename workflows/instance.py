@@ -69,8 +69,10 @@ The history tells the story (workflows.story): every activity and timer has a
 summary, the status write of a transition names it and its guard, and the
 current details say the phase, the operation, a hold, the last backup and
 the last operation. A run continues as new once its history reaches
-WorkflowSettings.history_length_limit; each search attribute (the
-`SEARCH_ATTRIBUTES`) is upserted only when it changes.
+WorkflowSettings.history_length_limit, and the search attributes (the
+`SEARCH_ATTRIBUTES`, each upserted only when it changes) answer fleet
+questions: phase, image, environment, last backup, last operation and its
+outcome, hold.
 """
 
 from __future__ import annotations
@@ -130,7 +132,24 @@ PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
 NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
 INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
-SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR, operations.HELD_ATTR)
+ENVIRONMENT_ATTR = SearchAttributeKey.for_keyword("OdooEnvironment")
+LAST_BACKUP_ATTR = SearchAttributeKey.for_datetime("OdooLastBackup")
+"""When the last backup completed: `OdooLastBackup < "<36 h ago>"` finds the stale ones."""
+LAST_OPERATION_ATTR = SearchAttributeKey.for_keyword("OdooLastOperation")
+"""The kind of the last job resource finished (init, upgrade, restore, backup)."""
+LAST_OUTCOME_ATTR = SearchAttributeKey.for_keyword("OdooLastOutcome")
+"""How it ended: Succeeded or Failed."""
+SEARCH_ATTRIBUTES = (
+    PHASE_ATTR,
+    NAMESPACE_ATTR,
+    INSTANCE_ATTR,
+    IMAGE_ATTR,
+    operations.HELD_ATTR,
+    ENVIRONMENT_ATTR,
+    LAST_BACKUP_ATTR,
+    LAST_OPERATION_ATTR,
+    LAST_OUTCOME_ATTR,
+)
 
 # Phases in which a batch Job runs: while no follow_job watches it, poll at
 # job_poll_interval. Every other phase waits for events and the resync timer.
@@ -763,12 +782,17 @@ class OdooInstanceWorkflow:
     def _upsert_search_attributes(self) -> None:
         """Upsert the search attributes that changed (each upsert is a history event)."""
         state = self._state
+        last = state.last_operation
         wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
             (PHASE_ATTR, state.phase.value),
             (NAMESPACE_ATTR, state.ref.namespace),
             (INSTANCE_ATTR, state.ref.name),
             (IMAGE_ATTR, state.spec.image or ""),
             (operations.HELD_ATTR, state.hold is not None),
+            (ENVIRONMENT_ATTR, state.spec.environment.value),
+            (LAST_BACKUP_ATTR, state.last_backup),
+            (LAST_OPERATION_ATTR, last.kind.value if last is not None else None),
+            (LAST_OUTCOME_ATTR, last.outcome if last is not None else None),
         ]
         current = workflow.info().typed_search_attributes
         pairs: list[SearchAttributeUpdate[Any]] = [

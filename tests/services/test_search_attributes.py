@@ -3,8 +3,9 @@
 Covers `odoo_operator.worker.register_search_attributes` against a Temporal dev
 server started WITHOUT `--search-attribute` flags (what a fresh production
 server or the official Temporal chart gives): before, a visibility query on
-OdooPhase is refused; after, the four Keyword attributes and OdooHeld (Bool) exist and the
-query answers; a second call adds nothing (idempotent); two workers starting
+OdooPhase is refused; after, the seven Keyword attributes, OdooLastBackup
+(Datetime) and OdooHeld (Bool) exist and the query answers; a second call
+adds nothing (idempotent); two workers starting
 at once both succeed; an attribute of the wrong type is reported, not
 silently kept. The worker process (`odoo-operator worker`) registering them
 at start-up is covered by tests/chart/test_install.py.
@@ -28,10 +29,20 @@ from temporalio.service import RPCError
 from odoo_operator import worker
 from sandbox import temporal
 
-NAMES = ("OdooImage", "OdooInstance", "OdooNamespace", "OdooPhase")
+NAMES = (
+    "OdooEnvironment",
+    "OdooImage",
+    "OdooInstance",
+    "OdooLastOperation",
+    "OdooLastOutcome",
+    "OdooNamespace",
+    "OdooPhase",
+)
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
 HELD = "OdooHeld"
 """The one Bool attribute: whether the instance is on hold."""
+LAST_BACKUP = "OdooLastBackup"
+"""The one Datetime attribute: when the last backup completed."""
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -69,10 +80,11 @@ async def test_attributes_are_added_as_keyword_when_the_server_lacks_them(
 
     added = await worker.register_search_attributes(bare_client)
 
-    assert added == tuple(sorted((*NAMES, HELD)))
+    assert added == tuple(sorted((*NAMES, HELD, LAST_BACKUP)))
     found = await custom_attributes(bare_client)
     assert {name: found.get(name) for name in NAMES} == dict.fromkeys(NAMES, KEYWORD)
     assert found.get(HELD) == IndexedValueType.INDEXED_VALUE_TYPE_BOOL
+    assert found.get(LAST_BACKUP) == IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
     assert await phase_query(bare_client) == []
 
 
@@ -90,8 +102,8 @@ async def test_workers_starting_together_both_succeed(bare_client: Client) -> No
         worker.register_search_attributes(bare_client),
     )
 
-    assert all(set(added) <= {*NAMES, HELD} for added in results)  # neither raised
-    assert {*NAMES, HELD} <= set(await custom_attributes(bare_client))
+    assert all(set(added) <= {*NAMES, HELD, LAST_BACKUP} for added in results)  # neither raised
+    assert {*NAMES, HELD, LAST_BACKUP} <= set(await custom_attributes(bare_client))
 
 
 async def test_an_attribute_of_another_type_is_reported_when_found(bare_client: Client) -> None:

@@ -8,6 +8,8 @@ fixing them leaves it; a database missing under missingPolicy Ignore is
 reported by one status write per generation; resync timer wakes without
 events; continue-as-new keeps the phase and the pending work; a worker
 restart resumes without repeating a completed step or creating a second Job;
+the search attributes follow the phase, the image, and the last backup and
+operation with its outcome;
 deletion cleans up and completes; a new incarnation (new uid) takes over
 after cleanup.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -191,7 +193,7 @@ async def test_signal_with_start_reaches_the_running_workflow_when_sent_again(
         await first.terminate()
 
 
-async def test_search_attributes_follow_phase_and_image_when_they_change(
+async def test_search_attributes_follow_phase_image_and_backups_when_they_change(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     world = World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
@@ -211,11 +213,32 @@ async def test_search_attributes_follow_phase_and_image_when_they_change(
             "OdooInstance": ref.name,
             "OdooImage": "odoo:18.0",
             "OdooHeld": False,
+            "OdooEnvironment": "Staging",
+            "OdooLastBackup": None,
+            "OdooLastOperation": None,
+            "OdooLastOutcome": None,
         }
         new_image = SpecUpdate(ref=ref, generation=2, spec=make_spec(image="odoo:19.0"))
         await handle.signal(OdooInstanceWorkflow.set_spec, new_image)
         await eventually(attributes, lambda a: a["OdooImage"] == "odoo:19.0", what="OdooImage")
+        # A backup that completes: when, and the last operation's kind and outcome.
+        world.add_job(JobKind.BACKUP, "nightly")
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="OdooBackupJob added"))
+        await eventually(
+            lambda: asyncio.sleep(0, world.job_named("nightly").job_name),
+            lambda job: job is not None,
+            what="the backup's Job",
+        )
+        asked = await time_skipping_env.get_current_time()
+        world.finish_batch_job(JobKind.BACKUP, succeeded=True)
+        found = await eventually(
+            attributes, lambda a: a["OdooLastOutcome"] is not None, what="OdooLastOutcome"
+        )
         await handle.terminate()
+    assert (found["OdooLastOperation"], found["OdooLastOutcome"]) == ("backup", "Succeeded")
+    last_backup = found["OdooLastBackup"]
+    assert isinstance(last_backup, datetime)
+    assert last_backup >= asked.replace(microsecond=0)
 
 
 async def test_latest_generation_wins_when_signals_arrive_out_of_order(

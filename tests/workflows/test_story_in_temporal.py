@@ -10,7 +10,10 @@ pointed at the server with TEMPORAL_ADDRESS as the README says, is read:
   status write's summary, in the event list itself), the backup's Job
   followed until it ended;
 - `workflow metadata` shows the current details: the phase, the last backup
-  with its age, the last operation and its outcome.
+  with its age, the last operation and its outcome;
+- the README's fleet questions (`workflow list --query`) find it by its last
+  backup's time, its last operation's outcome, its image and phase, and leave
+  it out when the question does not hold.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import os
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -30,6 +34,7 @@ from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
     SPEC_BACKUP,
     backed_up,
+    eventually,
     running_worker,
     started_as_the_watcher_starts,
 )
@@ -67,6 +72,18 @@ async def test_cli_reads_summaries_transitions_and_details_when_an_instance_back
             temporal_dev_server, "workflow", "show", "--detailed", "-w", workflow_id
         )
         details = await _temporal(temporal_dev_server, "workflow", "metadata", "-w", workflow_id)
+        later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        earlier = (datetime.now(UTC) - timedelta(hours=36)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found = {
+            query: await _listed(temporal_dev_server, query, workflow_id)
+            for query in (
+                f"OdooLastBackup < '{later}' OR OdooLastBackup IS NULL",
+                f"OdooLastBackup < '{earlier}' OR OdooLastBackup IS NULL",
+                "OdooLastOperation = 'backup' AND OdooLastOutcome = 'Succeeded'",
+                "OdooImage = 'odoo:18.0' AND OdooPhase = 'Running' AND OdooHeld = false",
+                "OdooImage = 'odoo:17.0' AND OdooPhase = 'Error'",
+            )
+        }
         await handle.terminate()
 
     assert f'StaticSummary  "OdooInstance shop/{ref.name}"' in described
@@ -92,3 +109,21 @@ async def test_cli_reads_summaries_transitions_and_details_when_an_instance_back
     assert "**Running** since" in details
     assert "**Last backup**: " in details
     assert f"**Last operation**: backup {backup} Succeeded" in details
+    assert list(found.values()) == [True, False, True, True, False], found
+
+
+async def _listed(server: TemporalDevServer, query: str, workflow_id: str) -> bool:
+    """Whether `temporal workflow list --query` lists the workflow, once visibility
+    caught up with its last upsert (the running instance is always listed by id)."""
+    scoped = f"WorkflowId = '{workflow_id}' AND ExecutionStatus = 'Running'"
+
+    async def listed(where: str) -> bool:
+        out = await _temporal(server, "workflow", "list", "--query", where, "-o", "json")
+        return workflow_id in out
+
+    await eventually(
+        lambda: listed(f"{scoped} AND OdooLastOutcome = 'Succeeded'"),
+        bool,
+        what="visibility of the last upsert",
+    )
+    return await listed(f"{scoped} AND ({query})")
