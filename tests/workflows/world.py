@@ -42,6 +42,7 @@ from model.payloads import (
     GatherSnapshotInput,
     JobAction,
     JobKind,
+    JobProgress,
     JobRef,
     MarkDatabase,
     PostEventInput,
@@ -145,6 +146,8 @@ class World:
     hold_record_status: threading.Event = field(default_factory=threading.Event)
     release_record_status: threading.Event = field(default_factory=threading.Event)
     record_status_waiting: threading.Event = field(default_factory=threading.Event)
+    # What the running Job says of its progress: the fake follow_job heartbeats it.
+    progress: JobProgress | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- what tests do to the world (the kubelet, the user) -------------------
@@ -520,8 +523,9 @@ class World:
         async def follow_job(input: FollowJobInput) -> FollowJobResult:
             world.calls["follow_job"] += 1
             while world.batch_jobs.get(input.job_name) is JobState.ACTIVE:
-                activity.heartbeat()
+                progress = world.progress
+                activity.heartbeat(*((progress.describe(), progress) if progress else ()))
                 await asyncio.sleep(0.02)
-            return FollowJobResult(ended=True)
+            return FollowJobResult(ended=True, progress=world.progress)
 
         return [follow_job]
