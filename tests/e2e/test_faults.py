@@ -3,8 +3,9 @@
 Same processes as test_lifecycle (least-privileged ServiceAccount, real
 controllers, simulated kubelet). Covers, for 20 instances at once: the worker
 killed with SIGKILL while every instance is mid-init (its init Job's Pod
-exists and the kubelet holds it Pending) and started again -> all reach
-Running once the Pods run; the Temporal server stopped for 10 seconds
+exists and the kubelet holds it Pending, its follow_job waits for the Job)
+and started again -> all reach Running once the Pods run (the follows
+interrupted go on after their heartbeat timeout); the Temporal server stopped for 10 seconds
 (history kept in sqlite) while 5 instances are scaled to 2 -> the watcher's
 update handler fails temporarily and is retried, the worker reconnects, and
 those 5 run 2 ready replicas; the watcher stopped (SIGTERM, exits within
@@ -119,10 +120,12 @@ async def test_every_instance_converges_once_when_worker_temporal_and_watcher_fa
 
 
 async def idle_workflows(client: Client, namespace: str) -> None:
-    """Wait until no instance workflow has an activity in flight.
+    """Wait until no instance workflow has an activity in flight but follow_job.
 
     Killing the worker then interrupts no activity (whose start-to-close
-    timeout, not a retry, would decide when it runs again).
+    timeout, not a retry, would decide when it runs again). follow_job runs as
+    long as its Job does and heartbeats: the worker killed under it is noticed
+    after its heartbeat timeout, and the restarted worker follows the Job on.
     """
     until = time.monotonic() + DEADLINE
     while True:
@@ -130,7 +133,8 @@ async def idle_workflows(client: Client, namespace: str) -> None:
         for name in NAMES:
             handle = client.get_workflow_handle(naming.workflow_id(namespace, name))
             description = await handle.describe()
-            if description.raw_description.pending_activities:
+            pending = description.raw_description.pending_activities
+            if any(a.activity_type.name != "follow_job" for a in pending):
                 busy.append(name)
         if not busy:
             return
