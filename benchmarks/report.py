@@ -314,7 +314,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         'Events per instance against the budget (README, "History budget"). A backup '
-        "cycle (a `backup` Update until Running again) and a spec change are measured; an "
+        "cycle (the `backup` signal a Schedule sends, until Running again) and a spec change "
+        "(a new image: the apply, then the rollout's pokes) are measured; an "
         "idle day is the resync measured by a poke (plus the timer it restarts) times the "
         f"resyncs a day holds ({86400 / resync:g}), plus the apply measured in the change "
         f"times the re-applies a day holds ({86400 / reapply:g}).",
