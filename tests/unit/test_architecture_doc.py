@@ -34,5 +34,7 @@ def test_every_path_the_map_names_exists() -> None:
 
 def test_every_package_of_the_tree_is_on_the_map() -> None:
     text = DOC.read_text()
-    packages = [p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"]
+    packages = [
+        p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name != "tests"
+    ]
     assert sorted(p for p in packages if f"`{p}/`" not in text) == []
