@@ -124,6 +124,7 @@ def start(
             resource_uid=body["metadata"]["uid"],
             modules=list(job_spec.get("modules") or ["base"]),
             demo=bool(job_spec.get("demo", False)),
+            deadline=job_spec.get("activeDeadlineSeconds"),
         )
     else:
         try:
@@ -185,10 +186,8 @@ def finish(
             "phase": "Completed" if action.succeeded else "Failed",
             "completionTime": _now(),
         }
-        message = (
-            action.message
-            if not action.succeeded
-            else job_outcome.success_message(action.kind, body)
+        message = action.message or (
+            job_outcome.success_message(action.kind, body) if action.succeeded else None
         )
         if message:
             status["message"] = message

@@ -15,11 +15,13 @@ Covers, for each format (zip, sql, dump):
   and database.secret) and neutralized (is_neutralized, crons, outgoing and
   incoming mail servers inactive), and no temporary database left.
 And: with neutralize false the copy keeps its identity and its mail servers;
-a restore over an existing database replaces it.
+a restore over an existing database replaces it once swapped in (the
+workflow's step after the Job), the previous one kept aside.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import uuid
@@ -79,7 +81,10 @@ def restore(
     credentials: str,
     *,
     neutralize: bool = True,
+    swap: bool = True,
 ) -> t.Outcome:
+    """Run a restore Job; once it succeeded, swap the copy in as the workflow does
+    (unless `swap` is false)."""
     spec = {
         "odooInstanceRef": {"name": tenant.name},
         "format": fmt,
@@ -105,7 +110,10 @@ def restore(
         credentials_secret=credentials,
         master_password=None,
     )
-    return t.run_job(client, job)
+    outcome = dataclasses.replace(t.run_job(client, job), resource=name, uid=uid)
+    if outcome.succeeded and swap:
+        t.swap_restored_in(tenant, uid)
+    return outcome
 
 
 @pytest.fixture
