@@ -411,6 +411,9 @@ class Databases:
                 )
             owner = found[source].owner
             _act_as(conn, owner)
+            # A copy takes as long as the database is large: the activity's own
+            # timeout bounds it, not STATEMENT_TIMEOUT.
+            conn.execute("SET statement_timeout = 0")
             try:
                 _close(conn, cluster, source)
                 conn.execute(

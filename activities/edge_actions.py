@@ -3,7 +3,9 @@
 Owns running, in the order given, the typed edge actions of one transition
 (model.payloads.EdgeAction; workflows.machine.Action names them in the
 tables): finishing a job resource (job_lifecycle.finish: webhook, terminal
-phase, the batch Job's TTL, a JobFailed Warning on a failed one) and then
+phase, the batch Job's TTL, a JobFailed Warning on a failed one; for a failed
+backup also aborting the unfinished multipart uploads of its object, which an
+upload step killed before it could abort them leaves) and then
 keeping the newest `history_limit` (JobSettings) finished ones of its kind, writing
 status.dbInitialized, the rollout restart of the web Deployment, pruning
 the completed scheduled backups by spec.backup.retention, and for a
@@ -41,6 +43,7 @@ from model.payloads import (
     EdgeAction,
     InstanceRef,
     JobAction,
+    JobKind,
     MarkDatabase,
     PostEventInput,
     PostWarning,
@@ -94,6 +97,8 @@ class EdgeActivities:
                     action,
                     reporting_instance=self._operator.reporting_instance,
                 )
+                if action.kind is JobKind.BACKUP and not action.succeeded:
+                    self._abort_uploads(ref, action.name)
             case MarkDatabase(initialized=initialized):
                 lookup.read_instance(self._kube, ref)  # gone or re-created: InstanceGone
                 patch = {"status": {"dbInitialized": initialized}}
@@ -123,6 +128,19 @@ class EdgeActivities:
         name = naming.web_deployment_name(ref.name)
         with contextlib.suppress(failures.NotFound):  # nothing to restart
             self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
+
+    def _abort_uploads(self, ref: InstanceRef, name: str) -> None:
+        try:
+            self._backups.abort_uploads(ref.namespace, name)
+        except ApplicationError as err:
+            # Like a prune: retried with the activity for a while, then left with a
+            # warning (the transition must not wait for S3 for ever).
+            if not err.non_retryable and activity.info().attempt < PRUNE_ATTEMPTS:
+                raise
+            _log.warning(
+                "aborting the unfinished uploads of %s/%s failed, left in S3: %s",
+                ref.namespace, name, err.message,
+            )  # fmt: skip
 
     def _prune(self, ref: InstanceRef, action: PruneScheduledBackups) -> None:
         try:

@@ -60,6 +60,7 @@ __all__ = [
     "restore_database_name",
     "role_name",
     "s3_credentials_secret_name",
+    "safety_backup_name",
     "sanitize_uid",
     "scheduled_backup_workflow_id",
     "shorten",
@@ -237,6 +238,11 @@ def _database_with_suffix(database: str, suffix: str) -> str:
     room = POSTGRES_IDENTIFIER_MAX - len(suffix) - _HASH_LENGTH - 1
     prefix = database.encode()[:room].decode("utf-8", "ignore")
     return f"{prefix}_{digest}{suffix}"
+
+
+def safety_backup_name(resource_name: str) -> str:
+    """The OdooBackupJob a restore or upgrade takes of what it replaces: `<resource>-safety`."""
+    return shorten(f"{resource_name}-safety", 253)
 
 
 def filestore_staging_dir(database: str) -> str:

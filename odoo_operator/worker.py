@@ -36,6 +36,7 @@ from activities import (
     converge,
     databases,
     edge_actions,
+    operations,
     references,
     snapshot,
     status,
@@ -128,6 +129,7 @@ def activities(
     operator, jobs = settings.operator, settings.jobs
     postgres = postgres or databases.Databases()
     backup = backup_resources.BackupActivities(kube, operator)
+    sagas = operations.OperationActivities(kube, operator, jobs, postgres)
     return [
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
@@ -139,6 +141,15 @@ def activities(
         backup.sync_backup_schedule,
         backup.post_event,
         references.ReferenceActivities(kube, operator).check_job_references,
+        sagas.prepare_operation,
+        sagas.describe_job,
+        sagas.swap_database,
+        sagas.swap_database_back,
+        sagas.copy_database,
+        sagas.drop_databases,
+        sagas.run_filestore_step,
+        sagas.record_operation,
+        sagas.set_instance_image,
     ]
 
 

@@ -24,7 +24,13 @@ from typing import Any
 from model.crds import RestoreSourceType
 from model.payloads import JobKind
 
-__all__ = ["DEADLINE_EXCEEDED", "MESSAGE_LIMIT", "failure_message", "success_message"]
+__all__ = [
+    "DEADLINE_EXCEEDED",
+    "MESSAGE_LIMIT",
+    "failure_message",
+    "step_outputs",
+    "success_message",
+]
 
 MESSAGE_LIMIT = 2000
 """status.message is for people, not for whole logs."""
@@ -78,6 +84,28 @@ def failure_message(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]]) 
     tail = "\n".join(lines[-_TAIL_LINES:])
     message = f"{head}\n--- last lines of its log ---\n{tail}" if tail else head
     return message[-MESSAGE_LIMIT:] if len(message) > MESSAGE_LIMIT else message
+
+
+def step_outputs(pods: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """What the steps of a succeeded Job reported: the termination messages of its
+    newest Pod's containers, init containers first, in step order."""
+    ordered = sorted(
+        pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "", reverse=True
+    )
+    for pod in ordered:
+        status = pod.get("status") or {}
+        if status.get("phase") != "Succeeded":
+            continue
+        statuses = [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]
+        return tuple(
+            str(message)
+            for container in statuses
+            if (message := ((container.get("state") or {}).get("terminated") or {}).get("message"))
+        )
+    return ()
 
 
 def _failed_container(pods: Sequence[dict[str, Any]]) -> tuple[str, int, str] | None:

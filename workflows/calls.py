@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import signatures
     from model import failures
     from model.payloads import (
+        ActiveJob,
         AppliedChildren,
         ApplyChildrenInput,
         BackupRequested,
@@ -27,12 +28,24 @@ with workflow.unsafe.imports_passed_through():
         CheckJobReferencesResult,
         CleanupInput,
         ConvergePhaseInput,
+        CopyDatabaseInput,
         CreateBackupJobInput,
+        DescribeJobInput,
+        DropDatabasesInput,
+        FilestoreStepInput,
+        FilestoreStepResult,
         GatherSnapshotInput,
+        OperationPlan,
         PostEventInput,
+        PrepareOperationInput,
+        RecordOperationInput,
         RecordStatusInput,
         RunEdgeActionsInput,
+        SetImageInput,
+        SetImageResult,
         Snapshot,
+        SwapDatabaseInput,
+        SwapDatabaseResult,
         SyncBackupScheduleInput,
     )
 
@@ -42,13 +55,22 @@ __all__ = [
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
+    "copy_database",
     "create_backup_job",
+    "describe_job",
+    "drop_databases",
     "error_message",
     "error_type",
     "gather_snapshot",
     "post_event",
+    "prepare_operation",
+    "record_operation",
     "record_status",
     "run_edge_actions",
+    "run_filestore_step",
+    "set_instance_image",
+    "swap_database",
+    "swap_database_back",
     "sync_backup_schedule",
 ]
 
@@ -192,4 +214,113 @@ async def check_job_references(input: CheckJobReferencesInput) -> CheckJobRefere
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(maximum_attempts=10),
+    )
+
+
+# --- the sagas of restores and upgrades (workflows.operations) ------------------------
+# Reads and Job starts are local (cheap, redone on replay); every change of what
+# serves is a regular activity, so the history says on which side of a swap the
+# instance is.
+
+
+def _postgres_retry(maximum_attempts: int = 0) -> RetryPolicy:
+    """PostgreSQL may be down a while (a restart, a failover): keep trying, up to
+    `maximum_attempts` (0: for ever); a SwapConflict is never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=maximum_attempts,
+        non_retryable_error_types=[*failures.NON_RETRYABLE, failures.SWAP_CONFLICT],
+    )
+
+
+_POSTGRES_RETRY = _postgres_retry()
+COPY_ATTEMPTS = 10
+"""Attempts of an upgrade's copy (about 6 minutes of backoff: a restart of
+PostgreSQL is waited out) before the upgrade fails, having changed nothing."""
+
+SWAP_GIVE_UP = timedelta(minutes=5)
+"""How long a swap keeps trying (PostgreSQL down, a session the admin may not end)
+before the saga undoes it instead."""
+
+
+async def prepare_operation(input: PrepareOperationInput) -> OperationPlan | None:
+    return await workflow.execute_activity(
+        signatures.prepare_operation,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_POSTGRES_RETRY,
+    )
+
+
+async def describe_job(input: DescribeJobInput) -> ActiveJob | None:
+    return await workflow.execute_local_activity(
+        signatures.describe_job, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )
+
+
+async def run_filestore_step(input: FilestoreStepInput) -> FilestoreStepResult:
+    # Creates the Job once (a fixed name), then reads it: local, like converge_phase.
+    return await workflow.execute_local_activity(
+        signatures.run_filestore_step,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+    )
+
+
+async def record_operation(input: RecordOperationInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.record_operation, input, start_to_close_timeout=_SHORT, retry_policy=_API_RETRY
+    )
+
+
+async def swap_database(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    # Given up after SWAP_GIVE_UP: the saga then swaps back (which never gives up).
+    return await workflow.execute_activity(
+        signatures.swap_database,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        schedule_to_close_timeout=SWAP_GIVE_UP,
+        retry_policy=_POSTGRES_RETRY,
+    )
+
+
+async def swap_database_back(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    return await workflow.execute_activity(
+        signatures.swap_database_back,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_POSTGRES_RETRY,
+    )
+
+
+async def copy_database(input: CopyDatabaseInput) -> bool:
+    # A template copy lasts as long as the database is large (start_to_close); a
+    # retry finds the copy an attempt made.
+    return await workflow.execute_activity(
+        signatures.copy_database,
+        input,
+        start_to_close_timeout=timedelta(hours=2),
+        retry_policy=_postgres_retry(COPY_ATTEMPTS),
+    )
+
+
+async def drop_databases(input: DropDatabasesInput) -> tuple[str, ...]:
+    # An operation's leftovers go, even when PostgreSQL was down when it failed.
+    return await workflow.execute_activity(
+        signatures.drop_databases,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_POSTGRES_RETRY,
+    )
+
+
+async def set_instance_image(input: SetImageInput) -> SetImageResult:
+    return await workflow.execute_activity(
+        signatures.set_instance_image,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
     )

@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import backups, calls, machine
+    from workflows import backups, calls, machine, operations
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -98,6 +98,7 @@ class OdooInstanceWorkflow:
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
         self._backups = backups.Backups(self)
+        self._operations = operations.Operations(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -214,9 +215,12 @@ class OdooInstanceWorkflow:
         else:
             period = self._settings.resync_interval
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
-        if wake_at is not None:
-            # A scheduled upgrade: look again when it becomes due (never a zero timer).
-            period = min(period, max(wake_at - workflow.now(), timedelta(seconds=1)))
+        due = self._operations.next_due()
+        for when in (wake_at, due):
+            if when is not None:
+                # A scheduled upgrade, or what an operation kept aside: look again when
+                # it becomes due (never a zero timer).
+                period = min(period, max(when - workflow.now(), timedelta(seconds=1)))
         return period
 
     def _should_continue_as_new(self) -> bool:
@@ -247,6 +251,11 @@ class OdooInstanceWorkflow:
                 )
             if self._apply_problem is not None and self._apply_problem not in snap.problems:
                 snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+            if self._operations.runs_in(state.phase) and not snap.problems:
+                # A restore or upgrade: its saga runs to its end (workflows.operations).
+                snap = await self._operations.run(state.phase, snap)
+                state = self._state
+                self._wake = True  # its naps took the wakes of the signals it saw
             self._snapshot = snap
             desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):
@@ -279,6 +288,7 @@ class OdooInstanceWorkflow:
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
+                await self._operations.discard_due(state.phase)
                 return
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per
@@ -393,7 +403,7 @@ class OdooInstanceWorkflow:
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
-            message="; ".join(snap.problems) or None,
+            message="; ".join(snap.problems) or state.notice,
             failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
             # Uninitialized because the database vanished: record_status says so.
             database_lost=snap.database_missing

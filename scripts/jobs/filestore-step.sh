@@ -40,10 +40,11 @@ swap)
         fi
         mv "$staging" "$live"
     fi
+    # The first word is read by the workflow (workflows.restore.FILESTORE_EMPTY).
     if [ -f "$live/.odoo-operator-empty" ]; then
-        report "filestore: the backup holds none; replaced by an empty one"
+        report "filestore=empty: the backup holds no filestore; replaced by an empty one"
     else
-        report "filestore: replaced by the backup's ($(find "$live" -type f ! -name '.odoo-operator-*' | wc -l | tr -d ' ') files)"
+        report "filestore=files: replaced by the backup's ($(find "$live" -type f ! -name '.odoo-operator-*' | wc -l | tr -d ' ') files)"
     fi
     ;;
 undo)

@@ -9,9 +9,11 @@ run the step scripts. Covers:
 - an OdooRestoreJob for a fresh instance (init disabled): Restoring with web
   and cron at 0, then Starting with dbInitialized true, then Running; rows
   and filestore identical to the source, neutralized;
-- a restore that fails (missing object): Uninitialized with dbInitialized
-  false, the resource Failed with the failing step and the script's message,
-  no database left behind.
+- a restore that fails (missing object) on the instance restored before:
+  rolled back, Running again on the same rows with dbInitialized true (a
+  failed restore never makes an instance Uninitialized), the resource Failed
+  with the failing step and the script's message, the instance's
+  status.message saying so, no database left behind.
 """
 
 from __future__ import annotations
@@ -109,8 +111,10 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
     assert failed["status"]["message"].startswith(
         f"step download failed (exit code 1): restore-download: error: s3://{bucket}/prod/nope.zip"
     ), failed["status"]["message"]
-    uninitialized = await staging.wait_phase("Uninitialized")
-    assert uninitialized["dbInitialized"] is False
+    running = await staging.wait_phase("Running")
+    assert running["dbInitialized"] is True
+    assert f"restore {failing} failed at the restore Job step, rolled back" in running["message"]
+    assert _rows(staging) == _rows(prod)
     assert not await asyncio.to_thread(_exists, op, naming.restore_database_name(staging.database))
 
 

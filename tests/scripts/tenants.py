@@ -31,12 +31,13 @@ from pydantic import SecretStr
 from activities import api, databases
 from activities.clusters import Cluster
 from model import naming
-from model.crds import OdooInstanceSpec
+from model.crds import OdooInstanceSpec, OdooRestoreJobSpec
 from sandbox import podrunner, postgres
 from sandbox import s3 as s3_server
 from specs import config, facts, job_outcome, jobs, rbac
 
 JOB_TIMEOUT_SECONDS = 120.0
+TOOLS_IMAGE = "ghcr.io/bemade/odoo-operator-tools:test"
 
 
 @dataclass
@@ -301,6 +302,36 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
         time.sleep(0.1)
 
 
+def s3_restore_job(
+    client: kubernetes.client.ApiClient,
+    tenant: Tenant,
+    source: dict[str, Any],
+    fmt: str,
+    credentials: str,
+    **spec: Any,
+) -> tuple[str, str, dict[str, Any]]:
+    """An OdooRestoreJob from the S3 object `source` (an S3Config body) and its batch
+    Job, not started: (resource name, uid, Job). `spec` adds fields (neutralize...)."""
+    body = {
+        "odooInstanceRef": {"name": tenant.name},
+        "format": fmt,
+        "source": {"type": "s3", "s3": {**source, "s3CredentialsSecretRef": {"name": credentials}}},
+        **spec,
+    }
+    name = f"restore-{uuid.uuid4().hex[:6]}"
+    uid = create_resource(client, tenant.namespace, "OdooRestoreJob", name, body)
+    job = jobs.restore_job(
+        tenant.inst,
+        resource_name=name,
+        resource_uid=uid,
+        spec=OdooRestoreJobSpec.model_validate(body),
+        tools_image=TOOLS_IMAGE,
+        credentials_secret=credentials,
+        master_password=None,
+    )
+    return name, uid, job
+
+
 def admin_cluster(server: postgres.EmbeddedPostgres) -> Cluster:
     return Cluster(
         name="main",
@@ -347,7 +378,7 @@ def undo_restore(
         tenant.inst,
         resource_name=resource,
         resource_uid=resource_uid,
-        tools_image="tools:test",
+        tools_image=TOOLS_IMAGE,
         action=jobs.FilestoreAction.UNDO,
         attempt=attempt,
     )

@@ -1,0 +1,79 @@
+"""The operations that replace data, as the instance workflow runs them.
+
+Owns, for the instance workflow that composes it (`Operations(instance)`):
+which phase runs which saga (Restoring: workflows.restore, Upgrading:
+workflows.upgrade), turning a saga's outcome into the snapshot the phase
+table reads (the job resource Succeeded only once the whole saga did, Failed
+once it was undone, absent when it was deleted), and removing what completed
+operations kept aside (workflows.saga.discard_due) while the instance is
+Running, waking the workflow when that is due.
+
+A saga runs to its end inside one wake: its steps wait for their Jobs with
+the workflow's nap (signals still arrive and are kept in MachineState), and
+its activities are in the history, so a worker that dies resumes it where it
+was. The instance's scaling is the saga's while it runs (ensure() leaves
+the replica counts of Restoring and Upgrading alone).
+
+Must not: decide a phase (machine.TABLE does, from the outcome), keep state
+of its own, or do I/O other than through workflows.calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from model.payloads import ActiveJob, JobKind, Snapshot
+    from model.phases import JobState, Phase
+    from workflows import backups, restore, saga, upgrade
+
+__all__ = ["Operations"]
+
+Run = Callable[[backups.Instance, ActiveJob], Awaitable[saga.Outcome]]
+
+_SAGAS: dict[Phase, tuple[JobKind, Run]] = {
+    Phase.RESTORING: (JobKind.RESTORE, restore.run),
+    Phase.UPGRADING: (JobKind.UPGRADE, upgrade.run),
+}
+
+
+class Operations:
+    """The restores and upgrades of one instance workflow; all state is the workflow's."""
+
+    def __init__(self, instance: backups.Instance) -> None:
+        self._instance = instance
+
+    @staticmethod
+    def runs_in(phase: Phase) -> bool:
+        """Whether `phase` is the phase of a saga (its step is `run`)."""
+        return phase in _SAGAS
+
+    async def run(self, phase: Phase, snap: Snapshot) -> Snapshot:
+        """Run the saga of `phase` for the active job resource of `snap` to its end;
+        the snapshot the table then reads (see the module docstring)."""
+        kind, run = _SAGAS[phase]
+        active = snap.job(kind)
+        if active is None:
+            return snap
+        outcome = await run(self._instance, active)
+        after = await self._instance.look()
+        current = after.job(kind)
+        if outcome.succeeded is None or current is None or current.name != active.name:
+            # Ours is gone (deleted meanwhile): the table takes its absent row; a newer
+            # resource of the kind is seen by the next snapshot.
+            return after.model_copy(update={kind.value: None})
+        state = JobState.SUCCEEDED if outcome.succeeded else JobState.FAILED
+        finished = current.model_copy(update={"state": state, "message": outcome.message})
+        return after.model_copy(update={kind.value: finished})
+
+    def next_due(self) -> datetime | None:
+        """When something kept aside may be removed next (the workflow wakes then)."""
+        return saga.next_discard(self._instance)
+
+    async def discard_due(self, phase: Phase) -> None:
+        """Remove what completed operations kept aside, when due (Running only)."""
+        if phase is Phase.RUNNING and self._instance.state.kept_aside:
+            await saga.discard_due(self._instance)
