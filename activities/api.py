@@ -41,6 +41,7 @@ __all__ = [
     "INSTANCE",
     "JOB",
     "LEASE",
+    "POD",
     "PVC",
     "ROLE",
     "ROLE_BINDING",
@@ -88,6 +89,7 @@ SERVICE_ACCOUNT = Resource("v1", "serviceaccounts")
 EVENT = Resource("v1", "events")
 DEPLOYMENT = Resource("apps/v1", "deployments")
 JOB = Resource("batch/v1", "jobs")
+POD = Resource("v1", "pods")
 INGRESS = Resource("networking.k8s.io/v1", "ingresses")
 HTTP_ROUTE = Resource("gateway.networking.k8s.io/v1", "httproutes")
 ROLE = Resource("rbac.authorization.k8s.io/v1", "roles")

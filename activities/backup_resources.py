@@ -202,10 +202,12 @@ class BackupActivities:
         except s3.S3Error as err:
             if err.status == 404:
                 return []  # the bucket is gone: nothing to abort
+            # Refused (403: the credentials the backup failed with): retrying cannot help.
             raise ApplicationError(
                 f"cannot abort the uploads of s3://{target.bucket}/{target.object_key}: "
                 f"{err.message}",
                 type=failure_types.S3_ERROR,
+                non_retryable=400 <= err.status < 500,
             ) from err
         except s3.S3Unavailable as err:
             raise ApplicationError(str(err), type=failure_types.S3_UNAVAILABLE) from err

@@ -55,10 +55,13 @@ from model.payloads import (
 from model.settings import JobSettings, OperatorSettings
 from specs import workloads
 
-__all__ = ["PRUNE_ATTEMPTS", "EdgeActivities"]
+__all__ = ["ABORT_ATTEMPTS", "PRUNE_ATTEMPTS", "EdgeActivities"]
 
 PRUNE_ATTEMPTS = 8
 """Attempts of the activity after which a failing prune is left to the next backup."""
+ABORT_ATTEMPTS = 3
+"""Attempts of the activity after which the unfinished uploads of a failed backup are
+left in S3 (unreachable), with a warning in the log."""
 
 _log = logging.getLogger(__name__)
 
@@ -133,9 +136,9 @@ class EdgeActivities:
         try:
             self._backups.abort_uploads(ref.namespace, name)
         except ApplicationError as err:
-            # Like a prune: retried with the activity for a while, then left with a
-            # warning (the transition must not wait for S3 for ever).
-            if not err.non_retryable and activity.info().attempt < PRUNE_ATTEMPTS:
+            # Retried with the activity a few times (S3 unreachable), then left with
+            # a warning: the failure's transition must not wait for S3.
+            if not err.non_retryable and activity.info().attempt < ABORT_ATTEMPTS:
                 raise
             _log.warning(
                 "aborting the unfinished uploads of %s/%s failed, left in S3: %s",

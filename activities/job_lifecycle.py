@@ -158,7 +158,8 @@ def start(
         resource,
         ref.namespace,
         active.name,
-        {"status": {"phase": "Running", "jobName": job_name, "startTime": _now()}},
+        # (message None: a "waiting for ..." note of a queued operation is over.)
+        {"status": {"phase": "Running", "jobName": job_name, "startTime": _now(), "message": None}},
         sub="status",
     )
 

@@ -195,9 +195,7 @@ class OperationActivities:
                     found = self._kube.get(api.JOB, ref.namespace, name)
             state, message = batch_job_state(found)
             if state is JobState.FAILED:
-                pods = self._kube.list_of(
-                    snapshot.POD, ref.namespace, label_selector=f"job-name={name}"
-                )
+                pods = self._kube.list_of(api.POD, ref.namespace, label_selector=f"job-name={name}")
                 message = job_outcome.failure_message(found, pods)
             elif state is JobState.SUCCEEDED:
                 self._kube.merge_patch(

@@ -69,7 +69,7 @@ _log = logging.getLogger(__name__)
 ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
 """An extra source of configuration problems (the PostgreSQL side plugs in here)."""
 
-POD = api.Resource("v1", "pods")
+POD = api.POD
 
 
 class SnapshotActivities:

@@ -345,6 +345,11 @@ class MachineState(Payload):
         description="What the last restore or upgrade says about itself (a failure and its "
         "rollback): status.message while no configuration problem is shown.",
     )
+    waiting: tuple[str, ...] = Field(
+        default=(),
+        description="The 'waiting for <operation>' messages last written on queued restores "
+        "and upgrades (each written once).",
+    )
 
 
 class KeptAside(Payload):
@@ -683,6 +688,9 @@ class FilestoreStepResult(Payload):
 class OperationRecord(Payload):
     """Fields of a restore's or upgrade's status to write (None: leave as it is)."""
 
+    message: str | None = Field(
+        default=None, description="status.message while it waits for another operation."
+    )
     safety_backup: str | None = None
     previous_database: str | None = None
     previous_filestore: str | None = None

@@ -288,7 +288,7 @@ class OdooInstanceWorkflow:
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
-                await self._operations.discard_due(state.phase)
+                await self._operations.rest(state.phase, snap)
                 return
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per

@@ -4,9 +4,10 @@ Owns, for the instance workflow that composes it (`Operations(instance)`):
 which phase runs which saga (Restoring: workflows.restore, Upgrading:
 workflows.upgrade), turning a saga's outcome into the snapshot the phase
 table reads (the job resource Succeeded only once the whole saga did, Failed
-once it was undone, absent when it was deleted), and removing what completed
+once it was undone, absent when it was deleted), removing what completed
 operations kept aside (workflows.saga.discard_due) while the instance is
-Running, waking the workflow when that is due.
+Running, waking the workflow when that is due, and telling a restore or
+upgrade queued behind another operation why it waits.
 
 A saga runs to its end inside one wake: its steps wait for their Jobs with
 the workflow's nap (signals still arrive and are kept in MachineState), and
@@ -73,7 +74,10 @@ class Operations:
         """When something kept aside may be removed next (the workflow wakes then)."""
         return saga.next_discard(self._instance)
 
-    async def discard_due(self, phase: Phase) -> None:
-        """Remove what completed operations kept aside, when due (Running only)."""
+    async def rest(self, phase: Phase, snap: Snapshot) -> None:
+        """While the instance rests in `phase`: remove what completed operations kept
+        aside, when due (Running only); a restore or upgrade queued behind another
+        operation (a backup, an init) says which."""
         if phase is Phase.RUNNING and self._instance.state.kept_aside:
             await saga.discard_due(self._instance)
+        await saga.explain_queued(self._instance, snap)

@@ -67,12 +67,21 @@ with workflow.unsafe.imports_passed_through():
         QueuedBackup,
         RecordOperationInput,
         RunEdgeActionsInput,
+        Snapshot,
         SwapDatabaseInput,
     )
     from model.phases import JobState
     from workflows import backups, calls
 
-__all__ = ["Failed", "Outcome", "Saga", "discard_due", "next_discard", "uncancellable"]
+__all__ = [
+    "Failed",
+    "Outcome",
+    "Saga",
+    "discard_due",
+    "explain_queued",
+    "next_discard",
+    "uncancellable",
+]
 
 T = TypeVar("T")
 
@@ -153,7 +162,8 @@ class Saga:
             raise Failed("prepare", calls.error_message(err)) from err
 
     async def wait_job(self, kind: JobKind, name: str) -> ActiveJob | None:
-        """Poll job resource `name` until its batch Job finished; None once it is gone."""
+        """Poll job resource `name` until its batch Job finished; None once it is gone.
+        Meanwhile a restore or upgrade queued behind this operation says so."""
         while True:
             job = await calls.describe_job(
                 DescribeJobInput(ref=self.instance.state.ref, kind=kind, name=name)
@@ -161,6 +171,8 @@ class Saga:
             if job is None or job.state in _FINISHED:
                 return job
             await self.instance.nap(self.instance.settings.job_poll_interval)
+            ours = ActiveJob(kind=self.kind, name=self.name, state=JobState.ACTIVE, job_name=name)
+            await explain_queued(self.instance, await self.instance.look(), ours)
 
     # --- Kubernetes -------------------------------------------------------------
 
@@ -390,6 +402,45 @@ class Saga:
         )
         state = self.instance.state
         self.instance.merge_state(kept_aside=(*state.kept_aside, kept))
+
+
+# --- operations that wait ------------------------------------------------------------
+
+
+async def explain_queued(
+    instance: backups.Instance, snap: Snapshot, running: ActiveJob | None = None
+) -> None:
+    """A restore or upgrade queued while another operation runs on the instance
+    (`running`, or a Job the snapshot shows running) says so in its status.message,
+    naming it; each note is written once."""
+    busy = [
+        job
+        for job in (snap.init, snap.backup, snap.upgrade, snap.restore)
+        if job is not None and job.job_name is not None and job.state is JobState.ACTIVE
+    ]
+    if running is not None:
+        busy.insert(0, running)
+    for kind in (JobKind.RESTORE, JobKind.UPGRADE):
+        queued = snap.job(kind)
+        if queued is None or queued.job_name is not None or not queued.due:
+            continue
+        blocker = next((job for job in busy if job.name != queued.name), None)
+        if blocker is None:
+            continue
+        note = (
+            f"waiting: {blocker.kind.resource_kind} {blocker.name} runs on the instance; "
+            f"this {kind.value} starts once it is done"
+        )
+        key = f"{kind.value}/{queued.name}: {note}"
+        if key in instance.state.waiting:
+            continue
+        state = instance.state
+        await calls.record_operation(
+            RecordOperationInput(
+                ref=state.ref, kind=kind, name=queued.name, record=OperationRecord(message=note)
+            )
+        )
+        instance.merge_state(waiting=(*instance.state.waiting, key)[-8:])
 
 
 # --- what completed operations kept aside ------------------------------------------

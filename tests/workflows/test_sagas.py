@@ -28,7 +28,8 @@ upgrade: success with a new image (the copy kept aside, then removed), the
 Job failing or past its deadline (the copy swapped back), the health check
 failing on the new image (image and database back), the copy failing, the
 safety backup failing, a database really gone (said, never initialized), the
-worker killed after each step.
+worker killed after each step. And a restore or upgrade queued while another
+operation runs says which it waits for.
 """
 
 from __future__ import annotations
@@ -594,6 +595,60 @@ async def test_a_restore_resumes_after_the_worker_is_killed_after_any_step(
     assert resource.phase is JobPhase.COMPLETED
     assert world.batch_jobs_created[naming.batch_job_name("restore-1", "restore")] == 1
     assert world.batch_jobs_created[naming.batch_job_name("restore-1-safety", "backup")] == 1
+
+
+# --- operations that wait for another ----------------------------------------------
+
+
+async def test_a_restore_waits_for_a_running_backup_and_says_so(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        world.add_job(JobKind.BACKUP, "nightly")
+        await case.poke()
+        await wait_phase(case.handle, Phase.BACKING_UP)
+        await case.started("nightly", JobKind.BACKUP)
+        world.add_job(JobKind.RESTORE, "restore-1", safety_backup=False)
+        await case.poke()
+        note = (
+            "waiting: OdooBackupJob nightly runs on the instance; "
+            "this restore starts once it is done"
+        )
+        await _until(lambda: any(r.message == note for r in world.records), "the note")
+        assert world.databases == {case.db: "v1"}  # nothing started meanwhile
+        await case.finish(JobKind.BACKUP, "nightly")
+        await wait_phase(case.handle, Phase.RESTORING)
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await wait_phase(case.handle, Phase.RUNNING)
+        await case.removed(case.resource("restore-1"))
+        await case.end()
+    assert world.databases == {case.db: "restored"}
+
+
+async def test_an_upgrade_queued_during_a_restore_says_it_waits_for_it(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        await _restore(case, safety_backup=False)
+        await case.started("restore-1", JobKind.RESTORE)
+        world.add_job(JobKind.UPGRADE, "upgrade-1", safety_backup=False)
+        await case.poke()
+        note = (
+            "waiting: OdooRestoreJob restore-1 runs on the instance; "
+            "this upgrade starts once it is done"
+        )
+        await _until(lambda: any(r.message == note for r in world.records), "the note")
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await wait_phase(case.handle, Phase.UPGRADING)
+        await case.finish(JobKind.UPGRADE, "upgrade-1")
+        await wait_phase(case.handle, Phase.RUNNING)
+        await case.removed(case.resource("upgrade-1"))
+        await case.end()
+    assert world.databases == {case.db: "upgraded"}
 
 
 # --- upgrade ---------------------------------------------------------------------------
