@@ -174,7 +174,7 @@ async def test_postgres_down_30s_under_the_load_is_rolled_back_once_it_answers(
     since = time.monotonic()
     try:
         # The Job fails (the resource stays Running: the undo waits for PostgreSQL).
-        await harness.eventually(lambda: _job_failed(op, f"{name}-restore"), "the Job Failed")
+        await harness.eventually(lambda: op.batch_job_failed(f"{name}-restore"), "the Job Failed")
         # The fault lasts 30 s (its length, not a wait for a condition).
         await asyncio.sleep(max(0.0, 30 - (time.monotonic() - since)))
     finally:
@@ -239,11 +239,3 @@ def _database_exists(server: postgres.EmbeddedPostgres, name: str) -> bool:
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return row is not None
-
-
-def _job_failed(op: harness.Operator, name: str) -> bool:
-    status = op.kube.get(api.JOB, op.namespace, name).get("status") or {}
-    return any(
-        c.get("type") == "Failed" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )

@@ -22,6 +22,7 @@ runs the stand-in odoo in the instance's (stand-in) image. Covers:
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -146,11 +147,14 @@ async def test_failed_upgrade_says_why_and_returns_to_running(op: harness.Operat
         {"odooInstanceRef": {"name": "shop"}, "modulesInstall": ["fetchmail"], "modules": ["mail"]},
     )
     await shop.poke()
+    await harness.eventually(lambda: op.batch_job_failed(f"{name}-upgrade"), "the Job Failed")
+    since = time.monotonic()
     done = await op.wait_job("OdooUpgradeJob", name)
     assert done["status"]["phase"] == "Failed"
     assert done["status"]["message"].startswith("step upgrade failed (exit code 1)")
     assert "upgrade failed (STANDIN_ODOO_FAIL)" in done["status"]["message"]
     running = await shop.wait_phase("Running")
+    print(f"MATRIX upgrade:upgrade-job:failed {time.monotonic() - since:.1f}s to Running")
     assert (await shop.transitions())[-3:] == [
         "Running->Upgrading",
         "Upgrading->Starting",

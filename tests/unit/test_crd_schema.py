@@ -418,15 +418,20 @@ def test_status_fields_match_spec_list_when_generated() -> None:
         "conditions",
         "activeCluster",
     }
+    job = {"phase", "jobName", "startTime", "completionTime", "message", "conditions"}
+    # Restores and upgrades also name their safety backup and what they kept aside.
+    operation = {
+        "safetyBackup",
+        "previousDatabase",
+        "previousFilestore",
+        "previousImage",
+        "previousRemovedAt",
+    }
     for kind in JOB_KINDS:
-        assert set(root(kind)["properties"]["status"]["properties"]) == {
-            "phase",
-            "jobName",
-            "startTime",
-            "completionTime",
-            "message",
-            "conditions",
-        }
+        replaces_data = kind in ("OdooRestoreJob", "OdooUpgradeJob")
+        assert set(root(kind)["properties"]["status"]["properties"]) == (
+            job | operation if replaces_data else job
+        )
 
 
 def test_unsupported_construct_is_refused_when_model_has_a_union() -> None:
