@@ -53,7 +53,7 @@ from model.payloads import (
     SwapDatabaseInput,
     SwapDatabaseResult,
 )
-from model.phases import JobState, batch_job_state
+from model.phases import FINISHED_JOB_PHASES, JobPhase, JobState, batch_job_state
 from model.settings import JobSettings, OperatorSettings
 from specs import job_outcome, jobs
 
@@ -121,7 +121,20 @@ class OperationActivities:
             body = self._kube.find(
                 api.job_resource(input.kind.plural), input.ref.namespace, input.name
             )
-            return None if body is None else snapshot.describe(self._kube, input.kind, body)
+            if body is None:
+                return None
+            described = snapshot.describe(self._kube, input.kind, body)
+            status = body.get("status") or {}
+            if status.get("phase") in FINISHED_JOB_PHASES:
+                # Finished already (its batch Job may have expired): its phase says how.
+                done = status["phase"] == JobPhase.COMPLETED
+                return described.model_copy(
+                    update={
+                        "state": JobState.SUCCEEDED if done else JobState.FAILED,
+                        "message": None if done else status.get("message"),
+                    }
+                )
+            return described
 
     # --- PostgreSQL ---------------------------------------------------------------
 

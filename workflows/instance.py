@@ -26,7 +26,10 @@ still retrying (e.g. the API answering 5xx) and goes to the deletion.
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
 workflow through its `Instance` protocol: state, settings, look, write_status,
-nap); this class keeps the message handlers, whose wire names never change.
+nap); restores and upgrades are workflows.operations' sagas (the same
+protocol), each run to its end within the wake that entered Restoring or
+Upgrading, its outcome then read by the table; this class keeps the message
+handlers, whose wire names never change.
 """
 
 from __future__ import annotations
