@@ -343,9 +343,7 @@ def test_swap_interrupted_at_any_point_is_completed_or_undone(
     else:
         _back(db, cnpg_admin, scene)
         scene.assert_undone()
-    print(
-        f"MATRIX swap:{pattern}#{occurrence}:worker-killed:{then} {time.monotonic() - started:.2f}s"
-    )
+    print(f"MATRIX swap:{cell}:worker-killed:{then} {time.monotonic() - started:.2f}s")
 
 
 @pytest.mark.parametrize(
