@@ -392,7 +392,8 @@ class Databases:
 
         A template copy needs no other session on `source`: it is closed to new
         connections and its sessions ended first, and opened again afterwards,
-        whatever happened (the copy is consistent: nothing writes meanwhile).
+        whatever happened (the copy is consistent: nothing writes meanwhile). A
+        session the admin may not end fails it as the rename of a swap does.
         """
         _check_database(source)
         _check_database(copy)
@@ -416,11 +417,14 @@ class Databases:
             conn.execute("SET statement_timeout = 0")
             try:
                 _close(conn, cluster, source)
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                        sql.Identifier(copy), sql.Identifier(source), sql.Identifier(owner)
+                try:
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                            sql.Identifier(copy), sql.Identifier(source), sql.Identifier(owner)
+                        )
                     )
-                )
+                except errors.ObjectInUse:
+                    raise _held(conn, cluster, source, f"copy database {source!r}") from None
                 _set_mark(conn, copy, mark)
                 # A kept-aside copy serves nobody: closed until it is swapped back in.
                 _allow_connections(conn, copy, False)
@@ -640,20 +644,26 @@ def _rename(conn: Connection, cluster: Cluster, old: str, new: str) -> None:
             )
         )
     except errors.ObjectInUse:
-        holders = conn.execute(
-            "SELECT DISTINCT coalesce(usename, '?'), coalesce(application_name, '')"
-            " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (old,),
-        ).fetchall()
-        who = ", ".join(
-            f"role {role!r}" + (f" ({application})" if application else "")
-            for role, application in holders
-        )
-        raise PostgresUnavailable(
-            f"cannot rename database {old!r} to {new!r} on {cluster.describe()}: sessions "
-            f"of {who or 'another role'} hold it and the admin may not end them (grant the "
-            "admin pg_signal_backend, or stop them)"
-        ) from None
+        raise _held(conn, cluster, old, f"rename database {old!r} to {new!r}") from None
+
+
+def _held(conn: Connection, cluster: Cluster, database: str, doing: str) -> PostgresUnavailable:
+    """The retryable error of `doing` refused because sessions the admin may not end
+    sit on `database`, naming their roles and applications."""
+    holders = conn.execute(
+        "SELECT DISTINCT coalesce(usename, '?'), coalesce(application_name, '')"
+        " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (database,),
+    ).fetchall()
+    who = ", ".join(
+        f"role {role!r}" + (f" ({application})" if application else "")
+        for role, application in holders
+    )
+    return PostgresUnavailable(
+        f"cannot {doing} on {cluster.describe()}: sessions of {who or 'another role'} "
+        "hold it and the admin may not end them (grant the admin pg_signal_backend, "
+        "or stop them)"
+    )
 
 
 def _drop(conn: Connection, database: str) -> None:

@@ -23,7 +23,9 @@ Covers:
   leaves the live database as it was, open again;
 - copy_database (an upgrade's kept-aside copy): a consistent copy while a
   session of another role sits on the source (ended), the source open again,
-  the copy closed and marked; a crash after CREATE DATABASE is resumed;
+  the copy closed and marked; a crash after CREATE DATABASE is resumed; a
+  session a CREATEROLE admin may not end: a retryable error naming it, no
+  copy left, the source open and as it was;
 - incoming database missing, or the aside name taken: SwapConflict, not retried.
 """
 
@@ -487,3 +489,22 @@ def test_copy_interrupted_after_create_database_is_resumed(
     assert scene.allows(scene.live)
     assert not scene.allows(copy)
     assert db.existing(cnpg_admin, [copy])[copy].mark == MARK
+
+
+def test_copy_blocked_by_a_session_the_admin_may_not_end_leaves_the_source_as_it_was(
+    scene: Scene, cnpg_admin: Cluster, foreign: Callable[[str], Conn]
+) -> None:
+    copy = naming.aside_database_name(scene.live, str(uuid.uuid4()))
+    scene.made.append(copy)
+    session = foreign(scene.live)
+    started = time.monotonic()
+    with pytest.raises(databases.PostgresUnavailable) as refused:
+        databases.Databases().copy_database(cnpg_admin, scene.live, copy, MARK)
+    assert not refused.value.non_retryable  # the saga retries it, then gives the upgrade up
+    assert "role 'monitor_" in refused.value.message
+    assert "(monitoring-agent)" in refused.value.message
+    assert scene.names() == {scene.live, scene.incoming}  # no copy left
+    assert scene.allows(scene.live)  # open again
+    assert scene.marker(scene.live) == scene.live_marker
+    assert session.execute("SELECT 1").fetchone() == (1,)
+    print(f"MATRIX copy:live:foreign-session:createrole {time.monotonic() - started:.2f}s")
