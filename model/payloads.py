@@ -592,7 +592,7 @@ class PostEventInput(Payload):
     warning: bool = False
 
 
-# --- the sagas of restores and upgrades (workflows.operations) ---------------------
+# --- the sagas of restores and upgrades (workflows.replacements) ---------------------
 
 
 class PrepareOperationInput(Payload):

@@ -36,8 +36,8 @@ from activities import (
     converge,
     databases,
     edge_actions,
-    operations,
     references,
+    replacements,
     snapshot,
     status,
 )
@@ -129,7 +129,7 @@ def activities(
     operator, jobs = settings.operator, settings.jobs
     postgres = postgres or databases.Databases()
     backup = backup_resources.BackupActivities(kube, operator)
-    sagas = operations.OperationActivities(kube, operator, jobs, postgres)
+    sagas = replacements.ReplacementActivities(kube, operator, jobs, postgres)
     return [
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,

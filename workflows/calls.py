@@ -217,7 +217,7 @@ async def check_job_references(input: CheckJobReferencesInput) -> CheckJobRefere
     )
 
 
-# --- the sagas of restores and upgrades (workflows.operations) ------------------------
+# --- the sagas of restores and upgrades (workflows.replacements) ------------------------
 # Reads and Job starts are local (cheap, redone on replay); every change of what
 # serves is a regular activity, so the history says on which side of a swap the
 # instance is.

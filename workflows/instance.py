@@ -26,7 +26,7 @@ still retrying (e.g. the API answering 5xx) and goes to the deletion.
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
 workflow through its `Instance` protocol: state, settings, look, write_status,
-nap); restores and upgrades are workflows.operations' sagas (the same
+nap); restores and upgrades are workflows.replacements' sagas (the same
 protocol), each run to its end within the wake that entered Restoring or
 Upgrading, its outcome then read by the table; this class keeps the message
 handlers, whose wire names never change.
@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import backups, calls, machine, operations
+    from workflows import backups, calls, machine, replacements
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -101,7 +101,7 @@ class OdooInstanceWorkflow:
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
         self._backups = backups.Backups(self)
-        self._operations = operations.Operations(self)
+        self._replacements = replacements.Replacements(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -218,7 +218,7 @@ class OdooInstanceWorkflow:
         else:
             period = self._settings.resync_interval
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
-        due = self._operations.next_due()
+        due = self._replacements.next_due()
         for when in (wake_at, due):
             if when is not None:
                 # A scheduled upgrade, or what an operation kept aside: look again when
@@ -254,9 +254,9 @@ class OdooInstanceWorkflow:
                 )
             if self._apply_problem is not None and self._apply_problem not in snap.problems:
                 snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
-            if self._operations.runs_in(state.phase) and not snap.problems:
-                # A restore or upgrade: its saga runs to its end (workflows.operations).
-                snap = await self._operations.run(state.phase, snap)
+            if self._replacements.runs_in(state.phase) and not snap.problems:
+                # A restore or upgrade: its saga runs to its end (workflows.replacements).
+                snap = await self._replacements.run(state.phase, snap)
                 state = self._state
                 self._wake = True  # its naps took the wakes of the signals it saw
             self._snapshot = snap
@@ -291,7 +291,7 @@ class OdooInstanceWorkflow:
             row = machine.evaluate(state.phase, state.spec, snap)
             await self._record(snap, row)
             if row is None:
-                await self._operations.rest(state.phase, snap)
+                await self._replacements.rest(state.phase, snap)
                 return
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per

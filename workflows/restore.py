@@ -1,6 +1,6 @@
 """The restore saga: an instance's database and filestore replaced by a backup, or nothing changed.
 
-Run by workflows.operations while the instance is Restoring, for its
+Run by workflows.replacements while the instance is Restoring, for its
 OdooRestoreJob, from workflows.saga's steps:
 
 1. prepare: the resource's uid and options; whether the live database

@@ -1,6 +1,6 @@
 """The upgrade saga: `odoo -u` on an instance's database, rolled back on any failure.
 
-Run by workflows.operations while the instance is Upgrading, for its
+Run by workflows.replacements while the instance is Upgrading, for its
 OdooUpgradeJob, from workflows.saga's steps:
 
 1. prepare: the resource's uid and options; the live database must exist

@@ -1,7 +1,7 @@
 """Records the workflow histories that test_replay.py replays.
 
 `.venv/bin/python -m tests.workflows.record_histories` writes
-histories/happy_path.json (an instance's life) and histories/operations.json
+histories/happy_path.json (an instance's life) and histories/replacements.json
 (a restore that succeeds, then an upgrade that fails and is rolled back): the
 command sequences of the current code, which the replay test then pins.
 Until the first release the workflow changes directly and these histories are
@@ -69,7 +69,7 @@ async def record_happy_path(env: WorkflowEnvironment) -> str:
     return history.to_json()
 
 
-async def record_operations(env: WorkflowEnvironment) -> str:
+async def record_replacements(env: WorkflowEnvironment) -> str:
     """A Running instance restored from a backup (safety backup first; what it
     replaced removed once Running), then upgraded to a new image by an upgrade
     that fails and is rolled back."""
@@ -130,7 +130,7 @@ async def main() -> None:
         await register_search_attributes(env.client)
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / "happy_path.json").write_text(await record_happy_path(env))
-        (HISTORIES / "operations.json").write_text(await record_operations(env))
+        (HISTORIES / "replacements.json").write_text(await record_replacements(env))
     finally:
         await env.shutdown()
 

@@ -52,7 +52,7 @@ from tests.workflows.conftest import (
 from tests.workflows.world import World
 from workflows import machine
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
-from workflows.operations import Operations
+from workflows.replacements import Replacements
 
 AUTO_INIT_PATH = [
     "Provisioning->Uninitialized:db_not_initialized",
@@ -92,7 +92,7 @@ async def test_row_taken_by_workflow_when_its_case_holds(
 
 
 # A restore's and an upgrade's scaling is their sagas' (tests/workflows/test_sagas.py).
-@pytest.mark.parametrize("phase", [p for p in RESTING if not Operations.runs_in(p)], ids=str)
+@pytest.mark.parametrize("phase", [p for p in RESTING if not Replacements.runs_in(p)], ids=str)
 async def test_replicas_match_scaling_rules_when_phase_is_ensured(
     time_skipping_env: WorkflowEnvironment, task_queue: str, phase: Phase
 ) -> None:

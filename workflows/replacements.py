@@ -1,6 +1,6 @@
 """The operations that replace data, as the instance workflow runs them.
 
-Owns, for the instance workflow that composes it (`Operations(instance)`):
+Owns, for the instance workflow that composes it (`Replacements(instance)`):
 which phase runs which saga (Restoring: workflows.restore, Upgrading:
 workflows.upgrade), turning a saga's outcome into the snapshot the phase
 table reads (the job resource Succeeded only once the whole saga did, Failed
@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from model.phases import JobState, Phase
     from workflows import backups, restore, saga, upgrade
 
-__all__ = ["Operations"]
+__all__ = ["Replacements"]
 
 Run = Callable[[backups.Instance, ActiveJob], Awaitable[saga.Outcome]]
 
@@ -41,7 +41,7 @@ _SAGAS: dict[Phase, tuple[JobKind, Run]] = {
 }
 
 
-class Operations:
+class Replacements:
     """The restores and upgrades of one instance workflow; all state is the workflow's."""
 
     def __init__(self, instance: backups.Instance) -> None:

@@ -1,4 +1,4 @@
-"""The activities of the sagas that replace data: restores and upgrades (workflows.operations).
+"""The activities of the sagas that replace data: restores and upgrades (workflows.replacements).
 
 Owns the side effects the workflow's restore and upgrade steps need besides
 starting batch Jobs and scaling (converge_phase does those):
@@ -57,7 +57,7 @@ from model.phases import FINISHED_JOB_PHASES, JobPhase, JobState, batch_job_stat
 from model.settings import JobSettings, OperatorSettings
 from specs import job_outcome, jobs
 
-__all__ = ["OperationActivities"]
+__all__ = ["ReplacementActivities"]
 
 
 class _Swap(Protocol):
@@ -68,7 +68,7 @@ class _Swap(Protocol):
     ) -> databases.SwapOutcome: ...
 
 
-class OperationActivities:
+class ReplacementActivities:
     def __init__(
         self,
         kube: api.KubeApi,
