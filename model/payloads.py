@@ -606,11 +606,14 @@ class AppliedChildren(Payload):
     defaults into the spec (a merge patch of spec bumps metadata.generation),
     so the watcher's `set_spec` for that generation needs no second apply.
     `children`: every object written, with its fingerprint (what drift is
-    measured against).
+    measured against). `namespace_terminating`: the namespace is being deleted
+    and refused a create, so the apply stopped there (nothing is reported: the
+    instance goes with its namespace).
     """
 
     generation: int
     children: tuple[AppliedChild, ...] = ()
+    namespace_terminating: bool = False
 
 
 class ConvergePhaseInput(Payload):

@@ -497,6 +497,11 @@ class OdooInstanceWorkflow:
             self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
+        if applied.namespace_terminating:
+            # The namespace goes, and the instance with it (delete_instance comes
+            # next): restore nothing, and try again no sooner than restore_interval.
+            self._state = self._state.model_copy(update={"applied_at": workflow.now()})
+            return
         # It wrote every child: what was asked before it started is answered (an
         # object being deleted stays so until its deletion pokes).
         self._drift_read = max(self._drift_read, asked)
