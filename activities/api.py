@@ -2,8 +2,10 @@
 
 The only module that imports the official `kubernetes` client (an import
 contract says so): everything else takes a `KubeApi`. Owns the credentials
-(`connect`: in-cluster, else a kubeconfig), the REST calls (get, list,
-create, replace, server-side apply, merge and JSON patches, delete) on top
+(`connect`: in-cluster, else a kubeconfig; `kubeconfig_namespace`: the
+namespace of its current context, as kubectl reads it), the REST calls (get,
+list, create, replace, server-side apply, merge and JSON patches, delete,
+a container's log) on top
 of the client's `ApiClient` (its configuration, authentication and
 connection pool), Kubernetes quantities (`quantity`), and the mapping of
 `ApiException` and urllib3 errors onto `activities.failures`. Bodies stay
@@ -52,6 +54,7 @@ __all__ = [
     "Resource",
     "connect",
     "job_resource",
+    "kubeconfig_namespace",
     "quantity",
 ]
 
@@ -81,6 +84,7 @@ class Resource:
         return path
 
 
+POD = Resource("v1", "pods")
 CONFIG_MAP = Resource("v1", "configmaps")
 SECRET = Resource("v1", "secrets")
 SERVICE = Resource("v1", "services")
@@ -160,6 +164,12 @@ class KubeApi:
         items = self._call("GET", f"{prefix}/{res.plural}").get("items") or []
         return [dict(item) for item in items]
 
+    def log(self, namespace: str, pod: str, container: str) -> str:
+        """A container's log, as text (pods/log; the kubelet of the Pod's node answers)."""
+        path = POD.path(namespace, pod, "log")
+        data = self._send("GET", path, query=[("container", container)], accept="*/*")
+        return data.decode("utf-8", "replace")
+
     # --- writes ------------------------------------------------------------------
 
     def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +238,23 @@ class KubeApi:
         query: list[tuple[str, str]] | None = None,
         content: str = _JSON,
     ) -> dict[str, Any]:
-        headers = {"Accept": _JSON, "Content-Type": content}
+        data = self._send(method, path, body=body, query=query, content=content)
+        if not data:
+            return {}
+        parsed = json.loads(data)
+        return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        query: list[tuple[str, str]] | None = None,
+        content: str = _JSON,
+        accept: str = _JSON,
+    ) -> bytes:
+        headers = {"Accept": accept, "Content-Type": content}
         try:
             request = self._client.param_serialize(
                 method=method,
@@ -248,14 +274,14 @@ class KubeApi:
         if not 200 <= status <= 299:
             text = data.decode("utf-8", "replace") if data else ""
             raise _mapped(method, path, status, str(response.reason or ""), text)
-        if not data:
-            return {}
-        parsed = json.loads(data)
-        return parsed if isinstance(parsed, dict) else {"items": parsed}
+        return data or b""
 
 
-def connect(kubeconfig: Path | None = None, *, connections: int = 10) -> KubeApi:
-    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config).
+def connect(
+    kubeconfig: Path | None = None, *, connections: int = 10, context: str | None = None
+) -> KubeApi:
+    """In-cluster credentials, else the kubeconfig (`kubeconfig`, $KUBECONFIG, ~/.kube/config)
+    and its current context (or `context`, which also skips the in-cluster ones).
 
     `connections`: the size of urllib3's connection pool (its default is 10).
     A thread that finds the pool full opens a connection of its own and drops
@@ -263,15 +289,30 @@ def connect(kubeconfig: Path | None = None, *, connections: int = 10) -> KubeApi
     """
     configuration = kubernetes.client.Configuration()
     configuration.connection_pool_maxsize = connections
-    if kubeconfig is None:
+    if kubeconfig is None and context is None:
         try:
             kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             return KubeApi(ApiClient(configuration))
         except kubernetes.config.ConfigException:
             pass
     path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
-    kubernetes.config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=path, context=context, client_configuration=configuration
+    )
     return KubeApi(ApiClient(configuration))
+
+
+def kubeconfig_namespace(kubeconfig: Path | None = None, context: str | None = None) -> str | None:
+    """The namespace the kubeconfig's current context (or `context`) names, as kubectl
+    reads it; None when it names none or there is no kubeconfig."""
+    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
+    try:
+        contexts, current = kubernetes.config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    except (kubernetes.config.ConfigException, OSError):
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 def quantity(value: str) -> Decimal:

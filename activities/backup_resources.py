@@ -1,12 +1,20 @@
 """Backups asked for outside kubectl: from the temporal CLI, spec.backup's schedule, deletion.
 
-Owns three activities and the prune that run_edge_actions runs:
+Owns four activities and the prune that run_edge_actions runs:
 
 - `create_backup_job`: the OdooBackupJob of a backup request, under the
   fixed name the workflow chose (a retry finds it: 409 is success), with
   spec.backup's destination and a generated key when the request names none;
   labelled `bemade.org/scheduled-backup` when the schedule asked (its
-  retention then decides when it goes, not the history limit).
+  retention then decides when it goes, not the history limit); the answer
+  names the unfinished job resources it waits for
+  (activities.operation_resources.queued_behind).
+- `check_backup_request`: what the `backup` Update asks before it makes
+  anything: a destination (the request's or spec.backup's) and an S3
+  credentials Secret that exists with accessKey and secretKey
+  (activities.job_inputs' check of an OdooBackupJob), else
+  BACKUP_REQUEST_INVALID naming the field, so the Update fails at once
+  instead of answering with a job that fails later.
 - `prune_backups` (not an activity of its own: the PruneScheduledBackups
   edge action, activities.edge_actions): spec.backup.retention over the
   completed scheduled backups of an instance (model.retention); each one not
@@ -15,8 +23,10 @@ Owns three activities and the prune that run_edge_actions runs:
 - `sync_backup_schedule` (async: it talks to Temporal through the worker's
   client): the Temporal Schedule `odoo-backup/<ns>/<name>` that starts the
   OdooScheduledBackup workflow on spec.backup.schedule; paused while
-  spec.backup.suspend is true; deleted when spec.backup is removed or the
-  instance goes away.
+  spec.backup.suspend is true or the instance is on hold; deleted when spec.backup is removed or the
+  instance goes away. Temporal refusing the Schedule (INVALID_ARGUMENT, e.g.
+  a cron field out of range that slipped past admission) is CONFIG_INVALID,
+  never retried with the same input.
 - `post_event`: one Event about the instance (e.g. FinalBackupFailed).
 """
 
@@ -43,7 +53,16 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import api, failures, job_lifecycle, recorder, s3
+from activities import (
+    api,
+    failures,
+    job_inputs,
+    job_lifecycle,
+    operation_resources,
+    ownership,
+    recorder,
+    s3,
+)
 from model import failures as failure_types
 from model import naming, retention
 from model.crds import BackupFormat, S3Config
@@ -88,7 +107,8 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
         )
     else:
         raise ApplicationError(
-            "a backup request needs a destination: give one, or set spec.backup",
+            "destination: a backup request needs one (no destination given and no "
+            "spec.backup): give one, or set spec.backup",
             type=failure_types.BACKUP_REQUEST_INVALID,
             non_retryable=True,
         )
@@ -139,7 +159,30 @@ class BackupActivities:
             namespace=ref.namespace,
             bucket=destination.bucket,
             object_key=destination.object_key,
+            queued_behind=operation_resources.queued_behind(
+                self._kube, ref, JobKind.BACKUP, queued.name
+            ),
         )
+
+    @activity.defn(name="check_backup_request", no_thread_cancel_exception=True)
+    def check_backup_request(self, input: CreateBackupJobInput) -> None:
+        with failures.boundary():
+            spec, _ = backup_spec(input)
+            body = {
+                "metadata": {"namespace": input.ref.namespace, "name": input.queued.name},
+                "spec": spec,
+            }
+            try:
+                job_inputs.check(self._kube, JobKind.BACKUP, body)
+            except job_inputs.Refused as err:
+                # job_inputs names the OdooBackupJob's field; say where the user wrote it.
+                given = input.queued.request.destination is not None
+                where = "destination" if given else "spec.backup.destination"
+                raise ApplicationError(
+                    str(err).replace("spec.destination", where, 1),
+                    type=failure_types.BACKUP_REQUEST_INVALID,
+                    non_retryable=True,
+                ) from err
 
     # --- prune ----------------------------------------------------------------
 
@@ -154,7 +197,7 @@ class BackupActivities:
             for item in kube.list_of(
                 _BACKUPS, ref.namespace, label_selector=f"{job_lifecycle.SCHEDULED_LABEL}=true"
             )
-            if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+            if ownership.refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") == "Completed"
         ]
         policy = retention.Policy(
@@ -170,8 +213,10 @@ class BackupActivities:
             if name in keep:
                 continue
             self._delete_object(ref.namespace, item)
-            if kube.delete(_BACKUPS, ref.namespace, name):
-                deleted.append(name)
+            # The uid read: never a resource made again under that name meanwhile.
+            with contextlib.suppress(failures.Conflict):
+                if kube.delete(_BACKUPS, ref.namespace, name, uid=item["metadata"]["uid"]):
+                    deleted.append(name)
         return PruneBackupsResult(deleted=tuple(sorted(deleted)))
 
     def _delete_object(self, namespace: str, item: dict[str, Any]) -> None:
@@ -264,6 +309,11 @@ class BackupActivities:
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise
             return
+        note = ""
+        if input.hold is not None:
+            note = f"the instance is on hold: {input.hold.reason}"
+        elif input.backup.suspend:
+            note = "spec.backup.suspend"
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(
                 SCHEDULED_BACKUP_WORKFLOW,
@@ -274,21 +324,28 @@ class BackupActivities:
             ),
             spec=ScheduleSpec(cron_expressions=[input.backup.schedule], time_zone_name="UTC"),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            state=ScheduleState(
-                paused=input.backup.suspend,
-                note="spec.backup.suspend" if input.backup.suspend else "",
-            ),
+            state=ScheduleState(paused=input.backup.suspend or input.hold is not None, note=note),
         )
-        try:
-            await client.create_schedule(handle.id, schedule)
-            return
-        except ScheduleAlreadyRunningError:
-            pass  # it exists: bring it up to date
 
         def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await handle.update(update)
+        try:
+            try:
+                await client.create_schedule(handle.id, schedule)
+            except ScheduleAlreadyRunningError:
+                await handle.update(update)  # it exists: bring it up to date
+        except RPCError as err:
+            if err.status is not RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            # The same input is refused on every retry: a problem for the user
+            # (status.message, Error), not a retry for ever.
+            raise ApplicationError(
+                f"spec.backup.schedule: Temporal refused the backup Schedule "
+                f"({input.backup.schedule!r}): {err.message}",
+                type=failure_types.CONFIG_INVALID,
+                non_retryable=True,
+            ) from err
 
 
 def _dated(item: dict[str, Any]) -> retention.Backup:

@@ -14,9 +14,14 @@ How each object is written:
   ServiceAccount, Role, RoleBinding, ConfigMap, Service, Ingress/HTTPRoute and
   Deployments; switching Ingress <-> HTTPRoute deletes the other one;
 - create-if-absent for the Secret (its database password is generated once
-  and never rotated; only `admin-password` follows spec.adminPassword, read
-  from the live object because workflow payloads carry no secret) and for the
-  image pull Secret copy;
+  and never rotated by the operator; only `admin-password`, Odoo's master
+  password, follows the spec: the key of the Secret spec.adminPasswordSecretRef
+  names, or the inline spec.adminPassword read from the live object because
+  workflow payloads carry no secret, or, with neither, a password generated
+  once) and for the image pull Secret copy. A database password someone else
+  put into the Secret is followed, not reverted: the role gets it and the pods
+  roll (their template carries the Secret's resourceVersion); a Secret without
+  one is a CONFIG_INVALID naming it;
 - the PVC is created if absent, grown in place when the spec is larger and
   never shrunk (a smaller spec posts a Warning Event and changes nothing).
 
@@ -30,7 +35,9 @@ concurrently) stays their only writer.
 
 The PostgreSQL role `odoo.<ns>.<name>` (password from the Secret) is
 ensured last, through activities.databases, so the Kubernetes objects
-converge even while PostgreSQL is down. An unreachable cluster
+converge even while PostgreSQL is down; then, once the database is
+initialized, Odoo's report.url and web.base.url (activities.odoo_settings,
+as the role, never fatal). An unreachable cluster
 (`PostgresUnavailable`, retried with backoff by the workflow) is made
 visible before the error propagates: a Warning `DatabaseUnavailable` Event
 naming host:port (once per generation) and `status.message` plus the
@@ -39,26 +46,42 @@ unreachable: ...; retrying"). The first successful apply afterwards clears
 that message (record_status may skip an unchanged status, so it cannot be
 left to it).
 
-Ownership (never take over what the instance does not own): before
-writing a named object, the live one (if any) must carry an owner reference
-to this OdooInstance (or to an earlier incarnation of the same name, being
-garbage-collected). An object of another instance (`shop-cron` is both the
-cron Deployment of `shop` and the web Deployment of an instance `shop-cron`)
-or one nobody of ours created is left alone: CONFIG_INVALID naming the
-object and its owner. Likewise spec.database.name must not be claimed by an
-older instance on the same cluster (any namespace; the admission webhook
-refuses it earlier when installed). After the role is ensured,
-`status.activeCluster` records the cluster: an instance without it never got
-a role, and its deletion does not wait for PostgreSQL (cleanup.py).
+What was written comes back in `AppliedChildren.children`, each object with
+its fingerprint as the API server answered (model.children): the snapshot
+measures drift against it. An apply that repairs drift
+(`ApplyChildrenInput.restoring`, found by the snapshot) posts, once it
+succeeded, a Normal Event per object: `ChildRestored` ("Restored Service shop
+(it was missing)"), or `CredentialsChanged` for a credentials Secret whose
+password it followed; named by the activity execution, so a retry posts none
+twice.
+
+Ownership (never take over what the instance does not own; the rule is
+activities.ownership's): before writing a named object, the live one (if
+any) must carry an owner reference to this OdooInstance (or to an earlier
+incarnation of the same name, being garbage-collected). An object of another
+instance (`shop-cron` is both the cron Deployment of `shop` and the web
+Deployment of an instance `shop-cron`) or one nobody of ours created is left
+alone: CONFIG_INVALID naming the object and its owner. Likewise
+spec.database.name must not be claimed by an older instance on the same
+cluster (any namespace; the admission webhook refuses it earlier when
+installed). After the role is ensured, `status.activeCluster` records the
+cluster: an instance without it never got a role, and its deletion does not
+wait for PostgreSQL (cleanup.py).
 
 Permanent problems (a 422 for an object built from the spec, a missing
 cluster or pull Secret, the Gateway API not installed, an admin login the
 cluster refuses, the ownership rules above) raise CONFIG_INVALID with a
 message naming the field or object; API answers retrying cannot fix (400,
-403 such as a StorageClass that does not allow expansion or a terminating
-namespace, 404, 409 immutable; see failures) raise API_REJECTED after a
-Warning `ApplyRefused` Event naming the object and the API's message (once
-per generation and message). Everything else is retried.
+403 such as a StorageClass that does not allow expansion, 404, 409
+immutable; see failures) raise API_REJECTED after a Warning `ApplyRefused`
+Event naming the object and the API's message (once per generation and
+message). Everything else is retried.
+
+A namespace being deleted refuses every create (403, reason
+NamespaceTerminating): the instance goes with it, so there is nothing to
+restore and nothing to report; the apply stops there and answers
+`AppliedChildren.namespace_terminating` (its deletion reaches the workflow
+next, through the watcher).
 """
 
 from __future__ import annotations
@@ -73,10 +96,22 @@ from typing import Any
 from pydantic import SecretStr
 from temporalio import activity
 
-from activities import api, clusters, databases, failures, lookup, recorder, status
+from activities import (
+    api,
+    clusters,
+    databases,
+    failures,
+    heartbeats,
+    lookup,
+    odoo_settings,
+    ownership,
+    recorder,
+    status,
+)
+from model import children as model_children
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import AppliedChildren, ApplyChildrenInput, InstanceRef
+from model.payloads import AppliedChild, AppliedChildren, ApplyChildrenInput, Drift, InstanceRef
 from model.phases import Phase
 from model.settings import InstanceDefaults, OperatorSettings
 from specs import conditions, config, defaults, events, facts, network, rbac, storage, workloads
@@ -87,9 +122,10 @@ __all__ = [
     "ChildrenActivities",
     "delete_if_owned",
     "ensure_finalizer",
-    "ensure_owned",
-    "owned_by",
 ]
+
+_WAS = {Drift.MISSING: "missing", Drift.DELETING: "deleted", Drift.CHANGED: "changed"}
+"""How a restore Event words the drift it repaired."""
 
 UNAVAILABLE_PREFIX = "PostgreSQL "
 UNAVAILABLE_SUFFIX = "; retrying"
@@ -111,9 +147,11 @@ class ChildrenActivities:
 
     @activity.defn(name="apply_children", no_thread_cancel_exception=True)
     def apply_children(self, input: ApplyChildrenInput) -> AppliedChildren:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             try:
-                return AppliedChildren(generation=self._apply(input))
+                applied = self._apply(input)
+            except failures.NamespaceTerminating:
+                return AppliedChildren(generation=input.generation, namespace_terminating=True)
             except failures.ApiError as err:
                 if err.is_permanent() or isinstance(err, failures.Invalid):
                     self._report_refused(input, err.summary)
@@ -121,6 +159,35 @@ class ChildrenActivities:
             except failures.ConfigProblem as err:
                 self._report_refused(input, str(err))
                 raise
+            self._report_restored(input)
+            return applied
+
+    def _report_restored(self, input: ApplyChildrenInput) -> None:
+        """A Normal Event for each child this apply restored (or followed: the
+        credentials Secret), named by the activity execution: once, whatever the retries."""
+        info = activity.info()
+        unique = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+        for drift in input.restoring:
+            what = f"{drift.kind} {drift.name}"
+            if drift.kind in model_children.SOURCE_KINDS and drift.drift is Drift.CHANGED:
+                reason = "CredentialsChanged"
+                message = (
+                    f"{what} changed: the database role now authenticates with its "
+                    "password, and the pods restart to read it"
+                )
+            else:
+                reason = "ChildRestored"
+                message = f"Restored {what} (it was {_WAS[drift.drift]})"
+            recorder.post(
+                self._kube,
+                input.ref,
+                name=events.event_name(
+                    input.ref, "restored", drift.kind, drift.name, unique=unique
+                ),
+                reason=reason,
+                message=message,
+                reporting_instance=self._operator.reporting_instance,
+            )
 
     def _report_refused(self, input: ApplyChildrenInput, message: str) -> None:
         recorder.post(
@@ -133,8 +200,9 @@ class ChildrenActivities:
             reporting_instance=self._operator.reporting_instance,
         )
 
-    def _apply(self, input: ApplyChildrenInput) -> int:
-        """Apply everything; the generation applied (see AppliedChildren)."""
+    def _apply(self, input: ApplyChildrenInput) -> AppliedChildren:
+        """Apply everything; the generation applied and what was written (see
+        AppliedChildren)."""
         kube, ref = self._kube, input.ref
         live = lookup.read_instance(kube, ref)
         live = ensure_finalizer(kube, live)
@@ -156,9 +224,15 @@ class ChildrenActivities:
         self._check_database_claim(ref, spec, cluster)
         inst = lookup.instance_facts(ref, spec, cluster)
 
-        credentials_version, password = self._ensure_secret(
-            inst, str(live_spec.get("adminPassword") or "")
-        )
+        secret = self._ensure_secret(inst, self._master_password(inst, live_spec))
+        credentials_version, password = _version(secret), _password(secret)
+        if not password.get_secret_value():
+            raise failures.ConfigProblem(
+                f"Secret {naming.db_password_secret_name(ref.name)} has no "
+                f"{config.DB_PASSWORD_KEY!r} key (the database password): put one back, or "
+                "delete the Secret and the operator makes a new one"
+            )
+        written = [secret]
         self._ensure_pull_secret(inst)
         for res, body in (
             (api.SERVICE_ACCOUNT, rbac.service_account(inst)),
@@ -167,25 +241,30 @@ class ChildrenActivities:
             (api.CONFIG_MAP, config.config_map(inst)),
             (api.SERVICE, network.service(inst)),
         ):
-            ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
-            kube.apply(res, ref.namespace, body)
-        self._ensure_pvc(inst, ref, input.generation)
-        self._ensure_routing(inst)
+            ownership.ensure_owned(kube.find(res, ref.namespace, body["metadata"]["name"]), ref)
+            written.append(kube.apply(res, ref.namespace, body))
+        written.append(self._ensure_pvc(inst, ref, input.generation))
+        written.append(self._ensure_routing(inst))
         for name, build in (
             (naming.web_deployment_name(ref.name), workloads.web_deployment),
             (naming.cron_deployment_name(ref.name), workloads.cron_deployment),
         ):
             current = kube.find(api.DEPLOYMENT, ref.namespace, name)
-            ensure_owned(current, ref)
+            ownership.ensure_owned(current, ref)
             replicas = int((current or {}).get("spec", {}).get("replicas", 0))
             body = build(inst, replicas=replicas, credentials_version=credentials_version)
-            kube.apply(api.DEPLOYMENT, ref.namespace, body)
+            written.append(kube.apply(api.DEPLOYMENT, ref.namespace, body))
         try:
             self._postgres.ensure_role(cluster, inst.database.user, password)
         except databases.PostgresUnavailable as err:
             self._report_unavailable(ref, cluster, err, input.generation, live)
             raise
         self._clear_unavailable(ref, live)
+        if (live.get("status") or {}).get("dbInitialized"):
+            reporting = self._operator.reporting_instance
+            odoo_settings.keep(
+                kube, self._postgres, inst, cluster, password, reporting_instance=reporting
+            )
         if (live.get("status") or {}).get("activeCluster") != cluster.name:
             kube.merge_patch(
                 api.INSTANCE,
@@ -194,7 +273,17 @@ class ChildrenActivities:
                 {"status": {"activeCluster": cluster.name}},
                 sub="status",
             )
-        return applied
+        return AppliedChildren(
+            generation=applied,
+            children=tuple(
+                AppliedChild(
+                    kind=str(body.get("kind") or ""),
+                    name=str(body["metadata"]["name"]),
+                    fingerprint=model_children.fingerprint(body),
+                )
+                for body in written
+            ),
+        )
 
     def _check_database_claim(
         self, ref: InstanceRef, spec: OdooInstanceSpec, cluster: clusters.Cluster
@@ -293,25 +382,54 @@ class ChildrenActivities:
             api.INSTANCE, ref.namespace, ref.name, {"status": patch}, sub="status"
         )
 
-    def _ensure_secret(self, inst: facts.Instance, admin_password: str) -> tuple[str, SecretStr]:
+    def _master_password(self, inst: facts.Instance, live_spec: dict[str, Any]) -> str | None:
+        """Odoo's master password as the live spec gives it: the key of the Secret
+        spec.adminPasswordSecretRef names, or the inline spec.adminPassword ("" disables
+        it); None when neither is given (the Secret keeps a generated one)."""
+        ref = inst.spec.admin_password_secret_ref
+        if ref is None:
+            inline = live_spec.get("adminPassword")  # read live: payloads carry no secret
+            return None if inline is None else str(inline)
+        secret = self._kube.find(api.SECRET, inst.namespace, ref.name)
+        where = "spec.adminPasswordSecretRef"
+        if secret is None:
+            raise failures.ConfigProblem(
+                f"{where}: Secret {ref.name} not found in namespace {inst.namespace}"
+            )
+        raw = (secret.get("data") or {}).get(ref.key)
+        if raw is None:
+            raise failures.ConfigProblem(f"{where}: Secret {ref.name} has no key {ref.key}")
+        return base64.b64decode(raw).decode()
+
+    def _ensure_secret(self, inst: facts.Instance, admin_password: str | None) -> dict[str, Any]:
         """Create the credentials Secret once; keep admin-password in sync.
 
-        Returns the Secret's resourceVersion (a pod-template annotation, so a
-        changed Secret rolls the pods without revealing anything) and the
-        database password, for the PostgreSQL role.
+        admin-password follows `admin_password`; without one (None) it keeps what
+        it holds, or gets a generated password when it holds none. Returns the
+        live Secret: its resourceVersion goes into a pod-template annotation (a
+        changed Secret rolls the pods without revealing anything), its database
+        password to the PostgreSQL role.
         """
         kube = self._kube
         name = naming.db_password_secret_name(inst.name)
-        body = config.db_secret(inst, password=secrets.token_hex(24), admin_password=admin_password)
+        generated = secrets.token_urlsafe(18)
+        body = config.db_secret(
+            inst,
+            password=secrets.token_hex(24),
+            admin_password=generated if admin_password is None else admin_password,
+        )
         try:
             created = kube.create(api.SECRET, inst.namespace, body)
         except failures.Conflict:
             existing = kube.get(api.SECRET, inst.namespace, name)
-            ensure_owned(existing, _ref(inst))
+            ownership.ensure_owned(existing, _ref(inst))
         else:
-            return _version(created), _password(created)
-        wanted = base64.b64encode(admin_password.encode()).decode()
+            return created
         data = existing.get("data") or {}
+        if admin_password is None:
+            admin_password = base64.b64decode(data.get(config.ADMIN_PASSWORD_KEY, "")).decode()
+            admin_password = admin_password or generated
+        wanted = base64.b64encode(admin_password.encode()).decode()
         if data.get(config.ADMIN_PASSWORD_KEY, "") != wanted:
             existing = kube.merge_patch(
                 api.SECRET,
@@ -319,7 +437,7 @@ class ChildrenActivities:
                 name,
                 {"data": {config.ADMIN_PASSWORD_KEY: wanted}},
             )
-        return _version(existing), _password(existing)
+        return existing
 
     def _ensure_pull_secret(self, inst: facts.Instance) -> None:
         """Copy spec.imagePullSecret from the operator namespace (once; shared, unowned)."""
@@ -346,28 +464,31 @@ class ChildrenActivities:
         with contextlib.suppress(failures.Conflict):
             self._kube.create(api.SECRET, inst.namespace, copy)
 
-    def _ensure_pvc(self, inst: facts.Instance, ref: InstanceRef, generation: int) -> None:
+    def _ensure_pvc(
+        self, inst: facts.Instance, ref: InstanceRef, generation: int
+    ) -> dict[str, Any]:
+        """Create, grow or leave the filestore claim; the live claim."""
         kube = self._kube
         body = storage.pvc(inst)
         name = body["metadata"]["name"]
         current = kube.find(api.PVC, inst.namespace, name)
-        ensure_owned(current, ref)
+        ownership.ensure_owned(current, ref)
         if current is None:
-            with contextlib.suppress(failures.Conflict):  # created by an earlier attempt
-                kube.create(api.PVC, inst.namespace, body)
-            return
+            try:
+                return kube.create(api.PVC, inst.namespace, body)
+            except failures.Conflict:  # created by an earlier attempt
+                return kube.get(api.PVC, inst.namespace, name)
         wanted = body["spec"]["resources"]["requests"]["storage"]
         have = (current.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
         if have is None or _bytes(wanted) == _bytes(have):
-            return
+            return current
         if _bytes(wanted) > _bytes(have):
-            kube.merge_patch(
+            return kube.merge_patch(
                 api.PVC,
                 inst.namespace,
                 name,
                 {"spec": {"resources": {"requests": {"storage": wanted}}}},
             )
-            return
         recorder.post(
             kube,
             ref,
@@ -380,44 +501,36 @@ class ChildrenActivities:
             warning=True,
             reporting_instance=self._operator.reporting_instance,
         )
+        return current
 
-    def _ensure_routing(self, inst: facts.Instance) -> None:
+    def _ensure_routing(self, inst: facts.Instance) -> dict[str, Any]:
+        """Apply the Ingress or the HTTPRoute, delete the other; the one applied."""
         kube = self._kube
         ref = _ref(inst)
         if inst.spec.ingress.gateway_ref is None:
-            ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
-            kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
+            ownership.ensure_owned(kube.find(api.INGRESS, inst.namespace, inst.name), ref)
+            ingress = kube.apply(api.INGRESS, inst.namespace, network.ingress(inst))
             delete_if_owned(kube, api.HTTP_ROUTE, inst.namespace, inst.name, ref)
-            return
+            return ingress
         try:
-            ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
-            kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
+            ownership.ensure_owned(kube.find(api.HTTP_ROUTE, inst.namespace, inst.name), ref)
+            route = kube.apply(api.HTTP_ROUTE, inst.namespace, network.http_route(inst))
         except failures.NotFound as err:
             raise failures.ConfigProblem(
                 "spec.ingress.gatewayRef is set but the Gateway API (HTTPRoute, "
                 f"{api.HTTP_ROUTE.api_version}) is not installed in the cluster: {err.message}"
             ) from err
         delete_if_owned(kube, api.INGRESS, inst.namespace, inst.name, ref)
-
-
-def owned_by(live: Mapping[str, Any], ref: InstanceRef) -> bool:
-    """Whether `live` carries an owner reference to this instance (or to its own
-    earlier incarnation: same name, another uid, being garbage-collected)."""
-    return any(
-        o.get("kind") == "OdooInstance"
-        and o.get("apiVersion") == naming.GROUP_VERSION
-        and (o.get("uid") == ref.uid or o.get("name") == ref.name)
-        for o in (live.get("metadata") or {}).get("ownerReferences") or []
-    )
+        return route
 
 
 def delete_if_owned(
     kube: api.KubeApi, res: api.Resource, namespace: str, name: str, ref: InstanceRef
 ) -> bool:
-    """Delete the object when this instance owns it (the ensure_owned rule); an
-    object of another instance or of nobody of ours is left alone. True when deleted."""
+    """Delete the object when this instance owns it (ownership.owned_by); an object of
+    another instance or of nobody of ours is left alone. True when deleted."""
     live = kube.find(res, namespace, name)
-    if live is None or not owned_by(live, ref):
+    if live is None or not ownership.owned_by(live, ref):
         return False
     uid = str((live.get("metadata") or {}).get("uid") or "")
     try:
@@ -425,29 +538,6 @@ def delete_if_owned(
         return kube.delete(res, namespace, name, uid=uid or None)
     except failures.Conflict:
         return False  # replaced since the read: not ours to delete
-
-
-def ensure_owned(live: Mapping[str, Any] | None, ref: InstanceRef) -> None:
-    """ConfigProblem unless `live` is absent or owned by this instance (owned_by)."""
-    if live is None or owned_by(live, ref):
-        return
-    owners = [
-        o
-        for o in (live.get("metadata") or {}).get("ownerReferences") or []
-        if o.get("kind") == "OdooInstance" and o.get("apiVersion") == naming.GROUP_VERSION
-    ]
-    kind = live.get("kind") or "object"
-    name = (live.get("metadata") or {}).get("name")
-    if owners:
-        owner = owners[0].get("name")
-        raise failures.ConfigProblem(
-            f"{kind} {name} belongs to OdooInstance {owner}, not to {ref.name}: the two "
-            "instances' names collide; rename one of them (nothing was changed)"
-        )
-    raise failures.ConfigProblem(
-        f"{kind} {name} exists and was not created by odoo-operator for OdooInstance "
-        f"{ref.name}: delete or rename it, or rename the instance (nothing was changed)"
-    )
 
 
 def _generation(body: Mapping[str, Any]) -> int:

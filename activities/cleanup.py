@@ -3,7 +3,9 @@
 Owns the deletion sequence behind the finalizer `bemade.org/postgres-cleanup`:
 
 1. scale both Deployments to 0 (open Odoo connections would hold the
-   database; reference #153);
+   database; reference #153), only when they are the instance's: a
+   Deployment of that name someone else made keeps its replicas (a Warning
+   `NotOwned` Event says so, and the deletion goes on);
 2. an instance that never got a role (no `status.activeCluster`, written by
    apply_children once the role exists, and no initialized database) has
    nothing in PostgreSQL: skip to 5 at once, whatever the cluster's state;
@@ -41,7 +43,17 @@ from typing import Any, NoReturn
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, clusters, converge, databases, failures, lookup, recorder
+from activities import (
+    api,
+    clusters,
+    converge,
+    databases,
+    failures,
+    heartbeats,
+    lookup,
+    ownership,
+    recorder,
+)
 from model import failures as failure_types
 from model import naming
 from model.crds import ReclaimPolicy
@@ -65,7 +77,7 @@ class CleanupActivities:
 
     @activity.defn(name="cleanup_instance", no_thread_cancel_exception=True)
     def cleanup_instance(self, input: CleanupInput) -> None:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             try:
                 self._cleanup(input)
             except failures.ApiError as err:
@@ -83,8 +95,14 @@ class CleanupActivities:
             live = lookup.read_instance(kube, ref)
         except failures.InstanceGone:
             return  # already gone: nothing holds it any more
-        converge.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 0)
-        converge.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 0)
+        for name in (naming.web_deployment_name(ref.name), naming.cron_deployment_name(ref.name)):
+            try:
+                converge.scale(kube, ref, name, 0)
+            except ownership.NotOwned as err:
+                # Someone else's Deployment of that name: left as it is, said once.
+                ownership.report(
+                    kube, ref, err, reporting_instance=self._operator.reporting_instance
+                )
         role = naming.role_name(ref.namespace, ref.name)
         database = naming.database_name(ref.uid, spec.database.name)
         status = live.get("status") or {}

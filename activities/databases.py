@@ -3,7 +3,8 @@
 Owns every statement the operator process itself runs on a PostgreSQL
 cluster: ensure an instance's role, check that its database exists, drop the
 database, drop the role (with the databases it owns), read the server major
-version; plus the database-name rule and the mapping of psycopg errors to
+version, and, as the instance's role in its own database, keep Odoo's system
+parameters; plus the database-name rule and the mapping of psycopg errors to
 ApplicationErrors. It never creates databases (Odoo, createdb in Job scripts
 and restores do) and never formats SQL by hand: identifiers and literals go
 through psycopg.sql, values are bind parameters where PostgreSQL allows.
@@ -19,6 +20,7 @@ Public API (the activities in children/snapshot/... call these)::
     databases.drop_database(cluster, database, owner=None) -> DropOutcome
     databases.drop_role(cluster, role) -> tuple[str, ...]    # databases dropped with it
     databases.server_major_version(cluster) -> int
+    databases.set_parameters(cluster, database, role, password, {key: value}) -> keys written
     databases.existing(cluster, names) -> dict[str, DatabaseInfo]   # which exist, owner, mark
     databases.copy_database(cluster, source, copy, mark) -> bool     # CREATE ... TEMPLATE
     databases.swap_in(cluster, live=, incoming=, aside=, mark=) -> SwapOutcome
@@ -66,7 +68,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -370,6 +372,46 @@ class Databases:
         _log.info("dropped role %r and databases %s on %s", role, owned, cluster.describe())
         return owned
 
+    def set_parameters(
+        self,
+        cluster: Cluster,
+        database: str,
+        role: str,
+        password: SecretStr,
+        parameters: Mapping[str, str],
+    ) -> tuple[str, ...]:
+        """Odoo system parameters (ir_config_parameter) of `database`, written as its
+        role, each only when its value differs; returns the keys written (sorted).
+
+        After a write Odoo's workers are told to drop their caches (the
+        base_cache_signaling sequence Odoo itself bumps: `_default` from 17 on),
+        or a running worker would keep the old value until it restarts.
+        """
+        _check_database(database)
+        _check_role(role)
+        doing = f"writing the system parameters of {database!r}"
+        secrets = (password.get_secret_value(),)
+        try:
+            conn = self._connect(cluster, user=role, password=password, dbname=database)
+        except psycopg.Error as exc:
+            raise _unavailable(cluster, _connect_failure(exc), secrets) from None
+        written: list[str] = []
+        with _mapped(cluster, doing, secrets), conn:
+            conn.execute(
+                sql.SQL("SET statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT))
+            )
+            for key, value in sorted(parameters.items()):
+                row = conn.execute(_UPSERT_PARAMETER, (key, value)).fetchone()
+                if row is not None:
+                    written.append(key)
+            if written:
+                sequence = conn.execute(_CACHE_SIGNALING).fetchone()
+                if sequence is not None:
+                    conn.execute("SELECT nextval(%s::regclass)", (sequence[0],))
+        if written:
+            _log.info("wrote %s in %r on %s", ", ".join(written), database, cluster.describe())
+        return tuple(written)
+
     def server_major_version(self, cluster: Cluster) -> int:
         """The server's major version (18 for 18.1), for choosing client tools."""
         with self._admin(cluster, "reading the server version") as conn:
@@ -549,6 +591,24 @@ class Databases:
             return False
         probe.close()
         return True
+
+
+_UPSERT_PARAMETER = """
+INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date)
+VALUES (%s, %s, 1, now() AT TIME ZONE 'UTC', 1, now() AT TIME ZONE 'UTC')
+ON CONFLICT (key) DO UPDATE
+   SET value = EXCLUDED.value, write_uid = 1, write_date = EXCLUDED.write_date
+ WHERE ir_config_parameter.value IS DISTINCT FROM EXCLUDED.value
+RETURNING key
+"""
+"""One Odoo system parameter, written only when it differs (uid 1: Odoo's superuser)."""
+
+_CACHE_SIGNALING = """
+SELECT relname FROM pg_class
+ WHERE relkind = 'S' AND relname IN ('base_cache_signaling_default', 'base_cache_signaling')
+ ORDER BY relname DESC LIMIT 1
+"""
+"""Odoo's cache-invalidation sequence: `_default` (17+) first, else the one of 16."""
 
 
 def _role_exists(conn: Connection, role: str) -> bool:

@@ -7,7 +7,8 @@ phase, the batch Job's TTL, a JobFailed Warning on a failed one; for a failed
 backup also aborting the unfinished multipart uploads of its object, which an
 upload step killed before it could abort them leaves) and then
 keeping the newest `history_limit` (JobSettings) finished ones of its kind, writing
-status.dbInitialized, the rollout restart of the web Deployment, pruning
+status.dbInitialized (and, when it becomes true, Odoo's report.url and
+web.base.url: activities.odoo_settings), the rollout restart of the web Deployment, pruning
 the completed scheduled backups by spec.backup.retention, and for a
 deletion making its final OdooBackupJob and posting the FinalBackupFailed
 Warning (the last three through backup_resources). It decides nothing: the
@@ -35,7 +36,17 @@ from datetime import UTC
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import api, backup_resources, failures, job_lifecycle, lookup
+from activities import (
+    api,
+    backup_resources,
+    databases,
+    failures,
+    heartbeats,
+    job_lifecycle,
+    lookup,
+    odoo_settings,
+    ownership,
+)
 from model import naming
 from model.payloads import (
     CreateBackup,
@@ -73,15 +84,17 @@ class EdgeActivities:
         operator: OperatorSettings,
         job_settings: JobSettings,
         backups: backup_resources.BackupActivities,
+        postgres: databases.Databases,
     ) -> None:
         self._kube = kube
         self._operator = operator
         self._job_settings = job_settings
         self._backups = backups
+        self._postgres = postgres
 
     @activity.defn(name="run_edge_actions", no_thread_cancel_exception=True)
     def run_edge_actions(self, input: RunEdgeActionsInput) -> None:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             for action in input.actions:
                 self._run(input, action)
             finished = {action.kind for action in input.actions if isinstance(action, JobAction)}
@@ -98,6 +111,7 @@ class EdgeActivities:
                     self._kube,
                     ref.namespace,
                     action,
+                    instance=ref,
                     reporting_instance=self._operator.reporting_instance,
                 )
                 if action.kind is JobKind.BACKUP and not action.succeeded:
@@ -106,6 +120,10 @@ class EdgeActivities:
                 lookup.read_instance(self._kube, ref)  # gone or re-created: InstanceGone
                 patch = {"status": {"dbInitialized": initialized}}
                 self._kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, patch, sub="status")
+                if initialized:  # by an init or a restore: its URLs, now (never fatal)
+                    odoo_settings.keep_live(
+                        self._kube, self._operator, self._postgres, ref, input.spec
+                    )
             case RestartWeb():
                 self._restart_web(ref)
             case PruneScheduledBackups():
@@ -129,8 +147,18 @@ class EdgeActivities:
             }
         }
         name = naming.web_deployment_name(ref.name)
-        with contextlib.suppress(failures.NotFound):  # nothing to restart
-            self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
+        live = self._kube.find(api.DEPLOYMENT, ref.namespace, name)
+        try:
+            ownership.ensure_owned(live, ref, untouched="not restarted")
+        except ownership.NotOwned as err:
+            # Someone else's Deployment of that name: never restarted. A report,
+            # not a failure: the transition's other actions stand.
+            reporting = self._operator.reporting_instance
+            ownership.report(self._kube, ref, err, reporting_instance=reporting)
+            return
+        if live is not None:  # absent: nothing to restart
+            with contextlib.suppress(failures.NotFound):  # deleted since the read
+                self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
 
     def _abort_uploads(self, ref: InstanceRef, name: str) -> None:
         try:

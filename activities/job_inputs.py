@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from activities import api, failures
+from activities import api, failures, ownership
 from model import naming
 from model.crds import (
     OdooBackupJobSpec,
@@ -136,10 +136,20 @@ def _owned_secret(
 
 
 def _create_or_replace(kube: api.KubeApi, namespace: str, body: dict[str, Any]) -> None:
+    """Create the Secret `body`, or update the one of that name the same job resource made
+    (an earlier attempt); one made by anyone else is left alone and the resource refused."""
     try:
         kube.create(api.SECRET, namespace, body)
     except failures.Conflict:
-        kube.merge_patch(api.SECRET, namespace, body["metadata"]["name"], {"data": body["data"]})
+        name = body["metadata"]["name"]
+        existing = kube.get(api.SECRET, namespace, name)
+        (owner,) = body["metadata"]["ownerReferences"]
+        if not ownership.made_by(existing, owner["uid"]):
+            raise Refused(
+                f"Secret {namespace}/{name} exists and was not made for {owner['kind']} "
+                f"{owner['name']}: delete or rename it (it was not changed)"
+            ) from None
+        kube.merge_patch(api.SECRET, namespace, name, {"data": body["data"]})
 
 
 def _s3_secret(

@@ -15,6 +15,12 @@ their Secrets). A
 resource that cannot run as written (a missing credentials Secret) is marked
 Failed with a message naming the field instead of starting a Job.
 
+A job resource always says what happens (status.phase and status.message):
+Pending and why it waits (`mark_pending`, the workflow's words: queued
+behind another, scheduled, waiting for the instance), Running as its Job,
+Completed or Failed with the outcome. Only resources whose odooInstanceRef
+names the instance are written (activities.ownership).
+
 `finish()` also fires the resource's webhook (at least once: before the
 terminal phase is written, so a retry after a crash calls it again), posts
 a Warning `JobFailed` Event on a resource it marks Failed (so `kubectl
@@ -30,11 +36,11 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import api, failures, job_inputs, lookup, notify, recorder
+from activities import api, failures, job_inputs, lookup, notify, ownership, recorder
 from model import naming
 from model.crds import OdooInstanceSpec
-from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind
-from model.phases import FINISHED_JOB_PHASES
+from model.payloads import ActiveJob, InstanceRef, JobAction, JobKind, JobRef
+from model.phases import FINISHED_JOB_PHASES, NOT_STARTED_PREFIX, JobPhase
 from model.settings import JobSettings, OperatorSettings
 from specs import events, facts, job_outcome, jobs
 
@@ -51,7 +57,7 @@ __all__ = [
     "start",
 ]
 
-REFUSED_PREFIX = "not started: "
+REFUSED_PREFIX = NOT_STARTED_PREFIX
 """status.message of a resource whose Job was never created (a missing Secret...)."""
 
 SCHEDULED_LABEL = "bemade.org/scheduled-backup"
@@ -92,9 +98,15 @@ def create_auto_init(kube: api.KubeApi, inst: facts.Instance) -> None:
     if existing is not None and status.get("phase") not in FINISHED_JOB_PHASES:
         return  # active: the next snapshot sees it
     if existing is not None:
-        if status.get("jobName"):
-            kube.delete(api.JOB, inst.namespace, status["jobName"])
-        kube.delete(resource, inst.namespace, body["metadata"]["name"])
+        # Replaced only when it is this instance's (one a user made under that
+        # name stays: NotOwned), and so is its batch Job.
+        ref = InstanceRef(namespace=inst.namespace, name=inst.name, uid=inst.uid)
+        ownership.ensure_owned(existing, ref, untouched="no new auto-init was made")
+        job_name = status.get("jobName")
+        job = kube.find(api.JOB, inst.namespace, job_name) if job_name else None
+        if job is not None and ownership.made_by(job, existing["metadata"]["uid"]):
+            kube.delete(api.JOB, inst.namespace, job["metadata"]["name"], uid=_uid(job))
+        kube.delete(resource, inst.namespace, body["metadata"]["name"], uid=_uid(existing))
     kube.create(resource, inst.namespace, body)
 
 
@@ -108,9 +120,9 @@ def start(
 ) -> None:
     """Create the batch Job of `active` and mark the resource Running (both idempotent)."""
     resource = api.job_resource(active.kind.plural)
-    body = kube.find(resource, ref.namespace, active.name)
+    body = _own_resource(kube, resource, ref, active.name)
     if body is None:
-        return  # deleted meanwhile: the next snapshot sees it absent
+        return  # deleted meanwhile (or re-made for another instance): the next snapshot sees it
     status = body.get("status") or {}
     if status.get("jobName"):
         return  # started by an earlier attempt
@@ -151,17 +163,15 @@ def start(
         # Ours from an earlier attempt, or a replaced resource's Job still
         # being deleted (retry until it is gone; never adopt its outcome).
         existing = kube.find(api.JOB, ref.namespace, job_name)
-        owners = ((existing or {}).get("metadata") or {}).get("ownerReferences") or []
-        if existing is None or body["metadata"]["uid"] not in {o.get("uid") for o in owners}:
+        if existing is None or not ownership.made_by(existing, body["metadata"]["uid"]):
             raise
-    kube.merge_patch(
-        resource,
-        ref.namespace,
-        active.name,
-        # (message None: a "waiting for ..." note of a queued operation is over.)
-        {"status": {"phase": "Running", "jobName": job_name, "startTime": _now(), "message": None}},
-        sub="status",
-    )
+    running = {
+        "phase": "Running",
+        "jobName": job_name,
+        "startTime": _now(),
+        "message": f"running as Job {job_name}",
+    }
+    kube.merge_patch(resource, ref.namespace, active.name, {"status": running}, sub="status")
 
 
 def finish(
@@ -169,16 +179,21 @@ def finish(
     namespace: str,
     action: JobAction,
     *,
+    instance: InstanceRef | None = None,
     reporting_instance: str = naming.FIELD_MANAGER,
 ) -> None:
     """Write a job resource's terminal phase (webhook first), then let its batch Job expire.
 
     A failure also gets a Warning `JobFailed` Event on the resource, named
     after its uid (a retry finds it posted). Nothing is written over a
-    resource already Completed or Failed.
+    resource already Completed or Failed, nor over one that no longer names
+    `instance` (deleted and made again for another one).
     """
     resource = api.job_resource(action.kind.plural)
-    body = kube.find(resource, namespace, action.name)
+    if instance is not None:
+        body = _own_resource(kube, resource, instance, action.name)
+    else:
+        body = kube.find(resource, namespace, action.name)
     if body is None:
         return  # the user deleted it: nothing to record
     current = body.get("status") or {}
@@ -187,24 +202,24 @@ def finish(
             "phase": "Completed" if action.succeeded else "Failed",
             "completionTime": _now(),
         }
-        message = action.message or (
-            job_outcome.success_message(action.kind, body) if action.succeeded else None
-        )
-        if message:
-            status["message"] = message
+        # Always a message: it replaces what the resource said while it waited or ran
+        # (a saga's own outcome first, e.g. what it kept aside or why it rolled back).
+        if action.message:
+            status["message"] = action.message
+        elif action.succeeded:
+            status["message"] = job_outcome.success_message(action.kind, body)
+        else:
+            status["message"] = f"{action.kind.resource_kind} failed"
         notify.notify(kube, body, {**current, **status})
         if not action.succeeded:  # before the phase: a retry after a crash posts it
-            _failed_event(kube, body, message or "failed", reporting_instance)
+            _failed_event(kube, body, status["message"], reporting_instance)
         kube.merge_patch(resource, namespace, action.name, {"status": status}, sub="status")
     job_name = current.get("jobName")
-    if job_name:
-        with contextlib.suppress(failures.NotFound):
-            kube.merge_patch(
-                api.JOB,
-                namespace,
-                job_name,
-                {"spec": {"ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS}},
-            )
+    job = kube.find(api.JOB, namespace, job_name) if job_name else None
+    if job is not None and ownership.made_by(job, body["metadata"]["uid"]):
+        ttl = {"spec": {"ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS}}
+        with contextlib.suppress(failures.NotFound):  # deleted since the read
+            kube.merge_patch(api.JOB, namespace, job["metadata"]["name"], ttl)
 
 
 def _failed_event(
@@ -246,13 +261,31 @@ def referencing(
     ]
 
 
-def mark_pending(kube: api.KubeApi, namespace: str, kind: JobKind, name: str) -> None:
-    """status.phase Pending for a job resource the instance has seen but not started."""
-    resource = api.job_resource(kind.plural)
-    body = kube.find(resource, namespace, name)
-    if body is None or (body.get("status") or {}).get("phase"):
-        return  # gone, or already Pending/Running/finished
-    kube.merge_patch(resource, namespace, name, {"status": {"phase": "Pending"}}, sub="status")
+def mark_pending(kube: api.KubeApi, ref: InstanceRef, note: JobRef) -> None:
+    """status.phase Pending and why (`note.message`) for a job resource of the instance
+    that waits; nothing over one started or finished meanwhile."""
+    resource = api.job_resource(note.kind.plural)
+    body = _own_resource(kube, resource, ref, note.name)
+    if body is None:
+        return  # gone (or made again for another instance)
+    status = body.get("status") or {}
+    if status.get("jobName") or status.get("phase") in FINISHED_JOB_PHASES:
+        return  # started or finished since the snapshot: its own status says the rest
+    if (status.get("phase"), status.get("message")) == (JobPhase.PENDING, note.message):
+        return  # says it already (a retry)
+    pending = {"phase": JobPhase.PENDING.value, "message": note.message}
+    kube.merge_patch(resource, ref.namespace, note.name, {"status": pending}, sub="status")
+
+
+def _own_resource(
+    kube: api.KubeApi, resource: api.Resource, ref: InstanceRef, name: str
+) -> dict[str, Any] | None:
+    """The job resource `name` when it names the instance `ref`; None when it is gone
+    or was made again for another instance (not this instance's to write)."""
+    body = kube.find(resource, ref.namespace, name)
+    if body is None or not ownership.refers_to(body, ref.namespace, ref.name):
+        return None
+    return body
 
 
 def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int) -> list[str]:
@@ -263,7 +296,7 @@ def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int
     finished = [
         item
         for item in kube.list_of(resource, ref.namespace)
-        if ((item.get("spec") or {}).get("odooInstanceRef") or {}).get("name") == ref.name
+        if ownership.refers_to(item, ref.namespace, ref.name)
         and (item.get("status") or {}).get("phase") in FINISHED_JOB_PHASES
         and not _kept_by_retention(item)
     ]
@@ -277,8 +310,11 @@ def prune_history(kube: api.KubeApi, ref: InstanceRef, kind: JobKind, limit: int
     )
     pruned = []
     for item in finished[limit:]:
-        if kube.delete(resource, ref.namespace, item["metadata"]["name"]):
-            pruned.append(item["metadata"]["name"])
+        name = item["metadata"]["name"]
+        # The uid read: never a resource made again under that name meanwhile.
+        with contextlib.suppress(failures.Conflict):
+            if kube.delete(resource, ref.namespace, name, uid=_uid(item)):
+                pruned.append(name)
     return pruned
 
 
@@ -289,6 +325,10 @@ def _kept_by_retention(item: dict[str, Any]) -> bool:
         labels.get(SCHEDULED_LABEL) == "true"
         and (item.get("status") or {}).get("phase") == "Completed"
     )
+
+
+def _uid(body: dict[str, Any]) -> str:
+    return str(body["metadata"]["uid"])
 
 
 def auto_init_name(ref: InstanceRef) -> str:

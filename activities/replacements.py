@@ -29,7 +29,16 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities import api, clusters, databases, failures, job_lifecycle, lookup, snapshot
+from activities import (
+    api,
+    clusters,
+    databases,
+    failures,
+    job_lifecycle,
+    lookup,
+    ownership,
+    snapshot,
+)
 from model import naming
 from model.crds import (
     OdooRestoreJobSpec,
@@ -229,6 +238,9 @@ class ReplacementActivities:
                 return
             status = {_camel(key): value for key, value in fields.items()}
             resource = api.job_resource(input.kind.plural)
+            body = self._kube.find(resource, input.ref.namespace, input.name)
+            if body is None or not ownership.refers_to(body, input.ref.namespace, input.ref.name):
+                return  # gone, or made again for another instance: not ours to write
             try:
                 self._kube.merge_patch(
                     resource, input.ref.namespace, input.name, {"status": status}, sub="status"

@@ -32,6 +32,8 @@ from model.payloads import (
     ConvergePhaseInput,
     CopyDatabaseInput,
     CreateBackupJobInput,
+    CreateRestoreJobInput,
+    CreateUpgradeJobInput,
     DescribeJobInput,
     DropDatabasesInput,
     FilestoreStepInput,
@@ -42,6 +44,7 @@ from model.payloads import (
     PrepareOperationInput,
     RecordOperationInput,
     RecordStatusInput,
+    RestoreResult,
     RunEdgeActionsInput,
     SetImageInput,
     SetImageResult,
@@ -49,16 +52,20 @@ from model.payloads import (
     SwapDatabaseInput,
     SwapDatabaseResult,
     SyncBackupScheduleInput,
+    UpgradeResult,
 )
 
 __all__ = [
     "STUBS",
     "apply_children",
+    "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "copy_database",
     "create_backup_job",
+    "create_restore_job",
+    "create_upgrade_job",
     "describe_job",
     "drop_databases",
     "gather_snapshot",
@@ -116,6 +123,24 @@ def cleanup_instance(input: CleanupInput) -> None:
 @activity.defn(name="create_backup_job")
 def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
     """Make the OdooBackupJob of a backup request (signal, Update, schedule, deletion)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="check_backup_request")
+def check_backup_request(input: CreateBackupJobInput) -> None:
+    """Refuse a backup request whose OdooBackupJob could not run (BackupRequestInvalid)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="create_restore_job")
+def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+    """Make the OdooRestoreJob of a `restore` Update (RequestInvalid when it could not run)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="create_upgrade_job")
+def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+    """Make the OdooUpgradeJob of an `upgrade` Update."""
     raise NotImplementedError
 
 
@@ -200,6 +225,9 @@ STUBS = (
     record_status,
     cleanup_instance,
     create_backup_job,
+    check_backup_request,
+    create_restore_job,
+    create_upgrade_job,
     sync_backup_schedule,
     post_event,
     check_job_references,

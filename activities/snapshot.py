@@ -14,6 +14,12 @@ write reports it (record_status posts the Warning `DatabaseMissing` Event,
 once per generation). A PostgreSQL error is logged and read as "unknown",
 never as missing.
 
+Drift (model.children): when the input lists the objects the last apply
+wrote (`GatherSnapshotInput.children`; the workflow asks after a drift poke
+or on a resync, not on every wake), each is read by name and reported in
+`Snapshot.drift` when it is gone, has a deletionTimestamp, or its
+fingerprint differs from the one recorded at the apply.
+
 Runs as a local activity (cheap, no history events of its own). It only
 reads: it writes nothing, posts no Event, and never writes to PostgreSQL.
 
@@ -46,11 +52,15 @@ from activities import (
     job_inputs,
     job_lifecycle,
     lookup,
+    ownership,
 )
-from model import naming
+from model import children, naming
 from model.crds import MissingPolicy
 from model.payloads import (
     ActiveJob,
+    AppliedChild,
+    ChildDrift,
+    Drift,
     GatherSnapshotInput,
     JobAction,
     JobKind,
@@ -58,7 +68,7 @@ from model.payloads import (
     Replicas,
     Snapshot,
 )
-from model.phases import FINISHED_JOB_PHASES, JobState, batch_job_state
+from model.phases import FINISHED_JOB_PHASES, JobPhase, JobState, batch_job_state
 from model.settings import OperatorSettings
 from specs import job_outcome
 
@@ -95,12 +105,12 @@ class SnapshotActivities:
         instance = lookup.read_instance(self._kube, ref)
         jobs: dict[str, ActiveJob] = {}
         pending_backups = 0
-        unmarked: list[JobRef] = []
+        waiting: list[JobRef] = []
         refused: list[JobAction] = []
         wake_at: datetime | None = None
         for kind in JobKind:
-            active, pending, fresh, cannot_run = self._active_job(input, kind)
-            unmarked.extend(JobRef(kind=kind, name=name) for name in fresh)
+            active, pending, not_started, cannot_run = self._active_job(input, kind)
+            waiting.extend(not_started)
             refused.extend(cannot_run)
             if active is not None:
                 jobs[kind.value] = active
@@ -131,11 +141,47 @@ class SnapshotActivities:
             problems=tuple(problems),
             database_missing=gone and recreate,
             database_missing_ignored=gone and not recreate,
-            unmarked_jobs=tuple(unmarked),
+            waiting_jobs=tuple(waiting),
             wake_at=wake_at,
             refused_jobs=tuple(refused),
+            drift=self._drift(ref.namespace, input.children or ()),
             **jobs,
         )
+
+    def _drift(self, namespace: str, applied: Sequence[AppliedChild]) -> tuple[ChildDrift, ...]:
+        """The objects of the last apply that are gone, going or changed (one GET each)."""
+        found: list[ChildDrift] = []
+        for child in applied:
+            live = self._read_child(namespace, child)
+            if live is None:
+                drift: Drift | None = Drift.MISSING
+            elif (live.get("metadata") or {}).get("deletionTimestamp"):
+                drift = Drift.DELETING
+            elif children.fingerprint(live) != child.fingerprint:
+                drift = Drift.CHANGED
+            else:
+                drift = None
+            if drift is not None:
+                found.append(ChildDrift(kind=child.kind, name=child.name, drift=drift))
+        return tuple(found)
+
+    def _read_child(self, namespace: str, child: AppliedChild) -> dict[str, Any] | None:
+        plural = children.KINDS[child.kind].plural
+        for res in (
+            api.SERVICE_ACCOUNT,
+            api.ROLE,
+            api.ROLE_BINDING,
+            api.CONFIG_MAP,
+            api.SECRET,
+            api.SERVICE,
+            api.PVC,
+            api.INGRESS,
+            api.HTTP_ROUTE,
+            api.DEPLOYMENT,
+        ):
+            if res.plural == plural:
+                return self._kube.find(res, namespace, child.name)
+        raise ValueError(f"not a child kind: {child.kind}")
 
     def _database_gone(self, input: GatherSnapshotInput, cluster: clusters.Cluster) -> bool:
         """True when PostgreSQL says the database does not exist (see the docstring)."""
@@ -165,15 +211,15 @@ class SnapshotActivities:
 
     def _active_job(
         self, input: GatherSnapshotInput, kind: JobKind
-    ) -> tuple[ActiveJob | None, int, list[str], list[JobAction]]:
+    ) -> tuple[ActiveJob | None, int, list[JobRef], list[JobAction]]:
         """The oldest runnable non-terminal job resource of `kind`, how many are
-        pending, the names of those without any status yet, and the older ones
-        that cannot run (refused: see the module docstring)."""
+        pending, those not started yet (with what their status says), and the
+        older ones that cannot run (refused: see the module docstring)."""
         ref = input.ref
         pending = [
             item
             for item in job_lifecycle.referencing(self._kube, kind, ref.namespace, ref.name)
-            if _refers_to(item, ref.namespace, ref.name)
+            if ownership.refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") not in FINISHED_JOB_PHASES
         ]
         pending.sort(
@@ -187,13 +233,13 @@ class SnapshotActivities:
             )  # fmt: skip
         if not pending:
             return None, 0, [], refused
-        fresh = [i["metadata"]["name"] for i in pending if not (i.get("status") or {}).get("phase")]
+        not_started = [_waiting(kind, item) for item in pending if not _started(item)]
         oldest = pending[0]
-        return describe(self._kube, kind, oldest), len(pending), fresh, refused
+        return describe(self._kube, kind, oldest), len(pending), not_started, refused
 
     def _refusal(self, kind: JobKind, item: dict[str, Any]) -> str | None:
         """Why a job resource not started yet cannot run; None when it can (or started)."""
-        if (item.get("status") or {}).get("jobName"):
+        if _started(item):
             return None  # started, or refused by job_lifecycle.start: its state says the rest
         try:
             job_inputs.check(self._kube, kind, item)
@@ -258,10 +304,20 @@ def describe(kube: api.KubeApi, kind: JobKind, item: dict[str, Any]) -> ActiveJo
     )
 
 
-def _refers_to(item: dict[str, Any], namespace: str, name: str) -> bool:
-    ref = (item.get("spec") or {}).get("odooInstanceRef") or {}
-    own_namespace = item.get("metadata", {}).get("namespace", namespace)
-    return bool(ref.get("name") == name and (ref.get("namespace") or own_namespace) == namespace)
+def _started(item: dict[str, Any]) -> bool:
+    """Whether the job resource's batch Job was made (or refused by job_lifecycle.start)."""
+    return bool((item.get("status") or {}).get("jobName"))
+
+
+def _waiting(kind: JobKind, item: dict[str, Any]) -> JobRef:
+    status = item.get("status") or {}
+    phase = status.get("phase")
+    return JobRef(
+        kind=kind,
+        name=item["metadata"]["name"],
+        phase=JobPhase(phase) if phase in set(JobPhase) else None,
+        message=status.get("message") or None,
+    )
 
 
 def _parse_time(scheduled: object) -> datetime | None:

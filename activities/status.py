@@ -2,7 +2,8 @@
 
 Owns the merge patch of the instance's `/status` (phase, ready,
 readyReplicas, url, targetReplicas, selector, observedGeneration, message,
-conditions Ready and Progressing), and on a phase change a `PhaseChanged`
+conditions Ready and Progressing, and Held with the message's first words
+while the instance is on hold), and on a phase change a `PhaseChanged`
 Event (plus a Warning `ConfigError` Event when entering Error, a Warning
 `JobFailed` Event for each job resource the transition marked failed, and a
 Warning `DatabaseMissing` Event when the database vanished under
@@ -32,7 +33,7 @@ from model.crds import MissingPolicy
 from model.payloads import RecordStatusInput
 from model.phases import Phase
 from model.settings import OperatorSettings
-from specs import conditions, events
+from specs import conditions, config, events
 
 __all__ = ["StatusActivities", "missing_message", "now"]
 
@@ -55,22 +56,29 @@ class StatusActivities:
     def _record(self, input: RecordStatusInput) -> None:
         kube, ref = self._kube, input.ref
         live = lookup.read_instance(kube, ref)
+        message = input.message
+        if input.hold is not None:
+            held = conditions.hold_message(input.hold, ref.name)
+            message = f"{held}; {message}" if message else held
         status: dict[str, Any] = {
             "phase": input.phase.value,
             "ready": input.phase is Phase.RUNNING,
             "readyReplicas": input.ready_replicas,
-            "url": f"https://{input.spec.ingress.hosts[0]}",
+            "url": config.public_url(input.spec),
             "targetReplicas": input.spec.replicas,
             "selector": f"app={naming.web_deployment_name(ref.name)}",
             "observedGeneration": input.generation,
-            "message": input.message,  # None clears an old message
-            "conditions": conditions.for_phase(
-                input.phase,
-                input.message,
-                input.generation,
-                list((live.get("status") or {}).get("conditions") or []),
-                now(),
-            ),
+            "message": message,  # None clears an old message
+            "conditions": [
+                *conditions.for_phase(
+                    input.phase,
+                    input.message,
+                    input.generation,
+                    list((live.get("status") or {}).get("conditions") or []),
+                    now(),
+                ),
+                *conditions.held(input.hold, ref.name, input.generation),
+            ],
         }
         kube.merge_patch(api.INSTANCE, ref.namespace, ref.name, {"status": status}, sub="status")
         if input.previous_phase is not None and input.previous_phase is not input.phase:

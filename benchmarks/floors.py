@@ -198,8 +198,8 @@ class StraightLine:
             {"status": {"phase": "Completed"}},
             sub="status",
         )
-        converge.scale(kube, ref.namespace, naming.web_deployment_name(ref.name), 1)
-        converge.scale(kube, ref.namespace, naming.cron_deployment_name(ref.name), 1)
+        converge.scale(kube, ref, naming.web_deployment_name(ref.name), 1)
+        converge.scale(kube, ref, naming.cron_deployment_name(ref.name), 1)
 
     def _running(self, item: _Instance) -> None:
         self._kube.merge_patch(

@@ -16,10 +16,12 @@ __all__ = [
     "CLEANUP_FAILED",
     "CONFIG_INVALID",
     "INSTANCE_GONE",
+    "INSTANCE_HELD",
     "NON_RETRYABLE",
     "PERMANENT",
     "POSTGRES_ERROR",
     "POSTGRES_UNAVAILABLE",
+    "REQUEST_INVALID",
     "S3_ERROR",
     "S3_UNAVAILABLE",
     "SWAP_CONFLICT",
@@ -39,6 +41,15 @@ object and carries the API server's message."""
 BACKUP_REQUEST_INVALID = "BackupRequestInvalid"
 """A backup request without a destination on an instance without spec.backup: refused
 for good (the workflow posts a BackupRequestRefused Event instead)."""
+
+REQUEST_INVALID = "RequestInvalid"
+"""A restore, upgrade or hold request (an Update) that does not parse or could never run
+(an S3 credentials Secret missing, the instance being deleted): the Update fails at once,
+for good, naming the field; nothing is made."""
+
+INSTANCE_HELD = "InstanceHeld"
+"""A backup, restore or upgrade Update refused because the instance is on hold (the
+`hold` Update): nothing is made until `resume`."""
 
 CLEANUP_FAILED = "CleanupFailed"
 """A deletion step that must be retried (retryable whatever the cause: the finalizer

@@ -39,6 +39,7 @@ __all__ = [
     "REPLICAS_ANNOTATION",
     "aside_database_name",
     "auto_init_job_name",
+    "backup_format_of",
     "backup_object_key",
     "backup_resource_name",
     "backup_schedule_id",
@@ -54,6 +55,7 @@ __all__ = [
     "instance_name_problems",
     "master_password_secret_name",
     "operation_mark",
+    "operation_resource_name",
     "operation_tag",
     "parse_workflow_id",
     "pvc_name",
@@ -267,6 +269,24 @@ def backup_resource_name(instance: str, stamp: str, suffix: str, *, final: bool 
     """
     word = "final" if final else "backup"
     return f"{instance[:28].rstrip('-')}-{word}-{stamp}-{suffix}"
+
+
+def operation_resource_name(instance: str, kind: str, stamp: str, suffix: str) -> str:
+    """A restore or upgrade asked for by Update: `<instance>-<kind>-<stamp>-<suffix>`.
+
+    `kind` is the job kind (`restore`, `upgrade`), `stamp` the request's UTC
+    time as YYYYmmddHHMMSS. The instance part is cut so that the batch Job's
+    name (`<this>-<kind>`) fits 63 characters, as backup_resource_name does.
+    """
+    tail = f"-{kind}-{stamp}-{suffix}"
+    room = LABEL_VALUE_MAX - len(tail) - len(kind) - 1
+    return f"{instance[:room].rstrip('-')}{tail}"
+
+
+def backup_format_of(object_key: str) -> str | None:
+    """The backup format an object key's extension names (`.zip`, `.sql`, `.dump`), if any."""
+    _, dot, extension = object_key.rpartition(".")
+    return _EXTENSIONS.get(extension.lower()) if dot else None
 
 
 def backup_object_key(

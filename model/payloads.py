@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model import children, naming
 from model.crds import (
     BackupFormat,
     BackupRetention,
@@ -21,34 +22,44 @@ from model.crds import (
     S3Config,
     ScheduledBackups,
 )
-from model.phases import JobState, Phase
+from model.crds.common import ModuleName
+from model.phases import JobPhase, JobState, Phase
 
 __all__ = [
     "ActiveJob",
+    "AppliedChild",
     "ApplyChildrenInput",
     "BackupRequest",
     "BackupRequested",
     "CheckJobReferencesInput",
     "CheckJobReferencesResult",
+    "ChildDrift",
     "CleanupInput",
     "ConvergePhaseInput",
     "CopyDatabaseInput",
     "CreateBackup",
     "CreateBackupJobInput",
+    "CreateRestoreJobInput",
+    "CreateUpgradeJobInput",
     "DatabaseSwap",
     "DeleteRequest",
     "DescribeJobInput",
+    "Drift",
     "DropDatabasesInput",
     "EdgeAction",
     "FilestoreStepInput",
     "FilestoreStepResult",
     "GatherSnapshotInput",
+    "Hold",
+    "HoldInput",
+    "HoldResult",
     "InstanceRef",
     "InstanceWorkflowInput",
     "InstanceWorkflowResult",
     "JobAction",
     "JobKind",
     "JobRef",
+    "JobRequested",
     "KeptAside",
     "MachineState",
     "MarkDatabase",
@@ -66,6 +77,10 @@ __all__ = [
     "RecordStatusInput",
     "Replicas",
     "RestartWeb",
+    "RestoreInput",
+    "RestoreResult",
+    "ResumeInput",
+    "ResumeResult",
     "RunEdgeActionsInput",
     "ScheduledBackupInput",
     "SetImageInput",
@@ -76,6 +91,8 @@ __all__ = [
     "SwapDatabaseResult",
     "SyncBackupScheduleInput",
     "TransitionRecord",
+    "UpgradeInput",
+    "UpgradeResult",
     "WorkflowSettings",
 ]
 
@@ -161,10 +178,56 @@ class ActiveJob(Payload):
 
 
 class JobRef(Payload):
-    """A job resource by kind and name (in the instance's namespace)."""
+    """A job resource by kind and name (in the instance's namespace), and what its
+    status says (the snapshot: as it is; converge_phase: what to write)."""
 
     kind: JobKind
     name: str
+    phase: JobPhase | None = None
+    message: str | None = None
+
+
+class Drift(StrEnum):
+    """How a child object differs from what the last apply left."""
+
+    MISSING = "Missing"
+    DELETING = "Deleting"
+    """It has a deletionTimestamp: restored once it is gone (its deletion pokes)."""
+    CHANGED = "Changed"
+    """Someone changed what the operator sets on it (model.children.fingerprint)."""
+
+
+class AppliedChild(Payload):
+    """One object apply_children wrote, with its fingerprint as the API server
+    answered the write (model.children.fingerprint)."""
+
+    kind: str
+    name: str
+    fingerprint: str
+
+
+class ChildDrift(Payload):
+    """A child object the snapshot found missing, being deleted or changed."""
+
+    kind: str
+    name: str
+    drift: Drift
+
+    @property
+    def missing(self) -> bool:
+        """Missing or on its way out: the instance lacks it (not Running)."""
+        return self.drift is not Drift.CHANGED
+
+    def describe(self) -> str:
+        """What status.message says about it until it is restored."""
+        what = f"{self.kind} {self.name}"
+        if self.drift is Drift.MISSING:
+            return f"{what} is missing; restoring it"
+        if self.drift is Drift.DELETING:
+            return f"{what} is being deleted; restoring it once it is gone"
+        if self.kind in children.SOURCE_KINDS:
+            return f"{what} changed; the database role and the pods follow it"
+        return f"{what} was changed; restoring what the operator sets on it"
 
 
 class Snapshot(Payload):
@@ -199,10 +262,12 @@ class Snapshot(Payload):
         "spec.database.missingPolicy is Ignore: nothing changes but the report (the "
         "status write posts a DatabaseMissing Warning Event, once per generation).",
     )
-    unmarked_jobs: tuple[JobRef, ...] = Field(
+    waiting_jobs: tuple[JobRef, ...] = Field(
         default=(),
-        description="Job resources of this instance without any status yet: marked "
-        "Pending, so kubectl shows them queued.",
+        description="Job resources of this instance that wait: not started (no "
+        "status.jobName), not finished, not refused; oldest first within a kind, each with "
+        "the phase and message its status shows now. The workflow makes each show "
+        "Pending and why it waits, or, in Error, fails it with the instance's problem.",
     )
     wake_at: datetime | None = Field(
         default=None,
@@ -215,6 +280,12 @@ class Snapshot(Payload):
         "credentials Secret...), each a failed JobAction whose message names the field. "
         "Never an active job: the phase machine does not move for them, and the "
         "workflow marks them Failed.",
+    )
+    drift: tuple[ChildDrift, ...] = Field(
+        default=(),
+        description="Child objects not as the last apply left them (read when "
+        "GatherSnapshotInput.children asks; the workflow carries them between reads). "
+        "A missing one keeps the instance out of Running; each is restored by a re-apply.",
     )
 
     def job(self, kind: JobKind) -> ActiveJob | None:
@@ -253,12 +324,24 @@ class SpecUpdate(Payload):
     ref: InstanceRef
     generation: int
     spec: OdooInstanceSpec
+    problem: str | None = Field(
+        default=None,
+        description="This generation's spec does not parse: why (field paths and "
+        "messages, never values). The workflow shows it (Error, status.message) and "
+        "applies nothing of it; `spec` is then a stand-in (the fields that parse), used "
+        "only to start a workflow that does not run yet.",
+    )
 
 
 class Poke(Payload):
     """Signal `poke`: something the instance owns changed; look again."""
 
     reason: str = ""
+    children_changed: bool = Field(
+        default=False,
+        description="A child object was deleted, or what the operator sets on it changed "
+        "(its model.children fingerprint): the next snapshot reads the children.",
+    )
 
 
 class DeleteRequest(Payload):
@@ -285,6 +368,18 @@ class WorkflowSettings(Payload):
     job_poll_interval: timedelta = Field(
         default=timedelta(seconds=10),
         description="Re-check period while a batch Job runs (events may be missed).",
+    )
+    newer_spec_grace: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="How long a wake may still run once a newer generation arrived "
+        "before it is cancelled for the new spec (an activity retrying with the old one "
+        "must not hold it back; a wake normally ends within a second or two).",
+    )
+    restore_interval: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="A child object found missing or changed is restored by a re-apply at "
+        "most once per this interval (counted from the last apply), so a fight with another "
+        "controller over an object cannot loop hot.",
     )
     history_limit: int = Field(
         default=20, description="Transitions kept for the `transitions` query."
@@ -314,6 +409,11 @@ class MachineState(Payload):
     applied_at: datetime | None = Field(
         default=None, description="Workflow time of the last successful apply."
     )
+    children: tuple[AppliedChild, ...] = Field(
+        default=(),
+        description="The objects the last apply wrote, with their fingerprints: what "
+        "the snapshot compares the live ones with.",
+    )
     recorded_status: str = Field(
         default="", description="Digest of the last status written, to skip no-op writes."
     )
@@ -335,6 +435,42 @@ class MachineState(Payload):
     schedule_digest: str = Field(
         default="", description="Digest of the spec.backup the schedule was last synced to."
     )
+    refused_requests: tuple[PostWarning, ...] = Field(
+        default=(),
+        description="Backup signals that did not parse, as the Warnings the main loop "
+        "posts (a signal cannot answer its sender).",
+    )
+    spec_problem: str | None = Field(
+        default=None,
+        description="Why the spec of `generation` does not parse (SpecUpdate.problem): "
+        "a problem of the instance until a generation that parses arrives; `spec` "
+        "stays the last one that parsed and nothing is applied meanwhile.",
+    )
+    schedule_problem: str | None = Field(
+        default=None,
+        description="Why Temporal refused the Schedule of that spec.backup: a problem of "
+        "the instance (Error, status.message) until spec.backup changes.",
+    )
+    failure: str | None = Field(
+        default=None,
+        description="Why a failed job put the instance in its phase (InitFailed: the "
+        "OdooInitJob's failure): status.message while the phase lasts, so a later status "
+        "write does not clear it; dropped by the next transition.",
+    )
+    apply_problem: str | None = Field(
+        default=None,
+        description="Why the last apply (or another activity) was refused for good, carried "
+        "across continue-as-new so the instance stays in Error until an apply succeeds.",
+    )
+    hold: Hold | None = Field(
+        default=None,
+        description="The instance is on hold (the `hold` Update) until `resume`: nothing is "
+        "applied, scaled or started but a stop (replicas 0) and the deletion.",
+    )
+    schedule_held: bool = Field(
+        default=False,
+        description="The backup Schedule was paused for the hold (resumed with it).",
+    )
     kept_aside: tuple[KeptAside, ...] = Field(
         default=(),
         description="What completed restores and upgrades replaced and keep until the "
@@ -343,12 +479,8 @@ class MachineState(Payload):
     notice: str | None = Field(
         default=None,
         description="What the last restore or upgrade says about itself (a failure and its "
-        "rollback): status.message while no configuration problem is shown.",
-    )
-    waiting: tuple[str, ...] = Field(
-        default=(),
-        description="The 'waiting for <operation>' messages last written on queued restores "
-        "and upgrades (each written once).",
+        "rollback): status.message while nothing else is shown (a configuration problem, "
+        "drift, a failed job's phase); cleared when the next one starts.",
     )
 
 
@@ -385,12 +517,93 @@ class BackupRequest(Payload):
 
 
 class BackupRequested(Payload):
-    """Update `backup`'s answer: the OdooBackupJob made for the request."""
+    """Update `backup`'s answer: the OdooBackupJob made for the request, and the
+    unfinished job resources it waits for (see JobRequested)."""
 
     name: str
     namespace: str
     bucket: str
     object_key: str = Field(alias="objectKey")
+    queued_behind: tuple[str, ...] = Field(default=(), alias="queuedBehind")
+
+
+class JobRequested(Payload):
+    """What an operation Update answers: the job resource made for the request, and the
+    unfinished job resources of the instance that run before it (empty: it runs next),
+    each as `<Kind>/<name>`."""
+
+    name: str
+    namespace: str
+    queued_behind: tuple[str, ...] = Field(default=(), alias="queuedBehind")
+
+
+class RestoreInput(Payload):
+    """Update `restore`: replace the instance's database and filestore with a backup
+    from S3 (the request becomes an OdooRestoreJob).
+
+    `format` defaults to what the object key's extension names (`.zip`, `.sql`,
+    `.dump`), else zip. JSON from the temporal CLI may use camelCase, as kubectl does.
+    """
+
+    source: S3Config
+    format: BackupFormat | None = None
+    neutralize: bool = Field(
+        default=True,
+        description="Neutralize the copy and give it a new identity (OdooRestoreJob's "
+        "spec.neutralize); false only for a production restore of the same database.",
+    )
+
+    @property
+    def backup_format(self) -> BackupFormat:
+        if self.format is not None:
+            return self.format
+        return BackupFormat(naming.backup_format_of(self.source.object_key) or "zip")
+
+
+class RestoreResult(JobRequested):
+    """Update `restore`'s answer: the OdooRestoreJob made."""
+
+
+class UpgradeInput(Payload):
+    """Update `upgrade`: update and/or install modules (the request becomes an
+    OdooUpgradeJob). Both lists empty: `-u all`."""
+
+    modules: tuple[ModuleName, ...] = ()
+    modules_install: tuple[ModuleName, ...] = Field(default=(), alias="modulesInstall")
+    scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
+
+
+class UpgradeResult(JobRequested):
+    """Update `upgrade`'s answer: the OdooUpgradeJob made."""
+
+
+class Hold(Payload):
+    """An instance on hold: why, and since when (workflow time)."""
+
+    reason: str
+    since: datetime
+
+
+class HoldInput(Payload):
+    """Update `hold`: stop acting on the instance (a stop and the deletion excepted)
+    until `resume`. Holding a held instance replaces the reason, not the time."""
+
+    reason: str = Field(min_length=1, max_length=1024)
+
+
+class HoldResult(Payload):
+    hold: Hold
+    already_held: bool = Field(default=False, alias="alreadyHeld")
+
+
+class ResumeInput(Payload):
+    """Update `resume`: end a hold; the operator applies the spec again."""
+
+
+class ResumeResult(Payload):
+    """The hold that ended (None: the instance was not on hold)."""
+
+    ended: Hold | None = None
 
 
 class QueuedBackup(Payload):
@@ -419,12 +632,21 @@ class InstanceWorkflowResult(Payload):
 class GatherSnapshotInput(Payload):
     ref: InstanceRef
     spec: OdooInstanceSpec
+    children: tuple[AppliedChild, ...] | None = Field(
+        default=None,
+        description="Read these child objects and report in Snapshot.drift those not "
+        "as applied; None: do not read them (an API request each).",
+    )
 
 
 class ApplyChildrenInput(Payload):
     ref: InstanceRef
     spec: OdooInstanceSpec
     generation: int
+    restoring: tuple[ChildDrift, ...] = Field(
+        default=(),
+        description="The drift this apply repairs: a Normal Event for each once applied.",
+    )
 
 
 class AppliedChildren(Payload):
@@ -433,9 +655,15 @@ class AppliedChildren(Payload):
     Usually the input's; one more when the activity wrote the operator's
     defaults into the spec (a merge patch of spec bumps metadata.generation),
     so the watcher's `set_spec` for that generation needs no second apply.
+    `children`: every object written, with its fingerprint (what drift is
+    measured against). `namespace_terminating`: the namespace is being deleted
+    and refused a create, so the apply stopped there (nothing is reported: the
+    instance goes with its namespace).
     """
 
     generation: int
+    children: tuple[AppliedChild, ...] = ()
+    namespace_terminating: bool = False
 
 
 class ConvergePhaseInput(Payload):
@@ -447,7 +675,9 @@ class ConvergePhaseInput(Payload):
     cron_replicas: int | None = None
     create_auto_init: bool = False
     start_job: ActiveJob | None = None
-    mark_pending: tuple[JobRef, ...] = ()
+    mark_pending: tuple[JobRef, ...] = Field(
+        default=(), description="Waiting job resources to show Pending with their message."
+    )
 
 
 # --- edge actions: one-shot effects of a transition (workflows.machine.Action) ---
@@ -542,6 +772,10 @@ class RecordStatusInput(Payload):
         description="The snapshot found the database gone under missingPolicy Ignore: "
         "post a DatabaseMissing Warning Event, once per generation (phase change or not).",
     )
+    hold: Hold | None = Field(
+        default=None,
+        description="The instance is on hold: the Held condition, and status.message says so.",
+    )
 
 
 class CleanupInput(Payload):
@@ -557,6 +791,22 @@ class CreateBackupJobInput(Payload):
     queued: QueuedBackup
 
 
+class CreateRestoreJobInput(Payload):
+    """Make the OdooRestoreJob `name` of a restore request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    name: str
+    request: RestoreInput
+
+
+class CreateUpgradeJobInput(Payload):
+    """Make the OdooUpgradeJob `name` of an upgrade request (idempotent: a fixed name)."""
+
+    ref: InstanceRef
+    name: str
+    request: UpgradeInput
+
+
 class PruneBackupsInput(Payload):
     """Apply spec.backup.retention to the completed scheduled backups of an instance."""
 
@@ -569,10 +819,12 @@ class PruneBackupsResult(Payload):
 
 
 class SyncBackupScheduleInput(Payload):
-    """Create, update, pause or delete (backup None) the instance's backup Schedule."""
+    """Create, update, pause or delete (backup None) the instance's backup Schedule.
+    Paused while spec.backup.suspend is true or the instance is on hold (`hold`)."""
 
     ref: InstanceRef
     backup: ScheduledBackups | None
+    hold: Hold | None = None
 
 
 class ScheduledBackupInput(Payload):
@@ -688,9 +940,6 @@ class FilestoreStepResult(Payload):
 class OperationRecord(Payload):
     """Fields of a restore's or upgrade's status to write (None: leave as it is)."""
 
-    message: str | None = Field(
-        default=None, description="status.message while it waits for another operation."
-    )
     safety_backup: str | None = None
     previous_database: str | None = None
     previous_filestore: str | None = None

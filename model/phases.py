@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["FINISHED_JOB_PHASES", "JobPhase", "JobState", "Phase", "batch_job_state"]
+__all__ = [
+    "FINISHED_JOB_PHASES",
+    "NOT_STARTED_PREFIX",
+    "JobPhase",
+    "JobState",
+    "Phase",
+    "batch_job_state",
+]
 
 
 class Phase(StrEnum):
@@ -48,6 +55,10 @@ class JobPhase(StrEnum):
 FINISHED_JOB_PHASES = frozenset(phase for phase in JobPhase if phase.terminal)
 """The terminal job-resource phases, to test a raw `status.phase` string against
 (a StrEnum member equals its string)."""
+
+NOT_STARTED_PREFIX = "not started: "
+"""How status.message of a job resource refused before its Job was created begins
+(a missing Secret, the instance in Error...)."""
 
 
 class JobState(StrEnum):

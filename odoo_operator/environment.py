@@ -7,6 +7,12 @@ it (`--temporal-address` for ODOO_OPERATOR_TEMPORAL_ADDRESS, `--pod-name` for
 POD_NAME); a flag wins over its variable, which wins over the default. Must not
 hold a default or parse a value: model.settings has the defaults, and its
 fields parse the text (numbers, booleans, comma lists, JSON).
+
+The `kubectl odoo` plugin is a client, configured as the temporal CLI is:
+`temporal_client` reads the temporal CLI's variables (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA,
+TEMPORAL_API_KEY) under its flags; `child_environment` is what a program it
+runs (psql) gets.
 """
 
 from __future__ import annotations
@@ -20,7 +26,26 @@ from pydantic.fields import FieldInfo
 
 from model import settings
 
-__all__ = ["Source", "add_flags", "from_arguments", "from_environment", "sources"]
+__all__ = [
+    "TEMPORAL_CLI_VARIABLES",
+    "Source",
+    "add_flags",
+    "child_environment",
+    "from_arguments",
+    "from_environment",
+    "sources",
+    "temporal_client",
+]
+
+TEMPORAL_CLI_VARIABLES = {
+    "address": "TEMPORAL_ADDRESS",
+    "namespace": "TEMPORAL_NAMESPACE",
+    "tls_cert": "TEMPORAL_TLS_CERT",
+    "tls_key": "TEMPORAL_TLS_KEY",
+    "tls_ca": "TEMPORAL_TLS_CA",
+    "api_key": "TEMPORAL_API_KEY",
+}
+"""The temporal CLI's variables, by field of model.settings.TemporalSettings."""
 
 _DEST_PREFIX = "setting__"
 
@@ -97,3 +122,22 @@ def from_arguments(
         if given.get(source.dest) is not None
     }
     return from_environment(environ, flags)
+
+
+def temporal_client(
+    flags: Mapping[str, str | None], environ: Mapping[str, str] | None = None
+) -> settings.TemporalSettings:
+    """How a client reaches Temporal: `flags` (by TemporalSettings field), else the
+    temporal CLI's variable (TEMPORAL_CLI_VARIABLES), else the default."""
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    for field, variable in TEMPORAL_CLI_VARIABLES.items():
+        text = flags.get(field) or env.get(variable)
+        if text:
+            values[field] = text
+    return settings.TemporalSettings.model_validate(values)
+
+
+def child_environment(**variables: str) -> dict[str, str]:
+    """This process's environment plus `variables`, for a program it runs."""
+    return {**os.environ, **variables}

@@ -36,6 +36,7 @@ from activities import (
     converge,
     databases,
     edge_actions,
+    operation_resources,
     references,
     replacements,
     snapshot,
@@ -66,7 +67,7 @@ class SearchAttributeConflict(RuntimeError):
 
 async def register_search_attributes(client: Client) -> tuple[str, ...]:
     """Add the instance workflow's search attributes (OdooPhase, OdooNamespace,
-    OdooInstance, OdooImage, all Keyword) that the client's namespace lacks;
+    OdooInstance, OdooImage, all Keyword; OdooHeld, Bool) that the client's namespace lacks;
     return the names added (empty when all were there).
 
     Idempotent, and safe when several workers start at once (ALREADY_EXISTS is
@@ -90,7 +91,8 @@ async def register_search_attributes(client: Client) -> tuple[str, ...]:
     if wrong:
         raise SearchAttributeConflict(
             f"search attributes {', '.join(wrong)} of Temporal namespace {client.namespace} "
-            "are not of type Keyword; remove them (temporal operator search-attribute remove) "
+            "are not of the type the workflow writes (Keyword; OdooHeld: Bool); remove them "
+            "(temporal operator search-attribute remove) "
             "and start the worker again"
         )
     missing = {name: kind for name, kind in wanted.items() if name not in existing}
@@ -106,7 +108,7 @@ async def register_search_attributes(client: Client) -> tuple[str, ...]:
         if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
             _log.warning(
                 "cannot add the search attributes %s to Temporal namespace %s (%s); "
-                "add them as Keyword yourself (Temporal Cloud: tcld namespace "
+                "add them yourself (Temporal Cloud: tcld namespace "
                 "search-attributes add, or the namespace's page in the web UI)",
                 ", ".join(sorted(missing)), client.namespace, err.message,
             )  # fmt: skip
@@ -129,17 +131,21 @@ def activities(
     operator, jobs = settings.operator, settings.jobs
     postgres = postgres or databases.Databases()
     backup = backup_resources.BackupActivities(kube, operator)
+    operations = operation_resources.OperationActivities(kube)
     sagas = replacements.ReplacementActivities(kube, operator, jobs, postgres)
     return [
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
         converge.ConvergeActivities(kube, operator, jobs).converge_phase,
-        edge_actions.EdgeActivities(kube, operator, jobs, backup).run_edge_actions,
+        edge_actions.EdgeActivities(kube, operator, jobs, backup, postgres).run_edge_actions,
         status.StatusActivities(kube, operator).record_status,
         cleanup.CleanupActivities(kube, operator, postgres).cleanup_instance,
         backup.create_backup_job,
+        backup.check_backup_request,
         backup.sync_backup_schedule,
         backup.post_event,
+        operations.create_restore_job,
+        operations.create_upgrade_job,
         references.ReferenceActivities(kube, operator).check_job_references,
         sagas.prepare_operation,
         sagas.describe_job,

@@ -390,7 +390,8 @@ class ControlPlane:
 
     def install_crds(self, crd_dir: Path, *, timeout: float = 60.0) -> list[str]:
         """Create or update every CustomResourceDefinition in `crd_dir/*.yaml` and
-        wait until each is Established (its resource served); return their names."""
+        wait until each is Established and its resource answers a LIST; return
+        their names."""
         import kubernetes
 
         documents = [
@@ -420,6 +421,27 @@ class ControlPlane:
                 return True
 
             processes.wait_until(established, timeout=timeout, what="CRDs Established")
+
+            # Established is not yet served: the API server answers 429 "storage is
+            # (re)initializing" to a LIST for a moment after, which Kopf then logs as
+            # retries under the ready banner. Wait until each resource lists.
+            objects = kubernetes.client.CustomObjectsApi(client)
+
+            def served() -> bool:
+                for doc in documents:
+                    spec = doc["spec"]
+                    version = next(v["name"] for v in spec["versions"] if v.get("served"))
+                    try:
+                        objects.list_cluster_custom_object(
+                            spec["group"], version, spec["names"]["plural"], limit=1
+                        )
+                    except kubernetes.client.ApiException as err:
+                        if err.status == 429:
+                            return False
+                        raise
+                return True
+
+            processes.wait_until(served, timeout=timeout, what="CRD resources served")
         return [doc["metadata"]["name"] for doc in documents]
 
     def get(self, path: str) -> object:

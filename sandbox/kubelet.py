@@ -16,6 +16,13 @@ or Failed from the Pods' phases (so backoffLimit means what it says).
   terminationMessagePolicy FallbackToLogsOnError.
 - A Pod being deleted is confirmed gone (grace period 0), as the kubelet does
   once its containers stopped.
+- Container logs: the kubelet's read-only HTTPS endpoint serves
+  `/containerLogs/<namespace>/<pod>/<container>` from the job runner when it
+  keeps logs (`LogSource`: podrunner.LocalPodRunner does), so `kubectl logs`
+  and the API's pods/log work; the Node's daemonEndpoints name its port.
+  The API server does not verify a kubelet's serving certificate unless
+  given --kubelet-certificate-authority (the control plane is not): a
+  throwaway self-signed one serves.
 
 Tests steer it: `hold` keeps matching Pods Pending until `release`,
 `fail_jobs` makes matching Job Pods fail, `set_ready` flips a running Pod's
@@ -29,18 +36,26 @@ import asyncio
 import datetime
 import json
 import logging
+import shutil
+import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
+from aiohttp import web
+
+from sandbox import pki
 
 __all__ = [
     "NODE_NAME",
     "KubeletThread",
+    "LogSource",
     "PodMatcher",
     "PodOutcome",
     "SimulatedKubelet",
@@ -82,6 +97,15 @@ JobRunner = Callable[
 ]
 """Runs a Job's Pod; returns a PodOutcome, or (exit code, last log lines) and
 optionally, on a failure, the name of the container that failed."""
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    """A job runner that keeps its containers' logs."""
+
+    def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
+        """The log of that container (None: it never ran here)."""
+        ...
 
 
 def pod_matcher(namespace: str | None = None, prefix: str = "") -> PodMatcher:
@@ -137,6 +161,9 @@ class SimulatedKubelet:
         self._holds: list[PodMatcher] = []
         self._fails: list[PodMatcher] = []
         self._released = asyncio.Event()
+        self._log_server: web.AppRunner | None = None
+        self._log_port = 0
+        self._cert_dir: Path | None = None
         self.started_pods: list[str] = []
         """`namespace/name` of every Pod this kubelet started, in order (for tests)."""
 
@@ -159,6 +186,7 @@ class SimulatedKubelet:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=self.ssl_context, limit=20)
         )
+        await self._serve_logs()
         await self._register_node()
         self._watch_task = asyncio.create_task(self._watch_pods(), name="simulated-kubelet")
 
@@ -175,7 +203,40 @@ class SimulatedKubelet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._watch_task, self._pods = None, {}
+        if self._log_server is not None:
+            await self._log_server.cleanup()
+            self._log_server = None
+        if self._cert_dir is not None:
+            shutil.rmtree(self._cert_dir, ignore_errors=True)
+            self._cert_dir = None
         await asyncio.sleep(0)  # connection_lost callbacks of the closed transports
+
+    # --- container logs -----------------------------------------------------
+
+    async def _serve_logs(self) -> None:
+        """The kubelet endpoint the API server proxies pods/log to (see the module docstring)."""
+        self._cert_dir = Path(tempfile.mkdtemp(prefix="simulated-kubelet-"))
+        pair = pki.CertificateAuthority(self._cert_dir).issue(
+            "kubelet", self.node_name, hosts=("127.0.0.1",)
+        )
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pair.cert, pair.key)
+        app = web.Application()
+        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_log)
+        self._log_server = web.AppRunner(app, access_log=None)
+        await self._log_server.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._log_port = sock.getsockname()[1]
+        await web.SockSite(self._log_server, sock, ssl_context=context).start()
+
+    async def _container_log(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        runner = self.job_runner
+        log = None
+        if isinstance(runner, LogSource):
+            log = runner.container_log(info["namespace"], info["pod"], info["container"])
+        return web.Response(body=log or b"", content_type="text/plain")
 
     # --- what tests steer ---------------------------------------------------
 
@@ -227,6 +288,7 @@ class SimulatedKubelet:
                     }
                 ],
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self._log_port}},
                 "nodeInfo": {
                     "architecture": "amd64",
                     "operatingSystem": "linux",

@@ -6,7 +6,7 @@ environment resolved as the kubelet resolves it (`value` with `$(VAR)`
 references, `secretKeyRef`, `configMapKeyRef`, `fieldRef`, `envFrom`); the
 volumes made local directories. It must not write to the API: the exit code
 and the log's tail go back to `kubelet.SimulatedKubelet`, which writes the
-Pod status.
+Pod status, and serves the whole log (`container_log`) to the API server.
 
 The Pod's activeDeadlineSeconds runs from the start of its first container,
 as a kubelet counts it from the Pod's start: the container running when it
@@ -96,7 +96,7 @@ class LocalPodRunner:
         messages: dict[str, str] = {}
         for container in containers:
             name = container["name"]
-            log_file = self.work_dir / "logs" / f"{meta['namespace']}_{meta['name']}_{name}.log"
+            log_file = self._log_file(meta["namespace"], meta["name"], name)
             message_file = self.work_dir / "pods" / meta["uid"] / "termination" / name
             remaining = None if ends is None else max(ends - time.monotonic(), 0.0)
             try:
@@ -113,6 +113,14 @@ class LocalPodRunner:
             if code != 0:
                 return PodOutcome(code, _tail(log_file), name, messages)
         return PodOutcome(0, "", None, messages)
+
+    def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
+        """What that container wrote (kubelet.LogSource); None when it never ran here."""
+        path = self._log_file(namespace, pod, container)
+        return path.read_bytes() if path.is_file() else None
+
+    def _log_file(self, namespace: str, pod: str, container: str) -> Path:
+        return self.work_dir / "logs" / f"{namespace}_{pod}_{container}.log"
 
     # --- volumes ------------------------------------------------------------
 

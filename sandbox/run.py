@@ -37,7 +37,7 @@ State directory:
                        (context namespace `default`)
     s3/                the S3 server's buckets and its credentials file (mode 600)
     pods/              the Job Pods' volumes (claims/: each instance's filestore)
-    logs/              temporal.log, s3.log
+    logs/              temporal.log
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scripts/dev/sandbox",
         description="Start the Temporal dev server with its UI, a real Kubernetes control "
         "plane (etcd, kube-apiserver, kube-controller-manager) with a simulated kubelet, "
-        "an embedded PostgreSQL and the operator (watcher and worker), until Ctrl-C. "
+        "an embedded PostgreSQL, an embedded S3 server and the operator (watcher and "
+        "worker), until Ctrl-C. "
         "Everything is kept in --state-dir: started again on it, every instance is still "
         "there and the operator picks it up again.",
     )
@@ -92,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(".sandbox"),
         metavar="DIR",
-        help="where Temporal's history, the PostgreSQL cluster, the control plane's etcd "
-        "data and certificates, the kubeconfig and the logs are kept across runs "
+        help="where Temporal's history, the PostgreSQL cluster, the S3 buckets, the control "
+        "plane's etcd data and certificates, the kubeconfig and the logs are kept across runs "
         "(default: %(default)s)",
     )
     p.add_argument(
@@ -448,6 +449,7 @@ def _banner(
             f"the sandbox is up; state in {state_dir}",
             f"  Temporal UI        {dev_server.ui_url}",
             f"  Temporal address   {dev_server.address} (namespace {dev_server.namespace})",
+            f"                     export TEMPORAL_ADDRESS={dev_server.address}",
             f"  Kubernetes API     {kube.url} (kube-apiserver, etcd, kube-controller-manager)",
             f"                     export KUBECONFIG={kubeconfig}",
             f"                     export PATH={Path(sys.prefix) / 'bin'}:$PATH",
@@ -456,11 +458,13 @@ def _banner(
             f"                     password in {password_file}",
             f"  S3                 {storage.endpoint} (bucket {BACKUP_BUCKET}; keys in the "
             f"Secret {KUBE_NAMESPACE}/{S3_SECRET})",
-            f"  Logs               {state_dir / 'logs'}, {kube.logs}, {database.log_file}",
+            f"  Logs               {state_dir / 'logs'}, {kube.logs}, {database.log_file},",
+            f"                     {storage.log_file}",
             "  Operator           watcher + worker, in this process, and a simulated kubelet",
             f"                     (Node {kubelet.NODE_NAME}: Pods ready and Jobs done after "
             f"{kubelet_delay:g} s);",
-            "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w",
+            "                     try: kubectl apply -f <an OdooInstance>; kubectl get odoo -w;",
+            "                     kubectl odoo status <name>",
             READY_LINE,
         ]
     )

@@ -40,6 +40,7 @@ SEARCH_ATTRIBUTES: Mapping[str, str] = {
     "OdooNamespace": "Keyword",
     "OdooInstance": "Keyword",
     "OdooImage": "Keyword",
+    "OdooHeld": "Bool",
 }
 """Custom search attributes (name -> Temporal type) that make the UI list filterable."""
 

@@ -1,18 +1,25 @@
-"""The instance status conditions: Ready and Progressing for a phase.
+"""The instance status conditions: Ready and Progressing for a phase, Held for a hold.
 
 Owns which phases count as progressing, the message each phase shows when
-there is no other to say, and the two conditions themselves, whose
-lastTransitionTime moves only when their status changes. Pure: the caller
+there is no other to say, the two phase conditions, whose lastTransitionTime
+moves only when their status changes, and the Held condition of an instance
+on hold (present only while it is; its time is when the hold began), with
+the words status.message gives a hold (`hold_message`). Pure: the caller
 passes the current conditions and the time (activities.status reads both).
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
+from model.payloads import Hold
 from model.phases import Phase
 
-__all__ = ["PROGRESSING_PHASES", "for_phase"]
+__all__ = ["HELD", "PROGRESSING_PHASES", "for_phase", "held", "hold_message"]
+
+HELD = "Held"
+"""The condition type of an instance on hold (the `hold` Update)."""
 
 PROGRESSING_PHASES = frozenset(
     {
@@ -72,3 +79,28 @@ def for_phase(
             }
         )
     return out
+
+
+def hold_message(hold: Hold, name: str) -> str:
+    """What status.message (and the Held condition) say of a hold."""
+    since = hold.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"On hold since {since}: {hold.reason}. The operator applies, scales and starts "
+        f"nothing but a stop or the deletion until `kubectl odoo resume {name}`"
+    )
+
+
+def held(hold: Hold | None, name: str, generation: int) -> list[dict[str, Any]]:
+    """The Held condition while `hold` lasts, else none."""
+    if hold is None:
+        return []
+    return [
+        {
+            "type": HELD,
+            "status": "True",
+            "observedGeneration": generation,
+            "lastTransitionTime": hold.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reason": "OnHold",
+            "message": hold_message(hold, name),
+        }
+    ]

@@ -1,9 +1,11 @@
 """How an instance is configured: odoo.conf, its ConfigMap, its Secret, the env blocks.
 
 Owns odoo.conf (and the hash that rolls the pods when it changes), the
-ConfigMap `<name>-odoo-conf`, the Secret `<name>-db-password`, and the one
+ConfigMap `<name>-odoo-conf`, the Secret `<name>-db-password`, the one
 source of the PostgreSQL connection env every container gets, Odoo's and the
-tools' alike (`db_env`). Pure: activities.children writes what these return.
+tools' alike (`db_env`), and the Odoo system parameters kept in the database
+(`system_parameters`: report.url, web.base.url). Pure: activities.children
+and activities.odoo_settings write what these return.
 
 How secrets reach Odoo (the official `odoo` image, 17/18):
 
@@ -11,7 +13,8 @@ How secrets reach Odoo (the official `odoo` image, 17/18):
   `db_port`, `db_name`, `db_user`) but never a password, even one a user
   put in configOptions.
 - The Secret holds `password` (the PostgreSQL role's) and `admin-password`
-  (spec.adminPassword, Odoo's master password).
+  (Odoo's master password: a copy of the key spec.adminPasswordSecretRef
+  names, the inline spec.adminPassword, or one generated; activities.children).
 - Database password: the image's `/entrypoint.sh` passes
   `--db_password $PASSWORD` to odoo when odoo.conf has no `db_password`, so
   every Odoo container gets `PASSWORD` from a `secretKeyRef` (and
@@ -33,13 +36,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from model import naming
+from model.crds import OdooInstanceSpec
 from specs import facts, odoo_cli
 
 __all__ = [
     "ADMIN_PASSWORD_KEY",
+    "BASE_URL",
     "DB_PASSWORD_KEY",
     "FILESTORE_MOUNT",
     "ODOO_DB_ENV",
+    "REPORT_URL",
     "TOOLS_DB_ENV",
     "DbEnvNames",
     "conf_hash",
@@ -49,6 +55,8 @@ __all__ = [
     "merge_env",
     "odoo_conf",
     "odoo_env",
+    "public_url",
+    "system_parameters",
 ]
 
 DB_PASSWORD_KEY = "password"
@@ -57,6 +65,11 @@ FILESTORE_MOUNT = "/var/lib/odoo"
 """Odoo's data_dir, where every pod mounts the filestore claim."""
 
 _DEFAULT_ADDONS = "/mnt/extra-addons"
+
+REPORT_URL = "report.url"
+"""Odoo system parameter: where wkhtmltopdf fetches the pages of a PDF report."""
+BASE_URL = "web.base.url"
+"""Odoo system parameter: the URL links in emails, portals and reports point to."""
 
 
 class DbEnvNames(NamedTuple):
@@ -108,6 +121,27 @@ def odoo_conf(inst: facts.Instance) -> str:
     options.update(sorted(extra.items()))
     lines = ["[options]", *(f"{key} = {value}" for key, value in options.items())]
     return "\n".join(lines) + "\n"
+
+
+def public_url(spec: OdooInstanceSpec) -> str:
+    """Where users reach the instance: https on the first of spec.ingress.hosts."""
+    return f"https://{spec.ingress.hosts[0]}"
+
+
+def system_parameters(inst: facts.Instance) -> dict[str, str]:
+    """The Odoo system parameters (ir_config_parameter) the operator keeps once the
+    database is initialized.
+
+    report.url is the web Service inside the cluster (specs.network.service,
+    port 8069): the cron pods run `--no-http` behind no Ingress, and a report a
+    scheduled action renders must fetch its pages and assets without leaving
+    the cluster (reference §3.10, bemade/odoo-operator #40). web.base.url stays
+    the public URL, which links in mails and portals need.
+    """
+    return {
+        REPORT_URL: f"http://{inst.name}:{odoo_cli.HTTP_PORT}",
+        BASE_URL: public_url(inst.spec),
+    }
 
 
 def conf_hash(inst: facts.Instance) -> str:

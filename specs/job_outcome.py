@@ -39,8 +39,8 @@ _TAIL_LINES = 12
 _ERROR_LINE = re.compile(r"^[\w.-]+: error: .+$", re.MULTILINE)
 
 
-def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
-    """What a completed resource's status.message says (None: nothing to add)."""
+def success_message(kind: JobKind, body: dict[str, Any]) -> str:
+    """What a completed resource's status.message says (it replaces "running as Job ...")."""
     spec = body.get("spec") or {}
     if kind is JobKind.BACKUP:
         dest = spec.get("destination") or {}
@@ -53,7 +53,7 @@ def success_message(kind: JobKind, body: dict[str, Any]) -> str | None:
         return f"restored from {(source.get('odoo') or {}).get('url')}"
     if kind is JobKind.UPGRADE:
         return "modules updated; web restarted"
-    return None
+    return "database initialized"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"

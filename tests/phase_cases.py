@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.crds import OdooInstanceSpec
-from model.payloads import ActiveJob, JobKind, Replicas, Snapshot
+from model.payloads import ActiveJob, ChildDrift, Drift, JobKind, Replicas, Snapshot
 from model.phases import JobState, Phase
 from workflows.machine import DeletionStep
 
@@ -56,6 +56,8 @@ class Case:
 
 S = Snapshot
 K = JobKind
+SERVICE_DELETING = (ChildDrift(kind="Service", name="erp", drift=Drift.DELETING),)
+"""A snapshot's drift: the instance's Service is being deleted (held by a finalizer)."""
 J = JobState
 PROBLEM = ("postgres cluster 'main' is not defined in Secret postgres-clusters",)
 STOPPED = {"replicas": 0}
@@ -130,6 +132,7 @@ CASES: dict[str, Case] = {
         )
     },
     "Running->Degraded:partly_ready": Case(TWO, S(web=web(1, 2))),
+    "Running->Degraded:child_missing": Case(snap=S(web=web(1), drift=SERVICE_DELETING)),
     "Running->Starting:none_ready": Case(snap=S(web=web(0))),
     "Degraded->Running:all_ready": Case(TWO, S(web=web(2, 2))),
     "Degraded->Starting:none_ready": Case(TWO, S(web=web(0, 2))),

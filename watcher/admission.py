@@ -5,7 +5,9 @@ objects: no shrinking of the filestore, no change of its storage class or of
 the database cluster once set, spec.database.name fixed at creation and
 unique per cluster, instance names whose derived objects fit (naming) and do
 not collide with another instance's (`shop` and `shop-cron` would share the
-Deployment `shop-cron`), no secret in configOptions, no productionInstanceRef
+Deployment `shop-cron`), no secret in configOptions (in any case: Odoo
+lower-cases the keys), a spec.backup.schedule that Temporal reads and that
+fires at least once a year (model.cron), no productionInstanceRef
 on a production instance, and job resources that name an existing instance
 in their own namespace with complete S3 locations. Each refusal names the
 field and both values. Kopf wiring and HTTPS live in watcher/webhook.py;
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from model import naming
+from model import cron, naming
 from model.crds import instance, job_resources
 
 __all__ = [
@@ -128,6 +130,7 @@ def review_instance(
     if new is None or operation not in ("CREATE", "UPDATE"):
         return problems
     problems += _name_and_options(new)
+    problems += _backup_schedule(new)
     problems += _conflicts(facts_of(new), others)
     environment = _get(new, "spec", "environment")
     production_ref = _get(new, "spec", "productionInstanceRef")
@@ -193,6 +196,15 @@ def _name_and_options(new: Mapping[str, Any]) -> list[str]:
                 f"{naming.POSTGRES_IDENTIFIER_MAX} bytes"
             )
     return problems
+
+
+def _backup_schedule(new: Mapping[str, Any]) -> list[str]:
+    """spec.backup.schedule is one a Temporal Schedule reads and fires at least yearly."""
+    schedule = _get(new, "spec", "backup", "schedule")
+    if not isinstance(schedule, str):
+        return []
+    problem = cron.schedule_problem(schedule)
+    return [] if problem is None else [f"spec.backup.schedule: {problem}"]
 
 
 def _conflicts(new: InstanceFacts, others: Iterable[InstanceFacts]) -> list[str]:

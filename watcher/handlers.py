@@ -7,12 +7,22 @@ No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
   (deletionTimestamp, held by the operator's own finalizer) sends
   `delete_instance`, starting a workflow for the cleanup if none runs. Kopf
   adds no finalizer of its own (the delete handler is optional).
-- Changes of owned Deployments and batch Jobs (label bemade.org/instance), of
-  the four job resources (spec.odooInstanceRef) and an instance disappearing
-  poke the instance's workflow, only when the event changed what the
-  workflow's snapshot reads and at most one poke in flight per instance
-  (watcher.pokes); a change of the clusters Secret pokes every instance
-  workflow.
+- Changes of owned objects (label bemade.org/instance: the batch Jobs and
+  every kind of child, model.children.KINDS: ServiceAccount, Role,
+  RoleBinding, ConfigMap, the credentials Secret, Service, PVC, Ingress,
+  HTTPRoute, the web and cron Deployments), of the four job resources
+  (spec.odooInstanceRef) and an instance disappearing poke the instance's
+  workflow, only when the event changed what the workflow's snapshot reads
+  and at most one poke in flight per instance (watcher.pokes); a child
+  deleted, or changed in what the operator set on it, makes the poke say
+  `children_changed`. The owned kinds are watched with the label selector
+  (`OWNED`, set as Kopf's server-side selector by watcher.startup), so the
+  watcher never lists the cluster's other Secrets or ConfigMaps. The
+  HTTPRoute is watched only where the Gateway API is installed: Kopf skips a
+  resource the cluster does not serve, with a warning.
+- A change of the clusters Secret pokes every instance workflow (its own
+  registry, `register_clusters_secret`: watcher.startup runs it on the
+  operator's namespace with a field selector on the Secret's name).
 - An unfinished job resource whose event reaches no instance workflow (its
   reference names another namespace, or no workflow runs under that name),
   and an instance disappearing, start the OdooJobReferences check
@@ -22,8 +32,13 @@ No decisions, no diffs, no status writes (STYLE "Decisions in Kopf handlers"):
 Temporal unreachable: create/update/resume raise `kopf.TemporaryError`
 with a doubling delay (Kopf retries and keeps its progress); event handlers,
 which Kopf never retries, retry the poke themselves with the same backoff.
-A spec that does not parse is a `kopf.PermanentError` plus a Warning Event
-naming the fields; no value (the adminPassword could be one) is ever echoed.
+A spec that does not parse (written before a rule existed, or without the
+admission webhook) is still sent, with `SpecUpdate.problem` naming the
+fields and a stand-in spec made of the fields that parse (the workflow
+applies nothing of it and shows the problem: Error, status.message), plus
+an `InvalidSpec` Warning Event; only a spec whose stand-in does not parse
+either is a `kopf.PermanentError`. No value (the adminPassword could be
+one) is ever echoed.
 """
 
 from __future__ import annotations
@@ -36,18 +51,33 @@ from typing import Any, TypeVar
 import kopf
 import pydantic
 
-from model import naming
+from model import children, naming, validation
 from model.crds import OdooInstanceSpec
-from model.payloads import InstanceRef, JobKind, SpecUpdate
+from model.payloads import InstanceRef, JobKind, Poke, SpecUpdate
 from model.phases import FINISHED_JOB_PHASES
 from watcher.config import WatcherConfig
 from watcher.pokes import ChangeFilter, PokeCoalescer
 from watcher.signals import InstanceSignals, TemporalUnavailable
 
-__all__ = ["INSTANCES", "JOB_RESOURCES", "InstanceHandlers", "parse_spec_update", "register"]
+__all__ = [
+    "INSTANCES",
+    "JOB_RESOURCES",
+    "OWNED",
+    "InstanceHandlers",
+    "parse_spec_update",
+    "register",
+    "register_clusters_secret",
+]
 
 INSTANCES = (naming.API_GROUP, naming.API_VERSION, "odooinstances")
 JOB_RESOURCES = tuple((naming.API_GROUP, naming.API_VERSION, kind.plural) for kind in JobKind)
+OWNED: tuple[tuple[str, str, str], ...] = (
+    ("batch", "v1", "jobs"),
+    *((kind.group, kind.version, kind.plural) for kind in children.KINDS.values()),
+)
+"""(group, version, plural) of every kind labelled bemade.org/instance that pokes."""
+_READ_EVERY_WAKE = frozenset({"Deployment", "Job"})
+"""Kinds every snapshot reads (pokes.relevant_state); the other children only on demand."""
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -58,23 +88,36 @@ class InvalidSpec(kopf.PermanentError):
 
 
 def parse_spec_update(body: Mapping[str, Any]) -> SpecUpdate:
-    """The `set_spec` payload of an OdooInstance body: whole spec, redacted."""
+    """The `set_spec` payload of an OdooInstance body: whole spec, redacted; for a
+    spec that does not parse, the problem and a stand-in (see the module docstring)."""
     meta = body.get("metadata") or {}
     ref = InstanceRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    generation = int(meta.get("generation") or 1)
+    raw = dict(body.get("spec") or {})
     try:
-        spec = OdooInstanceSpec.model_validate(body.get("spec") or {}).redacted()
+        spec = OdooInstanceSpec.model_validate(raw).redacted()
     except pydantic.ValidationError as err:
-        raise InvalidSpec(describe_validation_error(err, prefix="spec")) from None
-    return SpecUpdate(ref=ref, generation=int(meta.get("generation") or 1), spec=spec)
+        problem = validation.describe(err, prefix="spec")
+        stand_in = _stand_in(raw, err)
+        if stand_in is None:
+            raise InvalidSpec(problem) from None
+        return SpecUpdate(ref=ref, generation=generation, spec=stand_in, problem=problem)
+    return SpecUpdate(ref=ref, generation=generation, spec=spec)
 
 
-def describe_validation_error(err: pydantic.ValidationError, *, prefix: str) -> str:
-    """`spec.field.path: message; ...` without the offending values (they may be secrets)."""
-    parts = []
-    for error in err.errors(include_input=False, include_url=False):
-        path = ".".join([prefix, *(str(p) for p in error["loc"])])
-        parts.append(f"{path}: {error['msg']}")
-    return "; ".join(parts)
+def _stand_in(raw: dict[str, Any], err: pydantic.ValidationError) -> OdooInstanceSpec | None:
+    """The spec without the top-level fields `err` names, if that parses (a required
+    field or a rule across fields cannot be left out: None)."""
+    errors = err.errors()
+    if any(not error["loc"] for error in errors):
+        return None
+    fields = {str(error["loc"][0]) for error in errors}
+    try:
+        return OdooInstanceSpec.model_validate(
+            {key: value for key, value in raw.items() if key not in fields}
+        ).redacted()
+    except pydantic.ValidationError:
+        return None
 
 
 def instance_of_job_resource(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -94,6 +137,7 @@ class InstanceHandlers:
         self.signals = signals
         self.config = config
         self._changes = ChangeFilter()
+        self._drift = ChangeFilter.for_drift()
         self._pokes = PokeCoalescer(self._send_poke)
 
     # --- OdooInstance ------------------------------------------------------------------
@@ -114,7 +158,9 @@ class InstanceHandlers:
         if event["type"] == "DELETED":
             # Deleted without our finalizer: wake the workflow so it notices and ends.
             await self._until_sent(
-                lambda: self.signals.poke(meta["namespace"], meta["name"], "instance deleted")
+                lambda: self.signals.poke(
+                    meta["namespace"], meta["name"], Poke(reason="instance deleted")
+                )
             )
             # Its queued job resources would wait forever: have them marked Failed.
             await self._until_sent(
@@ -135,14 +181,22 @@ class InstanceHandlers:
     async def owned_changed(
         self, event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, **_: Any
     ) -> None:
-        """A Deployment or batch Job labelled bemade.org/instance changed what the
-        instance's snapshot reads (watcher.pokes): poke the instance."""
+        """An object labelled bemade.org/instance changed what the instance's
+        snapshot reads (watcher.pokes): a Deployment's or batch Job's state, or a
+        child's presence or fingerprint. Poke the instance."""
         instance = labels.get(naming.INSTANCE_LABEL)
         namespace = body.get("metadata", {}).get("namespace")
-        if instance and namespace and self._changes.changed(event.get("type"), body):
-            kind = body.get("kind") or "object"
+        if not (instance and namespace):
+            return
+        kind = body.get("kind") or "object"
+        event_type = event.get("type")
+        # Both filters see every event of their kinds (each keeps its own state).
+        state = kind in _READ_EVERY_WAKE and self._changes.changed(event_type, body)
+        drift = children.controlled_by_instance(body) and self._drift.changed(event_type, body)
+        if state or drift:
             name = body.get("metadata", {}).get("name")
-            await self._pokes.poke(namespace, instance, f"{kind} {name} changed")
+            poke = Poke(reason=f"{kind} {name} changed", children_changed=drift)
+            await self._pokes.poke(namespace, instance, poke)
 
     async def job_resource_changed(self, event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         """A job resource appeared, changed its spec or went away: wake the instance it
@@ -155,7 +209,7 @@ class InstanceHandlers:
         reason = f"{body.get('kind') or 'job resource'} {name} changed"
         poked = False
         if target[0] == namespace:  # another namespace's workflow never takes it
-            poked = await self._pokes.poke(*target, reason)
+            poked = await self._pokes.poke(*target, Poke(reason=reason))
         phase = (body.get("status") or {}).get("phase")
         if not poked and namespace and phase not in FINISHED_JOB_PHASES:
             await self._until_sent(
@@ -177,15 +231,18 @@ class InstanceHandlers:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    async def _send_poke(self, namespace: str, name: str, reason: str) -> bool:
-        return await self._until_sent(lambda: self.signals.poke(namespace, name, reason))
+    async def _send_poke(self, namespace: str, name: str, poke: Poke) -> bool:
+        return await self._until_sent(lambda: self.signals.poke(namespace, name, poke))
 
     def _parse(self, body: kopf.Body) -> SpecUpdate:
         try:
-            return parse_spec_update(body)
+            update = parse_spec_update(body)
         except InvalidSpec as err:
             kopf.warn(body, reason="InvalidSpec", message=str(err))
             raise
+        if update.problem is not None:
+            kopf.warn(body, reason="InvalidSpec", message=update.problem)
+        return update
 
     async def _retrying(self, call: Callable[[], Awaitable[None]], retry: int) -> None:
         try:
@@ -210,24 +267,30 @@ class InstanceHandlers:
 
 
 def register(registry: kopf.OperatorRegistry, handlers: InstanceHandlers) -> None:
-    """Attach every handler to `registry` (one registry per operator run)."""
-    config = handlers.config
+    """Attach the instance, owned-object and job-resource handlers to `registry`
+    (one registry per operator run)."""
     kopf.on.resume(*INSTANCES, id="send-spec-resume", registry=registry)(handlers.spec_changed)
     kopf.on.create(*INSTANCES, id="send-spec-create", registry=registry)(handlers.spec_changed)
     kopf.on.update(*INSTANCES, id="send-spec-update", registry=registry)(handlers.spec_changed)
     # No on.delete: it would need Kopf's own finalizer (see instance_event).
     kopf.on.event(*INSTANCES, id="send-delete", registry=registry)(handlers.instance_event)
     owned = {naming.INSTANCE_LABEL: kopf.PRESENT}
-    kopf.on.event(
-        "apps", "v1", "deployments", labels=owned, id="poke-deployment", registry=registry
-    )(handlers.owned_changed)
-    kopf.on.event("batch", "v1", "jobs", labels=owned, id="poke-job", registry=registry)(
-        handlers.owned_changed
-    )
+    for group, version, plural in OWNED:
+        # Kopf's selector: "v1" alone names the core group.
+        selector = (group, version, plural) if group else (version, plural)
+        kopf.on.event(*selector, labels=owned, id=f"poke-{plural}", registry=registry)(
+            handlers.owned_changed
+        )
     for group, version, plural in JOB_RESOURCES:
         kopf.on.event(group, version, plural, id=f"poke-{plural}", registry=registry)(
             handlers.job_resource_changed
         )
+
+
+def register_clusters_secret(registry: kopf.OperatorRegistry, handlers: InstanceHandlers) -> None:
+    """Attach the clusters Secret's handler to `registry`: an operator of its own
+    (watcher.startup), since the owned Secrets are watched by label."""
+    config = handlers.config
 
     def is_clusters_secret(name: str | None, namespace: str | None, **_: Any) -> bool:
         return name == config.operator.clusters_secret and namespace == config.operator.namespace

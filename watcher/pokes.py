@@ -16,14 +16,23 @@ resource come back as MODIFIED events. So:
   the auto OdooInitJob does not: the workflow created it and reads it right
   after, and a new one is neither ready nor finished; the creation of any
   other job resource does (users create them).
+- The same filter over `drift_state` tells which events of an instance's
+  own children (every kind of model.children.KINDS, the Deployments
+  included) change what the operator set on them (their fingerprint) or
+  delete them: those pokes say `children_changed`, and only then does the
+  workflow's next snapshot read the children (an API request each). A
+  child's creation never counts (the workflow made it), nor does a change
+  only others make (a claim bound to its volume, a Deployment's status).
 - `PokeCoalescer` sends at most one poke per instance at a time: events
   arriving while one is in flight become a single poke after it (a poke only
-  says "look again", so the last reason stands for all of them). A burst of
-  N events costs at most two signals, and none is lost: the follow-up poke is
-  sent after the in-flight one was delivered, so the workflow's next snapshot
-  starts after every change it coalesced.
+  says "look again", so the last reason stands for all of them, and
+  `children_changed` if any of them said so). A burst of N events costs at
+  most two signals, and none is lost: the follow-up poke is sent after the
+  in-flight one was delivered, so the workflow's next snapshot starts after
+  every change it coalesced.
 
-What the snapshot reads is `relevant_state`'s business (see there).
+What the snapshot reads is `relevant_state`'s and `drift_state`'s business
+(see there).
 """
 
 from __future__ import annotations
@@ -31,10 +40,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
-from model import naming
+from model import children, naming
+from model.payloads import Poke
 from model.phases import JobState, batch_job_state
 
-__all__ = ["ChangeFilter", "PokeCoalescer", "relevant_state"]
+__all__ = ["ChangeFilter", "PokeCoalescer", "drift_state", "relevant_state"]
 
 
 def relevant_state(body: Mapping[str, Any]) -> Hashable:
@@ -70,6 +80,13 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     return meta.get("resourceVersion")
 
 
+def drift_state(body: Mapping[str, Any]) -> Hashable:
+    """The part of a child object the drift check reads: what the operator set on
+    it (model.children.fingerprint) and whether it is being deleted."""
+    deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+    return (children.fingerprint(body), deleting)
+
+
 def _hand_scaled(body: Mapping[str, Any]) -> int | None:
     """spec.replicas when someone other than the operator set it, else None: the
     operator's own scaling is no news to the workflow, a hand-made one is."""
@@ -93,12 +110,32 @@ def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
     return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 
 
-class ChangeFilter:
-    """Remembers each object's relevant state (by uid) to tell events that matter."""
+def _always(body: Mapping[str, Any]) -> bool:
+    return True
 
-    def __init__(self, state: Callable[[Mapping[str, Any]], Hashable] = relevant_state) -> None:
+
+class ChangeFilter:
+    """Remembers each object's relevant state (by uid) to tell events that matter.
+
+    `quiet_creation` says which ADDED events are no news (the workflow made the
+    object and reads it right after): by default `_created_by_the_workflow`;
+    for_drift() makes every creation quiet (only an instance's own children,
+    which the workflow made, reach it).
+    """
+
+    def __init__(
+        self,
+        state: Callable[[Mapping[str, Any]], Hashable] = relevant_state,
+        quiet_creation: Callable[[Mapping[str, Any]], bool] = _created_by_the_workflow,
+    ) -> None:
         self._state = state
+        self._quiet_creation = quiet_creation
         self._seen: dict[str, Hashable] = {}
+
+    @classmethod
+    def for_drift(cls) -> ChangeFilter:
+        """The filter of an instance's own children: their drift_state."""
+        return cls(drift_state, _always)
 
     def changed(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """Whether this watch event may change what the instance's snapshot sees."""
@@ -112,14 +149,14 @@ class ChangeFilter:
         if uid in self._seen and self._seen[uid] == state:
             return False
         self._seen[uid] = state
-        return not (event_type == "ADDED" and _created_by_the_workflow(body))
+        return not (event_type == "ADDED" and self._quiet_creation(body))
 
     def __len__(self) -> int:
         return len(self._seen)
 
 
-Send = Callable[[str, str, str], Awaitable[bool]]
-"""Sends one poke: (namespace, instance name, reason); False when no workflow runs."""
+Send = Callable[[str, str, Poke], Awaitable[bool]]
+"""Sends one poke: (namespace, instance name, poke); False when no workflow runs."""
 
 
 class PokeCoalescer:
@@ -127,9 +164,9 @@ class PokeCoalescer:
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._pending: dict[tuple[str, str], str | None] = {}
+        self._pending: dict[tuple[str, str], Poke | None] = {}
 
-    async def poke(self, namespace: str, name: str, reason: str) -> bool:
+    async def poke(self, namespace: str, name: str, poke: Poke) -> bool:
         """Poke the instance, or fold the poke into the one in flight for it.
 
         False when the last poke sent found no workflow for the instance. A
@@ -138,16 +175,23 @@ class PokeCoalescer:
         """
         key = (namespace, name)
         if key in self._pending:
-            self._pending[key] = reason
+            self._pending[key] = _folded(self._pending[key], poke)
             return True
         self._pending[key] = None
         delivered = True
         try:
-            next_reason: str | None = reason
-            while next_reason is not None:
-                delivered = await self._send(namespace, name, next_reason)
-                next_reason = self._pending[key]
+            next_poke: Poke | None = poke
+            while next_poke is not None:
+                delivered = await self._send(namespace, name, next_poke)
+                next_poke = self._pending[key]
                 self._pending[key] = None
         finally:
             del self._pending[key]
         return delivered
+
+
+def _folded(waiting: Poke | None, new: Poke) -> Poke:
+    """One poke for two: the last reason, and children_changed if either said so."""
+    if waiting is None or not waiting.children_changed:
+        return new
+    return new.model_copy(update={"children_changed": True})

@@ -113,12 +113,12 @@ class InstanceSignals:
         started from the spec and goes straight to cleanup."""
         await self._signal_with_start(update, DELETE_SIGNAL, DeleteRequest(uid=update.ref.uid))
 
-    async def poke(self, namespace: str, name: str, reason: str) -> bool:
+    async def poke(self, namespace: str, name: str, poke: Poke) -> bool:
         """Signal `poke`; False when no workflow runs for the instance (nothing to wake)."""
         client = await self.client()
         handle = client.get_workflow_handle(naming.workflow_id(namespace, name))
         try:
-            await handle.signal(POKE_SIGNAL, Poke(reason=reason))
+            await handle.signal(POKE_SIGNAL, poke)
         except temporal_service.RPCError as err:
             if err.status == temporal_service.RPCStatusCode.NOT_FOUND:
                 return False
@@ -154,7 +154,7 @@ class InstanceSignals:
         try:
             async for execution in client.list_workflows(query):
                 namespace, name = naming.parse_workflow_id(execution.id)
-                count += await self.poke(namespace, name, reason)
+                count += await self.poke(namespace, name, Poke(reason=reason))
         except temporal_service.RPCError as err:
             raise _mapped(err) from err
         return count
@@ -168,7 +168,12 @@ class InstanceSignals:
             await client.start_workflow(
                 WORKFLOW_TYPE,
                 InstanceWorkflowInput(
-                    state=MachineState(ref=ref, spec=update.spec, generation=update.generation)
+                    state=MachineState(
+                        ref=ref,
+                        spec=update.spec,
+                        generation=update.generation,
+                        spec_problem=update.problem,
+                    )
                 ),
                 id=naming.workflow_id(ref.namespace, ref.name),
                 task_queue=self._config.task_queue,

@@ -6,12 +6,18 @@ watched namespaces (all, or a list), server-side watch timeouts so watches
 reconnect, Kopf's own state in `bemade.org/` annotations, no Kopf finalizer
 (the operator's own finalizer holds deleted instances), and the HTTPS
 admission server. Each Watcher builds fresh registries, so several watchers
-(a restart in a test) never share handlers.
+(a restart in a test) never share handlers. Kopf's last-handled-configuration
+annotation holds no secret (SecretFreeDiffBaseStorage).
 
-Without leader election one Kopf operator runs everything. With it, two run
-in the process: the serving one (the admission webhook and the instance
-index it reads) from the start, on every replica, so the webhook Service may
-route to any of them; and the leading one (every event handler and the phase
+The event handlers run as two Kopf operators (Kopf's server-side selectors
+are per resource and operator): the handling one watches the instances, the
+job resources and the owned objects, those by the label bemade.org/instance
+(`restrict_owned`: never the cluster's other Secrets and ConfigMaps); the
+clusters one watches only the clusters Secret, in the operator's namespace,
+by name. Without leader election they also serve the webhook. With it, the
+serving operator (the admission webhook and the instance index it reads)
+runs from the start, on every replica, so the webhook Service may route to
+any of them; and the two handling ones (every event handler and the phase
 metrics) only while this process holds the Lease. Losing the Lease ends
 run() with LeadershipLost (the process exits and restarts as a standby);
 stopping releases it once the leading operator has stopped. A change of the
@@ -26,19 +32,28 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import prometheus_client
 
+from model import naming
 from watcher import handlers, webhook
 from watcher.config import WatcherConfig
 from watcher.leader import LeaderElector
 from watcher.metrics import PhaseMetrics
 from watcher.signals import ClientFactory, InstanceSignals
 
-__all__ = ["CertificateChanged", "Watcher", "configure"]
+__all__ = [
+    "SECRET_FIELDS",
+    "CertificateChanged",
+    "SecretFreeDiffBaseStorage",
+    "Watcher",
+    "configure",
+    "restrict_owned",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +61,44 @@ KOPF_PREFIX = "bemade.org"
 """Prefix of Kopf's progress and last-handled-configuration annotations."""
 KOPF_FINALIZER = "bemade.org/kopf-watcher"
 """Kopf's finalizer name; never added, since no delete handler is mandatory."""
+
+
+SECRET_FIELDS = (("spec", "adminPassword"),)
+"""Fields of an OdooInstance that may hold a secret value (the inline master password):
+never copied into Kopf's last-handled-configuration annotation. Every other secret
+reaches the operator through a Secret it names (adminPasswordSecretRef,
+configSecretRef, s3CredentialsSecretRef...), and configOptions refuses secret keys."""
+
+
+class SecretFreeDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's last-handled-configuration annotation, without the SECRET_FIELDS.
+
+    Kopf keeps the essence of each object it handled in an annotation, so
+    `kubectl describe odoo` would show the master password a second time. The
+    fields are dropped from the essence and metadata.generation stands in for
+    them: the API server bumps it on every spec change, so a change of a
+    dropped field alone still reaches the update handler (the whole spec is
+    then sent, as always).
+    """
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Iterable[kopf.FieldSpec] | None = None,
+    ) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        stored = cast(dict[str, Any], essence)
+        for *parents, name in SECRET_FIELDS:
+            holder: Any = stored
+            for key in parents:
+                holder = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(holder, dict):
+                holder.pop(name, None)
+        generation = (body.get("metadata") or {}).get("generation")
+        if generation is not None:
+            stored.setdefault("metadata", {})["generation"] = generation
+        return essence
 
 
 def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
@@ -60,7 +113,7 @@ def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
     settings.watching.reconnect_backoff = 1.0
     settings.persistence.finalizer = KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = SecretFreeDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.admission.managed = None  # the Helm chart owns the webhook configuration
@@ -73,6 +126,21 @@ def configure(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
             certfile=str(hook.certfile) if hook.certfile else None,
             pkeyfile=str(hook.pkeyfile) if hook.pkeyfile else None,
         )
+
+
+def restrict_owned(settings: kopf.OperatorSettings) -> None:
+    """Watch the owned kinds (handlers.OWNED) only where labelled bemade.org/instance:
+    the API server filters, so other objects never reach the watcher."""
+    for group, version, plural in handlers.OWNED:
+        key = (group, version, plural) if group else (version, plural)
+        settings.watching.label_selectors[key] = naming.INSTANCE_LABEL
+
+
+def watch_clusters_secret(settings: kopf.OperatorSettings, config: WatcherConfig) -> None:
+    """Watch no Secret but the clusters Secret (by name; the namespace is the operator's)."""
+    name = config.operator.clusters_secret
+    settings.watching.field_selectors[("v1", "secrets")] = f"metadata.name={name}"
+    settings.scanning.disabled = True  # one exact namespace: nothing to discover
 
 
 class Watcher:
@@ -101,6 +169,7 @@ class Watcher:
         )
         self._login = login
         self.elector = elector
+        self._handlers = handlers.InstanceHandlers(self.signals, config)
         serve_webhook = config.webhook is not None
         if elector is None:
             self.registry = self._registry(handle=True, serve=serve_webhook)
@@ -110,6 +179,7 @@ class Watcher:
             self.serving_registry = (
                 self._registry(handle=False, serve=True) if serve_webhook else None
             )
+        self.clusters_registry = self._clusters_registry()
 
     def _registry(self, *, handle: bool, serve: bool) -> kopf.OperatorRegistry:
         registry, config = kopf.OperatorRegistry(), self.config
@@ -117,7 +187,31 @@ class Watcher:
         @kopf.on.startup(registry=registry)
         def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             configure(settings, config if serve else _without_webhook(config))
+            if handle:
+                restrict_owned(settings)
 
+        self._add_login(registry)
+        if handle:
+            handlers.register(registry, self._handlers)
+            self.metrics.register(registry)
+        if serve:
+            webhook.register(registry, self._instance_lookup)
+        return registry
+
+    def _clusters_registry(self) -> kopf.OperatorRegistry:
+        """The clusters Secret's operator (see the module docstring)."""
+        registry, config = kopf.OperatorRegistry(), _without_webhook(self.config)
+
+        @kopf.on.startup(registry=registry)
+        def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+            configure(settings, config)
+            watch_clusters_secret(settings, config)
+
+        self._add_login(registry)
+        handlers.register_clusters_secret(registry, self._handlers)
+        return registry
+
+    def _add_login(self, registry: kopf.OperatorRegistry) -> None:
         if self._login is not None:
             info = self._login
 
@@ -129,13 +223,6 @@ class Watcher:
             kopf.on.login(registry=registry)(kopf.login_with_service_account)
             kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)
 
-        if handle:
-            handlers.register(registry, handlers.InstanceHandlers(self.signals, config))
-            self.metrics.register(registry)
-        if serve:
-            webhook.register(registry, self._instance_lookup)
-        return registry
-
     async def run(self) -> None:
         """Run until cancelled (cancel the task: it stops at once).
 
@@ -145,7 +232,7 @@ class Watcher:
         """
         if self.elector is None:
             self.leader_gauge.set(1)
-            operator = asyncio.create_task(self._operator(self.registry, self.ready_flag))
+            operator = asyncio.create_task(self._handling(self.ready_flag))
             tasks = {operator, *self._certificate_watch()}
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -182,9 +269,7 @@ class Watcher:
                 return
             acquiring.result()
             self.leader_gauge.set(1)
-            leading = asyncio.create_task(
-                self._operator(self.registry, asyncio.Event()), name="kopf-leading"
-            )
+            leading = asyncio.create_task(self._handling(asyncio.Event()), name="kopf-leading")
             holding = asyncio.create_task(elector.hold(), name="lease-renewal")
             tasks |= {leading, holding}
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -201,12 +286,49 @@ class Watcher:
             await asyncio.gather(*tasks, return_exceptions=True)
             await elector.release()
 
-    async def _operator(self, registry: kopf.OperatorRegistry, ready_flag: asyncio.Event) -> None:
+    async def _handling(self, ready_flag: asyncio.Event) -> None:
+        """The handling operator and the clusters Secret's, until either stops;
+        `ready_flag` is set once both are."""
+        handling_ready, clusters_ready = asyncio.Event(), asyncio.Event()
+        operators = {
+            asyncio.create_task(self._operator(self.registry, handling_ready)),
+            asyncio.create_task(
+                self._operator(
+                    self.clusters_registry,
+                    clusters_ready,
+                    namespaces=(self.config.operator.namespace,),
+                )
+            ),
+        }
+
+        async def both_ready() -> None:
+            await handling_ready.wait()
+            await clusters_ready.wait()
+            ready_flag.set()
+
+        readiness = asyncio.create_task(both_ready())
+        try:
+            done, _ = await asyncio.wait(operators, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (*operators, readiness):
+                task.cancel()
+            await asyncio.gather(*operators, readiness, return_exceptions=True)
+
+    async def _operator(
+        self,
+        registry: kopf.OperatorRegistry,
+        ready_flag: asyncio.Event,
+        namespaces: tuple[str, ...] | None = None,
+    ) -> None:
+        """One Kopf operator over `namespaces` (default: the watched ones)."""
+        watched = self.config.watcher.namespaces if namespaces is None else namespaces
         await kopf.operator(
             registry=registry,
             standalone=True,
-            clusterwide=not self.config.watcher.namespaces,
-            namespaces=self.config.watcher.namespaces,
+            clusterwide=not watched,
+            namespaces=watched,
             ready_flag=ready_flag,
         )
 

@@ -6,9 +6,20 @@ Owns, for the instance workflow that composes it (`Backups(instance)`):
 - backup requests: the `backup` signal queues one in MachineState (the main
   loop makes it an OdooBackupJob, `create_requested`; a request refused for
   good becomes a BackupRequestRefused Warning Event), the `backup` Update
-  makes it at once and answers with its name (`create_now`, `validate`);
+  makes it at once and answers with its name (`create_now`, `validate`).
+  Both take the raw payload and parse it here (`decoded`): a request that
+  does not parse fails the Update with a non-retryable BackupRequestInvalid
+  naming the fields, and a signal, which cannot answer, leaves the same
+  message as a BackupRequestRefused Warning Event (MachineState.
+  refused_requests, posted by the main loop). The Update's validator
+  refuses what it can see (no destination, a deletion); its handler asks
+  check_backup_request (the S3 credentials Secret and its keys) before it
+  makes anything;
 - keeping the instance's Temporal Schedule in step with spec.backup
-  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it);
+  (`sync_schedule`; a removed spec.backup, or a deletion, deletes it;
+  paused while the instance is on hold); a
+  Schedule Temporal refuses is MachineState.schedule_problem, shown as the
+  instance's problem until spec.backup changes;
 - the deletion's final backup (`final_backup`): machine.DELETION_TABLE, run
   from Deleting until CleaningUp. With spec.backup.finalBackup and an
   initialized database a final backup runs first (after any queued before
@@ -33,6 +44,8 @@ from datetime import timedelta
 from typing import Protocol
 
 from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from model import failures, naming
@@ -44,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CreateBackup,
         CreateBackupJobInput,
         EdgeAction,
+        Hold,
         MachineState,
         PostEventInput,
         PostWarning,
@@ -54,10 +68,10 @@ with workflow.unsafe.imports_passed_through():
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import calls, machine
+    from workflows import calls, machine, requests
     from workflows.ensure import ensure
 
-__all__ = ["Backups", "Instance"]
+__all__ = ["Backups", "Instance", "decoded"]
 
 
 class Instance(Protocol):
@@ -113,33 +127,69 @@ class Backups:
             final=final,
         )
 
-    def request(self, request: BackupRequest) -> bool:
-        """The `backup` signal: queue the request; False while deleting (dropped)."""
+    def request(self, raw: RawValue) -> bool:
+        """The `backup` signal: queue the request, or the Warning saying why it does
+        not parse; False while deleting (dropped)."""
         state = self._instance.state
         if state.deleting:
             return False
+        try:
+            request = decoded(raw)
+        except ApplicationError as err:
+            refused = PostWarning(
+                key=f"refused-signal-{workflow.uuid4().hex[:8]}",
+                reason="BackupRequestRefused",
+                message=f"{err.message}. (A signal cannot answer; the backup Update "
+                "refuses such a request at once.)",
+            )
+            self._instance.merge_state(refused_requests=(*state.refused_requests, refused))
+            return True
         self._instance.merge_state(backup_requests=(*state.backup_requests, self.queue(request)))
         return True
 
-    def validate(self, request: BackupRequest) -> None:
+    def validate(self, raw: RawValue) -> None:
         """The `backup` Update's validator: refuse what could never be made."""
+        request = decoded(raw)
         state = self._instance.state
         if state.deleting:
-            raise ValueError("the instance is being deleted")
+            raise _invalid("the instance is being deleted")
         if request.destination is None and state.spec.backup is None:
-            raise ValueError(
-                "no destination: give one in the request, or set spec.backup on the instance"
+            raise _invalid(
+                "destination: no destination given and the instance has no spec.backup: "
+                "give one in the request, or set spec.backup on the instance"
             )
 
-    async def create_now(self, request: BackupRequest) -> BackupRequested:
-        """The `backup` Update: make the OdooBackupJob, answer with its name."""
+    async def create_now(self, raw: RawValue) -> BackupRequested:
+        """The `backup` Update: check the request, make the OdooBackupJob, answer with
+        its name; a request that cannot run fails the Update, never the workflow."""
         state = self._instance.state
-        return await calls.create_backup_job(
-            CreateBackupJobInput(ref=state.ref, spec=state.spec, queued=self.queue(request))
+        input = CreateBackupJobInput(
+            ref=state.ref, spec=state.spec, queued=self.queue(decoded(raw))
         )
+        try:
+            await calls.check_backup_request(input)
+        except calls.ACTIVITY_FAILED as err:
+            if calls.error_type(err) != failures.BACKUP_REQUEST_INVALID:
+                raise
+            raise _invalid(calls.error_message(err)) from None
+        return await calls.create_backup_job(input)
 
     async def create_requested(self) -> None:
-        """Make the queued requests OdooBackupJobs, oldest first."""
+        """Post the Warnings of refused signals, then make the queued requests
+        OdooBackupJobs, oldest first."""
+        while self._instance.state.refused_requests:
+            state = self._instance.state
+            refused = state.refused_requests[0]
+            await calls.post_event(
+                PostEventInput(
+                    ref=state.ref,
+                    key=refused.key,
+                    reason=refused.reason,
+                    message=refused.message,
+                    warning=True,
+                )
+            )
+            self._instance.merge_state(refused_requests=self._instance.state.refused_requests[1:])
         while self._instance.state.backup_requests:
             state = self._instance.state
             queued = state.backup_requests[0]
@@ -164,14 +214,35 @@ class Backups:
 
     # --- the schedule ---------------------------------------------------------
 
-    async def sync_schedule(self, backup: ScheduledBackups | None) -> None:
-        """Bring the Temporal Schedule in step with `backup` (None: delete it)."""
+    async def sync_schedule(
+        self, backup: ScheduledBackups | None, hold: Hold | None = None
+    ) -> None:
+        """Bring the Temporal Schedule in step with `backup` (None: delete it),
+        paused while `hold` lasts."""
         state = self._instance.state
-        digest = _digest(backup)
-        if (backup is None and not state.schedule_synced) or digest == state.schedule_digest:
+        digest = _digest(backup, hold)
+        if backup is None and not state.schedule_synced:
+            if state.schedule_problem is not None:
+                self._instance.merge_state(schedule_problem=None, schedule_digest=digest)
+            return  # none was made: nothing to delete
+        if digest == state.schedule_digest:
             return
-        await calls.sync_backup_schedule(SyncBackupScheduleInput(ref=state.ref, backup=backup))
-        self._instance.merge_state(schedule_synced=backup is not None, schedule_digest=digest)
+        try:
+            await calls.sync_backup_schedule(
+                SyncBackupScheduleInput(ref=state.ref, backup=backup, hold=hold)
+            )
+        except calls.ACTIVITY_FAILED as err:
+            if calls.error_type(err) not in failures.PERMANENT:
+                raise
+            # Refused for good (Temporal's INVALID_ARGUMENT): a problem of the
+            # instance until spec.backup changes, not a retry of the same input.
+            self._instance.merge_state(
+                schedule_digest=digest, schedule_problem=calls.error_message(err)
+            )
+            return
+        self._instance.merge_state(
+            schedule_synced=backup is not None, schedule_digest=digest, schedule_problem=None
+        )
 
     # --- the deletion ---------------------------------------------------------
 
@@ -248,6 +319,18 @@ class Backups:
         )
 
 
-def _digest(backup: ScheduledBackups | None) -> str:
+def decoded(raw: RawValue) -> BackupRequest:
+    """The BackupRequest a `backup` signal or Update carries, or a non-retryable
+    BackupRequestInvalid naming the fields that do not parse (never their values)."""
+    return requests.decoded(raw, BackupRequest, "backup request", failures.BACKUP_REQUEST_INVALID)
+
+
+def _invalid(message: str) -> ApplicationError:
+    return requests.refusal(message, failures.BACKUP_REQUEST_INVALID)
+
+
+def _digest(backup: ScheduledBackups | None, hold: Hold | None = None) -> str:
     text = backup.model_dump_json() if backup is not None else "none"
+    if hold is not None and backup is not None:
+        text += f"; held {hold.model_dump_json()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

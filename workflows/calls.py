@@ -10,11 +10,12 @@ read here too.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
@@ -30,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         ConvergePhaseInput,
         CopyDatabaseInput,
         CreateBackupJobInput,
+        CreateRestoreJobInput,
+        CreateUpgradeJobInput,
         DescribeJobInput,
         DropDatabasesInput,
         FilestoreStepInput,
@@ -40,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareOperationInput,
         RecordOperationInput,
         RecordStatusInput,
+        RestoreResult,
         RunEdgeActionsInput,
         SetImageInput,
         SetImageResult,
@@ -47,16 +51,21 @@ with workflow.unsafe.imports_passed_through():
         SwapDatabaseInput,
         SwapDatabaseResult,
         SyncBackupScheduleInput,
+        UpgradeResult,
     )
 
 __all__ = [
     "ACTIVITY_FAILED",
     "apply_children",
+    "cancelled",
+    "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
     "copy_database",
     "create_backup_job",
+    "create_restore_job",
+    "create_upgrade_job",
     "describe_job",
     "drop_databases",
     "error_message",
@@ -88,6 +97,14 @@ def error_type(err: ActivityError | ApplicationError) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
+def cancelled(err: BaseException) -> bool:
+    """Whether `err` is the wake's cancellation (a deletion) as it reached an await:
+    asyncio's own, or an activity's that it cancelled."""
+    return isinstance(err, asyncio.CancelledError) or (
+        isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)
+    )
+
+
 def error_message(err: ActivityError | ApplicationError) -> str:
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause.message if isinstance(cause, ApplicationError) else str(err)
@@ -108,6 +125,11 @@ def _api_retry(*refused_types: str, maximum_attempts: int = 0) -> RetryPolicy:
 
 _API_RETRY = _api_retry()
 
+# The activities that may run for minutes heartbeat (activities.heartbeats):
+# a worker killed mid-activity is noticed after this, not after the
+# start-to-close timeout, and another worker retries at once.
+_HEARTBEAT = timedelta(seconds=20)
+
 
 async def gather_snapshot(input: GatherSnapshotInput) -> Snapshot:
     # A local activity: a quick read that does not need its own history events.
@@ -124,6 +146,7 @@ async def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
         signatures.apply_children,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -163,6 +186,7 @@ async def run_edge_actions(input: RunEdgeActionsInput) -> None:
         signatures.run_edge_actions,
         input,
         start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
     )
 
@@ -173,6 +197,7 @@ async def cleanup_instance(input: CleanupInput) -> None:
         signatures.cleanup_instance,
         input,
         start_to_close_timeout=timedelta(minutes=5),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=RetryPolicy(
             initial_interval=timedelta(seconds=2),
             backoff_coefficient=2.0,
@@ -188,6 +213,40 @@ async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+    )
+
+
+async def check_backup_request(input: CreateBackupJobInput) -> None:
+    # Refused for good (no destination, a Secret missing or lacking a key): the
+    # Update fails at once; transient API errors retry.
+    await workflow.execute_activity(
+        signatures.check_backup_request,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
+    )
+
+
+# The restore and upgrade Updates: a request that could never run (a Secret
+# missing, a spec the API refuses) fails the Update at once; API errors retry.
+_REQUEST_RETRY = _api_retry(failures.REQUEST_INVALID)
+
+
+async def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+    return await workflow.execute_activity(
+        signatures.create_restore_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_REQUEST_RETRY,
+    )
+
+
+async def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+    return await workflow.execute_activity(
+        signatures.create_upgrade_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_REQUEST_RETRY,
     )
 
 

@@ -22,28 +22,46 @@ Degraded scales to the spec like Running (raising spec.replicas while
 Degraded must add pods). Error keeps what runs (a permanent problem such as
 a refused volume expansion must not take the site down) but still honours a
 stop: spec.replicas 0 scales both Deployments to 0.
+
+Every phase also says what the job resources that wait show (`waiting`,
+the same for all phases): in Error each is refused, Failed with the
+instance's problem (`Desired.refuse`, run as edge actions: webhook, JobFailed
+Events); otherwise each shows Pending and why (`Desired.notes`, only those
+whose status says something else now):
+
+| The resource | status.message |
+|---|---|
+| the phase runs another one, or an older one of its kind is next | queued behind <Kind> <name> |
+| an upgrade whose scheduledTime is ahead | scheduled for <time> |
+| anything else (the phase does not take it yet) | waiting for the instance (phase <P>) |
+
+The one the phase is starting gets no note: starting it writes Running.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC
 
 from model.crds import OdooInstanceSpec
-from model.payloads import JobKind, Snapshot
-from model.phases import Phase
+from model.payloads import ActiveJob, JobAction, JobKind, JobRef, Snapshot
+from model.phases import NOT_STARTED_PREFIX, JobPhase, Phase
 
-__all__ = ["ENSURE", "Desired", "EnsureFn", "ensure"]
+__all__ = ["ENSURE", "Desired", "EnsureFn", "ensure", "waiting"]
 
 
 @dataclass(frozen=True)
 class Desired:
-    """Outputs one phase wants: replica counts and work to start."""
+    """Outputs one phase wants: replica counts, work to start, what waiting job
+    resources show (`notes`) and the ones refused (`refuse`)."""
 
     web: int | None = None
     cron: int | None = None
     create_auto_init: bool = False
     start_job: JobKind | None = None
+    notes: tuple[JobRef, ...] = ()
+    refuse: tuple[JobAction, ...] = ()
 
 
 EnsureFn = Callable[[OdooInstanceSpec, Snapshot], Desired]
@@ -97,4 +115,49 @@ ENSURE: Mapping[Phase, EnsureFn] = {
 
 
 def ensure(phase: Phase, spec: OdooInstanceSpec, snap: Snapshot) -> Desired:
-    return ENSURE[phase](spec, snap)
+    notes, refuse = waiting(phase, snap)
+    return replace(ENSURE[phase](spec, snap), notes=notes, refuse=refuse)
+
+
+# The job resource a phase runs: while it runs, every other one is queued behind it.
+_PHASE_JOBS = {
+    Phase.INITIALIZING: JobKind.INIT,
+    Phase.UPGRADING: JobKind.UPGRADE,
+    Phase.RESTORING: JobKind.RESTORE,
+    Phase.BACKING_UP: JobKind.BACKUP,
+}
+
+
+def waiting(phase: Phase, snap: Snapshot) -> tuple[tuple[JobRef, ...], tuple[JobAction, ...]]:
+    """What the waiting job resources (snap.waiting_jobs) show in `phase`: the
+    notes to write (Pending and why; those already showing it left out) and, in
+    Error, the refusals (see the module docstring)."""
+    if phase is Phase.ERROR and snap.problems:  # (none: it leaves Error on this snapshot)
+        message = f"{NOT_STARTED_PREFIX}the instance is in Error: {'; '.join(snap.problems)}"
+        return (), tuple(
+            JobAction(kind=job.kind, name=job.name, succeeded=False, message=message)
+            for job in snap.waiting_jobs
+        )
+    kind = _PHASE_JOBS.get(phase)
+    running = snap.job(kind) if kind is not None else None
+    notes: list[JobRef] = []
+    for job in snap.waiting_jobs:
+        why = _why_waiting(phase, running, snap.job(job.kind), job)
+        if why is not None and (job.phase, job.message) != (JobPhase.PENDING, why):
+            notes.append(job.model_copy(update={"phase": JobPhase.PENDING, "message": why}))
+    return tuple(notes), ()
+
+
+def _why_waiting(
+    phase: Phase, running: ActiveJob | None, next_of_kind: ActiveJob | None, job: JobRef
+) -> str | None:
+    """Why `job` waits; None for the one the phase is starting."""
+    for ahead in (running, next_of_kind):
+        if ahead is not None and (ahead.kind, ahead.name) != (job.kind, job.name):
+            return f"queued behind {ahead.kind.resource_kind} {ahead.name}"
+    if running is not None:
+        return None  # it is the phase's job: starting it writes Running
+    if next_of_kind is not None and next_of_kind.scheduled_time is not None:
+        at = next_of_kind.scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"scheduled for {at}"
+    return f"waiting for the instance (phase {phase})"

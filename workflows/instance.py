@@ -3,7 +3,10 @@
 Entity-workflow shape (Temporal samples): all state in one `MachineState`,
 signals only mutate it and set `_wake`, the main loop waits on
 `_wake` with a timer (resync, or job polling while a batch Job runs), and
-continues-as-new carrying only `MachineState` when the SDK suggests it.
+continues-as-new carrying only `MachineState` when the SDK suggests it, even
+with signals pending: what they wrote is in `MachineState`, a pending wake
+is not lost (every run starts awake), so a steady stream of pokes cannot
+grow one run's history until Temporal terminates it.
 
 One wake: apply child objects if the generation moved, gather one snapshot,
 converge the phase's ensure() output, evaluate the table, run the edge
@@ -13,6 +16,21 @@ transition is followed at once by the next phase's step: on the same
 snapshot when the row had no edge action (only the phase changed), on a new
 one otherwise.
 
+Drift (model.children): the snapshot reads the child objects only when asked
+(an API request each): after a poke saying a child changed, on the first
+wake of a run, and before the periodic re-apply of a resync; an apply
+answers what was asked before it started (it wrote them all). A plain
+resync stays one snapshot: the watch pokes, and a restarted watcher pokes
+for every child it lists. The snapshot reports the children gone, being
+deleted or changed; the workflow carries what it found into the snapshots
+that do not read them. Drift is restored by a re-apply told what it repairs
+(apply_children posts a ChildRestored Event per object), at most once per
+WorkflowSettings.restore_interval after the last apply (a fight with another
+controller cannot loop hot; a timer wakes the workflow when it is due). Until
+then status.message names each object, and one missing keeps the instance
+out of Running (machine.child_missing). An object being deleted is restored
+once it is gone (its deletion pokes).
+
 Permanent failures never wedge or end the workflow: an activity failing with
 a type of failures.PERMANENT (a spec the API refuses, 400/403/404/409
 immutable, an object another instance owns) becomes a problem: status.message
@@ -21,15 +39,28 @@ on the next wake. A refused apply stays a problem until an apply succeeds; a
 refused converge_phase (e.g. creating the auto OdooInitJob in a namespace
 being terminated) is a problem of the wake it happened in, which then
 records Error. A delete_instance signal cancels a wake whose activity is
-still retrying (e.g. the API answering 5xx) and goes to the deletion.
+still retrying (e.g. the API answering 5xx) and goes to the deletion; a
+set_spec of a newer generation cancels it after newer_spec_grace and the
+next wake takes the new spec. A backup Schedule Temporal refuses is a
+problem the same way (MachineState.schedule_problem, workflows.backups), and
+so is a spec that does not parse (SpecUpdate.problem, sent by the watcher:
+MachineState.spec_problem; nothing is applied until one that parses comes).
 
 The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
 workflow through its `Instance` protocol: state, settings, look, write_status,
-nap); restores and upgrades are workflows.replacements' sagas (the same
-protocol), each run to its end within the wake that entered Restoring or
-Upgrading, its outcome then read by the table; this class keeps the message
-handlers, whose wire names never change.
+nap); the restore, upgrade, hold and resume Updates, and what a held instance
+still does, are workflows.operations' (`Operations`); restores and upgrades
+themselves are workflows.replacements' sagas (`Replacements`, through the
+same protocol), each run to its end within the wake that entered Restoring
+or Upgrading (a newer spec does not cancel that wake; a deletion does, and
+waits for the saga's undo), its outcome then read by the table; this class
+keeps the message handlers, whose wire names never change.
+
+A held instance (MachineState.hold) applies nothing and converges only what
+operations.held_desired leaves (a stop), on a snapshot whose queued job
+resources operations.held_view hides, so it starts no saga (one already
+running is followed to its end); its backup Schedule is paused.
 """
 
 from __future__ import annotations
@@ -39,21 +70,25 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from model import failures
     from model.payloads import (
         ApplyChildrenInput,
-        BackupRequest,
         BackupRequested,
+        ChildDrift,
         CleanupInput,
         ConvergePhaseInput,
         DeleteRequest,
+        Drift,
         EdgeAction,
         GatherSnapshotInput,
+        Hold,
+        HoldResult,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
         JobAction,
@@ -62,14 +97,17 @@ with workflow.unsafe.imports_passed_through():
         Poke,
         RecordStatusInput,
         Replicas,
+        RestoreResult,
+        ResumeResult,
         RunEdgeActionsInput,
         Snapshot,
         SpecUpdate,
         TransitionRecord,
+        UpgradeResult,
         WorkflowSettings,
     )
     from model.phases import Phase
-    from workflows import backups, calls, machine, replacements
+    from workflows import backups, calls, machine, operations, replacements
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -78,7 +116,7 @@ PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
 NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
 INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
-SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR)
+SEARCH_ATTRIBUTES = (PHASE_ATTR, NAMESPACE_ATTR, INSTANCE_ATTR, IMAGE_ATTR, operations.HELD_ATTR)
 
 # Phases in which a batch Job runs: poll at job_poll_interval in case a Job
 # event is missed. Every other phase waits for events and the resync timer.
@@ -96,11 +134,21 @@ class OdooInstanceWorkflow:
         self._settings: WorkflowSettings = input.settings
         self._wake = True
         self._snapshot: Snapshot | None = None
-        self._apply_problem: str | None = None
+        self._apply_problem: str | None = input.state.apply_problem
         self._wakes = 0
         # True while the pending wake came from set_spec alone.
         self._spec_only = False
+        # Drift (model.children): the children are read when asked more often than
+        # read (a drift poke, a resync, the first wake of a run); an apply answers
+        # what was asked before it started. What the last read or apply found is
+        # carried into the snapshots that do not read them.
+        self._drift_asked, self._drift_read = 1, 0
+        self._drift: tuple[ChildDrift, ...] = ()
+        # Restore and upgrade sagas started by this run (a wake that started one is
+        # not cancelled by a newer spec: _tick_until_deleted).
+        self._sagas = 0
         self._backups = backups.Backups(self)
+        self._operations = operations.Operations(self)
         self._replacements = replacements.Replacements(self)
 
     # --- messages -------------------------------------------------------------
@@ -113,10 +161,16 @@ class OdooInstanceWorkflow:
             # cleanup first, then the new one takes over (continue-as-new).
             if state.successor is None or update.generation >= state.successor.generation:
                 self._state = state.model_copy(update={"deleting": True, "successor": update})
+        elif update.generation >= state.generation and update.problem is not None:
+            # A spec that does not parse: shown as a problem, nothing of it applied;
+            # `spec` stays the last one that parsed.
+            self._state = state.model_copy(
+                update={"generation": update.generation, "spec_problem": update.problem}
+            )
         elif update.generation >= state.generation:
             # Level based: only the latest generation matters; older ones coalesce.
             self._state = state.model_copy(
-                update={"spec": update.spec, "generation": update.generation}
+                update={"spec": update.spec, "generation": update.generation, "spec_problem": None}
             )
             if update.generation <= state.applied_generation:
                 return  # applied already (the operator's own defaults patch)
@@ -126,6 +180,8 @@ class OdooInstanceWorkflow:
 
     @workflow.signal(name="poke")
     def poke(self, poke: Poke) -> None:
+        if poke.children_changed:
+            self._drift_asked += 1
         self._wake, self._spec_only = True, False
 
     @workflow.signal(name="delete_instance")
@@ -134,22 +190,73 @@ class OdooInstanceWorkflow:
             self._state = self._state.model_copy(update={"deleting": True})
             self._wake, self._spec_only = True, False
 
+    # The backup signal and Update take the raw payload (a BackupRequest as JSON):
+    # workflows.backups parses it, so what does not parse is reported (an Event,
+    # or the Update's non-retryable error) instead of dropped by the SDK.
+
     @workflow.signal(name="backup")
-    def backup(self, request: BackupRequest) -> None:
+    def backup(self, request: RawValue) -> None:
         """Back up now: the main loop makes the request an OdooBackupJob."""
         if self._backups.request(request):
             self._wake, self._spec_only = True, False
 
     @workflow.update(name="backup")
-    async def request_backup(self, request: BackupRequest) -> BackupRequested:
+    async def request_backup(self, request: RawValue) -> BackupRequested:
         """Back up now and answer with the OdooBackupJob's name (a script can wait on it)."""
         result = await self._backups.create_now(request)
         self._wake, self._spec_only = True, False
         return result
 
     @request_backup.validator
-    def _validate_backup(self, request: BackupRequest) -> None:
+    def _validate_backup(self, request: RawValue) -> None:
         self._backups.validate(request)
+        self._operations.refuse_if_held("backup request")
+
+    # restore, upgrade, hold and resume: workflows.operations parses and answers.
+
+    @workflow.update(name="restore")
+    async def request_restore(self, request: RawValue) -> RestoreResult:
+        """Restore a backup from S3 now: answer with the OdooRestoreJob made."""
+        result = await self._operations.restore(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @request_restore.validator
+    def _validate_restore(self, request: RawValue) -> None:
+        self._operations.validate_restore(request)
+
+    @workflow.update(name="upgrade")
+    async def request_upgrade(self, request: RawValue) -> UpgradeResult:
+        """Update or install modules now: answer with the OdooUpgradeJob made."""
+        result = await self._operations.upgrade(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @request_upgrade.validator
+    def _validate_upgrade(self, request: RawValue) -> None:
+        self._operations.validate_upgrade(request)
+
+    @workflow.update(name="hold")
+    async def hold_instance(self, request: RawValue) -> HoldResult:
+        """Stop acting on the instance (a stop and the deletion excepted) until resume."""
+        result = await self._operations.hold(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @hold_instance.validator
+    def _validate_hold(self, request: RawValue) -> None:
+        self._operations.validate_hold(request)
+
+    @workflow.update(name="resume")
+    async def resume_instance(self, request: RawValue) -> ResumeResult:
+        """End a hold: the spec is applied again and queued work runs."""
+        result = await self._operations.resume(request)
+        self._wake, self._spec_only = True, False
+        return result
+
+    @resume_instance.validator
+    def _validate_resume(self, request: RawValue) -> None:
+        self._operations.validate_resume(request)
 
     @workflow.query(name="phase")
     def phase(self) -> Phase:
@@ -163,11 +270,17 @@ class OdooInstanceWorkflow:
     def transitions(self) -> list[TransitionRecord]:
         return list(self._state.transitions)
 
+    @workflow.query(name="hold")
+    def hold(self) -> Hold | None:
+        return self._state.hold
+
     # --- main loop ---------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: InstanceWorkflowInput) -> InstanceWorkflowResult:
         self._upsert_search_attributes()
+        if self._state.hold is not None:
+            operations.show_details(self._state.hold)  # held across continue-as-new
         while True:
             timed_out = False
             try:
@@ -179,7 +292,6 @@ class OdooInstanceWorkflow:
             if self._state.deleting:
                 return await self._finish()
             try:
-                await self._backups.create_requested()
                 await self._tick_until_deleted(resync=timed_out)
             except calls.ACTIVITY_FAILED as err:
                 if calls.error_type(err) == failures.INSTANCE_GONE:
@@ -197,14 +309,39 @@ class OdooInstanceWorkflow:
                 return await self._finish()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Read after the wait: signals handled meanwhile are in the state.
+                carried = self._state.model_copy(update={"apply_problem": self._apply_problem})
                 workflow.continue_as_new(
-                    InstanceWorkflowInput(state=self._state, settings=self._settings)
+                    InstanceWorkflowInput(state=carried, settings=self._settings)
                 )
 
     async def _tick_until_deleted(self, *, resync: bool) -> None:
-        """Run one wake, cancelled as soon as the instance is being deleted."""
-        tick = asyncio.ensure_future(self._tick(resync=resync))
-        await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
+        """Run one wake (the requested backups, then the tick), cancelled as soon
+        as the instance is being deleted, or once a newer generation has waited
+        newer_spec_grace for it: an activity retrying with the old spec (one
+        Temporal or the API refuses) must not hold back the spec that fixes or
+        stops it. The cancelled wake's work is level-based: the next one redoes
+        what is still needed. A wake that ran a restore or upgrade saga is not:
+        only a deletion cancels it (the saga then undoes what it did, and the
+        cancellation waits for that); a newer spec waits for its end."""
+        generation = self._state.generation
+        sagas = self._sagas
+        tick = asyncio.ensure_future(self._wake_once(resync=resync))
+
+        def newer_spec() -> bool:
+            return self._state.generation > generation and self._sagas == sagas
+
+        await workflow.wait_condition(lambda: tick.done() or self._state.deleting or newer_spec())
+        if not tick.done() and not self._state.deleting:
+            # A wake usually finishes within the grace (the set_spec of the
+            # operator's own defaults patch arrives during the apply).
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: tick.done() or self._state.deleting or self._sagas != sagas,
+                    timeout=self._settings.newer_spec_grace,
+                )
+        if self._sagas != sagas:  # a saga started in this wake: followed to its end
+            await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
@@ -212,23 +349,34 @@ class OdooInstanceWorkflow:
             return
         await tick  # re-raise what it raised
 
+    async def _wake_once(self, *, resync: bool) -> None:
+        await self._backups.create_requested()
+        await self._tick(resync=resync)
+
     def _sleep_for(self) -> timedelta:
         if self._state.phase in _JOB_PHASES:
             period = self._settings.job_poll_interval
         else:
             period = self._settings.resync_interval
         wake_at = self._snapshot.wake_at if self._snapshot is not None else None
+        applied_at = self._state.applied_at
+        if self._restorable() and applied_at is not None and self._apply_problem is None:
+            # Drift waiting for restore_interval: restore it when that has passed
+            # (a refused apply is retried on the next event or resync instead).
+            restore_at = applied_at + self._settings.restore_interval
+            wake_at = restore_at if wake_at is None else min(wake_at, restore_at)
         due = self._replacements.next_due()
         for when in (wake_at, due):
             if when is not None:
-                # A scheduled upgrade, or what an operation kept aside: look again when
-                # it becomes due (never a zero timer).
+                # A scheduled upgrade, a restore of drift, or what an operation kept
+                # aside: look again when due (never a zero timer).
                 period = min(period, max(when - workflow.now(), timedelta(seconds=1)))
         return period
 
     def _should_continue_as_new(self) -> bool:
-        if self._wake:
-            return False  # finish the pending work first; it is cheap to carry
+        # Whatever is pending: a wake is carried (the next run starts awake) and
+        # so is everything signals wrote (MachineState), so a steady stream of
+        # signals can never hold the run back until the history limit.
         forced = self._settings.continue_as_new_after
         return workflow.info().is_continue_as_new_suggested() or (
             forced > 0 and self._wakes >= forced
@@ -236,31 +384,50 @@ class OdooInstanceWorkflow:
 
     async def _tick(self, *, resync: bool = False) -> None:
         state = self._state
-        # Apply on a new generation, while an apply problem is pending (the
-        # cause may be fixed outside the spec), and on a resync once the last
-        # apply is reapply_interval old (children deleted out of band come back).
-        if (
-            state.applied_generation != state.generation
-            or self._apply_problem
-            or (resync and self._reapply_due())
-        ):
-            await self._apply_children()
+        if state.hold is not None or state.schedule_held:
+            await self._sync_held_schedule()
+        # Apply on a new generation and while an apply problem is pending (the
+        # cause may be fixed outside the spec); after the first look, when it
+        # found a child gone or changed (at most once per restore_interval), and
+        # on a resync once the last apply is reapply_interval old. Nothing is
+        # applied while the newest spec does not parse, nor on hold.
+        may_apply = state.spec_problem is None and state.hold is None
+        applied = may_apply and (
+            state.applied_generation != state.generation or self._apply_problem is not None
+        )
+        if applied:
+            await self._apply_children(self._restorable())
+        reapply = may_apply and resync and not applied and self._reapply_due()
+        if reapply:
+            self._drift_asked += 1  # look first: its Events then say what it restored
         snap: Snapshot | None = None
         for _ in range(_MAX_STEPS_PER_WAKE):
             state = self._state
             if snap is None:
-                snap = await calls.gather_snapshot(
-                    GatherSnapshotInput(ref=state.ref, spec=state.spec)
-                )
-            if self._apply_problem is not None and self._apply_problem not in snap.problems:
-                snap = snap.model_copy(update={"problems": (*snap.problems, self._apply_problem)})
+                snap = await self._gather()
+                restoring = self._restorable()
+                if may_apply and not applied and (reapply or (restoring and self._restore_due())):
+                    applied = True
+                    await self._apply_children(restoring)
+                    if restoring:
+                        snap = await self._gather()  # what the restore left
+            for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
+                if problem is not None and problem not in snap.problems:
+                    snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
             if self._replacements.runs_in(state.phase) and not snap.problems:
-                # A restore or upgrade: its saga runs to its end (workflows.replacements).
-                snap = await self._replacements.run(state.phase, snap)
+                # A restore or upgrade: its saga runs to its end (workflows.replacements);
+                # on hold, one not started yet is not started (held_view hides it).
+                self._sagas += 1
+                snap = await self._replacements.run(state.phase, _seen(state, snap))
                 state = self._state
                 self._wake = True  # its naps took the wakes of the signals it saw
+            desired = _desired(state, snap)
+            if desired.refuse:
+                # In Error nothing waits: the waiting job resources fail now, with
+                # the instance's problem (run with the edge actions, in _record).
+                refused = (*snap.refused_jobs, *desired.refuse)
+                snap = snap.model_copy(update={"refused_jobs": refused, "waiting_jobs": ()})
             self._snapshot = snap
-            desired = ensure(state.phase, state.spec, snap)
             if _needs_converge(desired, snap):
                 try:
                     await calls.converge_phase(
@@ -271,7 +438,7 @@ class OdooInstanceWorkflow:
                             cron_replicas=_changed(desired.cron, snap.cron),
                             create_auto_init=desired.create_auto_init,
                             start_job=snap.job(desired.start_job) if desired.start_job else None,
-                            mark_pending=snap.unmarked_jobs,
+                            mark_pending=desired.notes,
                         )
                     )
                 except calls.ACTIVITY_FAILED as err:
@@ -288,10 +455,10 @@ class OdooInstanceWorkflow:
                         snap = None  # it created something the snapshot has not seen
                         continue
                     snap = _converged(snap, desired)
-            row = machine.evaluate(state.phase, state.spec, snap)
+            row = machine.evaluate(state.phase, state.spec, _seen(state, snap))
             await self._record(snap, row)
             if row is None:
-                await self._replacements.rest(state.phase, snap)
+                await self._replacements.rest(state.phase)
                 return
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per
@@ -301,15 +468,53 @@ class OdooInstanceWorkflow:
             snap = None if row.actions else snap.model_copy(update={"refused_jobs": ()})
         # Still moving after many steps: look again on the next timer, not now.
 
+    async def _sync_held_schedule(self) -> None:
+        """Pause the backup Schedule while on hold; unpause it once resumed."""
+        state = self._state
+        await self._backups.sync_schedule(state.spec.backup, hold=state.hold)
+        self.merge_state(schedule_held=self._state.hold is not None)
+
     def _reapply_due(self) -> bool:
         applied_at = self._state.applied_at
         return applied_at is None or workflow.now() - applied_at >= self._settings.reapply_interval
 
-    async def _apply_children(self) -> None:
+    def _restore_due(self) -> bool:
+        """restore_interval has passed since the last apply (the rate limit of restores)."""
+        applied_at = self._state.applied_at
+        return applied_at is None or workflow.now() - applied_at >= self._settings.restore_interval
+
+    def _restorable(self) -> tuple[ChildDrift, ...]:
+        """Known drift a re-apply repairs (one being deleted waits until it is gone)."""
+        return tuple(d for d in self._drift if d.drift is not Drift.DELETING)
+
+    async def _gather(self) -> Snapshot:
+        """One snapshot; it reads the children when asked since the last read (see
+        __init__), else it carries the drift found before."""
         state = self._state
+        asked = self._drift_asked
+        read = asked > self._drift_read
+        snap = await calls.gather_snapshot(
+            GatherSnapshotInput(
+                ref=state.ref, spec=state.spec, children=state.children if read else None
+            )
+        )
+        if read:
+            self._drift, self._drift_read = snap.drift, max(self._drift_read, asked)
+        elif self._drift:
+            snap = snap.model_copy(update={"drift": self._drift})
+        return snap
+
+    async def _apply_children(self, restoring: tuple[ChildDrift, ...] = ()) -> None:
+        state = self._state
+        asked = self._drift_asked
         try:
             applied = await calls.apply_children(
-                ApplyChildrenInput(ref=state.ref, spec=state.spec, generation=state.generation)
+                ApplyChildrenInput(
+                    ref=state.ref,
+                    spec=state.spec,
+                    generation=state.generation,
+                    restoring=restoring,
+                )
             )
         except calls.ACTIVITY_FAILED as err:
             if calls.error_type(err) not in failures.PERMANENT:
@@ -317,11 +522,24 @@ class OdooInstanceWorkflow:
             self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
+        if applied.namespace_terminating:
+            # The namespace goes, and the instance with it (delete_instance comes
+            # next): restore nothing, and try again no sooner than restore_interval.
+            self._state = self._state.model_copy(update={"applied_at": workflow.now()})
+            return
+        # It wrote every child: what was asked before it started is answered (an
+        # object being deleted stays so until its deletion pokes).
+        self._drift_read = max(self._drift_read, asked)
+        self._drift = tuple(d for d in self._drift if d.drift is Drift.DELETING)
         # Update the current state, not `state`: signals may have changed it
         # while the activity ran.
         generation = max(state.generation, applied.generation)
         self._state = self._state.model_copy(
-            update={"applied_generation": generation, "applied_at": workflow.now()}
+            update={
+                "applied_generation": generation,
+                "applied_at": workflow.now(),
+                "children": applied.children,
+            }
         )
         if self._spec_only and self._state.generation <= generation:
             # Woken only by the set_spec of the generation just applied (the
@@ -361,7 +579,10 @@ class OdooInstanceWorkflow:
             workflow.continue_as_new(
                 InstanceWorkflowInput(
                     state=MachineState(
-                        ref=successor.ref, spec=successor.spec, generation=successor.generation
+                        ref=successor.ref,
+                        spec=successor.spec,
+                        generation=successor.generation,
+                        spec_problem=successor.problem,
                     ),
                     settings=self._settings,
                 )
@@ -399,6 +620,15 @@ class OdooInstanceWorkflow:
         lost get their Warnings.
         """
         state = self._state
+        failed = tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded)
+        failure = state.failure
+        if guard is not None:
+            # A phase a failed job led to says which job and why, for as long as it lasts.
+            failure = (
+                next((_failure(job) for job in failed), None)
+                if phase is Phase.INIT_FAILED
+                else None
+            )
         record = RecordStatusInput(
             ref=state.ref,
             phase=phase,
@@ -406,19 +636,25 @@ class OdooInstanceWorkflow:
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
-            message="; ".join(snap.problems) or state.notice,
-            failed_jobs=tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded),
+            # A configuration problem first, then drift, a failed job's phase, and
+            # last what the last restore or upgrade said about itself.
+            message="; ".join(
+                p for p in (*snap.problems, *(d.describe() for d in snap.drift), failure) if p
+            )
+            or state.notice,
+            failed_jobs=failed,
             # Uninitialized because the database vanished: record_status says so.
             database_lost=snap.database_missing
             and any(isinstance(e, MarkDatabase) and not e.initialized for e in edges),
             # Reported once: in the digest, so the next write comes with a new generation.
             database_missing_ignored=snap.database_missing_ignored,
+            hold=state.hold,
         )
         digest = _status_digest(record)
         if guard is None and digest == state.recorded_status:
             return
         await calls.record_status(record)
-        update: dict[str, object] = {"recorded_status": digest, "phase": phase}
+        update: dict[str, object] = {"recorded_status": digest, "phase": phase, "failure": failure}
         if guard is not None:
             entry = TransitionRecord(
                 from_phase=state.phase,
@@ -444,13 +680,29 @@ class OdooInstanceWorkflow:
 
     def _upsert_search_attributes(self) -> None:
         state = self._state
-        pairs: list[SearchAttributeUpdate[str]] = [
+        pairs: list[SearchAttributeUpdate[Any]] = [
             PHASE_ATTR.value_set(state.phase.value),
             NAMESPACE_ATTR.value_set(state.ref.namespace),
             INSTANCE_ATTR.value_set(state.ref.name),
             IMAGE_ATTR.value_set(state.spec.image or ""),
+            operations.HELD_ATTR.value_set(state.hold is not None),
         ]
         workflow.upsert_search_attributes(pairs)
+
+
+# On hold, the phase table sees no queued job (none starts) and only a stop is
+# converged; the `snapshot` query still shows what waits.
+
+
+def _seen(state: MachineState, snap: Snapshot) -> Snapshot:
+    return operations.held_view(snap) if state.hold is not None else snap
+
+
+def _desired(state: MachineState, snap: Snapshot) -> Desired:
+    desired = ensure(state.phase, state.spec, _seen(state, snap))
+    if state.hold is not None:
+        desired = operations.held_desired(desired, state.spec)
+    return desired
 
 
 def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
@@ -459,7 +711,7 @@ def _needs_converge(desired: Desired, snap: Snapshot) -> bool:
         or (desired.cron is not None and desired.cron != snap.cron.desired)
         or desired.create_auto_init
         or desired.start_job is not None
-        or bool(snap.unmarked_jobs)
+        or bool(desired.notes)
     )
 
 
@@ -469,13 +721,15 @@ def _changed(desired: int | None, current: Replicas) -> int | None:
 
 
 def _converged(snap: Snapshot, desired: Desired) -> Snapshot:
-    """`snap` as converge_phase left it: replica counts set, fresh jobs marked Pending."""
+    """`snap` as converge_phase left it: replica counts set, waiting jobs noted."""
     web, cron = snap.web, snap.cron
     if desired.web is not None:
         web = web.model_copy(update={"desired": desired.web})
     if desired.cron is not None:
         cron = cron.model_copy(update={"desired": desired.cron})
-    return snap.model_copy(update={"web": web, "cron": cron, "unmarked_jobs": ()})
+    noted = {(note.kind, note.name): note for note in desired.notes}
+    waiting = tuple(noted.get((job.kind, job.name), job) for job in snap.waiting_jobs)
+    return snap.model_copy(update={"web": web, "cron": cron, "waiting_jobs": waiting})
 
 
 def _status_digest(record: RecordStatusInput) -> str:
@@ -486,3 +740,10 @@ def _status_digest(record: RecordStatusInput) -> str:
         update={"previous_phase": None, "failed_jobs": (), "database_lost": False}
     )
     return hashlib.sha256(status.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _failure(job: JobAction) -> str:
+    """A failed job resource in the words of status.message."""
+    text = f"{job.kind.resource_kind} {job.name} failed"
+    said = job.message and job.message != f"{job.kind.resource_kind} failed"
+    return f"{text}: {job.message}" if said else text

@@ -4,7 +4,9 @@
 generated from it (workflows.diagram) and every row has a unit test. Rows are
 grouped by `from_`; inside a group the first row whose guard holds wins, so
 the order is the priority (config error > lost database > stop > restore >
-upgrade > backup > health).
+upgrade > backup > health). Health counts the child objects too: one gone
+(`child_missing`, read by the snapshot) keeps an instance out of Running,
+in Degraded while its pods serve.
 
 `DELETION_TABLE` is the same for an instance being deleted, over the steps of
 its deletion (`DeletionStep`): the final backup that spec.backup.finalBackup
@@ -254,14 +256,23 @@ def wanted(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return spec.replicas > 0
 
 
+def child_missing(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """A child object (Service, ConfigMap, a Deployment...) is gone or being
+    deleted; the workflow restores it."""
+    return any(drift.missing for drift in snap.drift)
+
+
 def all_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
-    """Every wanted web replica is ready (ready >= spec.replicas > 0)."""
-    return spec.replicas > 0 and snap.web.ready >= spec.replicas
+    """Every wanted web replica is ready (ready >= spec.replicas > 0) and no child
+    object is missing."""
+    return spec.replicas > 0 and snap.web.ready >= spec.replicas and not child_missing(spec, snap)
 
 
 def partly_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
-    """0 < ready < spec.replicas."""
-    return 0 < snap.web.ready < spec.replicas
+    """Some web replicas serve, but not all the instance should have: 0 < ready <
+    spec.replicas, or a child object is missing."""
+    serving = spec.replicas > 0 and snap.web.ready > 0
+    return serving and (snap.web.ready < spec.replicas or child_missing(spec, snap))
 
 
 def none_ready(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
@@ -415,8 +426,9 @@ TABLE: tuple[Transition[Phase], ...] = (
     # Running
     Transition(P.RUNNING, P.UNINITIALIZED, database_lost, _LOST),
     *(Transition(P.RUNNING, to, guard) for to, guard in _SERVING_ROWS),
-    Transition(P.RUNNING, P.DEGRADED, partly_ready),
     Transition(P.RUNNING, P.STARTING, none_ready),
+    Transition(P.RUNNING, P.DEGRADED, child_missing),
+    Transition(P.RUNNING, P.DEGRADED, partly_ready),
     # Degraded
     Transition(P.DEGRADED, P.UNINITIALIZED, database_lost, _LOST),
     *(Transition(P.DEGRADED, to, guard) for to, guard in _SERVING_ROWS),

@@ -6,8 +6,9 @@ workflows.upgrade), turning a saga's outcome into the snapshot the phase
 table reads (the job resource Succeeded only once the whole saga did, Failed
 once it was undone, absent when it was deleted), removing what completed
 operations kept aside (workflows.saga.discard_due) while the instance is
-Running, waking the workflow when that is due, and telling a restore or
-upgrade queued behind another operation why it waits.
+Running, and waking the workflow when that is due. (What a job resource
+queued behind a running saga shows is ensure.waiting's, written during the
+saga's waits by workflows.saga.)
 
 A saga runs to its end inside one wake: its steps wait for their Jobs with
 the workflow's nap (signals still arrive and are kept in MachineState), and
@@ -71,13 +72,16 @@ class Replacements:
         return after.model_copy(update={kind.value: finished})
 
     def next_due(self) -> datetime | None:
-        """When something kept aside may be removed next (the workflow wakes then)."""
+        """When something kept aside may be removed next (the workflow wakes then);
+        None on hold (nothing is removed until resume)."""
+        if self._instance.state.hold is not None:
+            return None
         return saga.next_discard(self._instance)
 
-    async def rest(self, phase: Phase, snap: Snapshot) -> None:
+    async def rest(self, phase: Phase) -> None:
         """While the instance rests in `phase`: remove what completed operations kept
-        aside, when due (Running only); a restore or upgrade queued behind another
-        operation (a backup, an init) says which."""
-        if phase is Phase.RUNNING and self._instance.state.kept_aside:
+        aside, when due (Running only: the instance serves on the new data; not on
+        hold)."""
+        state = self._instance.state
+        if phase is Phase.RUNNING and state.kept_aside and state.hold is None:
             await saga.discard_due(self._instance)
-        await saga.explain_queued(self._instance, snap)

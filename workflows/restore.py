@@ -24,8 +24,10 @@ previousFilestore) until the instance is Running and keepPreviousFor has
 passed (workflows.saga.discard_due). Any failure, or the instance's
 deletion cancelling the wake: web and cron to 0, the live database swapped
 back, the copy dropped, the filestore undone (when the Job started), all
-retried until done; the outcome says why, and the table's failure row
-returns the instance to what it ran before, dbInitialized unchanged.
+retried until done (an activity that failed for good, e.g. a write the
+API refuses, is a failure of its step like any other); the outcome says
+why, and the table's failure row returns the instance to what it ran
+before, dbInitialized unchanged.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from model import naming
     from model.payloads import ActiveJob, DatabaseSwap, JobKind, OperationPlan
-    from workflows import backups
+    from workflows import backups, calls
     from workflows.saga import Failed, Outcome, Saga, uncancellable
 
 __all__ = ["FILESTORE_EMPTY", "run"]
@@ -65,24 +67,27 @@ async def run(instance: backups.Instance, active: ActiveJob) -> Outcome:
         mark=naming.operation_mark(JobKind.RESTORE.value, plan.uid),
     )
     job_ran = False
+    step = "stop"
     try:
         await saga.scale(0, 0)
+        step = "safety backup"
         await saga.safety_backup(plan, f"database {database} and its filestore")
-        job_ran = True
-        job = await saga.run_job("restore Job")
-        await saga.swap_in(swap, "database swap")
-        await saga.healthy("start")
-    except Failed as failure:
+        job_ran, step = True, "restore Job"
+        job = await saga.run_job(step)
+        step = "database swap"
+        await saga.swap_in(swap, step)
+        step = "start"
+        await saga.healthy(step)
+    except (Failed, asyncio.CancelledError, *calls.ACTIVITY_FAILED) as err:
         await uncancellable(_undo(saga, plan, swap, job_ran=job_ran))
+        if calls.cancelled(err):
+            raise
         kept = (
             "the instance keeps its previous database and filestore"
             if plan.live_exists
             else "the instance has no database, as before"
         )
-        return saga.fail(failure, f"rolled back: {kept}")
-    except asyncio.CancelledError:
-        await uncancellable(_undo(saga, plan, swap, job_ran=job_ran))
-        raise
+        return saga.fail(Failed.of(step, err), f"rolled back: {kept}")
     aside_filestore = naming.filestore_aside_dir(database, plan.uid)
     previous = (swap.aside,) if plan.live_exists else ()
     saga.keep_aside(plan, previous, aside_filestore)

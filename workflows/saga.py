@@ -23,8 +23,9 @@ so staging copies and restore drills can be built from the same pieces:
 - `keep_aside`: record in MachineState what the operation replaced, removed
   by `discard_due` once the instance is Running and keepPreviousFor passed.
 
-A step that cannot succeed raises `Failed` with the cause; the operation then
-runs its undo (`uncancellable`: a deletion that cancels the wake waits for
+A step that cannot succeed raises `Failed` with the cause (an activity that
+failed for good counts as its step's failure); the operation then runs its
+undo (`uncancellable`: a deletion that cancels the wake waits for
 it) and reports the failure. Every step is idempotent: a saga started again
 from its beginning (a new run of the workflow) finds what the earlier one
 made and goes on.
@@ -67,18 +68,16 @@ with workflow.unsafe.imports_passed_through():
         QueuedBackup,
         RecordOperationInput,
         RunEdgeActionsInput,
-        Snapshot,
         SwapDatabaseInput,
     )
     from model.phases import JobState
-    from workflows import backups, calls
+    from workflows import backups, calls, ensure
 
 __all__ = [
     "Failed",
     "Outcome",
     "Saga",
     "discard_due",
-    "explain_queued",
     "next_discard",
     "uncancellable",
 ]
@@ -106,6 +105,16 @@ class Failed(Exception):
         super().__init__(f"{step}: {reason}")
         self.step = step
         self.reason = reason
+
+    @classmethod
+    def of(cls, step: str, err: BaseException) -> Failed:
+        """`err` as the failure of `step`: itself when it is one, else an activity's
+        error (one that failed for good, or gave up) in its own words."""
+        if isinstance(err, Failed):
+            return err
+        if isinstance(err, calls.ACTIVITY_FAILED):
+            return cls(step, calls.error_message(err))
+        return cls(step, str(err))
 
 
 async def uncancellable(awaitable: Coroutine[Any, Any, T]) -> T:
@@ -163,7 +172,8 @@ class Saga:
 
     async def wait_job(self, kind: JobKind, name: str) -> ActiveJob | None:
         """Poll job resource `name` until its batch Job finished; None once it is gone.
-        Meanwhile a restore or upgrade queued behind this operation says so."""
+        Meanwhile the job resources applied since say they are queued behind this
+        operation (ensure.waiting, as a resting phase's wake writes them)."""
         while True:
             job = await calls.describe_job(
                 DescribeJobInput(ref=self.instance.state.ref, kind=kind, name=name)
@@ -171,8 +181,15 @@ class Saga:
             if job is None or job.state in _FINISHED:
                 return job
             await self.instance.nap(self.instance.settings.job_poll_interval)
-            ours = ActiveJob(kind=self.kind, name=self.name, state=JobState.ACTIVE, job_name=name)
-            await explain_queued(self.instance, await self.instance.look(), ours)
+            await self.note_waiting()
+
+    async def note_waiting(self) -> None:
+        state = self.instance.state
+        notes, _ = ensure.waiting(state.phase, await self.instance.look())
+        if notes:
+            await calls.converge_phase(
+                ConvergePhaseInput(ref=state.ref, spec=state.spec, mark_pending=notes)
+            )
 
     # --- Kubernetes -------------------------------------------------------------
 
@@ -402,45 +419,6 @@ class Saga:
         )
         state = self.instance.state
         self.instance.merge_state(kept_aside=(*state.kept_aside, kept))
-
-
-# --- operations that wait ------------------------------------------------------------
-
-
-async def explain_queued(
-    instance: backups.Instance, snap: Snapshot, running: ActiveJob | None = None
-) -> None:
-    """A restore or upgrade queued while another operation runs on the instance
-    (`running`, or a Job the snapshot shows running) says so in its status.message,
-    naming it; each note is written once."""
-    busy = [
-        job
-        for job in (snap.init, snap.backup, snap.upgrade, snap.restore)
-        if job is not None and job.job_name is not None and job.state is JobState.ACTIVE
-    ]
-    if running is not None:
-        busy.insert(0, running)
-    for kind in (JobKind.RESTORE, JobKind.UPGRADE):
-        queued = snap.job(kind)
-        if queued is None or queued.job_name is not None or not queued.due:
-            continue
-        blocker = next((job for job in busy if job.name != queued.name), None)
-        if blocker is None:
-            continue
-        note = (
-            f"waiting: {blocker.kind.resource_kind} {blocker.name} runs on the instance; "
-            f"this {kind.value} starts once it is done"
-        )
-        key = f"{kind.value}/{queued.name}: {note}"
-        if key in instance.state.waiting:
-            continue
-        state = instance.state
-        await calls.record_operation(
-            RecordOperationInput(
-                ref=state.ref, kind=kind, name=queued.name, record=OperationRecord(message=note)
-            )
-        )
-        instance.merge_state(waiting=(*instance.state.waiting, key)[-8:])
 
 
 # --- what completed operations kept aside ------------------------------------------

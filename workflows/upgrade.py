@@ -27,7 +27,8 @@ Odoo's next autovacuum.
 
 Success: the copy is kept aside (status.previousDatabase, previousImage)
 until the instance is Running and keepPreviousFor passed. Any failure (the
-Job failed or ran past its deadline, the instance not ready in time), or
+Job failed or ran past its deadline, the instance not ready in time, an
+activity that failed for good), or
 the instance's deletion cancelling the wake: web and cron to 0, spec.image
 back to the previous one, the copy swapped back in (the upgraded database
 kept as `<db>_failed_<8 hex>`, then dropped), retried until done.
@@ -76,29 +77,33 @@ async def run(instance: backups.Instance, active: ActiveJob) -> Outcome:
     previous_image = instance.state.spec.image
     target = plan.image or previous_image
     progress = {"copied": False, "job": False, "image": False}
+    step = "stop cron"
     try:
         await saga.scale(None, 0)
+        step = "safety backup"
         await saga.safety_backup(plan, f"database {database} and its filestore")
+        step = "stop"
         await saga.scale(0, 0)
-        await saga.copy(database, copy, mark, "copy")
+        step = "copy"
+        await saga.copy(database, copy, mark, step)
         progress["copied"] = True
         await saga.record(previous_database=copy, previous_image=previous_image)
-        progress["job"] = True
-        await saga.run_job("upgrade Job")
+        progress["job"], step = True, "upgrade Job"
+        await saga.run_job(step)
         if target is not None and target != previous_image:
-            progress["image"] = True
+            progress["image"], step = True, "image"
             await _set_image(instance, target)
-        await saga.healthy("start")
-    except Failed as failure:
+        step = "start"
+        await saga.healthy(step)
+    except (Failed, asyncio.CancelledError, *calls.ACTIVITY_FAILED) as err:
         await uncancellable(_undo(instance, saga, back, previous_image, progress))
+        if calls.cancelled(err):
+            raise
         return saga.fail(
-            failure,
+            Failed.of(step, err),
             f"rolled back: the instance runs its database as it was before the upgrade "
             f"on image {previous_image}",
         )
-    except asyncio.CancelledError:
-        await uncancellable(_undo(instance, saga, back, previous_image, progress))
-        raise
     saga.keep_aside(plan, (copy,), None)
     return Outcome(succeeded=True)
 

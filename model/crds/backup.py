@@ -14,13 +14,27 @@ dropped when the instance is deleted.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
+from pydantic import AfterValidator, Field
+
+from model import cron
 from model.crds import common
 
 __all__ = ["BackupDestination", "BackupRetention", "ScheduledBackups"]
 
-CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly))$|^(\S+\s+){4}\S+$"
+
+def _schedulable(expression: str) -> str:
+    problem = cron.schedule_problem(expression)
+    if problem is not None:
+        raise ValueError(problem)
+    return expression
+
+
+CronSchedule = Annotated[str, AfterValidator(_schedulable)]
+"""A cron expression that can schedule backups (model.cron). The CRD carries the
+grammar as a pattern; pydantic does not enforce it itself, so a refusal reads
+as model.cron's message rather than the pattern's 1,700 characters."""
 
 
 class BackupDestination(common.SpecModel):
@@ -71,11 +85,17 @@ class BackupRetention(common.SpecModel):
 class ScheduledBackups(common.SpecModel):
     """Backups on a schedule, their destination and retention."""
 
-    schedule: str = Field(
+    schedule: CronSchedule = Field(
         min_length=1,
         max_length=256,
-        pattern=CRON_PATTERN,
-        description="Cron expression in UTC (e.g. '0 2 * * *' for 02:00 daily) or @daily.",
+        json_schema_extra={"pattern": cron.CRON_PATTERN},
+        description=(
+            "Cron expression in UTC (e.g. '0 2 * * *' for 02:00 daily) or @daily: minute "
+            "hour day-of-month month day-of-week, each a number in range or a three-letter "
+            "name, *, a range a-b, a step /n or a list. Day-of-month and day-of-week must "
+            "both match when both are given (Temporal's rule). It must fire at least once "
+            f"every {cron.MAX_GAP_DAYS} days."
+        ),
     )
     suspend: bool = Field(
         default=False, description="Pause the schedule (backups asked for by hand still run)."

@@ -6,7 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from model import phases, settings
 from model.crds import backup as backups
@@ -73,16 +80,22 @@ IntOrPercent = Annotated[
 """Kubernetes IntOrString as Deployments take it: a count (1) or a percentage ("25%")."""
 
 SECRET_OPTION_WORDS = ("password", "passwd", "secret")
-"""configOptions keys containing one of these are refused: they name a secret value
-(db_password, admin_passwd, smtp_password, ...), which belongs in spec.configSecretRef."""
+"""configOptions keys containing one of these, in any case, are refused: they name a
+secret value (db_password, admin_passwd, smtp_password, ...), which belongs in
+spec.configSecretRef. Odoo lower-cases the keys it reads, so SMTP_PASSWORD is
+smtp_password."""
 
 SECRET_OPTIONS_RULE = (
-    "self.all(k, " + " && ".join(f"!k.contains('{w}')" for w in SECRET_OPTION_WORDS) + ")"
+    "self.all(k, "
+    + " && ".join(f"!k.lowerAscii().contains('{w}')" for w in SECRET_OPTION_WORDS)
+    + ")"
 )
 SECRET_OPTIONS_MESSAGE = (
-    "configOptions must not hold secrets (keys containing password, passwd or secret, such "
-    "as smtp_password, db_password, admin_passwd): the ConfigMap is not secret. Put them in "
-    "a Secret and name it in spec.configSecretRef; use spec.adminPassword for admin_passwd"
+    "configOptions must not hold secrets (keys containing password, passwd or secret in any "
+    "case, such as smtp_password, SMTP_PASSWORD, db_password, admin_passwd): the ConfigMap "
+    "is not secret. Put them in "
+    "a Secret and name it in spec.configSecretRef; use spec.adminPasswordSecretRef for "
+    "admin_passwd"
 )
 
 
@@ -90,6 +103,14 @@ def secret_option_keys(options: dict[str, Any]) -> list[str]:
     """The keys of `options` that name a secret value (see SECRET_OPTION_WORDS), sorted."""
     return sorted(k for k in options if any(w in k.lower() for w in SECRET_OPTION_WORDS))
 
+
+ADMIN_PASSWORD_RULE = "!has(self.adminPassword) || !has(self.adminPasswordSecretRef)"
+ADMIN_PASSWORD_MESSAGE = (
+    "spec.adminPassword and spec.adminPasswordSecretRef are both set: keep "
+    "spec.adminPasswordSecretRef (the master password in a Secret) and remove spec.adminPassword"
+)
+"""The master password comes from one place: the Secret named (documented), the inline
+value (kept for compatibility), or neither (the operator generates one)."""
 
 PRODUCTION_REF_RULE = "self.environment != 'Production' || !has(self.productionInstanceRef)"
 PRODUCTION_REF_MESSAGE = "spec.productionInstanceRef is forbidden on production instances"
@@ -342,6 +363,12 @@ class OdooInstanceSpec(common.SpecModel):
                     "fieldPath": ".database.name",
                     "reason": "FieldValueInvalid",
                 },
+                {
+                    "rule": ADMIN_PASSWORD_RULE,
+                    "message": ADMIN_PASSWORD_MESSAGE,
+                    "fieldPath": ".adminPasswordSecretRef",
+                    "reason": "FieldValueForbidden",
+                },
             ]
         }
     )
@@ -366,9 +393,18 @@ class OdooInstanceSpec(common.SpecModel):
             "namespace and used to pull the image."
         ),
     )
-    admin_password: str = Field(
-        description="Odoo master password (admin_passwd in odoo.conf), protecting the "
-        "database manager. Empty disables it."
+    admin_password_secret_ref: common.SecretKeyRef | None = Field(
+        default=None,
+        description="The Odoo master password (admin_passwd in odoo.conf, protecting the "
+        "database manager): a key of a Secret in the instance's namespace. Without it (and "
+        "without adminPassword) the operator generates one and keeps it in the Secret "
+        "<name>-db-password, key admin-password.",
+    )
+    admin_password: str | None = Field(
+        default=None,
+        description="The Odoo master password written in the resource itself, kept for "
+        "compatibility: anyone who can read the OdooInstance reads it. Prefer "
+        "adminPasswordSecretRef (both set: refused). Empty disables it.",
     )
     replicas: common.NonNegInt32 = Field(
         default=1,
@@ -482,13 +518,21 @@ class OdooInstanceSpec(common.SpecModel):
 
         Activities that need the admin password read the live object.
         """
-        return self.model_copy(update={"admin_password": ""})
+        return self.model_copy(update={"admin_password": None})
+
+    @field_validator("config_options")
+    @classmethod
+    def _no_secret_in_config_options(cls, options: dict[str, str]) -> dict[str, str]:
+        # A field's rule (not the model's): a refusal is located at spec.configOptions.
+        keys = secret_option_keys(options)
+        if keys:
+            raise ValueError(f"{', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
+        return options
 
     @model_validator(mode="after")
-    def _no_secret_in_config_options(self) -> Self:
-        keys = secret_option_keys(self.config_options)
-        if keys:
-            raise ValueError(f"spec.configOptions {', '.join(keys)}: {SECRET_OPTIONS_MESSAGE}")
+    def _one_master_password(self) -> Self:
+        if self.admin_password is not None and self.admin_password_secret_ref is not None:
+            raise ValueError(ADMIN_PASSWORD_MESSAGE)
         return self
 
     @model_validator(mode="after")

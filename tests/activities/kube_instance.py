@@ -139,6 +139,16 @@ def db_password(kube: api.KubeApi, namespace: str, name: str) -> str:
     return base64.b64decode(secret["data"][config.DB_PASSWORD_KEY]).decode()
 
 
+ODOO_CONFIG_TABLES = """
+CREATE TABLE ir_config_parameter (
+    id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL,
+    create_uid int, create_date timestamp, write_uid int, write_date timestamp);
+CREATE SEQUENCE base_cache_signaling_default;
+"""
+"""What Odoo's init creates that the operator writes to: its system parameters
+(ir_config_parameter, a unique key) and its cache-signaling sequence."""
+
+
 def create_database_as_role(
     server: postgres.EmbeddedPostgres, kube: api.KubeApi, ref: InstanceRef
 ) -> Connection:
@@ -146,24 +156,23 @@ def create_database_as_role(
 
     Returns an open connection to the new database (Odoo would hold several).
     """
-    role = naming.role_name(ref.namespace, ref.name)
     database = naming.database_name(ref.uid)
-    password = db_password(kube, ref.namespace, ref.name)
-    with psycopg.connect(
-        host=server.host,
-        port=server.port,
-        user=role,
-        password=password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with role_connection(server, kube, ref, "postgres") as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return role_connection(server, kube, ref)
+
+
+def role_connection(
+    server: postgres.EmbeddedPostgres, kube: api.KubeApi, ref: InstanceRef, dbname: str = ""
+) -> Connection:
+    """An autocommit connection as the instance's role (its password from its Secret)
+    to `dbname`, by default the instance's database: as Odoo connects."""
     return psycopg.connect(
         host=server.host,
         port=server.port,
-        user=role,
-        password=password,
-        dbname=database,
+        user=naming.role_name(ref.namespace, ref.name),
+        password=db_password(kube, ref.namespace, ref.name),
+        dbname=dbname or naming.database_name(ref.uid),
         autocommit=True,
     )
 
@@ -171,20 +180,54 @@ def create_database_as_role(
 def create_instance(
     kube: api.KubeApi, namespace: str, name: str, **spec: Any
 ) -> tuple[InstanceRef, OdooInstanceSpec]:
-    """Create an OdooInstance; return its ref and its spec as the watcher would send it."""
+    """Create an OdooInstance; return its ref and its spec as the watcher would send it.
+
+    A field given as None is left out (`adminPassword=None`: no inline master password).
+    """
+    fields = {"adminPassword": ADMIN_PASSWORD, "ingress": {"hosts": [f"{name}.example.com"]}}
+    fields.update(spec)
     body = {
         "apiVersion": "bemade.org/v1alpha1",
         "kind": "OdooInstance",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "adminPassword": ADMIN_PASSWORD,
-            "ingress": {"hosts": [f"{name}.example.com"]},
-            **spec,
-        },
+        "spec": {key: value for key, value in fields.items() if value is not None},
     }
     created = kube.create(api.INSTANCE, namespace, body)
     ref = InstanceRef(namespace=namespace, name=name, uid=created["metadata"]["uid"])
     return ref, redacted_spec(created)
+
+
+def create_deployment(
+    kube: api.KubeApi, namespace: str, name: str, owner: InstanceRef | None = None
+) -> dict[str, Any]:
+    """What `kubectl create deployment <name> --image=nginx` makes: a user's own
+    Deployment (or, with `owner`, one owned by that instance)."""
+    labels = {"app": name}
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if owner is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": naming.GROUP_VERSION,
+                "kind": "OdooInstance",
+                "name": owner.name,
+                "uid": owner.uid,
+            }
+        ]
+    return kube.create(
+        api.DEPLOYMENT,
+        namespace,
+        {
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx"}]},
+                },
+            },
+        },
+    )
 
 
 @contextlib.contextmanager
@@ -251,7 +294,7 @@ def activities(client: kubernetes.client.ApiClient, namespace: str) -> Activitie
         snapshot=SnapshotActivities(kube, operator, pg),
         children=ChildrenActivities(kube, operator, defaults, pg),
         converge=ConvergeActivities(kube, operator, jobs),
-        edges=EdgeActivities(kube, operator, jobs, BackupActivities(kube, operator)),
+        edges=EdgeActivities(kube, operator, jobs, BackupActivities(kube, operator), pg),
         status=StatusActivities(kube, operator),
         cleanup=CleanupActivities(kube, operator, pg),
         env=ActivityEnvironment(),

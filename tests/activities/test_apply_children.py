@@ -4,7 +4,11 @@ Covers: every child object is created, accepted by the API server's
 validation, and exactly once when the activity runs twice (beside what the
 cluster puts in every namespace); the finalizer and operator defaults are
 written into the instance; no password lands in the ConfigMap; the DB
-password is never rotated while admin-password follows the spec; the apply
+password is never rotated while admin-password follows the spec (the key of
+the Secret spec.adminPasswordSecretRef names, read again on every apply, a
+change rolling the pods; the inline spec.adminPassword; with neither, one
+generated once and kept; a missing Secret or key is a non-retryable
+CONFIG_INVALID naming the field); the apply
 keeps the replica count the phase machine set; an image change rolls both
 Deployments; a bound PVC of an expandable StorageClass grows and refuses to
 shrink (one Warning Event); with the Gateway API installed, Ingress ->
@@ -122,6 +126,79 @@ def test_db_password_stays_and_admin_password_follows_when_spec_changes(
         web_after["spec"]["template"]["metadata"]["annotations"][annotation]
         != web_before["spec"]["template"]["metadata"]["annotations"][annotation]
     )
+
+
+def _admin_password(acts: ki.Activities, namespace: str, name: str) -> str:
+    secret = acts.kube.get(api.SECRET, namespace, naming.db_password_secret_name(name))
+    return base64.b64decode(secret["data"]["admin-password"]).decode()
+
+
+def _credentials_version(acts: ki.Activities, namespace: str) -> str:
+    web = acts.kube.get(api.DEPLOYMENT, namespace, "shop")
+    return str(web["spec"]["template"]["metadata"]["annotations"]["bemade.org/credentials-version"])
+
+
+def _named_master_password(acts: ki.Activities, namespace: str) -> tuple[Any, Any]:
+    """`shop`, its master password in key `master` of the Secret `shop-admin`."""
+    return ki.create_instance(
+        acts.kube,
+        namespace,
+        "shop",
+        adminPassword=None,
+        adminPasswordSecretRef={"name": "shop-admin", "key": "master"},
+    )
+
+
+def test_admin_password_follows_the_secret_the_spec_names_when_it_changes(
+    acts: ki.Activities, namespace: str
+) -> None:
+    acts.kube.create(
+        api.SECRET,
+        namespace,
+        {"metadata": {"name": "shop-admin"}, "stringData": {"master": "from-a-secret"}},
+    )
+    ref, spec = _named_master_password(acts, namespace)
+    _apply(acts, ref, spec)
+    assert _admin_password(acts, namespace, "shop") == "from-a-secret"
+    before = _credentials_version(acts, namespace)
+
+    acts.kube.merge_patch(api.SECRET, namespace, "shop-admin", {"stringData": {"master": "new"}})
+    _apply(acts, ref, spec)
+    assert _admin_password(acts, namespace, "shop") == "new"
+    assert _credentials_version(acts, namespace) != before  # the pods roll
+
+
+def test_admin_password_is_generated_once_when_the_spec_gives_none(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop", adminPassword=None)
+    _apply(acts, ref, spec)
+    generated = _admin_password(acts, namespace, "shop")
+    _apply(acts, ref, spec, generation=2)
+    assert len(generated) >= 20
+    assert _admin_password(acts, namespace, "shop") == generated
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (None, "spec.adminPasswordSecretRef: Secret shop-admin not found in namespace"),
+        ({"other": "x"}, "spec.adminPasswordSecretRef: Secret shop-admin has no key master"),
+    ],
+    ids=["missing-secret", "missing-key"],
+)
+def test_apply_refused_naming_the_field_when_the_admin_password_secret_is_missing(
+    acts: ki.Activities, namespace: str, secret: dict[str, str] | None, expected: str
+) -> None:
+    if secret is not None:
+        body = {"metadata": {"name": "shop-admin"}, "stringData": secret}
+        acts.kube.create(api.SECRET, namespace, body)
+    ref, spec = _named_master_password(acts, namespace)
+    with pytest.raises(ApplicationError) as refused:
+        _apply(acts, ref, spec)
+    assert refused.value.type == failures.CONFIG_INVALID
+    assert refused.value.non_retryable
+    assert expected in refused.value.message
 
 
 def test_replicas_set_by_the_phase_machine_survive_when_apply_runs_again(

@@ -15,13 +15,24 @@ Covers:
 - cleanup drops a database only when the instance's role owns it (another
   role's database stays, Warning DatabaseNotOwned); reclaimPolicy Retain
   keeps database and role (Normal DatabaseRetained); an instance that never
-  got a role (unknown cluster) loses its finalizer at once.
+  got a role (unknown cluster) loses its finalizer at once;
+- every other write checks the object is this instance's first (the user's
+  own `kubectl create deployment shop` beside an OdooInstance `shop`):
+  converge_phase scales the instance's cron Deployment but never the user's
+  `shop` (CONFIG_INVALID naming it, a Warning NotOwned Event), the deletion's
+  scale-down leaves it at its replicas and still finishes, the web restart
+  of an upgrade leaves its pod template alone; job resources are written and
+  pruned only when they name this instance in its namespace (a finished one
+  naming a same-named instance of another namespace is not pruned, one made
+  again for another instance keeps its status), an OdooInitJob named like the
+  auto-init that a user made is never replaced, and a Secret a job's copy
+  would overwrite that the job resource did not make refuses the job.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kubernetes
@@ -29,9 +40,22 @@ import pytest
 from psycopg import sql
 from temporalio.exceptions import ApplicationError
 
-from activities import api
+from activities import api, job_lifecycle, ownership
 from model import failures, naming
-from model.payloads import ApplyChildrenInput, CleanupInput, InstanceRef
+from model.crds import OdooInstanceSpec
+from model.payloads import (
+    ActiveJob,
+    ApplyChildrenInput,
+    CleanupInput,
+    ConvergePhaseInput,
+    InstanceRef,
+    JobAction,
+    JobKind,
+    JobRef,
+    RestartWeb,
+    RunEdgeActionsInput,
+)
+from model.phases import JobState
 from sandbox import postgres
 from tests.activities import kube_instance as ki
 
@@ -218,3 +242,186 @@ def test_instance_that_never_got_a_role_deleted_at_once(
     acts.kube.delete(api.INSTANCE, namespace, "bad")
     acts.env.run(acts.cleanup.cleanup_instance, CleanupInput(ref=ref, spec=spec))
     assert acts.kube.find(api.INSTANCE, namespace, "bad") is None
+
+
+# --- every other write: the object is this instance's first -------------------
+
+
+def _assert_untouched(acts: ki.Activities, created: dict[str, Any]) -> None:
+    meta = created["metadata"]
+    live = acts.kube.get(api.DEPLOYMENT, meta["namespace"], meta["name"])
+    assert live["metadata"]["uid"] == meta["uid"]
+    assert live["spec"]["replicas"] == created["spec"]["replicas"]
+    assert live["spec"]["template"] == created["spec"]["template"]
+    assert naming.REPLICAS_ANNOTATION not in (live["metadata"].get("annotations") or {})
+
+
+def _not_owned_events(acts: ki.Activities, namespace: str, ref: InstanceRef) -> list[str]:
+    return [
+        e["message"]
+        for e in _events(acts, namespace, ownership.NOT_OWNED)
+        if e["type"] == "Warning" and e["involvedObject"]["uid"] == ref.uid
+    ]
+
+
+def test_the_users_deployment_is_never_scaled_when_it_has_the_instances_name(
+    acts: ki.Activities, namespace: str
+) -> None:
+    users = ki.create_deployment(acts.kube, namespace, "shop")
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    ki.create_deployment(acts.kube, namespace, "shop-cron", owner=ref)
+    with pytest.raises(ApplicationError) as refused:
+        acts.env.run(
+            acts.converge.converge_phase,
+            ConvergePhaseInput(ref=ref, spec=spec, web_replicas=0, cron_replicas=0),
+        )
+    assert refused.value.type == failures.CONFIG_INVALID
+    assert "Deployment shop exists and was not created by odoo-operator" in refused.value.message
+    assert "not scaled to 0" in refused.value.message
+    _assert_untouched(acts, users)
+    assert acts.kube.get(api.DEPLOYMENT, namespace, "shop-cron")["spec"]["replicas"] == 0
+    (message,) = _not_owned_events(acts, namespace, ref)
+    assert "Deployment shop exists" in message
+
+
+def _delete(acts: ki.Activities, ref: InstanceRef, spec: OdooInstanceSpec) -> None:
+    with pytest.raises(ApplicationError):
+        _apply(acts, ref, spec)  # refused: the name is taken (the finalizer is on)
+    acts.kube.delete(api.INSTANCE, ref.namespace, ref.name)
+    acts.env.run(acts.cleanup.cleanup_instance, CleanupInput(ref=ref, spec=spec))
+    assert acts.kube.find(api.INSTANCE, ref.namespace, ref.name) is None  # finished
+
+
+def _restart(acts: ki.Activities, ref: InstanceRef, spec: OdooInstanceSpec) -> None:
+    # What an upgrade's success runs.
+    edges = RunEdgeActionsInput(ref=ref, spec=spec, actions=(RestartWeb(),))
+    acts.env.run(acts.edges.run_edge_actions, edges)
+
+
+@pytest.mark.parametrize(
+    ("write", "untouched"),
+    [
+        pytest.param(_delete, "not scaled to 0", id="deletion-scale-down"),
+        pytest.param(_restart, "not restarted", id="restart-after-upgrade"),
+    ],
+)
+def test_the_users_deployment_is_left_alone_and_said_so_when_the_instance_would_write_it(
+    acts: ki.Activities,
+    namespace: str,
+    write: Callable[[ki.Activities, InstanceRef, OdooInstanceSpec], None],
+    untouched: str,
+) -> None:
+    users = ki.create_deployment(acts.kube, namespace, "shop")
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    write(acts, ref, spec)
+    _assert_untouched(acts, users)
+    (message,) = _not_owned_events(acts, namespace, ref)
+    assert "Deployment shop exists" in message
+    assert untouched in message
+
+
+def _job_resource(
+    kube: api.KubeApi, kind: JobKind, meta: dict[str, str], spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A job resource of `kind` (metadata `meta`: name, namespace) with `spec`."""
+    return kube.create(
+        api.job_resource(kind.plural),
+        meta["namespace"],
+        {
+            "apiVersion": naming.GROUP_VERSION,
+            "kind": kind.resource_kind,
+            "metadata": meta,
+            "spec": spec,
+        },
+    )
+
+
+def _meta(namespace: str, name: str) -> dict[str, str]:
+    return {"namespace": namespace, "name": name}
+
+
+def _upgrade(ref: dict[str, str]) -> dict[str, Any]:
+    return {"odooInstanceRef": ref, "modules": ["sale"]}
+
+
+def _set_phase(kube: api.KubeApi, kind: JobKind, body: dict[str, Any], phase: str) -> None:
+    meta = body["metadata"]
+    patch = {"status": {"phase": phase, "completionTime": "2026-01-01T00:00:00Z"}}
+    kube.merge_patch(
+        api.job_resource(kind.plural), meta["namespace"], meta["name"], patch, sub="status"
+    )
+
+
+def test_job_resources_are_pruned_only_when_they_name_this_instance_in_its_namespace(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, _ = ki.create_instance(acts.kube, namespace, "shop")
+    kind = JobKind.UPGRADE
+    # Finished upgrades of this instance, and one naming a `shop` of another namespace.
+    ours = [
+        _job_resource(acts.kube, kind, _meta(namespace, f"up-{n}"), _upgrade({"name": "shop"}))
+        for n in range(3)
+    ]
+    elsewhere = {"name": "shop", "namespace": "other"}
+    theirs = _job_resource(acts.kube, kind, _meta(namespace, "elsewhere"), _upgrade(elsewhere))
+    for body in (*ours, theirs):
+        _set_phase(acts.kube, kind, body, "Completed")
+    pruned = job_lifecycle.prune_history(acts.kube, ref, kind, limit=1)
+    assert len(pruned) == 2
+    assert "elsewhere" not in pruned
+    assert acts.kube.find(api.job_resource(kind.plural), namespace, "elsewhere") is not None
+
+
+def test_a_job_resource_made_again_for_another_instance_keeps_its_status(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, _ = ki.create_instance(acts.kube, namespace, "shop")
+    kind = JobKind.UPGRADE
+    _job_resource(acts.kube, kind, _meta(namespace, "up"), _upgrade({"name": "other"}))
+    job_lifecycle.mark_pending(acts.kube, ref, JobRef(kind=kind, name="up", message="waiting"))
+    action = JobAction(kind=kind, name="up", succeeded=False, message="boom")
+    job_lifecycle.finish(acts.kube, namespace, action, instance=ref)
+    body = acts.kube.get(api.job_resource(kind.plural), namespace, "up")
+    assert not body.get("status"), "another instance's job resource was written"
+
+
+def test_an_init_job_a_user_named_like_the_auto_init_is_never_replaced(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    kind = JobKind.INIT
+    meta = _meta(namespace, "shop-auto-init")
+    users = _job_resource(acts.kube, kind, meta, {"odooInstanceRef": {"name": "shop"}})
+    _set_phase(acts.kube, kind, users, "Failed")
+    with pytest.raises(ApplicationError) as refused:
+        acts.env.run(
+            acts.converge.converge_phase,
+            ConvergePhaseInput(ref=ref, spec=spec, create_auto_init=True),
+        )
+    assert refused.value.type == failures.CONFIG_INVALID
+    assert "OdooInitJob shop-auto-init exists and was not created" in refused.value.message
+    live = acts.kube.get(api.job_resource(kind.plural), namespace, "shop-auto-init")
+    assert live["metadata"]["uid"] == users["metadata"]["uid"]
+
+
+def test_a_job_whose_secret_copy_would_overwrite_someone_elses_secret_is_refused(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    source = {"type": "odoo", "odoo": {"url": "http://odoo.example.com", "masterPassword": "x"}}
+    restore = {"odooInstanceRef": {"name": "shop"}, "source": source}
+    _job_resource(acts.kube, JobKind.RESTORE, _meta(namespace, "copy"), restore)
+    name = naming.master_password_secret_name("copy")
+    users = acts.kube.create(
+        api.SECRET, namespace, {"metadata": {"name": name}, "stringData": {"password": "mine"}}
+    )
+    active = ActiveJob(kind=JobKind.RESTORE, name="copy", state=JobState.ACTIVE)
+    acts.env.run(
+        acts.converge.converge_phase, ConvergePhaseInput(ref=ref, spec=spec, start_job=active)
+    )
+    body = acts.kube.get(api.job_resource(JobKind.RESTORE.plural), namespace, "copy")
+    assert body["status"]["message"] == (
+        f"not started: Secret {namespace}/{name} exists and was not made for OdooRestoreJob "
+        "copy: delete or rename it (it was not changed)"
+    )
+    assert acts.kube.get(api.SECRET, namespace, name)["data"] == users["data"]

@@ -3,7 +3,8 @@
 Covers: the instance status fields (phase, ready, readyReplicas, url,
 targetReplicas, selector, observedGeneration, message; dbInitialized from
 the MarkDatabase edge action); conditions Ready/Progressing whose
-lastTransitionTime moves only when their status changes; exactly one
+lastTransitionTime moves only when their status changes; the Held condition
+and status.message of an instance on hold, gone once resumed; exactly one
 PhaseChanged Event when the activity is retried; a Warning ConfigError Event
 on entering Error; finishing a job resource (Completed, completionTime, the
 batch Job's TTL set once mirrored) and the JobFailed Warnings of a failed
@@ -15,6 +16,7 @@ finalizer.
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from model.payloads import (
     ConvergePhaseInput,
     EdgeAction,
     GatherSnapshotInput,
+    Hold,
     JobAction,
     JobKind,
     MarkDatabase,
@@ -106,6 +109,28 @@ def test_last_transition_time_moves_only_when_status_changes(
     moved = _conditions(_record(acts, ref, spec, Phase.RUNNING, previous_phase=Phase.STARTING))
     assert moved["Ready"]["lastTransitionTime"] != old
     assert moved["Progressing"]["lastTransitionTime"] != old
+
+
+def test_held_condition_and_message_while_the_instance_is_on_hold(
+    acts: ki.Activities, namespace: str
+) -> None:
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    hold = Hold(reason="incident 42", since=datetime(2026, 12, 6, 9, 30, tzinfo=UTC))
+
+    held = _record(acts, ref, spec, Phase.RUNNING, message="a problem", hold=hold)
+    condition = _conditions(held)["Held"]
+    assert (condition["status"], condition["reason"]) == ("True", "OnHold")
+    assert condition["lastTransitionTime"] == "2026-12-06T09:30:00Z"
+    assert "incident 42" in condition["message"]
+    assert held["message"] == (
+        "On hold since 2026-12-06T09:30:00Z: incident 42. The operator applies, scales and "
+        "starts nothing but a stop or the deletion until `kubectl odoo resume shop`; a problem"
+    )
+    assert _conditions(held)["Ready"]["message"] == "a problem"
+
+    resumed = _record(acts, ref, spec, Phase.RUNNING)
+    assert "Held" not in _conditions(resumed)
+    assert resumed.get("message") is None
 
 
 def test_one_phase_changed_event_is_posted_when_the_activity_is_retried(

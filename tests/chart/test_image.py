@@ -6,7 +6,9 @@ the image runs as the non-root uid the chart's securityContext names, with
 args); every path the Dockerfile copies exists and is kept by
 .dockerignore, which leaves out the tests, the virtual environment and the
 developer commands; the build stage's `pip wheel .` gives one wheel holding
-the four packages (the part of the build that needs no Docker engine);
+the four packages (the part of the build that needs no Docker engine) and
+the console scripts of the kubectl plugin (`kubectl-odoo`,
+`kubectl_complete-odoo`);
 docker-compose.yml is accepted by `docker compose config` when a Docker
 client with compose is present (skipped otherwise) and runs the image's
 `run` command without the webhook.
@@ -113,8 +115,13 @@ def test_the_wheel_ships_the_operator_packages_and_no_development_wing(tmp_path:
     [wheel] = tmp_path.glob("odoo_operator-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         tops = {name.split("/")[0] for name in archive.namelist()}
+        [entry_points] = [n for n in archive.namelist() if n.endswith("/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
     packages = {top for top in tops if not top.endswith(".dist-info")}
     assert packages == {"model", "specs", "activities", "workflows", "watcher", "odoo_operator"}
+    # The kubectl plugin is installed with the package, under kubectl's names.
+    assert "kubectl-odoo = odoo_operator.plugin.cli:main" in scripts
+    assert "kubectl_complete-odoo = odoo_operator.plugin.cli:complete" in scripts
 
 
 def test_compose_runs_the_image_without_the_webhook_when_read() -> None:

@@ -231,7 +231,8 @@ def kopf_uses() -> set[Use]:
 
     settings = Settings(watcher=WatcherSettings(scanning_namespaces=True))
     config = runner.watcher_config(settings)
-    # Elected: both registries (the leading handlers, the serving webhook and index).
+    # Elected: every registry (the leading handlers, the clusters Secret's, the serving
+    # webhook and index).
     watcher = Watcher(config, no_client, elector=object())  # type: ignore[arg-type]
     assert watcher.serving_registry is not None
     uses: set[Use] = {("", "events", "create")}  # kopf.warn and Kopf's own warnings
@@ -242,7 +243,7 @@ def kopf_uses() -> set[Use]:
             ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
             ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
         }
-    for registry in (watcher.registry, watcher.serving_registry):
+    for registry in (watcher.registry, watcher.serving_registry, watcher.clusters_registry):
         for handlers, verbs in (
             (registry._changing, ("list", "watch", "patch")),
             (registry._spawning, ("list", "watch", "patch")),

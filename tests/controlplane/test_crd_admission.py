@@ -105,9 +105,27 @@ def test_instance_fails_when_a_field_is_wrong(
     assert f"spec.{where}" in message, message
 
 
-def test_instance_fails_when_admin_password_is_missing(refusal: Any) -> None:
-    message = refusal(body("OdooInstance", {"ingress": {"hosts": ["a.b"]}}))
-    assert "spec.adminPassword: Required value" in message
+def test_instance_fails_when_the_master_password_is_given_twice(refusal: Any) -> None:
+    both = {
+        "ingress": {"hosts": ["a.b"]},
+        "adminPassword": "x",
+        "adminPasswordSecretRef": {"name": "admin", "key": "password"},
+    }
+    message = refusal(body("OdooInstance", both))
+    assert message.startswith("422 "), message
+    assert "spec.adminPasswordSecretRef" in message
+    assert "both set" in message
+
+
+@pytest.mark.parametrize(
+    "password",
+    [{}, {"adminPasswordSecretRef": {"name": "admin", "key": "password"}}, {"adminPassword": ""}],
+    ids=["generated", "from-a-secret", "inline"],
+)
+def test_instance_passes_with_one_master_password_or_none(
+    password: dict[str, Any], refusal: Any
+) -> None:
+    assert refusal(body("OdooInstance", {"ingress": {"hosts": ["a.b"]}, **password})) == ""
 
 
 def test_native_sub_objects_pass_when_well_formed(refusal: Any) -> None:

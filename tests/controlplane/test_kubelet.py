@@ -11,8 +11,9 @@ Covers:
 - `set_ready(False)` on one Pod lowers the Deployment's readyReplicas, and
   `set_ready(True)` raises it again;
 - a Job Pod run by LocalPodRunner gets its environment from a Secret and a
-  ConfigMap, its exit code decides Complete or Failed, and a failing
-  container's last log lines are its termination message;
+  ConfigMap, its exit code decides Complete or Failed, a failing
+  container's last log lines are its termination message, and its whole log
+  is read through the API server (pods/log, served by the kubelet's endpoint);
 - the Pod's activeDeadlineSeconds stops the step that runs (status.reason
   DeadlineExceeded, which job_outcome words as "deadline of N s exceeded at
   step S"), and a step's termination message file reaches its status.
@@ -242,6 +243,13 @@ def test_job_outcome_follows_the_exit_code_when_its_command_runs_locally(
 
     assert condition.type == outcome
     [pod] = core.list_namespaced_pod(namespace, label_selector="job-name=task").items
+    # The whole log, through the API server (pods/log), as kubectl logs reads it.
+    log = core.read_namespaced_pod_log(pod.metadata.name, namespace, container="run")
+    assert log.splitlines()[:2] == [
+        "greeting: hello",
+        "password length: 6" if password == "s3cret" else "password length: 5",
+    ]
+    assert "line 29" in log
     [state] = [c.state for c in pod.status.container_statuses]
     if outcome == "Complete":
         assert pod.status.phase == "Succeeded"

@@ -161,6 +161,10 @@ class OdooInit:
             return 0, ""
         return await self.runner(pod, get)
 
+    def container_log(self, namespace: str, pod: str, container: str) -> bytes | None:
+        """The log its runner kept (kubelet.LogSource)."""
+        return self.runner.container_log(namespace, pod, container)
+
 
 @contextlib.contextmanager
 def odoo_init(kube_kubelet: kubelet.KubeletThread, work_dir: Path) -> Iterator[OdooInit]:

@@ -8,7 +8,11 @@ does), the Temporal dev server and embedded PostgreSQL. The test only ever
 writes the OdooInstance, as a user with kubectl would.
 
 Covers: create -> Running through the automatic OdooInitJob (one batch Job,
-Complete, the job resource Completed, the database created by the role);
+Complete, the job resource Completed, the database created by the role); no
+password (the role's, the inline master password, the cluster admin's) in
+what `kubectl get -o yaml` shows of any object in the namespace, Kopf's
+last-handled-configuration annotation included (but for the adminPassword
+the user wrote in the OdooInstance itself);
 replicas 0 -> Stopped with web and cron at 0 and no Pod left, replicas 1 ->
 Running again; a new image rolls both Deployments (the controllers replace
 the Pods: every Pod runs the new image) and the instance is Running at the
@@ -34,7 +38,7 @@ from model import naming
 from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.e2e.cluster import Operator
-from tests.lifecycle.driver import eventually
+from tests.lifecycle.driver import eventually, leaks, object_texts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 DEADLINE = 60.0
@@ -114,6 +118,15 @@ async def test_instance_runs_stops_rolls_and_is_cleaned_up_when_driven_through_p
     assert database_owner(postgres_server, naming.database_name(ref.uid)) == naming.role_name(
         namespace, "shop"
     )
+    annotations = instance()["metadata"].get("annotations") or {}
+    assert "bemade.org/last-handled-configuration" in annotations  # Kopf's, to be scanned
+    secrets = (
+        ki.db_password(kube, namespace, "shop"),
+        ki.ADMIN_PASSWORD,
+        postgres_server.admin_password,
+    )
+    texts = object_texts(kube, namespace, inline_password_of="shop")
+    assert leaks(secrets, {"kubectl get -o yaml": texts}) == []
 
     kube.merge_patch(api.INSTANCE, namespace, "shop", {"spec": {"replicas": 0}})
     await eventually(settled("Stopped"), "Stopped", DEADLINE)

@@ -251,12 +251,17 @@ class Operator:
         }
 
 
-def clusters_secret(server: postgres.EmbeddedPostgres) -> dict[str, Any]:
+def clusters_secret(
+    server: postgres.EmbeddedPostgres, *, address: tuple[str, int] | None = None
+) -> dict[str, Any]:
+    """The clusters Secret naming `server` (its admin login) as cluster main,
+    at `address` instead of the server's own when given."""
+    host, port = address or (server.host, server.port)
     text = yaml.safe_dump(
         {
             "main": {
-                "host": server.host,
-                "port": server.port,
+                "host": host,
+                "port": port,
                 "adminUser": server.admin_user,
                 "adminPassword": server.admin_password,
                 "default": True,

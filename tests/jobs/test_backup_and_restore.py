@@ -8,7 +8,10 @@ run the step scripts. Covers:
   object; back to Running; the object in S3;
 - an OdooRestoreJob for a fresh instance (init disabled): Restoring with web
   and cron at 0, then Starting with dbInitialized true, then Running; rows
-  and filestore identical to the source, neutralized;
+  and filestore identical to the source, neutralized; Odoo's report.url and
+  web.base.url the instance's own (http://staging:8069 and its public URL),
+  not the source's, which the database the stand-in odoo initialised for
+  prod holds;
 - a restore that fails (missing object) on the instance restored before:
   rolled back, Running again on the same rows with dbInitialized true (a
   failed restore never makes an instance Uninitialized), the resource Failed
@@ -49,6 +52,10 @@ def _rows(instance: harness.Instance) -> list[tuple[object, ...]]:
 
 async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, bucket: str) -> None:
     prod = await op.running_instance("prod", replicas=1)
+    assert await asyncio.to_thread(_urls, prod) == {
+        "report.url": "http://prod:8069",
+        "web.base.url": "https://prod.example.com",
+    }
     await asyncio.to_thread(_fill, prod)
     credentials = op.s3_secret()
 
@@ -97,6 +104,10 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
             "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
         ).fetchone()
         assert neutralized == ("true",)
+    assert await asyncio.to_thread(_urls, staging) == {
+        "report.url": "http://staging:8069",
+        "web.base.url": "https://staging.example.com",
+    }
 
     failing = op.create_job(
         "OdooRestoreJob",
@@ -116,6 +127,14 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
     assert f"restore {failing} failed at the restore Job step, rolled back" in running["message"]
     assert _rows(staging) == _rows(prod)
     assert not await asyncio.to_thread(_exists, op, naming.restore_database_name(staging.database))
+
+
+def _urls(instance: harness.Instance) -> dict[str, str]:
+    with instance.connect() as conn:
+        rows = conn.execute(
+            "SELECT key, value FROM ir_config_parameter WHERE key IN ('report.url', 'web.base.url')"
+        ).fetchall()
+    return dict(rows)
 
 
 def harness_files(instance: harness.Instance) -> dict[str, bytes]:

@@ -2,9 +2,10 @@
 
 The real workflow and activities (tests/jobs/harness.py) with Job Pods that
 run the step scripts. Covers:
-- three OdooBackupJobs applied at once: the waiting ones show Pending, they
-  run one after another (BackingUp -> BackingUp, the phase never returning to
-  Running in between), and all three complete;
+- three OdooBackupJobs applied at once: the waiting ones show Pending and
+  whom they are queued behind, they run one after another (BackingUp ->
+  BackingUp, the phase never returning to Running in between), and all
+  three complete;
 - the webhook of one of them receives a JSON POST (phase Completed, jobName,
   message) with the bearer token read from a Secret;
 - with a history limit of 2, only the two newest finished backups remain;
@@ -117,7 +118,12 @@ async def test_queued_backups_run_in_turn_notify_and_keep_history_short(
             }
         names.append(op.create_job("OdooBackupJob", spec, name=f"backup-{i}"))
     await prod.poke()
-    await op.wait_job("OdooBackupJob", names[2], "Pending", "Running")
+    queued = await op.wait_job("OdooBackupJob", names[2], "Pending", "Running")
+    if queued["status"]["phase"] == "Pending":
+        assert queued["status"]["message"] in {
+            "queued behind OdooBackupJob backup-0",
+            "queued behind OdooBackupJob backup-1",
+        }
 
     last = await op.wait_job("OdooBackupJob", names[2], "Completed", "Failed")
     assert last["status"]["phase"] == "Completed", last["status"]

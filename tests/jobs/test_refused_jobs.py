@@ -12,7 +12,11 @@ The real workflow and activities (tests/jobs/harness.py). Covers:
   Failed with its field and a Warning JobFailed Event on the resource, the
   instance still Running with its database, and the web and cron
   Deployments' spec.replicas never changing (every value recorded by a watch
-  over the whole episode, up to a marker written after it).
+  over the whole episode, up to a marker written after it);
+- a backup of an instance in Error (its database cluster is not in the
+  clusters Secret): Failed at the next wake, its message the instance's
+  problem, a Warning JobFailed Event on it, no batch Job; the instance stays
+  in Error.
 """
 
 from __future__ import annotations
@@ -217,3 +221,28 @@ async def test_replicas_never_change_when_a_restore_cannot_run_on_a_running_inst
     transitions = await prod.transitions()
     assert not [t for t in transitions if t.startswith("Running->")]
     assert prod.status()["dbInitialized"] is True
+
+
+async def test_a_job_resource_of_an_instance_in_error_is_refused_with_the_problem(
+    op: harness.Operator, bucket: str
+) -> None:
+    broken = await op.create_instance("broken", database={"cluster": "nowhere"})
+    status = await broken.wait_phase("Error")
+    problem = status["message"]
+    assert "nowhere" in problem
+    backup = op.create_job(
+        "OdooBackupJob",
+        {
+            "odooInstanceRef": {"name": "broken"},
+            "destination": op.destination(bucket, "broken.zip", op.s3_secret()),
+        },
+    )
+    await broken.poke()  # what the watcher does when the resource appears
+    failed = await op.wait_job("OdooBackupJob", backup)
+    assert failed["status"]["phase"] == "Failed"
+    assert failed["status"]["message"] == f"not started: the instance is in Error: {problem}"
+    events = await asyncio.to_thread(_failed_events, op, "OdooBackupJob", backup)
+    assert len(events) == 1, events
+    assert problem in events[0]["message"]
+    assert op.kube.find(api.JOB, op.namespace, f"{backup}-backup") is None
+    assert broken.status()["phase"] == "Error"

@@ -1,4 +1,4 @@
-"""kill -9 of the worker in the middle of an upgrade, a backup and a restore.
+"""kill -9 of the worker in the middle of an upgrade, a backup and a restore, and of an apply.
 
 The worker runs as its own process (`odoo-operator worker`), the test plays
 the watcher and the kubelet runs the Job Pods for real (tests/jobs/harness.py).
@@ -7,7 +7,11 @@ a new worker process then carries on from the workflows' histories. Covers:
 exactly one batch Job per job resource and step (and one Pod run), each resource
 Completed, each instance back to Running (the restored one initialized),
 and the backup's object complete under its key (its sha256 metadata matches
-its content): nothing half-written.
+its content): nothing half-written. A worker killed while apply_children
+runs (held in its PostgreSQL step by a server that accepts connections and
+never answers) has the activity retried by the next worker once the
+heartbeat timeout passed: the retried attempt's last failure is a heartbeat
+timeout, not the 2-minute start-to-close one.
 """
 
 from __future__ import annotations
@@ -17,18 +21,27 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import kubernetes
 import pytest
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from activities import api
+from model import naming
+from model.crds import OdooInstanceSpec
+from model.payloads import InstanceRef, InstanceWorkflowInput, MachineState
 from sandbox import kubelet, podrunner, postgres, processes, s3, temporal
 from tests.jobs import harness
+from tests.lifecycle import driver
+from workflows.instance import OdooInstanceWorkflow
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -179,3 +192,102 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
     content = client.get_object(bucket, "prod/killed.zip")
     assert hashlib.sha256(content).hexdigest() == head["x-amz-meta-sha256"]
     assert client.list_multipart_uploads(bucket) == []
+
+
+@contextlib.contextmanager
+def unanswering_server() -> Iterator[tuple[socket.socket, threading.Event]]:
+    """A TCP server that accepts connections and never answers (a PostgreSQL
+    that hangs); the Event is set once a connection came in."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at the end
+            while True:
+                connection, _ = server.accept()
+                held.append(connection)
+                accepted.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server, accepted
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+        thread.join(timeout=5)
+
+
+def _apply_children_started(events: list[HistoryEvent]) -> list[HistoryEvent]:
+    """The ActivityTaskStarted events of apply_children (written when an attempt ends)."""
+    scheduled = {
+        e.event_id
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "apply_children"
+    }
+    return [
+        e
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
+async def test_worker_killed_mid_apply_is_retried_once_its_heartbeat_times_out(
+    temporal_client: Client,
+    temporal_dev_server: temporal.TemporalDevServer,
+    api_client: kubernetes.client.ApiClient,
+    kubeconfig: Path,
+    namespace: str,
+    task_queue: str,
+    postgres_server: postgres.EmbeddedPostgres,
+    tmp_path: Path,
+) -> None:
+    kube = api.KubeApi(api_client)
+    start = (temporal_dev_server, kubeconfig, namespace, task_queue, tmp_path / "worker.log")
+    with unanswering_server() as (hanging, accepted):
+        address = hanging.getsockname()[:2]
+        secret = harness.clusters_secret(postgres_server, address=address)
+        await asyncio.to_thread(kube.create, api.SECRET, namespace, secret)
+        body = {
+            "apiVersion": naming.GROUP_VERSION,
+            "kind": "OdooInstance",
+            "metadata": {"name": "shop", "namespace": namespace},
+            "spec": {"adminPassword": "pw", "ingress": {"hosts": ["shop.example.com"]}},
+        }
+        created = await asyncio.to_thread(kube.create, api.INSTANCE, namespace, body)
+        ref = InstanceRef(namespace=namespace, name="shop", uid=created["metadata"]["uid"])
+        spec = OdooInstanceSpec.model_validate(created["spec"]).redacted()
+        with worker_process(*start) as first:
+            handle = await temporal_client.start_workflow(
+                OdooInstanceWorkflow.run,
+                InstanceWorkflowInput(
+                    state=MachineState(ref=ref, spec=spec, generation=1), settings=harness.FAST
+                ),
+                id=naming.workflow_id(namespace, "shop"),
+                task_queue=task_queue,
+            )
+            # apply_children is connecting to the cluster (the last step): kill now.
+            await harness.eventually(lambda: accepted.is_set() or None, "apply in PostgreSQL")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        fixed = harness.clusters_secret(postgres_server)
+        await asyncio.to_thread(kube.replace, api.SECRET, namespace, fixed)
+
+    with worker_process(*start):
+        # Well before the 2-minute start-to-close timeout that retried it before.
+        async def applied() -> list[HistoryEvent]:
+            events = [e async for e in handle.fetch_history_events()]
+            return [
+                e
+                for e in _apply_children_started(events)
+                if e.activity_task_started_event_attributes.attempt > 1
+            ]
+
+        retried = await driver.eventually_async(applied, "apply_children retried", deadline=60)
+    last_failure = retried[0].activity_task_started_event_attributes.last_failure
+    assert last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    await handle.terminate()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+import yaml
 from temporalio.client import Client, WorkflowHandle
 
 from activities import api
@@ -146,6 +147,46 @@ def log_texts(records: Iterable[logging.LogRecord]) -> list[str]:
     """Every captured log line, formatted as a handler would (args, exception text)."""
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     return [formatter.format(record) for record in records]
+
+
+TOUCHED = (
+    api.INSTANCE,
+    api.job_resource("odooinitjobs"),
+    api.job_resource("odoobackupjobs"),
+    api.DEPLOYMENT,
+    api.Resource("apps/v1", "replicasets"),
+    api.Resource("v1", "pods"),
+    api.JOB,
+    api.SERVICE,
+    api.INGRESS,
+    api.CONFIG_MAP,
+    api.PVC,
+    api.SERVICE_ACCOUNT,
+    api.ROLE,
+    api.ROLE_BINDING,
+    api.EVENT,
+    api.SECRET,
+)
+"""Every kind of object the operator writes, or that controllers make from what it wrote."""
+
+
+def object_texts(
+    kube: api.KubeApi, namespace: str, *, inline_password_of: str | None = None
+) -> list[str]:
+    """What `kubectl get <kind> -o yaml` shows of every object of TOUCHED in
+    `namespace`, annotations included. Of a Secret only its metadata: its data is
+    where a password belongs. `inline_password_of` names an OdooInstance whose
+    spec.adminPassword the user wrote in it (the compatibility form): that field
+    alone is left out, since the user put it there."""
+    texts: list[str] = []
+    for res in TOUCHED:
+        for item in kube.list_of(res, namespace):
+            if res is api.SECRET:
+                item = {"metadata": item.get("metadata")}
+            elif res is api.INSTANCE and item["metadata"]["name"] == inline_password_of:
+                item = {**item, "spec": {**item["spec"], "adminPassword": None}}
+            texts.append(yaml.safe_dump(item))
+    return texts
 
 
 def leaks(secrets: Iterable[str], places: dict[str, Iterable[str]]) -> list[str]:

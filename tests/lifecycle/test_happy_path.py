@@ -10,12 +10,16 @@ held Pending) -> Starting -> Running once the web Pod is Ready; replicas 0
 Starting -> Running; one Pod no longer ready -> Degraded -> Running again;
 the instance status (phase, conditions, readyReplicas, observedGeneration)
 at each step; exactly one init Job created; the PostgreSQL role exists and
-creates the database (as Odoo's init would) before the Job succeeds, so no
-Warning Event is posted. Afterwards no password (the role's, Odoo's master
-password, the cluster admin's) appears in any ConfigMap, Event, log record
-(DEBUG, whole run) or the workflow history, raw or with every Temporal
-payload decoded; neither does the smtp_password of the configSecretRef
-Secret.
+creates the database and Odoo's tables (as Odoo's init would) before the
+Job succeeds, so no Warning Event is posted, and report.url and
+web.base.url are written there. The master password comes from the Secret
+spec.adminPasswordSecretRef names (the documented form). Afterwards no
+password (the role's, Odoo's master password, the cluster admin's) appears
+in any ConfigMap, Event, log record (DEBUG, whole run), the workflow
+history, raw or with every Temporal payload decoded, or what `kubectl get
+-o yaml` shows of any object the operator touched (annotations included;
+of Secrets, their metadata); neither does the smtp_password of the
+configSecretRef Secret.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tests.lifecycle.driver import (
     history_texts,
     leaks,
     log_texts,
+    object_texts,
     start_workflow,
 )
 from workflows.instance import OdooInstanceWorkflow
@@ -72,8 +77,20 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         namespace,
         {"metadata": {"name": "mail"}, "stringData": {"smtp_password": SMTP_PASSWORD}},
     )
+    await asyncio.to_thread(
+        kube.create,
+        api.SECRET,
+        namespace,
+        {"metadata": {"name": "shop-admin"}, "stringData": {"password": ki.ADMIN_PASSWORD}},
+    )
     ref, spec = await asyncio.to_thread(
-        ki.create_instance, kube, namespace, "shop", configSecretRef="mail"
+        ki.create_instance,
+        kube,
+        namespace,
+        "shop",
+        configSecretRef="mail",
+        adminPassword=None,
+        adminPasswordSecretRef={"name": "shop-admin", "key": "password"},
     )
     settings = operator_settings.for_test(namespace, task_queue)
 
@@ -124,7 +141,8 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
         )
         assert finished is None  # its Pod is held Pending
         odoo = await asyncio.to_thread(ki.create_database_as_role, postgres_server, kube, ref)
-        odoo.close()
+        with odoo:
+            odoo.execute(ki.ODOO_CONFIG_TABLES)
         kube_kubelet.release()
         await eventually(
             lambda: ki.job_finished(kube, namespace, "shop-auto-init-init") == "Complete",
@@ -228,10 +246,21 @@ async def test_instance_goes_from_provisioning_to_running_and_scales_when_all_go
                 "an Event": [json.dumps(e) for e in events],
                 "the log": log_texts(caplog.records),
                 "the workflow history": await history_texts([handle]),
+                "kubectl get -o yaml": await asyncio.to_thread(object_texts, kube, namespace),
             },
         )
         == []
     )
+    # Odoo's init done: report.url is the web Service (the cron pods render through it).
+    with ki.role_connection(postgres_server, kube, ref) as conn:
+        rows = conn.execute("SELECT key, value FROM ir_config_parameter").fetchall()
+    assert dict(rows) == {
+        "report.url": "http://shop:8069",
+        "web.base.url": "https://shop.example.com",
+    }
+    # The Secret form reached Odoo: the master password in the operator's Secret.
+    copied = await asyncio.to_thread(kube.get, api.SECRET, namespace, "shop-db-password")
+    assert base64.b64decode(copied["data"]["admin-password"]).decode() == ki.ADMIN_PASSWORD
 
 
 def test_decoded_payloads_reveal_what_base64_hides() -> None:

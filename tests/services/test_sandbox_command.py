@@ -181,6 +181,7 @@ def test_sandbox_serves_and_stops_cleanly_when_interrupted(
     assert f"export KUBECONFIG={state_dir / 'kubeconfig'}" in banner
     assert f"https://127.0.0.1:{ports['--kube-port']}" in banner
     assert f"127.0.0.1:{ports['--temporal-port']}" in banner
+    assert f"export TEMPORAL_ADDRESS=127.0.0.1:{ports['--temporal-port']}" in banner
     assert password not in banner
 
     process.send_signal(signal.SIGINT)

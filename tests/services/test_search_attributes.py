@@ -3,7 +3,7 @@
 Covers `odoo_operator.worker.register_search_attributes` against a Temporal dev
 server started WITHOUT `--search-attribute` flags (what a fresh production
 server or the official Temporal chart gives): before, a visibility query on
-OdooPhase is refused; after, the four attributes exist as Keyword and the
+OdooPhase is refused; after, the four Keyword attributes and OdooHeld (Bool) exist and the
 query answers; a second call adds nothing (idempotent); two workers starting
 at once both succeed; an attribute of the wrong type is reported, not
 silently kept. The worker process (`odoo-operator worker`) registering them
@@ -30,6 +30,8 @@ from sandbox import temporal
 
 NAMES = ("OdooImage", "OdooInstance", "OdooNamespace", "OdooPhase")
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+HELD = "OdooHeld"
+"""The one Bool attribute: whether the instance is on hold."""
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -67,9 +69,10 @@ async def test_attributes_are_added_as_keyword_when_the_server_lacks_them(
 
     added = await worker.register_search_attributes(bare_client)
 
-    assert added == NAMES
+    assert added == tuple(sorted((*NAMES, HELD)))
     found = await custom_attributes(bare_client)
     assert {name: found.get(name) for name in NAMES} == dict.fromkeys(NAMES, KEYWORD)
+    assert found.get(HELD) == IndexedValueType.INDEXED_VALUE_TYPE_BOOL
     assert await phase_query(bare_client) == []
 
 
@@ -87,8 +90,8 @@ async def test_workers_starting_together_both_succeed(bare_client: Client) -> No
         worker.register_search_attributes(bare_client),
     )
 
-    assert all(set(added) <= set(NAMES) for added in results)  # neither raised
-    assert set(NAMES) <= set(await custom_attributes(bare_client))
+    assert all(set(added) <= {*NAMES, HELD} for added in results)  # neither raised
+    assert {*NAMES, HELD} <= set(await custom_attributes(bare_client))
 
 
 async def test_an_attribute_of_another_type_is_reported_when_found(bare_client: Client) -> None:

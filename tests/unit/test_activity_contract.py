@@ -2,11 +2,16 @@
 
 Covers: same wire name; same parameter and return type hints as the stub in
 activities.signatures; no implementation without a stub; no stub registered
-twice; no implementation interrupted by the SDK's thread-cancel exception.
+twice; no implementation interrupted by the SDK's thread-cancel exception;
+every activity workflows.calls gives a heartbeat timeout heartbeats while it
+runs (activities.heartbeats), and heartbeating() keeps beating while its block runs.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import threading
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -14,10 +19,12 @@ from typing import Any
 import kubernetes
 import pytest
 from temporalio import activity
+from temporalio.testing import ActivityEnvironment
 
-from activities import api, signatures
+from activities import api, heartbeats, signatures
 from model.settings import OperatorSettings, Settings
 from odoo_operator import worker
+from workflows import calls
 
 
 def _definition(fn: Callable[..., Any]) -> activity._Definition:
@@ -77,3 +84,49 @@ def test_no_activity_thread_is_interrupted_when_its_activity_is_cancelled(
         _name(fn) for fn in implementations if not _definition(fn).no_thread_cancel_exception
     ]
     assert interrupted == []
+
+
+def _heartbeating_stubs() -> list[str]:
+    """The activities workflows.calls runs with a heartbeat_timeout."""
+    names = []
+    for node in ast.walk(ast.parse(inspect.getsource(calls))):
+        if (
+            isinstance(node, ast.Call)
+            and any(k.arg == "heartbeat_timeout" for k in node.keywords)
+            and isinstance(node.args[0], ast.Attribute)
+        ):
+            names.append(node.args[0].attr)
+    return sorted(names)
+
+
+def test_every_activity_with_a_heartbeat_timeout_heartbeats_when_it_runs(
+    implementations: list[Callable[..., Any]],
+) -> None:
+    stubs = _heartbeating_stubs()
+    assert stubs == ["apply_children", "cleanup_instance", "run_edge_actions"]
+    silent = [
+        name
+        for name in stubs
+        if "heartbeats.heartbeating()"
+        not in inspect.getsource(next(fn for fn in implementations if _name(fn) == name))
+    ]
+    assert silent == []
+
+
+def test_heartbeats_keep_coming_until_the_block_ends_when_heartbeating() -> None:
+    beats: list[tuple[Any, ...]] = []
+    three = threading.Event()
+
+    def on_heartbeat(*details: Any) -> None:
+        beats.append(details)
+        if len(beats) >= 3:
+            three.set()
+
+    def body() -> int:
+        with heartbeats.heartbeating(interval=0.01):
+            assert three.wait(timeout=10)  # a condition with a deadline
+            return len(beats)
+
+    env = ActivityEnvironment()
+    env.on_heartbeat = on_heartbeat
+    assert env.run(body) >= 3

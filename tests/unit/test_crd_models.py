@@ -225,11 +225,18 @@ def test_webhook_is_refused_when_url_is_not_http() -> None:
         crds.OdooInstance.model_validate(instance_body(webhook={"url": "ftp://x"}))
 
 
-def test_admin_password_is_required_when_missing() -> None:
+def test_admin_password_is_optional_and_refused_when_also_named_in_a_secret() -> None:
     body = instance_body()
     del body["spec"]["adminPassword"]
-    with pytest.raises(ValidationError, match="adminPassword"):
-        crds.OdooInstance.model_validate(body)
+    assert crds.OdooInstance.model_validate(body).spec.admin_password is None  # generated
+    ref = {"name": "admin", "key": "password"}
+    body["spec"]["adminPasswordSecretRef"] = ref
+    named = crds.OdooInstance.model_validate(body).spec.admin_password_secret_ref
+    assert named is not None
+    assert (named.name, named.key) == ("admin", "password")
+    both = r"spec.adminPassword and spec.adminPasswordSecretRef are both set"
+    with pytest.raises(ValidationError, match=both):
+        crds.OdooInstance.model_validate(instance_body(adminPasswordSecretRef=ref))
 
 
 def test_production_instance_ref_is_refused_when_environment_is_production() -> None:

@@ -185,6 +185,12 @@ def test_production_ref_rule_is_on_spec_when_kind_is_instance() -> None:
             "fieldPath": ".database.name",
             "reason": "FieldValueInvalid",
         },
+        {
+            "rule": "!has(self.adminPassword) || !has(self.adminPasswordSecretRef)",
+            "message": instance.ADMIN_PASSWORD_MESSAGE,
+            "fieldPath": ".adminPasswordSecretRef",
+            "reason": "FieldValueForbidden",
+        },
     ]
 
 
@@ -300,7 +306,8 @@ def test_defaults_validate_against_their_schema_when_generated() -> None:
 
 def test_required_fields_match_reference_when_generated() -> None:
     assert root("OdooInstance")["required"] == ["spec"]
-    assert spec("OdooInstance")["required"] == ["adminPassword", "ingress"]
+    # The master password is optional: a Secret it names, inline, or generated.
+    assert spec("OdooInstance")["required"] == ["ingress"]
     assert spec("OdooInstance")["properties"]["ingress"]["required"] == ["hosts"]
     assert spec("OdooInitJob")["required"] == ["odooInstanceRef"]
     assert spec("OdooUpgradeJob")["required"] == ["odooInstanceRef"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from model.payloads import Poke
 from watcher.pokes import ChangeFilter, PokeCoalescer
 
 
@@ -110,32 +111,33 @@ async def test_a_burst_of_pokes_while_one_is_in_flight_becomes_one_more_with_the
     release = asyncio.Event()
     two_sent = asyncio.Event()
 
-    async def send(namespace: str, name: str, reason: str) -> bool:
-        sent.append((namespace, name, reason))
+    async def send(namespace: str, name: str, poke: Poke) -> bool:
+        sent.append((namespace, name, poke.reason))
         if len(sent) == 2:
             two_sent.set()
         await release.wait()
         return name == "shop"  # no workflow runs for erp
 
     pokes = PokeCoalescer(send)
-    first = asyncio.create_task(pokes.poke("ns", "shop", "a"))
+    first = asyncio.create_task(pokes.poke("ns", "shop", Poke(reason="a")))
     await asyncio.sleep(0)  # let it start: it is now in flight, held by `release`
     assert sent == [("ns", "shop", "a")]
     for reason in ("b", "c", "d"):
-        assert await pokes.poke("ns", "shop", reason)  # folded: returns at once
-    other = asyncio.create_task(pokes.poke("ns", "erp", "x"))  # another instance is not held
+        assert await pokes.poke("ns", "shop", Poke(reason=reason))  # folded: returns at once
+    # Another instance is not held.
+    other = asyncio.create_task(pokes.poke("ns", "erp", Poke(reason="x")))
     await asyncio.wait_for(two_sent.wait(), timeout=5)
     release.set()
     assert await asyncio.gather(first, other) == [True, False]  # erp has no workflow
     assert sent == [("ns", "shop", "a"), ("ns", "erp", "x"), ("ns", "shop", "d")]
-    assert await pokes.poke("ns", "shop", "e")  # nothing in flight: sent at once
+    assert await pokes.poke("ns", "shop", Poke(reason="e"))  # nothing in flight: sent at once
     assert sent[-1] == ("ns", "shop", "e")
 
 
 async def test_a_failed_send_does_not_leave_the_instance_held() -> None:
     calls = 0
 
-    async def send(namespace: str, name: str, reason: str) -> bool:
+    async def send(namespace: str, name: str, poke: Poke) -> bool:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -144,8 +146,8 @@ async def test_a_failed_send_does_not_leave_the_instance_held() -> None:
 
     pokes = PokeCoalescer(send)
     with pytest.raises(RuntimeError):
-        await pokes.poke("ns", "shop", "a")
-    await pokes.poke("ns", "shop", "b")
+        await pokes.poke("ns", "shop", Poke(reason="a"))
+    await pokes.poke("ns", "shop", Poke(reason="b"))
     assert calls == 2
 
 
@@ -179,3 +181,50 @@ def test_the_auto_init_job_resource_does_not_poke_when_created_a_users_one_does(
     assert not changes.changed("ADDED", auto_init)
     assert changes.changed("ADDED", mine)
     assert changes.changed("DELETED", auto_init)
+
+
+def _config_map(data: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "shop-config",
+            "uid": "cm1",
+            "labels": {"bemade.org/instance": "shop"},
+            **meta,
+        },
+        "data": {"odoo.conf": data},
+    }
+
+
+def test_a_child_pokes_when_deleted_or_edited_not_when_created_or_touched() -> None:
+    drift = ChangeFilter.for_drift()
+    assert not drift.changed("ADDED", _config_map("a"))  # the workflow made it
+    assert not drift.changed("MODIFIED", _config_map("a", resourceVersion="2"))
+    assert not drift.changed("MODIFIED", _config_map("a", annotations={"note": "x"}))
+    assert drift.changed("MODIFIED", _config_map("b"))  # kubectl edit
+    assert drift.changed("MODIFIED", _config_map("b", deletionTimestamp="2026-12-01T00:00:00Z"))
+    assert drift.changed("DELETED", _config_map("b"))
+    assert drift.changed(None, _config_map("b"))  # seen again after a watcher restart
+
+
+async def test_a_folded_poke_says_children_changed_when_any_of_those_it_stands_for_did() -> None:
+    sent: list[Poke] = []
+    release = asyncio.Event()
+
+    async def send(namespace: str, name: str, poke: Poke) -> bool:
+        sent.append(poke)
+        await release.wait()
+        return True
+
+    pokes = PokeCoalescer(send)
+    first = asyncio.create_task(pokes.poke("ns", "shop", Poke(reason="a")))
+    await asyncio.sleep(0)  # in flight, held by `release`
+    await pokes.poke("ns", "shop", Poke(reason="Service shop changed", children_changed=True))
+    await pokes.poke("ns", "shop", Poke(reason="Deployment shop changed"))
+    release.set()
+    await first
+    assert sent == [
+        Poke(reason="a"),
+        Poke(reason="Deployment shop changed", children_changed=True),
+    ]

@@ -12,13 +12,21 @@ Covers a table of bad objects, each with where it is stopped:
   namespaces, incomplete S3 locations, a shrinking filestore, a changed
   storage class, a moved database cluster, a database name another instance
   uses or PostgreSQL cannot hold, instance names that collide with another
-  instance's Deployment;
+  instance's Deployment, a backup schedule that never fires or whose range
+  ends before it starts;
 - by the schema's CEL rules (names that do not fit their Service, secrets in
-  configOptions) and transition rules on UPDATE (spec.database.name);
+  configOptions in any case, the master password given both inline and by
+  Secret) and transition rules on UPDATE (spec.database.name); by its pattern,
+  a backup schedule field out of range or using syntax Temporal does not read;
 - accepted, then shown as Error with a clear message by the real worker and
   the real watcher (an unknown database cluster, an image pull Secret that
   does not exist), while a good instance beside it converges and the watcher
-  keeps running (its webhook called for every write, the worker's included).
+  keeps running (its webhook called for every write, the worker's included);
+- accepted by the schema without the webhook (or before a rule existed), then
+  refused by the model: a backup schedule that never fires ("0 0 31 2 *")
+  puts the instance in Error with status.message naming
+  spec.backup.schedule (it used to sit with an empty phase and an
+  InvalidSpec Event only), and fixing the spec brings it out.
 """
 
 from __future__ import annotations
@@ -32,11 +40,12 @@ import pytest
 from temporalio import client as temporal_client
 
 from activities import api, failures
+from model.settings import Settings
 from odoo_operator import worker
 from sandbox import postgres
 from tests.activities import kube_instance as ki
 from tests.fixtures import operator_settings
-from tests.watcher.conftest import CustomObjects, eventually, indexed, refusal
+from tests.watcher.conftest import CustomObjects, RunWatcher, eventually, indexed, refusal
 
 
 def _instance(name: str = "bad", **spec: Any) -> dict[str, Any]:
@@ -64,6 +73,7 @@ def _job(kind: str, **spec: Any) -> dict[str, Any]:
 
 
 _S3 = {"bucket": "b", "objectKey": "k.zip", "endpoint": "http://minio:9000"}
+_S3_DESTINATION = {"bucket": "b", "endpoint": "http://minio:9000"}
 _LONG = "x" * 254
 
 SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -71,7 +81,17 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("replicas as text", _instance(replicas="two"), "spec.replicas"),
     ("negative cron replicas", _instance(cron={"replicas": -2}), "spec.cron.replicas"),
     ("unknown environment", _instance(environment="Prod"), "spec.environment"),
-    ("missing adminPassword", _instance(adminPassword=None), "spec.adminPassword"),
+    (
+        "adminPassword and adminPasswordSecretRef both set",
+        _instance(adminPasswordSecretRef={"name": "admin", "key": "password"}),
+        "spec.adminPasswordSecretRef: Forbidden: spec.adminPassword and "
+        "spec.adminPasswordSecretRef are both set",
+    ),
+    (
+        "adminPasswordSecretRef without key",
+        _instance(adminPassword=None, adminPasswordSecretRef={"name": "admin"}),
+        "spec.adminPasswordSecretRef.key",
+    ),
     ("adminPassword as number", _instance(adminPassword=123), "spec.adminPassword"),
     ("missing ingress", _instance(ingress=None), "spec.ingress"),
     ("no hosts", _instance(ingress={"hosts": []}), "spec.ingress.hosts"),
@@ -107,6 +127,19 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("db_password in configOptions", _instance(configOptions={"db_password": "x"}), "secrets"),
     ("admin_passwd in configOptions", _instance(configOptions={"admin_passwd": "x"}), "secrets"),
+    # Odoo lower-cases the keys it reads: SMTP_PASSWORD is smtp_password.
+    ("SMTP_PASSWORD in configOptions", _instance(configOptions={"SMTP_PASSWORD": "x"}), "secrets"),
+    ("Db_Passwd in configOptions", _instance(configOptions={"Db_Passwd": "x"}), "secrets"),
+    (
+        "backup schedule minute out of range",
+        _instance(backup={"schedule": "61 2 * * *", "destination": _S3_DESTINATION}),
+        "spec.backup.schedule",
+    ),
+    (
+        "backup schedule with Quartz's L",
+        _instance(backup={"schedule": "0 2 L * *", "destination": _S3_DESTINATION}),
+        "spec.backup.schedule",
+    ),
     (
         "negative maxSurge",
         _instance(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1}}),
@@ -184,6 +217,15 @@ WEBHOOK_CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any], str]] = [
      _instance("shop-cron"),
      "metadata.name: Deployment shop-cron would be both the web Deployment of OdooInstance "
      "shop-cron and the cron Deployment of OdooInstance shop; choose another name"),
+    ("backup schedule that never fires", None,
+     _instance(backup={"schedule": "0 0 31 2 *", "destination": _S3_DESTINATION}),
+     "spec.backup.schedule: '0 0 31 2 *' never fires (no fire time in the next 366 days, "
+     "nor ever: no date has its day-of-month, month and day-of-week, which Temporal "
+     "requires together), so no backup would ever run"),
+    ("backup schedule with a reversed range", None,
+     _instance(backup={"schedule": "0 2 5-1 * *", "destination": _S3_DESTINATION}),
+     "spec.backup.schedule: '0 2 5-1 * *': Bad day-of-month: a range a-b must not end "
+     "before it starts"),
     ("cron collides with another's web",
      _instance("erp-cron"),
      _instance("erp"),
@@ -256,6 +298,15 @@ def test_instance_accepted_when_names_and_counts_are_at_their_limit(
     assert created["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
+async def _worker_settings(
+    kube: api.KubeApi, namespace: str, task_queue: str, server: postgres.EmbeddedPostgres
+) -> Settings:
+    """The real worker's settings for this test, its clusters Secret naming `server`."""
+    address = ki.ClusterAddress.of(server)
+    await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
+    return operator_settings.for_test(namespace, task_queue)
+
+
 async def test_bad_instances_in_error_and_good_one_converges_when_references_are_missing(
     admission_webhook: object,
     temporal_client: temporal_client.Client,
@@ -265,9 +316,7 @@ async def test_bad_instances_in_error_and_good_one_converges_when_references_are
     namespace: str,
     task_queue: str,
 ) -> None:
-    address = ki.ClusterAddress.of(postgres_server)
-    await asyncio.to_thread(ki.create_clusters_secret, kube, namespace, address)
-    settings = operator_settings.for_test(namespace, task_queue)
+    settings = await _worker_settings(kube, namespace, task_queue, postgres_server)
 
     def phase_of(name: str) -> tuple[str | None, str | None]:
         status = kube.get(api.INSTANCE, namespace, name).get("status") or {}
@@ -306,3 +355,44 @@ async def test_bad_instances_in_error_and_good_one_converges_when_references_are
     assert "nowhere" in message
     assert "spec.imagePullSecret" in pull_message
     assert "missing-regcred" in pull_message
+
+
+async def test_instance_in_error_naming_the_field_when_the_model_refuses_what_the_schema_took(
+    run_watcher: RunWatcher,
+    temporal_client: temporal_client.Client,
+    postgres_server: postgres.EmbeddedPostgres,
+    api_client: kubernetes.client.ApiClient,
+    kube: api.KubeApi,
+    namespace: str,
+    task_queue: str,
+) -> None:
+    settings = await _worker_settings(kube, namespace, task_queue, postgres_server)
+    never = {"schedule": "0 0 31 2 *", "destination": _S3_DESTINATION}
+
+    async def status() -> dict[str, Any]:
+        body = await asyncio.to_thread(kube.get, api.INSTANCE, namespace, "never")
+        return dict(body.get("status") or {})
+
+    async with (
+        run_watcher(),
+        worker.build_worker(temporal_client, settings, api.KubeApi(api_client)),
+    ):
+        body = _instance("never", backup=never)
+        await asyncio.to_thread(kube.create, api.INSTANCE, namespace, body)
+
+        async def in_error() -> dict[str, Any] | None:
+            found = await status()
+            return found if found.get("phase") == "Error" else None
+
+        shown = await eventually(in_error, "the instance in Error")
+        fixed = {"schedule": "0 2 * * *", "destination": _S3_DESTINATION}
+        await asyncio.to_thread(
+            kube.merge_patch, api.INSTANCE, namespace, "never", {"spec": {"backup": fixed}}
+        )
+
+        async def out_of_error() -> dict[str, Any] | None:
+            found = await status()
+            return found if found.get("phase") not in (None, "Error") else None
+
+        await eventually(out_of_error, "the fixed instance out of Error")
+    assert shown["message"].startswith("spec.backup.schedule: '0 0 31 2 *' never fires")

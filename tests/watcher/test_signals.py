@@ -2,7 +2,10 @@
 
 Covers: signal-with-start on create (workflow id, memo uid, whole redacted
 spec and generation, no admin password anywhere in the history); a new
-generation on spec change; pokes on owned Deployment, batch Job and job
+generation on spec change; Kopf's last-handled-configuration annotation
+never holds the inline master password (`kubectl get -o yaml` and describe
+show it in the spec only), and a change of that password alone still sends
+the new generation; pokes on owned Deployment, batch Job and job
 resource changes and on a clusters Secret change; delete_instance on
 deletion (Kopf adds no finalizer of its own), including a cleanup workflow
 started when none runs any more; every instance resumed after a watcher
@@ -15,6 +18,7 @@ import asyncio
 import time
 from typing import Any
 
+import yaml
 from temporalio import client as temporal_client
 
 from activities import api
@@ -24,6 +28,7 @@ from model.settings import DEFAULT_CLUSTERS_SECRET
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually, signals_of, workflow_started
 from watcher import signals as watcher_temporal
+from watcher import startup
 from workflows.instance import OdooInstanceWorkflow
 
 
@@ -115,6 +120,43 @@ async def test_new_generation_sent_when_spec_changes(
 
     latest = SpecUpdate.model_validate(updates[-1])
     assert (latest.generation, latest.spec.replicas) == (2, 3)
+
+
+async def test_kopf_annotation_holds_no_master_password_and_its_change_still_reaches_the_workflow(
+    run_watcher: RunWatcher,
+    temporal_client: temporal_client.Client,
+    kube: api.KubeApi,
+    namespace: str,
+) -> None:
+    changed = "a-new-master-password"
+    annotation = f"{startup.KOPF_PREFIX}/last-handled-configuration"
+
+    def handled(before: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The instance once Kopf stored its annotation (another one than `before`'s)."""
+        body = kube.get(api.INSTANCE, namespace, "shop")
+        text = (body["metadata"].get("annotations") or {}).get(annotation)
+        old = ((before or {}).get("metadata", {}).get("annotations") or {}).get(annotation)
+        return body if text and text != old else None
+
+    async with run_watcher():
+        await _create(kube, namespace, "shop")
+        handle = temporal_client.get_workflow_handle(naming.workflow_id(namespace, "shop"))
+        await _signal_named(handle, "set_spec")
+        first = await eventually(lambda: asyncio.to_thread(handled), "Kopf's annotation")
+        await asyncio.to_thread(
+            kube.merge_patch, api.INSTANCE, namespace, "shop", {"spec": {"adminPassword": changed}}
+        )
+        updates = await _signal_named(handle, "set_spec", count=2)
+        second = await eventually(
+            lambda: asyncio.to_thread(handled, first), "Kopf's annotation after the change"
+        )
+
+    assert SpecUpdate.model_validate(updates[-1]).generation == 2
+    for body, password in ((first, ki.ADMIN_PASSWORD), (second, changed)):
+        metadata = yaml.safe_dump(body["metadata"])  # what `kubectl get -o yaml` shows of it
+        assert annotation in metadata
+        assert password not in metadata
+        assert body["spec"]["adminPassword"] == password  # the spec itself is the user's
 
 
 async def test_instance_poked_when_owned_deployment_job_or_job_resource_changes(

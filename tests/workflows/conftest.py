@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
+import pytest
 import pytest_asyncio
 from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
     Interceptor,
@@ -36,11 +38,13 @@ from model.payloads import (
     InstanceWorkflowInput,
     InstanceWorkflowResult,
     MachineState,
+    Replicas,
     WorkflowSettings,
 )
 from model.phases import Phase
 from model.settings import WorkerSettings
-from tests.workflows.world import World
+from tests.phase_cases import make_spec
+from tests.workflows.world import World, applied_children
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
 
 T = TypeVar("T")
@@ -62,7 +66,8 @@ async def register_search_attributes(client: Client) -> None:
         AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                for key in SEARCH_ATTRIBUTES
             },
         )
     )
@@ -110,7 +115,12 @@ async def start_instance(
 ) -> Handle:
     ref = ref or new_ref()
     state = MachineState(
-        ref=ref, spec=spec, generation=1, phase=phase, applied_generation=1 if applied else 0
+        ref=ref,
+        spec=spec,
+        generation=1,
+        phase=phase,
+        applied_generation=1 if applied else 0,
+        children=applied_children() if applied else (),
     )
     return await client.start_workflow(
         OdooInstanceWorkflow.run,
@@ -198,3 +208,36 @@ class CrashAfter(Interceptor):
             return result
 
         return cast(workflow.ActivityHandle[Any], asyncio.ensure_future(then_crash()))
+
+
+async def update_refusal(handle: Handle, update: str, request: Any) -> ApplicationError:
+    """The ApplicationError an Update fails with, sent as the temporal CLI sends it (JSON)."""
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(update, request)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+S3_CREDENTIALS = {"name": "s3-credentials"}
+SPEC_BACKUP = {
+    "schedule": "0 2 * * *",
+    "destination": {
+        "bucket": "b",
+        "endpoint": "http://s3:9000",
+        "s3CredentialsSecretRef": S3_CREDENTIALS,
+    },
+}
+"""A spec.backup whose destination the requests tests default to."""
+
+
+def serving_world() -> World:
+    """An initialized instance with its one web replica ready."""
+    return World(db_initialized=True, web=Replicas(ready=1, desired=1, exists=True))
+
+
+async def running_instance(client: Client, task_queue: str, **spec: Any) -> Handle:
+    """An instance of `make_spec(**spec)`, applied, once Running."""
+    handle = await start_instance(client, task_queue, make_spec(**spec), applied=True)
+    await wait_phase(handle, Phase.RUNNING)
+    return handle

@@ -205,6 +205,7 @@ async def test_search_attributes_follow_phase_and_image_when_they_change(
             "OdooNamespace": ref.namespace,
             "OdooInstance": ref.name,
             "OdooImage": "odoo:18.0",
+            "OdooHeld": False,
         }
         new_image = SpecUpdate(ref=ref, generation=2, spec=make_spec(image="odoo:19.0"))
         await handle.signal(OdooInstanceWorkflow.set_spec, new_image)
@@ -546,6 +547,34 @@ async def test_worker_restart_resumes_without_repeating_a_completed_step(
         await handle.terminate()
     assert world.calls["converge_phase"] >= 1
     assert dict(world.batch_jobs_created) == {naming.batch_job_name("manual-init", "init"): 1}
+
+
+async def test_init_failed_says_which_job_failed_and_why_for_as_long_as_it_lasts(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    client = time_skipping_env.client
+    async with running_worker(client, world, task_queue):
+        handle = await start_instance(client, task_queue, make_spec())
+        await wait_phase(handle, Phase.INITIALIZING)
+        await eventually(lambda: _jobs_created(world), lambda n: n == 1, what="the init Job")
+        world.finish_batch_job(JobKind.INIT, succeeded=False)
+        await handle.signal(OdooInstanceWorkflow.poke, Poke(reason="job"))
+        await wait_phase(handle, Phase.INIT_FAILED)
+        failed = world.statuses[-1]
+        assert failed.phase is Phase.INIT_FAILED
+        assert failed.message is not None
+        assert f"OdooInitJob {handle.id.split('/')[-1]}-auto-init failed" in failed.message
+        # A later write in the same phase (a new generation) keeps saying it.
+        written = len(world.statuses)
+        await handle.signal(
+            OdooInstanceWorkflow.set_spec,
+            SpecUpdate(ref=failed.ref, generation=2, spec=make_spec(replicas=2)),
+        )
+        await eventually(lambda: asyncio.sleep(0, len(world.statuses)), lambda n: n > written)
+        assert world.statuses[-1].phase is Phase.INIT_FAILED
+        assert world.statuses[-1].message == failed.message
+        await handle.terminate()
 
 
 async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(

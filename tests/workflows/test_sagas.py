@@ -23,13 +23,16 @@ deadline's), the swap with PostgreSQL down 30 s (resumed) or for longer, a
 session it may not end, a conflict, half done between its renames (given up
 and undone), the health check failing, the worker killed after each step,
 PostgreSQL down while the leftovers are dropped, a filestore undo that
-fails first, and the deletion during the saga (undone first). For an
+fails first, an activity failing for good mid-restore (a failure like any
+other: undone), a newer spec during the saga (it waits for the saga's end,
+nothing rolled back), and the deletion during the saga (undone first). For an
 upgrade: success with a new image (the copy kept aside, then removed), the
 Job failing or past its deadline (the copy swapped back), the health check
 failing on the new image (image and database back), the copy failing, the
 safety backup failing, a database really gone (said, never initialized), the
 worker killed after each step. And a restore or upgrade queued while another
-operation runs says which it waits for.
+operation runs says which it waits for ("queued behind <Kind> <name>", also
+while a saga runs).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from model.payloads import (
     JobKind,
     Poke,
     Replicas,
+    SpecUpdate,
     WorkflowSettings,
 )
 from model.phases import JobPhase, Phase
@@ -380,26 +384,52 @@ async def test_restore_job_failing_at_any_step_leaves_the_instance_as_it_was(
     assert world.calls["swap_database"] == 0  # the live database was never renamed
 
 
-async def test_a_failed_safety_backup_fails_the_restore_before_anything_changes(
+async def test_an_activity_failing_for_good_mid_restore_is_a_failure_rolled_back(
     saga_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     world = World()
+    refused = "OdooRestoreJob restore-1 is not this instance's: not read"
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
-        resource = await _restore(case, safety_destination=SAFETY)
+        resource = await _restore(case, safety_backup=False)
+        await case.started("restore-1", JobKind.RESTORE)
+        with world.lock:  # the load step made its copy before the read failed
+            world.databases[naming.restore_database_name(case.db)] = "half"
         since = await saga_env.get_current_time()
-        await case.finish(
-            JobKind.BACKUP,
-            naming.safety_backup_name("restore-1"),
-            succeeded=False,
-            message="step upload failed: cannot reach the S3 endpoint",
+        world.always_failing["describe_job"] = ApplicationError(
+            refused, type=failures.CONFIG_INVALID, non_retryable=True
         )
-        await case.running_again("restore:safety-backup:s3-down", since)
+        await case.poke()
+        await case.running_again("restore:restore-job:activity-refused", since)
         await case.end()
     case.assert_unchanged()
     assert resource.phase is JobPhase.FAILED
-    assert "safety backup restore-1-safety failed" in (resource.message or "")
-    assert case.jobs_of("restore-1") == [naming.batch_job_name("restore-1-safety", "backup")]
+    assert refused in (resource.message or "")
+    assert "failed at the restore Job step, rolled back" in case.message()
+
+
+@pytest.mark.parametrize("kind", [JobKind.RESTORE, JobKind.UPGRADE], ids=str)
+async def test_a_failed_safety_backup_fails_the_operation_before_anything_changes(
+    saga_env: WorkflowEnvironment, task_queue: str, kind: JobKind
+) -> None:
+    world = World()
+    name = f"{kind.value}-1"
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _operation(case, kind, name, safety_destination=SAFETY)
+        since = await saga_env.get_current_time()
+        await case.finish(
+            JobKind.BACKUP,
+            naming.safety_backup_name(name),
+            succeeded=False,
+            message="step upload failed: cannot reach the S3 endpoint",
+        )
+        await case.running_again(f"{kind.value}:safety-backup:s3-down", since)
+        await case.end()
+    case.assert_unchanged()  # an upgrade made no copy either
+    assert resource.phase is JobPhase.FAILED
+    assert f"safety backup {name}-safety failed" in (resource.message or "")
+    assert case.jobs_of(name) == [naming.batch_job_name(f"{name}-safety", "backup")]
 
 
 @pytest.mark.parametrize(
@@ -562,6 +592,29 @@ async def test_deleting_the_instance_during_a_restore_undoes_it_before_the_clean
     case.assert_unchanged()  # undone before the cleanup ran
 
 
+async def test_a_newer_spec_during_a_restore_waits_for_its_end(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _restore(case, safety_backup=False)
+        await case.started("restore-1", JobKind.RESTORE)
+        await case.handle.signal(
+            OdooInstanceWorkflow.set_spec,
+            SpecUpdate(ref=case.ref, generation=2, spec=make_spec(replicas=2)),
+        )
+        await case.skip(SETTINGS.newer_spec_grace + timedelta(minutes=1))
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await _until(lambda: resource.phase is JobPhase.COMPLETED, "the restore completed")
+        await _until(lambda: world.web.desired == 2, "the newer spec applied")
+        await wait_phase(case.handle, Phase.RUNNING)
+        await case.removed(resource)
+        await case.end()
+    assert world.databases == {case.db: "restored"}  # not rolled back for the new spec
+    assert world.calls["swap_database_back"] == 0
+
+
 # --- the worker killed after each step ------------------------------------------------
 
 
@@ -613,11 +666,8 @@ async def test_a_restore_waits_for_a_running_backup_and_says_so(
         await case.started("nightly", JobKind.BACKUP)
         world.add_job(JobKind.RESTORE, "restore-1", safety_backup=False)
         await case.poke()
-        note = (
-            "waiting: OdooBackupJob nightly runs on the instance; "
-            "this restore starts once it is done"
-        )
-        await _until(lambda: any(r.message == note for r in world.records), "the note")
+        note = "queued behind OdooBackupJob nightly"
+        await _until(lambda: case.resource("restore-1").message == note, "the note")
         assert world.databases == {case.db: "v1"}  # nothing started meanwhile
         await case.finish(JobKind.BACKUP, "nightly")
         await wait_phase(case.handle, Phase.RESTORING)
@@ -638,11 +688,8 @@ async def test_an_upgrade_queued_during_a_restore_says_it_waits_for_it(
         await case.started("restore-1", JobKind.RESTORE)
         world.add_job(JobKind.UPGRADE, "upgrade-1", safety_backup=False)
         await case.poke()
-        note = (
-            "waiting: OdooRestoreJob restore-1 runs on the instance; "
-            "this upgrade starts once it is done"
-        )
-        await _until(lambda: any(r.message == note for r in world.records), "the note")
+        note = "queued behind OdooRestoreJob restore-1"
+        await _until(lambda: case.resource("upgrade-1").message == note, "the note")
         await case.finish(JobKind.RESTORE, "restore-1")
         await wait_phase(case.handle, Phase.UPGRADING)
         await case.finish(JobKind.UPGRADE, "upgrade-1")
@@ -801,27 +848,6 @@ async def test_an_upgrade_of_a_database_really_gone_says_so_and_initializes_noth
     assert "does not exist (asked of PostgreSQL)" in (resource.message or "")
     assert not any(j.kind is JobKind.INIT for j in world.jobs)  # never auto-initialized
     assert world.db_initialized
-
-
-async def test_a_failed_safety_backup_fails_the_upgrade_before_anything_changes(
-    saga_env: WorkflowEnvironment, task_queue: str
-) -> None:
-    world = World()
-    async with running_worker(saga_env.client, world, task_queue):
-        case = await _case(saga_env, task_queue, world)
-        resource = await _upgrade(case, safety_destination=SAFETY)
-        since = await saga_env.get_current_time()
-        await case.finish(
-            JobKind.BACKUP,
-            naming.safety_backup_name("upgrade-1"),
-            succeeded=False,
-            message="step upload failed: cannot reach the S3 endpoint",
-        )
-        await case.running_again("upgrade:safety-backup:s3-down", since)
-        await case.end()
-    assert world.databases == {case.db: "v1"}
-    assert resource.phase is JobPhase.FAILED
-    assert world.calls["copy_database"] == 0
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 The World holds what the real activities would read and write (Deployments,
 job resources and their batch Jobs, the instance status, the backups made
-and the Events posted) and counts every activity call, so tests can assert
-"exactly one Job was created". Its snapshot is derived from that state, so
-the fakes are consistent with each other the way a real cluster is.
+and the Events posted, the child objects an apply writes and their drift)
+and counts every activity call, so tests can assert "exactly one Job was
+created". Its snapshot is derived from that state, so the fakes are
+consistent with each other the way a real cluster is.
 """
 
 from __future__ import annotations
@@ -20,17 +21,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from model import failures, naming
+from model.crds import ScheduledBackups
 from model.payloads import (
     ActiveJob,
+    AppliedChild,
     AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,
+    ChildDrift,
     CleanupInput,
     ConvergePhaseInput,
     CopyDatabaseInput,
     CreateBackup,
     CreateBackupJobInput,
+    CreateRestoreJobInput,
+    CreateUpgradeJobInput,
     DescribeJobInput,
+    Drift,
     DropDatabasesInput,
     EdgeAction,
     FilestoreStepInput,
@@ -38,6 +45,7 @@ from model.payloads import (
     GatherSnapshotInput,
     JobAction,
     JobKind,
+    JobRef,
     MarkDatabase,
     OperationPlan,
     OperationRecord,
@@ -50,6 +58,7 @@ from model.payloads import (
     RecordStatusInput,
     Replicas,
     RestartWeb,
+    RestoreResult,
     RunEdgeActionsInput,
     SetImageInput,
     SetImageResult,
@@ -57,8 +66,25 @@ from model.payloads import (
     SwapDatabaseInput,
     SwapDatabaseResult,
     SyncBackupScheduleInput,
+    UpgradeResult,
 )
 from model.phases import JobPhase, JobState, Phase
+
+CHILDREN = (
+    ("ConfigMap", "erp-config"),
+    ("Secret", "erp-db-password"),
+    ("Service", "erp"),
+    ("Deployment", "erp"),
+    ("Deployment", "erp-cron"),
+)
+"""(kind, name) of the child objects the fake apply writes."""
+APPLIED = "as-applied"
+"""The fingerprint of a child as the fake apply left it."""
+
+
+def applied_children() -> tuple[AppliedChild, ...]:
+    """What the fake apply answers: every child, as applied."""
+    return tuple(AppliedChild(kind=k, name=n, fingerprint=APPLIED) for k, n in CHILDREN)
 
 
 @dataclass
@@ -100,6 +126,14 @@ class World:
     keys: dict[str, str] = field(default_factory=dict)
     events: list[PostEventInput] = field(default_factory=list)
     apply_problem: str | None = None
+    # The live child objects: (kind, name) -> fingerprint (absent: deleted), those
+    # being deleted (an apply does not bring them back), the drift each apply
+    # was told it repairs, and how often a snapshot read them.
+    children: dict[tuple[str, str], str] = field(
+        default_factory=lambda: dict.fromkeys(CHILDREN, APPLIED)
+    )
+    deleting: set[tuple[str, str]] = field(default_factory=set)
+    restored: list[ChildDrift] = field(default_factory=list)
     # apply_children answers this many generations more (a defaults patch).
     defaults_bump: int = 0
     apply_problem_type: str = failures.CONFIG_INVALID
@@ -108,6 +142,17 @@ class World:
     fail_record_status: threading.Event = field(default_factory=threading.Event)
     # While set, the instance is gone (deleted without our finalizer): reads say so.
     instance_gone: threading.Event = field(default_factory=threading.Event)
+    # sync_backup_schedule refused for good with this message (Temporal's
+    # INVALID_ARGUMENT), for any spec.backup.
+    schedule_refusal: str | None = None
+    # While set, sync_backup_schedule fails with a retryable error.
+    schedule_unavailable: threading.Event = field(default_factory=threading.Event)
+    # The spec.backup each sync_backup_schedule call was given, and whether it was
+    # paused for a hold.
+    schedules_synced: list[ScheduledBackups | None] = field(default_factory=list)
+    schedules_held: list[bool] = field(default_factory=list)
+    # S3 credentials Secrets that do not exist (check_backup_request refuses them).
+    missing_secrets: set[str] = field(default_factory=set)
     # While set, converge_phase is refused for good (the API answers 403).
     refuse_converge: threading.Event = field(default_factory=threading.Event)
     # While set, record_status waits (up to 10 s) for `release_record_status`.
@@ -157,6 +202,14 @@ class World:
             database_missing=snap.database_missing,
             problems=snap.problems,
         )
+        for drift in snap.drift:
+            key = (drift.kind, drift.name)
+            if drift.drift is Drift.MISSING:
+                world.children.pop(key, None)
+            elif drift.drift is Drift.DELETING:
+                world.deleting.add(key)
+            else:
+                world.children[key] = "edited"
         for kind in JobKind:
             active = snap.job(kind)
             if active is None:
@@ -175,6 +228,15 @@ class World:
         for i in range(max(0, snap.pending_backups - (1 if snap.backup else 0))):
             world.jobs.append(JobResource(JobKind.BACKUP, f"backup-queued-{i}"))
         return world
+
+    @classmethod
+    def serving(cls) -> World:
+        """An initialized instance whose one web pod is ready (Running)."""
+        return cls(
+            db_initialized=True,
+            web=Replicas(desired=1, ready=1, exists=True),
+            cron=Replicas(desired=1, exists=True),
+        )
 
     def add_job(self, kind: JobKind, name: str, **options: Any) -> JobResource:
         with self.lock:
@@ -240,6 +302,28 @@ class World:
         with self.lock:
             self.web = self.web.model_copy(update={"ready": ready})
 
+    def delete_child(self, kind: str, name: str) -> None:
+        """Someone deleted a child object (kubectl delete)."""
+        with self.lock:
+            self.children.pop((kind, name), None)
+
+    def drift(self, applied: Sequence[AppliedChild]) -> tuple[ChildDrift, ...]:
+        """What gather_snapshot reports for the children `applied` (lock held)."""
+        found = []
+        for child in applied:
+            key = (child.kind, child.name)
+            if key not in self.children:
+                state: Drift | None = Drift.MISSING
+            elif key in self.deleting:
+                state = Drift.DELETING
+            elif self.children[key] != child.fingerprint:
+                state = Drift.CHANGED
+            else:
+                state = None
+            if state is not None:
+                found.append(ChildDrift(kind=child.kind, name=child.name, drift=state))
+        return tuple(found)
+
     def run_edge_action(self, input: RunEdgeActionsInput, action: EdgeAction) -> None:
         """What run_edge_actions does to the world for one action (lock held)."""
         if isinstance(action, CreateBackup):
@@ -255,7 +339,7 @@ class World:
                 )
             )
         elif isinstance(action, JobAction):
-            resource = next(j for j in self.jobs if j.name == action.name)
+            resource = self.job_named(action.name)
             resource.phase = JobPhase.COMPLETED if action.succeeded else JobPhase.FAILED
             resource.message = action.message
         elif isinstance(action, MarkDatabase):
@@ -276,6 +360,9 @@ class World:
             self.jobs.append(JobResource(JobKind.BACKUP, queued.name, final=queued.final))
             self.created.append(queued.name)
             self.keys[queued.name] = queued.object_key
+
+    def job_named(self, name: str) -> JobResource:
+        return next(j for j in self.jobs if j.name == name)
 
     # --- the fake activities ------------------------------------------------------
 
@@ -322,9 +409,15 @@ class World:
                 and JobKind.INIT.value not in active
                 and JobKind.RESTORE.value not in active
             )
+            waiting = tuple(
+                JobRef(kind=j.kind, name=j.name, phase=j.phase, message=j.message)
+                for j in self.jobs
+                if j.job_name is None and (j.phase is None or not j.phase.terminal)
+            )
             return Snapshot(
                 web=self.web,
                 cron=self.cron,
+                waiting_jobs=waiting,
                 db_initialized=self.db_initialized,
                 database_missing=checked and self.database_missing,
                 database_missing_ignored=checked and self.database_missing_ignored,
@@ -343,7 +436,12 @@ class World:
                 raise ApplicationError(
                     "the OdooInstance is gone", type=failures.INSTANCE_GONE, non_retryable=True
                 )
-            return world.snapshot()
+            snap = world.snapshot()
+            if input.children is None:
+                return snap
+            world.calls["read_children"] += 1
+            with world.lock:
+                return snap.model_copy(update={"drift": world.drift(input.children)})
 
         @activity.defn(name="apply_children")
         def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
@@ -357,8 +455,14 @@ class World:
             with world.lock:
                 world.web = world.web.model_copy(update={"exists": True})
                 world.cron = world.cron.model_copy(update={"exists": True})
+                for key in CHILDREN:
+                    if key not in world.deleting:  # one being deleted stays so
+                        world.children[key] = APPLIED
+                world.restored.extend(input.restoring)
             # The real one bumps the generation when it writes the operator's defaults.
-            return AppliedChildren(generation=input.generation + world.defaults_bump)
+            return AppliedChildren(
+                generation=input.generation + world.defaults_bump, children=applied_children()
+            )
 
         @activity.defn(name="converge_phase")
         def converge_phase(input: ConvergePhaseInput) -> None:
@@ -382,14 +486,18 @@ class World:
                     name = naming.auto_init_job_name(input.ref.name)
                     if not any(j.name == name for j in world.jobs):
                         world.jobs.append(JobResource(JobKind.INIT, name))
+                for note in input.mark_pending:
+                    resource = world.job_named(note.name)
+                    resource.phase, resource.message = note.phase, note.message
                 if input.start_job is not None:
-                    resource = next(j for j in world.jobs if j.name == input.start_job.name)
+                    resource = world.job_named(input.start_job.name)
                     job_name = naming.batch_job_name(resource.name, resource.kind.value)
                     if job_name not in world.batch_jobs:  # idempotent, like the real one
                         world.batch_jobs[job_name] = JobState.ACTIVE
                         world.batch_jobs_created[job_name] += 1
                     resource.job_name = job_name
                     resource.phase = JobPhase.RUNNING
+                    resource.message = f"running as Job {job_name}"
 
         @activity.defn(name="run_edge_actions")
         def run_edge_actions(input: RunEdgeActionsInput) -> None:
@@ -429,9 +537,38 @@ class World:
                 name=queued.name, namespace="ns", bucket="b", object_key=queued.object_key
             )
 
+        @activity.defn(name="check_backup_request")
+        def check_backup_request(input: CreateBackupJobInput) -> None:
+            world.calls["check_backup_request"] += 1
+            request, scheduled = input.queued.request, input.spec.backup
+            if request.destination is not None:
+                where, ref = "destination", request.destination.s3_credentials_secret_ref
+            elif scheduled is not None:
+                where = "spec.backup.destination"
+                ref = scheduled.destination.s3_credentials_secret_ref
+            else:
+                raise ApplicationError(
+                    "destination: none", type=failures.BACKUP_REQUEST_INVALID, non_retryable=True
+                )
+            if ref is not None and ref.name in world.missing_secrets:
+                raise ApplicationError(
+                    f"{where}.s3CredentialsSecretRef: Secret {input.ref.namespace}/{ref.name} "
+                    "not found",
+                    type=failures.BACKUP_REQUEST_INVALID,
+                    non_retryable=True,
+                )
+
         @activity.defn(name="sync_backup_schedule")
         def sync_backup_schedule(input: SyncBackupScheduleInput) -> None:
             world.calls["sync_backup_schedule"] += 1
+            world.schedules_synced.append(input.backup)
+            world.schedules_held.append(input.hold is not None)
+            if world.schedule_unavailable.is_set():
+                raise ApplicationError("Temporal unavailable", type="RPCError")
+            if world.schedule_refusal is not None and input.backup is not None:
+                raise ApplicationError(
+                    world.schedule_refusal, type=failures.CONFIG_INVALID, non_retryable=True
+                )
 
         @activity.defn(name="post_event")
         def post_event(input: PostEventInput) -> None:
@@ -467,6 +604,7 @@ class World:
         @activity.defn(name="describe_job")
         def describe_job(input: DescribeJobInput) -> ActiveJob | None:
             world.calls["describe_job"] += 1
+            world._fault("describe_job")
             with world.lock:
                 resource = next((j for j in world.jobs if j.name == input.name), None)
                 if resource is None:
@@ -572,6 +710,39 @@ class World:
                 world.generation += 1
                 return SetImageResult(generation=world.generation)
 
+        def make(kind: JobKind, name: str) -> tuple[str, ...]:
+            """Make the job resource `name` once; what runs before it: the other
+            unfinished ones, the running first (the real activity also orders the
+            queued ones by kind and age)."""
+            world.calls[f"create_{kind.value}_job"] += 1
+            with world.lock:
+                if not any(j.name == name for j in world.jobs):
+                    world.jobs.append(JobResource(kind, name))
+                    world.created.append(name)
+                return tuple(
+                    f"{j.kind.resource_kind}/{j.name}"
+                    for j in sorted(world.jobs, key=lambda j: j.job_name is None)
+                    if j.name != name and (j.phase is None or not j.phase.terminal)
+                )
+
+        @activity.defn(name="create_restore_job")
+        def create_restore_job(input: CreateRestoreJobInput) -> RestoreResult:
+            ref = input.request.source.s3_credentials_secret_ref
+            if ref is not None and ref.name in world.missing_secrets:
+                raise ApplicationError(
+                    f"restore request refused: source.s3CredentialsSecretRef: Secret "
+                    f"{input.ref.namespace}/{ref.name} not found",
+                    type=failures.REQUEST_INVALID,
+                    non_retryable=True,
+                )
+            behind = make(JobKind.RESTORE, input.name)
+            return RestoreResult(name=input.name, namespace="shop", queued_behind=behind)
+
+        @activity.defn(name="create_upgrade_job")
+        def create_upgrade_job(input: CreateUpgradeJobInput) -> UpgradeResult:
+            behind = make(JobKind.UPGRADE, input.name)
+            return UpgradeResult(name=input.name, namespace="shop", queued_behind=behind)
+
         return [
             prepare_operation,
             describe_job,
@@ -589,6 +760,9 @@ class World:
             record_status,
             cleanup_instance,
             create_backup_job,
+            check_backup_request,
             sync_backup_schedule,
             post_event,
+            create_restore_job,
+            create_upgrade_job,
         ]

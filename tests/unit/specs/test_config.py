@@ -4,7 +4,10 @@ Covers: the odoo.conf content (fixed keys, then configOptions sorted,
 overrides in place); no password anywhere in the ConfigMap (even from
 configOptions, which the spec refuses when they hold a secret); the
 ConfigMap's keys; the Secret's kind and both passwords; extraEnv merged
-last-wins by name, first position kept; extraEnvFrom.
+last-wins by name, first position kept; extraEnvFrom; the Odoo system
+parameters: report.url is the web Service the cron pods can reach
+(http://<name>:8069, the Service's name and port), web.base.url the public
+URL (https on the first host).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import pydantic
 import pytest
 
-from specs import config, workloads
+from specs import config, network, odoo_cli, workloads
 from tests.unit.specs.shop import ADMIN, container, env_names, make
 
 
@@ -110,3 +113,16 @@ def test_secret_is_opaque_string_data_when_built() -> None:
 
     assert secret["type"] == "Opaque"
     assert "data" not in secret  # stringData only: the API server encodes it
+
+
+def test_reports_render_through_the_web_service_and_links_stay_public_when_built() -> None:
+    inst = make()
+    parameters = config.system_parameters(inst)
+    assert parameters == {
+        "report.url": "http://shop:8069",
+        "web.base.url": "https://erp.example.com",
+    }
+    service = network.service(inst)
+    ports = [p["port"] for p in service["spec"]["ports"]]
+    assert f"http://{service['metadata']['name']}:{odoo_cli.HTTP_PORT}" == parameters["report.url"]
+    assert odoo_cli.HTTP_PORT in ports
