@@ -175,6 +175,11 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
         await other.wait_phase("Running")
         ready = await staging.wait_phase("Running")
         assert ready["dbInitialized"] is True
+        # The restore's last step, once Running: what it kept aside removed.
+        await harness.eventually(
+            lambda: op.job("OdooRestoreJob", "restore-1")["status"].get("previousRemovedAt"),
+            "the restore's kept-aside filestore removed",
+        )
 
     # One batch Job per job resource and step: its own Job once, and a restore's
     # filestore step that removes what it kept aside (a step of its own).
