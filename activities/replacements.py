@@ -34,6 +34,7 @@ from activities import (
     clusters,
     databases,
     failures,
+    heartbeats,
     job_lifecycle,
     lookup,
     ownership,
@@ -169,7 +170,7 @@ class ReplacementActivities:
 
     @activity.defn(name="copy_database", no_thread_cancel_exception=True)
     def copy_database(self, input: CopyDatabaseInput) -> bool:
-        with failures.boundary():
+        with heartbeats.heartbeating(), failures.boundary():
             return self._postgres.copy_database(
                 self._cluster(input), input.source, input.copy_name, input.mark
             )

@@ -356,12 +356,14 @@ async def swap_database_back(input: SwapDatabaseInput) -> SwapDatabaseResult:
 
 
 async def copy_database(input: CopyDatabaseInput) -> bool:
-    # A template copy lasts as long as the database is large (start_to_close); a
-    # retry finds the copy an attempt made.
+    # A template copy lasts as long as the database is large (start_to_close) and
+    # heartbeats meanwhile (a killed worker's attempt is retried within _HEARTBEAT);
+    # a retry finds the copy an attempt made.
     return await workflow.execute_activity(
         signatures.copy_database,
         input,
         start_to_close_timeout=timedelta(hours=2),
+        heartbeat_timeout=_HEARTBEAT,
         retry_policy=_postgres_retry(COPY_ATTEMPTS),
     )
 

@@ -103,7 +103,7 @@ def test_every_activity_with_a_heartbeat_timeout_heartbeats_when_it_runs(
     implementations: list[Callable[..., Any]],
 ) -> None:
     stubs = _heartbeating_stubs()
-    assert stubs == ["apply_children", "cleanup_instance", "run_edge_actions"]
+    assert stubs == ["apply_children", "cleanup_instance", "copy_database", "run_edge_actions"]
     silent = [
         name
         for name in stubs
