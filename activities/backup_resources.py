@@ -229,11 +229,7 @@ class BackupActivities:
         return PruneBackupsResult(deleted=tuple(sorted(deleted)))
 
     def _delete_object(self, namespace: str, item: dict[str, Any]) -> None:
-        target = S3Config.model_validate((item.get("spec") or {}).get("destination") or {})
-        access, secret = self._credentials(namespace, target)
-        client = s3.S3Client(
-            target.endpoint, access, secret, region=target.region, insecure=target.insecure
-        )
+        target, client = self._client(namespace, item)
         try:
             client.delete_object(target.bucket, target.object_key)
         except s3.S3Error as err:
@@ -244,6 +240,40 @@ class BackupActivities:
                 ) from err
         except s3.S3Unavailable as err:
             raise ApplicationError(str(err), type=failure_types.S3_UNAVAILABLE) from err
+
+    def abort_uploads(self, namespace: str, name: str) -> list[str]:
+        """Abort the unfinished multipart uploads of the failed OdooBackupJob `name`'s
+        object (its upload step was killed before it could): the upload ids aborted."""
+        item = self._kube.find(_BACKUPS, namespace, name)
+        if item is None:
+            return []
+        target, client = self._client(namespace, item)
+        try:
+            uploads = client.multipart_uploads(target.bucket, target.object_key)
+            for key, upload_id in uploads:
+                if key == target.object_key:
+                    client.abort_multipart_upload(target.bucket, key, upload_id)
+        except s3.S3Error as err:
+            if err.status == 404:
+                return []  # the bucket is gone: nothing to abort
+            # Refused (403: the credentials the backup failed with): retrying cannot help.
+            raise ApplicationError(
+                f"cannot abort the uploads of s3://{target.bucket}/{target.object_key}: "
+                f"{err.message}",
+                type=failure_types.S3_ERROR,
+                non_retryable=400 <= err.status < 500,
+            ) from err
+        except s3.S3Unavailable as err:
+            raise ApplicationError(str(err), type=failure_types.S3_UNAVAILABLE) from err
+        return [upload_id for key, upload_id in uploads if key == target.object_key]
+
+    def _client(self, namespace: str, item: dict[str, Any]) -> tuple[S3Config, s3.S3Client]:
+        target = S3Config.model_validate((item.get("spec") or {}).get("destination") or {})
+        access, secret = self._credentials(namespace, target)
+        client = s3.S3Client(
+            target.endpoint, access, secret, region=target.region, insecure=target.insecure
+        )
+        return target, client
 
     def _credentials(self, namespace: str, target: S3Config) -> tuple[str, str]:
         ref = target.s3_credentials_secret_ref

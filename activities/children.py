@@ -72,10 +72,16 @@ Permanent problems (a 422 for an object built from the spec, a missing
 cluster or pull Secret, the Gateway API not installed, an admin login the
 cluster refuses, the ownership rules above) raise CONFIG_INVALID with a
 message naming the field or object; API answers retrying cannot fix (400,
-403 such as a StorageClass that does not allow expansion or a terminating
-namespace, 404, 409 immutable; see failures) raise API_REJECTED after a
-Warning `ApplyRefused` Event naming the object and the API's message (once
-per generation and message). Everything else is retried.
+403 such as a StorageClass that does not allow expansion, 404, 409
+immutable; see failures) raise API_REJECTED after a Warning `ApplyRefused`
+Event naming the object and the API's message (once per generation and
+message). Everything else is retried.
+
+A namespace being deleted refuses every create (403, reason
+NamespaceTerminating): the instance goes with it, so there is nothing to
+restore and nothing to report; the apply stops there and answers
+`AppliedChildren.namespace_terminating` (its deletion reaches the workflow
+next, through the watcher).
 """
 
 from __future__ import annotations
@@ -144,6 +150,8 @@ class ChildrenActivities:
         with heartbeats.heartbeating(), failures.boundary():
             try:
                 applied = self._apply(input)
+            except failures.NamespaceTerminating:
+                return AppliedChildren(generation=input.generation, namespace_terminating=True)
             except failures.ApiError as err:
                 if err.is_permanent() or isinstance(err, failures.Invalid):
                     self._report_refused(input, err.summary)

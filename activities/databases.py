@@ -21,6 +21,10 @@ Public API (the activities in children/snapshot/... call these)::
     databases.drop_role(cluster, role) -> tuple[str, ...]    # databases dropped with it
     databases.server_major_version(cluster) -> int
     databases.set_parameters(cluster, database, role, password, {key: value}) -> keys written
+    databases.existing(cluster, names) -> dict[str, DatabaseInfo]   # which exist, owner, mark
+    databases.copy_database(cluster, source, copy, mark) -> bool     # CREATE ... TEMPLATE
+    databases.swap_in(cluster, live=, incoming=, aside=, mark=) -> SwapOutcome
+    databases.swap_back(cluster, live=, incoming=, aside=, mark=) -> SwapOutcome
     classify(psycopg_error, cluster, doing) -> PostgresError   # the error mapping
     database_name_for(uid, explicit) -> str      # spec.database.name or odoo_<uid>, checked
     check_identifier(what, value, fix) -> str    # <= 63 bytes, no NUL
@@ -40,6 +44,19 @@ Errors, all ApplicationErrors so an activity may let them propagate::
          └─ PostgresStatementError     type=POSTGRES_ERROR, retryable: any other error;
                                        carries "<SEVERITY>: <server message>"
 
+The swap of a saga (restore, upgrade rollback; SPEC "Operations that replace
+data") is two renames on one admin connection: the live database aside, the
+incoming one in. The incoming database carries a mark (COMMENT ON DATABASE,
+naming.operation_mark) set before the first rename, so every call reads
+where it stands from the names that exist and which one carries the mark,
+and completes or undoes what a crashed attempt left half done (even between
+the two renames). Before renaming, a database is closed to new connections
+(ALLOW_CONNECTIONS false) and its sessions are ended; the kept-aside one
+stays closed, the one that ends up live is opened again. A session the admin
+may not end (another role's, without pg_signal_backend) makes the rename
+fail with a retryable PostgresUnavailable naming the role and application
+holding it.
+
 A non-superuser admin (CREATEROLE CREATEDB, as CNPG or a cloud provider hands
 out) works: PostgreSQL 16+ gives it ADMIN on the roles it creates, and to drop
 a database owned by such a role the admin first grants itself the role (WITH
@@ -51,7 +68,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -71,6 +89,7 @@ __all__ = [
     "POSTGRES_UNAVAILABLE",
     "STATEMENT_TIMEOUT",
     "Connect",
+    "DatabaseInfo",
     "Databases",
     "DropOutcome",
     "PostgresConfigError",
@@ -78,6 +97,8 @@ __all__ = [
     "PostgresStatementError",
     "PostgresUnavailable",
     "RoleOutcome",
+    "SwapConflict",
+    "SwapOutcome",
     "check_identifier",
     "classify",
     "connect",
@@ -113,6 +134,28 @@ class DropOutcome(StrEnum):
     ABSENT = "Absent"
     NOT_OWNED = "NotOwned"
     """The database belongs to another role than the one given: left in place."""
+
+
+class SwapOutcome(StrEnum):
+    """What swap_in or swap_back found or did."""
+
+    SWAPPED = "Swapped"
+    """The incoming database is live now (this call did it, or finished a half-done swap)."""
+    ALREADY_SWAPPED = "AlreadySwapped"
+    """An earlier call did it all."""
+    UNDONE = "Undone"
+    """The previous database is live again (this call put it back)."""
+    NOT_SWAPPED = "NotSwapped"
+    """Nothing to undo: the swap never renamed anything (or an earlier call undid it)."""
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """One database as a swap reads it."""
+
+    owner: str
+    mark: str | None
+    allow_connections: bool
 
 
 class RoleOutcome(StrEnum):
@@ -151,6 +194,14 @@ class PostgresConfigError(PostgresError):
 
 class PostgresStatementError(PostgresError):
     """The server refused a statement for another reason; its message says why."""
+
+
+class SwapConflict(PostgresError):
+    """The databases are not in any state a swap or its undo leaves (the incoming
+    database is missing, or a name it needs is taken): retrying cannot help."""
+
+    failure_type = failures.SWAP_CONFLICT
+    retryable = False
 
 
 # --- connections ----------------------------------------------------------------
@@ -369,6 +420,142 @@ class Databases:
             raise PostgresStatementError(f"{cluster.describe()} returned no server version")
         return int(row[0]) // 10000
 
+    # -- sagas: copy, swap, undo (see the module docstring) ------------------------
+
+    def existing(self, cluster: Cluster, names: Iterable[str]) -> dict[str, DatabaseInfo]:
+        """Which of `names` exist, with their owner, mark and ALLOW_CONNECTIONS."""
+        wanted = [_check_database(name) for name in names]
+        with self._admin(cluster, "looking up databases") as conn:
+            return _existing(conn, wanted)
+
+    def copy_database(self, cluster: Cluster, source: str, copy: str, mark: str) -> bool:
+        """`copy` := CREATE DATABASE ... TEMPLATE `source`, owned by `source`'s owner and
+        marked; True when this call made it, False when it was there already.
+
+        A template copy needs no other session on `source`: it is closed to new
+        connections and its sessions ended first, and opened again afterwards,
+        whatever happened (the copy is consistent: nothing writes meanwhile). A
+        session the admin may not end fails it as the rename of a swap does.
+        """
+        _check_database(source)
+        _check_database(copy)
+        with self._admin(cluster, f"copying database {source!r} to {copy!r}") as conn:
+            found = _existing(conn, [source, copy])
+            if copy in found:  # made by an attempt that did not report back
+                _act_as(conn, found[copy].owner)
+                _set_mark(conn, copy, mark)
+                _allow_connections(conn, copy, False)
+                if source in found:
+                    _allow_connections(conn, source, True)
+                return False
+            if source not in found:
+                raise SwapConflict(
+                    f"cannot copy database {source!r} on {cluster.describe()}: it does not exist"
+                )
+            owner = found[source].owner
+            _act_as(conn, owner)
+            # A copy takes as long as the database is large: the activity's own
+            # timeout bounds it, not STATEMENT_TIMEOUT.
+            conn.execute("SET statement_timeout = 0")
+            try:
+                _close(conn, cluster, source)
+                try:
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                            sql.Identifier(copy), sql.Identifier(source), sql.Identifier(owner)
+                        )
+                    )
+                except errors.ObjectInUse:
+                    raise _held(conn, cluster, source, f"copy database {source!r}") from None
+                _set_mark(conn, copy, mark)
+                # A kept-aside copy serves nobody: closed until it is swapped back in.
+                _allow_connections(conn, copy, False)
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    _allow_connections(conn, source, True)
+        _log.info("copied database %r to %r on %s", source, copy, cluster.describe())
+        return True
+
+    def swap_in(
+        self, cluster: Cluster, *, live: str, incoming: str, aside: str, mark: str
+    ) -> SwapOutcome:
+        """Make `incoming` (marked `mark`) the live database under the name `live`,
+        the previous `live` kept as `aside` (none when there was no live database).
+
+        Resumable from any point (the module docstring): marked live means done;
+        `live` gone and `incoming` there means the second rename is still to do.
+        """
+        for name in (live, incoming, aside):
+            _check_database(name)
+        with self._admin(cluster, f"swapping database {incoming!r} in as {live!r}") as conn:
+            found = _existing(conn, [live, incoming, aside])
+            current = found.get(live)
+            if current is not None and current.mark == mark:
+                _act_as(conn, current.owner)
+                _allow_connections(conn, live, True)
+                return SwapOutcome.ALREADY_SWAPPED
+            if incoming not in found:
+                raise SwapConflict(
+                    f"cannot swap {incoming!r} in as {live!r} on {cluster.describe()}: "
+                    f"{incoming!r} does not exist"
+                )
+            if current is not None and aside in found:
+                raise SwapConflict(
+                    f"cannot keep {live!r} aside as {aside!r} on {cluster.describe()}: "
+                    f"a database {aside!r} exists already"
+                )
+            _act_as(conn, found[incoming].owner)
+            _set_mark(conn, incoming, mark)
+            _close(conn, cluster, incoming)
+            if current is not None:
+                _act_as(conn, current.owner)
+                _close(conn, cluster, live)
+                _rename(conn, cluster, live, aside)
+            _rename(conn, cluster, incoming, live)
+            _allow_connections(conn, live, True)
+        _log.info("swapped %r in as %r (kept %r) on %s", incoming, live, aside, cluster.describe())
+        return SwapOutcome.SWAPPED
+
+    def swap_back(
+        self, cluster: Cluster, *, live: str, incoming: str, aside: str, mark: str
+    ) -> SwapOutcome:
+        """Undo swap_in: the marked database goes back to `incoming`, `aside` back to `live`.
+
+        Resumable like swap_in; a swap that never renamed anything is left as it
+        is (the live database opened again in case it was closed meanwhile).
+        """
+        for name in (live, incoming, aside):
+            _check_database(name)
+        with self._admin(cluster, f"putting database {aside!r} back as {live!r}") as conn:
+            found = _existing(conn, [live, incoming, aside])
+            current = found.get(live)
+            outcome = SwapOutcome.NOT_SWAPPED
+            if current is not None and current.mark == mark:
+                if incoming in found:
+                    raise SwapConflict(
+                        f"cannot move {live!r} back to {incoming!r} on {cluster.describe()}: "
+                        f"a database {incoming!r} exists already"
+                    )
+                _act_as(conn, current.owner)
+                _close(conn, cluster, live)
+                _rename(conn, cluster, live, incoming)
+                current, outcome = None, SwapOutcome.UNDONE
+            if current is None and aside in found:
+                _act_as(conn, found[aside].owner)
+                _rename(conn, cluster, aside, live)
+                current, outcome = found[aside], SwapOutcome.UNDONE
+            elif current is not None and aside in found:
+                raise SwapConflict(
+                    f"cannot put {aside!r} back as {live!r} on {cluster.describe()}: "
+                    f"{live!r} exists and is not the swapped-in database"
+                )
+            if current is not None:
+                _act_as(conn, current.owner)
+                _allow_connections(conn, live, True)
+        if outcome is SwapOutcome.UNDONE:
+            _log.info("put %r back as %r on %s", aside, live, cluster.describe())
+        return outcome
+
     # -- internals ---------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -456,6 +643,86 @@ def _act_as(conn: Connection, owner: str) -> None:
         return
     conn.execute(
         sql.SQL("GRANT {} TO CURRENT_USER WITH INHERIT TRUE").format(sql.Identifier(owner))
+    )
+
+
+def _existing(conn: Connection, names: list[str]) -> dict[str, DatabaseInfo]:
+    rows = conn.execute(
+        "SELECT datname, pg_get_userbyid(datdba), shobj_description(oid, 'pg_database'),"
+        " datallowconn FROM pg_database WHERE datname = ANY(%s)",
+        (names,),
+    ).fetchall()
+    return {
+        name: DatabaseInfo(owner=owner, mark=mark, allow_connections=allow)
+        for name, owner, mark, allow in rows
+    }
+
+
+def _set_mark(conn: Connection, database: str, mark: str) -> None:
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(mark))
+    )
+
+
+def _allow_connections(conn: Connection, database: str, allow: bool) -> None:
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(database), sql.SQL("true" if allow else "false")
+        )
+    )
+
+
+SESSION_EXIT_WAIT_MS = 5000
+"""How long pg_terminate_backend waits for each ended session to exit."""
+
+
+def _close(conn: Connection, cluster: Cluster, database: str) -> None:
+    """Close `database` to new connections, then end the sessions the admin may end.
+
+    Sessions it may not end (another role's, without pg_signal_backend) are
+    left: the rename that follows then fails naming them.
+    """
+    _allow_connections(conn, database, False)
+    pids = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (database,),
+    ).fetchall()
+    for (pid,) in pids:
+        try:
+            conn.execute("SELECT pg_terminate_backend(%s, %s)", (pid, SESSION_EXIT_WAIT_MS))
+        except errors.InsufficientPrivilege:
+            _log.warning(
+                "may not end session %s on database %r of %s", pid, database, cluster.describe()
+            )
+
+
+def _rename(conn: Connection, cluster: Cluster, old: str, new: str) -> None:
+    try:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(old), sql.Identifier(new)
+            )
+        )
+    except errors.ObjectInUse:
+        raise _held(conn, cluster, old, f"rename database {old!r} to {new!r}") from None
+
+
+def _held(conn: Connection, cluster: Cluster, database: str, doing: str) -> PostgresUnavailable:
+    """The retryable error of `doing` refused because sessions the admin may not end
+    sit on `database`, naming their roles and applications."""
+    holders = conn.execute(
+        "SELECT DISTINCT coalesce(usename, '?'), coalesce(application_name, '')"
+        " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (database,),
+    ).fetchall()
+    who = ", ".join(
+        f"role {role!r}" + (f" ({application})" if application else "")
+        for role, application in holders
+    )
+    return PostgresUnavailable(
+        f"cannot {doing} on {cluster.describe()}: sessions of {who or 'another role'} "
+        "hold it and the admin may not end them (grant the admin pg_signal_backend, "
+        "or stop them)"
     )
 
 

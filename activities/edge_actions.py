@@ -3,7 +3,9 @@
 Owns running, in the order given, the typed edge actions of one transition
 (model.payloads.EdgeAction; workflows.machine.Action names them in the
 tables): finishing a job resource (job_lifecycle.finish: webhook, terminal
-phase, the batch Job's TTL, a JobFailed Warning on a failed one) and then
+phase, the batch Job's TTL, a JobFailed Warning on a failed one; for a failed
+backup also aborting the unfinished multipart uploads of its object, which an
+upload step killed before it could abort them leaves) and then
 keeping the newest `history_limit` (JobSettings) finished ones of its kind, writing
 status.dbInitialized (and, when it becomes true, Odoo's report.url and
 web.base.url: activities.odoo_settings), the rollout restart of the web Deployment, pruning
@@ -52,6 +54,7 @@ from model.payloads import (
     EdgeAction,
     InstanceRef,
     JobAction,
+    JobKind,
     MarkDatabase,
     PostEventInput,
     PostWarning,
@@ -63,10 +66,13 @@ from model.payloads import (
 from model.settings import JobSettings, OperatorSettings
 from specs import workloads
 
-__all__ = ["PRUNE_ATTEMPTS", "EdgeActivities"]
+__all__ = ["ABORT_ATTEMPTS", "PRUNE_ATTEMPTS", "EdgeActivities"]
 
 PRUNE_ATTEMPTS = 8
 """Attempts of the activity after which a failing prune is left to the next backup."""
+ABORT_ATTEMPTS = 3
+"""Attempts of the activity after which the unfinished uploads of a failed backup are
+left in S3 (unreachable), with a warning in the log."""
 
 _log = logging.getLogger(__name__)
 
@@ -108,6 +114,8 @@ class EdgeActivities:
                     instance=ref,
                     reporting_instance=self._operator.reporting_instance,
                 )
+                if action.kind is JobKind.BACKUP and not action.succeeded:
+                    self._abort_uploads(ref, action.name)
             case MarkDatabase(initialized=initialized):
                 lookup.read_instance(self._kube, ref)  # gone or re-created: InstanceGone
                 patch = {"status": {"dbInitialized": initialized}}
@@ -151,6 +159,19 @@ class EdgeActivities:
         if live is not None:  # absent: nothing to restart
             with contextlib.suppress(failures.NotFound):  # deleted since the read
                 self._kube.merge_patch(api.DEPLOYMENT, ref.namespace, name, patch)
+
+    def _abort_uploads(self, ref: InstanceRef, name: str) -> None:
+        try:
+            self._backups.abort_uploads(ref.namespace, name)
+        except ApplicationError as err:
+            # Retried with the activity a few times (S3 unreachable), then left with
+            # a warning: the failure's transition must not wait for S3.
+            if not err.non_retryable and activity.info().attempt < ABORT_ATTEMPTS:
+                raise
+            _log.warning(
+                "aborting the unfinished uploads of %s/%s failed, left in S3: %s",
+                ref.namespace, name, err.message,
+            )  # fmt: skip
 
     def _prune(self, ref: InstanceRef, action: PruneScheduledBackups) -> None:
         try:

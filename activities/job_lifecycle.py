@@ -138,6 +138,7 @@ def start(
             resource_uid=body["metadata"]["uid"],
             modules=list(job_spec.get("modules") or ["base"]),
             demo=bool(job_spec.get("demo", False)),
+            deadline=job_spec.get("activeDeadlineSeconds"),
         )
     else:
         try:
@@ -203,11 +204,14 @@ def finish(
             "phase": "Completed" if action.succeeded else "Failed",
             "completionTime": _now(),
         }
-        # Always a message: it replaces what the resource said while it waited or ran.
-        if action.succeeded:
+        # Always a message: it replaces what the resource said while it waited or ran
+        # (a saga's own outcome first, e.g. what it kept aside or why it rolled back).
+        if action.message:
+            status["message"] = action.message
+        elif action.succeeded:
             status["message"] = job_outcome.success_message(action.kind, body)
         else:
-            status["message"] = action.message or f"{action.kind.resource_kind} failed"
+            status["message"] = f"{action.kind.resource_kind} failed"
         notify.notify(kube, body, {**current, **status})
         if not action.succeeded:  # before the phase: a retry after a crash posts it
             _failed_event(kube, body, status["message"], reporting_instance)

@@ -119,8 +119,17 @@ class S3Client:
 
     def list_multipart_uploads(self, bucket: str) -> list[str]:
         """Keys of multipart uploads started and neither completed nor aborted."""
-        root = ET.fromstring(self._request("GET", f"/{bucket}", query={"uploads": ""}).data)
-        return [_text(item, "Key") for item in root.iter(f"{_NS}Upload")]
+        return [key for key, _ in self.multipart_uploads(bucket)]
+
+    def multipart_uploads(self, bucket: str, prefix: str = "") -> list[tuple[str, str]]:
+        """(key, upload id) of the unfinished multipart uploads under `prefix`."""
+        query = {"uploads": "", "prefix": prefix}
+        root = ET.fromstring(self._request("GET", f"/{bucket}", query=query).data)
+        return [(_text(item, "Key"), _text(item, "UploadId")) for item in root.iter(f"{_NS}Upload")]
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort one unfinished multipart upload (its parts are deleted)."""
+        self._request("DELETE", f"/{bucket}/{key}", query={"uploadId": upload_id})
 
     # --- objects ------------------------------------------------------------------
 

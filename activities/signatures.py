@@ -22,6 +22,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from model.payloads import (
+    ActiveJob,
     AppliedChildren,
     ApplyChildrenInput,
     BackupRequested,
@@ -29,17 +30,29 @@ from model.payloads import (
     CheckJobReferencesResult,
     CleanupInput,
     ConvergePhaseInput,
+    CopyDatabaseInput,
     CreateBackupJobInput,
     CreateRestoreJobInput,
     CreateUpgradeJobInput,
+    DescribeJobInput,
+    DropDatabasesInput,
+    FilestoreStepInput,
+    FilestoreStepResult,
     FollowJobInput,
     FollowJobResult,
     GatherSnapshotInput,
+    OperationPlan,
     PostEventInput,
+    PrepareOperationInput,
+    RecordOperationInput,
     RecordStatusInput,
     RestoreResult,
     RunEdgeActionsInput,
+    SetImageInput,
+    SetImageResult,
     Snapshot,
+    SwapDatabaseInput,
+    SwapDatabaseResult,
     SyncBackupScheduleInput,
     UpgradeResult,
 )
@@ -51,14 +64,23 @@ __all__ = [
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
+    "copy_database",
     "create_backup_job",
     "create_restore_job",
     "create_upgrade_job",
+    "describe_job",
+    "drop_databases",
     "follow_job",
     "gather_snapshot",
     "post_event",
+    "prepare_operation",
+    "record_operation",
     "record_status",
     "run_edge_actions",
+    "run_filestore_step",
+    "set_instance_image",
+    "swap_database",
+    "swap_database_back",
     "sync_backup_schedule",
 ]
 
@@ -150,6 +172,61 @@ def follow_job(input: FollowJobInput) -> FollowJobResult:
     raise NotImplementedError
 
 
+@activity.defn(name="prepare_operation")
+def prepare_operation(input: PrepareOperationInput) -> OperationPlan | None:
+    """A restore's or upgrade's uid and options, and whether the live database exists
+    (asked of PostgreSQL); None when the job resource is gone."""
+    raise NotImplementedError
+
+
+@activity.defn(name="describe_job")
+def describe_job(input: DescribeJobInput) -> ActiveJob | None:
+    """One job resource's state as the snapshot describes it; None when it is gone."""
+    raise NotImplementedError
+
+
+@activity.defn(name="swap_database")
+def swap_database(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    """Swap a marked database in as the live one, the live one kept aside (resumable)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="swap_database_back")
+def swap_database_back(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    """Undo swap_database: the kept-aside database back as the live one (resumable)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="copy_database")
+def copy_database(input: CopyDatabaseInput) -> bool:
+    """CREATE DATABASE ... TEMPLATE the live one, marked and closed (an upgrade's copy)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="drop_databases")
+def drop_databases(input: DropDatabasesInput) -> tuple[str, ...]:
+    """Drop an operation's copies and leftovers (only the instance role's databases)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="run_filestore_step")
+def run_filestore_step(input: FilestoreStepInput) -> FilestoreStepResult:
+    """Create (once) a restore's filestore Job and say where it stands."""
+    raise NotImplementedError
+
+
+@activity.defn(name="record_operation")
+def record_operation(input: RecordOperationInput) -> None:
+    """Write a restore's or upgrade's own status fields (safetyBackup, previous*)."""
+    raise NotImplementedError
+
+
+@activity.defn(name="set_instance_image")
+def set_instance_image(input: SetImageInput) -> SetImageResult:
+    """Write the instance's spec.image (an upgrade to a new image, or back)."""
+    raise NotImplementedError
+
+
 STUBS = (
     gather_snapshot,
     apply_children,
@@ -165,4 +242,13 @@ STUBS = (
     post_event,
     check_job_references,
     follow_job,
+    prepare_operation,
+    describe_job,
+    swap_database,
+    swap_database_back,
+    copy_database,
+    drop_databases,
+    run_filestore_step,
+    record_operation,
+    set_instance_image,
 )

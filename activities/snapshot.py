@@ -72,14 +72,14 @@ from model.phases import FINISHED_JOB_PHASES, JobPhase, JobState, batch_job_stat
 from model.settings import OperatorSettings
 from specs import job_outcome
 
-__all__ = ["ProblemCheck", "SnapshotActivities"]
+__all__ = ["ProblemCheck", "SnapshotActivities", "describe"]
 
 _log = logging.getLogger(__name__)
 
 ProblemCheck = Callable[[GatherSnapshotInput], Sequence[str]]
 """An extra source of configuration problems (the PostgreSQL side plugs in here)."""
 
-POD = api.Resource("v1", "pods")
+POD = api.POD
 
 
 class SnapshotActivities:
@@ -235,7 +235,7 @@ class SnapshotActivities:
             return None, 0, [], refused
         not_started = [_waiting(kind, item) for item in pending if not _started(item)]
         oldest = pending[0]
-        return self._describe(kind, oldest), len(pending), not_started, refused
+        return describe(self._kube, kind, oldest), len(pending), not_started, refused
 
     def _refusal(self, kind: JobKind, item: dict[str, Any]) -> str | None:
         """Why a job resource not started yet cannot run; None when it can (or started)."""
@@ -246,40 +246,6 @@ class SnapshotActivities:
         except job_inputs.Refused as refused:
             return str(refused)
         return None
-
-    def _describe(self, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
-        name = item["metadata"]["name"]
-        job_name = (item.get("status") or {}).get("jobName") or None
-        message: str | None = None
-        if job_name is None:
-            state = JobState.ACTIVE
-        else:
-            namespace = item["metadata"]["namespace"]
-            job = self._kube.find(api.JOB, namespace, job_name)
-            state, message = batch_job_state(job)
-            recorded = (item.get("status") or {}).get("message") or ""
-            if job is None and recorded.startswith(job_lifecycle.REFUSED_PREFIX):
-                message = recorded  # never started: the reason is on the resource
-            elif state is JobState.FAILED and job is not None:
-                # The failing step and its log tail, for the resource's status.message.
-                pods = self._kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
-                message = job_outcome.failure_message(job, pods)
-        labels = (item.get("metadata") or {}).get("labels") or {}
-        due, scheduled = True, None
-        if kind is JobKind.UPGRADE:
-            scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
-            due = scheduled is None or scheduled <= datetime.now(UTC)
-        return ActiveJob(
-            kind=kind,
-            name=name,
-            state=state,
-            job_name=job_name,
-            due=due,
-            message=message,
-            scheduled_time=None if due else scheduled,
-            scheduled=labels.get(job_lifecycle.SCHEDULED_LABEL) == "true",
-            final=labels.get(job_lifecycle.FINAL_LABEL) == "true",
-        )
 
     def _problems(self, input: GatherSnapshotInput) -> list[str]:
         problems: list[str] = []
@@ -293,6 +259,49 @@ class SnapshotActivities:
         for check in self._extra_checks:
             problems.extend(check(input))
         return problems
+
+
+def describe(kube: api.KubeApi, kind: JobKind, item: dict[str, Any]) -> ActiveJob:
+    """A job resource of `kind` as the workflow sees it: its state (from its batch
+    Job, see the module docstring), why it failed, what a succeeded Job's steps
+    reported (their termination messages), an upgrade's due time."""
+    name = item["metadata"]["name"]
+    job_name = (item.get("status") or {}).get("jobName") or None
+    message: str | None = None
+    outputs: tuple[str, ...] = ()
+    if job_name is None:
+        state = JobState.ACTIVE
+    else:
+        namespace = item["metadata"]["namespace"]
+        job = kube.find(api.JOB, namespace, job_name)
+        state, message = batch_job_state(job)
+        recorded = (item.get("status") or {}).get("message") or ""
+        if job is None and recorded.startswith(job_lifecycle.REFUSED_PREFIX):
+            message = recorded  # never started: the reason is on the resource
+        elif state is not JobState.ACTIVE and job is not None:
+            pods = kube.list_of(POD, namespace, label_selector=f"job-name={job_name}")
+            if state is JobState.FAILED:
+                # The failing step and its log tail, for the resource's status.message.
+                message = job_outcome.failure_message(job, pods)
+            else:
+                outputs = job_outcome.step_outputs(pods)
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    due, scheduled = True, None
+    if kind is JobKind.UPGRADE:
+        scheduled = _parse_time((item.get("spec") or {}).get("scheduledTime"))
+        due = scheduled is None or scheduled <= datetime.now(UTC)
+    return ActiveJob(
+        kind=kind,
+        name=name,
+        state=state,
+        job_name=job_name,
+        due=due,
+        message=message,
+        scheduled_time=None if due else scheduled,
+        scheduled=labels.get(job_lifecycle.SCHEDULED_LABEL) == "true",
+        final=labels.get(job_lifecycle.FINAL_LABEL) == "true",
+        outputs=outputs,
+    )
 
 
 def _started(item: dict[str, Any]) -> bool:

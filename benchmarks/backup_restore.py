@@ -4,7 +4,9 @@ Runs the Job scripts (scripts/jobs/) as local processes, step after step,
 with the environment their Job containers get, against the embedded
 PostgreSQL 18 and the versitygw S3 server: backup = dump, package, upload;
 restore = download, extract, load (into <db>_restoring, re-identified),
-neutralize (the stand-in odoo), finalize (verify, swap in). No Kubernetes:
+neutralize (the stand-in odoo), verify, filestore (stage and swap the
+filestore), then the workflow's database swap (activities.databases, as the
+cluster's admin). No Kubernetes:
 the figures are the steps' own cost (a Job adds a second or two of Pod
 scheduling). The database is built by the stand-in odoo plus a table of
 `--megabytes` of text rows (about half of it compressible) and a filestore
@@ -26,7 +28,10 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from pydantic import SecretStr
 
+from activities import databases
+from activities.clusters import Cluster
 from model import naming
 from sandbox import postgres, s3
 
@@ -81,6 +86,13 @@ def main() -> None:
             "AWS_ACCESS_KEY_ID": store.access_key,
             "AWS_SECRET_ACCESS_KEY": store.secret_key,
         }
+        cluster = Cluster(
+            name="bench",
+            host=server.host,
+            port=server.port,
+            admin_user=server.admin_user,
+            admin_password=SecretStr(server.admin_password),
+        )
         source = "bench_source"
         subprocess.run(["odoo", "-d", source, "-i", "base,mail"], env=base, check=True)
         rows = args.megabytes * 1024 * 1024 // 230
@@ -132,6 +144,7 @@ def main() -> None:
             restore_ws = work / f"restore-{fmt}"
             restore_ws.mkdir()
             target_root = work / f"filestore-{fmt}"
+            uid = str(uuid.uuid4())
             env = {
                 **base,
                 "SOURCE_TYPE": "s3",
@@ -140,6 +153,9 @@ def main() -> None:
                 "BACKUP_FORMAT": fmt,
                 "WORKSPACE": str(restore_ws),
                 "FILESTORE_ROOT": str(target_root),
+                "STAGING": naming.filestore_staging_dir(target),
+                "ASIDE": naming.filestore_aside_dir(target, uid),
+                "MARK": naming.operation_mark("restore", uid),
                 "S3_KEY": key,
                 "REIDENTIFY": "true",
                 "NEUTRALIZE": "true",
@@ -155,7 +171,17 @@ def main() -> None:
                     check=True,
                 )
             restore["neutralize"] = time.monotonic() - started
-            restore["finalize"] = run("restore-finalize.sh", env)
+            restore["verify"] = run("restore-verify.sh", env)
+            restore["filestore"] = run("restore-filestore.sh", env)
+            started = time.monotonic()
+            databases.Databases().swap_in(
+                cluster,
+                live=target,
+                incoming=env["TEMP_DB"],
+                aside=naming.aside_database_name(target, uid),
+                mark=env["MARK"],
+            )
+            restore["swap"] = time.monotonic() - started
             print(
                 f"{fmt:5} artifact {artifact / 1024 / 1024:6.1f} MB | backup "
                 f"{sum(backup.values()):5.1f} s ("

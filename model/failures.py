@@ -24,6 +24,7 @@ __all__ = [
     "REQUEST_INVALID",
     "S3_ERROR",
     "S3_UNAVAILABLE",
+    "SWAP_CONFLICT",
 ]
 
 CONFIG_INVALID = "ConfigInvalid"
@@ -59,6 +60,11 @@ POSTGRES_UNAVAILABLE = "PostgresUnavailable"
 
 POSTGRES_ERROR = "PostgresError"
 """Any other PostgreSQL error: retried."""
+
+SWAP_CONFLICT = "SwapConflict"
+"""The databases of a saga's swap are in no state a swap or its undo leaves (the incoming
+database is missing, or a name it needs is taken): not retried; the saga undoes and fails
+the operation with the message."""
 
 S3_ERROR = "S3Error"
 """An S3 server answered with an error (pruning a backup's object): retried."""

@@ -38,6 +38,7 @@ __all__ = [
     "POSTGRES_IDENTIFIER_MAX",
     "REPLICAS_ANNOTATION",
     "REQUESTED_ANNOTATION",
+    "aside_database_name",
     "auto_init_job_name",
     "backup_format_of",
     "backup_object_key",
@@ -48,16 +49,22 @@ __all__ = [
     "cron_deployment_name",
     "database_name",
     "db_password_secret_name",
+    "failed_database_name",
+    "filestore_aside_dir",
+    "filestore_staging_dir",
     "follow_task_queue",
     "instance_labels",
     "instance_name_problems",
     "master_password_secret_name",
+    "operation_mark",
     "operation_resource_name",
+    "operation_tag",
     "parse_workflow_id",
     "pvc_name",
     "restore_database_name",
     "role_name",
     "s3_credentials_secret_name",
+    "safety_backup_name",
     "sanitize_uid",
     "scheduled_backup_workflow_id",
     "shorten",
@@ -206,12 +213,62 @@ def restore_database_name(database: str) -> str:
     Fits PostgreSQL's 63-byte identifier limit: a long name is cut and
     disambiguated by a short hash of the whole name.
     """
-    suffix = "_restoring"
+    return _database_with_suffix(database, "_restoring")
+
+
+def operation_tag(resource_uid: str) -> str:
+    """The 8 hex digits naming what an operation (a job resource) keeps aside:
+    the first 8 of its uid without dashes (a Kubernetes uid is a UUID)."""
+    return resource_uid.replace("-", "").lower()[:_HASH_LENGTH]
+
+
+def aside_database_name(database: str, resource_uid: str) -> str:
+    """Where an operation keeps the database it replaced: `<db>_pre_<8 hex of its uid>`.
+
+    A restore renames the live database to it; an upgrade copies the live
+    database to it before `odoo -u`. Deterministic, so a retried step and a
+    person rolling back by hand find it; fits 63 bytes like
+    restore_database_name.
+    """
+    return _database_with_suffix(database, f"_pre_{operation_tag(resource_uid)}")
+
+
+def failed_database_name(database: str, resource_uid: str) -> str:
+    """Where a rolled-back upgrade puts the database it left: `<db>_failed_<8 hex>`,
+    dropped once the kept-aside copy is back in place."""
+    return _database_with_suffix(database, f"_failed_{operation_tag(resource_uid)}")
+
+
+def operation_mark(kind: str, resource_uid: str) -> str:
+    """The COMMENT ON DATABASE that names the incoming database of an operation's
+    swap, so a retried swap tells which database is which after any crash."""
+    return f"odoo-operator {kind} {resource_uid}"
+
+
+def _database_with_suffix(database: str, suffix: str) -> str:
     name = database + suffix
-    if len(name) <= 63:
+    if len(name.encode()) <= POSTGRES_IDENTIFIER_MAX:
         return name
-    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
-    return f"{database[: 63 - len(suffix) - 9]}_{digest}{suffix}"
+    digest = hashlib.sha256(database.encode()).hexdigest()[:_HASH_LENGTH]
+    room = POSTGRES_IDENTIFIER_MAX - len(suffix) - _HASH_LENGTH - 1
+    prefix = database.encode()[:room].decode("utf-8", "ignore")
+    return f"{prefix}_{digest}{suffix}"
+
+
+def safety_backup_name(resource_name: str) -> str:
+    """The OdooBackupJob a restore or upgrade takes of what it replaces: `<resource>-safety`."""
+    return shorten(f"{resource_name}-safety", 253)
+
+
+def filestore_staging_dir(database: str) -> str:
+    """The directory (beside `filestore/<db>`) where a restore unpacks the new filestore."""
+    return f".restore-{database}"
+
+
+def filestore_aside_dir(database: str, resource_uid: str) -> str:
+    """The directory (beside `filestore/<db>`) where an operation keeps the filestore it
+    replaced: `.<db>.pre-<8 hex of its uid>`."""
+    return f".{database}.pre-{operation_tag(resource_uid)}"
 
 
 _EXTENSIONS = {"zip": "zip", "sql": "sql", "dump": "dump"}

@@ -36,13 +36,19 @@ __all__ = [
     "ChildDrift",
     "CleanupInput",
     "ConvergePhaseInput",
+    "CopyDatabaseInput",
     "CreateBackup",
     "CreateBackupJobInput",
     "CreateRestoreJobInput",
     "CreateUpgradeJobInput",
+    "DatabaseSwap",
     "DeleteRequest",
+    "DescribeJobInput",
     "Drift",
+    "DropDatabasesInput",
     "EdgeAction",
+    "FilestoreStepInput",
+    "FilestoreStepResult",
     "FollowJobInput",
     "FollowJobResult",
     "GatherSnapshotInput",
@@ -57,16 +63,21 @@ __all__ = [
     "JobProgress",
     "JobRef",
     "JobRequested",
+    "KeptAside",
     "LastOperation",
     "MachineState",
     "MarkDatabase",
+    "OperationPlan",
+    "OperationRecord",
     "Poke",
     "PostEventInput",
     "PostWarning",
+    "PrepareOperationInput",
     "PruneBackupsInput",
     "PruneBackupsResult",
     "PruneScheduledBackups",
     "QueuedBackup",
+    "RecordOperationInput",
     "RecordStatusInput",
     "Replicas",
     "RestartWeb",
@@ -76,8 +87,12 @@ __all__ = [
     "ResumeResult",
     "RunEdgeActionsInput",
     "ScheduledBackupInput",
+    "SetImageInput",
+    "SetImageResult",
     "Snapshot",
     "SpecUpdate",
+    "SwapDatabaseInput",
+    "SwapDatabaseResult",
     "SyncBackupScheduleInput",
     "TransitionRecord",
     "UpgradeInput",
@@ -158,6 +173,11 @@ class ActiveJob(Payload):
         default=False,
         description="A backup made for the instance's deletion (spec.backup.finalBackup): "
         "the database is dropped only once it completed.",
+    )
+    outputs: tuple[str, ...] = Field(
+        default=(),
+        description="What the steps of a succeeded Job reported (their termination "
+        "messages, in step order): a restore's filestore step says what it put in place.",
     )
 
 
@@ -382,6 +402,11 @@ class WorkflowSettings(Payload):
         "wake adds a few dozen at most, so a run stays under 2,000; Temporal itself "
         "suggests it only at 4,096 or 4 MB).",
     )
+    start_timeout: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="How long a restore or an upgrade waits for every web replica to be "
+        "ready on the new data before it rolls back (the health check after the swap).",
+    )
     continue_as_new_after: int = Field(
         default=0,
         description="Force continue-as-new after this many wakes (0: only when the "
@@ -486,6 +511,31 @@ class MachineState(Payload):
     last_operation: LastOperation | None = Field(
         default=None, description="The last job resource finished, and how."
     )
+    kept_aside: tuple[KeptAside, ...] = Field(
+        default=(),
+        description="What completed restores and upgrades replaced and keep until the "
+        "instance is Running on the new data and their keepPreviousFor passed.",
+    )
+    notice: str | None = Field(
+        default=None,
+        description="What the last restore or upgrade says about itself (a failure and its "
+        "rollback): status.message while nothing else is shown (a configuration problem, "
+        "drift, a failed job's phase); cleared when the next one starts.",
+    )
+
+
+class KeptAside(Payload):
+    """What one completed operation (a job resource) keeps aside, and from when it may go."""
+
+    kind: JobKind
+    name: str
+    uid: str
+    databases: tuple[str, ...] = ()
+    filestore: str | None = Field(
+        default=None, description="The kept-aside filestore directory (a restore's)."
+    )
+    not_before: datetime = Field(description="Workflow time after which it may be removed.")
+    attempts: int = Field(default=0, description="Removal attempts that failed so far.")
 
 
 class BackupRequest(Payload):
@@ -646,11 +696,14 @@ class AppliedChildren(Payload):
     defaults into the spec (a merge patch of spec bumps metadata.generation),
     so the watcher's `set_spec` for that generation needs no second apply.
     `children`: every object written, with its fingerprint (what drift is
-    measured against).
+    measured against). `namespace_terminating`: the namespace is being deleted
+    and refused a create, so the apply stopped there (nothing is reported: the
+    instance goes with its namespace).
     """
 
     generation: int
     children: tuple[AppliedChild, ...] = ()
+    namespace_terminating: bool = False
 
 
 class ConvergePhaseInput(Payload):
@@ -829,6 +882,130 @@ class PostEventInput(Payload):
     reason: str
     message: str
     warning: bool = False
+
+
+# --- the sagas of restores and upgrades (workflows.replacements) ---------------------
+
+
+class PrepareOperationInput(Payload):
+    """Read what an operation (a restore or upgrade job resource) needs before it starts."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    kind: JobKind
+    name: str
+
+
+class OperationPlan(Payload):
+    """prepare_operation's answer: the job resource's uid and options, and whether the
+    live database exists (checked in PostgreSQL). None when the resource is gone."""
+
+    kind: JobKind
+    name: str
+    uid: str
+    database: str
+    live_exists: bool
+    safety_backup: bool = True
+    safety_destination: S3Config | None = None
+    keep_previous: timedelta = timedelta(0)
+    image: str | None = Field(default=None, description="An upgrade's target image.")
+    backup_format: BackupFormat | None = Field(
+        default=None, description="A restore's backup format."
+    )
+
+
+class DescribeJobInput(Payload):
+    """One job resource by kind and name: its state as a snapshot would describe it."""
+
+    ref: InstanceRef
+    kind: JobKind
+    name: str
+
+
+class DatabaseSwap(Payload):
+    """The names of one swap: `incoming` (marked `mark`) becomes `live`, the previous
+    `live` is kept as `aside` (activities.databases.swap_in, swap_back)."""
+
+    live: str
+    incoming: str
+    aside: str
+    mark: str
+
+
+class SwapDatabaseInput(Payload):
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    swap: DatabaseSwap
+
+
+class SwapDatabaseResult(Payload):
+    outcome: str = Field(description="activities.databases.SwapOutcome's value.")
+
+
+class CopyDatabaseInput(Payload):
+    """CREATE DATABASE `copy` TEMPLATE `source`, marked (an upgrade's kept-aside copy)."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    source: str
+    copy_name: str
+    mark: str
+
+
+class DropDatabasesInput(Payload):
+    """Drop these databases of the instance's role (an operation's copies and leftovers)."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    names: tuple[str, ...]
+
+
+class FilestoreStepInput(Payload):
+    """Run (create, or look at) the filestore Job `<name>-filestore-<action>-<attempt>`
+    of a restore (specs.jobs.filestore_job)."""
+
+    ref: InstanceRef
+    spec: OdooInstanceSpec
+    name: str
+    uid: str
+    action: str
+    attempt: int = 1
+
+
+class FilestoreStepResult(Payload):
+    state: JobState
+    message: str | None = None
+    job_name: str | None = Field(
+        default=None, description="The filestore Job (followed while it runs)."
+    )
+
+
+class OperationRecord(Payload):
+    """Fields of a restore's or upgrade's status to write (None: leave as it is)."""
+
+    safety_backup: str | None = None
+    previous_database: str | None = None
+    previous_filestore: str | None = None
+    previous_image: str | None = None
+    previous_removed_at: datetime | None = None
+
+
+class RecordOperationInput(Payload):
+    ref: InstanceRef
+    kind: JobKind
+    name: str
+    record: OperationRecord
+
+
+class SetImageInput(Payload):
+    """Write spec.image of the instance (an upgrade to a new image, or its rollback)."""
+
+    ref: InstanceRef
+    image: str
+
+
+class SetImageResult(Payload):
+    generation: int = Field(description="metadata.generation after the write.")
 
 
 class CheckJobReferencesInput(Payload):

@@ -44,6 +44,7 @@ from activities import (
     job_follow,
     operation_resources,
     references,
+    replacements,
     snapshot,
     status,
 )
@@ -145,6 +146,7 @@ def activities(
     postgres = postgres or databases.Databases()
     backup = backup_resources.BackupActivities(kube, operator)
     operations = operation_resources.OperationActivities(kube)
+    sagas = replacements.ReplacementActivities(kube, operator, jobs, postgres)
     return [
         snapshot.SnapshotActivities(kube, operator, postgres).gather_snapshot,
         children.ChildrenActivities(kube, operator, settings.defaults, postgres).apply_children,
@@ -160,6 +162,15 @@ def activities(
         operations.create_upgrade_job,
         references.ReferenceActivities(kube, operator).check_job_references,
         job_follow.FollowActivities(kube).follow_job,
+        sagas.prepare_operation,
+        sagas.describe_job,
+        sagas.swap_database,
+        sagas.swap_database_back,
+        sagas.copy_database,
+        sagas.drop_databases,
+        sagas.run_filestore_step,
+        sagas.record_operation,
+        sagas.set_instance_image,
     ]
 
 

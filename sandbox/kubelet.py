@@ -48,7 +48,7 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -64,6 +64,7 @@ __all__ = [
     "KubeletThread",
     "LogSource",
     "PodMatcher",
+    "PodOutcome",
     "SimulatedKubelet",
     "StepSource",
     "pod_matcher",
@@ -77,10 +78,33 @@ logger = logging.getLogger(__name__)
 PodMatcher = Callable[[dict[str, Any]], bool]
 Getter = Callable[[str], Awaitable[dict[str, Any] | None]]
 """GETs an API path (None on 404): how a runner reads Secrets and ConfigMaps."""
-JobRunner = Callable[[dict[str, Any], Getter], Awaitable[tuple[int, str] | tuple[int, str, str]]]
-"""Runs a Job's Pod; returns (exit code, last log lines) and optionally, on a
-failure, the name of the container that failed (so an init container's
-failure shows in initContainerStatuses, as on a real node)."""
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    """How a Job's Pod ended, as a runner reports it.
+
+    `failed` names the container that failed (so an init container's failure
+    shows in initContainerStatuses, as on a real node); `messages` are the
+    containers' termination message files (terminationMessagePath), which a
+    kubelet puts in their terminated state, a failed one's log tail standing
+    in when it wrote none (FallbackToLogsOnError); `deadline_exceeded`: the
+    Pod's activeDeadlineSeconds stopped it (status.reason DeadlineExceeded).
+    """
+
+    code: int
+    log: str = ""
+    failed: str | None = None
+    messages: dict[str, str] = field(default_factory=dict)
+    deadline_exceeded: bool = False
+
+
+JobRunner = Callable[
+    [dict[str, Any], Getter],
+    Awaitable[tuple[int, str] | tuple[int, str, str] | PodOutcome],
+]
+"""Runs a Job's Pod; returns a PodOutcome, or (exit code, last log lines) and
+optionally, on a failure, the name of the container that failed."""
 
 
 @runtime_checkable
@@ -429,9 +453,8 @@ class SimulatedKubelet:
 
     async def _run_job_pod(self, pod: dict[str, Any]) -> None:
         await self._write_status(pod, self._running_status(pod, ready=False))
-        failed: str | None = None
         if any(match(pod) for match in self._fails):
-            code, log = 1, "failed by the test (SimulatedKubelet.fail_jobs)"
+            outcome = PodOutcome(1, "failed by the test (SimulatedKubelet.fail_jobs)")
         elif self.job_runner is not None:
             runner = self.job_runner
             steps = (
@@ -446,13 +469,16 @@ class SimulatedKubelet:
                     steps.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await steps
-            code, log = result[0], result[1]
-            failed = result[2] if len(result) > 2 else None
+            if isinstance(result, PodOutcome):
+                outcome = result
+            else:
+                failed = result[2] if len(result) > 2 else None
+                outcome = PodOutcome(result[0], result[1], failed)
         else:
             if self.ready_delay:
                 await asyncio.sleep(self.ready_delay)
-            code, log = 0, ""
-        await self._write_status(pod, self._terminated_status(pod, code, log, failed))
+            outcome = PodOutcome(0)
+        await self._write_status(pod, self._terminated_status(pod, outcome))
 
     async def _show_steps(self, pod: dict[str, Any], runner: StepSource) -> None:
         """Keep the running Pod's status on the container its runner runs now."""
@@ -531,27 +557,33 @@ class SimulatedKubelet:
             ],
         }
 
-    def _terminated_status(
-        self, pod: dict[str, Any], code: int, log: str, failed: str | None = None
-    ) -> dict[str, Any]:
-        """The final status. When `failed` names an init container, the init
-        containers before it completed, it terminated with `code` and `log`, and
-        the rest never started (as a node reports an init container failure);
-        otherwise every init container completed and the containers ended with `code`."""
+    def _terminated_status(self, pod: dict[str, Any], outcome: PodOutcome) -> dict[str, Any]:
+        """The final status. When `outcome.failed` names an init container, the init
+        containers before it completed, it terminated with the outcome's code and
+        log, and the rest never started (as a node reports an init container
+        failure); otherwise every init container completed and the containers ended
+        with the outcome's code. Each container's termination message is the one it
+        wrote, else (failed) the log tail; a deadline sets status.reason."""
+        code, log = outcome.code, outcome.log
+        failed = outcome.failed
         now = _now()
         status = self._running_status(pod, ready=False)
         status["phase"] = "Succeeded" if code == 0 else "Failed"
+        if outcome.deadline_exceeded:
+            status["reason"] = "DeadlineExceeded"
+            status["message"] = "Pod was active on the node longer than the specified deadline"
         started = status["startTime"]
 
-        def terminated(exit_code: int) -> dict[str, Any]:
+        def terminated(exit_code: int, name: str = "") -> dict[str, Any]:
             state: dict[str, Any] = {
                 "exitCode": exit_code,
                 "reason": "Completed" if exit_code == 0 else "Error",
                 "startedAt": started,
                 "finishedAt": now,
             }
-            if exit_code != 0 and log:
-                state["message"] = log
+            message = outcome.messages.get(name) or (log if exit_code != 0 else "")
+            if message:
+                state["message"] = message
             return {"terminated": state}
 
         init_names = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
@@ -566,9 +598,9 @@ class SimulatedKubelet:
                 if reached:
                     state: dict[str, Any] = {"waiting": {"reason": "PodInitializing"}}
                 elif failed_init and name == failed:
-                    state, reached = terminated(code), True
+                    state, reached = terminated(code, name), True
                 else:
-                    state = terminated(0)
+                    state = terminated(0, name)
                 statuses.append(
                     {
                         "name": name,
@@ -585,7 +617,7 @@ class SimulatedKubelet:
             if failed_init:
                 container["state"] = {"waiting": {"reason": "PodInitializing"}}
             else:
-                container["state"] = terminated(code)
+                container["state"] = terminated(code, container["name"])
         return status
 
     async def _write_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:

@@ -8,6 +8,13 @@ volumes made local directories. It must not write to the API: the exit code
 and the log's tail go back to `kubelet.SimulatedKubelet`, which writes the
 Pod status, and serves the whole log (`container_log`) to the API server.
 
+The Pod's activeDeadlineSeconds runs from the start of its first container,
+as a kubelet counts it from the Pod's start: the container running when it
+passes is killed (its process group), and the outcome says so
+(kubelet.PodOutcome.deadline_exceeded). Each container's terminationMessagePath
+(default /dev/termination-log) is a local file the container may write; what
+it wrote becomes its termination message.
+
 There are no mount namespaces, so a container sees its volumes at local
 paths: every occurrence of a volume's mountPath (or of a `path_map` prefix,
 for files the image would hold) at the start of a path in the command, the
@@ -18,6 +25,7 @@ environment variables, never from a literal path of their own.
 Local layout under `work_dir`:
     claims/<namespace>/<claim>/      a PersistentVolumeClaim (kept across Pods)
     pods/<uid>/volumes/<volume>/     emptyDir, secret and configMap volumes
+    pods/<uid>/termination/<container>   a container's termination message file
     logs/<namespace>_<pod>_<container>.log
 """
 
@@ -29,9 +37,12 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sandbox.kubelet import PodOutcome
 
 __all__ = ["LocalPodRunner"]
 
@@ -39,6 +50,8 @@ Getter = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 LOG_TAIL_LINES = 20
 """How many log lines become a failed container's termination message."""
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+"""A container's terminationMessagePath when its spec gives none."""
 
 _VAR_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -70,30 +83,43 @@ class LocalPodRunner:
         # (namespace, pod) -> the container that runs now (kubelet.StepSource).
         self._running: dict[tuple[str, str], str] = {}
 
-    async def __call__(self, pod: dict[str, Any], get: Getter) -> tuple[int, str, str]:
-        """(exit code, log tail of the failed container, its name); (0, "", "") on success."""
+    async def __call__(self, pod: dict[str, Any], get: Getter) -> PodOutcome:
+        """How the Pod ended: the failed container's exit code, name and log tail
+        (code 0 on success), and every container's termination message."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
         containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
         first = containers[0]["name"] if containers else ""
         try:
             volumes = await self._volumes(pod, get)
         except PodRunError as error:
-            return 1, str(error), first
+            return PodOutcome(1, str(error), first)
         deadline = spec.get("activeDeadlineSeconds")
+        ends = None if deadline is None else time.monotonic() + float(deadline)
+        messages: dict[str, str] = {}
         key = (meta["namespace"], meta["name"])
         try:
             for container in containers:
-                self._running[key] = container["name"]
-                log_file = self._log_file(meta["namespace"], meta["name"], container["name"])
+                name = container["name"]
+                self._running[key] = name
+                log_file = self._log_file(meta["namespace"], meta["name"], name)
+                message_file = self.work_dir / "pods" / meta["uid"] / "termination" / name
+                remaining = None if ends is None else max(ends - time.monotonic(), 0.0)
                 try:
-                    code = await self._run(pod, container, volumes, get, log_file, deadline)
+                    code = await self._run(
+                        pod, container, volumes, get, log_file, message_file, remaining
+                    )
                 except PodRunError as error:
-                    return 1, str(error), container["name"]
+                    return PodOutcome(1, str(error), name, messages)
+                written = await asyncio.to_thread(_read_message, message_file)
+                if written:
+                    messages[name] = written
+                if code is None:
+                    return PodOutcome(137, _tail(log_file), name, messages, deadline_exceeded=True)
                 if code != 0:
-                    return code, _tail(log_file), container["name"]
+                    return PodOutcome(code, _tail(log_file), name, messages)
         finally:
             self._running.pop(key, None)
-        return 0, "", ""
+        return PodOutcome(0, "", None, messages)
 
     def running_container(self, namespace: str, pod: str) -> str | None:
         """The container of that Pod that runs now (kubelet.StepSource)."""
@@ -147,9 +173,13 @@ class LocalPodRunner:
         volumes: dict[str, Path],
         get: Getter,
         log_file: Path,
-        deadline: int | None,
-    ) -> int:
+        message_file: Path,
+        timeout: float | None,
+    ) -> int | None:
+        """The container's exit code; None when `timeout` passed (it was killed)."""
         prefixes = dict(self.path_map)
+        message_file.parent.mkdir(parents=True, exist_ok=True)
+        prefixes[container.get("terminationMessagePath") or TERMINATION_MESSAGE_PATH] = message_file
         for mount in container.get("volumeMounts") or []:
             local = volumes.get(mount["name"])
             if local is not None:
@@ -183,12 +213,12 @@ class LocalPodRunner:
             except OSError as error:
                 raise PodRunError(f"cannot start {argv[0]!r}: {error}") from error
             try:
-                return await asyncio.wait_for(process.wait(), timeout=deadline)
+                return await asyncio.wait_for(process.wait(), timeout=timeout)
             except TimeoutError:
                 _kill_all(process)
                 await process.wait()
                 log.write(b"\nDeadlineExceeded: the Pod ran past activeDeadlineSeconds\n")
-                return 137
+                return None
             except asyncio.CancelledError:  # the Pod was deleted
                 _kill_all(process)
                 await process.wait()
@@ -309,6 +339,13 @@ def _write_items(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(base64.b64decode(data[key]) if decode else data[key].encode())
         target.chmod(0o600)
+
+
+def _read_message(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def _tail(path: Path) -> str:

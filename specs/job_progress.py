@@ -3,8 +3,9 @@
 Owns turning a running Job's Pod and the tail of the running container's log
 into a `JobProgress`. The step is the container that runs (a Pod runs its
 init containers one after another, then its containers: specs.jobs names
-them dump, package, upload; download, extract, load, neutralize, finalize;
-init; upgrade). How far it came is the last line the step printed:
+them dump, package, upload; download, extract, load, neutralize, verify,
+filestore; init; upgrade; a restore's filestore Job: filestore). How far it
+came is the last line the step printed:
 
 - the step scripts (scripts/jobs/, `progress` in common.sh) print to stderr
   every few seconds

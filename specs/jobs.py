@@ -24,10 +24,38 @@ tools image at SCRIPTS_DIR; Odoo steps run the instance's own image):
     upgrade   upgrade (Odoo)       odoo -d <db> -u <modules> -i <modules> --stop-after-init
     backup    dump -> package ->   backup-dump.sh, backup-package.sh (init containers)
               upload               backup-upload.sh
-    restore   download -> extract  restore-download.sh, restore-extract.sh
+    restore   download -> extract  restore-download.sh, restore-extract.sh (the dump)
               -> load              restore-load.sh: into <db>_restoring, never the live db
               -> neutralize (Odoo) odoo neutralize -d <db>_restoring (when asked)
-              -> finalize          restore-finalize.sh: verify, swap in, move the filestore
+              -> verify            restore-verify.sh: neutralized, no active mail server
+              -> filestore         restore-filestore.sh: the backup's filestore (or an
+                                   empty one) staged as filestore/.restore-<db>, marked
+                                   with the operation, then swapped in; the live one
+                                   kept aside as filestore/.<db>.pre-<8 hex>
+    filestore filestore            filestore-step.sh undo | discard (a short Job of a
+                                   restore: put the previous filestore back, or remove it)
+
+A restore's Job never touches the live database: the workflow swaps
+`<db>_restoring` in afterwards through an activity (the commit point of the
+restore), and undoes the filestore swap with the `filestore` Job
+(`<resource>-filestore-undo-<n>`) when anything fails after the Job's last
+step started. The filestore swap runs in the Job rather than after the
+database swap because a rename on the volume needs a Pod: as the Job's last
+step it costs no Pod start on the way that succeeds, it is two renames that
+keep the previous filestore aside (marked, so the undo knows which is
+which), and the site is down (web and cron at 0) until the database swap
+decides.
+
+Deadlines: a kind's default (model.crds.DEFAULT_DEADLINE_SECONDS) or the
+resource's spec.activeDeadlineSeconds is the Pod's activeDeadlineSeconds,
+so the kubelet stops the step that runs and its status says which
+(specs.job_outcome words it 'deadline of N s exceeded at step S'); the
+Job's own activeDeadlineSeconds is JOB_DEADLINE_GRACE_SECONDS longer, for a
+Pod that never started.
+
+Steps report a line of outcome through their termination message file
+(TERMINATION_LOG, /dev/termination-log): the restore's filestore step says
+whether the backup held a filestore.
 
 Credentials reach the containers only as secretKeyRef env (the database
 password from the instance's `<name>-db-password`, specs.config.db_env;
@@ -41,24 +69,31 @@ operator copies into the job resource's status.message (specs.job_outcome).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 from model import naming
 from model.crds import (
+    DEFAULT_DEADLINE_SECONDS,
     OdooBackupJobSpec,
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     RestoreSourceType,
+    deadline_seconds,
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
 from specs import config, facts, odoo_cli, workloads
 
 __all__ = [
+    "JOB_DEADLINE_GRACE_SECONDS",
     "SCRIPTS_DIR",
+    "TERMINATION_LOG",
     "WORKSPACE",
+    "FilestoreAction",
     "auto_init_job",
     "backup_job",
+    "filestore_job",
     "init_job",
     "restore_job",
     "upgrade_job",
@@ -70,16 +105,27 @@ WORKSPACE = "/workspace"
 _MASTER_PASSWORD_DIR = "/run/secrets/odoo-master"
 _MASTER_PASSWORD_FILE = f"{_MASTER_PASSWORD_DIR}/password"
 
-_DEADLINE_SECONDS = {
-    JobKind.INIT: 3600,
-    JobKind.UPGRADE: 3600,
-    JobKind.BACKUP: 5400,
-    JobKind.RESTORE: 3600,
-}
+TERMINATION_LOG = "/dev/termination-log"
+"""The kubelet's default terminationMessagePath: a step's one-line outcome."""
+JOB_DEADLINE_GRACE_SECONDS = 300
+"""How much longer than its Pod a batch Job may run (a Pod that never started)."""
+_FILESTORE_STEP_DEADLINE_SECONDS = 600
+
+
+class FilestoreAction(StrEnum):
+    """What a restore's filestore step does (scripts/jobs/filestore-step.sh)."""
+
+    SWAP = "swap"
+    """The staged filestore in, the live one kept aside (the restore Job's last step)."""
+    UNDO = "undo"
+    """The kept-aside filestore back, the staged or swapped-in one removed."""
+    DISCARD = "discard"
+    """The kept-aside filestore removed (the restore succeeded)."""
+
 
 # Odoo's `neutralize` runs in the instance's image, which holds no script of
 # ours: its output goes to the workspace, a failure is marked there, and the
-# finalize step reports it (and drops the restored copy) instead.
+# verify step reports it (and drops the restored copy) instead.
 _NEUTRALIZE = (
     'status=0; /entrypoint.sh odoo neutralize -d "$TEMP_DB" > "$WORKSPACE/neutralize.log" 2>&1 '
     '|| status=$?; cat "$WORKSPACE/neutralize.log"; '
@@ -97,10 +143,13 @@ def _batch_job(
     resource_name: str,
     resource_uid: str,
     pod: dict[str, Any],
+    deadline: int,
+    step: str | None = None,
 ) -> dict[str, Any]:
     """The Job of the job resource `resource_name` of `kind`, running `pod` (its
-    containers and volumes) with everything every batch Job shares."""
-    name = naming.batch_job_name(resource_name, kind.value)
+    containers and volumes) for at most `deadline` seconds, with everything every
+    batch Job shares. `step` names a Job of the resource other than its main one."""
+    name = naming.batch_job_name(resource_name, step or kind.value)
     labels = inst.labels(app=name)
     return {
         "apiVersion": "batch/v1",
@@ -113,10 +162,15 @@ def _batch_job(
         },
         "spec": {
             "backoffLimit": 0,
-            "activeDeadlineSeconds": _DEADLINE_SECONDS[kind],
+            "activeDeadlineSeconds": deadline + JOB_DEADLINE_GRACE_SECONDS,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {**workloads.pod_spec(inst), "restartPolicy": "Never", **pod},
+                "spec": {
+                    **workloads.pod_spec(inst),
+                    "restartPolicy": "Never",
+                    "activeDeadlineSeconds": deadline,
+                    **pod,
+                },
             },
         },
     }
@@ -228,6 +282,7 @@ def init_job(
     resource_uid: str,
     modules: Sequence[str],
     demo: bool,
+    deadline: int | None = None,
 ) -> dict[str, Any]:
     """The batch Job of an OdooInitJob: `odoo -i <modules> -d <db> --stop-after-init`.
 
@@ -242,7 +297,12 @@ def init_job(
         inst, {"containers": [container], "volumes": workloads.volumes(inst)}
     )
     return _batch_job(
-        inst, JobKind.INIT, resource_name=resource_name, resource_uid=resource_uid, pod=pod
+        inst,
+        JobKind.INIT,
+        resource_name=resource_name,
+        resource_uid=resource_uid,
+        pod=pod,
+        deadline=deadline or DEFAULT_DEADLINE_SECONDS[JobKind.INIT.value],
     )
 
 
@@ -252,16 +312,25 @@ def init_job(
 def upgrade_job(
     inst: facts.Instance, *, resource_name: str, resource_uid: str, spec: OdooUpgradeJobSpec
 ) -> dict[str, Any]:
+    """`odoo -u` on the live database, in spec.image when the upgrade names one (the
+    workflow copied the database aside first: workflows.upgrade)."""
+    image = spec.image or inst.image
     args = odoo_cli.upgrade_args(
-        odoo_cli.odoo_version(inst.image),
+        odoo_cli.odoo_version(image),
         spec.modules,
         inst.database.name,
         install=spec.modules_install,
     )
     container = _step(_odoo_container(inst, "upgrade", ["/entrypoint.sh", "odoo", *args]))
+    container["image"] = image
     pod = {"containers": [container], "volumes": workloads.volumes(inst)}
     return _batch_job(
-        inst, JobKind.UPGRADE, resource_name=resource_name, resource_uid=resource_uid, pod=pod
+        inst,
+        JobKind.UPGRADE,
+        resource_name=resource_name,
+        resource_uid=resource_uid,
+        pod=pod,
+        deadline=deadline_seconds(JobKind.UPGRADE.value, spec),
     )
 
 
@@ -325,7 +394,12 @@ def backup_job(
         ],
     }
     return _batch_job(
-        inst, JobKind.BACKUP, resource_name=resource_name, resource_uid=resource_uid, pod=pod
+        inst,
+        JobKind.BACKUP,
+        resource_name=resource_name,
+        resource_uid=resource_uid,
+        pod=pod,
+        deadline=deadline_seconds(JobKind.BACKUP.value, spec),
     )
 
 
@@ -342,7 +416,8 @@ def restore_job(
     credentials_secret: str | None,
     master_password: tuple[str, str] | None,
 ) -> dict[str, Any]:
-    """download -> extract -> load -> [neutralize] -> finalize (see the module docstring).
+    """download -> extract -> load -> [neutralize] -> verify -> filestore (see the
+    module docstring).
 
     `master_password` is (Secret name, key) for a live-Odoo source.
     """
@@ -381,17 +456,7 @@ def restore_job(
     neutralize = "true" if spec.neutralize else "false"
     init = [
         _tool("download", tools_image, "restore-download.sh", download_env, download_mounts),
-        _tool(
-            "extract",
-            tools_image,
-            "restore-extract.sh",
-            [
-                *common,
-                _value("DB_NAME", inst.database.name),
-                _value("FILESTORE_ROOT", config.FILESTORE_MOUNT),
-            ],
-            [workspace, filestore],
-        ),
+        _tool("extract", tools_image, "restore-extract.sh", common, [workspace]),
         _tool(
             "load",
             tools_image,
@@ -414,19 +479,82 @@ def restore_job(
             {"name": "odoo-conf", "mountPath": workloads.CONF_MOUNT, "readOnly": True},
         ]
         init.append(neutralize_step)
-    finalize = _tool(
-        "finalize",
+    init.append(
+        _tool(
+            "verify",
+            tools_image,
+            "restore-verify.sh",
+            [*database, _value("WORKSPACE", WORKSPACE), _value("NEUTRALIZE", neutralize)],
+            [workspace],
+        )
+    )
+    swap = _tool(
+        "filestore",
         tools_image,
-        "restore-finalize.sh",
-        [
-            *database,
-            _value("WORKSPACE", WORKSPACE),
-            _value("NEUTRALIZE", neutralize),
-            _value("FILESTORE_ROOT", config.FILESTORE_MOUNT),
-        ],
+        "restore-filestore.sh",
+        [*common, *_filestore_env(inst, resource_uid), _value("TERMINATION_LOG", TERMINATION_LOG)],
         [workspace, filestore],
     )
-    pod = {"initContainers": init, "containers": [finalize], "volumes": volumes}
+    pod = {"initContainers": init, "containers": [swap], "volumes": volumes}
     return _batch_job(
-        inst, JobKind.RESTORE, resource_name=resource_name, resource_uid=resource_uid, pod=pod
+        inst,
+        JobKind.RESTORE,
+        resource_name=resource_name,
+        resource_uid=resource_uid,
+        pod=pod,
+        deadline=deadline_seconds(JobKind.RESTORE.value, spec),
+    )
+
+
+def filestore_job(
+    inst: facts.Instance,
+    *,
+    resource_name: str,
+    resource_uid: str,
+    tools_image: str,
+    action: FilestoreAction,
+    attempt: int = 1,
+) -> dict[str, Any]:
+    """The short Job `<resource>-filestore-<action>-<attempt>` of a restore: put the
+    previous filestore back (undo) or remove it (discard). Idempotent: a later
+    attempt of the same action (after a failed one) does what is left."""
+    step = _filestore_step(inst, tools_image, resource_uid, action)
+    volumes = [v for v in workloads.volumes(inst) if v["name"] == "filestore"]
+    return _batch_job(
+        inst,
+        JobKind.RESTORE,
+        resource_name=resource_name,
+        resource_uid=resource_uid,
+        pod={"containers": [step], "volumes": volumes},
+        deadline=_FILESTORE_STEP_DEADLINE_SECONDS,
+        step=f"filestore-{action.value}-{attempt}",
+    )
+
+
+def _filestore_env(inst: facts.Instance, resource_uid: str) -> list[dict[str, Any]]:
+    """Where a restore's filestores are: the volume, the live, staged and kept-aside
+    directories (naming) and the operation's mark."""
+    database = inst.database.name
+    return [
+        _value("FILESTORE_ROOT", config.FILESTORE_MOUNT),
+        _value("DB_NAME", database),
+        _value("STAGING", naming.filestore_staging_dir(database)),
+        _value("ASIDE", naming.filestore_aside_dir(database, resource_uid)),
+        _value("MARK", naming.operation_mark(JobKind.RESTORE.value, resource_uid)),
+    ]
+
+
+def _filestore_step(
+    inst: facts.Instance, tools_image: str, resource_uid: str, action: FilestoreAction
+) -> dict[str, Any]:
+    return _tool(
+        "filestore",
+        tools_image,
+        "filestore-step.sh",
+        [
+            *_filestore_env(inst, resource_uid),
+            _value("ACTION", action.value),
+            _value("TERMINATION_LOG", TERMINATION_LOG),
+        ],
+        [{"name": "filestore", "mountPath": config.FILESTORE_MOUNT}],
     )

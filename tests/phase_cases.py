@@ -169,8 +169,14 @@ CASES: dict[str, Case] = {
     ),
     "Upgrading->Starting:upgrade_absent": Case(snap=S(web=web(1))),
     "Restoring->Starting:restore_succeeded": Case(snap=S(restore=job(K.RESTORE, J.SUCCEEDED))),
-    "Restoring->Uninitialized:restore_failed": Case(snap=S(restore=job(K.RESTORE, J.FAILED))),
-    "Restoring->Starting:restore_absent": Case(),
+    "Restoring->Uninitialized:restore_failed_db_uninitialized": Case(
+        snap=S(restore=job(K.RESTORE, J.FAILED))
+    ),
+    "Restoring->Starting:restore_failed": Case(
+        snap=S(db_initialized=True, restore=job(K.RESTORE, J.FAILED))
+    ),
+    "Restoring->Uninitialized:restore_absent_db_uninitialized": Case(),
+    "Restoring->Starting:restore_absent": Case(snap=S(db_initialized=True)),
     "Stopped->Restoring:restore_present": Case(STOPPED, S(restore=job(K.RESTORE))),
     "Stopped->Upgrading:upgrade_due": Case(STOPPED, S(upgrade=job(K.UPGRADE))),
     "Stopped->BackingUp:backup_present_while_stopped": Case(STOPPED, S(backup=job(K.BACKUP))),

@@ -38,10 +38,11 @@ workflows.calls.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         CreateBackupJobInput,
         EdgeAction,
         Hold,
+        JobKind,
         MachineState,
         PostEventInput,
         PostWarning,
@@ -98,8 +100,28 @@ class Instance(Protocol):
         """Write the status of `phase` read on `snap`; `guard` names the row of a
         phase change, and `edges` are what that row ran."""
 
-    async def nap(self, timeout: timedelta) -> None:
-        """Wait for a signal or `timeout`, whichever comes first."""
+    async def nap(self, timeout: timedelta, *, why: str) -> None:
+        """Wait for a signal or `timeout`, whichever comes first; `why`: what is
+        done then (the timer's summary, workflows.story.wait)."""
+
+    async def nap_until(self, done: asyncio.Future[Any]) -> None:
+        """Wait for a signal or `done`, whichever comes first (no timer)."""
+
+    def note_finished(self, edges: Sequence[EdgeAction]) -> None:
+        """The job resources `edges` finish: the last operation, the last good backup
+        (the current details and search attributes say them)."""
+
+    def unfollow(self) -> None:
+        """Cancel the follow_job that runs, if one does (its Job is no longer waited for)."""
+
+    def show_step(self, step: str | None) -> None:
+        """Show `step` (a saga's, in words) in the current details; None: no step."""
+
+    def follow(self, kind: JobKind, name: str, job_name: str) -> asyncio.Future[bool]:
+        """The follow_job of batch Job `job_name` of job resource `name` (the one that
+        runs, or a new one): True once the Job ended, False when the follow ran its
+        time or failed (the Job may still run); the workflow is woken then."""
+        ...
 
 
 class Backups:
@@ -283,7 +305,9 @@ class Backups:
                         )
                     )
                 else:
-                    await instance.nap(instance.settings.job_poll_interval)
+                    await instance.nap(
+                        instance.settings.job_poll_interval, why="look at the final backup"
+                    )
                 continue
             step = row.to
             if step.phase is not None and step.phase is not state.phase:
@@ -291,7 +315,9 @@ class Backups:
             if step is machine.DeletionStep.CLEANING_UP:
                 return
             if step is machine.DeletionStep.FINAL_BACKUP_FAILED:
-                await instance.nap(instance.settings.resync_interval)
+                await instance.nap(
+                    instance.settings.resync_interval, why="look at the deletion again"
+                )
 
     def _final_backup_failed(self, snap: Snapshot, final: QueuedBackup | None) -> PostWarning:
         """The FinalBackupFailed Warning of the final backup `snap` shows failed or gone."""

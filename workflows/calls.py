@@ -16,16 +16,18 @@ its own.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures
     from model import failures, naming
     from model.payloads import (
+        ActiveJob,
         AppliedChildren,
         ApplyChildrenInput,
         BackupRequested,
@@ -33,17 +35,29 @@ with workflow.unsafe.imports_passed_through():
         CheckJobReferencesResult,
         CleanupInput,
         ConvergePhaseInput,
+        CopyDatabaseInput,
         CreateBackupJobInput,
         CreateRestoreJobInput,
         CreateUpgradeJobInput,
+        DescribeJobInput,
+        DropDatabasesInput,
+        FilestoreStepInput,
+        FilestoreStepResult,
         FollowJobInput,
         FollowJobResult,
         GatherSnapshotInput,
+        OperationPlan,
         PostEventInput,
+        PrepareOperationInput,
+        RecordOperationInput,
         RecordStatusInput,
         RestoreResult,
         RunEdgeActionsInput,
+        SetImageInput,
+        SetImageResult,
         Snapshot,
+        SwapDatabaseInput,
+        SwapDatabaseResult,
         SyncBackupScheduleInput,
         UpgradeResult,
     )
@@ -52,20 +66,30 @@ with workflow.unsafe.imports_passed_through():
 __all__ = [
     "ACTIVITY_FAILED",
     "apply_children",
+    "cancelled",
     "check_backup_request",
     "check_job_references",
     "cleanup_instance",
     "converge_phase",
+    "copy_database",
     "create_backup_job",
     "create_restore_job",
     "create_upgrade_job",
+    "describe_job",
+    "drop_databases",
     "error_message",
     "error_type",
     "follow_job",
     "gather_snapshot",
     "post_event",
+    "prepare_operation",
+    "record_operation",
     "record_status",
     "run_edge_actions",
+    "run_filestore_step",
+    "set_instance_image",
+    "swap_database",
+    "swap_database_back",
     "sync_backup_schedule",
 ]
 
@@ -81,6 +105,14 @@ def error_type(err: ActivityError | ApplicationError) -> str | None:
     """The model.failures type of a failed activity (None: not an ApplicationError)."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def cancelled(err: BaseException) -> bool:
+    """Whether `err` is the wake's cancellation (a deletion) as it reached an await:
+    asyncio's own, or an activity's that it cancelled."""
+    return isinstance(err, asyncio.CancelledError) or (
+        isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)
+    )
 
 
 def error_message(err: ActivityError | ApplicationError) -> str:
@@ -201,14 +233,16 @@ async def cleanup_instance(input: CleanupInput) -> None:
 # retried create finds it.
 
 
-async def create_backup_job(input: CreateBackupJobInput) -> BackupRequested:
+async def create_backup_job(
+    input: CreateBackupJobInput, *, summary: str | None = None
+) -> BackupRequested:
     # A request without a destination and no spec.backup is refused for good.
     return await workflow.execute_local_activity(
         signatures.create_backup_job,
         input,
         start_to_close_timeout=_SHORT,
         retry_policy=_api_retry(failures.BACKUP_REQUEST_INVALID),
-        summary=story.create_backup_job(input),
+        summary=summary or story.create_backup_job(input),
     )
 
 
@@ -296,4 +330,130 @@ async def follow_job(input: FollowJobInput) -> FollowJobResult:
         heartbeat_timeout=_HEARTBEAT,
         retry_policy=_API_RETRY,
         summary=story.follow_job(input),
+    )
+
+
+# --- the sagas of restores and upgrades (workflows.replacements) ------------------------
+# Reads and Job starts are local (cheap, redone on replay); every change of what
+# serves is a regular activity, so the history says on which side of a swap the
+# instance is.
+
+
+def _postgres_retry(maximum_attempts: int = 0) -> RetryPolicy:
+    """PostgreSQL may be down a while (a restart, a failover): keep trying, up to
+    `maximum_attempts` (0: for ever); a SwapConflict is never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=maximum_attempts,
+        non_retryable_error_types=[*failures.NON_RETRYABLE, failures.SWAP_CONFLICT],
+    )
+
+
+_POSTGRES_RETRY = _postgres_retry()
+COPY_ATTEMPTS = 10
+"""Attempts of an upgrade's copy (about 6 minutes of backoff: a restart of
+PostgreSQL is waited out) before the upgrade fails, having changed nothing."""
+
+SWAP_GIVE_UP = timedelta(minutes=5)
+"""How long a swap keeps trying (PostgreSQL down, a session the admin may not end)
+before the saga undoes it instead."""
+
+
+async def prepare_operation(input: PrepareOperationInput) -> OperationPlan | None:
+    return await workflow.execute_activity(
+        signatures.prepare_operation,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_POSTGRES_RETRY,
+        summary=story.prepare_operation(input),
+    )
+
+
+async def describe_job(input: DescribeJobInput) -> ActiveJob | None:
+    return await workflow.execute_local_activity(
+        signatures.describe_job,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=story.describe_job(input),
+    )
+
+
+async def run_filestore_step(input: FilestoreStepInput) -> FilestoreStepResult:
+    # Creates the Job once (a fixed name), then reads it: local, like converge_phase.
+    return await workflow.execute_local_activity(
+        signatures.run_filestore_step,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=story.filestore_step(input),
+    )
+
+
+async def record_operation(input: RecordOperationInput) -> None:
+    await workflow.execute_local_activity(
+        signatures.record_operation,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=story.record_operation(input),
+    )
+
+
+async def swap_database(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    # Given up after SWAP_GIVE_UP: the saga then swaps back (which never gives up).
+    return await workflow.execute_activity(
+        signatures.swap_database,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        schedule_to_close_timeout=SWAP_GIVE_UP,
+        retry_policy=_POSTGRES_RETRY,
+        summary=story.swap_database(input),
+    )
+
+
+async def swap_database_back(input: SwapDatabaseInput) -> SwapDatabaseResult:
+    return await workflow.execute_activity(
+        signatures.swap_database_back,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_POSTGRES_RETRY,
+        summary=story.swap_database_back(input),
+    )
+
+
+async def copy_database(input: CopyDatabaseInput) -> bool:
+    # A template copy lasts as long as the database is large (start_to_close) and
+    # heartbeats meanwhile (a killed worker's attempt is retried within _HEARTBEAT);
+    # a retry finds the copy an attempt made.
+    return await workflow.execute_activity(
+        signatures.copy_database,
+        input,
+        start_to_close_timeout=timedelta(hours=2),
+        heartbeat_timeout=_HEARTBEAT,
+        retry_policy=_postgres_retry(COPY_ATTEMPTS),
+        summary=story.copy_database(input),
+    )
+
+
+async def drop_databases(input: DropDatabasesInput) -> tuple[str, ...]:
+    # An operation's leftovers go, even when PostgreSQL was down when it failed.
+    return await workflow.execute_activity(
+        signatures.drop_databases,
+        input,
+        start_to_close_timeout=timedelta(minutes=2),
+        retry_policy=_POSTGRES_RETRY,
+        summary=story.drop_databases(input),
+    )
+
+
+async def set_instance_image(input: SetImageInput) -> SetImageResult:
+    return await workflow.execute_activity(
+        signatures.set_instance_image,
+        input,
+        start_to_close_timeout=_SHORT,
+        retry_policy=_API_RETRY,
+        summary=story.set_instance_image(input),
     )

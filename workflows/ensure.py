@@ -7,11 +7,16 @@ Deployment's replica count as it is":
 
 | Phase | Web | Cron |
 |---|---|---|
-| Restoring, Initializing, InitFailed, Stopped, Uninitialized | 0 | 0 |
-| Upgrading | unchanged | 0 |
+| Initializing, InitFailed, Stopped, Uninitialized | 0 | 0 |
 | Starting, Running, Degraded | spec.replicas | spec.cron.replicas |
 | BackingUp, Provisioning | unchanged | unchanged |
+| Restoring, Upgrading | the saga's (workflows.restore, workflows.upgrade) | same |
 | Error | unchanged; 0 and 0 when spec.replicas is 0 | same |
+
+A restore or an upgrade scales the instance itself, step by step (a restore:
+0 and 0 from its start; an upgrade: cron 0 during its safety backup, then
+both 0; both: the spec once the new data is in place, for the health check),
+and starts its own Jobs: ensure() leaves both alone in their phases.
 
 Degraded scales to the spec like Running (raising spec.replicas while
 Degraded must add pods). Error keeps what runs (a permanent problem such as
@@ -102,8 +107,8 @@ ENSURE: Mapping[Phase, EnsureFn] = {
     Phase.RUNNING: _serving,
     Phase.DEGRADED: _serving,
     Phase.STOPPED: lambda spec, snap: _DOWN,
-    Phase.UPGRADING: _running_job(JobKind.UPGRADE, Desired(web=None, cron=0)),
-    Phase.RESTORING: _running_job(JobKind.RESTORE, _DOWN),
+    Phase.UPGRADING: lambda spec, snap: _UNCHANGED,
+    Phase.RESTORING: lambda spec, snap: _UNCHANGED,
     Phase.BACKING_UP: _running_job(JobKind.BACKUP, _UNCHANGED),
     Phase.ERROR: _error,
 }

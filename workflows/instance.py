@@ -50,17 +50,23 @@ The deletion (the final backup of machine.DELETION_TABLE), backup requests
 and the backup Schedule are workflows.backups' (`Backups`, which sees this
 workflow through its `Instance` protocol: state, settings, look, write_status,
 nap); the restore, upgrade, hold and resume Updates, and what a held instance
-still does, are workflows.operations' (`Operations`); this class keeps the
-message handlers, whose wire names never change.
+still does, are workflows.operations' (`Operations`); restores and upgrades
+themselves are workflows.replacements' sagas (`Replacements`, through the
+same protocol), each run to its end within the wake that entered Restoring
+or Upgrading (a newer spec does not cancel that wake; a deletion does, and
+waits for the saga's undo), its outcome then read by the table; this class
+keeps the message handlers, whose wire names never change.
 
 A held instance (MachineState.hold) applies nothing and converges only what
 operations.held_desired leaves (a stop), on a snapshot whose queued job
-resources operations.held_view hides; its backup Schedule is paused.
+resources operations.held_view hides, so it starts no saga (one already
+running is followed to its end); its backup Schedule is paused.
 
 A running batch Job is followed by the follow_job activity (one at a time,
-started after the wake that saw it running): its heartbeats carry the Job's
-progress, and it returns when the Job ends, which wakes the workflow (the
-end of a Job the operator made does not poke it). One timer is kept across
+started after the wake that saw it running, or by the saga that started it):
+its heartbeats carry the Job's progress, and it returns when the Job ends,
+which wakes the workflow (the end of a Job the operator made does not poke
+it); a saga's wait for its Job is that follow. One timer is kept across
 wakes (the resync, or an earlier wake-up when one is due: a scheduled
 upgrade, drift to restore, a Job that no follow watches), so a wake by a
 signal costs no timer events.
@@ -123,7 +129,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowSettings,
     )
     from model.phases import JobState, Phase
-    from workflows import backups, calls, machine, operations, story
+    from workflows import backups, calls, machine, operations, replacements, story
     from workflows.ensure import Desired, ensure
 
 __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
@@ -180,13 +186,19 @@ class OdooInstanceWorkflow:
         # carried into the snapshots that do not read them.
         self._drift_asked, self._drift_read = 1, 0
         self._drift: tuple[ChildDrift, ...] = ()
+        # Restore and upgrade sagas started by this run (a wake that started one is
+        # not cancelled by a newer spec: _tick_until_deleted).
+        self._sagas = 0
         self._backups = backups.Backups(self)
         self._operations = operations.Operations(self)
         # The one timer (see the module docstring), when it fires, and the follow
         # of a running Job (its batch Job's name).
         self._timer: asyncio.Future[None] | None = None
         self._timer_due: datetime | None = None
-        self._follow: tuple[str, asyncio.Future[None]] | None = None
+        self._follow: tuple[str, asyncio.Future[bool]] | None = None
+        # The step of the saga that runs (workflows.saga), in words.
+        self._step: str | None = None
+        self._replacements = replacements.Replacements(self)
 
     # --- messages -------------------------------------------------------------
 
@@ -321,6 +333,7 @@ class OdooInstanceWorkflow:
             timed_out = await self._wait()  # True: the resync (or job polling) timer
             self._wake, self._spec_only = False, False
             self._wakes += 1
+            self._step = None  # a saga's, shown while it runs
             if self._state.deleting:
                 return await self._finish()
             try:
@@ -355,12 +368,15 @@ class OdooInstanceWorkflow:
         newer_spec_grace for it: an activity retrying with the old spec (one
         Temporal or the API refuses) must not hold back the spec that fixes or
         stops it. The cancelled wake's work is level-based: the next one redoes
-        what is still needed."""
+        what is still needed. A wake that ran a restore or upgrade saga is not:
+        only a deletion cancels it (the saga then undoes what it did, and the
+        cancellation waits for that); a newer spec waits for its end."""
         generation = self._state.generation
+        sagas = self._sagas
         tick = asyncio.ensure_future(self._wake_once(resync=resync))
 
         def newer_spec() -> bool:
-            return self._state.generation > generation
+            return self._state.generation > generation and self._sagas == sagas
 
         await workflow.wait_condition(lambda: tick.done() or self._state.deleting or newer_spec())
         if not tick.done() and not self._state.deleting:
@@ -368,10 +384,12 @@ class OdooInstanceWorkflow:
             # operator's own defaults patch arrives during the apply).
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: tick.done() or self._state.deleting,
+                    lambda: tick.done() or self._state.deleting or self._sagas != sagas,
                     timeout=self._settings.newer_spec_grace,
                     timeout_summary="give up this wake for the newer spec",
                 )
+        if self._sagas != sagas:  # a saga started in this wake: followed to its end
+            await workflow.wait_condition(lambda: tick.done() or self._state.deleting)
         if not tick.done():
             tick.cancel()
             with contextlib.suppress(asyncio.CancelledError, *calls.ACTIVITY_FAILED):
@@ -426,8 +444,12 @@ class OdooInstanceWorkflow:
             restore_at = applied_at + self._settings.restore_interval
             if wake_at is None or restore_at < wake_at:
                 wake_at, why = restore_at, "restore the drifted child objects"
+        due = self._replacements.next_due()
+        if due is not None and (wake_at is None or due < wake_at):
+            wake_at, why = due, "remove what an operation kept aside"
         if wake_at is not None:
-            # A scheduled upgrade or a restore: look again when due (never a zero timer).
+            # A scheduled upgrade, a restore of drift, or what an operation kept
+            # aside: look again when due (never a zero timer).
             soon = max(wake_at - workflow.now(), timedelta(seconds=1))
             if soon < period:
                 return soon, why
@@ -461,18 +483,38 @@ class OdooInstanceWorkflow:
             ),
             None,
         )
-        if running is None or running.job_name is None:
-            return
-        follow = FollowJobInput(
-            ref=self._state.ref, kind=running.kind, name=running.name, job_name=running.job_name
-        )
-        self._follow = (running.job_name, asyncio.ensure_future(self._follow_job(follow)))
+        if running is not None and running.job_name is not None:
+            self.follow(running.kind, running.name, running.job_name)
 
-    async def _follow_job(self, follow: FollowJobInput) -> None:
+    def follow(self, kind: JobKind, name: str, job_name: str) -> asyncio.Future[bool]:
+        """The follow of batch Job `job_name` (of job resource `name`): the one that
+        runs, or a new one. Done when the Job ended (True), the follow ran its time
+        (False, the Job still runs) or failed for good (False); it wakes the
+        workflow then."""
+        if self._follow is not None and self._follow[0] == job_name and not self._follow[1].done():
+            return self._follow[1]
+        follow = FollowJobInput(ref=self._state.ref, kind=kind, name=name, job_name=job_name)
+        task = asyncio.ensure_future(self._follow_job(follow))
+        self._follow = (job_name, task)
+        return task
+
+    def unfollow(self) -> None:
+        if self._follow is not None and not self._follow[1].done():
+            self._follow[1].cancel()
+        self._follow = None
+
+    async def _follow_job(self, follow: FollowJobInput) -> bool:
         """Follow until the Job ends (or the follow's time is up), then wake: look again."""
-        with contextlib.suppress(*calls.ACTIVITY_FAILED):  # refused for good: look again
-            await calls.follow_job(follow)
+        try:
+            ended = (await calls.follow_job(follow)).ended
+        except asyncio.CancelledError:
+            return False  # unfollowed: nothing to look at
+        except calls.ACTIVITY_FAILED as err:
+            if calls.cancelled(err):
+                return False
+            ended = False  # refused for good: look again
         self._wake, self._spec_only = True, False
+        return ended
 
     def _show_details(self) -> None:
         """The current details the UI shows (workflows.story.details)."""
@@ -480,7 +522,9 @@ class OdooInstanceWorkflow:
         if self._follow is not None and self._follow[1].done():
             following = None
         workflow.set_current_details(
-            story.details(self._state, self._snapshot, workflow.now(), following=following)
+            story.details(
+                self._state, self._snapshot, workflow.now(), following=following, step=self._step
+            )
         )
 
     async def _tick(self, *, resync: bool = False) -> None:
@@ -515,6 +559,13 @@ class OdooInstanceWorkflow:
             for problem in (state.spec_problem, self._apply_problem, state.schedule_problem):
                 if problem is not None and problem not in snap.problems:
                     snap = snap.model_copy(update={"problems": (*snap.problems, problem)})
+            if self._replacements.runs_in(state.phase) and not snap.problems:
+                # A restore or upgrade: its saga runs to its end (workflows.replacements);
+                # on hold, one not started yet is not started (held_view hides it).
+                self._sagas += 1
+                snap = await self._replacements.run(state.phase, _seen(state, snap))
+                state = self._state
+                self._wake = True  # its naps took the wakes of the signals it saw
             desired = _quiet_notes(state, snap, _desired(state, snap))
             if desired.refuse:
                 # In Error nothing waits: the waiting job resources fail now, with
@@ -553,6 +604,7 @@ class OdooInstanceWorkflow:
             row = machine.evaluate(state.phase, state.spec, _seen(state, snap))
             await self._record(snap, row)
             if row is None:
+                await self._replacements.rest(state.phase)
                 return
             # A transition without edge actions changed only the phase: the next
             # phase is evaluated on what was just read (one snapshot less per
@@ -614,6 +666,11 @@ class OdooInstanceWorkflow:
             self._apply_problem = calls.error_message(err)
             return
         self._apply_problem = None
+        if applied.namespace_terminating:
+            # The namespace goes, and the instance with it (delete_instance comes
+            # next): restore nothing, and try again no sooner than restore_interval.
+            self._state = self._state.model_copy(update={"applied_at": workflow.now()})
+            return
         # It wrote every child: what was asked before it started is answered (an
         # object being deleted stays so until its deletion pokes).
         self._drift_read = max(self._drift_read, asked)
@@ -707,7 +764,7 @@ class OdooInstanceWorkflow:
         are what the transition ran: the jobs it failed and a database it found
         lost get their Warnings.
         """
-        self._note_operations(edges)
+        self.note_finished(edges)
         state = self._state
         failed = tuple(e for e in edges if isinstance(e, JobAction) and not e.succeeded)
         failure = state.failure
@@ -725,10 +782,12 @@ class OdooInstanceWorkflow:
             generation=state.generation,
             spec=state.spec,
             ready_replicas=snap.web.ready,
+            # A configuration problem first, then drift, a failed job's phase, and
+            # last what the last restore or upgrade said about itself.
             message="; ".join(
                 p for p in (*snap.problems, *(d.describe() for d in snap.drift), failure) if p
             )
-            or None,
+            or state.notice,
             failed_jobs=failed,
             # Uninitialized because the database vanished: record_status says so.
             database_lost=snap.database_missing
@@ -759,7 +818,7 @@ class OdooInstanceWorkflow:
         self.merge_state(**update)
         self._upsert_search_attributes()
 
-    def _note_operations(self, edges: Sequence[EdgeAction]) -> None:
+    def note_finished(self, edges: Sequence[EdgeAction]) -> None:
         """The job resources `edges` finish: the last operation, the last good backup."""
         now = workflow.now().replace(microsecond=0)  # as a Datetime attribute keeps it
         for edge in edges:
@@ -770,14 +829,20 @@ class OdooInstanceWorkflow:
             if edge.kind is JobKind.BACKUP and edge.succeeded:
                 self.merge_state(last_backup=now)
 
-    async def nap(self, timeout: timedelta) -> None:
+    async def nap(self, timeout: timedelta, *, why: str) -> None:
         self._wake = False
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._wake, timeout=timeout, timeout_summary="look at the final backup"
+                lambda: self._wake, timeout=timeout, timeout_summary=story.wait(timeout, why=why)
             )
-        except TimeoutError:
-            return
+
+    def show_step(self, step: str | None) -> None:
+        self._step = step
+        self._show_details()
+
+    async def nap_until(self, done: asyncio.Future[Any]) -> None:
+        self._wake = False
+        await workflow.wait_condition(lambda: self._wake or done.done())
 
     def _upsert_search_attributes(self) -> None:
         """Upsert the search attributes that changed (each upsert is a history event)."""

@@ -200,8 +200,18 @@ def restore_failed(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.RESTORE) is JobState.FAILED
 
 
+def restore_failed_db_uninitialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """Rolled back onto no database: the instance never had one."""
+    return restore_failed(spec, snap) and not snap.db_initialized
+
+
 def restore_absent(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
     return snap.job_state(JobKind.RESTORE) is JobState.ABSENT
+
+
+def restore_absent_db_uninitialized(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
+    """The restore resource was deleted before it completed, on an instance without data."""
+    return restore_absent(spec, snap) and not snap.db_initialized
 
 
 def upgrade_due(spec: OdooInstanceSpec, snap: Snapshot) -> bool:
@@ -440,11 +450,14 @@ TABLE: tuple[Transition[Phase], ...] = (
     Transition(P.BACKING_UP, P.DEGRADED, backup_absent_partly_ready),
     Transition(P.BACKING_UP, P.STARTING, backup_absent_none_ready),
     Transition(P.BACKING_UP, P.STOPPED, backup_absent_stopped),
-    # Upgrading: success or failure, Starting brings cron back.
-    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB, A.RESTART_WEB)),
+    # Upgrading: the saga (workflows.upgrade) ends serving the upgraded database, or
+    # the one it had before (rolled back); Starting brings the spec's replicas.
+    Transition(P.UPGRADING, P.STARTING, upgrade_succeeded, (A.COMPLETE_UPGRADE_JOB,)),
     Transition(P.UPGRADING, P.STARTING, upgrade_failed, (A.FAIL_UPGRADE_JOB,)),
     Transition(P.UPGRADING, P.STARTING, upgrade_absent),
-    # Restoring: a failed restore leaves no database (the scripts drop it).
+    # Restoring: the saga (workflows.restore) ends on the restored data, or rolled
+    # back to what ran before, dbInitialized unchanged: an instance that had a
+    # database serves it again; one that had none is Uninitialized again.
     Transition(
         P.RESTORING,
         P.STARTING,
@@ -452,11 +465,10 @@ TABLE: tuple[Transition[Phase], ...] = (
         (A.COMPLETE_RESTORE_JOB, A.MARK_DB_INITIALIZED),
     ),
     Transition(
-        P.RESTORING,
-        P.UNINITIALIZED,
-        restore_failed,
-        (A.FAIL_RESTORE_JOB, A.MARK_DB_UNINITIALIZED),
+        P.RESTORING, P.UNINITIALIZED, restore_failed_db_uninitialized, (A.FAIL_RESTORE_JOB,)
     ),
+    Transition(P.RESTORING, P.STARTING, restore_failed, (A.FAIL_RESTORE_JOB,)),
+    Transition(P.RESTORING, P.UNINITIALIZED, restore_absent_db_uninitialized),
     Transition(P.RESTORING, P.STARTING, restore_absent),
     # Stopped
     Transition(P.STOPPED, P.UNINITIALIZED, database_lost, _LOST),

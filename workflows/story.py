@@ -31,9 +31,13 @@ from model.payloads import (
     ActiveJob,
     ApplyChildrenInput,
     ConvergePhaseInput,
+    CopyDatabaseInput,
     CreateBackup,
     CreateBackupJobInput,
+    DescribeJobInput,
+    DropDatabasesInput,
     EdgeAction,
+    FilestoreStepInput,
     FollowJobInput,
     GatherSnapshotInput,
     JobAction,
@@ -41,10 +45,14 @@ from model.payloads import (
     MachineState,
     MarkDatabase,
     PostWarning,
+    PrepareOperationInput,
     PruneScheduledBackups,
+    RecordOperationInput,
     RecordStatusInput,
     RestartWeb,
+    SetImageInput,
     Snapshot,
+    SwapDatabaseInput,
     SyncBackupScheduleInput,
 )
 from model.phases import JobState, Phase
@@ -55,12 +63,22 @@ __all__ = [
     "apply",
     "check_backup_request",
     "converge",
+    "copy_database",
     "create_backup_job",
+    "describe_job",
     "details",
+    "drop_databases",
     "edge_actions",
+    "filestore_step",
     "follow_job",
     "look",
+    "prepare_operation",
+    "record_operation",
+    "safety_backup",
+    "set_instance_image",
     "status",
+    "swap_database",
+    "swap_database_back",
     "sync_schedule",
     "transition",
     "wait",
@@ -190,6 +208,75 @@ def follow_job(input: FollowJobInput) -> str:
     )
 
 
+# --- the sagas of restores and upgrades (workflows.saga) -------------------------------
+
+
+def prepare_operation(input: PrepareOperationInput) -> str:
+    return _line(
+        f"read {input.kind.resource_kind} {input.name}: its options, and whether the "
+        "database exists"
+    )
+
+
+def describe_job(input: DescribeJobInput) -> str:
+    return _line(f"look at {input.kind.resource_kind} {input.name}")
+
+
+def safety_backup(input: CreateBackupJobInput, what: str) -> str:
+    """create_backup_job of a saga's safety backup."""
+    queued = input.queued
+    return _line(f"safety backup of {what} to {queued.object_key}: OdooBackupJob {queued.name}")
+
+
+def swap_database(input: SwapDatabaseInput) -> str:
+    swap = input.swap
+    return _line(f"swap {swap.incoming} in as {swap.live}, live kept aside as {swap.aside}")
+
+
+def swap_database_back(input: SwapDatabaseInput) -> str:
+    swap = input.swap
+    return _line(
+        f"swap back: {swap.aside} live again as {swap.live}, {swap.live} out as {swap.incoming}"
+    )
+
+
+def copy_database(input: CopyDatabaseInput) -> str:
+    return _line(f"copy {input.source} to {input.copy_name}, kept aside (closed)")
+
+
+def drop_databases(input: DropDatabasesInput) -> str:
+    return _line(f"drop {', '.join(input.names) or 'nothing'}")
+
+
+def filestore_step(input: FilestoreStepInput) -> str:
+    attempt = f" (attempt {input.attempt})" if input.attempt > 1 else ""
+    return _line(
+        f"filestore {input.action} of OdooRestoreJob {input.name}: start its Job or "
+        f"look at it{attempt}"
+    )
+
+
+def record_operation(input: RecordOperationInput) -> str:
+    record = input.record
+    said = [
+        f"{label} {value}"
+        for label, value in (
+            ("safetyBackup", record.safety_backup),
+            ("previousDatabase", record.previous_database),
+            ("previousFilestore", record.previous_filestore),
+            ("previousImage", record.previous_image),
+        )
+        if value is not None
+    ]
+    if record.previous_removed_at is not None:
+        said.append("previousRemovedAt")
+    return _line(f"note on {input.kind.resource_kind} {input.name}: {', '.join(said) or 'nothing'}")
+
+
+def set_instance_image(input: SetImageInput) -> str:
+    return _line(f"set the instance's spec.image to {input.image}")
+
+
 # --- status writes and transitions -----------------------------------------------------
 
 
@@ -244,6 +331,12 @@ GUARD_REASONS: dict[str, Callable[[Snapshot], str]] = {
     "db_not_initialized": lambda s: "the database is not initialized",
     **_kind_guards(JobKind.INIT, "init"),
     **_kind_guards(JobKind.RESTORE, "restore"),
+    "restore_failed_db_uninitialized": lambda s: (
+        f"{_job(s.restore, JobKind.RESTORE)} failed; there was no database before it"
+    ),
+    "restore_absent_db_uninitialized": lambda s: (
+        "OdooRestoreJob deleted before it finished; there was no database before it"
+    ),
     **_kind_guards(JobKind.UPGRADE, "upgrade"),
     **_BACKUP,
     "backup_present_while_stopped": lambda s: _BACKUP["backup_present"](s) + " (stopped)",
@@ -303,12 +396,18 @@ def wait(period: timedelta, *, why: str) -> str:
 
 
 def details(
-    state: MachineState, snap: Snapshot | None, now: datetime, *, following: str | None = None
+    state: MachineState,
+    snap: Snapshot | None,
+    now: datetime,
+    *,
+    following: str | None = None,
+    step: str | None = None,
 ) -> str:
     """The workflow's current details (Markdown), from its state and workflow time `now`.
 
     `following` names the Job a follow_job activity follows (its progress shows in
-    the UI's pending activities)."""
+    the UI's pending activities); `step`, the step of the restore or upgrade saga
+    that runs."""
     lines = [_phase_line(state)]
     if state.hold is not None:
         lines.append(
@@ -317,6 +416,8 @@ def details(
         )
     if snap is not None:
         lines.extend(_operations(state.phase, snap, following))
+        if step is not None:
+            lines.append(f"**Step**: {_line(step)}")
         problems = [*snap.problems, *(d.describe() for d in snap.drift)]
         if problems:
             lines.append(f"**Problem**: {_line('; '.join(problems))}")

@@ -63,6 +63,7 @@ from model.crds.instance import (
     StrategyType,
 )
 from model.crds.job_resources import (
+    DEFAULT_DEADLINE_SECONDS,
     OdooBackupJob,
     OdooBackupJobSpec,
     OdooInitJob,
@@ -72,8 +73,12 @@ from model.crds.job_resources import (
     OdooSource,
     OdooUpgradeJob,
     OdooUpgradeJobSpec,
+    OperationSpec,
+    OperationStatus,
     RestoreSource,
     RestoreSourceType,
+    deadline_seconds,
+    duration_seconds,
 )
 from model.crds.kube import (
     KUBE_ROOTS,
@@ -86,6 +91,7 @@ from model.crds.kube import (
 
 __all__ = [
     "CATEGORY",
+    "DEFAULT_DEADLINE_SECONDS",
     "KUBE_ROOTS",
     "RESOURCES",
     "Affinity",
@@ -122,6 +128,8 @@ __all__ = [
     "OdooSource",
     "OdooUpgradeJob",
     "OdooUpgradeJobSpec",
+    "OperationSpec",
+    "OperationStatus",
     "OwnerReference",
     "PrinterColumn",
     "ProbesConfig",
@@ -141,6 +149,8 @@ __all__ = [
     "WebhookConfig",
     "crd_manifest",
     "crd_manifests",
+    "deadline_seconds",
+    "duration_seconds",
     "open_api_schema",
     "parse_resource",
     "resource_info",

@@ -141,7 +141,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         model=job_resources.OdooUpgradeJob,
         spec=job_resources.OdooUpgradeJobSpec,
-        status=common.JobStatus,
+        status=job_resources.OperationStatus,
         plural="odooupgradejobs",
         short_names=("upgradejob",),
         description="Updates or installs modules of an OdooInstance, optionally at a set time.",
@@ -168,7 +168,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         model=job_resources.OdooRestoreJob,
         spec=job_resources.OdooRestoreJobSpec,
-        status=common.JobStatus,
+        status=job_resources.OperationStatus,
         plural="odoorestorejobs",
         short_names=("restore",),
         description="Restores an OdooInstance from a backup in S3 or from a live Odoo server.",

@@ -16,6 +16,8 @@ from pydantic import ConfigDict, Field, model_validator
 from model.crds import common
 
 __all__ = [
+    "DEFAULT_DEADLINE_SECONDS",
+    "DURATION_PATTERN",
     "OdooBackupJob",
     "OdooBackupJobSpec",
     "OdooInitJob",
@@ -25,8 +27,12 @@ __all__ = [
     "OdooSource",
     "OdooUpgradeJob",
     "OdooUpgradeJobSpec",
+    "OperationSpec",
+    "OperationStatus",
     "RestoreSource",
     "RestoreSourceType",
+    "deadline_seconds",
+    "duration_seconds",
     "reference_problem",
 ]
 
@@ -41,6 +47,111 @@ _IMMUTABLE_REF: dict[str, Any] = {
     "x-kubernetes-validations": [{"rule": IMMUTABLE_REF_RULE, "message": IMMUTABLE_REF_MESSAGE}]
 }
 _WEBHOOK_DESCRIPTION = "Called when the job completes or fails."
+
+DEFAULT_DEADLINE_SECONDS = {"init": 3600, "upgrade": 3600, "backup": 5400, "restore": 3600}
+"""The deadline of each kind's batch Job when the resource names none (job kind value ->
+seconds): 90 minutes for a backup, 60 for the others."""
+
+
+def _deadline_field(kind: str) -> Any:
+    default = DEFAULT_DEADLINE_SECONDS[kind]
+    return Field(
+        default=None,
+        ge=1,
+        le=common.INT32_MAX,
+        json_schema_extra={"format": "int32"},
+        description=(
+            f"How long the batch Job may run, in seconds (default {default}). A Job past it is "
+            "stopped and the resource Failed with 'deadline of N s exceeded at step S' (the "
+            "step that was running)."
+            + (
+                " Like any failure of a restore or an upgrade, it returns the instance to what "
+                "it ran before."
+                if kind in ("restore", "upgrade")
+                else ""
+            )
+        ),
+    )
+
+
+def deadline_seconds(kind: str, spec: Any) -> int:
+    """The batch Job deadline of a job resource spec of `kind` (its field or the default)."""
+    value = getattr(spec, "active_deadline_seconds", None)
+    return int(value) if value is not None else DEFAULT_DEADLINE_SECONDS[kind]
+
+
+DURATION_PATTERN = r"^([0-9]+(s|m|h|d))+$"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds of a duration such as `90m`, `24h` or `1d12h` (DURATION_PATTERN)."""
+    total, number = 0, ""
+    for char in value:
+        if char.isdigit():
+            number += char
+        else:
+            total += int(number) * _DURATION_UNITS[char]
+            number = ""
+    return total
+
+
+_SAFETY_BACKUP_DESCRIPTION = (
+    "Back up the database and filestore about to be replaced before touching them "
+    "(default true): to safetyBackupDestination, else to the instance's spec.backup "
+    "destination (an OdooBackupJob <name>-safety, named in status.safetyBackup). A failed "
+    "safety backup fails the operation before anything changed. With neither destination "
+    "the operation runs without one and says so in a SafetyBackupSkipped Warning Event."
+)
+_SAFETY_DESTINATION_DESCRIPTION = (
+    "Where the safety backup goes (default: spec.backup's destination)."
+)
+_KEEP_PREVIOUS_DESCRIPTION = (
+    "How long to keep what the operation replaced (the previous database, and for a restore "
+    "the previous filestore; named in status.previousDatabase and status.previousFilestore) "
+    "once the instance runs healthy on the new data, e.g. 24h or 7d (default 0s: removed as "
+    "soon as the instance is Running on it). Until then they can be swapped back by hand "
+    "(README, Restores and upgrades)."
+)
+
+
+class OperationSpec(common.SpecModel):
+    """What every job resource that replaces data (restore, upgrade) takes: its
+    safety backup and how long to keep what it replaced."""
+
+    safety_backup: bool = Field(default=True, description=_SAFETY_BACKUP_DESCRIPTION)
+    safety_backup_destination: common.S3Config | None = Field(
+        default=None, description=_SAFETY_DESTINATION_DESCRIPTION
+    )
+    keep_previous_for: str = Field(
+        default="0s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description=_KEEP_PREVIOUS_DESCRIPTION,
+    )
+
+
+class OperationStatus(common.JobStatus):
+    """Status of a job resource that replaces data (OdooRestoreJob, OdooUpgradeJob)."""
+
+    safety_backup: str | None = Field(
+        default=None, description="The OdooBackupJob taken before the operation."
+    )
+    previous_database: str | None = Field(
+        default=None,
+        description="Where the database the operation replaced is kept (same cluster).",
+    )
+    previous_filestore: str | None = Field(
+        default=None,
+        description="Where the filestore the operation replaced is kept (beside the live one "
+        "in the filestore volume's filestore/ directory).",
+    )
+    previous_image: str | None = Field(
+        default=None, description="The image the instance ran before the upgrade."
+    )
+    previous_removed_at: datetime | None = Field(
+        default=None, description="When what the operation kept aside was removed (RFC 3339)."
+    )
 
 
 def reference_problem(
@@ -86,6 +197,7 @@ class OdooInitJobSpec(common.SpecModel):
         description="Modules to install (default [base]; an empty list also means base).",
     )
     demo: bool = Field(default=False, description="Load demo data (default false).")
+    active_deadline_seconds: int | None = _deadline_field("init")
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
 
 
@@ -108,7 +220,7 @@ class OdooInitJob(common.KubeObject):
 # --- OdooUpgradeJob -----------------------------------------------------------------
 
 
-class OdooUpgradeJobSpec(common.SpecModel):
+class OdooUpgradeJobSpec(OperationSpec):
     """Update and/or install modules of an instance (odoo -u / -i)."""
 
     odoo_instance_ref: common.OdooInstanceRef = Field(
@@ -127,6 +239,17 @@ class OdooUpgradeJobSpec(common.SpecModel):
             "soon as the instance allows."
         ),
     )
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description=(
+            "The Odoo image to upgrade to: odoo -u runs in it, and only once the instance "
+            "runs healthy on it does it become the instance's spec.image. On a failure the "
+            "instance keeps (or gets back) its previous image. Default: the instance's image."
+        ),
+    )
+    active_deadline_seconds: int | None = _deadline_field("upgrade")
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
 
 
@@ -141,8 +264,8 @@ class OdooUpgradeJob(common.KubeObject):
         default_factory=common.ObjectMeta, description="Standard object metadata."
     )
     spec: OdooUpgradeJobSpec = Field(description="What to upgrade.")
-    status: common.JobStatus = Field(
-        default_factory=common.JobStatus, description="Progress of the job."
+    status: OperationStatus = Field(
+        default_factory=OperationStatus, description="Progress of the job."
     )
 
 
@@ -166,6 +289,7 @@ class OdooBackupJobSpec(common.SpecModel):
     with_filestore: bool = Field(
         default=True, description="Include the filestore (zip format only; default true)."
     )
+    active_deadline_seconds: int | None = _deadline_field("backup")
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
 
 
@@ -266,7 +390,7 @@ ODOO_FORMAT_MESSAGE = (
 )
 
 
-class OdooRestoreJobSpec(common.SpecModel):
+class OdooRestoreJobSpec(OperationSpec):
     """Replace the database (and filestore) of an instance with a backup."""
 
     model_config = ConfigDict(
@@ -294,6 +418,7 @@ class OdooRestoreJobSpec(common.SpecModel):
             "production restore of the same database, which keeps its identity."
         ),
     )
+    active_deadline_seconds: int | None = _deadline_field("restore")
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
 
     @model_validator(mode="after")
@@ -314,6 +439,6 @@ class OdooRestoreJob(common.KubeObject):
         default_factory=common.ObjectMeta, description="Standard object metadata."
     )
     spec: OdooRestoreJobSpec = Field(description="What to restore from.")
-    status: common.JobStatus = Field(
-        default_factory=common.JobStatus, description="Progress of the job."
+    status: OperationStatus = Field(
+        default_factory=OperationStatus, description="Progress of the job."
     )

@@ -6,7 +6,10 @@
 #      AWS_SHARED_CREDENTIALS_FILE (a mounted Secret).
 # The aws CLI uploads in parts above 8 MiB; S3 shows the object under its key
 # only once the whole upload completed, so an interrupted upload never leaves
-# a partial object behind. The artifact's sha256 travels as object metadata
+# a partial object behind. A failed upload aborts the unfinished multipart
+# uploads of its key (their parts would be stored, and billed, for ever); one
+# killed before it could is aborted by the operator when it records the
+# failure. The artifact's sha256 travels as object metadata
 # (x-amz-meta-sha256), which the restore checks.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -18,8 +21,20 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 sha="$(cat "$artifact.sha256")"
 size="$(wc -c <"$artifact" | tr -d ' ')"
 errors="${TMPDIR:-/tmp}/aws.err.$$"
-
 status="${TMPDIR:-/tmp}/aws.status.$$"
+
+# abort_uploads: abort the unfinished multipart uploads of S3_KEY (best effort).
+abort_uploads() {
+    # shellcheck disable=SC2046
+    ids="$(aws s3api list-multipart-uploads --bucket "$S3_BUCKET" --prefix "$S3_KEY" \
+        --query 'Uploads[].[Key, UploadId]' --output text $(s3_args) 2>/dev/null)" || return 0
+    printf '%s\n' "$ids" | while read -r key id; do
+        [ "$key" = "$S3_KEY" ] && [ -n "$id" ] && [ "$id" != None ] || continue
+        # shellcheck disable=SC2046
+        aws s3api abort-multipart-upload --bucket "$S3_BUCKET" --key "$key" --upload-id "$id" \
+            $(s3_args) 2>/dev/null && log "aborted the unfinished upload $id"
+    done
+}
 
 log "uploading $size bytes to s3://$S3_BUCKET/$S3_KEY"
 progress 0 "$size"
@@ -29,7 +44,10 @@ progress 0 "$size"
     aws s3 cp "$artifact" "s3://$S3_BUCKET/$S3_KEY" --metadata "sha256=$sha" $(s3_args) 2>"$errors"
     echo $? >"$status"
 } | aws_progress "$size"
-[ "$(cat "$status")" = 0 ] || s3_explain "$errors"
+[ "$(cat "$status")" = 0 ] || {
+    abort_uploads
+    s3_explain "$errors"
+}
 # shellcheck disable=SC2046
 stored="$(aws s3api head-object --bucket "$S3_BUCKET" --key "$S3_KEY" \
     --query ContentLength --output text $(s3_args) 2>"$errors")" || s3_explain "$errors"

@@ -1,16 +1,15 @@
 #!/bin/sh
-# Restore step 2 (tools image): check the artifact and unpack it.
+# Restore step 2 (tools image): check the artifact and unpack its dump.
 #
-# Env: BACKUP_FORMAT zip|sql|dump; WORKSPACE; DB_NAME (the instance's
-#      database); FILESTORE_ROOT: the filestore volume (Odoo's data_dir).
-# Writes: $WORKSPACE/dump.sql (zip, sql) or $WORKSPACE/dump.dump (dump); for a
-#      zip with a filestore, its files go to $FILESTORE_ROOT/filestore/.restore-<db>,
-#      which the finalize step swaps in once the database is in place.
+# Env: BACKUP_FORMAT zip|sql|dump; WORKSPACE.
+# Writes: $WORKSPACE/dump.sql (zip, sql) or $WORKSPACE/dump.dump (dump). A zip
+#      stays in the workspace as $WORKSPACE/artifact: the filestore step unpacks
+#      its filestore/ once the database is loaded and verified.
 # Nothing of the instance changes here: a bad artifact stops the restore
-# before its database is touched.
+# before its database or filestore is touched.
 set -eu
 . "$(dirname "$0")/common.sh"
-need BACKUP_FORMAT WORKSPACE DB_NAME
+need BACKUP_FORMAT WORKSPACE
 artifact="$WORKSPACE/artifact"
 [ -f "$artifact" ] || die "no artifact in the workspace (the download step did not finish)"
 
@@ -25,17 +24,15 @@ zip)
     listing="$(unzip -Z1 "$artifact" 2>&1)" && unzip -tqq "$artifact" >/dev/null 2>&1 ||
         die "the artifact is not a readable zip archive (truncated or corrupt)"
     printf '%s\n' "$listing" | grep -qx 'dump.sql' || die "the zip holds no dump.sql: not an Odoo backup"
-    unzip -p "$artifact" dump.sql >"$WORKSPACE/dump.sql" || die "cannot extract dump.sql"
+    size="$(unzip -l "$artifact" dump.sql 2>/dev/null | awk '$4 == "dump.sql" { print $1; exit }')"
+    progress 0 "$size"
+    watch_size "$WORKSPACE/dump.sql" "$size"
+    unzip -p "$artifact" dump.sql >"$WORKSPACE/dump.sql" || { stop_watch; die "cannot extract dump.sql"; }
+    stop_watch
+    progress "$(wc -c <"$WORKSPACE/dump.sql" | tr -d ' ')" "$size"
     check_sql_complete "$WORKSPACE/dump.sql"
     if printf '%s\n' "$listing" | grep -q '^filestore/.'; then
-        need FILESTORE_ROOT
-        staging="$FILESTORE_ROOT/filestore/.restore-$DB_NAME"
-        rm -rf "$staging" "$WORKSPACE/unzipped"
-        mkdir -p "$WORKSPACE/unzipped" "$FILESTORE_ROOT/filestore"
-        unzip -qq "$artifact" 'filestore/*' -d "$WORKSPACE/unzipped" || die "cannot extract the filestore"
-        mv "$WORKSPACE/unzipped/filestore" "$staging"
-        rm -rf "$WORKSPACE/unzipped"
-        log "filestore unpacked: $(find "$staging" -type f | wc -l) files"
+        log "the zip holds a filestore of $(printf '%s\n' "$listing" | grep -c '^filestore/.*[^/]$') files"
     else
         log "the zip holds no filestore"
     fi

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import kubernetes
 import pytest
 from temporalio.exceptions import ApplicationError
 
@@ -34,6 +35,7 @@ from model.payloads import (
 )
 from specs import config
 from tests.activities import kube_instance as ki
+from tests.fixtures.kube import wait_for
 
 HOLD = "tests.bemade.org/hold"
 
@@ -138,6 +140,7 @@ def test_a_restore_posts_one_event_per_object_whatever_the_retries(
     )
     for _ in range(2):  # a retry: the same activity execution
         again = _apply(acts, ref, spec, restoring=restoring)
+    assert not again.namespace_terminating
     assert _drift(acts, ref, spec, again) == ()
     assert acts.kube.find(api.CONFIG_MAP, namespace, "shop-odoo-conf") is not None
     assert _events(acts, namespace, "ChildRestored") == [
@@ -161,3 +164,41 @@ def test_a_credentials_secret_without_its_password_is_refused_naming_it(
     assert refused.value.non_retryable
     assert "Secret shop-db-password" in str(refused.value)
     assert repr(config.DB_PASSWORD_KEY) in str(refused.value)
+
+
+def test_a_restore_in_a_namespace_being_deleted_stops_quietly(
+    acts: ki.Activities, namespace: str, api_client: kubernetes.client.ApiClient
+) -> None:
+    """The namespace controller deletes the children before the instance is
+    released: a restore then must not fight it, fail, or log a refusal."""
+    ref, spec = ki.create_instance(acts.kube, namespace, "shop")
+    _apply(acts, ref, spec)
+    kube = acts.kube
+    # The clusters Secret stays readable while the namespace empties (here it
+    # shares the instance's namespace; the operator's is another one).
+    kube.merge_patch(
+        api.SECRET, namespace, ki.CLUSTERS_SECRET, {"metadata": {"finalizers": [HOLD]}}
+    )
+    core = kubernetes.client.CoreV1Api(api_client)
+    core.delete_namespace(namespace)
+    try:
+        wait_for(
+            lambda: kube.find(api.SECRET, namespace, "shop-db-password") is None,
+            timeout=60.0,
+            interval=0.1,
+        )
+        missing = (ChildDrift(kind="Secret", name="shop-db-password", drift=Drift.MISSING),)
+        applied = _apply(acts, ref, spec, restoring=missing)
+        assert applied.namespace_terminating
+        assert applied.children == ()
+        assert kube.find(api.SECRET, namespace, "shop-db-password") is None
+    finally:
+        kube.merge_patch(
+            api.SECRET, namespace, ki.CLUSTERS_SECRET, {"metadata": {"finalizers": None}}
+        )
+        kube.merge_patch(api.INSTANCE, namespace, "shop", {"metadata": {"finalizers": None}})
+        wait_for(
+            lambda: not core.list_namespace(field_selector=f"metadata.name={namespace}").items,
+            timeout=60.0,
+            interval=0.2,
+        )

@@ -14,7 +14,10 @@ Covers:
   ConfigMap, its exit code decides Complete or Failed, a failing
   container's last log lines are its termination message, and its whole log
   (or its last lines, tailLines) is read through the API server (pods/log,
-  served by the kubelet's endpoint).
+  served by the kubelet's endpoint);
+- the Pod's activeDeadlineSeconds stops the step that runs (status.reason
+  DeadlineExceeded, which job_outcome words as "deadline of N s exceeded at
+  step S"), and a step's termination message file reaches its status.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import kubernetes
 import pytest
 
 from sandbox import controlplane, kubelet, podrunner
+from specs import job_outcome
 from tests.fixtures.kube import wait_for
 
 DEADLINE = 30.0
@@ -262,3 +266,38 @@ def test_job_outcome_follows_the_exit_code_when_its_command_runs_locally(
     assert "line 29" in message
     assert "greeting: hello" not in message  # only the tail: the last lines
     assert len(message.splitlines()) == podrunner.LOG_TAIL_LINES
+
+
+def test_pod_deadline_stops_the_running_step_and_messages_reach_the_status(
+    api_client: kubernetes.client.ApiClient, runner_node: str, namespace: str
+) -> None:
+    core = kubernetes.client.CoreV1Api(api_client)
+    batch = kubernetes.client.BatchV1Api(api_client)
+    report = {"name": "TERMINATION_LOG", "value": "/dev/termination-log"}
+    steps = [
+        {
+            "name": "first",
+            "image": "python",
+            "command": ["/bin/sh", "-c", 'echo "first: done" > "$TERMINATION_LOG"'],
+            "env": [report],
+        },
+        {"name": "second", "image": "python", "command": ["/bin/sh", "-c", "sleep 60"]},
+    ]
+    job = _job("slow", steps[1], node=runner_node)
+    pod = job["spec"]["template"]["spec"]
+    pod["initContainers"] = [steps[0]]
+    pod["activeDeadlineSeconds"] = 2
+    batch.create_namespaced_job(namespace, job)
+
+    condition = wait_for(lambda: _job_condition(batch, namespace, "slow"), timeout=DEADLINE)
+
+    assert condition.type == "Failed"
+    [found] = core.list_namespaced_pod(namespace, label_selector="job-name=slow").items
+    raw: dict[str, Any] = api_client.sanitize_for_serialization(found)
+    assert raw["status"]["reason"] == "DeadlineExceeded"
+    [first] = raw["status"]["initContainerStatuses"]
+    assert first["state"]["terminated"]["message"] == "first: done"
+    job_body = api_client.sanitize_for_serialization(batch.read_namespaced_job("slow", namespace))
+    assert job_outcome.failure_message(job_body, [raw]).startswith(
+        "deadline of 2 s exceeded at step second"
+    )

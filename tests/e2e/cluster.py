@@ -153,7 +153,9 @@ class OdooInit:
     def forget(self, pattern: str) -> None:
         self.patterns.discard(pattern)
 
-    async def __call__(self, pod: dict[str, Any], get: kubelet.Getter) -> tuple[int, str]:
+    async def __call__(
+        self, pod: dict[str, Any], get: kubelet.Getter
+    ) -> tuple[int, str] | kubelet.PodOutcome:
         namespace = pod["metadata"]["namespace"]
         if not any(fnmatch.fnmatchcase(namespace, p) for p in list(self.patterns)):
             return 0, ""

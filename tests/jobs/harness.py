@@ -205,6 +205,15 @@ class Operator:
         self.kube.create(api.job_resource(kind.lower() + "s"), self.namespace, body)
         return name
 
+    def batch_job_failed(self, name: str) -> bool:
+        """Whether the batch Job `name` exists with its Failed condition (the Job
+        controller's)."""
+        status = (self.kube.find(api.JOB, self.namespace, name) or {}).get("status") or {}
+        return any(
+            c.get("type") == "Failed" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+
     def job(self, kind: str, name: str) -> dict[str, Any]:
         return self.kube.get(api.job_resource(kind.lower() + "s"), self.namespace, name)
 

@@ -12,9 +12,11 @@ run the step scripts. Covers:
   web.base.url the instance's own (http://staging:8069 and its public URL),
   not the source's, which the database the stand-in odoo initialised for
   prod holds;
-- a restore that fails (missing object): Uninitialized with dbInitialized
-  false, the resource Failed with the failing step and the script's message,
-  no database left behind.
+- a restore that fails (missing object) on the instance restored before:
+  rolled back, Running again on the same rows with dbInitialized true (a
+  failed restore never makes an instance Uninitialized), the resource Failed
+  with the failing step and the script's message, the instance's
+  status.message saying so, no database left behind.
 """
 
 from __future__ import annotations
@@ -120,8 +122,10 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
     assert failed["status"]["message"].startswith(
         f"step download failed (exit code 1): restore-download: error: s3://{bucket}/prod/nope.zip"
     ), failed["status"]["message"]
-    uninitialized = await staging.wait_phase("Uninitialized")
-    assert uninitialized["dbInitialized"] is False
+    running = await staging.wait_phase("Running")
+    assert running["dbInitialized"] is True
+    assert f"restore {failing} failed at the restore Job step, rolled back" in running["message"]
+    assert _rows(staging) == _rows(prod)
     assert not await asyncio.to_thread(_exists, op, naming.restore_database_name(staging.database))
 
 

@@ -1,27 +1,38 @@
-"""Module upgrades end to end: OdooUpgradeJob in, odoo -u in a Job, web restarted.
+"""Module upgrades end to end: OdooUpgradeJob in, a safety backup, a copy aside, odoo -u.
 
 The real workflow and activities (tests/jobs/harness.py); the upgrade Job
 runs the stand-in odoo in the instance's (stand-in) image. Covers:
-- Upgrading: cron at 0 while web keeps serving; `odoo -d <db> -u mail -i
-  fetchmail --stop-after-init` (the stand-in records the update in the
-  database); on success the web Deployment gets a rollout restart, the
-  instance goes through Starting back to Running and cron returns;
+- Upgrading: a safety backup to the job's safetyBackupDestination (named in
+  status.safetyBackup, its object in S3) while web still serves, then web and
+  cron at 0 (writes stop) and the live database copied aside as
+  `<db>_pre_<8 hex>` (status.previousDatabase) while `odoo -d <db> -u mail -i
+  fetchmail --stop-after-init` runs (the stand-in records the update in the
+  database); then through Starting back to Running with the web pods started
+  on the upgraded database (no rollout restart needed), cron back, and the
+  copy removed once Running (status.previousRemovedAt);
 - a scheduledTime a few seconds ahead: the resource waits Pending and the
   instance keeps Running until then, with no poke (the workflow wakes at
   that time), then it upgrades;
-- a failing upgrade: the resource Failed with the step and the log tail,
-  the instance back to Running through Starting, no restart.
+- a failing upgrade that installed a module before failing: the resource
+  Failed with the step and the log tail, the copy swapped back (the marker
+  rows exactly as before, the module not installed), nothing left aside, the
+  instance back to Running through Starting, no restart.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from activities import api
+from sandbox import kubelet
 from specs import workloads
 from tests.jobs import harness
+from tests.markers import marker, write_marker
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -32,20 +43,40 @@ def _restarted_at(op: harness.Operator, name: str) -> str | None:
     return annotations.get(workloads.RESTARTED_AT_ANNOTATION)
 
 
-async def test_upgrade_keeps_web_serving_then_restarts_it(op: harness.Operator) -> None:
+async def test_upgrade_backs_up_copies_aside_then_serves_the_upgraded_database(
+    op: harness.Operator, bucket: str, kube_kubelet: kubelet.KubeletThread
+) -> None:
     shop = await op.running_instance("shop")
-    assert _restarted_at(op, "shop") is None
+    credentials = op.s3_secret()
+    with shop.connect() as conn:
+        before = write_marker(conn)
     name = op.create_job(
         "OdooUpgradeJob",
-        {"odooInstanceRef": {"name": "shop"}, "modules": ["mail"], "modulesInstall": ["fetchmail"]},
+        {
+            "odooInstanceRef": {"name": "shop"},
+            "modules": ["mail"],
+            "modulesInstall": ["fetchmail"],
+            "safetyBackupDestination": op.destination(bucket, "shop/before.zip", credentials),
+        },
     )
-    await shop.poke()
-    await shop.wait_phase("Upgrading")
-    await harness.eventually(lambda: shop.replicas("shop-cron") == 0, "cron at 0")
-    assert shop.replicas("shop") == 1
-    job = await harness.eventually(
-        lambda: op.kube.find(api.JOB, op.namespace, f"{name}-upgrade"), "upgrade Job"
-    )
+    kube_kubelet.hold(kubelet.pod_matcher(op.namespace, prefix=f"{name}-upgrade"))
+    try:
+        await shop.poke()
+        await shop.wait_phase("Upgrading")
+        job = await harness.eventually(
+            lambda: op.kube.find(api.JOB, op.namespace, f"{name}-upgrade"), "upgrade Job"
+        )
+        # The Job's Pod is held: writes stopped, the safety backup and the copy made.
+        assert (shop.replicas("shop"), shop.replicas("shop-cron")) == (0, 0)
+        status = op.job("OdooUpgradeJob", name)["status"]
+        safety = op.job("OdooBackupJob", status["safetyBackup"])
+        assert safety["status"]["phase"] == "Completed"
+        assert op.s3.client().head_object(bucket, "shop/before.zip") is not None
+        copy = status["previousDatabase"]
+        assert copy.startswith(f"{shop.database}_pre_")
+        assert await asyncio.to_thread(_exists, op, copy)
+    finally:
+        kube_kubelet.release()
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command == [
         "/entrypoint.sh",
@@ -68,13 +99,20 @@ async def test_upgrade_keeps_web_serving_then_restarts_it(op: harness.Operator) 
         "Upgrading->Starting",
         "Starting->Running",
     ]
-    assert _restarted_at(op, "shop") is not None
+    assert _restarted_at(op, "shop") is None  # its pods started on the upgraded database
     await harness.eventually(lambda: shop.replicas("shop-cron") == 1, "cron back")
     with shop.connect() as conn:
         installed = conn.execute(
             "SELECT state FROM ir_module_module WHERE name = 'fetchmail'"
         ).fetchone()
+        assert marker(conn) == before
     assert installed == ("installed",)
+    removed = await harness.eventually(
+        lambda: op.job("OdooUpgradeJob", name)["status"].get("previousRemovedAt"),
+        "the copy removed once Running",
+    )
+    assert removed
+    assert not await asyncio.to_thread(_exists, op, copy)
 
 
 async def test_scheduled_upgrade_waits_for_its_time(op: harness.Operator) -> None:
@@ -101,16 +139,45 @@ async def test_failed_upgrade_says_why_and_returns_to_running(op: harness.Operat
     shop = await op.running_instance(
         "shop", extraEnv=[{"name": "STANDIN_ODOO_FAIL", "value": "upgrade"}]
     )
-    name = op.create_job("OdooUpgradeJob", {"odooInstanceRef": {"name": "shop"}})
+    with shop.connect() as conn:
+        before = write_marker(conn)
+    # The stand-in installs fetchmail, then fails the update: a half-done upgrade.
+    name = op.create_job(
+        "OdooUpgradeJob",
+        {"odooInstanceRef": {"name": "shop"}, "modulesInstall": ["fetchmail"], "modules": ["mail"]},
+    )
     await shop.poke()
+    await harness.eventually(lambda: op.batch_job_failed(f"{name}-upgrade"), "the Job Failed")
+    since = time.monotonic()
     done = await op.wait_job("OdooUpgradeJob", name)
     assert done["status"]["phase"] == "Failed"
     assert done["status"]["message"].startswith("step upgrade failed (exit code 1)")
     assert "upgrade failed (STANDIN_ODOO_FAIL)" in done["status"]["message"]
-    await shop.wait_phase("Running")
+    running = await shop.wait_phase("Running")
+    print(f"MATRIX upgrade:upgrade-job:failed {time.monotonic() - since:.1f}s to Running")
     assert (await shop.transitions())[-3:] == [
         "Running->Upgrading",
         "Upgrading->Starting",
         "Starting->Running",
     ]
     assert _restarted_at(op, "shop") is None
+    assert "rolled back" in running["message"]
+    with shop.connect() as conn:  # the database as it was before the upgrade
+        assert marker(conn) == before
+        assert conn.execute(
+            "SELECT count(*) FROM ir_module_module WHERE name = 'fetchmail'"
+        ).fetchone() == (0,)
+    leftovers = await asyncio.to_thread(_databases_like, op, f"{shop.database}_%")
+    assert leftovers == []
+
+
+def _exists(op: harness.Operator, database: str) -> bool:
+    return bool(_databases_like(op, database))
+
+
+def _databases_like(op: harness.Operator, pattern: str) -> list[str]:
+    with psycopg.connect(op.postgres.dsn(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (pattern,)
+        ).fetchall()
+    return [name for (name,) in rows]

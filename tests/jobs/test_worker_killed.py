@@ -4,7 +4,7 @@ The worker runs as its own process (`odoo-operator worker`), the test plays
 the watcher and the kubelet runs the Job Pods for real (tests/jobs/harness.py).
 Each Job's Pod is held Pending until the worker has been killed with SIGKILL;
 a new worker process then carries on from the workflows' histories. Covers:
-exactly one batch Job per job resource (and one Pod run), each resource
+exactly one batch Job per job resource and step (and one Pod run), each resource
 Completed, each instance back to Running (the restored one initialized),
 and the backup's object complete under its key (its sha256 metadata matches
 its content): nothing half-written. A worker killed while apply_children
@@ -175,12 +175,21 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
         await other.wait_phase("Running")
         ready = await staging.wait_phase("Running")
         assert ready["dbInitialized"] is True
+        # The restore's last step, once Running: what it kept aside removed.
+        await harness.eventually(
+            lambda: op.job("OdooRestoreJob", "restore-1")["status"].get("previousRemovedAt"),
+            "the restore's kept-aside filestore removed",
+        )
 
+    # One batch Job per job resource and step: its own Job once, and a restore's
+    # filestore step that removes what it kept aside (a step of its own).
+    steps = {"OdooRestoreJob": {"restore-1-filestore-discard-1"}}
     for kind, name in work:
+        job = f"{name}-{kind.removeprefix('Odoo').removesuffix('Job').lower()}"
         owned = jobs_owned_by(op, kind, name)
-        assert len(owned) == 1, (name, owned)
+        assert sorted(owned) == sorted({job, *steps.get(kind, set())}), (name, owned)
         started = [
-            p for p in kube_kubelet.kubelet.started_pods if p.startswith(f"{namespace}/{name}-")
+            p for p in kube_kubelet.kubelet.started_pods if p.startswith(f"{namespace}/{job}-")
         ]  # type: ignore[union-attr]
         assert len(started) == 1, (name, started)
     client = s3_server.client()

@@ -4,7 +4,11 @@ A `Tenant` is what a Job Pod of an instance needs to exist, made by hand:
 the OdooInstance object (its uid owns the rest), its ConfigMap and Secret as
 the operator writes them, its PostgreSQL role, and its filestore directory
 (the local pod runner's directory of the filestore claim). `run_job` creates
-a batch Job and waits for the Job controller's verdict.
+a batch Job and waits for the Job controller's verdict. A restore Job only
+moves data into copies: `swap_restored_in` does what the workflow does once
+it succeeded (the database swap, through activities.databases as the
+cluster's admin), `undo_restore` what it does when anything failed (the
+filestore undo Job, the copy dropped).
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from typing import Any
 import kubernetes
 import psycopg
 from psycopg import sql
+from pydantic import SecretStr
 
-from activities import api
+from activities import api, databases
+from activities.clusters import Cluster
 from model import naming
-from model.crds import OdooInstanceSpec
+from model.crds import OdooInstanceSpec, OdooRestoreJobSpec
 from sandbox import podrunner, postgres
 from sandbox import s3 as s3_server
 from specs import config, facts, job_outcome, jobs, rbac
 
 JOB_TIMEOUT_SECONDS = 120.0
+TOOLS_IMAGE = "ghcr.io/bemade/odoo-operator-tools:test"
 
 
 @dataclass
@@ -145,6 +152,9 @@ class Outcome:
     succeeded: bool
     message: str
     seconds: float
+    resource: str = ""
+    """The job resource whose Job it was (set by the helpers that make one)."""
+    uid: str = ""
 
 
 def run_job(client: kubernetes.client.ApiClient, job: dict[str, Any]) -> Outcome:
@@ -239,13 +249,15 @@ def parameter(tenant: Tenant, key: str) -> str | None:
 
 
 def files(directory: Path) -> dict[str, bytes]:
-    """Relative path -> content of every file under `directory`."""
+    """Relative path -> content of every file under `directory`, except the marks a
+    restore leaves in a filestore it swapped in until it removes what it kept aside
+    (`.odoo-operator-mark`, `.odoo-operator-empty`: scripts/jobs/filestore-step.sh)."""
     if not directory.is_dir():
         return {}
     return {
         str(path.relative_to(directory)): path.read_bytes()
         for path in sorted(directory.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.name.startswith(".odoo-operator-")
     }
 
 
@@ -288,3 +300,108 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {timeout}s: {what}")
         time.sleep(0.1)
+
+
+def s3_restore_job(
+    client: kubernetes.client.ApiClient,
+    tenant: Tenant,
+    source: dict[str, Any],
+    fmt: str,
+    credentials: str,
+    **spec: Any,
+) -> tuple[str, str, dict[str, Any]]:
+    """An OdooRestoreJob from the S3 object `source` (an S3Config body) and its batch
+    Job, not started: (resource name, uid, Job). `spec` adds fields (neutralize...)."""
+    body = {
+        "odooInstanceRef": {"name": tenant.name},
+        "format": fmt,
+        "source": {"type": "s3", "s3": {**source, "s3CredentialsSecretRef": {"name": credentials}}},
+        **spec,
+    }
+    name = f"restore-{uuid.uuid4().hex[:6]}"
+    uid = create_resource(client, tenant.namespace, "OdooRestoreJob", name, body)
+    job = jobs.restore_job(
+        tenant.inst,
+        resource_name=name,
+        resource_uid=uid,
+        spec=OdooRestoreJobSpec.model_validate(body),
+        tools_image=TOOLS_IMAGE,
+        credentials_secret=credentials,
+        master_password=None,
+    )
+    return name, uid, job
+
+
+def admin_cluster(server: postgres.EmbeddedPostgres) -> Cluster:
+    return Cluster(
+        name="main",
+        host=server.host,
+        port=server.port,
+        admin_user=server.admin_user,
+        admin_password=SecretStr(server.admin_password),
+    )
+
+
+def swap_restored_in(tenant: Tenant, resource_uid: str) -> databases.SwapOutcome:
+    """What the workflow does once a restore Job succeeded: swap `<db>_restoring` in,
+    the live database kept aside as `<db>_pre_<8 hex>`."""
+    return databases.Databases().swap_in(
+        admin_cluster(tenant.server),
+        live=tenant.database,
+        incoming=naming.restore_database_name(tenant.database),
+        aside=naming.aside_database_name(tenant.database, resource_uid),
+        mark=naming.operation_mark("restore", resource_uid),
+    )
+
+
+def undo_restore(
+    client: kubernetes.client.ApiClient,
+    tenant: Tenant,
+    resource: str,
+    resource_uid: str,
+    attempt: int = 1,
+) -> Outcome:
+    """What the workflow does when a restore failed anywhere: put the previous
+    database back (when it was swapped), drop the copy, run the filestore undo Job."""
+    cluster = admin_cluster(tenant.server)
+    restoring = naming.restore_database_name(tenant.database)
+    postgres_side = databases.Databases()
+    postgres_side.swap_back(
+        cluster,
+        live=tenant.database,
+        incoming=restoring,
+        aside=naming.aside_database_name(tenant.database, resource_uid),
+        mark=naming.operation_mark("restore", resource_uid),
+    )
+    postgres_side.drop_database(cluster, restoring, owner=tenant.inst.database.user)
+    job = jobs.filestore_job(
+        tenant.inst,
+        resource_name=resource,
+        resource_uid=resource_uid,
+        tools_image=TOOLS_IMAGE,
+        action=jobs.FilestoreAction.UNDO,
+        attempt=attempt,
+    )
+    return run_job(client, job)
+
+
+def leftovers(tenant: Tenant, resource_uid: str) -> dict[str, bool]:
+    """What a failed restore must not leave: its copy, a kept-aside database or
+    filestore, a staged filestore."""
+    root = tenant.filestore_root / "filestore"
+    return {
+        name: exists
+        for name, exists in {
+            "restoring database": database_exists(
+                tenant.server, naming.restore_database_name(tenant.database)
+            ),
+            "kept-aside database": database_exists(
+                tenant.server, naming.aside_database_name(tenant.database, resource_uid)
+            ),
+            "staged filestore": (root / naming.filestore_staging_dir(tenant.database)).exists(),
+            "kept-aside filestore": (
+                root / naming.filestore_aside_dir(tenant.database, resource_uid)
+            ).exists(),
+        }.items()
+        if exists
+    }

@@ -15,11 +15,13 @@ Covers, for each format (zip, sql, dump):
   and database.secret) and neutralized (is_neutralized, crons, outgoing and
   incoming mail servers inactive), and no temporary database left.
 And: with neutralize false the copy keeps its identity and its mail servers;
-a restore over an existing database replaces it.
+a restore over an existing database replaces it once swapped in (the
+workflow's step after the Job), the previous one kept aside.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import uuid
@@ -29,12 +31,12 @@ import kubernetes
 import pytest
 
 from model import naming
-from model.crds import OdooBackupJobSpec, OdooRestoreJobSpec
+from model.crds import OdooBackupJobSpec
 from sandbox import podrunner, postgres, s3
 from specs import jobs
 from tests.scripts import tenants as t
 
-TOOLS_IMAGE = "ghcr.io/bemade/odoo-operator-tools:test"
+TOOLS_IMAGE = t.TOOLS_IMAGE
 
 
 def backup(
@@ -79,33 +81,18 @@ def restore(
     credentials: str,
     *,
     neutralize: bool = True,
+    swap: bool = True,
 ) -> t.Outcome:
-    spec = {
-        "odooInstanceRef": {"name": tenant.name},
-        "format": fmt,
-        "neutralize": neutralize,
-        "source": {
-            "type": "s3",
-            "s3": {
-                "bucket": bucket,
-                "objectKey": key,
-                "endpoint": s3_server.endpoint,
-                "s3CredentialsSecretRef": {"name": credentials},
-            },
-        },
-    }
-    name = f"restore-{uuid.uuid4().hex[:6]}"
-    uid = t.create_resource(client, tenant.namespace, "OdooRestoreJob", name, spec)
-    job = jobs.restore_job(
-        tenant.inst,
-        resource_name=name,
-        resource_uid=uid,
-        spec=OdooRestoreJobSpec.model_validate(spec),
-        tools_image=TOOLS_IMAGE,
-        credentials_secret=credentials,
-        master_password=None,
+    """Run a restore Job; once it succeeded, swap the copy in as the workflow does
+    (unless `swap` is false)."""
+    location = {"bucket": bucket, "objectKey": key, "endpoint": s3_server.endpoint}
+    name, uid, job = t.s3_restore_job(
+        client, tenant, location, fmt, credentials, neutralize=neutralize
     )
-    return t.run_job(client, job)
+    outcome = dataclasses.replace(t.run_job(client, job), resource=name, uid=uid)
+    if outcome.succeeded and swap:
+        t.swap_restored_in(tenant, uid)
+    return outcome
 
 
 @pytest.fixture

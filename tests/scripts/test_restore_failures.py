@@ -192,7 +192,7 @@ def test_failed_neutralization_drops_the_restored_copy(
     done = restore(api_client, target, s3_server, bucket, "prod.zip", "zip", credentials)
 
     assert not done.succeeded
-    assert "step finalize failed" in done.message
+    assert "step verify failed" in done.message
     assert expected in done.message, done.message
     _assert_nothing_restored(postgres_server, target)
 

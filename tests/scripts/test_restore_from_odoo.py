@@ -115,7 +115,10 @@ def _restore_from(
     )
     rendered = json.dumps(job)
     assert MASTER_PASSWORD not in rendered
-    return t.run_job(client, job)
+    outcome = t.run_job(client, job)
+    if outcome.succeeded:
+        t.swap_restored_in(tenant, uid)  # the workflow's step after the Job
+    return outcome
 
 
 def _password_secret(

@@ -103,7 +103,13 @@ def test_every_activity_with_a_heartbeat_timeout_heartbeats_when_it_runs(
     implementations: list[Callable[..., Any]],
 ) -> None:
     stubs = _heartbeating_stubs()
-    assert stubs == ["apply_children", "cleanup_instance", "follow_job", "run_edge_actions"]
+    assert stubs == [
+        "apply_children",
+        "cleanup_instance",
+        "copy_database",
+        "follow_job",
+        "run_edge_actions",
+    ]
     # follow_job, async, heartbeats in its own loop (with the Job's progress).
     silent = [
         name

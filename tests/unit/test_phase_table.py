@@ -57,14 +57,15 @@ def test_every_phase_has_an_ensure_and_rows() -> None:
     assert {row.to for row in machine.TABLE} | {Phase.PROVISIONING} == set(Phase)
 
 
-# SPEC.md "Scaling rules by phase": (web, cron); None = unchanged.
+# SPEC.md "Scaling rules by phase": (web, cron); None = unchanged. A restore and
+# an upgrade scale step by step themselves (tests/workflows/test_sagas.py).
 SCALING = {
-    Phase.RESTORING: (0, 0),
+    Phase.RESTORING: (None, None),
     Phase.INITIALIZING: (0, 0),
     Phase.INIT_FAILED: (0, 0),
     Phase.STOPPED: (0, 0),
     Phase.UNINITIALIZED: (0, 0),
-    Phase.UPGRADING: (None, 0),
+    Phase.UPGRADING: (None, None),
     Phase.STARTING: (3, 2),
     Phase.RUNNING: (3, 2),
     Phase.BACKING_UP: (None, None),
@@ -117,14 +118,10 @@ def test_auto_init_not_wanted_when_disabled() -> None:
 
 @pytest.mark.parametrize(
     ("phase", "kind"),
-    [
-        (Phase.INITIALIZING, JobKind.INIT),
-        (Phase.UPGRADING, JobKind.UPGRADE),
-        (Phase.RESTORING, JobKind.RESTORE),
-        (Phase.BACKING_UP, JobKind.BACKUP),
-    ],
+    [(Phase.INITIALIZING, JobKind.INIT), (Phase.BACKING_UP, JobKind.BACKUP)],
 )
 def test_batch_job_started_once_when_resource_has_no_job(phase: Phase, kind: JobKind) -> None:
+    # A restore's and an upgrade's Jobs are their sagas' (tests/workflows/test_sagas.py).
     waiting = Snapshot.model_validate({kind.value: job(kind), "web": web(1)})
     started = Snapshot.model_validate({kind.value: job(kind, JobState.SUCCEEDED), "web": web(1)})
     assert ensure(phase, make_spec(), waiting).start_job is kind

@@ -46,7 +46,9 @@ from watcher.config import WatcherConfig, WebhookConfig
 from watcher.startup import Watcher
 
 _T = TypeVar("_T")
-DEADLINE = 15.0
+DEADLINE = 30.0
+"""Seconds a condition may take: a watcher start (Kopf's first listings) plus its
+signals, on 2 cores shared with the rest of the suite (15 s once ran out there)."""
 
 RunWatcher = Callable[..., contextlib.AbstractAsyncContextManager[Watcher]]
 

@@ -1,5 +1,6 @@
 """Workflow-tier helpers: a worker over a World's fake activities on the
-time-skipping server, and a deadline-bound wait on workflow queries."""
+time-skipping server, a deadline-bound wait on workflow queries, and an
+interceptor that fails a workflow task as a worker killed there would."""
 
 from __future__ import annotations
 
@@ -10,16 +11,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import pytest_asyncio
+from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    StartLocalActivityInput,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from model import naming
 from model.crds import OdooInstanceSpec
@@ -173,6 +183,53 @@ async def transitions_of(handle: Handle) -> list[str]:
     """The `transitions` query as `<from>-><to>:<guard>` ids."""
     records = await handle.query(OdooInstanceWorkflow.transitions)
     return [f"{r.from_phase}->{r.to_phase}:{r.guard}" for r in records]
+
+
+class CrashAfter(Interceptor):
+    """Fails the workflow task once, right after the first activity for which
+    `matches(activity name, arguments)` holds returned: what a worker killed
+    there does to the task in flight (the retried task replays the history)."""
+
+    def __init__(self, matches: Callable[[str, Sequence[Any]], bool]) -> None:
+        self.matches = matches
+        self.crashed = False
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        interceptor = self
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+                handle = super().start_activity(input)
+                return interceptor.crash_after(input.activity, input.args, handle)
+
+            def start_local_activity(
+                self, input: StartLocalActivityInput
+            ) -> workflow.ActivityHandle[Any]:
+                handle = super().start_local_activity(input)
+                return interceptor.crash_after(input.activity, input.args, handle)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
+
+    def crash_after(
+        self, name: str, args: Sequence[Any], handle: workflow.ActivityHandle[Any]
+    ) -> workflow.ActivityHandle[Any]:
+        if self.crashed or not self.matches(name, args):
+            return handle
+
+        async def then_crash() -> Any:
+            result = await handle
+            if not workflow.unsafe.is_replaying() and not self.crashed:
+                self.crashed = True
+                raise RuntimeError("worker crashed")  # fails the task, not the workflow
+            return result
+
+        return cast(workflow.ActivityHandle[Any], asyncio.ensure_future(then_crash()))
 
 
 async def update_refusal(handle: Handle, update: str, request: Any) -> ApplicationError:

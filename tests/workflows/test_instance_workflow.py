@@ -19,20 +19,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import (
-    Interceptor,
-    StartActivityInput,
-    StartLocalActivityInput,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-    WorkflowOutboundInterceptor,
-)
 
 from model import failures, naming
 from model.payloads import (
@@ -51,6 +42,7 @@ from model.payloads import (
 from model.phases import JobPhase, Phase
 from tests.phase_cases import CASES, RESTING, make_spec
 from tests.workflows.conftest import (
+    CrashAfter,
     Handle,
     eventually,
     new_ref,
@@ -62,6 +54,7 @@ from tests.workflows.conftest import (
 from tests.workflows.world import World
 from workflows import machine
 from workflows.instance import SEARCH_ATTRIBUTES, OdooInstanceWorkflow
+from workflows.replacements import Replacements
 
 AUTO_INIT_PATH = [
     "Provisioning->Uninitialized:db_not_initialized",
@@ -100,7 +93,8 @@ async def test_row_taken_by_workflow_when_its_case_holds(
             assert not world.db_initialized
 
 
-@pytest.mark.parametrize("phase", list(RESTING), ids=str)
+# A restore's and an upgrade's scaling is their sagas' (tests/workflows/test_sagas.py).
+@pytest.mark.parametrize("phase", [p for p in RESTING if not Replacements.runs_in(p)], ids=str)
 async def test_replicas_match_scaling_rules_when_phase_is_ensured(
     time_skipping_env: WorkflowEnvironment, task_queue: str, phase: Phase
 ) -> None:
@@ -613,7 +607,7 @@ async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
     # finished but not the phase, and Initializing became Uninitialized for
     # good (seen with an evicting workflow cache at N = 100).
     world = World()
-    crash = _CrashAfterJobFinished()
+    crash = CrashAfter(_finishes_a_job)
     client = time_skipping_env.client
     async with running_worker(client, world, task_queue, interceptors=[crash]):
         handle = await start_instance(client, task_queue, make_spec())
@@ -631,52 +625,11 @@ async def test_a_job_finished_before_a_worker_crash_is_not_forgotten(
         await handle.terminate()
 
 
-class _CrashAfterJobFinished(Interceptor):
-    """Fails the workflow task once, right after the activity that finished a job
-    returned: what a worker crash does to a task in flight."""
-
-    def __init__(self) -> None:
-        self.crashed = False
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[WorkflowInboundInterceptor]:
-        interceptor = self
-
-        class Outbound(WorkflowOutboundInterceptor):
-            def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-                return interceptor.crash_after(input.args, super().start_activity(input))
-
-            def start_local_activity(
-                self, input: StartLocalActivityInput
-            ) -> workflow.ActivityHandle[Any]:
-                return interceptor.crash_after(input.args, super().start_local_activity(input))
-
-        class Inbound(WorkflowInboundInterceptor):
-            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-                super().init(Outbound(outbound))
-
-        return Inbound
-
-    def crash_after(
-        self, args: Sequence[Any], handle: workflow.ActivityHandle[Any]
-    ) -> workflow.ActivityHandle[Any]:
-        finishing = any(
-            isinstance(a, RunEdgeActionsInput)
-            and any(isinstance(edge, JobAction) for edge in a.actions)
-            for a in args
-        )
-        if not finishing or self.crashed:
-            return handle
-
-        async def then_crash() -> Any:
-            result = await handle
-            if not workflow.unsafe.is_replaying() and not self.crashed:
-                self.crashed = True
-                raise RuntimeError("worker crashed")  # fails the task, not the workflow
-            return result
-
-        return cast(workflow.ActivityHandle[Any], asyncio.ensure_future(then_crash()))
+def _finishes_a_job(name: str, args: Sequence[Any]) -> bool:
+    return any(
+        isinstance(a, RunEdgeActionsInput) and any(isinstance(e, JobAction) for e in a.actions)
+        for a in args
+    )
 
 
 async def _recorded(world: World) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,12 +33,17 @@ from model.payloads import (
     ChildDrift,
     CleanupInput,
     ConvergePhaseInput,
+    CopyDatabaseInput,
     CreateBackup,
     CreateBackupJobInput,
     CreateRestoreJobInput,
     CreateUpgradeJobInput,
+    DescribeJobInput,
     Drift,
+    DropDatabasesInput,
     EdgeAction,
+    FilestoreStepInput,
+    FilestoreStepResult,
     FollowJobInput,
     FollowJobResult,
     GatherSnapshotInput,
@@ -45,16 +52,24 @@ from model.payloads import (
     JobProgress,
     JobRef,
     MarkDatabase,
+    OperationPlan,
+    OperationRecord,
     PostEventInput,
     PostWarning,
+    PrepareOperationInput,
     PruneScheduledBackups,
     QueuedBackup,
+    RecordOperationInput,
     RecordStatusInput,
     Replicas,
     RestartWeb,
     RestoreResult,
     RunEdgeActionsInput,
+    SetImageInput,
+    SetImageResult,
     Snapshot,
+    SwapDatabaseInput,
+    SwapDatabaseResult,
     SyncBackupScheduleInput,
     UpgradeResult,
 )
@@ -85,7 +100,10 @@ class JobResource:
     job_name: str | None = None
     due: bool = True
     final: bool = False
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     message: str | None = None
+    # A restore's or upgrade's options (OperationPlan's fields).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +166,42 @@ class World:
     record_status_waiting: threading.Event = field(default_factory=threading.Event)
     # What the running Job says of its progress: the fake follow_job heartbeats it.
     progress: JobProgress | None = None
+    # Seconds (real time) a follow lasts before it returns with the Job still running,
+    # as activities.job_follow's FOLLOW_FOR does (None: until the Job ends). The
+    # time-skipping test server skips no time while an activity runs: a test that
+    # skips workflow time while a Job runs sets it.
+    follow_for: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # --- what the sagas of restores and upgrades touch -------------------------
+    # The cluster's databases (name -> what they hold) and their marks, the
+    # filestore volume's directories (name under filestore/ -> what they hold).
+    databases: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, str] = field(default_factory=dict)
+    filestores: dict[str, str] = field(default_factory=dict)
+    # The instance's database name, learnt from the first prepare_operation, which
+    # also makes it hold `live` (None: the instance has no database yet).
+    database: str = ""
+    live: str | None = None
+    image: str | None = None
+    generation: int = 1
+    records: list[OperationRecord] = field(default_factory=list)
+    # When set, converge_phase makes the web replicas it sets ready at once
+    # (unless `unhealthy`): a health check passes or fails without a test's help.
+    auto_ready: bool = False
+    unhealthy: bool = False
+    # While this holds (lock held), web replicas do not become ready: "the instance
+    # does not start on the restored data" (on the new image...).
+    unhealthy_when: Callable[[World], bool] | None = None
+    # Activity name -> errors its next calls raise, one per call (then it works);
+    # `always_failing`: raised by every call while set.
+    failures: dict[str, list[ApplicationError]] = field(default_factory=dict)
+    always_failing: dict[str, ApplicationError] = field(default_factory=dict)
+    # The next swap dies between its two renames (the live database renamed aside).
+    half_swap: bool = False
+    # Filestore steps that fail before one succeeds, per action.
+    filestore_failures: Counter[str] = field(default_factory=Counter)
+    # What the steps of a succeeded Job reported, by job resource name.
+    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     # --- what tests do to the world (the kubelet, the user) -------------------
 
@@ -178,6 +231,11 @@ class World:
             )
             if active.job_name is not None:
                 world.batch_jobs[active.job_name] = active.state
+        if snap.upgrade is not None or snap.restore is not None:
+            # An operation's saga runs: the instance holds data, and its web replicas
+            # come up when scaled, so only the row under test decides the outcome.
+            world.live = "v1" if snap.upgrade is not None or snap.db_initialized else None
+            world.auto_ready = True
         # Extra queued backups beyond the active one.
         for i in range(max(0, snap.pending_backups - (1 if snap.backup else 0))):
             world.jobs.append(JobResource(JobKind.BACKUP, f"backup-queued-{i}"))
@@ -192,16 +250,65 @@ class World:
             cron=Replicas(desired=1, exists=True),
         )
 
-    def add_job(self, kind: JobKind, name: str) -> None:
+    def add_job(self, kind: JobKind, name: str, **options: Any) -> JobResource:
         with self.lock:
-            self.jobs.append(JobResource(kind, name))
+            resource = JobResource(kind, name, options=options)
+            self.jobs.append(resource)
+            return resource
 
-    def finish_batch_job(self, kind: JobKind, *, succeeded: bool) -> None:
+    def finish_batch_job(
+        self, kind: JobKind, *, succeeded: bool, name: str | None = None, message: str = ""
+    ) -> None:
+        """The batch Job of `name` (default: the active resource of `kind`) finished;
+        a restore's or upgrade's that succeeded did to the data what the real one does."""
         with self.lock:
-            active = self._active(kind)
+            active = (
+                next(j for j in self.jobs if j.name == name)
+                if name is not None
+                else self._active(kind)
+            )
             assert active is not None, f"no {kind} resource"
             assert active.job_name is not None, f"no {kind} Job runs"
             self.batch_jobs[active.job_name] = JobState.SUCCEEDED if succeeded else JobState.FAILED
+            active.message = message or None
+            if succeeded and kind is JobKind.RESTORE:
+                self._restored(active)
+            elif succeeded and kind is JobKind.UPGRADE:
+                self.databases[self.database] = "upgraded"
+
+    def _restored(self, resource: JobResource) -> None:
+        """What a restore Job leaves (lock held): the copy loaded, the filestore swapped."""
+        db = self.database
+        self.databases[naming.restore_database_name(db)] = "restored"
+        if db in self.filestores:
+            self.filestores[naming.filestore_aside_dir(db, resource.uid)] = self.filestores[db]
+        self.filestores[db] = f"restored:{resource.uid}"
+
+    def filestore_step(self, action: str, uid: str) -> None:
+        """What scripts/jobs/filestore-step.sh does for `action` (lock held)."""
+        db = self.database
+        aside = naming.filestore_aside_dir(db, uid)
+        ours = self.filestores.get(db) == f"restored:{uid}"
+        if action == "undo":
+            if ours:
+                del self.filestores[db]
+            if db not in self.filestores and aside in self.filestores:
+                self.filestores[db] = self.filestores.pop(aside)
+        elif action == "discard":
+            self.filestores.pop(aside, None)
+
+    def fail_calls(self, activity: str, error: ApplicationError, times: int = 1) -> None:
+        """The next `times` calls of `activity` raise `error`."""
+        with self.lock:
+            self.failures.setdefault(activity, []).extend([error] * times)
+
+    def _fault(self, activity: str) -> None:
+        with self.lock:
+            if activity in self.always_failing:
+                raise self.always_failing[activity]
+            pending = self.failures.get(activity)
+            if pending:
+                raise pending.pop(0)
 
     def set_ready(self, ready: int) -> None:
         with self.lock:
@@ -277,6 +384,25 @@ class World:
             None,
         )
 
+    def _describe(self, resource: JobResource) -> ActiveJob:
+        """A job resource as activities.snapshot.describe sees it (lock held)."""
+        if resource.phase is not None and resource.phase.terminal:
+            done = resource.phase is JobPhase.COMPLETED
+            state = JobState.SUCCEEDED if done else JobState.FAILED
+        elif resource.job_name:
+            state = self.batch_jobs.get(resource.job_name, JobState.FAILED)
+        else:
+            state = JobState.ACTIVE
+        return ActiveJob(
+            kind=resource.kind,
+            name=resource.name,
+            state=state,
+            job_name=resource.job_name,
+            due=resource.due,
+            final=resource.final,
+            message=resource.message if state is JobState.FAILED else None,
+        )
+
     def snapshot(self) -> Snapshot:
         with self.lock:
             active: dict[str, Any] = {}
@@ -284,19 +410,7 @@ class World:
                 resource = self._active(kind)
                 if resource is None:
                     continue
-                state = (
-                    self.batch_jobs.get(resource.job_name, JobState.FAILED)
-                    if resource.job_name
-                    else JobState.ACTIVE
-                )
-                active[kind.value] = ActiveJob(
-                    kind=kind,
-                    name=resource.name,
-                    state=state,
-                    job_name=resource.job_name,
-                    due=resource.due,
-                    final=resource.final,
-                )
+                active[kind.value] = self._describe(resource)
             pending = sum(
                 1
                 for j in self.jobs
@@ -372,6 +486,12 @@ class World:
             with world.lock:
                 if input.web_replicas is not None:
                     world.web = world.web.model_copy(update={"desired": input.web_replicas})
+                    if world.auto_ready:
+                        sick = world.unhealthy or (
+                            world.unhealthy_when is not None and world.unhealthy_when(world)
+                        )
+                        ready = 0 if sick else input.web_replicas
+                        world.web = world.web.model_copy(update={"ready": ready})
                 if input.cron_replicas is not None:
                     world.cron = world.cron.model_copy(update={"desired": input.cron_replicas})
                 if input.create_auto_init:
@@ -466,6 +586,142 @@ class World:
         def post_event(input: PostEventInput) -> None:
             world.events.append(input)
 
+        @activity.defn(name="prepare_operation")
+        def prepare_operation(input: PrepareOperationInput) -> OperationPlan | None:
+            world.calls["prepare_operation"] += 1
+            world._fault("prepare_operation")
+            with world.lock:
+                if not world.database:
+                    world.database = naming.database_name(input.ref.uid)
+                    if world.live is not None:
+                        world.databases[world.database] = world.live
+                        world.filestores[world.database] = world.live
+                resource = next((j for j in world.jobs if j.name == input.name), None)
+                if resource is None:
+                    return None
+                ran = world.batch_jobs.get(resource.job_name or "")
+                copy = naming.restore_database_name(world.database)
+                done = resource.kind is JobKind.RESTORE and ran is JobState.SUCCEEDED
+                if done and copy not in world.databases:
+                    world._restored(resource)  # a world made with the Job done
+                return OperationPlan(
+                    kind=input.kind,
+                    name=input.name,
+                    uid=resource.uid,
+                    database=world.database,
+                    live_exists=world.database in world.databases,
+                    **resource.options,
+                )
+
+        @activity.defn(name="describe_job")
+        def describe_job(input: DescribeJobInput) -> ActiveJob | None:
+            world.calls["describe_job"] += 1
+            world._fault("describe_job")
+            with world.lock:
+                resource = next((j for j in world.jobs if j.name == input.name), None)
+                if resource is None:
+                    return None
+                found = world._describe(resource)
+                outputs = world.outputs.get(resource.name, ())
+                return found.model_copy(update={"outputs": outputs})
+
+        @activity.defn(name="swap_database")
+        def swap_database(input: SwapDatabaseInput) -> SwapDatabaseResult:
+            world.calls["swap_database"] += 1
+            world._fault("swap_database")
+            swap = input.swap
+            with world.lock:
+                dbs = world.databases
+                if world.marks.get(swap.live) == swap.mark:
+                    return SwapDatabaseResult(outcome="AlreadySwapped")
+                if swap.incoming not in dbs:
+                    raise ApplicationError(
+                        f"{swap.incoming} does not exist",
+                        type=failures.SWAP_CONFLICT,
+                        non_retryable=True,
+                    )
+                if swap.live in dbs:
+                    dbs[swap.aside] = dbs.pop(swap.live)
+                    if world.half_swap:
+                        world.half_swap = False
+                        raise ApplicationError(
+                            "server closed the connection unexpectedly",
+                            type=failures.POSTGRES_UNAVAILABLE,
+                        )
+                dbs[swap.live] = dbs.pop(swap.incoming)
+                world.marks[swap.live] = swap.mark
+            return SwapDatabaseResult(outcome="Swapped")
+
+        @activity.defn(name="swap_database_back")
+        def swap_database_back(input: SwapDatabaseInput) -> SwapDatabaseResult:
+            world.calls["swap_database_back"] += 1
+            world._fault("swap_database_back")
+            swap = input.swap
+            with world.lock:
+                dbs = world.databases
+                outcome = "NotSwapped"
+                if world.marks.get(swap.live) == swap.mark:
+                    dbs[swap.incoming] = dbs.pop(swap.live)
+                    world.marks[swap.incoming] = world.marks.pop(swap.live)
+                    outcome = "Undone"
+                if swap.live not in dbs and swap.aside in dbs:
+                    dbs[swap.live] = dbs.pop(swap.aside)
+                    outcome = "Undone"
+            return SwapDatabaseResult(outcome=outcome)
+
+        @activity.defn(name="copy_database")
+        def copy_database(input: CopyDatabaseInput) -> bool:
+            world.calls["copy_database"] += 1
+            world._fault("copy_database")
+            with world.lock:
+                if input.copy_name in world.databases:
+                    return False
+                world.databases[input.copy_name] = world.databases[input.source]
+                world.marks[input.copy_name] = input.mark
+            return True
+
+        @activity.defn(name="drop_databases")
+        def drop_databases(input: DropDatabasesInput) -> tuple[str, ...]:
+            world.calls["drop_databases"] += 1
+            world._fault("drop_databases")
+            with world.lock:
+                dropped = tuple(n for n in input.names if world.databases.pop(n, None))
+                for name in input.names:
+                    world.marks.pop(name, None)
+            return dropped
+
+        @activity.defn(name="run_filestore_step")
+        def run_filestore_step(input: FilestoreStepInput) -> FilestoreStepResult:
+            world.calls["run_filestore_step"] += 1
+            job = naming.batch_job_name(input.name, f"filestore-{input.action}-{input.attempt}")
+            with world.lock:
+                if job in world.batch_jobs:
+                    state = world.batch_jobs[job]
+                    failed = "step failed" if state is JobState.FAILED else None
+                    return FilestoreStepResult(state=state, message=failed, job_name=job)
+                world.batch_jobs_created[job] += 1
+                if world.filestore_failures[input.action] > 0:
+                    world.filestore_failures[input.action] -= 1
+                    world.batch_jobs[job] = JobState.FAILED
+                    return FilestoreStepResult(state=JobState.FAILED, message="step failed")
+                world.batch_jobs[job] = JobState.SUCCEEDED
+                world.filestore_step(input.action, input.uid)
+            return FilestoreStepResult(state=JobState.SUCCEEDED)
+
+        @activity.defn(name="record_operation")
+        def record_operation(input: RecordOperationInput) -> None:
+            world.calls["record_operation"] += 1
+            with world.lock:
+                world.records.append(input.record)
+
+        @activity.defn(name="set_instance_image")
+        def set_instance_image(input: SetImageInput) -> SetImageResult:
+            world.calls["set_instance_image"] += 1
+            with world.lock:
+                world.image = input.image
+                world.generation += 1
+                return SetImageResult(generation=world.generation)
+
         def make(kind: JobKind, name: str) -> tuple[str, ...]:
             """Make the job resource `name` once; what runs before it: the other
             unfinished ones, the running first (the real activity also orders the
@@ -500,6 +756,15 @@ class World:
             return UpgradeResult(name=input.name, namespace="shop", queued_behind=behind)
 
         return [
+            prepare_operation,
+            describe_job,
+            swap_database,
+            swap_database_back,
+            copy_database,
+            drop_databases,
+            run_filestore_step,
+            record_operation,
+            set_instance_image,
             gather_snapshot,
             apply_children,
             converge_phase,
@@ -522,9 +787,12 @@ class World:
         @activity.defn(name="follow_job")
         async def follow_job(input: FollowJobInput) -> FollowJobResult:
             world.calls["follow_job"] += 1
+            started = time.monotonic()
             while world.batch_jobs.get(input.job_name) is JobState.ACTIVE:
                 progress = world.progress
                 activity.heartbeat(*((progress.describe(), progress) if progress else ()))
+                if world.follow_for is not None and time.monotonic() - started > world.follow_for:
+                    return FollowJobResult(ended=False, progress=progress)
                 await asyncio.sleep(0.02)
             return FollowJobResult(ended=True, progress=world.progress)
 

@@ -53,3 +53,41 @@ def test_failure_message_names_the_failed_init_container_and_the_cause() -> None
         }
     }
     assert job_outcome.failure_message(deadline, []) == "DeadlineExceeded: too long"
+
+
+def test_a_deadline_names_its_seconds_and_the_step_that_was_running() -> None:
+    job = {
+        "spec": {
+            "activeDeadlineSeconds": 420,
+            "template": {"spec": {"activeDeadlineSeconds": 120}},
+        },
+        "status": {
+            "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+        },
+    }
+    stopped = {
+        "spec": {"activeDeadlineSeconds": 120},
+        "status": {
+            "reason": "DeadlineExceeded",
+            "initContainerStatuses": [
+                {"name": "download", "state": {"terminated": {"exitCode": 0}}},
+                {"name": "load", "state": {"terminated": {"exitCode": 137, "message": "COPY 12"}}},
+            ],
+            "containerStatuses": [
+                {"name": "filestore", "state": {"waiting": {"reason": "PodInitializing"}}}
+            ],
+        },
+    }
+    message = job_outcome.failure_message(job, [stopped])
+    assert message.startswith("deadline of 120 s exceeded at step load")
+    assert "COPY 12" in message  # the log tail follows
+    never_ran = {
+        **job,
+        "status": {
+            "conditions": [{**job["status"]["conditions"][0], "reason": "DeadlineExceeded"}]
+        },
+    }
+    assert (
+        job_outcome.failure_message(never_ran, [])
+        == "deadline of 120 s exceeded before the Job's Pod ran"
+    )

@@ -110,7 +110,7 @@ def test_backup_runs_dump_package_upload_in_the_tools_image() -> None:
 def test_restore_steps_and_images(neutralize: bool) -> None:
     job = restore(neutralize)
     names = [c["name"] for c in containers(job)]
-    expected = ["download", "extract", "load", "neutralize", "finalize"]
+    expected = ["download", "extract", "load", "neutralize", "verify", "filestore"]
     assert names == (expected if neutralize else [n for n in expected if n != "neutralize"])
     images = {c["name"]: c["image"] for c in containers(job)}
     assert images.pop("neutralize", "odoo:18.0") == "odoo:18.0"
@@ -245,7 +245,8 @@ def test_init_job_runs_odoo_init_when_built(demo: bool) -> None:
     assert ("--without-demo=all" in c["args"]) is not demo
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
-    assert spec["activeDeadlineSeconds"] == 3600
+    assert spec["template"]["spec"]["activeDeadlineSeconds"] == 3600
+    assert spec["activeDeadlineSeconds"] == 3600 + jobs.JOB_DEADLINE_GRACE_SECONDS
     assert "ttlSecondsAfterFinished" not in spec  # set only once the outcome is recorded
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
     owner = job["metadata"]["ownerReferences"][0]
@@ -267,8 +268,8 @@ _RESOURCES = {
     "OdooRestoreJob": ("copy", "u-restore"),
 }
 """The job resource (name, uid) each kind's batch Job is built for."""
-_POD_CONTENT = frozenset({"initContainers", "containers", "volumes"})
-"""What differs between the kinds' pods: the steps and what they mount."""
+_POD_CONTENT = frozenset({"initContainers", "containers", "volumes", "activeDeadlineSeconds"})
+"""What differs between the kinds' pods: the steps, what they mount, the deadline."""
 
 
 def _every_kind(inst: facts.Instance) -> dict[str, dict[str, Any]]:

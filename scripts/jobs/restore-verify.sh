@@ -1,34 +1,29 @@
 #!/bin/sh
-# Restore step 5 (tools image): verify, then swap the restored database in.
+# Restore step 5 (tools image): verify the restored copy before anything is swapped.
 #
-# Env: PGHOST PGPORT PGUSER PGPASSWORD (the instance's role); DB_NAME; TEMP_DB;
-#      NEUTRALIZE true|false; WORKSPACE; FILESTORE_ROOT; MAINTENANCE_DB.
+# Env: PGHOST PGPORT PGUSER PGPASSWORD (the instance's role); TEMP_DB;
+#      NEUTRALIZE true|false; WORKSPACE; MAINTENANCE_DB.
 # When NEUTRALIZE is true, step 4 ran `odoo neutralize` on TEMP_DB in the
 # instance's image (its log in $WORKSPACE/neutralize.log, a failure marked by
 # $WORKSPACE/neutralize.failed); this step then refuses a database that is not
 # marked neutralized or still has an active outgoing mail server (other than
 # Odoo's 'invalid' placeholder) or an active incoming (fetchmail) server.
-# Then it drops the instance's old database, renames TEMP_DB to DB_NAME and
-# moves the unpacked filestore into place. Before that swap any failure drops
-# TEMP_DB and the unpacked filestore, leaving the old database as it was.
+# It swaps nothing: the filestore step stages and swaps the filestore, and
+# the workflow swaps the database in afterwards (an activity with the
+# cluster's admin connection). Any failure drops TEMP_DB, so the live
+# database and filestore stay as they were.
 set -eu
 . "$(dirname "$0")/common.sh"
-need DB_NAME TEMP_DB WORKSPACE PGHOST PGUSER
+need TEMP_DB WORKSPACE PGHOST PGUSER
 maintenance="${MAINTENANCE_DB:-postgres}"
-staging=""
-target=""
-if [ -n "${FILESTORE_ROOT:-}" ]; then
-    staging="$FILESTORE_ROOT/filestore/.restore-$DB_NAME"
-    target="$FILESTORE_ROOT/filestore/$DB_NAME"
-fi
 
-admin() { psql -X -q -v ON_ERROR_STOP=1 -v temp="$TEMP_DB" -v db="$DB_NAME" -d "$maintenance"; }
-swapped=false
+admin() { psql -X -q -v ON_ERROR_STOP=1 -v temp="$TEMP_DB" -d "$maintenance"; }
+verified=false
 cleanup() {
-    if [ "$swapped" != true ]; then
+    if [ "$verified" != true ]; then
         log "dropping $TEMP_DB: the restore did not complete"
-        printf 'DROP DATABASE IF EXISTS :"temp" WITH (FORCE);\n' | admin || true
-        [ -z "$staging" ] || rm -rf "$staging"
+        printf 'DROP DATABASE IF EXISTS :"temp" WITH (FORCE);\n' | admin ||
+            log "could not drop $TEMP_DB; the operator drops it when it records the failure"
     fi
 }
 trap cleanup EXIT
@@ -69,18 +64,5 @@ SQL
     fi
     log "verified: neutralized, no active outgoing or incoming mail server"
 fi
-
-log "swapping $TEMP_DB in as $DB_NAME"
-admin <<'SQL' || die "cannot replace $DB_NAME with $TEMP_DB"
-DROP DATABASE IF EXISTS :"db" WITH (FORCE);
-ALTER DATABASE :"temp" RENAME TO :"db";
-SQL
-swapped=true
-if [ -n "$staging" ] && [ -d "$staging" ]; then
-    rm -rf "$target.old"
-    [ ! -e "$target" ] || mv "$target" "$target.old"
-    mv "$staging" "$target"
-    rm -rf "$target.old"
-    log "filestore in place: $(find "$target" -type f | wc -l) files"
-fi
-log "restore complete"
+verified=true
+log "the restored copy $TEMP_DB is ready to be swapped in"
