@@ -293,7 +293,8 @@ async def test_restore_keeps_the_previous_data_for_keep_previous_for(
     world = World()
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
-        resource = await _restore(case, keep_previous=timedelta(hours=6))
+        resource = await _restore(case, keep_previous=timedelta(hours=6), safety_destination=SAFETY)
+        await case.finish(JobKind.BACKUP, naming.safety_backup_name("restore-1"))
         await case.finish(JobKind.RESTORE, "restore-1")
         await wait_phase(case.handle, Phase.RUNNING)
         aside = naming.aside_database_name(case.db, resource.uid)
@@ -303,8 +304,30 @@ async def test_restore_keeps_the_previous_data_for_keep_previous_for(
         await case.removed(resource)
         await case.end()
     assert world.databases == {case.db: "restored"}
-    # No safety backup: no destination anywhere, and a Warning says so.
-    assert [e.reason for e in world.events] == ["SafetyBackupSkipped", "PreviousDataRemoved"]
+    assert [e.reason for e in world.events] == ["PreviousDataRemoved"]
+
+
+async def test_without_a_safety_backup_destination_the_previous_data_stays_a_week(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The kept-aside database is then the only copy of what was replaced: a
+    keepPreviousFor of 0s (the default) does not drop it at once."""
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _restore(case)
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await wait_phase(case.handle, Phase.RUNNING)
+        aside = naming.aside_database_name(case.db, resource.uid)
+        await case.skip(timedelta(days=6, hours=23))
+        assert world.databases[aside] == "v1"
+        await case.skip(timedelta(hours=2))
+        await case.removed(resource)
+        await case.end()
+    assert world.databases == {case.db: "restored"}
+    skipped, removed = world.events
+    assert (skipped.reason, removed.reason) == ("SafetyBackupSkipped", "PreviousDataRemoved")
+    assert "kept aside at least 7 days" in skipped.message
 
 
 async def test_a_backup_without_filestore_replaces_it_by_an_empty_one_with_a_warning(
