@@ -54,6 +54,7 @@ from activities import databases
 from activities.clusters import Cluster
 from model import failures, naming
 from sandbox import postgres
+from tests import sessions
 from tests.markers import Marker, marker, write_marker
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -419,34 +420,10 @@ def test_swap_while_postgres_is_down_is_retryable_and_completes_once_it_is_back(
 
 
 @pytest.fixture
-def foreign(su: Conn, scene: Scene) -> Iterator[Callable[[str], Conn]]:
+def foreign(postgres_server: postgres.EmbeddedPostgres) -> Iterator[Callable[[str], Conn]]:
     """Sessions of another role (a monitoring agent) on a database of the scene."""
-    role, password = f"monitor_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    su.execute(
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)
-        )
-    )
-    opened: list[Conn] = []
-
-    def open_on(database: str) -> Conn:
-        conn = psycopg.connect(
-            host=scene.server.host,
-            port=scene.server.port,
-            user=role,
-            password=password,
-            dbname=database,
-            autocommit=True,
-            application_name="monitoring-agent",
-        )
-        opened.append(conn)
-        return conn
-
-    yield open_on
-    for conn in opened:
-        conn.close()
-    su.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
-    su.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with sessions.foreign_role(postgres_server) as open_on:
+        yield open_on
 
 
 @pytest.mark.parametrize("held", ["live", "incoming"])
