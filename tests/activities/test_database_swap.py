@@ -545,7 +545,9 @@ def test_copy_is_consistent_closed_and_marked_while_a_session_sat_on_the_source(
     scene.made.append(copy)
     foreign(scene.live)
     db = databases.Databases()
+    started = time.monotonic()
     assert db.copy_database(superuser, scene.live, copy, MARK) is True
+    print(f"MATRIX copy:live:foreign-session:superuser {_since(started)}")
     assert scene.allows(scene.live)
     assert not scene.allows(copy)
     found = db.existing(superuser, [copy, scene.live])
@@ -568,7 +570,9 @@ def test_copy_interrupted_after_create_database_is_resumed(
     with pytest.raises(databases.PostgresUnavailable):
         databases.Databases(connect=faulty).copy_database(cnpg_admin, scene.live, copy, MARK)
     db = databases.Databases()
+    started = time.monotonic()
     assert db.copy_database(cnpg_admin, scene.live, copy, MARK) is False
+    print(f"MATRIX copy:worker-killed:resume {_since(started)}")
     assert scene.allows(scene.live)
     assert not scene.allows(copy)
     assert db.existing(cnpg_admin, [copy])[copy].mark == MARK
