@@ -12,7 +12,8 @@ that no `<db>_restoring`, kept-aside database or staged or kept-aside
 filestore is left. Each prints `MATRIX <cell> <s>`: from the failure to the
 leftovers removed.
 
-Covers: the download with S3 unreachable, with its Pod killed mid-way, and
+Covers: the download with S3 unreachable, with its Pod killed mid-way (the
+answers stalled after 1 MiB by a proxy), and
 with S3 hanging past the Job's deadline ("deadline of N s exceeded at step
 download"); the Pod killed at each later step once that step did its work
 (extract, load, neutralize, verify, filestore: what it made is left, its own
@@ -38,6 +39,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,7 +58,7 @@ from specs import job_outcome, jobs
 from tests import sessions
 from tests.fixtures import jobs as job_fixtures
 from tests.fixtures.jobs import SCRIPTS, STANDINS
-from tests.hanging import unanswering_server
+from tests.hanging import stalling_proxy, unanswering_server
 from tests.markers import Marker, marker, write_marker
 from tests.scripts import tenants as t
 from tests.scripts.artifacts import make_artifacts
@@ -170,22 +172,30 @@ def test_download_killed_mid_way_leaves_the_live_data_as_it_was(
 ) -> None:
     live = Live(api_client, namespace, postgres_server, job_pods)
     credentials = t.s3_credentials(api_client, namespace, s3_server)
-    s3_server.client().put_object(bucket, "big.zip", os.urandom(96 * 1024 * 1024))
-    name, uid, job = live.restore(s3_server, bucket, "big.zip", "zip", credentials)
-    kube = api.KubeApi(api_client)
-    kube.create(api.JOB, namespace, job)
-    pods_dir = job_pods.work_dir / "pods"
-    t.wait_until(
-        lambda: any(pods_dir.glob("*/volumes/workspace/artifact.part")), "the download started"
-    )
-    job_name = job["metadata"]["name"]
-    core = kubernetes.client.CoreV1Api(api_client)
-    pods = kube.list_of(
-        api.Resource("v1", "pods"), namespace, label_selector=f"job-name={job_name}"
-    )
-    for pod in pods:
-        core.delete_namespaced_pod(pod["metadata"]["name"], namespace, grace_period_seconds=0)
-    t.wait_until(lambda: _failed(kube, namespace, job_name), "the Job Failed")
+    s3_server.client().put_object(bucket, "big.zip", os.urandom(16 * 1024 * 1024))
+    target = urllib.parse.urlsplit(s3_server.endpoint)
+    assert target.hostname is not None
+    assert target.port is not None
+    # The answers stop after 1 MiB: the download is stuck half-way when it is killed.
+    with stalling_proxy((target.hostname, target.port), after=1024 * 1024) as (host, port):
+        name, uid, job = live.restore(
+            s3_server, bucket, "big.zip", "zip", credentials, endpoint=f"http://{host}:{port}"
+        )
+        kube = api.KubeApi(api_client)
+        kube.create(api.JOB, namespace, job)
+        pods_dir = job_pods.work_dir / "pods"
+        t.wait_until(
+            lambda: any(p.stat().st_size for p in pods_dir.glob("*/volumes/workspace/artifact*")),
+            "the download half-way",
+        )
+        job_name = job["metadata"]["name"]
+        core = kubernetes.client.CoreV1Api(api_client)
+        pods = kube.list_of(
+            api.Resource("v1", "pods"), namespace, label_selector=f"job-name={job_name}"
+        )
+        for pod in pods:
+            core.delete_namespaced_pod(pod["metadata"]["name"], namespace, grace_period_seconds=0)
+        t.wait_until(lambda: _failed(kube, namespace, job_name), "the Job Failed")
     live.undo_and_check("restore:download:process-killed", name, uid)
 
 
