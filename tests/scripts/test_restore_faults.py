@@ -575,8 +575,10 @@ def test_filestore_step_resumes_or_undoes_a_swap_killed_anywhere(
     volume: Path, renames: int, then: str
 ) -> None:
     _kill_after(volume, renames)
+    started = time.monotonic()
     done = _step(volume, then)
     assert done.returncode == 0, done.stderr
+    print(f"MATRIX filestore:killed-after-{renames}:{then} {time.monotonic() - started:.3f}s")
     assert _tree(volume) == (SWAPPED if then == "swap" else UNDONE)
     again = _step(volume, then)  # idempotent
     assert again.returncode == 0, again.stderr
@@ -585,7 +587,9 @@ def test_filestore_step_resumes_or_undoes_a_swap_killed_anywhere(
 
 def test_filestore_discard_removes_the_kept_aside_one_and_the_marks(volume: Path) -> None:
     assert _step(volume, "swap").returncode == 0
+    started = time.monotonic()
     assert _step(volume, "discard").returncode == 0
+    print(f"MATRIX filestore:discard {time.monotonic() - started:.3f}s")
     assert _tree(volume) == {"db/cd/new": "restored"}
     assert _step(volume, "undo").returncode == 0  # nothing left to put back: unchanged
     assert _tree(volume) == {"db/cd/new": "restored"}
