@@ -55,7 +55,8 @@ the two renames). Before renaming, a database is closed to new connections
 stays closed, the one that ends up live is opened again. A session the admin
 may not end (another role's, without pg_signal_backend) makes the rename
 fail with a retryable PostgresUnavailable naming the role and application
-holding it.
+holding it. Such a session fails the drop of a database the same way
+(drop_database closes the database first, as the swap does).
 
 A non-superuser admin (CREATEROLE CREATEDB, as CNPG or a cloud provider hands
 out) works: PostgreSQL 16+ gives it ADMIN on the roles it creates, and to drop
@@ -326,11 +327,15 @@ class Databases:
     def drop_database(
         self, cluster: Cluster, database: str, owner: str | None = None
     ) -> DropOutcome:
-        """Drop `database`, terminating its connections.
+        """Drop `database`, closed to new connections and its sessions ended first.
 
         With `owner`, only when that role owns it: a database of another role
         (another instance's, or one created by hand) is never dropped
-        (NOT_OWNED). ABSENT when it was already gone.
+        (NOT_OWNED). ABSENT when it was already gone. A session the admin may
+        not end (another role's, without pg_signal_backend: a monitoring agent
+        connected to every database) fails it with a retryable
+        PostgresUnavailable naming it, as a swap's rename; the database stays
+        closed, so the session cannot come back once it ends, and a retry drops it.
         """
         _check_database(database)
         with self._admin(cluster, f"dropping database {database!r}") as conn:
@@ -342,7 +347,12 @@ class Databases:
             if owner is not None and row[0] != owner:
                 return DropOutcome.NOT_OWNED
             _act_as(conn, row[0])
-            _drop(conn, database)
+            _close(conn, cluster, database)
+            try:
+                _drop(conn, database)
+            except (errors.InsufficientPrivilege, errors.ObjectInUse):
+                # FORCE may not end what _close could not either.
+                raise _held(conn, cluster, database, f"drop database {database!r}") from None
         _log.info("dropped database %r on %s", database, cluster.describe())
         return DropOutcome.DROPPED
 

@@ -48,6 +48,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from model import failures, naming
     from model.crds import BackupFormat
+    from model.crds.job_resources import KEEP_WITHOUT_SAFETY_BACKUP
     from model.payloads import (
         ActiveJob,
         BackupRequest,
@@ -274,13 +275,15 @@ class Saga:
         if not plan.safety_backup or not plan.live_exists:
             return None
         state = self.instance.state
-        if plan.safety_destination is None and state.spec.backup is None:
+        if self._nowhere_to_back_up(plan):
+            days = KEEP_WITHOUT_SAFETY_BACKUP.days
             await self.warn(
                 "safetyskipped",
                 "SafetyBackupSkipped",
                 f"{self.kind.resource_kind} {self.name} runs without a safety backup of "
                 f"{what}: the instance has no spec.backup and the job names no "
-                "safetyBackupDestination (set one, or safetyBackup: false to silence this)",
+                f"safetyBackupDestination; what it replaces is kept aside at least {days} days "
+                "instead (set a destination, or safetyBackup: false to silence this)",
             )
             return None
         queued = self._safety_request(plan)
@@ -304,6 +307,13 @@ class Saga:
         if not succeeded:
             raise Failed("safety backup", f"safety backup {queued.name} failed: {cause}")
         return queued.name
+
+    def _nowhere_to_back_up(self, plan: OperationPlan) -> bool:
+        """A safety backup is wanted, there is data to back up, and no destination."""
+        wanted = plan.safety_backup and plan.live_exists
+        return (
+            wanted and plan.safety_destination is None and self.instance.state.spec.backup is None
+        )
 
     def _safety_request(self, plan: OperationPlan) -> QueuedBackup:
         state = self.instance.state
@@ -440,14 +450,19 @@ class Saga:
     def keep_aside(
         self, plan: OperationPlan, databases: tuple[str, ...], filestore: str | None
     ) -> None:
-        """What the operation replaced stays until discard_due removes it."""
+        """What the operation replaced stays until discard_due removes it: keepPreviousFor
+        after now, at least KEEP_WITHOUT_SAFETY_BACKUP when the kept-aside data is the
+        only copy (the safety backup had nowhere to go)."""
+        keep = plan.keep_previous
+        if self._nowhere_to_back_up(plan):
+            keep = max(keep, KEEP_WITHOUT_SAFETY_BACKUP)
         kept = KeptAside(
             kind=self.kind,
             name=self.name,
             uid=plan.uid,
             databases=databases,
             filestore=filestore,
-            not_before=workflow.now() + plan.keep_previous,
+            not_before=workflow.now() + keep,
         )
         state = self.instance.state
         self.instance.merge_state(kept_aside=(*state.kept_aside, kept))

@@ -7,7 +7,7 @@ by that instance's workflow, which mirrors the batch Job into `status`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -101,7 +101,8 @@ _SAFETY_BACKUP_DESCRIPTION = (
     "(default true): to safetyBackupDestination, else to the instance's spec.backup "
     "destination (an OdooBackupJob <name>-safety, named in status.safetyBackup). A failed "
     "safety backup fails the operation before anything changed. With neither destination "
-    "the operation runs without one and says so in a SafetyBackupSkipped Warning Event."
+    "the operation runs without one, keeps what it replaced at least 7 days (keepPreviousFor "
+    "counts from 7d then) and says so in a SafetyBackupSkipped Warning Event."
 )
 _SAFETY_DESTINATION_DESCRIPTION = (
     "Where the safety backup goes (default: spec.backup's destination)."
@@ -110,9 +111,15 @@ _KEEP_PREVIOUS_DESCRIPTION = (
     "How long to keep what the operation replaced (the previous database, and for a restore "
     "the previous filestore; named in status.previousDatabase and status.previousFilestore) "
     "once the instance runs healthy on the new data, e.g. 24h or 7d (default 0s: removed as "
-    "soon as the instance is Running on it). Until then they can be swapped back by hand "
+    "soon as the instance is Running on it; at least 7d when the safety backup was wanted but "
+    "had nowhere to go). Until then they can be swapped back by hand "
     "(README, Restores and upgrades)."
 )
+
+
+KEEP_WITHOUT_SAFETY_BACKUP = timedelta(days=7)
+"""How long, at least, an operation keeps what it replaced when its safety backup
+was wanted but had no destination: then the kept-aside copy is the only one."""
 
 
 class OperationSpec(common.SpecModel):
@@ -227,10 +234,13 @@ class OdooUpgradeJobSpec(OperationSpec):
         description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
     )
     modules: list[common.ModuleName] = Field(
-        default_factory=list, description="Modules to update (odoo -u); empty means none."
+        default_factory=list,
+        description="Modules to update (odoo -u); with modulesInstall also empty, every "
+        "installed module (-u all).",
     )
     modules_install: list[common.ModuleName] = Field(
-        default_factory=list, description="Modules to install (odoo -i); empty means none."
+        default_factory=list,
+        description="Modules to install (odoo -i); empty installs none.",
     )
     scheduled_time: datetime | None = Field(
         default=None,

@@ -168,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "upgrade",
         "update (odoo -u) or install (-i) modules (an OdooUpgradeJob)",
-        "Update or install modules: the workflow makes an OdooUpgradeJob (cron goes to 0, web "
-        "keeps serving, then restarts). Without --modules and --install: -u all.",
+        "Update or install modules: the workflow makes an OdooUpgradeJob (a safety backup "
+        "first while web serves, then web and cron at 0 until the upgraded instance is ready; "
+        "rolled back on failure). Without --modules and --install: -u all.",
     )
     p.add_argument("name", metavar="NAME", help="the OdooInstance")
     p.add_argument("--modules", default="", metavar="A,B", help="modules to update (-u)")

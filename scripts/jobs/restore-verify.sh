@@ -38,7 +38,7 @@ SQL
 if is_true "${NEUTRALIZE:-true}"; then
     if [ -f "$WORKSPACE/neutralize.failed" ]; then
         tail -n 15 "$WORKSPACE/neutralize.log" >&2 2>/dev/null || true
-        die "odoo neutralize failed (exit $(cat "$WORKSPACE/neutralize.failed")): the restored database was dropped"
+        die "odoo neutralize failed (exit $(cat "$WORKSPACE/neutralize.failed")): the restored copy is not swapped in"
     fi
     [ -f "$WORKSPACE/neutralize.log" ] || die "the neutralize step did not run"
     problems="$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$TEMP_DB" <<'SQL'

@@ -15,12 +15,20 @@ Covers:
 - a crash (the worker killed, or PostgreSQL gone) before the first rename,
   between the two renames and after them: a new call completes the swap, or
   swap_back returns to the previous database, from every one of those points;
-- PostgreSQL down (stopped for real) during a swap: a retryable error, then
-  the swap completes once it is back;
+- PostgreSQL down (stopped for real) before the first rename, between the
+  renames and after them: a retryable error, then the swap completes once it
+  is back;
 - a session of another role on the live or the incoming database: a
   superuser admin ends it and swaps; a CREATEROLE admin that may not end it
   gets a retryable error naming the role and application, and swap_back then
   leaves the live database as it was, open again;
+- a session of another role on the swapped-in database when the swap is
+  undone (a rollback after the health check): ended by a superuser; named to
+  a CREATEROLE admin, the database closed so it cannot come back, and undone
+  once it ended;
+- a session of another role on a leftover copy the undo drops: ended by a
+  superuser; named to a CREATEROLE admin (retryable, the copy closed), and
+  the copy dropped once it ended;
 - copy_database (an upgrade's kept-aside copy): a consistent copy while a
   session of another role sits on the source (ended), the source open again,
   the copy closed and marked; a crash after CREATE DATABASE is resumed; a
@@ -35,7 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -46,9 +54,11 @@ from activities import databases
 from activities.clusters import Cluster
 from model import failures, naming
 from sandbox import postgres
+from tests import sessions
 from tests.markers import Marker, marker, write_marker
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+_T = TypeVar("_T")
 MARK = naming.operation_mark("restore", "0f1e2d3c-0000-4000-8000-000000000000")
 
 
@@ -366,12 +376,28 @@ def test_swap_back_interrupted_is_completed(
 # --- PostgreSQL down for real --------------------------------------------------------
 
 
+# (cell, pattern, occurrence): where the server goes away under swap_in.
+POSTGRES_GONE = [
+    ("before-the-first-rename", "RENAME TO", 1),
+    ("between-the-renames", "RENAME TO", 2),
+    ("after-the-renames", "ALLOW_CONNECTIONS true", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("cell", "pattern", "occurrence"), [pytest.param(*p, id=p[0]) for p in POSTGRES_GONE]
+)
 def test_swap_while_postgres_is_down_is_retryable_and_completes_once_it_is_back(
-    scene: Scene, cnpg_admin: Cluster, postgres_server: postgres.EmbeddedPostgres
+    scene: Scene,
+    cnpg_admin: Cluster,
+    postgres_server: postgres.EmbeddedPostgres,
+    cell: str,
+    pattern: str,
+    occurrence: int,
 ) -> None:
-    # Between the renames when the server goes away: the worst moment.
+    # The connection dies there, then the server is stopped for real.
     with pytest.raises(databases.PostgresUnavailable):
-        _swap(databases.Databases(connect=FaultyConnect("RENAME TO", 2)), cnpg_admin, scene)
+        _swap(databases.Databases(connect=FaultyConnect(pattern, occurrence)), cnpg_admin, scene)
     postgres_server.stop()
     try:
         with pytest.raises(databases.PostgresUnavailable) as down:
@@ -382,43 +408,22 @@ def test_swap_while_postgres_is_down_is_retryable_and_completes_once_it_is_back(
         postgres_server.start()
     started = time.monotonic()
     scene.su = psycopg.connect(postgres_server.dsn(), autocommit=True)
-    assert _swap(databases.Databases(), cnpg_admin, scene) is databases.SwapOutcome.SWAPPED
+    assert _swap(databases.Databases(), cnpg_admin, scene) in (
+        databases.SwapOutcome.SWAPPED,
+        databases.SwapOutcome.ALREADY_SWAPPED,
+    )
     scene.assert_swapped()
-    print(f"MATRIX swap:between-renames:postgres-down:resume {time.monotonic() - started:.2f}s")
+    print(f"MATRIX swap:{cell}:postgres-down:resume {time.monotonic() - started:.2f}s")
 
 
 # --- sessions of another role ---------------------------------------------------------
 
 
 @pytest.fixture
-def foreign(su: Conn, scene: Scene) -> Iterator[Callable[[str], Conn]]:
+def foreign(postgres_server: postgres.EmbeddedPostgres) -> Iterator[Callable[[str], Conn]]:
     """Sessions of another role (a monitoring agent) on a database of the scene."""
-    role, password = f"monitor_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    su.execute(
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)
-        )
-    )
-    opened: list[Conn] = []
-
-    def open_on(database: str) -> Conn:
-        conn = psycopg.connect(
-            host=scene.server.host,
-            port=scene.server.port,
-            user=role,
-            password=password,
-            dbname=database,
-            autocommit=True,
-            application_name="monitoring-agent",
-        )
-        opened.append(conn)
-        return conn
-
-    yield open_on
-    for conn in opened:
-        conn.close()
-    su.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
-    su.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with sessions.foreign_role(postgres_server) as open_on:
+        yield open_on
 
 
 @pytest.mark.parametrize("held", ["live", "incoming"])
@@ -452,6 +457,84 @@ def test_a_foreign_session_the_admin_may_not_end_is_named_and_undone(
     print(f"MATRIX swap:{held}:foreign-session:createrole-undo {time.monotonic() - started:.2f}s")
 
 
+def test_swap_back_meets_a_foreign_session_on_the_swapped_in_database(
+    scene: Scene, admin: Cluster, cnpg_admin: Cluster, foreign: Callable[[str], Conn]
+) -> None:
+    """A restore rolled back after its health check failed: a monitoring agent has
+    connected to the restored database meanwhile. Its session ended (a superuser),
+    or named until it ends (the database closed: it cannot come back), then undone."""
+    db = databases.Databases()
+    assert _swap(db, admin, scene) is databases.SwapOutcome.SWAPPED
+    session = foreign(scene.live)
+    if admin is cnpg_admin:
+        with pytest.raises(databases.PostgresUnavailable) as refused:
+            _back(db, admin, scene)
+        assert not refused.value.non_retryable
+        assert "(monitoring-agent)" in refused.value.message
+        assert not scene.allows(scene.live)  # closed: the agent cannot come back
+        session.close()
+    started = time.monotonic()  # (from the session's end, when it had to end by itself)
+    _until_done(lambda: _back(db, admin, scene))
+    scene.assert_undone()
+    who = "createrole" if admin is cnpg_admin else "superuser"
+    print(f"MATRIX swap-back:foreign-session:{who} {_since(started)}")
+
+
+def test_a_leftover_copy_held_by_a_foreign_session_is_dropped(
+    scene: Scene, superuser: Cluster, foreign: Callable[[str], Conn]
+) -> None:
+    session = foreign(scene.incoming)
+    started = time.monotonic()
+    outcome = databases.Databases().drop_database(superuser, scene.incoming, owner=scene.role)
+    assert outcome is databases.DropOutcome.DROPPED
+    assert scene.names() == {scene.live}
+    assert scene.marker(scene.live) == scene.live_marker
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    print(f"MATRIX drop:foreign-session:superuser {_since(started)}")
+
+
+def test_a_leftover_copy_held_by_a_session_the_admin_may_not_end_is_dropped_once_it_ends(
+    scene: Scene, cnpg_admin: Cluster, foreign: Callable[[str], Conn]
+) -> None:
+    """A monitoring agent connected to `<db>_restoring` while the restore Job loaded
+    it, and the restore failed: the undo's drop names the session (retryable, the
+    saga retries it), closes the copy so the agent cannot come back, and drops it
+    once the session ended."""
+    session = foreign(scene.incoming)
+    db = databases.Databases()
+    with pytest.raises(databases.PostgresUnavailable) as refused:
+        db.drop_database(cnpg_admin, scene.incoming, owner=scene.role)
+    assert not refused.value.non_retryable
+    assert "role 'monitor_" in refused.value.message
+    assert "(monitoring-agent)" in refused.value.message
+    assert not scene.allows(scene.incoming)
+    session.close()
+    started = time.monotonic()
+    dropped = _until_done(lambda: db.drop_database(cnpg_admin, scene.incoming, owner=scene.role))
+    assert dropped is databases.DropOutcome.DROPPED
+    assert scene.names() == {scene.live}
+    assert scene.marker(scene.live) == scene.live_marker  # never touched
+    print(f"MATRIX drop:foreign-session:createrole {_since(started)}")
+
+
+def _until_done(attempt: Callable[[], _T], deadline: float = 30.0) -> _T:
+    """`attempt` retried while it fails retryably, as the saga's activity is (an
+    ended session leaves pg_stat_activity a moment after its client closed)."""
+    until = time.monotonic() + deadline
+    while True:
+        try:
+            return attempt()
+        except databases.PostgresUnavailable:
+            if time.monotonic() > until:
+                raise
+            time.sleep(0.1)
+
+
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.2f}s"
+
+
 # --- the upgrade's copy --------------------------------------------------------------
 
 
@@ -462,7 +545,9 @@ def test_copy_is_consistent_closed_and_marked_while_a_session_sat_on_the_source(
     scene.made.append(copy)
     foreign(scene.live)
     db = databases.Databases()
+    started = time.monotonic()
     assert db.copy_database(superuser, scene.live, copy, MARK) is True
+    print(f"MATRIX copy:live:foreign-session:superuser {_since(started)}")
     assert scene.allows(scene.live)
     assert not scene.allows(copy)
     found = db.existing(superuser, [copy, scene.live])
@@ -485,7 +570,9 @@ def test_copy_interrupted_after_create_database_is_resumed(
     with pytest.raises(databases.PostgresUnavailable):
         databases.Databases(connect=faulty).copy_database(cnpg_admin, scene.live, copy, MARK)
     db = databases.Databases()
+    started = time.monotonic()
     assert db.copy_database(cnpg_admin, scene.live, copy, MARK) is False
+    print(f"MATRIX copy:worker-killed:resume {_since(started)}")
     assert scene.allows(scene.live)
     assert not scene.allows(copy)
     assert db.existing(cnpg_admin, [copy])[copy].mark == MARK

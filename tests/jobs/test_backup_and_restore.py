@@ -98,6 +98,12 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
     started = await staging.wait_phase("Running")
     assert started["dbInitialized"] is True
     assert _rows(staging) == _rows(prod)
+    # The restore's last step, once Running, unmarks the filestore it swapped in
+    # (and removes what it kept aside): then it is the backup's, file for file.
+    await harness.eventually(
+        lambda: op.job("OdooRestoreJob", restore)["status"].get("previousRemovedAt"),
+        "the restore's filestore discard step",
+    )
     assert harness_files(staging) == harness_files(prod)
     with staging.connect() as conn:
         neutralized = conn.execute(

@@ -16,7 +16,12 @@ runs the stand-in odoo in the instance's (stand-in) image. Covers:
 - a failing upgrade that installed a module before failing: the resource
   Failed with the step and the log tail, the copy swapped back (the marker
   rows exactly as before, the module not installed), nothing left aside, the
-  instance back to Running through Starting, no restart.
+  instance back to Running through Starting, no restart;
+- a safety backup whose destination S3 does not answer: the OdooBackupJob
+  and the upgrade Failed saying so, nothing copied or upgraded (the marker
+  rows as before, no `<db>_pre_*`, no upgrade Job), web and cron back.
+
+The failures print `MATRIX <cell> <s>`: from the failure to Running again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import psycopg
 import pytest
 
 from activities import api
-from sandbox import kubelet
+from sandbox import kubelet, processes
 from specs import workloads
 from tests.jobs import harness
 from tests.markers import marker, write_marker
@@ -169,6 +174,41 @@ async def test_failed_upgrade_says_why_and_returns_to_running(op: harness.Operat
         ).fetchone() == (0,)
     leftovers = await asyncio.to_thread(_databases_like, op, f"{shop.database}_%")
     assert leftovers == []
+
+
+async def test_an_upgrade_whose_safety_backup_cannot_reach_s3_changes_nothing(
+    op: harness.Operator, bucket: str
+) -> None:
+    shop = await op.running_instance("shop")
+    with shop.connect() as conn:
+        before = write_marker(conn)
+    credentials = op.s3_secret()
+    closed = f"http://127.0.0.1:{processes.free_port('127.0.0.1')}"
+    destination = {**op.destination(bucket, "shop/before.zip", credentials), "endpoint": closed}
+    name = op.create_job(
+        "OdooUpgradeJob",
+        {"odooInstanceRef": {"name": "shop"}, "safetyBackupDestination": destination},
+    )
+    await shop.poke()
+    safety = f"{name}-safety"
+    await harness.eventually(lambda: op.batch_job_failed(f"{safety}-backup"), "the backup Failed")
+    since = time.monotonic()
+    done = await op.wait_job("OdooUpgradeJob", name)
+    running = await shop.wait_phase("Running")
+    print(f"MATRIX upgrade:safety-backup:s3-down {time.monotonic() - since:.1f}s to Running")
+    status = done["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith(f"safety backup {safety} failed"), status["message"]
+    assert "cannot reach the S3 endpoint" in status["message"]
+    assert f"upgrade {name} failed at the safety backup step" in running["message"]
+    assert op.job("OdooBackupJob", safety)["status"]["phase"] == "Failed"
+    await harness.eventually(lambda: shop.replicas("shop-cron") == 1, "cron back")
+    assert shop.replicas("shop") == 1
+    with shop.connect() as conn:
+        assert marker(conn) == before
+    assert await asyncio.to_thread(_databases_like, op, f"{shop.database}_%") == []  # no copy
+    jobs = [j["metadata"]["name"] for j in op.kube.list_of(api.JOB, op.namespace)]
+    assert [j for j in jobs if j.startswith(f"{name}-")] == [f"{safety}-backup"]  # no -u Job
 
 
 def _exists(op: harness.Operator, database: str) -> bool:

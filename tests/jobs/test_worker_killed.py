@@ -4,10 +4,12 @@ The worker runs as its own process (`odoo-operator worker`), the test plays
 the watcher and the kubelet runs the Job Pods for real (tests/jobs/harness.py).
 Each Job's Pod is held Pending until the worker has been killed with SIGKILL;
 a new worker process then carries on from the workflows' histories. Covers:
-exactly one batch Job per job resource and step (and one Pod run), each resource
-Completed, each instance back to Running (the restored one initialized),
-and the backup's object complete under its key (its sha256 metadata matches
-its content): nothing half-written. A worker killed while apply_children
+exactly one batch Job per job resource and step (and one Pod run), each
+resource Completed, each instance back to Running (the restored one
+initialized), and the backup's object complete under its key (its sha256
+metadata matches its content): nothing half-written. It prints `MATRIX
+<cell> <s>`: from the kill to every resource Completed and every instance
+Running. A worker killed while apply_children
 runs (held in its PostgreSQL step by a server that accepts connections and
 never answers) has the activity retried by the next worker once the
 heartbeat timeout passed: the retried attempt's last failure is a heartbeat
@@ -21,10 +23,9 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from model import naming
 from model.crds import OdooInstanceSpec
 from model.payloads import InstanceRef, InstanceWorkflowInput, MachineState
 from sandbox import kubelet, podrunner, postgres, processes, s3, temporal
+from tests.hanging import unanswering_server
 from tests.jobs import harness
 from tests.lifecycle import driver
 from workflows.instance import OdooInstanceWorkflow
@@ -165,6 +167,7 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
             await op.wait_job(kind, name, "Running")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+        killed = time.monotonic()
 
     kube_kubelet.release()
     with worker_process(*start):
@@ -174,6 +177,8 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
         await prod.wait_phase("Running")
         await other.wait_phase("Running")
         ready = await staging.wait_phase("Running")
+        took = time.monotonic() - killed
+        print(f"MATRIX jobs:worker-killed:mid-job {took:.1f}s to all Completed and Running")
         assert ready["dbInitialized"] is True
         # The restore's last step, once Running: what it kept aside removed.
         await harness.eventually(
@@ -197,32 +202,6 @@ async def test_worker_killed_mid_job_resumes_each_kind_exactly_once(
     content = client.get_object(bucket, "prod/killed.zip")
     assert hashlib.sha256(content).hexdigest() == head["x-amz-meta-sha256"]
     assert client.list_multipart_uploads(bucket) == []
-
-
-@contextlib.contextmanager
-def unanswering_server() -> Iterator[tuple[socket.socket, threading.Event]]:
-    """A TCP server that accepts connections and never answers (a PostgreSQL
-    that hangs); the Event is set once a connection came in."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        with contextlib.suppress(OSError):  # closed at the end
-            while True:
-                connection, _ = server.accept()
-                held.append(connection)
-                accepted.set()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server, accepted
-    finally:
-        server.close()
-        for connection in held:
-            connection.close()
-        thread.join(timeout=5)
 
 
 def _apply_children_started(events: list[HistoryEvent]) -> list[HistoryEvent]:

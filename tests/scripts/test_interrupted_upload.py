@@ -1,10 +1,12 @@
-"""A backup's upload killed half-way leaves no object under its key.
+"""A backup's upload killed half-way leaves no object under its key, and no upload once aborted.
 
 The backup Job runs for real (tests/scripts/tenants.py); its Pod is deleted
 (the kubelet kills the aws CLI) while the multipart upload is in flight.
 Covers: the Job fails (a deleted Pod counts against backoffLimit 0) and no
 object exists under the final key, only the unfinished multipart upload (S3
-shows an object only once CompleteMultipartUpload succeeded).
+shows an object only once CompleteMultipartUpload succeeded), which the
+failed backup's edge action (activities.backup_resources.abort_uploads)
+then aborts: nothing is left in the bucket.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import uuid
 
 import kubernetes
 
-from activities import api
+from activities import api, backup_resources
+from model.settings import OperatorSettings
 from sandbox import podrunner, postgres, s3
 from tests.scripts import tenants as t
 from tests.scripts.test_backup_restore_roundtrip import TOOLS_IMAGE
@@ -83,3 +86,12 @@ def test_killed_upload_leaves_no_partial_object(
     assert list(client.list_objects(bucket)) == []
     # The parts already sent wait in an unfinished multipart upload, never an object.
     assert client.list_multipart_uploads(bucket) == ["big.zip"]
+    # What the workflow's edge action for a failed backup (a safety backup's too)
+    # does then: the upload aborted, nothing of it left.
+    started = time.monotonic()
+    settings = OperatorSettings(namespace=namespace)
+    aborted = backup_resources.BackupActivities(kube, settings).abort_uploads(namespace, "big")
+    assert len(aborted) == 1
+    assert client.list_multipart_uploads(bucket) == []
+    assert list(client.list_objects(bucket)) == []
+    print(f"MATRIX backup:upload:process-killed {time.monotonic() - started:.2f}s to aborted")

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import pytest
@@ -193,6 +193,8 @@ class CrashAfter(Interceptor):
     def __init__(self, matches: Callable[[str, Sequence[Any]], bool]) -> None:
         self.matches = matches
         self.crashed = False
+        self.at: datetime | None = None
+        """The workflow time of the crash."""
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
@@ -225,7 +227,7 @@ class CrashAfter(Interceptor):
         async def then_crash() -> Any:
             result = await handle
             if not workflow.unsafe.is_replaying() and not self.crashed:
-                self.crashed = True
+                self.crashed, self.at = True, workflow.now()
                 raise RuntimeError("worker crashed")  # fails the task, not the workflow
             return result
 

@@ -12,33 +12,46 @@ left (no `<db>_restoring`, `<db>_pre_*`, `<db>_failed_*`, staged or
 kept-aside filestore), that the instance is Running again on them within a
 bound, that the job resource has one batch Job, and what its status and the
 instance's status.message say. Each cell prints `MATRIX <cell> <s>`: the
-workflow time from the failure to Running again.
+workflow time from the failure to Running again (for the worker killed, and
+for a fault while what was kept aside is removed: to Running and that
+removal done).
 
 Covers, for a restore: success (kept aside, then removed once Running, or
 kept for keepPreviousFor), a backup without filestore (Warning), no live
 database before (Uninitialized again on failure, never auto-initialized
 after a failed restore of an initialized instance), the safety backup
-(failed: nothing touched), the Job failing at any step (its message, a
-deadline's), the swap with PostgreSQL down 30 s (resumed) or for longer, a
-session it may not end, a conflict, half done between its renames (given up
-and undone), the health check failing, the worker killed after each step,
-PostgreSQL down while the leftovers are dropped, a filestore undo that
-fails first, an activity failing for good mid-restore (a failure like any
-other: undone), a newer spec during the saga (it waits for the saga's end,
-nothing rolled back), and the deletion during the saga (undone first). For an
-upgrade: success with a new image (the copy kept aside, then removed), the
-Job failing or past its deadline (the copy swapped back), the health check
-failing on the new image (image and database back), the copy failing, the
-safety backup failing, a database really gone (said, never initialized), the
-worker killed after each step. And a restore or upgrade queued while another
-operation runs says which it waits for ("queued behind <Kind> <name>", also
-while a saga runs).
+failing (its process killed, PostgreSQL or S3 down, its deadline: nothing
+touched), the Job failing at each of its steps with each fault that can
+stop that step (its message, a deadline's), a session of another role on
+the copy delaying its drop, the swap with PostgreSQL down 30 s (resumed) or
+for longer, a session it may not end, a conflict, half done between its
+renames (given up and undone), the health check failing, PostgreSQL down
+30 s during it (only delayed), a session on the restored database delaying
+the swap back, the worker killed after each step (and while the Job runs,
+and at the health check), PostgreSQL down while the leftovers are dropped,
+a filestore undo that fails first, the removal of what was kept aside
+through a failed discard Job or PostgreSQL down, an activity failing for
+good mid-restore (a failure like any other: undone), a newer spec during
+the saga (it waits for the saga's end, nothing rolled back), and the
+deletion during the saga (undone first). For an upgrade: success with a
+new image (the copy kept aside, then removed), the safety backup failing,
+the Job failing or past its deadline (the copy swapped back), the health
+check failing on the new image (image and database back), PostgreSQL down
+30 s or a session of another role at the health check, PostgreSQL down at
+the image switch, the copy failing, or retried while PostgreSQL is down,
+a database really gone (said, never initialized), the worker killed after
+each step, and the rollback's swap through PostgreSQL down, a session of
+another role, or the worker killed. And a restore or upgrade queued while
+another operation runs says which it waits for ("queued behind <Kind>
+<name>", also while a saga runs).
+
+Each cell's place in the fault matrix of issue 18 is tests/saga_matrix.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +113,13 @@ BOUND = 30.0
 """Seconds (of the test's clock) within which the instance is Running again."""
 SAFETY = S3Config(bucket="safety", object_key="before.zip", endpoint="http://s3.example")
 DOWN = ApplicationError("connection refused", type=failures.POSTGRES_UNAVAILABLE)
+HELD = ApplicationError(
+    "sessions of role 'monitor' (monitoring-agent) hold it and the admin may not end them",
+    type=failures.POSTGRES_UNAVAILABLE,
+)
+"""A session of another role the admin may not end (activities.databases)."""
+NEW = {JobKind.RESTORE: "restored", JobKind.UPGRADE: "upgraded"}
+"""What the live database holds once a restore's or an upgrade's Job succeeded."""
 
 
 @dataclass
@@ -141,11 +161,25 @@ class Case:
         transition into Running (the fakes take no time: this is the saga's own waits,
         the retries' backoff and give-ups, the health check's timeout)."""
         await wait_phase(self.handle, Phase.RUNNING, timeout=BOUND)
+        at = await self.running_at()
+        print(f"MATRIX {cell} {(at - since).total_seconds():.0f}s of workflow time to Running")
+
+    async def running_at(self) -> datetime:
+        """The workflow time of the last transition into Running."""
         records = await self.handle.query(OdooInstanceWorkflow.transitions)
-        at = datetime.fromisoformat(
+        return datetime.fromisoformat(
             next(r.at for r in reversed(records) if r.to_phase is Phase.RUNNING)
         )
-        print(f"MATRIX {cell} {(at - since).total_seconds():.0f}s of workflow time to Running")
+
+    async def done(self, cell: str, since: datetime, resource: JobResource) -> None:
+        """Wait for Running and what `resource` kept aside removed; print the workflow
+        time from `since` to the later of the two (a fault during the removal comes
+        after Running)."""
+        await wait_phase(self.handle, Phase.RUNNING, timeout=BOUND)
+        await self.removed(resource)
+        removed = max(r.previous_removed_at for r in self.world.records if r.previous_removed_at)
+        at = max(await self.running_at(), removed)
+        print(f"MATRIX {cell} {(at - since).total_seconds():.0f}s of workflow time to done")
 
     def resource(self, name: str) -> JobResource:
         return next(j for j in self.world.jobs if j.name == name)
@@ -243,7 +277,7 @@ async def _operation(case: Case, kind: JobKind, name: str, **options: Any) -> Jo
     resource = case.world.add_job(kind, name, **options)
     await case.poke()
     phase = Phase.RESTORING if kind is JobKind.RESTORE else Phase.UPGRADING
-    await wait_phase(case.handle, phase)
+    await wait_phase(case.handle, phase, timeout=BOUND)
     return resource
 
 
@@ -295,7 +329,8 @@ async def test_restore_keeps_the_previous_data_for_keep_previous_for(
     world = World()
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
-        resource = await _restore(case, keep_previous=timedelta(hours=6))
+        resource = await _restore(case, keep_previous=timedelta(hours=6), safety_destination=SAFETY)
+        await case.finish(JobKind.BACKUP, naming.safety_backup_name("restore-1"))
         await case.finish(JobKind.RESTORE, "restore-1")
         await wait_phase(case.handle, Phase.RUNNING)
         aside = naming.aside_database_name(case.db, resource.uid)
@@ -305,8 +340,30 @@ async def test_restore_keeps_the_previous_data_for_keep_previous_for(
         await case.removed(resource)
         await case.end()
     assert world.databases == {case.db: "restored"}
-    # No safety backup: no destination anywhere, and a Warning says so.
-    assert [e.reason for e in world.events] == ["SafetyBackupSkipped", "PreviousDataRemoved"]
+    assert [e.reason for e in world.events] == ["PreviousDataRemoved"]
+
+
+async def test_without_a_safety_backup_destination_the_previous_data_stays_a_week(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The kept-aside database is then the only copy of what was replaced: a
+    keepPreviousFor of 0s (the default) does not drop it at once."""
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _restore(case)
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await wait_phase(case.handle, Phase.RUNNING)
+        aside = naming.aside_database_name(case.db, resource.uid)
+        await case.skip(timedelta(days=6, hours=23))
+        assert world.databases[aside] == "v1"
+        await case.skip(timedelta(hours=2))
+        await case.removed(resource)
+        await case.end()
+    assert world.databases == {case.db: "restored"}
+    skipped, removed = world.events
+    assert (skipped.reason, removed.reason) == ("SafetyBackupSkipped", "PreviousDataRemoved")
+    assert "kept aside at least 7 days" in skipped.message
 
 
 async def test_a_backup_without_filestore_replaces_it_by_an_empty_one_with_a_warning(
@@ -341,19 +398,35 @@ async def test_a_failed_restore_onto_no_database_leaves_it_uninitialized_not_ini
     assert "the instance has no database, as before" in case.message()
 
 
+_DEADLINE = "deadline of 3600 s exceeded at step {}"
+_KILLED = "step {} failed (exit code 137)"
+_NO_POSTGRES = (
+    "step {} failed (exit code 1): restore-{}: error: cannot connect to PostgreSQL at "
+    "pg.example:5432 as odoo.shop"
+)
 RESTORE_JOB_FAILURES = {
-    # cell: the Job's failure message (its step, as job_outcome words it)
+    # cell (step:fault): the Job's failure message, as job_outcome words it
+    "download:process-killed": _KILLED.format("download"),
     "download:s3-down": "step download failed (exit code 1): restore-download: error: cannot "
     "reach the S3 endpoint http://s3.example",
-    "extract:process-killed": "step extract failed (exit code 137)",
-    "load:postgres-down": "step load failed (exit code 1): restore-load: error: cannot connect "
-    "to PostgreSQL",
-    "load:deadline": "deadline of 3600 s exceeded at step load",
-    "neutralize:process-killed": "step neutralize failed (exit code 137)",
-    "verify:foreign-session": "step verify failed (exit code 1): restore-verify: error: cannot "
-    "verify the neutralization",
-    "filestore:process-killed": "step filestore failed (exit code 137)",
+    "download:deadline": _DEADLINE.format("download"),
+    "extract:process-killed": _KILLED.format("extract"),
+    "extract:deadline": _DEADLINE.format("extract"),
+    "load:process-killed": _KILLED.format("load"),
+    "load:postgres-down": _NO_POSTGRES.format("load", "load"),
+    "load:deadline": _DEADLINE.format("load"),
+    "neutralize:process-killed": _KILLED.format("neutralize"),
+    # odoo neutralize failing is reported by the verify step that follows it.
+    "neutralize:postgres-down": _NO_POSTGRES.format("verify", "verify"),
+    "neutralize:deadline": _DEADLINE.format("neutralize"),
+    "verify:process-killed": _KILLED.format("verify"),
+    "verify:postgres-down": _NO_POSTGRES.format("verify", "verify"),
+    "verify:deadline": _DEADLINE.format("verify"),
+    "filestore:process-killed": _KILLED.format("filestore"),
+    "filestore:deadline": _DEADLINE.format("filestore"),
 }
+_COPY_MADE = ("load", "neutralize", "verify", "filestore")
+"""The steps that run once `<db>_restoring` exists (a kill leaves it)."""
 
 
 @pytest.mark.parametrize("cell", sorted(RESTORE_JOB_FAILURES))
@@ -361,12 +434,15 @@ async def test_restore_job_failing_at_any_step_leaves_the_instance_as_it_was(
     saga_env: WorkflowEnvironment, task_queue: str, cell: str
 ) -> None:
     world = World()
+    step = cell.split(":")[0]
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
         resource = await _restore(case, safety_backup=False)
         await case.started("restore-1", JobKind.RESTORE)
-        if cell.startswith("filestore"):
-            with world.lock:  # killed after the filestore's swap, before its report
+        with world.lock:
+            if step in _COPY_MADE:  # the load made its copy before the Job died
+                world.databases[naming.restore_database_name(case.db)] = "half"
+            if step == "filestore":  # killed after the filestore's swap, before its report
                 world._restored(resource)
         since = await saga_env.get_current_time()
         await case.finish(
@@ -384,6 +460,31 @@ async def test_restore_job_failing_at_any_step_leaves_the_instance_as_it_was(
         naming.batch_job_name("restore-1", "filestore-undo-1"),
     ]
     assert world.calls["swap_database"] == 0  # the live database was never renamed
+
+
+async def test_a_session_on_the_copy_delays_its_drop_until_it_ends(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A monitoring agent connected to `<db>_restoring` while it was loaded, and the
+    Job then failed: the undo's drop is refused (retryable) until the session ended."""
+    world = World()
+    world.fail_calls("drop_databases", HELD, times=3)
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _restore(case, safety_backup=False)
+        await case.started("restore-1", JobKind.RESTORE)
+        with world.lock:
+            world.databases[naming.restore_database_name(case.db)] = "half"
+        since = await saga_env.get_current_time()
+        message = "step verify failed (exit code 1): neutralization incomplete"
+        await case.finish(JobKind.RESTORE, "restore-1", succeeded=False, message=message)
+        await case.called("drop_databases")
+        await case.skip(timedelta(minutes=1))  # the retries' backoff
+        await case.running_again("restore:copy:foreign-session", since)
+        await case.end()
+    case.assert_unchanged()
+    assert resource.phase is JobPhase.FAILED
+    assert world.calls["drop_databases"] == 4
 
 
 async def test_an_activity_failing_for_good_mid_restore_is_a_failure_rolled_back(
@@ -410,9 +511,20 @@ async def test_an_activity_failing_for_good_mid_restore_is_a_failure_rolled_back
     assert "failed at the restore Job step, rolled back" in case.message()
 
 
+SAFETY_FAILURES = {
+    # fault: the safety backup Job's failure message
+    "process-killed": "step upload failed (exit code 137)",
+    "postgres-down": "step dump failed (exit code 1): backup-dump: error: cannot connect to "
+    "PostgreSQL at pg.example:5432 as odoo.shop",
+    "s3-down": "step upload failed: cannot reach the S3 endpoint",
+    "deadline": "deadline of 5400 s exceeded at step upload",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(SAFETY_FAILURES))
 @pytest.mark.parametrize("kind", [JobKind.RESTORE, JobKind.UPGRADE], ids=str)
 async def test_a_failed_safety_backup_fails_the_operation_before_anything_changes(
-    saga_env: WorkflowEnvironment, task_queue: str, kind: JobKind
+    saga_env: WorkflowEnvironment, task_queue: str, kind: JobKind, fault: str
 ) -> None:
     world = World()
     name = f"{kind.value}-1"
@@ -424,14 +536,16 @@ async def test_a_failed_safety_backup_fails_the_operation_before_anything_change
             JobKind.BACKUP,
             naming.safety_backup_name(name),
             succeeded=False,
-            message="step upload failed: cannot reach the S3 endpoint",
+            message=SAFETY_FAILURES[fault],
         )
-        await case.running_again(f"{kind.value}:safety-backup:s3-down", since)
+        await case.running_again(f"{kind.value}:safety-backup:{fault}", since)
         await case.end()
     case.assert_unchanged()  # an upgrade made no copy either
     assert resource.phase is JobPhase.FAILED
     assert f"safety backup {name}-safety failed" in (resource.message or "")
+    assert SAFETY_FAILURES[fault] in (resource.message or "")
     assert case.jobs_of(name) == [naming.batch_job_name(f"{name}-safety", "backup")]
+    assert (world.web.desired, world.cron.desired) == (1, 1)  # serving again, cron too
 
 
 @pytest.mark.parametrize(
@@ -565,7 +679,7 @@ async def test_leftovers_are_dropped_once_postgres_answers_again(
         await case.skip(timedelta(minutes=2))  # the retries' backoff
         await case.called("drop_databases", 5)
         await case.skip(timedelta(minutes=1))  # the failed filestore undo's retry
-        await case.running_again("restore:cleanup:postgres-down", since)
+        await case.running_again("restore:undo:postgres-down", since)
         await case.end()
     case.assert_unchanged()
     assert resource.phase is JobPhase.FAILED
@@ -620,30 +734,51 @@ async def test_a_newer_spec_during_a_restore_waits_for_its_end(
 # --- the worker killed after each step ------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "step",
-    [
-        "prepare_operation",
-        "create_backup_job",
-        "converge_phase",
-        "swap_database",
-        "run_edge_actions",
-        "drop_databases",
-        "run_filestore_step",
-    ],
-)
+Crash = Callable[[str, Sequence[Any]], bool]
+
+
+def _after(activity: str) -> Crash:
+    return lambda name, _: name == activity
+
+
+def _polling(kind: JobKind) -> Crash:
+    """While the operation's own Job runs (its steps go on without the worker)."""
+    return lambda name, args: name == "describe_job" and args[0].kind is kind
+
+
+def _health_check(name: str, args: Sequence[Any]) -> bool:
+    """Once the web replicas are started on the new data (the first scaling up)."""
+    return name == "converge_phase" and bool(args[0].web_replicas)
+
+
+RESTORE_CRASHES: dict[str, Crash] = {
+    "prepare_operation": _after("prepare_operation"),
+    "create_backup_job": _after("create_backup_job"),
+    "converge_phase": _after("converge_phase"),
+    "restore-job-running": _polling(JobKind.RESTORE),
+    "swap_database": _after("swap_database"),
+    "health-check": _health_check,
+    "run_edge_actions": _after("run_edge_actions"),
+    "drop_databases": _after("drop_databases"),
+    "run_filestore_step": _after("run_filestore_step"),
+}
+"""Where the worker is killed: right after the activity (or the call) named."""
+
+
+@pytest.mark.parametrize("step", list(RESTORE_CRASHES))
 async def test_a_restore_resumes_after_the_worker_is_killed_after_any_step(
     saga_env: WorkflowEnvironment, task_queue: str, step: str
 ) -> None:
     world = World()
-    crash = CrashAfter(lambda name, _: name == step)
+    crash = CrashAfter(RESTORE_CRASHES[step])
     async with running_worker(saga_env.client, world, task_queue, interceptors=[crash]):
         case = await _case(saga_env, task_queue, world)
         resource = await _restore(case, safety_destination=SAFETY)
         await case.finish(JobKind.BACKUP, naming.safety_backup_name("restore-1"))
         await case.finish(JobKind.RESTORE, "restore-1")
-        await wait_phase(case.handle, Phase.RUNNING, timeout=BOUND)
-        await case.removed(resource)
+        await _until(lambda: crash.at is not None, "the worker killed")
+        assert crash.at is not None
+        await case.done(f"restore:worker-killed:{step}", crash.at, resource)
         await case.end()
     assert crash.crashed
     assert world.databases == {case.db: "restored"}
@@ -651,6 +786,105 @@ async def test_a_restore_resumes_after_the_worker_is_killed_after_any_step(
     assert resource.phase is JobPhase.COMPLETED
     assert world.batch_jobs_created[naming.batch_job_name("restore-1", "restore")] == 1
     assert world.batch_jobs_created[naming.batch_job_name("restore-1-safety", "backup")] == 1
+
+
+# --- faults at the health check, and at what is kept aside -----------------------------
+
+
+async def _at_the_health_check(case: Case, kind: JobKind) -> JobResource:
+    """A restore, or an upgrade to odoo:19.0, whose Job succeeded: the new data
+    (and image) in place, its web replicas being started."""
+    name = f"{kind.value}-1"
+    image = {"image": "odoo:19.0"} if kind is JobKind.UPGRADE else {}
+    resource = await _operation(case, kind, name, safety_backup=False, **image)
+    await case.finish(kind, name)
+    await case.called("swap_database" if kind is JobKind.RESTORE else "set_instance_image")
+    return resource
+
+
+@pytest.mark.parametrize("kind", [JobKind.RESTORE, JobKind.UPGRADE], ids=str)
+async def test_postgres_down_30s_at_the_health_check_only_delays_it(
+    saga_env: WorkflowEnvironment, task_queue: str, kind: JobKind
+) -> None:
+    world = World()
+    world.unhealthy = True  # Odoo cannot reach PostgreSQL: no web replica is ready
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _at_the_health_check(case, kind)
+        since = await saga_env.get_current_time()
+        await case.skip(timedelta(seconds=30))
+        world.unhealthy = False
+        world.set_ready(1)  # PostgreSQL answers again: the readiness probe passes
+        await case.running_again(f"{kind.value}:health-check:postgres-down-30s", since)
+        await case.removed(resource)
+        await case.end()
+    assert world.databases == {case.db: NEW[kind]}
+    assert resource.phase is JobPhase.COMPLETED
+    assert world.calls["swap_database_back"] == 0
+
+
+@pytest.mark.parametrize("kind", [JobKind.RESTORE, JobKind.UPGRADE], ids=str)
+async def test_a_foreign_session_on_the_new_data_delays_the_rollback_until_it_ends(
+    saga_env: WorkflowEnvironment, task_queue: str, kind: JobKind
+) -> None:
+    """Not healthy on the new data, and a monitoring agent connected to it: the swap
+    back is refused (retryable) until the session ended, then the instance runs what
+    it ran before."""
+    world = World()
+    rollback = "swap_database_back" if kind is JobKind.RESTORE else "swap_database"
+    world.fail_calls(rollback, HELD, times=3)
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        world.unhealthy_when = lambda w: w.databases.get(case.db) == NEW[kind]
+        resource = await _at_the_health_check(case, kind)
+        since = await saga_env.get_current_time()
+        await case.skip(SETTINGS.start_timeout + timedelta(seconds=30))
+        await case.called(rollback)
+        await case.skip(timedelta(minutes=1))  # the retries' backoff
+        await case.running_again(f"{kind.value}:health-check:foreign-session", since)
+        await case.end()
+    assert world.databases == {case.db: "v1"}, world.databases
+    assert resource.phase is JobPhase.FAILED
+    assert world.calls[rollback] == 4
+    assert world.image in (None, "odoo:18.0")  # an upgrade's image back too
+
+
+CLEANUP_FAULTS: dict[str, tuple[str | None, ApplicationError | None]] = {
+    # fault: (the first filestore discard Job's failure, the drops' first 3 failures)
+    "process-killed": ("step filestore failed (exit code 137)", None),
+    "deadline": ("deadline of 3600 s exceeded at step filestore", None),
+    "postgres-down-30s": (None, DOWN),
+}
+
+
+@pytest.mark.parametrize("fault", list(CLEANUP_FAULTS))
+async def test_what_a_restore_kept_aside_is_removed_through_a_fault(
+    saga_env: WorkflowEnvironment, task_queue: str, fault: str
+) -> None:
+    """The removal of what a completed restore kept aside, while the instance is
+    Running on the restored data: a discard Job that failed is run again as a new
+    attempt, a drop refused while PostgreSQL is down is retried."""
+    world = World()
+    failed_job, refused = CLEANUP_FAULTS[fault]
+    if failed_job is not None:
+        world.filestore_failures["discard"] = 1
+        world.filestore_failure = failed_job
+    if refused is not None:
+        world.fail_calls("drop_databases", refused, times=3)
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _restore(case, safety_backup=False)
+        await case.finish(JobKind.RESTORE, "restore-1")
+        await wait_phase(case.handle, Phase.RUNNING)
+        since = await case.running_at()
+        await case.skip(timedelta(minutes=1))  # a new attempt's wait, the retries' backoff
+        await case.done(f"restore:cleanup:{fault}", since, resource)
+        await case.end()
+    assert world.databases == {case.db: "restored"}
+    assert world.filestores == {case.db: f"restored:{resource.uid}"}
+    assert resource.phase is JobPhase.COMPLETED
+    discards = [job for job in case.jobs_of("restore-1") if "discard" in job]
+    assert len(discards) == (2 if failed_job else 1)
 
 
 # --- operations that wait for another ----------------------------------------------
@@ -743,6 +977,18 @@ UPGRADE_FAILURES = {
 }
 
 
+async def _failed_upgrade_job(case: Case, message: str) -> tuple[JobResource, datetime]:
+    """An upgrade to odoo:19.0 whose Job failed half-way (`message`); the workflow
+    time of the failure."""
+    resource = await _upgrade(case, image="odoo:19.0", safety_backup=False)
+    await case.started("upgrade-1", JobKind.UPGRADE)
+    with case.world.lock:  # odoo -u got half-way
+        case.world.databases[case.db] = "half-upgraded"
+    since = await case.env.get_current_time()
+    await case.finish(JobKind.UPGRADE, "upgrade-1", succeeded=False, message=message)
+    return resource, since
+
+
 @pytest.mark.parametrize("cell", sorted(UPGRADE_FAILURES))
 async def test_a_failed_upgrade_swaps_the_copy_back(
     saga_env: WorkflowEnvironment, task_queue: str, cell: str
@@ -750,14 +996,7 @@ async def test_a_failed_upgrade_swaps_the_copy_back(
     world = World()
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
-        resource = await _upgrade(case, image="odoo:19.0", safety_backup=False)
-        await case.started("upgrade-1", JobKind.UPGRADE)
-        with world.lock:  # odoo -u got half-way
-            world.databases[case.db] = "half-upgraded"
-        since = await saga_env.get_current_time()
-        await case.finish(
-            JobKind.UPGRADE, "upgrade-1", succeeded=False, message=UPGRADE_FAILURES[cell]
-        )
+        resource, since = await _failed_upgrade_job(case, UPGRADE_FAILURES[cell])
         await case.running_again(f"upgrade:{cell}", since)
         await case.end()
     assert world.databases == {case.db: "v1"}, world.databases
@@ -825,10 +1064,11 @@ async def test_an_upgrade_copy_retried_while_postgres_is_down_30s_goes_through(
     async with running_worker(saga_env.client, world, task_queue):
         case = await _case(saga_env, task_queue, world)
         resource = await _upgrade(case, safety_backup=False)
+        since = await saga_env.get_current_time()
         await case.called("copy_database", 2)
         await case.skip(timedelta(minutes=1))
         await case.finish(JobKind.UPGRADE, "upgrade-1")
-        await wait_phase(case.handle, Phase.RUNNING, timeout=BOUND)
+        await case.running_again("upgrade:copy:postgres-down-30s", since)
         await case.removed(resource)
         await case.end()
     assert world.databases[case.db] == "upgraded"
@@ -852,30 +1092,94 @@ async def test_an_upgrade_of_a_database_really_gone_says_so_and_initializes_noth
     assert world.db_initialized
 
 
-@pytest.mark.parametrize(
-    "step",
-    [
-        "prepare_operation",
-        "copy_database",
-        "converge_phase",
-        "set_instance_image",
-        "apply_children",
-        "drop_databases",
-    ],
-)
+UPGRADE_CRASHES: dict[str, Crash] = {
+    "prepare_operation": _after("prepare_operation"),
+    "create_backup_job": _after("create_backup_job"),
+    "copy_database": _after("copy_database"),
+    "converge_phase": _after("converge_phase"),
+    "upgrade-job-running": _polling(JobKind.UPGRADE),
+    "set_instance_image": _after("set_instance_image"),
+    "apply_children": _after("apply_children"),
+    "health-check": _health_check,
+    "drop_databases": _after("drop_databases"),
+}
+
+
+@pytest.mark.parametrize("step", list(UPGRADE_CRASHES))
 async def test_an_upgrade_resumes_after_the_worker_is_killed_after_any_step(
     saga_env: WorkflowEnvironment, task_queue: str, step: str
 ) -> None:
     world = World()
-    crash = CrashAfter(lambda name, _: name == step)
+    crash = CrashAfter(UPGRADE_CRASHES[step])
     async with running_worker(saga_env.client, world, task_queue, interceptors=[crash]):
         case = await _case(saga_env, task_queue, world)
-        resource = await _upgrade(case, image="odoo:19.0", safety_backup=False)
+        resource = await _upgrade(case, image="odoo:19.0", safety_destination=SAFETY)
+        await case.finish(JobKind.BACKUP, naming.safety_backup_name("upgrade-1"))
         await case.finish(JobKind.UPGRADE, "upgrade-1")
-        await wait_phase(case.handle, Phase.RUNNING, timeout=BOUND)
-        await case.removed(resource)
+        await _until(lambda: crash.at is not None, "the worker killed")
+        assert crash.at is not None
+        await case.done(f"upgrade:worker-killed:{step}", crash.at, resource)
         await case.end()
     assert crash.crashed
     assert world.databases == {case.db: "upgraded"}
     assert world.image == "odoo:19.0"
     assert world.batch_jobs_created[naming.batch_job_name("upgrade-1", "upgrade")] == 1
+    assert world.batch_jobs_created[naming.batch_job_name("upgrade-1-safety", "backup")] == 1
+
+
+async def test_postgres_down_30s_at_the_image_switch_only_delays_it(
+    saga_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The Deployments applied with the new image: the apply's PostgreSQL step (the
+    instance's role) refused while PostgreSQL is down, retried."""
+    world = World()
+    async with running_worker(saga_env.client, world, task_queue):
+        case = await _case(saga_env, task_queue, world)
+        resource = await _upgrade(case, image="odoo:19.0", safety_backup=False)
+        await case.started("upgrade-1", JobKind.UPGRADE)
+        world.fail_calls("apply_children", DOWN, times=3)
+        await case.finish(JobKind.UPGRADE, "upgrade-1")
+        await case.called("set_instance_image")
+        since = await saga_env.get_current_time()
+        await case.called("apply_children")
+        await case.skip(timedelta(minutes=1))  # the retries' backoff
+        await case.running_again("upgrade:image-switch:postgres-down-30s", since)
+        await case.removed(resource)
+        await case.end()
+    assert world.databases == {case.db: "upgraded"}
+    assert world.image == "odoo:19.0"
+    assert resource.phase is JobPhase.COMPLETED
+
+
+ROLLBACK_FAULTS: dict[str, ApplicationError | None] = {
+    "postgres-down-30s": DOWN,
+    "foreign-session": HELD,
+    "worker-killed": None,
+}
+
+
+@pytest.mark.parametrize("fault", list(ROLLBACK_FAULTS))
+async def test_an_upgrade_rollback_goes_through_a_fault_at_its_swap(
+    saga_env: WorkflowEnvironment, task_queue: str, fault: str
+) -> None:
+    """The upgrade Job failed; the swap that puts the copy back meets PostgreSQL
+    down, a session of another role on the upgraded database (both refused,
+    retryable, a few times), or the worker killed once it is done."""
+    world = World()
+    crash = CrashAfter(_after("swap_database"))
+    refused = ROLLBACK_FAULTS[fault]
+    if refused is not None:
+        world.fail_calls("swap_database", refused, times=3)
+    interceptors = [crash] if refused is None else []
+    async with running_worker(saga_env.client, world, task_queue, interceptors=interceptors):
+        case = await _case(saga_env, task_queue, world)
+        resource, since = await _failed_upgrade_job(case, UPGRADE_FAILURES["upgrade-job:failed"])
+        await case.called("swap_database")
+        await case.skip(timedelta(minutes=1))  # the retries' backoff
+        await case.running_again(f"upgrade:rollback:{fault}", since)
+        await case.end()
+    assert world.databases == {case.db: "v1"}, world.databases
+    assert world.image is None  # spec.image never changed
+    assert resource.phase is JobPhase.FAILED
+    assert crash.crashed is (refused is None)
+    assert world.calls["swap_database"] == (4 if refused is not None else 1)

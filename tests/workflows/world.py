@@ -198,8 +198,9 @@ class World:
     always_failing: dict[str, ApplicationError] = field(default_factory=dict)
     # The next swap dies between its two renames (the live database renamed aside).
     half_swap: bool = False
-    # Filestore steps that fail before one succeeds, per action.
+    # Filestore steps that fail before one succeeds, per action, and what they say.
     filestore_failures: Counter[str] = field(default_factory=Counter)
+    filestore_failure: str = "step failed"
     # What the steps of a succeeded Job reported, by job resource name.
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -458,6 +459,7 @@ class World:
         @activity.defn(name="apply_children")
         def apply_children(input: ApplyChildrenInput) -> AppliedChildren:
             world.calls["apply_children"] += 1
+            world._fault("apply_children")
             if world.apply_unavailable.is_set():
                 raise ApplicationError("PATCH ...: 503 unavailable", type="Unavailable")
             if world.apply_problem:
@@ -697,13 +699,15 @@ class World:
             with world.lock:
                 if job in world.batch_jobs:
                     state = world.batch_jobs[job]
-                    failed = "step failed" if state is JobState.FAILED else None
+                    failed = world.filestore_failure if state is JobState.FAILED else None
                     return FilestoreStepResult(state=state, message=failed, job_name=job)
                 world.batch_jobs_created[job] += 1
                 if world.filestore_failures[input.action] > 0:
                     world.filestore_failures[input.action] -= 1
                     world.batch_jobs[job] = JobState.FAILED
-                    return FilestoreStepResult(state=JobState.FAILED, message="step failed")
+                    return FilestoreStepResult(
+                        state=JobState.FAILED, message=world.filestore_failure
+                    )
                 world.batch_jobs[job] = JobState.SUCCEEDED
                 world.filestore_step(input.action, input.uid)
             return FilestoreStepResult(state=JobState.SUCCEEDED)
