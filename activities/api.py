@@ -108,10 +108,16 @@ def job_resource(plural: str) -> Resource:
 
 
 class KubeApi:
-    """Typed-error JSON calls through one `kubernetes.client.ApiClient` (thread-safe)."""
+    """Typed-error JSON calls through one `kubernetes.client.ApiClient` (thread-safe).
 
-    def __init__(self, client: ApiClient) -> None:
+    Writes go under `field_manager` (metadata.managedFields names it), the
+    operator's own by default: the watcher tells the operator's writes to its
+    children from anyone else's by it (watcher.pokes).
+    """
+
+    def __init__(self, client: ApiClient, *, field_manager: str = naming.FIELD_MANAGER) -> None:
         self._client = client
+        self.field_manager = field_manager
 
     def close(self) -> None:
         """Close the connection pool (and the client's thread pool, if it made one)."""
@@ -184,13 +190,13 @@ class KubeApi:
     def replace(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """PUT: an optimistic write; a stale metadata.resourceVersion is a Conflict."""
         name = body["metadata"]["name"]
-        query = [("fieldManager", naming.FIELD_MANAGER)]
+        query = [("fieldManager", self.field_manager)]
         return self._call("PUT", res.path(namespace, name), body=body, query=query)
 
     def apply(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under our field manager, forcing ownership."""
         name = body["metadata"]["name"]
-        query = [("fieldManager", naming.FIELD_MANAGER), ("force", "true")]
+        query = [("fieldManager", self.field_manager), ("force", "true")]
         return self._call(
             "PATCH", res.path(namespace, name), body=body, query=query, content=_APPLY
         )
@@ -203,7 +209,7 @@ class KubeApi:
         patch: dict[str, Any],
         sub: str | None = None,
     ) -> dict[str, Any]:
-        query = [("fieldManager", naming.FIELD_MANAGER)]
+        query = [("fieldManager", self.field_manager)]
         return self._call(
             "PATCH", res.path(namespace, name, sub), body=patch, query=query, content=_MERGE
         )
@@ -216,7 +222,7 @@ class KubeApi:
         ops: list[dict[str, Any]],
         sub: str | None = None,
     ) -> dict[str, Any]:
-        query = [("fieldManager", naming.FIELD_MANAGER)]
+        query = [("fieldManager", self.field_manager)]
         return self._call(
             "PATCH", res.path(namespace, name, sub), body=ops, query=query, content=_JSON_PATCH
         )

@@ -24,7 +24,16 @@ resource come back as MODIFIED events. So:
   delete them: those pokes say `children_changed`, and only then does the
   workflow's next snapshot read the children (an API request each). A
   child's creation never counts (the workflow made it), nor does a change
-  only others make (a claim bound to its volume, a Deployment's status).
+  only others make (a claim bound to its volume, a Deployment's status),
+  nor one the operator wrote itself: the newest write of its
+  metadata.managedFields (status and the cluster's controllers left out,
+  Kubernetes stamps each manager's last write with its time, to the second)
+  is the operator's field manager's alone (`written_by_the_operator`); the
+  workflow recorded that object's fingerprint from the apply's answer. A
+  tie with another manager's write in the same second pokes.
+- A web Deployment's readiness counts up to its spec.replicas only: the
+  extra Pod a rolling update surges with is no news to the table's guards
+  (ready against the wanted replicas).
 - `PokeCoalescer` sends at most one poke per instance at a time: events
   arriving while one is in flight become a single poke after it (a poke only
   says "look again", so the last reason stands for all of them, and
@@ -46,7 +55,18 @@ from model import children, naming
 from model.payloads import Poke
 from model.phases import JobState, batch_job_state
 
-__all__ = ["ChangeFilter", "PokeCoalescer", "drift_state", "relevant_state"]
+__all__ = [
+    "ChangeFilter",
+    "PokeCoalescer",
+    "drift_state",
+    "relevant_state",
+    "written_by_the_operator",
+]
+
+CLUSTER_CONTROLLERS = frozenset({"kube-controller-manager"})
+"""Field managers whose writes to a child are the cluster's bookkeeping (the
+Deployment controller's revision annotation, the volume binder's annotations),
+never a change of what the operator set."""
 
 
 def relevant_state(body: Mapping[str, Any]) -> Hashable:
@@ -55,7 +75,8 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     Two bodies with equal states look the same to the workflow:
     - a web Deployment: spec.replicas when someone other than the operator
       set it (it differs from naming.REPLICAS_ANNOTATION) and
-      status.readyReplicas (the table's health guards); the cron Deployment:
+      status.readyReplicas up to spec.replicas (the table's health guards
+      compare them; a rolling update's surge Pod adds nothing); the cron Deployment:
       the same without readiness (no guard reads it);
     - a batch Job: running, succeeded or failed, as the snapshot decides it
       (phases.batch_job_state; the Job controller's several writes of one
@@ -77,7 +98,8 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
         instance = (meta.get("labels") or {}).get(naming.INSTANCE_LABEL)
         if instance is not None and meta.get("name") == naming.cron_deployment_name(instance):
             return (scaled, deleting)
-        return (scaled, status.get("readyReplicas") or 0, deleting)
+        wanted = int((body.get("spec") or {}).get("replicas", 1))
+        return (scaled, min(status.get("readyReplicas") or 0, wanted), deleting)
     if kind == "Job":
         if _made_for_a_job_resource(body):
             return (deleting,)
@@ -92,6 +114,31 @@ def drift_state(body: Mapping[str, Any]) -> Hashable:
     it (model.children.fingerprint) and whether it is being deleted."""
     deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
     return (children.fingerprint(body), deleting)
+
+
+def written_by_the_operator(body: Mapping[str, Any]) -> bool:
+    """Whether the newest write of `body`'s spec or metadata was the operator's own.
+
+    Reads metadata.managedFields, where the API server stamps each field
+    manager's last write with its time (RFC 3339, to the second): the entries
+    of the status subresource and of CLUSTER_CONTROLLERS are left out; True
+    when every remaining entry with the newest time is naming.FIELD_MANAGER's.
+    False without managedFields, and on a tie with another manager (a hand
+    edit in the same second as the operator's apply must still be seen).
+    """
+    entries = [
+        entry
+        for entry in (body.get("metadata") or {}).get("managedFields") or []
+        if entry.get("subresource") != "status" and entry.get("manager") not in CLUSTER_CONTROLLERS
+    ]
+    if not entries:
+        return False
+    newest = max(str(entry.get("time") or "") for entry in entries)
+    return all(
+        entry.get("manager") == naming.FIELD_MANAGER
+        for entry in entries
+        if str(entry.get("time") or "") == newest
+    )
 
 
 def _hand_scaled(body: Mapping[str, Any]) -> int | None:
@@ -131,6 +178,13 @@ def _created_by_the_workflow(body: Mapping[str, Any]) -> bool:
     return any(o.get("kind") == "OdooInstance" and o.get("controller") for o in owners)
 
 
+def _the_operators_own_edit(body: Mapping[str, Any]) -> bool:
+    """A change the operator wrote itself; a deletion never is (deleting writes
+    no managedFields entry, so the newest may still be the operator's)."""
+    deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+    return not deleting and written_by_the_operator(body)
+
+
 def _always(body: Mapping[str, Any]) -> bool:
     return True
 
@@ -141,22 +195,27 @@ class ChangeFilter:
     `quiet_creation` says which ADDED events are no news (the workflow made the
     object and reads it right after): by default `_created_by_the_workflow`;
     for_drift() makes every creation quiet (only an instance's own children,
-    which the workflow made, reach it).
+    which the workflow made, reach it). `quiet_change` says which MODIFIED
+    events are no news even though the state changed: for_drift() passes
+    `written_by_the_operator`.
     """
 
     def __init__(
         self,
         state: Callable[[Mapping[str, Any]], Hashable] = relevant_state,
         quiet_creation: Callable[[Mapping[str, Any]], bool] = _created_by_the_workflow,
+        quiet_change: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self._state = state
         self._quiet_creation = quiet_creation
+        self._quiet_change = quiet_change
         self._seen: dict[str, Hashable] = {}
 
     @classmethod
     def for_drift(cls) -> ChangeFilter:
-        """The filter of an instance's own children: their drift_state."""
-        return cls(drift_state, _always)
+        """The filter of an instance's own children: their drift_state, and
+        none of the operator's own writes."""
+        return cls(drift_state, _always, _the_operators_own_edit)
 
     def changed(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         """Whether this watch event may change what the instance's snapshot sees."""
@@ -170,6 +229,8 @@ class ChangeFilter:
         if uid in self._seen and self._seen[uid] == state:
             return False
         self._seen[uid] = state
+        if event_type == "MODIFIED" and self._quiet_change is not None:
+            return not self._quiet_change(body)
         return not (event_type == "ADDED" and self._quiet_creation(body))
 
     def __len__(self) -> int:

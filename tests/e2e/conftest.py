@@ -69,7 +69,9 @@ async def e2e_client(e2e_temporal: temporal.TemporalDevServer) -> Client:
 
 @pytest.fixture
 def kube(api_client: kubernetes.client.ApiClient) -> api.KubeApi:
-    return api.KubeApi(api_client)
+    """The user's hands: writes under kubectl's field manager, not the operator's
+    (the watcher tells the operator's own writes to a child by it)."""
+    return api.KubeApi(api_client, field_manager="kubectl-edit")
 
 
 def operator_env() -> dict[str, str]:

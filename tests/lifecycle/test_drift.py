@@ -150,9 +150,13 @@ async def test_deleted_children_named_while_missing_then_restored_with_an_event_
 
 
 async def test_a_password_changed_in_the_secret_is_followed_by_the_role_without_a_spec_change(
-    operated: api.KubeApi, namespace: str, postgres_server: postgres.EmbeddedPostgres
+    operated: api.KubeApi,
+    api_client: kubernetes.client.ApiClient,
+    namespace: str,
+    postgres_server: postgres.EmbeddedPostgres,
 ) -> None:
     kube = operated
+    by_hand = api.KubeApi(api_client, field_manager="kubectl-edit")
     created = await _running_instance(kube, namespace, "shop")
     live = await asyncio.to_thread(kube.get, api.INSTANCE, namespace, "shop")
     generation = live["metadata"]["generation"]  # the operator's defaults made it 2
@@ -176,7 +180,7 @@ async def test_a_password_changed_in_the_secret_is_followed_by_the_role_without_
     assert await asyncio.to_thread(logs_in, old)
     encoded = base64.b64encode(new.encode()).decode()
     await asyncio.to_thread(
-        kube.merge_patch,
+        by_hand.merge_patch,
         api.SECRET,
         namespace,
         naming.db_password_secret_name("shop"),

@@ -241,6 +241,45 @@ def test_a_child_pokes_when_deleted_or_edited_not_when_created_or_touched() -> N
     assert drift.changed(None, _config_map("b"))  # seen again after a watcher restart
 
 
+def _wrote(manager: str, time: str, subresource: str | None = None) -> dict[str, Any]:
+    entry = {"manager": manager, "operation": "Apply", "time": f"2026-12-06T12:00:{time}Z"}
+    return entry if subresource is None else {**entry, "subresource": subresource}
+
+
+def test_a_childs_change_the_operator_wrote_itself_does_not_poke_a_hand_edit_does() -> None:
+    drift = ChangeFilter.for_drift()
+    ours = _wrote("odoo-operator", "01")
+    assert not drift.changed("ADDED", _config_map("a", managedFields=[ours]))
+    # The operator applies a new spec: its own entry is the newest, the cluster's
+    # controllers' and status writes after it do not count.
+    applied = [
+        _wrote("kubectl-edit", "00"),
+        _wrote("odoo-operator", "05"),
+        _wrote("kube-controller-manager", "06"),
+        _wrote("someone", "09", subresource="status"),
+    ]
+    assert not drift.changed("MODIFIED", _config_map("b", managedFields=applied))
+    # Someone else's edit is newer: news, even within the operator's second.
+    edited = [_wrote("odoo-operator", "05"), _wrote("kubectl-edit", "07")]
+    assert drift.changed("MODIFIED", _config_map("c", managedFields=edited))
+    tie = [_wrote("odoo-operator", "08"), _wrote("kubectl-patch", "08")]
+    assert drift.changed("MODIFIED", _config_map("d", managedFields=tie))
+    # A deletion writes no entry: the operator's is still the newest, and it pokes.
+    ours_last = [_wrote("odoo-operator", "09")]
+    deleting = _config_map("d", managedFields=ours_last, deletionTimestamp="2026-12-06T13:00:00Z")
+    assert drift.changed("MODIFIED", deleting)
+    # Without managedFields (an API server that strips them), every change pokes.
+    assert drift.changed("MODIFIED", _config_map("e"))
+
+
+def test_a_rolling_updates_surge_pod_does_not_poke_a_lost_replica_does() -> None:
+    changes = ChangeFilter()
+    assert changes.changed(None, deployment(replicas=1, ready=1))
+    assert not changes.changed("MODIFIED", deployment(replicas=1, ready=2))  # surge Pod ready
+    assert not changes.changed("MODIFIED", deployment(replicas=1, ready=1))  # old Pod gone
+    assert changes.changed("MODIFIED", deployment(replicas=1, ready=0))
+
+
 async def test_a_folded_poke_says_children_changed_when_any_of_those_it_stands_for_did() -> None:
     sent: list[Poke] = []
     release = asyncio.Event()

@@ -67,7 +67,9 @@ async def eventually(check: Callable[[], Awaitable[_T | None]], what: str) -> _T
 
 @pytest.fixture
 def kube(api_client: kubernetes.client.ApiClient) -> api.KubeApi:
-    return api.KubeApi(api_client)
+    """The user's hands: writes under kubectl's field manager, not the operator's
+    (the watcher tells the operator's own writes to a child by it)."""
+    return api.KubeApi(api_client, field_manager="kubectl-edit")
 
 
 @pytest.fixture

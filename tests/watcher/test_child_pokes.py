@@ -5,8 +5,11 @@ ConfigMap, the credentials Secret, Service, PVC, Ingress, the Deployments)
 pokes its instance saying `children_changed` when it is deleted, and the
 ConfigMap and the Secret when they are edited; without the Gateway API the
 watcher starts and serves the rest, and where it is installed an HTTPRoute
-child pokes too. (Which events count, a creation or a job resource's input
-not among them: tests/unit/test_pokes.py, tests/unit/test_drift_fingerprint.py.)
+child pokes too. The API server's managedFields, with the Deployment
+controller writing its revision annotation and status after each apply, tell
+the operator's own writes (no poke) from a hand edit. (Which events count, a
+creation or a job resource's input not among them: tests/unit/test_pokes.py,
+tests/unit/test_drift_fingerprint.py.)
 
 Pokes coalesce (one in flight per instance, the last reason standing for
 the rest), so each change is made alone and its poke awaited before the next.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
@@ -29,6 +33,7 @@ from model import naming
 from model.payloads import Poke
 from tests.activities import kube_instance as ki
 from tests.watcher.conftest import RunWatcher, eventually, signals_of
+from watcher.pokes import written_by_the_operator
 
 
 async def _instance(kube: api.KubeApi, namespace: str, name: str) -> dict[str, Any]:
@@ -223,3 +228,55 @@ def gateway_api(api_client: kubernetes.client.ApiClient) -> Iterator[None]:
         yield
     finally:
         ki.uninstall_gateway_api(api_client, name)
+
+
+async def test_the_api_servers_managed_fields_tell_the_operators_own_writes_from_a_hand_edit(
+    api_client: kubernetes.client.ApiClient, kube: api.KubeApi, namespace: str
+) -> None:
+    operator = api.KubeApi(api_client)  # writes under naming.FIELD_MANAGER
+    name = "managed-fields"
+
+    def deployment(image: str) -> dict[str, Any]:
+        labels = {"app": name}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "odoo", "image": image}]},
+                },
+            },
+        }
+
+    async def rolled_out(revision: str) -> dict[str, Any] | None:
+        """The Deployment once its controller wrote `revision` and its status."""
+        live = await asyncio.to_thread(kube.get, api.DEPLOYMENT, namespace, name)
+        annotations = live["metadata"].get("annotations") or {}
+        observed = (live.get("status") or {}).get("observedGeneration")
+        if annotations.get("deployment.kubernetes.io/revision") != revision:
+            return None
+        return live if observed == live["metadata"]["generation"] else None
+
+    await asyncio.to_thread(operator.apply, api.DEPLOYMENT, namespace, deployment("odoo:17.0"))
+    assert written_by_the_operator(await eventually(lambda: rolled_out("1"), "revision 1"))
+    await asyncio.to_thread(operator.apply, api.DEPLOYMENT, namespace, deployment("odoo:18.0"))
+    assert written_by_the_operator(await eventually(lambda: rolled_out("2"), "revision 2"))
+    hand_edit = {"spec": {"template": {"spec": {"containers": [{"name": "odoo", "image": "x"}]}}}}
+    await asyncio.to_thread(kube.merge_patch, api.DEPLOYMENT, namespace, name, hand_edit)
+    edited = await eventually(lambda: rolled_out("3"), "revision 3")
+    assert not written_by_the_operator(edited)
+    # The operator puts its image back (its next apply, after the hand edit's
+    # poke), in a later second: managedFields times count whole seconds, and a
+    # tie with the hand edit's would poke once more (tests/unit/test_pokes.py).
+    stamp = max(e["time"] for e in edited["metadata"]["managedFields"])
+
+    async def past_the_edits_second() -> bool:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") > stamp
+
+    await eventually(past_the_edits_second, "the clock past the hand edit's second")
+    await asyncio.to_thread(operator.apply, api.DEPLOYMENT, namespace, deployment("odoo:18.0"))
+    assert written_by_the_operator(await eventually(lambda: rolled_out("4"), "revision 4"))
