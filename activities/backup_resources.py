@@ -32,7 +32,6 @@ Owns four activities and the prune that run_edge_actions runs:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
@@ -58,6 +57,7 @@ from activities import (
     failures,
     job_inputs,
     job_lifecycle,
+    lookup,
     operation_resources,
     ownership,
     recorder,
@@ -269,22 +269,7 @@ class BackupActivities:
 
     def _client(self, namespace: str, item: dict[str, Any]) -> tuple[S3Config, s3.S3Client]:
         target = S3Config.model_validate((item.get("spec") or {}).get("destination") or {})
-        access, secret = self._credentials(namespace, target)
-        client = s3.S3Client(
-            target.endpoint, access, secret, region=target.region, insecure=target.insecure
-        )
-        return target, client
-
-    def _credentials(self, namespace: str, target: S3Config) -> tuple[str, str]:
-        ref = target.s3_credentials_secret_ref
-        if ref is None:
-            return "", ""
-        secret = self._kube.find(api.SECRET, ref.namespace or namespace, ref.name) or {}
-        data = secret.get("data") or {}
-        return (
-            base64.b64decode(data.get("accessKey", "")).decode(),
-            base64.b64decode(data.get("secretKey", "")).decode(),
-        )
+        return target, lookup.s3_client(self._kube, namespace, target)
 
     # --- events ---------------------------------------------------------------
 

@@ -1,23 +1,25 @@
-"""Reads several activities share: the live instance and its database location.
+"""Reads several activities share: the live instance, its database location, S3.
 
 Owns turning an `InstanceRef` into the live OdooInstance object (gone or
 replaced by a new incarnation: `InstanceGone`) and into the
 `specs.facts.Instance` facts the builders need (database host, port, name and
-role). Writes nothing.
+role), and an S3 location into a client with the credentials its Secret
+holds. Writes nothing.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from activities import api, clusters, failures
+from activities import api, clusters, failures, s3
 from model import naming
-from model.crds import OdooInstanceSpec
+from model.crds import OdooInstanceSpec, S3Config
 from model.payloads import InstanceRef
 from model.settings import OperatorSettings
 from specs import facts
 
-__all__ = ["instance_facts", "load_cluster", "read_instance"]
+__all__ = ["instance_facts", "load_cluster", "read_instance", "s3_client"]
 
 
 def read_instance(kube: api.KubeApi, ref: InstanceRef) -> dict[str, Any]:
@@ -56,4 +58,26 @@ def instance_facts(
             name=naming.database_name(ref.uid, spec.database.name),
             user=naming.role_name(ref.namespace, ref.name),
         ),
+    )
+
+
+def s3_client(
+    kube: api.KubeApi, namespace: str, target: S3Config, *, read_timeout: float = 60.0
+) -> s3.S3Client:
+    """A client of `target`'s endpoint with the keys of its s3CredentialsSecretRef
+    (accessKey, secretKey; the Secret in `namespace` unless the reference names
+    one); anonymous without a reference or a Secret."""
+    access, secret = "", ""
+    ref = target.s3_credentials_secret_ref
+    if ref is not None:
+        data = (kube.find(api.SECRET, ref.namespace or namespace, ref.name) or {}).get("data") or {}
+        access = base64.b64decode(data.get("accessKey", "")).decode()
+        secret = base64.b64decode(data.get("secretKey", "")).decode()
+    return s3.S3Client(
+        target.endpoint,
+        access,
+        secret,
+        region=target.region,
+        insecure=target.insecure,
+        read_timeout=read_timeout,
     )

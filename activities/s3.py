@@ -33,7 +33,7 @@ __all__ = ["S3Client", "S3Error", "S3Object", "S3Unavailable"]
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_TIMEOUT = urllib3.Timeout(connect=5.0, read=60.0)
+_CONNECT_TIMEOUT = 5.0
 
 
 class S3Error(Exception):
@@ -70,7 +70,9 @@ class S3Client:
         *,
         region: str | None = None,
         insecure: bool = False,
+        read_timeout: float = 60.0,
     ) -> None:
+        """`read_timeout` (seconds) bounds each answer; connecting takes at most 5 s."""
         parsed = urllib.parse.urlsplit(endpoint.rstrip("/"))
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"not an http(s) endpoint URL: {endpoint!r}")
@@ -82,7 +84,7 @@ class S3Client:
         self._pool = urllib3.PoolManager(
             cert_reqs="CERT_NONE" if insecure else "CERT_REQUIRED",
             retries=False,
-            timeout=_TIMEOUT,
+            timeout=urllib3.Timeout(connect=_CONNECT_TIMEOUT, read=read_timeout),
         )
 
     # --- buckets ------------------------------------------------------------------

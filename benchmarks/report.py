@@ -296,7 +296,10 @@ def markdown(results: dict[str, Any]) -> str:
         for key in ("idle_day", "backup_cycle", "spec_change"):
             entry = budget.get(key) or {}
             events = entry.get("events")
-            cells.append("-" if events is None else f"{events:g} of {entry['budget']}")
+            cell = "-" if events is None else f"{events:g} of {entry['budget']}"
+            if entry.get("pokes") is not None:
+                cell += f" ({entry['pokes']:g} pokes)"
+            cells.append(cell)
         backup = run.get("backup") or {}
         seconds = (backup.get("to_completed") or {}).get("p50")
         rows.append([str(run["size"]), str(run["workers"]), *cells, _fmt(seconds, " s")])
@@ -315,7 +318,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         'Events per instance against the budget (README, "History budget"). A backup '
         "cycle (the `backup` signal a Schedule sends, until Running again) and a spec change "
-        "(a new image: the apply, then the rollout's pokes) are measured; an "
+        "(a new image: the apply, then the pokes of the rollout's readiness changes, 4 events "
+        "each unless folded: with the default Recreate strategy the web Deployment's "
+        "readiness drops to 0 and comes back) are measured; an "
         "idle day is the resync measured by a poke (plus the timer it restarts) times the "
         f"resyncs a day holds ({86400 / resync:g}), plus the apply measured in the change "
         f"times the re-applies a day holds ({86400 / reapply:g}).",

@@ -383,9 +383,15 @@ class Run:
         applies = sum(
             e == "ACTIVITY_TASK_SCHEDULED apply_children" for a in added.values() for e in a
         )
+        pokes = sum(
+            e.startswith("WORKFLOW_EXECUTION_SIGNALED poke") for a in added.values() for e in a
+        )
         return {
             "history_events_per_instance": _events_per(added, self.size),
             "history_events_of_one": added[next(iter(added))],
+            # The watcher's pokes (the rollout's readiness changes): a signal and,
+            # unless folded with another, the workflow task it starts (4 events).
+            "pokes_per_instance": round(pokes / self.size, 1),
             # An apply: its activity's three events and the workflow task its result starts.
             "apply_history_events_per_instance": round(6 * applies / self.size, 1),
             "to_rolled": report.seconds_summary([both[n] - patched[n] for n in self.names]),
@@ -579,8 +585,10 @@ def history_budget(result: dict[str, Any]) -> dict[str, Any]:
         "spec_change": None,
     }
     idle, change, backup = result.get("idle"), result.get("change"), result.get("backup")
+    pokes = None
     if change:
         measured["spec_change"] = change["history_events_per_instance"]
+        pokes = change.get("pokes_per_instance")
     if backup:
         measured["backup_cycle"] = backup["history_events_per_instance"]
     if idle and change:
@@ -591,9 +599,12 @@ def history_budget(result: dict[str, Any]) -> dict[str, Any]:
             + applies * change["apply_history_events_per_instance"],
             1,
         )
-    return {
+    budget = {
         key: {"events": value, "budget": HISTORY_BUDGET[key]} for key, value in measured.items()
     }
+    if pokes is not None:
+        budget["spec_change"]["pokes"] = pokes
+    return budget
 
 
 def _say_budget(budget: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ run the step scripts. Covers:
   web.base.url the instance's own (http://staging:8069 and its public URL),
   not the source's, which the database the stand-in odoo initialised for
   prod holds;
-- a restore that fails (missing object) on the instance restored before:
+- a restore that fails (an object that is no backup) on the instance restored before:
   rolled back, Running again on the same rows with dbInitialized true (a
   failed restore never makes an instance Uninitialized), the resource Failed
   with the failing step and the script's message, the instance's
@@ -115,19 +115,20 @@ async def test_backup_then_restore_into_a_fresh_instance(op: harness.Operator, b
         "web.base.url": "https://staging.example.com",
     }
 
+    await asyncio.to_thread(op.s3.client().put_object, bucket, "prod/junk.zip", b"no zip")
     failing = op.create_job(
         "OdooRestoreJob",
         {
             "odooInstanceRef": {"name": "staging"},
-            "source": {"type": "s3", "s3": op.destination(bucket, "prod/nope.zip", credentials)},
+            "source": {"type": "s3", "s3": op.destination(bucket, "prod/junk.zip", credentials)},
         },
     )
     await staging.poke()
     failed = await op.wait_job("OdooRestoreJob", failing)
     assert failed["status"]["phase"] == "Failed"
-    assert failed["status"]["message"].startswith(
-        f"step download failed (exit code 1): restore-download: error: s3://{bucket}/prod/nope.zip"
-    ), failed["status"]["message"]
+    assert failed["status"]["message"].startswith("step extract failed (exit code 1)"), failed[
+        "status"
+    ]["message"]
     running = await staging.wait_phase("Running")
     assert running["dbInitialized"] is True
     assert f"restore {failing} failed at the restore Job step, rolled back" in running["message"]

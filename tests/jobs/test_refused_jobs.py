@@ -13,6 +13,9 @@ The real workflow and activities (tests/jobs/harness.py). Covers:
   instance still Running with its database, and the web and cron
   Deployments' spec.replicas never changing (every value recorded by a watch
   over the whole episode, up to a marker written after it);
+- a restore from an S3 object that is not there (with good credentials):
+  Failed at once naming source.s3 and the object, the instance Running
+  again with nothing stopped (the replicas never change);
 - a backup of an instance in Error (its database cluster is not in the
   clusters Secret): Failed at the next wake, its message the instance's
   problem, a Warning JobFailed Event on it, no batch Job; the instance stays
@@ -221,6 +224,32 @@ async def test_replicas_never_change_when_a_restore_cannot_run_on_a_running_inst
     transitions = await prod.transitions()
     assert not [t for t in transitions if t.startswith("Running->")]
     assert prod.status()["dbInitialized"] is True
+
+
+async def test_a_restore_from_a_backup_that_is_not_there_fails_before_stopping_anything(
+    op: harness.Operator, bucket: str
+) -> None:
+    prod = await op.running_instance("prod")
+    source = {"type": "s3", "s3": op.destination(bucket, "prod/nope.zip", op.s3_secret())}
+    log = await asyncio.to_thread(ReplicaLog, op.api_client, op.namespace)
+    try:
+        missing = op.create_job(
+            "OdooRestoreJob",
+            {"odooInstanceRef": {"name": "prod"}, "source": source},
+        )
+        await prod.poke()
+        failed = await op.wait_job("OdooRestoreJob", missing)
+        running = await prod.wait_phase("Running")
+        seen = await log.settle("prod")
+    finally:
+        await asyncio.to_thread(log.stop)
+
+    assert failed["status"]["phase"] == "Failed"
+    message = failed["status"]["message"]
+    assert f"source.s3: the backup s3://{bucket}/prod/nope.zip does not exist" in message, message
+    assert "nothing was changed" in running["message"], running["message"]
+    assert seen == {"prod": {1}, "prod-cron": {1}}
+    assert running["dbInitialized"] is True
 
 
 async def test_a_job_resource_of_an_instance_in_error_is_refused_with_the_problem(
