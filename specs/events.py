@@ -16,7 +16,7 @@ from typing import Any
 from model import naming
 from model.payloads import InstanceRef
 
-__all__ = ["event", "event_name"]
+__all__ = ["event", "event_name", "one_line"]
 
 _NOT_NAME = re.compile(r"[^a-z0-9.-]+")
 
@@ -28,6 +28,11 @@ def event_name(ref: InstanceRef, *parts: object, unique: str = "") -> str:
     if unique:
         text += "." + hashlib.sha256(unique.encode()).hexdigest()[:10]
     return text[-253:].lstrip(".-")
+
+
+def one_line(text: str) -> str:
+    """`text`'s non-blank lines, stripped, joined with " | "."""
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def event(
@@ -42,14 +47,19 @@ def event(
     reporting_instance: str,
     action: str = "Reconcile",
 ) -> dict[str, Any]:
-    """A core/v1 Event with a caller-chosen (deterministic) name."""
+    """A core/v1 Event with a caller-chosen (deterministic) name.
+
+    `message` on one line (a script's several lines of error output joined with
+    " | ": `kubectl get events` and `describe` print one row per Event) and cut
+    at 1,024 characters (the API server's limit on an Event's note).
+    """
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": name, "namespace": namespace},
         "involvedObject": dict(involved),
         "reason": reason,
-        "message": message[:1024],
+        "message": one_line(message)[:1024],
         "type": type_,
         "action": action,
         "source": {"component": naming.FIELD_MANAGER},

@@ -4,7 +4,7 @@ Covers: a name is the instance and its parts, lower case and DNS-subdomain
 safe, with a short hash of `unique` when given (the same on every attempt,
 different for another unique), at most 253 characters; the body names the
 involved object, the operator as source and reporter, one count, and cuts
-the message to 1024 characters.
+the message to 1024 characters, on one line.
 """
 
 from __future__ import annotations
@@ -63,3 +63,20 @@ def test_body_names_the_object_and_the_operator_when_built() -> None:
         "worker-0",
     )
     assert body["firstTimestamp"] == body["lastTimestamp"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_several_line_message_is_one_line() -> None:
+    body = events.event(
+        name="shop.failed",
+        namespace="prod",
+        involved={"kind": "OdooBackupJob", "name": "nightly"},
+        reason="JobFailed",
+        message="step upload failed (exit code 1):\n  upload: error: 403\n\n  AccessDenied\n",
+        type_="Warning",
+        timestamp="2026-01-01T00:00:00Z",
+        reporting_instance="worker-0",
+    )
+
+    assert body["message"] == (
+        "step upload failed (exit code 1): | upload: error: 403 | AccessDenied"
+    )
