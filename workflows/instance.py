@@ -880,7 +880,7 @@ def _seen(state: MachineState, snap: Snapshot) -> Snapshot:
 def _desired(state: MachineState, snap: Snapshot) -> Desired:
     desired = ensure(state.phase, state.spec, _seen(state, snap))
     if state.hold is not None:
-        desired = operations.held_desired(desired, state.spec)
+        desired = operations.held_desired(desired, state.spec, snap, state.hold)
     return desired
 
 

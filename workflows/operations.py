@@ -56,10 +56,19 @@ with workflow.unsafe.imports_passed_through():
         UpgradeInput,
         UpgradeResult,
     )
+    from model.phases import JobPhase
     from workflows import calls, requests
     from workflows.ensure import Desired
 
-__all__ = ["HELD_ATTR", "Instance", "Operations", "held_desired", "held_view", "show_details"]
+__all__ = [
+    "HELD_ATTR",
+    "Instance",
+    "Operations",
+    "held_desired",
+    "held_note",
+    "held_view",
+    "show_details",
+]
 
 _R = TypeVar("_R")
 
@@ -221,12 +230,25 @@ def held_view(snap: Snapshot) -> Snapshot:
     return snap.model_copy(update=hidden) if hidden else snap
 
 
-def held_desired(desired: Desired, spec: OdooInstanceSpec) -> Desired:
+def held_desired(desired: Desired, spec: OdooInstanceSpec, snap: Snapshot, hold: Hold) -> Desired:
     """What a held instance still converges: a stop (spec.replicas 0) scales both
-    Deployments to 0; nothing else is scaled, created or started."""
+    Deployments to 0; nothing else is scaled, created or started. The job resources
+    that wait show Pending and the hold's reason (`held_note`), so kubectl says why."""
+    why = held_note(hold)
+    notes = tuple(
+        job.model_copy(update={"phase": JobPhase.PENDING, "message": why})
+        for job in snap.waiting_jobs
+        if (job.phase, job.message) != (JobPhase.PENDING, why)
+    )
     if spec.replicas != 0:
-        return Desired()
+        return Desired(notes=notes)
     return Desired(
         web=0 if desired.web == 0 else None,
         cron=0 if desired.cron == 0 else None,
+        notes=notes,
     )
+
+
+def held_note(hold: Hold) -> str:
+    """What a job resource that waits for a held instance says."""
+    return f"waiting: the instance is on hold ({hold.reason}); kubectl odoo resume to go on"

@@ -6,7 +6,8 @@ On the Temporal dev server (Updates need it) over the World's fakes. Covers:
   OdooHeld search attribute is true, the current details say so, and a Held
   Event is posted; holding again replaces the reason and keeps the time;
 - while held, a new spec is not applied, replicas are not changed, a job
-  resource applied with kubectl is not started (the phase observes, Degraded
+  resource applied with kubectl is not started but shows Pending with the
+  hold's reason (the phase observes, Degraded
   for replicas raised but not scaled, and never becomes BackingUp), the
   backup Schedule is paused, and the backup, restore and upgrade Updates are
   refused (InstanceHeld, non-retryable) with nothing made;
@@ -33,7 +34,7 @@ from model.payloads import (
     ResumeResult,
     SpecUpdate,
 )
-from model.phases import Phase
+from model.phases import JobPhase, Phase
 from tests.phase_cases import make_spec
 from tests.workflows.conftest import (
     FAST,
@@ -47,9 +48,9 @@ from tests.workflows.conftest import (
     update_refusal,
     wait_phase,
 )
-from tests.workflows.world import World
+from tests.workflows.world import JobResource, World
 from workflows.instance import OdooInstanceWorkflow
-from workflows.operations import HELD_ATTR
+from workflows.operations import HELD_ATTR, held_note
 
 _SPEC_BACKUP = SPEC_BACKUP
 _SOURCE = {**SPEC_BACKUP["destination"], "objectKey": "x.zip"}
@@ -58,6 +59,10 @@ _serving_world = serving_world
 
 async def _held(handle: Handle) -> bool | None:
     return (await handle.describe()).typed_search_attributes.get(HELD_ATTR)
+
+
+async def _noted(resource: JobResource) -> tuple[JobPhase | None, str | None]:
+    return resource.phase, resource.message
 
 
 async def _details(handle: Handle) -> str:
@@ -103,13 +108,20 @@ async def test_held_instance_is_left_alone_until_resumed(
             OdooInstanceWorkflow.set_spec,
             SpecUpdate(ref=ref, generation=2, spec=make_spec(replicas=3, backup=_SPEC_BACKUP)),
         )
-        world.add_job(JobKind.BACKUP, "by-kubectl")
+        queued = world.add_job(JobKind.BACKUP, "by-kubectl")
         await handle.signal("poke", {})
         await eventually(
             lambda: _snapshot_backup(handle),
             lambda name: name == "by-kubectl",
             what="the snapshot seeing the queued backup",
         )
+        # kubectl shows why it waits: Pending, the hold's reason.
+        await eventually(
+            lambda: _noted(queued),
+            lambda note: note == (JobPhase.PENDING, held_note(again.hold)),
+            what="the queued backup showing the hold",
+        )
+        assert "(still)" in held_note(again.hold)
         for update, body in [
             ("backup", {}),
             ("restore", {"source": _SOURCE}),
