@@ -80,8 +80,8 @@ class SearchAttributeConflict(RuntimeError):
 
 
 async def register_search_attributes(client: Client) -> tuple[str, ...]:
-    """Add the instance workflow's search attributes (OdooPhase, OdooNamespace,
-    OdooInstance, OdooImage, all Keyword; OdooHeld, Bool) that the client's namespace lacks;
+    """Add the instance workflow's search attributes (workflows.instance.SEARCH_ATTRIBUTES:
+    OdooPhase, OdooInstanceName, OdooLastBackup, OdooHeld...) that the client's namespace lacks;
     return the names added (empty when all were there).
 
     Idempotent, and safe when several workers start at once (ALREADY_EXISTS is

@@ -38,7 +38,7 @@ NAMESPACE = "default"
 SEARCH_ATTRIBUTES: Mapping[str, str] = {
     "OdooPhase": "Keyword",
     "OdooNamespace": "Keyword",
-    "OdooInstance": "Keyword",
+    "OdooInstanceName": "Keyword",
     "OdooImage": "Keyword",
     "OdooHeld": "Bool",
     "OdooEnvironment": "Keyword",

@@ -136,7 +136,7 @@ __all__ = ["SEARCH_ATTRIBUTES", "OdooInstanceWorkflow"]
 
 PHASE_ATTR = SearchAttributeKey.for_keyword("OdooPhase")
 NAMESPACE_ATTR = SearchAttributeKey.for_keyword("OdooNamespace")
-INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstance")
+INSTANCE_ATTR = SearchAttributeKey.for_keyword("OdooInstanceName")
 IMAGE_ATTR = SearchAttributeKey.for_keyword("OdooImage")
 ENVIRONMENT_ATTR = SearchAttributeKey.for_keyword("OdooEnvironment")
 LAST_BACKUP_ATTR = SearchAttributeKey.for_datetime("OdooLastBackup")

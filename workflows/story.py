@@ -186,7 +186,18 @@ def edge_actions(actions: Sequence[EdgeAction]) -> str:
 def create_backup_job(input: CreateBackupJobInput) -> str:
     queued = input.queued
     kind = "final backup" if queued.final else "backup"
-    return _line(f"make OdooBackupJob {queued.name} ({kind} to {queued.object_key})")
+    return _line(f"make OdooBackupJob {queued.name} ({kind} to {_backup_target(input)})")
+
+
+def _backup_target(input: CreateBackupJobInput) -> str:
+    """Where a queued backup goes, as activities.backup_resources.backup_spec decides:
+    the request's destination, else spec.backup's bucket under the generated key."""
+    destination = input.queued.request.destination
+    if destination is not None:
+        return f"s3://{destination.bucket}/{destination.object_key}"
+    if input.spec.backup is not None:
+        return f"s3://{input.spec.backup.destination.bucket}/{input.queued.object_key}"
+    return input.queued.object_key
 
 
 def check_backup_request(input: CreateBackupJobInput) -> str:
@@ -224,8 +235,8 @@ def describe_job(input: DescribeJobInput) -> str:
 
 def safety_backup(input: CreateBackupJobInput, what: str) -> str:
     """create_backup_job of a saga's safety backup."""
-    queued = input.queued
-    return _line(f"safety backup of {what} to {queued.object_key}: OdooBackupJob {queued.name}")
+    target = _backup_target(input)
+    return _line(f"safety backup of {what} to {target}: OdooBackupJob {input.queued.name}")
 
 
 def swap_database(input: SwapDatabaseInput) -> str:

@@ -402,7 +402,7 @@ async def test_an_instance_runs_and_is_deleted_with_its_database_under_the_chart
     listing = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=client.namespace)
     )
-    assert {"OdooPhase", "OdooNamespace", "OdooInstance", "OdooImage"} <= set(
+    assert {"OdooPhase", "OdooNamespace", "OdooInstanceName", "OdooImage"} <= set(
         listing.custom_attributes
     )
     found = [w.id async for w in client.list_workflows('OdooPhase="Running"')]

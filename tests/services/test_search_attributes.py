@@ -32,7 +32,7 @@ from sandbox import temporal
 NAMES = (
     "OdooEnvironment",
     "OdooImage",
-    "OdooInstance",
+    "OdooInstanceName",
     "OdooLastOperation",
     "OdooLastOutcome",
     "OdooNamespace",

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from model.crds import BackupRetention
+from model.crds import BackupRetention, S3Config
 from model.payloads import (
     ActiveJob,
     ApplyChildrenInput,
+    BackupRequest,
     ConvergePhaseInput,
+    CreateBackupJobInput,
     Hold,
     InstanceRef,
     JobAction,
@@ -29,6 +31,7 @@ from model.payloads import (
     LastOperation,
     MachineState,
     PruneScheduledBackups,
+    QueuedBackup,
     RecordStatusInput,
     Snapshot,
     TransitionRecord,
@@ -115,6 +118,36 @@ def test_activity_summaries_read_as_what_they_do() -> None:
         "mark OdooBackupJob nightly Completed; prune scheduled backups by spec.backup.retention"
     )
     assert story.wait(timedelta(hours=12), why="resync") == "resync in 12 h"
+
+
+def test_a_backup_summary_names_the_object_it_uploads() -> None:
+    spec = make_spec(
+        backup={
+            "schedule": "0 2 * * *",
+            "destination": {"bucket": "nightly", "endpoint": "http://s3"},
+        }
+    )
+    generated = QueuedBackup(
+        request=BackupRequest(), name="shop-backup-1", object_key="p/shop-1.zip"
+    )
+    asked = generated.model_copy(
+        update={
+            "request": BackupRequest(
+                destination=S3Config(
+                    bucket="manual", object_key="shop/now.zip", endpoint="http://s3"
+                )
+            )
+        }
+    )
+
+    def summary(queued: QueuedBackup) -> str:
+        return story.create_backup_job(CreateBackupJobInput(ref=REF, spec=spec, queued=queued))
+
+    assert (
+        summary(generated)
+        == "make OdooBackupJob shop-backup-1 (backup to s3://nightly/p/shop-1.zip)"
+    )
+    assert summary(asked) == "make OdooBackupJob shop-backup-1 (backup to s3://manual/shop/now.zip)"
 
 
 def test_details_say_phase_operation_hold_and_last_backup_with_its_age() -> None:

@@ -204,7 +204,7 @@ async def test_search_attributes_follow_phase_image_and_backups_when_they_change
         assert await attributes() == {
             "OdooPhase": "Running",
             "OdooNamespace": ref.namespace,
-            "OdooInstance": ref.name,
+            "OdooInstanceName": ref.name,
             "OdooImage": "odoo:18.0",
             "OdooHeld": False,
             "OdooEnvironment": "Staging",
