@@ -186,6 +186,7 @@ def finish(
 ) -> None:
     """Write a job resource's terminal phase (webhook first), then let its batch Job expire.
 
+    Completed clears status.step and status.progress; Failed keeps them.
     A failure also gets a Warning `JobFailed` Event on the resource, named
     after its uid (a retry finds it posted). Nothing is written over a
     resource already Completed or Failed, nor over one that no longer names
@@ -206,6 +207,10 @@ def finish(
         }
         # Always a message: it replaces what the resource said while it waited or ran
         # (a saga's own outcome first, e.g. what it kept aside or why it rolled back).
+        if action.succeeded:
+            # A finished step's progress reads as stuck there; a failure keeps the
+            # step it failed at (the message says how).
+            status["step"] = status["progress"] = None
         if action.message:
             status["message"] = action.message
         elif action.succeeded:

@@ -8,7 +8,9 @@ local processes and shows which container runs, and serves their logs
 status.progress follow the running step and its last progress line (what
 `kubectl get odoobackupjob -w` shows), the activity's heartbeat details say
 the same in words (the Temporal UI's pending activity); once the Job ended
-the activity returns and the last progress stays shown.
+the activity returns and the last progress stays shown; marked Completed
+(job_lifecycle.finish), the resource shows no step any more, while a Failed
+one keeps the step it failed at.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Any
 
 from temporalio.testing import ActivityEnvironment
 
-from activities import api, job_follow
-from model.payloads import FollowJobInput, FollowJobResult, JobKind
+from activities import api, job_follow, job_lifecycle
+from model.payloads import FollowJobInput, FollowJobResult, JobAction, JobKind
 from sandbox import podrunner
 from tests.activities import kube_instance as ki
 
@@ -47,16 +49,13 @@ async def test_step_and_progress_follow_the_running_job_when_it_reports(
 ) -> None:
     ref, _ = ki.create_instance(acts.kube, namespace, "shop")
     destination = {"bucket": "b", "objectKey": "k", "endpoint": "https://s3.example"}
-    acts.kube.create(
-        BACKUPS,
-        namespace,
-        {
-            "apiVersion": "bemade.org/v1alpha1",
-            "kind": "OdooBackupJob",
-            "metadata": {"name": "nightly"},
-            "spec": {"odooInstanceRef": {"name": "shop"}, "destination": destination},
-        },
-    )
+    body = {
+        "apiVersion": "bemade.org/v1alpha1",
+        "kind": "OdooBackupJob",
+        "metadata": {"name": "nightly"},
+        "spec": {"odooInstanceRef": {"name": "shop"}, "destination": destination},
+    }
+    acts.kube.create(BACKUPS, namespace, body)
     job_name = "nightly-backup"
     acts.kube.merge_patch(
         BACKUPS,
@@ -116,3 +115,19 @@ async def test_step_and_progress_follow_the_running_job_when_it_reports(
     assert result.progress.describe() == "upload, 38 MB of 120 MB"
     assert shown() == ("upload", "38 MB of 120 MB")
     assert ki.job_finished(acts.kube, namespace, job_name) == "Complete"
+
+    job_lifecycle.finish(
+        acts.kube, namespace, JobAction(kind=JobKind.BACKUP, name="nightly", succeeded=True)
+    )
+    assert shown() == (None, None)
+    assert acts.kube.get(BACKUPS, namespace, "nightly")["status"]["phase"] == "Completed"
+
+    failing = {"metadata": {"name": "failing"}, "spec": dict(body["spec"])}
+    acts.kube.create(BACKUPS, namespace, {**body, **failing})
+    running = {"phase": "Running", "step": "upload", "progress": "1.0 MB"}
+    acts.kube.merge_patch(BACKUPS, namespace, "failing", {"status": running}, sub="status")
+    job_lifecycle.finish(
+        acts.kube, namespace, JobAction(kind=JobKind.BACKUP, name="failing", succeeded=False)
+    )
+    status = acts.kube.get(BACKUPS, namespace, "failing")["status"]
+    assert (status["phase"], status["step"], status["progress"]) == ("Failed", "upload", "1.0 MB")
