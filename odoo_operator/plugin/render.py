@@ -17,7 +17,7 @@ from activities import operation_resources
 from model import naming
 from model.payloads import JobKind
 from odoo_operator.plugin.reads import InstanceView, JobView
-from specs import conditions
+from specs import conditions, events
 
 __all__ = ["RECENT_TRANSITIONS", "duration", "history", "moment", "status"]
 
@@ -53,6 +53,9 @@ def _at(text: str) -> datetime:
 
 
 def _row(*cells: str, widths: tuple[int, ...]) -> str:
+    """One table row: each cell on one line (a script's several lines of error
+    output joined with " | "), padded to its width."""
+    cells = tuple(events.one_line(cell) for cell in cells)
     padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
     return "  " + "  ".join([*padded, *cells[len(widths) :]]).rstrip()
 

@@ -5,7 +5,7 @@ answers commands (with their help), a command's flags, and a flag's choices
 without reaching any API, and offers nothing where a value is free text;
 `s3://bucket/key` parses and anything else is refused naming the form;
 durations read in their two largest units; the history of a job that never
-ran and of one still running says so.
+ran and of one still running says so, each on one line.
 """
 
 from __future__ import annotations
@@ -84,13 +84,14 @@ def test_history_says_a_job_never_ran_or_still_runs() -> None:
     now = datetime(2026, 12, 6, 9, 10, tzinfo=UTC)
     view = reads.InstanceView(
         "erp", "shop", {}, {}, (
-            _job(phase="Failed", message="not started: destination: no Secret"),
+            _job(phase="Failed", message="not started:\n  destination: no Secret\n"),
             _job(phase="Running", jobName="j", startTime="2026-12-06T09:01:00Z"),
         ), reads.WorkflowView(problem="no workflow"),
     )  # fmt: skip
     text = render.history(view, now)
-    assert "OdooBackupJob/erp-backup-1 Failed: not started: destination: no Secret" in text
+    assert "OdooBackupJob/erp-backup-1 Failed: not started: | destination: no Secret" in text
     assert "never ran" in text
     assert "running 9m0s so far (waited 1m0s)" in text
     assert "(phase changes unknown: no workflow)" in text
+    assert len(text.splitlines()) == 4  # the heading, two jobs, the note
     assert view.jobs[0].location == "s3://b/erp/1.zip"
