@@ -54,6 +54,7 @@ __all__ = [
     "GatherSnapshotInput",
     "Hold",
     "HoldInput",
+    "HoldRecord",
     "HoldResult",
     "InstanceRef",
     "InstanceWorkflowInput",
@@ -499,6 +500,11 @@ class MachineState(Payload):
         description="The instance is on hold (the `hold` Update) until `resume`: nothing is "
         "applied, scaled or started but a stop (replicas 0) and the deletion.",
     )
+    holds: tuple[HoldRecord, ...] = Field(
+        default=(),
+        description="The holds and when each ended (the `holds` query; kubectl odoo "
+        "history), the newest workflows.operations.HOLDS_KEPT.",
+    )
     schedule_held: bool = Field(
         default=False,
         description="The backup Schedule was paused for the hold (resumed with it).",
@@ -622,6 +628,14 @@ class Hold(Payload):
 
     reason: str
     since: datetime
+
+
+class HoldRecord(Payload):
+    """One hold in the instance's history: why, from when, until when (None: still on)."""
+
+    reason: str
+    since: datetime
+    until: datetime | None = None
 
 
 class HoldInput(Payload):

@@ -108,6 +108,7 @@ with workflow.unsafe.imports_passed_through():
         FollowJobInput,
         GatherSnapshotInput,
         Hold,
+        HoldRecord,
         HoldResult,
         InstanceWorkflowInput,
         InstanceWorkflowResult,
@@ -318,6 +319,11 @@ class OdooInstanceWorkflow:
     @workflow.query(name="transitions")
     def transitions(self) -> list[TransitionRecord]:
         return list(self._state.transitions)
+
+    @workflow.query(name="holds")
+    def holds(self) -> list[HoldRecord]:
+        """The holds (the newest operations.HOLDS_KEPT), each with when it ended."""
+        return list(self._state.holds)
 
     @workflow.query(name="hold")
     def hold(self) -> Hold | None:

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         CreateUpgradeJobInput,
         Hold,
         HoldInput,
+        HoldRecord,
         HoldResult,
         JobKind,
         MachineState,
@@ -74,6 +75,10 @@ _R = TypeVar("_R")
 
 HELD_ATTR = SearchAttributeKey.for_bool("OdooHeld")
 """True while the instance is on hold: `temporal workflow list --query 'OdooHeld = true'`."""
+
+
+HOLDS_KEPT = 20
+"""How many holds MachineState.holds keeps (the newest)."""
 
 
 class Instance(Protocol):
@@ -158,7 +163,13 @@ class Operations:
         hold = Hold(
             reason=request.reason, since=before.since if before is not None else workflow.now()
         )
-        self._instance.merge_state(hold=hold)
+        holds = state.holds
+        if before is None:
+            record = HoldRecord(reason=hold.reason, since=hold.since)
+            holds = (*holds, record)[-HOLDS_KEPT:]
+        else:  # the reason replaced: the record of the hold that goes on says the new one
+            holds = (*holds[:-1], holds[-1].model_copy(update={"reason": hold.reason}))
+        self._instance.merge_state(hold=hold, holds=holds)
         _show(hold)
         await self._event("Held", f"On hold: {hold.reason}")
         return HoldResult(hold=hold, already_held=before is not None)
@@ -168,8 +179,11 @@ class Operations:
         ended = self._instance.state.hold
         if ended is None:
             return ResumeResult()
+        holds = self._instance.state.holds
+        if holds and holds[-1].until is None:
+            holds = (*holds[:-1], holds[-1].model_copy(update={"until": workflow.now()}))
         # Apply the spec again: what was changed by hand during the hold is put back.
-        self._instance.merge_state(hold=None, applied_generation=0)
+        self._instance.merge_state(hold=None, holds=holds, applied_generation=0)
         _show(None)
         await self._event("Resumed", f"Resumed; the hold was: {ended.reason}")
         return ResumeResult(ended=ended)

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import api, job_lifecycle
 from model import naming
-from model.payloads import Hold, JobKind, TransitionRecord
+from model.payloads import Hold, HoldRecord, JobKind, TransitionRecord
 from model.phases import FINISHED_JOB_PHASES, Phase
 from odoo_operator.plugin import session as sessions
 
@@ -64,6 +64,7 @@ class WorkflowView:
     phase: Phase | None = None
     transitions: tuple[TransitionRecord, ...] = ()
     hold: Hold | None = None
+    holds: tuple[HoldRecord, ...] = ()
     problem: str | None = None
 
 
@@ -134,6 +135,7 @@ async def _workflow(session: sessions.Session, name: str) -> WorkflowView:
         phase = await handle.query("phase", result_type=Phase)
         transitions = await handle.query("transitions", result_type=list[TransitionRecord])
         hold = await handle.query("hold", result_type=Hold | None)  # type: ignore[arg-type]
+        holds = await handle.query("holds", result_type=list[HoldRecord])
     except sessions.TemporalUnreachable as err:
         return WorkflowView(problem=str(err))
     except RPCError as err:
@@ -144,4 +146,4 @@ async def _workflow(session: sessions.Session, name: str) -> WorkflowView:
         return WorkflowView(problem=f"Temporal: {err.message}")
     except WorkflowQueryFailedError as err:
         return WorkflowView(problem=f"the workflow did not answer: {err}")
-    return WorkflowView(phase=phase, transitions=tuple(transitions), hold=hold)
+    return WorkflowView(phase=phase, transitions=tuple(transitions), hold=hold, holds=tuple(holds))

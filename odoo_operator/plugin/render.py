@@ -181,6 +181,12 @@ def _timeline(view: InstanceView, now: datetime) -> Iterator[tuple[datetime, str
         else:
             stayed = f"{record.to_phase} for {duration(now - at)}, so far"
         yield at, f"phase {record.from_phase} -> {record.to_phase} ({record.guard})", stayed
+    for held in view.workflow.holds:
+        if held.until is not None:
+            how_long = f"held {duration(held.until - held.since)}"
+        else:
+            how_long = f"held {duration(now - held.since)}, so far"
+        yield held.since, f"on hold: {held.reason}", how_long
     for job in view.jobs:
         yield from _operation(job, now)
 

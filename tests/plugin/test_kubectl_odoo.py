@@ -24,7 +24,8 @@ discovery. One Running instance `erp` is shared by the module. Covers:
 - `psql`: a session as the instance's role on its database; the password is
   in psql's environment and never on its command line;
 - `hold`: the Held condition and status say so, a backup is refused naming
-  the hold (exit 1); `resume` ends it;
+  the hold (exit 1); `resume` ends it, and `history` then tells the hold
+  and how long it lasted;
 - a missing instance fails with exit 1, naming it; a backup without a
   destination (no spec.backup) is refused saying which flag gives one.
 """
@@ -329,6 +330,10 @@ async def test_hold_stops_requests_until_resume(
     assert resumed.strip() == f"resumed: {plugin.namespace}/erp (the hold was: incident 42)"
     await harness.eventually(lambda: held() is None, "the Held condition gone")
     assert "Held:" not in await asyncio.to_thread(plugin, "status", "erp")
+    history = await asyncio.to_thread(plugin, "history", "erp")
+    [line] = [line for line in history.splitlines() if "on hold: incident 42" in line]
+    assert "held " in line
+    assert "so far" not in line
 
 
 async def test_a_missing_instance_fails_naming_it(plugin: Plugin, erp: harness.Instance) -> None:

@@ -13,7 +13,8 @@ On the Temporal dev server (Updates need it) over the World's fakes. Covers:
   refused (InstanceHeld, non-retryable) with nothing made;
 - a stop (replicas 0) is still served: Stopped, both Deployments at 0;
 - `resume` applies the spec again, unpauses the Schedule, starts the queued
-  job, clears the hold everywhere and posts a Resumed Event; resuming an
+  job, clears the hold everywhere and posts a Resumed Event; the `holds`
+  query keeps the hold with its last reason and when it ended; resuming an
   instance not on hold answers that nothing ended;
 - a deletion is still served while held;
 - the hold, its search attribute and the current details outlast a
@@ -142,6 +143,10 @@ async def test_held_instance_is_left_alone_until_resumed(
 
         resumed = await handle.execute_update("resume", {}, result_type=ResumeResult)
         assert resumed.ended == again.hold
+        [record] = await handle.query(OdooInstanceWorkflow.holds)
+        assert (record.reason, record.since) == ("still", held.hold.since)
+        assert record.until is not None
+        assert record.until >= record.since
         await wait_phase(handle, Phase.BACKING_UP)
         assert world.calls["apply_children"] > applies
         await eventually(
@@ -200,6 +205,8 @@ async def test_hold_lasts_across_continue_as_new(temporal_client: Client, task_q
         hold = await latest.query(OdooInstanceWorkflow.hold)
         assert hold is not None
         assert hold.reason == "migration"
+        [record] = await latest.query(OdooInstanceWorkflow.holds)
+        assert (record.reason, record.until) == ("migration", None)
         assert "migration" in await _details(latest)
         assert await _held(latest) is True
         await latest.terminate()
