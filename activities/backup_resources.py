@@ -245,8 +245,8 @@ class BackupActivities:
         """Abort the unfinished multipart uploads of the failed OdooBackupJob `name`'s
         object (its upload step was killed before it could): the upload ids aborted."""
         item = self._kube.find(_BACKUPS, namespace, name)
-        if item is None:
-            return []
+        if item is None or not (item.get("spec") or {}).get("destination"):
+            return []  # gone, or refused before it had somewhere to upload
         target, client = self._client(namespace, item)
         try:
             uploads = client.multipart_uploads(target.bucket, target.object_key)

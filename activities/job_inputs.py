@@ -32,6 +32,7 @@ from model.crds import (
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     RestoreSourceType,
+    ScheduledBackups,
 )
 from model.crds.common import S3Config
 from model.payloads import JobKind
@@ -47,19 +48,25 @@ class Refused(Exception):
     """The job resource cannot run as written; the message says which field to fix."""
 
 
-def check(kube: api.KubeApi, kind: JobKind, body: dict[str, Any]) -> None:
+def check(
+    kube: api.KubeApi,
+    kind: JobKind,
+    body: dict[str, Any],
+    scheduled: ScheduledBackups | None = None,
+) -> None:
     """Raise `Refused` when the job resource `body` of `kind` cannot run as written.
 
     Only reads (the spec, the Secrets it names): the same refusals as
     `batch_job()`, which also makes the Job's inputs. OdooInitJob needs
-    nothing beyond its spec, which the CRD schema has checked.
+    nothing beyond its spec, which the CRD schema has checked. `scheduled`:
+    the instance's spec.backup, where a backup without destination goes.
     """
     try:
         if kind is JobKind.UPGRADE:
             OdooUpgradeJobSpec.model_validate(body.get("spec") or {})
         elif kind is JobKind.BACKUP:
             backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
-            _s3_secret(kube, body, backup.destination, "spec.destination")
+            _s3_secret(kube, body, _destination(body, backup, scheduled), "spec.destination")
         elif kind is JobKind.RESTORE:
             restore = OdooRestoreJobSpec.model_validate(body.get("spec") or {})
             if restore.source.type is RestoreSourceType.S3 and restore.source.s3 is not None:
@@ -86,7 +93,16 @@ def batch_job(
             return jobs.upgrade_job(inst, resource_name=name, resource_uid=uid, spec=upgrade)
         if kind is JobKind.BACKUP:
             backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
-            credentials = _s3_credentials(kube, inst, body, backup.destination, "spec.destination")
+            destination = _destination(body, backup, inst.spec.backup)
+            if backup.destination is None:
+                # Written on the resource before its Job exists: kubectl, the plugin
+                # and the success message read where it went from the spec.
+                dumped = destination.model_dump(mode="json", by_alias=True, exclude_none=True)
+                resource = api.job_resource(kind.plural)
+                patch = {"spec": {"destination": dumped}}
+                kube.merge_patch(resource, inst.namespace, name, patch)
+                backup = backup.model_copy(update={"destination": destination})
+            credentials = _s3_credentials(kube, inst, body, destination, "spec.destination")
             return jobs.backup_job(
                 inst,
                 resource_name=name,
@@ -115,6 +131,27 @@ def batch_job(
     except ValidationError as err:
         raise Refused(f"invalid {kind.resource_kind} spec: {err.errors()[0]['msg']}") from err
     raise ValueError(f"no batch Job builder here for {kind}")
+
+
+def _destination(
+    body: dict[str, Any], backup: OdooBackupJobSpec, scheduled: ScheduledBackups | None
+) -> S3Config:
+    """A backup's destination (specs.jobs.backup_destination); Refused without one."""
+    meta = body["metadata"]
+    destination = jobs.backup_destination(
+        backup,
+        namespace=meta["namespace"],
+        instance=backup.odoo_instance_ref.name,
+        resource_name=meta["name"],
+        created=meta.get("creationTimestamp") or "",
+        scheduled=scheduled,
+    )
+    if destination is None:
+        raise Refused(
+            "spec.destination: required, as the instance has no spec.backup whose "
+            "bucket a backup without one goes to"
+        )
+    return destination
 
 
 def _owned_secret(

@@ -226,7 +226,7 @@ class SnapshotActivities:
             key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
         )
         refused: list[JobAction] = []
-        while pending and (reason := self._refusal(kind, pending[0])) is not None:
+        while pending and (reason := self._refusal(input, kind, pending[0])) is not None:
             refused.append(
                 JobAction(kind=kind, name=pending.pop(0)["metadata"]["name"], succeeded=False,
                           message=f"{job_lifecycle.REFUSED_PREFIX}{reason}")
@@ -237,12 +237,14 @@ class SnapshotActivities:
         oldest = pending[0]
         return describe(self._kube, kind, oldest), len(pending), not_started, refused
 
-    def _refusal(self, kind: JobKind, item: dict[str, Any]) -> str | None:
+    def _refusal(
+        self, input: GatherSnapshotInput, kind: JobKind, item: dict[str, Any]
+    ) -> str | None:
         """Why a job resource not started yet cannot run; None when it can (or started)."""
         if _started(item):
             return None  # started, or refused by job_lifecycle.start: its state says the rest
         try:
-            job_inputs.check(self._kube, kind, item)
+            job_inputs.check(self._kube, kind, item, input.spec.backup)
         except job_inputs.Refused as refused:
             return str(refused)
         return None

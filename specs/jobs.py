@@ -79,6 +79,7 @@ from model.crds import (
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     RestoreSourceType,
+    ScheduledBackups,
     deadline_seconds,
 )
 from model.crds.common import S3Config
@@ -92,6 +93,7 @@ __all__ = [
     "WORKSPACE",
     "FilestoreAction",
     "auto_init_job",
+    "backup_destination",
     "backup_job",
     "filestore_job",
     "init_job",
@@ -337,6 +339,38 @@ def upgrade_job(
 # --- backup ------------------------------------------------------------------------------
 
 
+def backup_destination(
+    spec: OdooBackupJobSpec,
+    *,
+    namespace: str,
+    instance: str,
+    resource_name: str,
+    created: str,
+    scheduled: ScheduledBackups | None,
+) -> S3Config | None:
+    """Where an OdooBackupJob uploads: its spec.destination, else the instance's
+    spec.backup bucket (endpoint, region, credentials) under the key
+    naming.backup_object_key makes of its creation time (`created`, RFC 3339, as
+    metadata.creationTimestamp says it) and its name, so every attempt names the same
+    object; None when it names none and the instance has no spec.backup."""
+    if spec.destination is not None:
+        return spec.destination
+    if scheduled is None:
+        return None
+    target = scheduled.destination
+    stamp = "".join(c for c in created if c.isdigit())[:14]
+    return S3Config(
+        bucket=target.bucket,
+        object_key=naming.backup_object_key(
+            target.prefix, namespace, instance, stamp, resource_name, spec.format.value
+        ),
+        endpoint=target.endpoint,
+        region=target.region,
+        insecure=target.insecure,
+        s3_credentials_secret_ref=target.s3_credentials_secret_ref,
+    )
+
+
 def backup_job(
     inst: facts.Instance,
     *,
@@ -346,7 +380,10 @@ def backup_job(
     tools_image: str,
     credentials_secret: str | None,
 ) -> dict[str, Any]:
-    """dump -> package -> upload; the filestore is mounted read-only, nothing is scaled."""
+    """dump -> package -> upload; the filestore is mounted read-only, nothing is scaled.
+    `spec.destination` is set (backup_destination); ValueError otherwise."""
+    if spec.destination is None:
+        raise ValueError(f"OdooBackupJob {resource_name}: no destination")
     workspace: dict[str, Any] = {"name": "workspace", "mountPath": WORKSPACE}
     filestore: dict[str, Any] = {
         "name": "filestore",

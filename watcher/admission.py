@@ -267,8 +267,11 @@ def review_job_resource(
     if problem is not None:
         problems.append(problem)
     kind = _get(new, "kind")
-    if kind == "OdooBackupJob":
-        problems += _s3_complete(_get(new, "spec", "destination"), "spec.destination")
+    destination = _get(new, "spec", "destination")
+    if kind == "OdooBackupJob" and destination is not None:
+        # Without one, the instance's spec.backup says where (the snapshot refuses
+        # the resource when the instance has none).
+        problems += _s3_complete(destination, "spec.destination")
     elif kind == "OdooRestoreJob" and _get(new, "spec", "source", "type") == "s3":
         problems += _s3_complete(_get(new, "spec", "source", "s3"), "spec.source.s3")
     return problems

@@ -288,7 +288,15 @@ class OdooBackupJobSpec(common.SpecModel):
     odoo_instance_ref: common.OdooInstanceRef = Field(
         description=_INSTANCE_REF_DESCRIPTION, json_schema_extra=_IMMUTABLE_REF
     )
-    destination: common.S3Config = Field(description="Where the backup is uploaded.")
+    destination: common.S3Config | None = Field(
+        default=None,
+        description=(
+            "Where the backup is uploaded. Optional when the instance has spec.backup: its "
+            "bucket, endpoint, region and credentials then, under the key "
+            "<prefix><namespace>/<instance>/<instance>-<creation time>-<name>.<format>, "
+            "written here when the backup starts."
+        ),
+    )
     format: common.BackupFormat = Field(
         default=common.BackupFormat.ZIP,
         description=(

