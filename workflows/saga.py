@@ -271,8 +271,23 @@ class Saga:
 
     async def safety_backup(self, plan: OperationPlan, what: str) -> str | None:
         """Back up `what` (the data about to be replaced) first; its name, or None when
-        none is wanted, there is nothing to back up, or nowhere to put it (a Warning)."""
-        if not plan.safety_backup or not plan.live_exists:
+        none is wanted (a Normal Event says what then keeps the data), there is nothing
+        to back up, or nowhere to put it (a Warning)."""
+        if not plan.live_exists:
+            return None
+        if not plan.safety_backup:
+            kept = (
+                f"kept aside {story.age(plan.keep_previous)} after the instance serves again"
+                if plan.keep_previous
+                else "dropped once the instance serves again (keepPreviousFor 0s)"
+            )
+            await self.warn(
+                "safetyskipped",
+                "SafetyBackupSkipped",
+                f"{self.kind.resource_kind} {self.name} runs without a safety backup of "
+                f"{what}, as safetyBackup is false; what it replaces is {kept}",
+                warning=False,
+            )
             return None
         state = self.instance.state
         if self._nowhere_to_back_up(plan):

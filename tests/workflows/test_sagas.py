@@ -381,6 +381,14 @@ async def test_a_backup_without_filestore_replaces_it_by_an_empty_one_with_a_war
     warning = next(e for e in world.events if e.reason == "RestoreWithoutFilestore")
     assert warning.warning
     assert "replaced by an empty one" in warning.message
+    # safetyBackup: false is said too, with what then keeps the replaced data.
+    skipped = next(e for e in world.events if e.reason == "SafetyBackupSkipped")
+    assert not skipped.warning
+    assert skipped.message == (
+        "OdooRestoreJob restore-1 runs without a safety backup of database "
+        f"{case.db} and its filestore, as safetyBackup is false; what it replaces is "
+        "dropped once the instance serves again (keepPreviousFor 0s)"
+    )
 
 
 async def test_a_failed_restore_onto_no_database_leaves_it_uninitialized_not_initialized(
