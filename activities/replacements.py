@@ -279,9 +279,12 @@ class ReplacementActivities:
     def record_operation(self, input: RecordOperationInput) -> None:
         with failures.boundary():
             fields = input.record.model_dump(mode="json", exclude_none=True)
-            if not fields:
+            gone = fields.pop("previous_database_gone")
+            status: dict[str, Any] = {_camel(key): value for key, value in fields.items()}
+            if gone:
+                status["previousDatabase"] = None  # a merge patch's null removes it
+            if not status:
                 return
-            status = {_camel(key): value for key, value in fields.items()}
             resource = api.job_resource(input.kind.plural)
             body = self._kube.find(resource, input.ref.namespace, input.name)
             if body is None or not ownership.refers_to(body, input.ref.namespace, input.ref.name):

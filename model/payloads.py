@@ -1002,6 +1002,11 @@ class OperationRecord(Payload):
     previous_filestore: str | None = None
     previous_image: str | None = None
     previous_removed_at: datetime | None = None
+    previous_database_gone: bool = Field(
+        default=False,
+        description="Clear previousDatabase: the rollback of an upgrade put that copy back "
+        "as the live database (or dropped it before the Job ran).",
+    )
 
 
 class RecordOperationInput(Payload):

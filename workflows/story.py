@@ -281,6 +281,8 @@ def record_operation(input: RecordOperationInput) -> str:
     ]
     if record.previous_removed_at is not None:
         said.append("previousRemovedAt")
+    if record.previous_database_gone:
+        said.append("previousDatabase cleared (live again)")
     return _line(f"note on {input.kind.resource_kind} {input.name}: {', '.join(said) or 'nothing'}")
 
 

@@ -98,6 +98,9 @@ async def run(instance: backups.Instance, active: ActiveJob) -> Outcome:
     except (Failed, asyncio.CancelledError, *calls.ACTIVITY_FAILED) as err:
         saga.at(f"roll back ({step} did not complete)")
         await uncancellable(_undo(instance, saga, back, previous_image, progress))
+        if progress["copied"]:
+            # The copy is the live database again (or was dropped): no longer aside.
+            await uncancellable(saga.record(previous_database_gone=True))
         if calls.cancelled(err):
             raise
         return saga.fail(

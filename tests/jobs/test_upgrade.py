@@ -15,8 +15,9 @@ runs the stand-in odoo in the instance's (stand-in) image. Covers:
   that time), then it upgrades;
 - a failing upgrade that installed a module before failing: the resource
   Failed with the step and the log tail, the copy swapped back (the marker
-  rows exactly as before, the module not installed), nothing left aside, the
-  instance back to Running through Starting, no restart;
+  rows exactly as before, the module not installed), nothing left aside and
+  status.previousDatabase cleared, the instance back to Running through
+  Starting, no restart;
 - a safety backup whose destination S3 does not answer: the OdooBackupJob
   and the upgrade Failed saying so, nothing copied or upgraded (the marker
   rows as before, no `<db>_pre_*`, no upgrade Job), web and cron back.
@@ -158,6 +159,7 @@ async def test_failed_upgrade_says_why_and_returns_to_running(op: harness.Operat
     assert done["status"]["phase"] == "Failed"
     assert done["status"]["message"].startswith("step upgrade failed (exit code 1)")
     assert "upgrade failed (STANDIN_ODOO_FAIL)" in done["status"]["message"]
+    assert "previousDatabase" not in done["status"]  # the copy is the live database again
     running = await shop.wait_phase("Running")
     print(f"MATRIX upgrade:upgrade-job:failed {time.monotonic() - since:.1f}s to Running")
     assert (await shop.transitions())[-3:] == [

@@ -1013,6 +1013,8 @@ async def test_a_failed_upgrade_swaps_the_copy_back(
     assert UPGRADE_FAILURES[cell] in (resource.message or "")
     assert "database as it was before the upgrade on image odoo:18.0" in case.message()
     assert case.jobs_of("upgrade-1") == [naming.batch_job_name("upgrade-1", "upgrade")]
+    # status.previousDatabase no longer names the copy: it is the live database again.
+    assert world.records[-1].previous_database_gone
 
 
 async def test_an_upgrade_not_healthy_on_its_image_rolls_image_and_database_back(
