@@ -200,14 +200,16 @@ class SnapshotActivities:
             return False
 
     def _replicas(self, namespace: str, name: str) -> Replicas:
+        """The Deployment's spec.replicas, and its ready replicas up to that number:
+        a rolling update's surge Pod, or Pods still terminating after a scale down,
+        serve nothing the instance asked for (watcher.pokes counts readiness the same
+        way, so a change of this number is what pokes)."""
         body = self._kube.find(api.DEPLOYMENT, namespace, name)
         if body is None:
             return Replicas()
-        return Replicas(
-            desired=int((body.get("spec") or {}).get("replicas", 1)),
-            ready=int((body.get("status") or {}).get("readyReplicas") or 0),
-            exists=True,
-        )
+        desired = int((body.get("spec") or {}).get("replicas", 1))
+        ready = int((body.get("status") or {}).get("readyReplicas") or 0)
+        return Replicas(desired=desired, ready=min(ready, desired), exists=True)
 
     def _active_job(
         self, input: GatherSnapshotInput, kind: JobKind

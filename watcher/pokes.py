@@ -31,9 +31,9 @@ resource come back as MODIFIED events. So:
   is the operator's field manager's alone (`written_by_the_operator`); the
   workflow recorded that object's fingerprint from the apply's answer. A
   tie with another manager's write in the same second pokes.
-- A web Deployment's readiness counts up to its spec.replicas only: the
-  extra Pod a rolling update surges with is no news to the table's guards
-  (ready against the wanted replicas).
+- A web Deployment's readiness counts up to its spec.replicas only, as the
+  snapshot counts it (activities.snapshot): the extra Pod a rolling update
+  surges with, or Pods still terminating after a scale down, are no news.
 - `PokeCoalescer` sends at most one poke per instance at a time: events
   arriving while one is in flight become a single poke after it (a poke only
   says "look again", so the last reason stands for all of them, and
