@@ -21,11 +21,12 @@ a Job whose Pod would wait forever for a missing Secret.
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from pydantic import ValidationError
 
-from activities import api, failures, ownership
+from activities import api, failures, lookup, ownership, s3
 from model import naming
 from model.crds import (
     OdooBackupJobSpec,
@@ -39,9 +40,10 @@ from model.payloads import JobKind
 from model.settings import JobSettings
 from specs import facts, jobs
 
-__all__ = ["Refused", "batch_job", "check"]
+__all__ = ["BACKUP_CHECK_TIMEOUT", "Refused", "backup_object_problem", "batch_job", "check"]
 
 _S3_KEYS = ("accessKey", "secretKey")
+_log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
@@ -71,10 +73,48 @@ def check(
             restore = OdooRestoreJobSpec.model_validate(body.get("spec") or {})
             if restore.source.type is RestoreSourceType.S3 and restore.source.s3 is not None:
                 _s3_secret(kube, body, restore.source.s3, "spec.source.s3")
+                namespace = body["metadata"]["namespace"]
+                problem = backup_object_problem(kube, namespace, restore.source.s3)
+                if problem is not None:
+                    raise Refused(problem)
             else:
                 _master_password_ref(kube, body, restore)
     except ValidationError as err:
         raise Refused(f"invalid {kind.resource_kind} spec: {err.errors()[0]['msg']}") from err
+
+
+BACKUP_CHECK_TIMEOUT = 10.0
+"""Seconds the S3 endpoint has to answer backup_object_problem's HEAD."""
+
+
+def backup_object_problem(kube: api.KubeApi, namespace: str, source: S3Config) -> str | None:
+    """Why a restore's backup object cannot be read, or None when it can (or the
+    operator cannot tell).
+
+    A HEAD of s3://bucket/objectKey with the source's credentials: 404 (no such
+    key or bucket) and any other 4xx (403: refused) are a problem naming
+    spec.source.s3 and what S3 answered. An endpoint the operator cannot reach
+    (or a 5xx) proves nothing: the restore Job runs where the operator may not
+    (another network), so it is logged and the Job's download step answers for it.
+    """
+    where = f"s3://{source.bucket}/{source.object_key}"
+    try:
+        client = lookup.s3_client(kube, namespace, source, read_timeout=BACKUP_CHECK_TIMEOUT)
+        found = client.head_object(source.bucket, source.object_key)
+    except s3.S3Unavailable as err:
+        _log.warning("cannot check that %s exists (%s); the restore Job will", where, err)
+        return None
+    except s3.S3Error as err:
+        if err.status >= 500:
+            _log.warning("cannot check that %s exists (%s); the restore Job will", where, err)
+            return None
+        return (
+            f"spec.source.s3: reading {where} was refused (HTTP {err.status}); check "
+            "s3CredentialsSecretRef and the bucket's policy"
+        )
+    if found is None:
+        return f"spec.source.s3: the backup {where} does not exist at {source.endpoint}"
+    return None
 
 
 def batch_job(

@@ -4,7 +4,8 @@ Owns the side effects the workflow's restore and upgrade steps need besides
 starting batch Jobs and scaling (converge_phase does those):
 - `prepare_operation`: the job resource's uid and options, whether the
   instance's live database exists, asked of PostgreSQL (never assumed), and
-  for a restore from S3 that its backup object exists (`check_backup`);
+  for a restore from S3 that its backup object exists
+  (job_inputs.backup_object_problem);
 - `describe_job`: one job resource's state as the snapshot describes it
   (activities.snapshot.describe), for the Jobs an operation waits on (its
   own, its safety backup's);
@@ -24,7 +25,6 @@ idempotently (every call may be retried, or repeated after a crash).
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -37,10 +37,10 @@ from activities import (
     databases,
     failures,
     heartbeats,
+    job_inputs,
     job_lifecycle,
     lookup,
     ownership,
-    s3,
     snapshot,
 )
 from model import naming
@@ -48,7 +48,6 @@ from model.crds import (
     OdooRestoreJobSpec,
     OdooUpgradeJobSpec,
     OperationSpec,
-    S3Config,
     duration_seconds,
 )
 from model.payloads import (
@@ -80,44 +79,6 @@ class _Swap(Protocol):
     def __call__(
         self, cluster: clusters.Cluster, *, live: str, incoming: str, aside: str, mark: str
     ) -> databases.SwapOutcome: ...
-
-
-_log = logging.getLogger(__name__)
-
-BACKUP_CHECK_TIMEOUT = 10.0
-"""Seconds the S3 endpoint has to answer check_backup's HEAD (prepare_operation
-runs within 30 s)."""
-
-
-def check_backup(kube: api.KubeApi, namespace: str, source: S3Config) -> None:
-    """Fail a restore whose backup object cannot be there before it stops anything.
-
-    A HEAD of s3://bucket/objectKey with the source's credentials: 404 (no such
-    key or bucket) and any other 4xx (403: refused) raise ConfigProblem naming
-    source.s3 and what S3 answered. An endpoint the operator cannot reach (or a
-    5xx) proves nothing: the restore Job runs where the operator may not (another
-    network), so the check is skipped with a log line and the Job's download step
-    answers for it.
-    """
-    where = f"s3://{source.bucket}/{source.object_key}"
-    try:
-        client = lookup.s3_client(kube, namespace, source, read_timeout=BACKUP_CHECK_TIMEOUT)
-        found = client.head_object(source.bucket, source.object_key)
-    except s3.S3Unavailable as err:
-        _log.warning("cannot check that %s exists (%s); the restore Job will", where, err)
-        return
-    except s3.S3Error as err:
-        if err.status >= 500:
-            _log.warning("cannot check that %s exists (%s); the restore Job will", where, err)
-            return
-        raise failures.ConfigProblem(
-            f"source.s3: reading {where} was refused (HTTP {err.status}); check "
-            "s3CredentialsSecretRef and the bucket's policy"
-        ) from err
-    if found is None:
-        raise failures.ConfigProblem(
-            f"source.s3: the backup {where} does not exist at {source.endpoint}"
-        )
 
 
 class ReplacementActivities:
@@ -153,7 +114,12 @@ class ReplacementActivities:
                     f"invalid {input.kind.resource_kind} spec: {err.errors()[0]['msg']}"
                 ) from err
             if isinstance(spec, OdooRestoreJobSpec) and spec.source.s3 is not None:
-                check_backup(self._kube, input.ref.namespace, spec.source.s3)
+                # Checked when the resource was first read (job_inputs.check); again
+                # here, before anything stops: it may have gone since.
+                source = spec.source.s3
+                problem = job_inputs.backup_object_problem(self._kube, input.ref.namespace, source)
+                if problem is not None:
+                    raise failures.ConfigProblem(problem)
             cluster = lookup.load_cluster(self._kube, self._operator, input.spec)
             database = databases.database_name_for(input.ref.uid, input.spec.database.name)
             return OperationPlan(

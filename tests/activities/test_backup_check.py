@@ -1,10 +1,10 @@
-"""A restore's backup object checked before the restore stops anything (prepare_operation).
+"""A restore's backup object checked before the restore is taken (job_inputs).
 
 Against the real control plane (the credentials Secret) and the embedded S3
 server. Covers: an object that is there passes; one that is not, and one the
-credentials may not read (HTTP 403), fail with ConfigProblem naming
-source.s3 and the object; an endpoint the operator cannot reach passes (the
-restore Job, which may run on another network, answers for it).
+credentials may not read (HTTP 403), are a problem naming spec.source.s3 and
+the object; an endpoint the operator cannot reach passes (the restore Job,
+which may run on another network, answers for it).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import socket
 import uuid
 
 import kubernetes
-import pytest
 
-from activities import api, failures
-from activities.replacements import check_backup
+from activities import api
+from activities.job_inputs import backup_object_problem
 from model.crds import S3Config
 from sandbox import s3
 
@@ -54,16 +53,15 @@ def test_a_restores_backup_object_is_checked_before_anything_stops(
             }
         )
 
-    check_backup(kube, namespace, source("prod/there.zip"))
-    with pytest.raises(failures.ConfigProblem) as missing:
-        check_backup(kube, namespace, source("prod/nope.zip"))
-    assert str(missing.value) == (
-        f"source.s3: the backup s3://{bucket}/prod/nope.zip does not exist at {s3_server.endpoint}"
+    assert backup_object_problem(kube, namespace, source("prod/there.zip")) is None
+    assert backup_object_problem(kube, namespace, source("prod/nope.zip")) == (
+        f"spec.source.s3: the backup s3://{bucket}/prod/nope.zip does not exist at "
+        f"{s3_server.endpoint}"
     )
-    with pytest.raises(failures.ConfigProblem) as refused:
-        check_backup(kube, namespace, source("prod/there.zip", secret="wrong"))
-    assert str(refused.value).startswith(
-        f"source.s3: reading s3://{bucket}/prod/there.zip was refused (HTTP 403)"
+    refused = backup_object_problem(kube, namespace, source("prod/there.zip", secret="wrong"))
+    assert refused is not None
+    assert refused.startswith(
+        f"spec.source.s3: reading s3://{bucket}/prod/there.zip was refused (HTTP 403)"
     )
     unreachable = f"http://127.0.0.1:{_closed_port()}"
-    check_backup(kube, namespace, source("prod/nope.zip", endpoint=unreachable))
+    assert backup_object_problem(kube, namespace, source("nope.zip", endpoint=unreachable)) is None

@@ -14,8 +14,8 @@ The real workflow and activities (tests/jobs/harness.py). Covers:
   Deployments' spec.replicas never changing (every value recorded by a watch
   over the whole episode, up to a marker written after it);
 - a restore from an S3 object that is not there (with good credentials):
-  Failed at once naming source.s3 and the object, the instance Running
-  again with nothing stopped (the replicas never change);
+  Failed at once, not started, naming spec.source.s3 and the object; the
+  instance never leaves Running and its replicas never change;
 - a backup of an instance in Error (its database cluster is not in the
   clusters Secret): Failed at the next wake, its message the instance's
   problem, a Warning JobFailed Event on it, no batch Job; the instance stays
@@ -245,10 +245,12 @@ async def test_a_restore_from_a_backup_that_is_not_there_fails_before_stopping_a
         await asyncio.to_thread(log.stop)
 
     assert failed["status"]["phase"] == "Failed"
-    message = failed["status"]["message"]
-    assert f"source.s3: the backup s3://{bucket}/prod/nope.zip does not exist" in message, message
-    assert "nothing was changed" in running["message"], running["message"]
+    assert failed["status"]["message"] == (
+        f"not started: spec.source.s3: the backup s3://{bucket}/prod/nope.zip does not exist "
+        f"at {op.s3.endpoint}"
+    )
     assert seen == {"prod": {1}, "prod-cron": {1}}
+    assert not [t for t in await prod.transitions() if t.startswith("Running->")]
     assert running["dbInitialized"] is True
 
 

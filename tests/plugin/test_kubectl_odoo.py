@@ -225,6 +225,16 @@ async def test_restore_into_a_second_instance_from_a_backup_of_the_first(
         "restore request refused: source.s3CredentialsSecretRef: "
         f"Secret {plugin.namespace}/nope not found"
     )
+    # So is a backup that is not there (the endpoint is the one the backup used).
+    missing = await asyncio.to_thread(
+        plugin.run, "restore", "staging", "--from", f"s3://{bucket}/erp/typo.dump",
+        *s3_flags(s3_server), check=False,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith(
+        f"restore request refused: source: the backup s3://{bucket}/erp/typo.dump does not "
+        f"exist at {s3_server.endpoint}"
+    )
     restores = api.job_resource("odoorestorejobs")
     assert erp.operator.kube.list_of(restores, plugin.namespace) == []
 
