@@ -111,6 +111,7 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
             "spec.backup): give one, or set spec.backup",
             type=failure_types.BACKUP_REQUEST_INVALID,
             non_retryable=True,
+            category=failures.BENIGN,
         )
     fmt = request.format or (scheduled.format if scheduled else BackupFormat.ZIP)
     with_filestore = request.with_filestore
@@ -191,6 +192,7 @@ class BackupActivities:
                     str(err).replace("spec.destination", where, 1),
                     type=failure_types.BACKUP_REQUEST_INVALID,
                     non_retryable=True,
+                    category=failures.BENIGN,
                 ) from err
 
     # --- prune ----------------------------------------------------------------

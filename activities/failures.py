@@ -36,11 +36,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from model import failures
 
 __all__ = [
+    "BENIGN",
     "ApiError",
     "ConfigProblem",
     "Conflict",
@@ -106,14 +107,23 @@ class InstanceGone(Exception):
     """The OdooInstance no longer exists."""
 
 
+BENIGN = ApplicationErrorCategory.BENIGN
+
+
 @contextlib.contextmanager
 def boundary() -> Iterator[None]:
-    """Map the activity's errors onto `ApplicationError`s typed for retry policies."""
+    """Map the activity's errors onto `ApplicationError`s typed for retry policies.
+
+    What the user wrote wrong (Invalid, ConfigProblem) and an instance gone are
+    BENIGN (Temporal's category: the worker logs them at DEBUG, without a
+    traceback): the workflow tells them in the status and an Event, where the
+    user looks. API errors are not: a refusal the operator's RBAC caused is
+    for its logs."""
     try:
         yield
     except Invalid as err:
         raise ApplicationError(
-            err.summary, type=failures.CONFIG_INVALID, non_retryable=True
+            err.summary, type=failures.CONFIG_INVALID, non_retryable=True, category=BENIGN
         ) from err
     except ApiError as err:
         if err.is_permanent():
@@ -122,6 +132,10 @@ def boundary() -> Iterator[None]:
             ) from err
         raise ApplicationError(err.message, type=type(err).__name__) from err
     except ConfigProblem as err:
-        raise ApplicationError(str(err), type=failures.CONFIG_INVALID, non_retryable=True) from err
+        raise ApplicationError(
+            str(err), type=failures.CONFIG_INVALID, non_retryable=True, category=BENIGN
+        ) from err
     except InstanceGone as err:
-        raise ApplicationError(str(err), type=failures.INSTANCE_GONE, non_retryable=True) from err
+        raise ApplicationError(
+            str(err), type=failures.INSTANCE_GONE, non_retryable=True, category=BENIGN
+        ) from err

@@ -185,6 +185,7 @@ class OperationActivities:
                 f"{kind.value} request refused: {message}",
                 type=failure_types.REQUEST_INVALID,
                 non_retryable=True,
+                category=failures.BENIGN,
             ) from err
         resource = api.job_resource(kind.plural)
         # A 409 means an earlier attempt made it: the name is ours.
