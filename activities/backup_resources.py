@@ -77,7 +77,7 @@ from model.payloads import (
     SyncBackupScheduleInput,
 )
 from model.settings import OperatorSettings
-from specs import events
+from specs import events, job_outcome
 
 __all__ = ["SCHEDULED_BACKUP_WORKFLOW", "BackupActivities", "backup_spec"]
 
@@ -247,7 +247,7 @@ class BackupActivities:
         """Abort the unfinished multipart uploads of the failed OdooBackupJob `name`'s
         object (its upload step was killed before it could): the upload ids aborted."""
         item = self._kube.find(_BACKUPS, namespace, name)
-        if item is None or not (item.get("spec") or {}).get("destination"):
+        if item is None or not job_outcome.backup_destination(item):
             return []  # gone, or refused before it had somewhere to upload
         target, client = self._client(namespace, item)
         try:
@@ -270,7 +270,7 @@ class BackupActivities:
         return [upload_id for key, upload_id in uploads if key == target.object_key]
 
     def _client(self, namespace: str, item: dict[str, Any]) -> tuple[S3Config, s3.S3Client]:
-        target = S3Config.model_validate((item.get("spec") or {}).get("destination") or {})
+        target = S3Config.model_validate(job_outcome.backup_destination(item))
         return target, lookup.s3_client(self._kube, namespace, target)
 
     # --- events ---------------------------------------------------------------

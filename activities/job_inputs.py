@@ -43,6 +43,7 @@ from specs import facts, jobs
 __all__ = ["BACKUP_CHECK_TIMEOUT", "Refused", "backup_object_problem", "batch_job", "check"]
 
 _S3_KEYS = ("accessKey", "secretKey")
+_BACKUPS = api.job_resource(JobKind.BACKUP.plural)
 _log = logging.getLogger(__name__)
 
 
@@ -135,12 +136,11 @@ def batch_job(
             backup = OdooBackupJobSpec.model_validate(body.get("spec") or {})
             destination = _destination(body, backup, inst.spec.backup)
             if backup.destination is None:
-                # Written on the resource before its Job exists: kubectl, the plugin
-                # and the success message read where it went from the spec.
+                # In its status (the spec is the user's) before its Job exists:
+                # kubectl, the plugin and the success message read where it went.
                 dumped = destination.model_dump(mode="json", by_alias=True, exclude_none=True)
-                resource = api.job_resource(kind.plural)
-                patch = {"spec": {"destination": dumped}}
-                kube.merge_patch(resource, inst.namespace, name, patch)
+                patch = {"status": {"destination": dumped}}
+                kube.merge_patch(_BACKUPS, inst.namespace, name, patch, sub="status")
                 backup = backup.model_copy(update={"destination": destination})
             credentials = _s3_credentials(kube, inst, body, destination, "spec.destination")
             return jobs.backup_job(

@@ -70,7 +70,8 @@ def s3_client(
     access, secret = "", ""
     ref = target.s3_credentials_secret_ref
     if ref is not None:
-        data = (kube.find(api.SECRET, ref.namespace or namespace, ref.name) or {}).get("data") or {}
+        keys = kube.find(api.SECRET, ref.namespace or namespace, ref.name)
+        data = (keys or {}).get("data") or {}
         access = base64.b64decode(data.get("accessKey", "")).decode()
         secret = base64.b64decode(data.get("secretKey", "")).decode()
     return s3.S3Client(

@@ -27,6 +27,7 @@ from model.payloads import JobKind
 __all__ = [
     "DEADLINE_EXCEEDED",
     "MESSAGE_LIMIT",
+    "backup_destination",
     "failure_message",
     "step_outputs",
     "success_message",
@@ -39,11 +40,18 @@ _TAIL_LINES = 12
 _ERROR_LINE = re.compile(r"^[\w.-]+: error: .+$", re.MULTILINE)
 
 
+def backup_destination(body: dict[str, Any]) -> dict[str, Any]:
+    """An OdooBackupJob's destination as written: spec.destination, else the one the
+    operator chose from the instance's spec.backup (status.destination); {} before."""
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    return dict(spec.get("destination") or status.get("destination") or {})
+
+
 def success_message(kind: JobKind, body: dict[str, Any]) -> str:
     """What a completed resource's status.message says (it replaces "running as Job ...")."""
     spec = body.get("spec") or {}
     if kind is JobKind.BACKUP:
-        dest = spec.get("destination") or {}
+        dest = backup_destination(body)
         return f"backup uploaded to s3://{dest.get('bucket')}/{dest.get('objectKey')}"
     if kind is JobKind.RESTORE:
         source = spec.get("source") or {}

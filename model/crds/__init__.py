@@ -64,6 +64,7 @@ from model.crds.instance import (
 )
 from model.crds.job_resources import (
     DEFAULT_DEADLINE_SECONDS,
+    BackupJobStatus,
     OdooBackupJob,
     OdooBackupJobSpec,
     OdooInitJob,
@@ -97,6 +98,7 @@ __all__ = [
     "Affinity",
     "BackupDestination",
     "BackupFormat",
+    "BackupJobStatus",
     "BackupRetention",
     "Condition",
     "ConditionStatus",

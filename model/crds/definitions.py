@@ -151,7 +151,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         model=job_resources.OdooBackupJob,
         spec=job_resources.OdooBackupJobSpec,
-        status=common.JobStatus,
+        status=job_resources.BackupJobStatus,
         plural="odoobackupjobs",
         short_names=("backupjob",),
         description="Backs up the database and filestore of an OdooInstance to S3.",

@@ -18,6 +18,7 @@ from model.crds import common
 __all__ = [
     "DEFAULT_DEADLINE_SECONDS",
     "DURATION_PATTERN",
+    "BackupJobStatus",
     "OdooBackupJob",
     "OdooBackupJobSpec",
     "OdooInitJob",
@@ -294,7 +295,7 @@ class OdooBackupJobSpec(common.SpecModel):
             "Where the backup is uploaded. Optional when the instance has spec.backup: its "
             "bucket, endpoint, region and credentials then, under the key "
             "<prefix><namespace>/<instance>/<instance>-<creation time>-<name>.<format>, "
-            "written here when the backup starts."
+            "written to status.destination when the backup starts."
         ),
     )
     format: common.BackupFormat = Field(
@@ -311,6 +312,18 @@ class OdooBackupJobSpec(common.SpecModel):
     webhook: common.WebhookConfig | None = Field(default=None, description=_WEBHOOK_DESCRIPTION)
 
 
+class BackupJobStatus(common.JobStatus):
+    """Status of an OdooBackupJob, written by the operator."""
+
+    destination: common.S3Config | None = Field(
+        default=None,
+        description=(
+            "Where the backup goes when spec.destination is not given: the instance's "
+            "spec.backup bucket under the generated key, written when the backup starts."
+        ),
+    )
+
+
 class OdooBackupJob(common.KubeObject):
     """A whole `OdooBackupJob` object."""
 
@@ -322,8 +335,8 @@ class OdooBackupJob(common.KubeObject):
         default_factory=common.ObjectMeta, description="Standard object metadata."
     )
     spec: OdooBackupJobSpec = Field(description="What to back up and where.")
-    status: common.JobStatus = Field(
-        default_factory=common.JobStatus, description="Progress of the job."
+    status: BackupJobStatus = Field(
+        default_factory=lambda: BackupJobStatus(), description="Progress of the job."
     )
 
 

