@@ -43,6 +43,7 @@ from model.payloads import (
     UpgradeResult,
 )
 from odoo_operator.plugin import session as sessions
+from specs import job_outcome
 
 __all__ = [
     "Location",
@@ -100,7 +101,7 @@ def _s3_config(
     that wrote that object, else the instance's spec.backup.destination."""
     known: dict[str, Any] = {}
     for item in session.kube.list_of(api.job_resource(JobKind.BACKUP.plural), session.namespace):
-        destination = (item.get("spec") or {}).get("destination") or {}
+        destination = job_outcome.backup_destination(item)
         if (destination.get("bucket"), destination.get("objectKey")) == (where.bucket, where.key):
             known = destination
             break

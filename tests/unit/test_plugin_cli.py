@@ -5,7 +5,8 @@ answers commands (with their help), a command's flags, and a flag's choices
 without reaching any API, and offers nothing where a value is free text;
 `s3://bucket/key` parses and anything else is refused naming the form;
 durations read in their two largest units; the history of a job that never
-ran and of one still running says so, each on one line.
+ran and of one still running says so, each on one line; a restore finds the
+endpoint of the backup that wrote its object, in its spec or its status.
 """
 
 from __future__ import annotations
@@ -95,3 +96,33 @@ def test_history_says_a_job_never_ran_or_still_runs() -> None:
     assert "(phase changes unknown: no workflow)" in text
     assert len(text.splitlines()) == 4  # the heading, two jobs, the note
     assert view.jobs[0].location == "s3://b/erp/1.zip"
+
+
+class _Kube:
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def list_of(self, resource: Any, namespace: str) -> list[dict[str, Any]]:
+        return self.items
+
+
+class _Session:
+    namespace = "shop"
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.kube = _Kube(items)
+
+
+def test_restore_finds_the_endpoint_of_a_backup_whose_destination_the_operator_chose() -> None:
+    chosen = {
+        "bucket": "nightly",
+        "objectKey": "auto/shop/erp/erp-20261206093005-by-yaml.zip",
+        "endpoint": "https://s3.example",
+        "s3CredentialsSecretRef": {"name": "s3"},
+    }
+    written = {"metadata": {"name": "by-yaml"}, "spec": {}, "status": {"destination": chosen}}
+    where = requests.parse_location(f"s3://nightly/{chosen['objectKey']}")
+    config = requests._s3_config(_Session([written]), {}, where, requests.S3Options())  # type: ignore[arg-type]
+    assert config.endpoint == "https://s3.example"
+    assert config.s3_credentials_secret_ref is not None
+    assert config.s3_credentials_secret_ref.name == "s3"
