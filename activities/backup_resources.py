@@ -96,15 +96,7 @@ def backup_spec(input: CreateBackupJobInput) -> tuple[dict[str, Any], S3Config]:
     if request.destination is not None:
         destination = request.destination
     elif scheduled is not None:
-        target = scheduled.destination
-        destination = S3Config(
-            bucket=target.bucket,
-            object_key=input.queued.object_key,
-            endpoint=target.endpoint,
-            region=target.region,
-            insecure=target.insecure,
-            s3_credentials_secret_ref=target.s3_credentials_secret_ref,
-        )
+        destination = scheduled.destination.location(input.queued.object_key)
     else:
         raise ApplicationError(
             "destination: a backup request needs one (no destination given and no "

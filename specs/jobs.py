@@ -359,15 +359,10 @@ def backup_destination(
         return None
     target = scheduled.destination
     stamp = "".join(c for c in created if c.isdigit())[:14]
-    return S3Config(
-        bucket=target.bucket,
-        object_key=naming.backup_object_key(
+    return target.location(
+        naming.backup_object_key(
             target.prefix, namespace, instance, stamp, resource_name, spec.format.value
-        ),
-        endpoint=target.endpoint,
-        region=target.region,
-        insecure=target.insecure,
-        s3_credentials_secret_ref=target.s3_credentials_secret_ref,
+        )
     )
 
 

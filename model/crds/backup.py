@@ -64,6 +64,17 @@ class BackupDestination(common.SpecModel):
         description="Secret with keys accessKey and secretKey (namespace: the instance's).",
     )
 
+    def location(self, object_key: str) -> common.S3Config:
+        """The object `object_key` of this bucket, with its endpoint and credentials."""
+        return common.S3Config(
+            bucket=self.bucket,
+            object_key=object_key,
+            endpoint=self.endpoint,
+            region=self.region,
+            insecure=self.insecure,
+            s3_credentials_secret_ref=self.s3_credentials_secret_ref,
+        )
+
 
 class BackupRetention(common.SpecModel):
     """Which completed scheduled backups to keep; the union of the rules is kept."""
