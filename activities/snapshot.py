@@ -68,7 +68,13 @@ from model.payloads import (
     Replicas,
     Snapshot,
 )
-from model.phases import FINISHED_JOB_PHASES, JobPhase, JobState, batch_job_state
+from model.phases import (
+    FINISHED_JOB_PHASES,
+    JobPhase,
+    JobState,
+    batch_job_state,
+    deployment_replicas,
+)
 from model.settings import OperatorSettings
 from specs import job_outcome
 
@@ -200,16 +206,13 @@ class SnapshotActivities:
             return False
 
     def _replicas(self, namespace: str, name: str) -> Replicas:
-        """The Deployment's spec.replicas, and its ready replicas up to that number:
-        a rolling update's surge Pod, or Pods still terminating after a scale down,
-        serve nothing the instance asked for (watcher.pokes counts readiness the same
-        way, so a change of this number is what pokes)."""
+        """The Deployment's replicas as model.phases.deployment_replicas counts them
+        (the watcher pokes when they change)."""
         body = self._kube.find(api.DEPLOYMENT, namespace, name)
         if body is None:
             return Replicas()
-        desired = int((body.get("spec") or {}).get("replicas", 1))
-        ready = int((body.get("status") or {}).get("readyReplicas") or 0)
-        return Replicas(desired=desired, ready=min(ready, desired), exists=True)
+        desired, ready = deployment_replicas(body)
+        return Replicas(desired=desired, ready=ready, exists=True)
 
     def _active_job(
         self, input: GatherSnapshotInput, kind: JobKind

@@ -1,9 +1,10 @@
 """Phases of an OdooInstance and states of a job resource.
 
-Owns the string values written to `status.phase`, and what a batch Job's
-status means for its job resource (`batch_job_state`, read by the snapshot
-and by the watcher, which pokes when it changes); nothing here decides when a
-phase changes (that is workflows.machine).
+Owns the string values written to `status.phase`, what a batch Job's status
+means for its job resource (`batch_job_state`) and how many of a
+Deployment's replicas count as ready (`deployment_replicas`), both read by
+the snapshot and by the watcher, which pokes when they change; nothing here
+decides when a phase changes (that is workflows.machine).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "JobState",
     "Phase",
     "batch_job_state",
+    "deployment_replicas",
 ]
 
 
@@ -76,6 +78,15 @@ class JobState(StrEnum):
     @property
     def present(self) -> bool:
         return self is not JobState.ABSENT
+
+
+def deployment_replicas(deployment: Mapping[str, Any]) -> tuple[int, int]:
+    """A Deployment's spec.replicas (Kubernetes' default 1) and its ready replicas up
+    to that number: a rolling update's surge Pod, or Pods still terminating after a
+    scale down, serve nothing the instance asked for."""
+    desired = int((deployment.get("spec") or {}).get("replicas", 1))
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    return desired, min(ready, desired)
 
 
 def batch_job_state(job: Mapping[str, Any] | None) -> tuple[JobState, str | None]:

@@ -32,8 +32,9 @@ resource come back as MODIFIED events. So:
   workflow recorded that object's fingerprint from the apply's answer. A
   tie with another manager's write in the same second pokes.
 - A web Deployment's readiness counts up to its spec.replicas only, as the
-  snapshot counts it (activities.snapshot): the extra Pod a rolling update
-  surges with, or Pods still terminating after a scale down, are no news.
+  snapshot counts it (model.phases.deployment_replicas): the extra Pod a
+  rolling update surges with, or Pods still terminating after a scale down,
+  are no news.
 - `PokeCoalescer` sends at most one poke per instance at a time: events
   arriving while one is in flight become a single poke after it (a poke only
   says "look again", so the last reason stands for all of them, and
@@ -53,7 +54,7 @@ from typing import Any
 
 from model import children, naming
 from model.payloads import Poke
-from model.phases import JobState, batch_job_state
+from model.phases import JobState, batch_job_state, deployment_replicas
 
 __all__ = [
     "ChangeFilter",
@@ -90,7 +91,6 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
     resourceVersion (every change).
     """
     meta = body.get("metadata") or {}
-    status = body.get("status") or {}
     deleting = bool(meta.get("deletionTimestamp"))
     kind = body.get("kind")
     if kind == "Deployment":
@@ -98,8 +98,7 @@ def relevant_state(body: Mapping[str, Any]) -> Hashable:
         instance = (meta.get("labels") or {}).get(naming.INSTANCE_LABEL)
         if instance is not None and meta.get("name") == naming.cron_deployment_name(instance):
             return (scaled, deleting)
-        wanted = int((body.get("spec") or {}).get("replicas", 1))
-        return (scaled, min(status.get("readyReplicas") or 0, wanted), deleting)
+        return (scaled, deployment_replicas(body)[1], deleting)
     if kind == "Job":
         if _made_for_a_job_resource(body):
             return (deleting,)
@@ -144,7 +143,7 @@ def written_by_the_operator(body: Mapping[str, Any]) -> bool:
 def _hand_scaled(body: Mapping[str, Any]) -> int | None:
     """spec.replicas when someone other than the operator set it, else None: the
     operator's own scaling is no news to the workflow, a hand-made one is."""
-    replicas = int((body.get("spec") or {}).get("replicas", 1))
+    replicas, _ = deployment_replicas(body)
     ours = ((body.get("metadata") or {}).get("annotations") or {}).get(naming.REPLICAS_ANNOTATION)
     return None if ours == str(replicas) else replicas
 
