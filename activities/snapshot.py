@@ -227,8 +227,15 @@ class SnapshotActivities:
             if ownership.refers_to(item, ref.namespace, ref.name)
             and (item.get("status") or {}).get("phase") not in FINISHED_JOB_PHASES
         ]
+        # One already started comes first whatever its age: creationTimestamp counts
+        # whole seconds, so two made in one second would otherwise go by name, and a
+        # younger name could pass the running one and start a second Job beside it.
         pending.sort(
-            key=lambda i: (i["metadata"].get("creationTimestamp", ""), i["metadata"]["name"])
+            key=lambda i: (
+                not _started(i),
+                i["metadata"].get("creationTimestamp", ""),
+                i["metadata"]["name"],
+            )
         )
         refused: list[JobAction] = []
         while pending and (reason := self._refusal(input, kind, pending[0])) is not None:

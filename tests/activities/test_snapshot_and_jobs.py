@@ -156,6 +156,24 @@ def test_oldest_pending_backup_is_active_when_several_are_queued(
     assert snap.backup.name == oldest[1]  # creationTimestamp first, then name
     assert snap.pending_backups == 2
 
+    # The one whose Job was started stays the active one, even when it is younger
+    # (two made in one second go by name).
+    younger = max(
+        (i["metadata"]["creationTimestamp"], i["metadata"]["name"])
+        for i in items
+        if i["metadata"]["name"] != "c-third"
+    )[1]
+    acts.kube.merge_patch(
+        api.job_resource(JobKind.BACKUP.plural),
+        namespace,
+        younger,
+        {"status": {"phase": "Running", "jobName": f"{younger}-backup"}},
+        sub="status",
+    )
+    started = _gather(acts, ref, spec)
+    assert started.backup is not None
+    assert started.backup.name == younger
+
 
 def test_the_backup_made_for_a_deletion_is_reported_final(
     acts: ki.Activities, namespace: str
